@@ -1,0 +1,43 @@
+// swift-tools-version: 6.0
+//
+// opsh: an embedded Lua 5.4 scripting host for operations.
+// The run path imports no Foundation (DESIGN.md §2 "Start-up"): every library
+// below uses Glibc directly, and libcurl, libcrypto/libssl, libedit and libzstd
+// are opened with dlopen on first use through CDyn.
+import PackageDescription
+
+let package = Package(
+    name: "opsh",
+    products: [
+        .executable(name: "opsh", targets: ["opsh"]),
+    ],
+    targets: [
+        // C layer
+        .systemLibrary(name: "CLua", path: "Sources/CLua", pkgConfig: "lua5.4",
+                       providers: [.apt(["liblua5.4-dev"])]),
+        .target(name: "CLuaShim", dependencies: ["CLua"]),
+        .target(name: "CDyn", linkerSettings: [.linkedLibrary("dl")]),
+
+        // Native libraries: no Lua inside.
+        .target(name: "EventLoop", dependencies: ["CDyn"]),
+        .target(name: "JSON"),
+
+        // The Lua border and the modules scripts see.
+        .target(name: "LuaRuntime", dependencies: ["CLua", "CLuaShim", "EventLoop"]),
+        .target(name: "Modules", dependencies: ["LuaRuntime", "JSON", "EventLoop", "CLua", "CLuaShim"]),
+
+        // Script catalog, runner, report, REPL; lua/ and stdlib/ are embedded at build time.
+        .executableTarget(name: "EmbedGen", path: "Sources/EmbedGen"),
+        .plugin(name: "EmbedLua", capability: .buildTool(), dependencies: ["EmbedGen"]),
+        .target(name: "Engine", dependencies: ["LuaRuntime", "Modules", "CDyn", "CLua", "CLuaShim"],
+                plugins: ["EmbedLua"]),
+
+        .executableTarget(name: "opsh", dependencies: ["Engine"],
+                          linkerSettings: [.unsafeFlags(["-static-stdlib"])]),
+
+        .testTarget(name: "LuaRuntimeTests", dependencies: ["LuaRuntime", "Modules", "CLua", "CLuaShim"]),
+        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CDyn"]),
+        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine"]),
+    ]
+)

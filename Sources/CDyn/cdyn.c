@@ -1,0 +1,1 @@
+int opsh_dyn_placeholder(void) { return 0; }
