@@ -1,1 +1,4 @@
-print("placeholder")
+import Engine
+import Glibc
+
+exit(CLI.main(CommandLine.arguments))

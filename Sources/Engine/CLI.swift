@@ -1,0 +1,253 @@
+import CLua
+import CLuaShim
+import Glibc
+import LuaRuntime
+import Modules
+
+/// The opsh command: parses the command line and runs what it names.
+public enum CLI {
+    public static func main(_ args: [String]) -> Int32 {
+        var options = Options()
+        var i = 1
+        do {
+            try options.parse(args, from: &i)
+        } catch {
+            return usageError(error.message)
+        }
+        if !options.chunks.isEmpty {
+            return runChunks(options, file: i < args.count ? args[i] : nil, args: Array(args.dropFirst(min(i + 1, args.count))))
+        }
+        guard i < args.count else {
+            return Repl.run(options)
+        }
+        let command = args[i]
+        i += 1
+        switch command {
+        case "run":
+            do { try options.parse(args, from: &i) } catch { return usageError(error.message) }
+            guard i < args.count else { return usageError("run needs a procedure name or a path (opsh list shows them)") }
+            return runProcedure(args[i], arguments: Array(args[(i + 1)...]), options)
+        case "repl":
+            do { try options.parse(args, from: &i) } catch { return usageError(error.message) }
+            return Repl.run(options)
+        case "list":
+            return Commands.list(Array(args[i...]), options)
+        case "help", "--help", "-h":
+            return Commands.help(i < args.count ? args[i] : nil, options)
+        case "eject":
+            return Commands.eject(Array(args[i...]), options)
+        case "config":
+            return Commands.config(Array(args[i...]), options)
+        case "version", "--version":
+            print("opsh \(CoreModule.version) (\(String(cString: lk_release())))")
+            return 0
+        default:
+            if command.hasSuffix(".lua") || command == "-" || fileExists(command) {
+                return runFile(command, arguments: Array(args[i...]), options)
+            }
+            let hint = Catalog(extraPaths: options.paths).procedure(command) != nil ? " (did you mean: opsh run \(command)?)" : ""
+            return usageError("unknown command '\(command)'\(hint)")
+        }
+    }
+
+    static func usageError(_ message: String) -> Int32 {
+        writeStderr("opsh: \(message)\n\(Options.usage.split(separator: "\n").prefix(9).joined(separator: "\n"))\n")
+        return 3
+    }
+
+    /// Sets up a session, printing the problem if it cannot be set up.
+    static func session(_ options: Options) -> Session? {
+        do {
+            return try Session(options: options)
+        } catch let e as LuaError {
+            writeStderr("opsh: \(e.message)\n")
+        } catch {
+            writeStderr("opsh: \(error)\n")
+        }
+        return nil
+    }
+
+    // MARK: opsh run
+
+    static func runProcedure(_ name: String, arguments: [String], _ options: Options) -> Int32 {
+        guard let session = session(options) else { return 3 }
+        defer { session.vm.close() }
+        guard let entry = session.catalog.procedure(name) else {
+            writeStderr("opsh: no procedure named '\(name)' (opsh list shows them; a path must end in .lua)\n")
+            return 3
+        }
+        let limits = Limits(options)
+        defer { limits.end() }
+        let lua = session.vm.main
+        do {
+            try session.vm.require("opsh.engine")
+            _ = lua.rawGet(-1, field: "run")
+            pushJob(lua, name: entry.name, argv: arguments, options: options)
+            try session.load(entry)
+            lua.rawSet(-2, field: "chunk")
+            try session.vm.pcall(nargs: 1, nresults: 1)
+            return Int32(truncatingIfNeeded: lua.toInteger(-1) ?? 3)
+        } catch {
+            return finishAfterError(error, session, limits)
+        }
+    }
+
+    /// The job table engine.run takes: name, argv, flags.
+    static func pushJob(_ lua: Lua, name: String, argv: [String], options: Options) {
+        lua.newTable(hashCount: 4)
+        lua.push(name); lua.rawSet(-2, field: "name")
+        lua.push(value: .array(argv.map { .string($0) })); lua.rawSet(-2, field: "argv")
+        let tty = isTTY(0) && isTTY(2)
+        let color = options.color ?? (isTTY(1) && getenv("NO_COLOR") == nil)
+        lua.push(value: .map([
+            .string("json"): .boolean(options.json), .string("prom"): .boolean(options.prom),
+            .string("dry_run"): .boolean(options.dryRun), .string("verbose"): .boolean(options.verbose),
+            .string("yes"): .boolean(options.yes), .string("tty"): .boolean(tty), .string("color"): .boolean(color),
+        ]))
+        lua.rawSet(-2, field: "flags")
+    }
+
+    /// A Lua error reached the host: a stop (timeout, Ctrl-C, os.exit), the memory limit, or an engine failure.
+    static func finishAfterError(_ error: LuaError, _ session: Session, _ limits: Limits, plain: Bool = false) -> Int32 {
+        let reason = lk_stop_reason()
+        if reason == LK_STOP_EXIT {
+            lk_clear_stop()
+            return lk_exit_code()
+        }
+        if reason != LK_STOP_NONE {
+            let message = limits.stopMessage(reason)
+            lk_clear_stop()
+            writeStderr("opsh: \(message)\n")
+            if !plain { printStoppedReport(session, message) }
+            return 3
+        }
+        if session.vm.memoryLimitHit || error.kind == .memory {
+            writeStderr("opsh: memory limit exceeded: the Lua heap may use \(formatBytes(session.vm.memoryLimit)) (--max-memory)\n")
+            return 3
+        }
+        var message = error.message
+        if !session.options.verbose, let cut = message.range(of: "\nstack traceback:", options: .backwards) {
+            message = String(message[..<cut.lowerBound])
+        }
+        writeStderr("opsh: \(message)\n")
+        return plain ? 1 : 3
+    }
+
+    static func printStoppedReport(_ session: Session, _ message: String) {
+        let lua = session.vm.main
+        do {
+            try session.vm.require("opsh.engine")
+            _ = lua.rawGet(-1, field: "finish_stopped")
+            lua.push(message)
+            try session.vm.pcall(nargs: 1, nresults: 0)
+        } catch {}
+    }
+
+    // MARK: opsh FILE.lua, opsh -e
+
+    /// Runs a Lua file as lua5.4 does (global `arg`, arguments as `...`). A file that
+    /// returns a procedure table is run as a procedure.
+    static func runFile(_ path: String, arguments: [String], _ options: Options) -> Int32 {
+        guard let session = session(options) else { return 3 }
+        defer { session.vm.close() }
+        let limits = Limits(options)
+        defer { limits.end() }
+        let vm = session.vm
+        let lua = vm.main
+        setArgTable(lua, script: path, arguments: arguments)
+        do {
+            let source: [UInt8]
+            if path == "-" {
+                source = readAllStdin()
+            } else {
+                do { source = try readFile(path) } catch {
+                    writeStderr("opsh: cannot open \(path)\n")
+                    return 1
+                }
+            }
+            var text = source[...]
+            if text.first == 0x23 { // skip a #! line, keeping the line count
+                while let c = text.first, c != 0x0A { text = text.dropFirst() }
+            }
+            try vm.load(Array(text), chunkName: path == "-" ? "=stdin" : "@" + path)
+            for a in arguments { lua.push(a) }
+            let base = lua.top - Int32(arguments.count) - 1
+            try vm.pcall(nargs: Int32(arguments.count), nresults: 1)
+            if lua.type(at: -1) == .table, isProcedure(lua, -1) {
+                try vm.require("opsh.engine")
+                _ = lua.rawGet(-1, field: "run")
+                pushJob(lua, name: Catalog.procedureName(forPath: path), argv: arguments, options: options)
+                lua.pushValue(at: base + 1)
+                lua.rawSet(-2, field: "meta")
+                try vm.pcall(nargs: 1, nresults: 1)
+                return Int32(truncatingIfNeeded: lua.toInteger(-1) ?? 3)
+            }
+            vm.scheduler.drain()
+            if lk_stop_reason() != LK_STOP_NONE { throw LuaError(kind: .stop, message: "stopped") }
+            return 0
+        } catch let error as LuaError {
+            return finishAfterError(error, session, limits, plain: true)
+        } catch {
+            writeStderr("opsh: \(error)\n")
+            return 1
+        }
+    }
+
+    static func isProcedure(_ lua: Lua, _ i: Int32) -> Bool {
+        let t = lua.absIndex(i)
+        defer { lua.pop(2) }
+        return lua.rawGet(t, field: "run") == .function && lua.rawGet(t, field: "description") == .string
+    }
+
+    static func setArgTable(_ lua: Lua, script: String, arguments: [String]) {
+        lua.newTable(arrayCount: Int32(arguments.count), hashCount: 2)
+        lua.push(CommandLine.arguments.first ?? "opsh"); lua.rawSet(-2, index: -1)
+        lua.push(script); lua.rawSet(-2, index: 0)
+        for (k, a) in arguments.enumerated() { lua.push(a); lua.rawSet(-2, index: Int64(k + 1)) }
+        lua.vm.setGlobal("arg")
+    }
+
+    static func runChunks(_ options: Options, file: String?, args: [String]) -> Int32 {
+        guard let session = session(options) else { return 3 }
+        let limits = Limits(options)
+        defer { limits.end() }
+        let vm = session.vm
+        do {
+            for (n, chunk) in options.chunks.enumerated() {
+                try vm.load(chunk, chunkName: "=(command line)" + (options.chunks.count > 1 ? " #\(n + 1)" : ""))
+                try vm.pcall(nargs: 0, nresults: 0)
+            }
+            vm.scheduler.drain()
+            if lk_stop_reason() != LK_STOP_NONE { throw LuaError(kind: .stop, message: "stopped") }
+        } catch let error as LuaError {
+            let code = finishAfterError(error, session, limits, plain: true)
+            session.vm.close()
+            return code
+        } catch {
+            session.vm.close()
+            return 1
+        }
+        session.vm.close()
+        if let file { return runFile(file, arguments: args, options) }
+        if options.interactive { return Repl.run(options) }
+        return 0
+    }
+
+    static func readAllStdin() -> [UInt8] {
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            out += buf[0..<n]
+        }
+        return out
+    }
+}
+
+func formatBytes(_ n: Int) -> String {
+    if n >= 1 << 30 && n % (1 << 30) == 0 { return "\(n >> 30) GiB" }
+    if n >= 1 << 20 { return "\(n >> 20) MiB" }
+    if n >= 1 << 10 { return "\(n >> 10) KiB" }
+    return "\(n) bytes"
+}

@@ -1,0 +1,141 @@
+import CLua
+import CLuaShim
+import Glibc
+import LuaRuntime
+import Modules
+
+/// The effective configuration (DESIGN.md §4), highest first: command-line
+/// flags (--set key=value), environment variables, a .env file, the config.lua
+/// table, then defaults. Every value remembers where it came from.
+public struct Configuration {
+    public struct Setting: Sendable {
+        public let key: String
+        public let env: String?
+        public let defaultValue: LuaValue
+        public let secret: Bool
+        public let help: String
+    }
+
+    /// The settings opsh itself knows; config.lua may add any other key.
+    public static let known: [Setting] = [
+        Setting(key: "qdrant_url", env: "QDRANT_URL", defaultValue: .string("http://localhost:6333"), secret: false, help: "Qdrant REST endpoint"),
+        Setting(key: "qdrant_api_key", env: "QDRANT_API_KEY", defaultValue: .nil, secret: true, help: "Qdrant API key (api-key header)"),
+        Setting(key: "redis_url", env: "REDIS_URL", defaultValue: .string("redis://localhost:6379"), secret: false, help: "Redis/DragonflyDB URL"),
+        Setting(key: "task_queue_redis_url", env: "TASK_QUEUE_REDIS_URL", defaultValue: .string("redis://localhost:6379/1"), secret: false, help: "Redis database of the ARQ task queue (the guide's redis-cli -n 1)"),
+        Setting(key: "task_queue_name", env: "TASK_QUEUE_NAME", defaultValue: .string("arq:queue"), secret: false, help: "ARQ queue key"),
+        Setting(key: "docker_host", env: "DOCKER_HOST", defaultValue: .string("unix:///var/run/docker.sock"), secret: false, help: "Docker Engine API endpoint"),
+        Setting(key: "prometheus_url", env: "PROMETHEUS_URL", defaultValue: .string("http://localhost:9090"), secret: false, help: "Prometheus HTTP API"),
+        Setting(key: "backup_dir", env: "BACKUP_DIR", defaultValue: .string("/backup"), secret: false, help: "where backups are written"),
+        Setting(key: "slack_webhook_url", env: "SLACK_WEBHOOK_URL", defaultValue: .nil, secret: true, help: "Slack-compatible incoming webhook"),
+        Setting(key: "log_level", env: "OPSH_LOG_LEVEL", defaultValue: .string("info"), secret: false, help: "debug, info, warn or error"),
+    ]
+
+    public private(set) var values: [ConfigModule.Entry] = []
+    public private(set) var files: [String] = []
+
+    public func string(_ key: String) -> String? {
+        values.first { $0.key == key }?.value.text
+    }
+
+    /// Resolves the configuration. `evaluate` runs config.lua's text and returns its table.
+    public init(flags: [(String, String)], configFile: String?, envFile: String?,
+                evaluate: (String, String) throws -> [String: LuaValue]) throws {
+        var table: [String: (LuaValue, String)] = [:]
+        for s in Configuration.known where s.defaultValue != .nil { table[s.key] = (s.defaultValue, "default") }
+
+        let configPath = configFile ?? (Catalog.userConfigDirectory + "/config.lua")
+        if fileExists(configPath) {
+            let text = String(decoding: try readFile(configPath), as: UTF8.self)
+            for (k, v) in try evaluate(text, configPath) { table[k] = (v, configPath) }
+            files.append(configPath)
+        } else if configFile != nil {
+            throw FileError(path: configPath, message: "no such configuration file")
+        }
+
+        let dotenvPath = envFile ?? ".env"
+        var dotenv: [String: String] = [:]
+        if fileExists(dotenvPath) {
+            dotenv = Configuration.parseDotenv(String(decoding: try readFile(dotenvPath), as: UTF8.self))
+            files.append(dotenvPath)
+        } else if envFile != nil {
+            throw FileError(path: dotenvPath, message: "no such .env file")
+        }
+        for s in Configuration.known {
+            guard let env = s.env else { continue }
+            if let v = dotenv[env] { table[s.key] = (Configuration.typed(v, like: table[s.key]?.0), dotenvPath + " (\(env))") }
+            if let p = getenv(env) { table[s.key] = (Configuration.typed(String(cString: p), like: table[s.key]?.0), "env \(env)") }
+        }
+        for (k, v) in flags { table[k] = (Configuration.typed(v, like: table[k]?.0), "flag --set") }
+
+        let secretKeys = Set(Configuration.known.filter(\.secret).map(\.key))
+        values = table.keys.sorted().map { k in
+            ConfigModule.Entry(key: k, value: table[k]!.0, source: table[k]!.1,
+                               secret: secretKeys.contains(k) || ConfigModule.looksSecret(k))
+        }
+    }
+
+    /// A value from the command line, env or .env takes the type of what it overrides.
+    static func typed(_ s: String, like old: LuaValue?) -> LuaValue {
+        switch old {
+        case .integer?: if let i = Int64(s) { return .integer(i) }
+        case .number?: if let d = Double(s) { return .number(d) }
+        case .boolean?:
+            if ["true", "yes", "1", "on"].contains(s.lowercased()) { return .boolean(true) }
+            if ["false", "no", "0", "off"].contains(s.lowercased()) { return .boolean(false) }
+        default: break
+        }
+        return .string(s)
+    }
+
+    /// KEY=VALUE lines; `export` prefixes, comments, single and double quotes.
+    static func parseDotenv(_ text: String) -> [String: String] {
+        var out: [String: String] = [:]
+        for raw in text.split(separator: "\n", omittingEmptySubsequences: true) {
+            var line = raw.drop { $0 == " " || $0 == "\t" }
+            if line.hasPrefix("#") || line.isEmpty { continue }
+            if line.hasPrefix("export ") { line = line.dropFirst(7) }
+            guard let eq = line.firstIndex(of: "=") else { continue }
+            let key = line[..<eq].trimmingSpaces()
+            var value = line[line.index(after: eq)...].trimmingSpaces()
+            if value.count >= 2, let f = value.first, (f == "\"" || f == "'"), value.last == f {
+                value = String(value.dropFirst().dropLast())
+                if f == "\"" { value = value.replacingEscapes() }
+            } else if let hash = value.range(of: " #", options: .backwards) {
+                value = String(value[..<hash.lowerBound]).trimmingSpaces()
+            }
+            if !key.isEmpty { out[key] = value }
+        }
+        return out
+    }
+}
+
+extension Catalog {
+    static var userConfigDirectory: String {
+        if let xdg = getenv("XDG_CONFIG_HOME"), xdg.pointee != 0 { return String(cString: xdg) + "/opsh" }
+        return homeDirectory + "/.config/opsh"
+    }
+}
+
+extension StringProtocol {
+    func trimmingSpaces() -> String {
+        String(drop { $0 == " " || $0 == "\t" || $0 == "\r" }.reversed().drop { $0 == " " || $0 == "\t" || $0 == "\r" }.reversed())
+    }
+}
+
+extension String {
+    func replacingEscapes() -> String {
+        var out = ""
+        var esc = false
+        for c in self {
+            if esc {
+                switch c {
+                case "n": out.append("\n")
+                case "t": out.append("\t")
+                default: out.append(c)
+                }
+                esc = false
+            } else if c == "\\" { esc = true } else { out.append(c) }
+        }
+        return out
+    }
+}

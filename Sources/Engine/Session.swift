@@ -1,0 +1,87 @@
+import CLua
+import CLuaShim
+import LuaRuntime
+import Modules
+
+/// A VM set up as opsh runs scripts: every module preloaded, the stdlib
+/// searcher installed, configuration attached, limits applied.
+final class Session {
+    let vm: LuaVM
+    let catalog: Catalog
+    let options: Options
+
+    private(set) var configuration: Configuration!
+
+    init(options: Options) throws {
+        self.options = options
+        catalog = Catalog(extraPaths: options.paths)
+        vm = try LuaVM()
+        vm.dryRun = options.dryRun
+        vm.makeActive()
+        configuration = try Configuration(flags: options.settings, configFile: options.configFile,
+                                          envFile: options.envFile, evaluate: evaluateConfig)
+        ConfigModule.attach(configuration.values, to: vm)
+        LogModule.configure(vm, level: options.verbose ? "debug" : configuration.string("log_level") ?? "info")
+        for (name, opener) in ModuleRegistry.natives { vm.preload(name, opener) }
+        vm.preload("opsh._host", HostModule.open)
+        try installSearcher()
+        if options.memoryLimit > 0 { vm.memoryLimit = options.memoryLimit }
+    }
+
+    /// Embedded stdlib modules are found after package.path (so a local copy in a
+    /// search directory, which is prepended to package.path, overrides them).
+    private func installSearcher() throws(LuaError) {
+        let lua = vm.main
+        let catalog = self.catalog
+        try vm.load("""
+            local searcher, dirs = ...
+            table.insert(package.searchers, 3, searcher)
+            if dirs ~= "" then package.path = dirs .. ";" .. package.path end
+            """, chunkName: "=(opsh)")
+        lua.push(closure: { lua in
+            guard let name = lua.toString(1) else { return 0 }
+            guard let entry = catalog.module(name), entry.origin == "built-in" else {
+                lua.push("\n\tno embedded module '\(name)'")
+                return 1
+            }
+            do throws(LuaError) {
+                try entry.load(into: lua.vm)
+            } catch {
+                lua.push("error loading module '\(name)' from \(entry.path):\n\t\(error.message)")
+                return LK_STATUS_ERROR
+            }
+            lua.push(entry.path)
+            return 2
+        })
+        lua.push(catalog.directories.map { "\($0)/?.lua" }.joined(separator: ";"))
+        try vm.pcall(nargs: 2, nresults: 0)
+    }
+
+    /// Runs config.lua (in its own environment) and returns the table it returns.
+    private func evaluateConfig(_ text: String, _ path: String) throws -> [String: LuaValue] {
+        let lua = vm.main
+        let base = lua.top
+        defer { lua.top = base }
+        try vm.load(text, chunkName: "@" + path)
+        lua.newTable()
+        lua.newTable()
+        lua_rawgeti(vm.L, lk_registryindex(), lua_Integer(LUA_RIDX_GLOBALS))
+        lua.rawSet(-2, field: "__index")
+        lua_setmetatable(vm.L, -2)
+        guard lua_setupvalue(vm.L, -2, 1) != nil else { throw FileError(path: path, message: "cannot set the environment") }
+        try vm.pcall(nargs: 0, nresults: 1)
+        guard lua.type(at: -1) == .table else {
+            throw FileError(path: path, message: "must return a table (got \(lua.typeName(at: -1)))")
+        }
+        guard case .map(let m) = try lua.value(at: -1) else { return [:] }
+        var out: [String: LuaValue] = [:]
+        for (k, v) in m {
+            guard let key = k.text else { throw FileError(path: path, message: "keys must be strings") }
+            out[key] = v
+        }
+        return out
+    }
+
+    /// Loads a catalog entry's chunk and pushes the function.
+    func load(_ entry: Catalog.Entry) throws(LuaError) { try entry.load(into: vm) }
+}

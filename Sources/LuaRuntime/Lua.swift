@@ -1,0 +1,154 @@
+import CLua
+import CLuaShim
+
+/// A Lua thread as Swift sees it inside a native function: typed, non-raising
+/// access to the stack. Every method here is safe to call from a Swift frame
+/// (DESIGN.md §2): nothing in it can raise a Lua error or yield.
+public struct Lua {
+    public let L: OpaquePointer
+
+    @inlinable public init(_ L: OpaquePointer) { self.L = L }
+
+    /// The VM this thread belongs to.
+    public var vm: LuaVM {
+        Unmanaged<LuaVM>.fromOpaque(lk_state(L).pointee.host).takeUnretainedValue()
+    }
+
+    /// Whether `--dry-run` is in force: native modules refuse changes when it is.
+    public var dryRun: Bool { lk_state(L).pointee.dry_run != 0 }
+
+    // MARK: stack
+
+    @inlinable public var top: Int32 {
+        get { lua_gettop(L) }
+        nonmutating set { lua_settop(L, newValue) }
+    }
+    @inlinable public func pop(_ n: Int32 = 1) { lk_pop(L, n) }
+    @inlinable public func absIndex(_ i: Int32) -> Int32 { lua_absindex(L, i) }
+    @inlinable public func type(at i: Int32) -> LuaType { LuaType(rawValue: lua_type(L, i)) ?? .none }
+    public func typeName(at i: Int32) -> String { String(cString: luaL_typename_(L, i)) }
+    @inlinable public func isNoneOrNil(_ i: Int32) -> Bool { lua_type(L, i) <= 0 }
+    @inlinable public func ensureStack(_ n: Int32) -> Bool { lua_checkstack(L, n) != 0 }
+
+    // MARK: push
+
+    @inlinable public func pushNil() { lua_pushnil(L) }
+    @inlinable public func push(_ b: Bool) { lua_pushboolean(L, b ? 1 : 0) }
+    @inlinable public func push(_ i: Int) { lua_pushinteger(L, lua_Integer(i)) }
+    @inlinable public func push(_ i: Int64) { lua_pushinteger(L, i) }
+    @inlinable public func push(_ d: Double) { lua_pushnumber(L, d) }
+    public func push(_ s: String) {
+        var s = s
+        s.withUTF8 { buf in _ = lua_pushlstring(L, buf.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }, buf.count) }
+    }
+    @inlinable public func push(bytes: UnsafeRawBufferPointer) {
+        _ = lua_pushlstring(L, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count)
+    }
+    public func push(bytes: [UInt8]) { bytes.withUnsafeBytes { push(bytes: $0) } }
+    @inlinable public func pushValue(at i: Int32) { lua_pushvalue(L, i) }
+    @inlinable public func newTable(arrayCount: Int32 = 0, hashCount: Int32 = 0) { lua_createtable(L, arrayCount, hashCount) }
+    /// Pushes a native function (see `LuaFunction`).
+    public func push(function f: lk_SwiftFunction, upvalues: Int32 = 0) { lk_pushswiftfunction(L, f, upvalues) }
+    /// Pushes a capturing Swift closure as a Lua function.
+    public func push(closure: @escaping LuaClosure) {
+        let box = Unmanaged.passRetained(ClosureBox(closure)).toOpaque()
+        lk_pushclosure(L, box)
+    }
+    /// `opsh.null`: RESP nil and JSON null.
+    public func pushNull() { vm.pushNull(self) }
+
+    // MARK: read (never converts in place, never raises)
+
+    @inlinable public func toBool(_ i: Int32) -> Bool { lua_toboolean(L, i) != 0 }
+    @inlinable public func toInteger(_ i: Int32) -> Int64? {
+        var ok: Int32 = 0
+        let v = lua_tointegerx(L, i, &ok)
+        return ok != 0 ? v : nil
+    }
+    @inlinable public func toNumber(_ i: Int32) -> Double? {
+        var ok: Int32 = 0
+        let v = lua_tonumberx(L, i, &ok)
+        return ok != 0 ? v : nil
+    }
+    @inlinable public func isInteger(_ i: Int32) -> Bool { lua_isinteger(L, i) != 0 }
+    /// The bytes of a string at `i` (numbers are not converted: they give nil).
+    @inlinable public func toBytes(_ i: Int32) -> UnsafeRawBufferPointer? {
+        guard lua_type(L, i) == LUA_TSTRING else { return nil }
+        var len = 0
+        let p = lua_tolstring(L, i, &len)
+        return UnsafeRawBufferPointer(start: p, count: len)
+    }
+    public func toString(_ i: Int32) -> String? {
+        guard let b = toBytes(i) else { return nil }
+        return String(decoding: b, as: UTF8.self)
+    }
+    public func toByteArray(_ i: Int32) -> [UInt8]? { toBytes(i).map { Array($0) } }
+
+    // MARK: raw table access (no metamethods: safe on any table)
+
+    @inlinable public func rawGet(_ t: Int32) -> LuaType { LuaType(rawValue: lua_rawget(L, t)) ?? .none }
+    @inlinable public func rawGet(_ t: Int32, index n: Int64) -> LuaType { LuaType(rawValue: lua_rawgeti(L, t, n)) ?? .none }
+    @inlinable public func rawSet(_ t: Int32) { lua_rawset(L, t) }
+    @inlinable public func rawSet(_ t: Int32, index n: Int64) { lua_rawseti(L, t, n) }
+    public func rawGet(_ t: Int32, field: String) -> LuaType {
+        let t = absIndex(t)
+        push(field)
+        return rawGet(t)
+    }
+    /// t[field] = value on top (raw).
+    public func rawSet(_ t: Int32, field: String) {
+        let t = absIndex(t)
+        push(field)
+        lua_rotate(L, -2, 1)
+        rawSet(t)
+    }
+    @inlinable public func rawLength(_ i: Int32) -> Int { Int(lua_rawlen(L, i)) }
+    /// lua_next on a table: safe while the traversal does not assign new keys.
+    @inlinable public func next(_ t: Int32) -> Bool { lua_next(L, t) != 0 }
+
+    // MARK: calling Lua from native code
+
+    /// Calls the function below `nargs` arguments, protected. On an error the error
+    /// value is on top, unchanged (its traceback at the origin is kept for the
+    /// outermost handler): return `LK_STATUS_ERROR` to propagate it.
+    public func pcall(nargs: Int32, nresults: Int32) -> Int32 {
+        let base = top - nargs
+        lua_pushcclosure(L, lk_msghandler_keep, 0)
+        lk_insert(L, base)
+        let status = lk_pcall(L, nargs, nresults, base)
+        lk_remove(L, base)
+        return status
+    }
+
+    // MARK: protected access (may run metamethods; errors come back as LuaError)
+
+    /// t[field] honouring metamethods; pushes the value.
+    public func getField(_ t: Int32, _ field: String) throws(LuaError) {
+        let status = lk_pgetfield(L, t, field)
+        if status != LUA_OK { throw popError(status: status) }
+    }
+    /// The error value on top, popped and described.
+    public func popError(status: Int32) -> LuaError {
+        let e = LuaError.from(self, index: -1, status: status)
+        pop()
+        return e
+    }
+    /// tostring() of the value at `i`, honouring __tostring and __name.
+    public func describe(_ i: Int32) -> String {
+        if lk_ptolstring(L, i) == LUA_OK {
+            let s = toString(-1) ?? ""
+            pop()
+            return s
+        }
+        pop()
+        return "(\(typeName(at: i)))"
+    }
+}
+
+public enum LuaType: Int32 {
+    case none = -1, `nil` = 0, boolean, lightUserdata, number, string, table, function, userdata, thread
+}
+
+@inline(__always) func luaL_typename_(_ L: OpaquePointer, _ i: Int32) -> UnsafePointer<CChar> {
+    lua_typename(L, lua_type(L, i))
+}

@@ -1,0 +1,190 @@
+import CLua
+import CLuaShim
+import EventLoop
+import LuaRuntime
+
+/// `require "opsh"`: the core. null, spawn/all/sleep (tasks on the event loop),
+/// dry_run, version.
+public enum CoreModule {
+    public static let name = "opsh"
+    public static let version = "0.1.0"
+    static let taskType = "opsh.task"
+
+    public static let open: lk_SwiftFunction = { L in
+        let lua = Lua(L!)
+        lua.vm.register(LuaClass(name: taskType, methods: [
+            ("wait", taskWait), ("cancel", taskCancel), ("status", taskStatus),
+        ]))
+        lua.newTable(hashCount: 8)
+        lua.pushNull(); lua.rawSet(-2, field: "null")
+        lua.push(version); lua.rawSet(-2, field: "version")
+        lua.push(lua.dryRun); lua.rawSet(-2, field: "dry_run")
+        lua.push(function: spawn); lua.rawSet(-2, field: "spawn")
+        lua.push(function: all); lua.rawSet(-2, field: "all")
+        lua.push(function: sleep); lua.rawSet(-2, field: "sleep")
+        lua.push(function: isNull); lua.rawSet(-2, field: "is_null")
+        return 1
+    }
+
+    /// opsh.spawn(fn, ...) or opsh.spawn({timeout = s}, fn, ...) -> task
+    static let spawn: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            var deadline: Deadline?
+            var first: Int32 = 1
+            if lua.type(at: 1) == .table {
+                if try lua.optionField(1, "timeout", .number, arg: 1) {
+                    let s = lua.toNumber(-1)!
+                    lua.pop()
+                    guard s >= 0 else { throw .argument(1, "field 'timeout' must not be negative") }
+                    deadline = .after(seconds: s)
+                }
+                first = 2
+            }
+            try lua.checkFunction(first)
+            let nargs = lua.top - first
+            // move fn + args to the top is already the case: spawn pops them
+            let task = lua.vm.scheduler.spawn(lua, nargs: nargs, deadline: deadline)
+            lua.push(object: task, type: taskType)
+            return 1
+        }
+    }
+
+    /// task:wait([timeout]) -> results..., or raises the task's error, or nil, err on timeout/cancel
+    static let taskWait: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let task = try lua.checkObject(1, type: taskType, as: LuaTask.self)
+            let timeout = try lua.optNumber(2, -1)
+            let deadline: Deadline? = timeout >= 0 ? .after(seconds: timeout) : nil
+            let scheduler = lua.vm.scheduler
+            return lua.wait(.custom(start: { done in scheduler.whenFinished(task, done) }), deadline: deadline) { lua, outcome in
+                if !task.isFinished {
+                    return lua.failure(code: outcome == .timedOut ? "timeout" : "cancelled",
+                                       message: outcome == .timedOut ? "task \(task.id) did not finish within \(timeout)s" : "wait cancelled")
+                }
+                return taskOutcome(lua, task)
+            }
+        }
+    }
+
+    static func taskOutcome(_ lua: Lua, _ task: LuaTask) -> Int32 {
+        let scheduler = lua.vm.scheduler
+        switch task.state {
+        case .done:
+            return scheduler.pushResults(of: task, to: lua)
+        case .failed:
+            lua.push(task.errorMessage ?? "task failed")
+            return LK_STATUS_ERROR
+        case .timedOut:
+            return lua.failure(code: "timeout", message: "task \(task.id): deadline exceeded")
+        default:
+            return lua.failure(code: "cancelled", message: "task \(task.id) was cancelled")
+        }
+    }
+
+    static let taskCancel: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let task = try lua.checkObject(1, type: taskType, as: LuaTask.self)
+            lua.vm.scheduler.cancel(task)
+            return 0
+        }
+    }
+
+    static let taskStatus: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let task = try lua.checkObject(1, type: taskType, as: LuaTask.self)
+            let s: String
+            switch task.state {
+            case .ready: s = "ready"
+            case .running: s = "running"
+            case .waiting: s = "waiting"
+            case .done: s = "done"
+            case .failed: s = "failed"
+            case .cancelled: s = "cancelled"
+            case .timedOut: s = "timeout"
+            }
+            lua.push(s)
+            return 1
+        }
+    }
+
+    /// opsh.all({f1, f2, ...} [, {timeout = s}]) -> first result of each, in order.
+    /// A function that raises cancels the others and the error is raised here.
+    /// On timeout the unfinished ones are cancelled and all returns nil, err.
+    static let all: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            try lua.checkTable(1)
+            var deadline: Deadline?
+            if lua.type(at: 2) == .table, try lua.optionField(2, "timeout", .number, arg: 2) {
+                deadline = .after(seconds: lua.toNumber(-1)!)
+                lua.pop()
+            } else if !lua.isNoneOrNil(2) && lua.type(at: 2) != .table {
+                throw .type(2, "table")
+            }
+            let n = lua.rawLength(1)
+            var tasks: [LuaTask] = []
+            tasks.reserveCapacity(n)
+            let scheduler = lua.vm.scheduler
+            if n > 0 {
+                for i in 1...n {
+                    if lua.rawGet(1, index: Int64(i)) != .function {
+                        lua.pop()
+                        throw .argument(1, "element \(i) is not a function")
+                    }
+                    tasks.append(scheduler.spawn(lua, nargs: 0))
+                }
+            }
+            var remaining = tasks.count
+            var failed: LuaTask?
+            let everything: NativeWait = .custom(start: { done in
+                if remaining == 0 { done(.ready([])); return {} }
+                var cancels: [() -> Void] = []
+                for t in tasks {
+                    cancels.append(scheduler.whenFinished(t) { _ in
+                        remaining -= 1
+                        if t.state == .failed && failed == nil { failed = t }
+                        if remaining == 0 || failed != nil { done(.ready([])) }
+                    })
+                }
+                return { for c in cancels { c() } }
+            })
+            return lua.wait(everything, deadline: deadline) { lua, outcome in
+                if let f = failed {
+                    for t in tasks where !t.isFinished { scheduler.cancel(t) }
+                    lua.push(f.errorMessage ?? "task failed")
+                    return LK_STATUS_ERROR
+                }
+                if tasks.contains(where: { !$0.isFinished }) {
+                    let pending = tasks.enumerated().filter { !$0.element.isFinished }.map { LuaValue.integer(Int64($0.offset + 1)) }
+                    for t in tasks where !t.isFinished { scheduler.cancel(t, as: .timedOut) }
+                    let why = outcome == .timedOut ? "timeout" : "cancelled"
+                    return lua.failure(code: why, message: "opsh.all: \(pending.count) of \(tasks.count) functions did not finish",
+                                       fields: [("pending", .array(pending))])
+                }
+                _ = lua.ensureStack(Int32(tasks.count) + 2)
+                for t in tasks {
+                    let k = scheduler.pushResults(of: t, to: lua)
+                    if k == 0 { lua.pushNil() } else if k > 1 { lua.pop(k - 1) }
+                }
+                return Int32(tasks.count)
+            }
+        }
+    }
+
+    /// opsh.sleep(seconds)
+    static let sleep: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let s = try lua.checkNumber(1)
+            guard s >= 0, s.isFinite else { throw .argument(1, "seconds must be a finite number >= 0") }
+            return lua.wait(.sleep, deadline: .after(seconds: s)) { lua, outcome in
+                if outcome == .cancelled { return lua.failure(code: "cancelled", message: "sleep interrupted") }
+                return 0
+            }
+        }
+    }
+
+    static let isNull: lk_SwiftFunction = { L in
+        let lua = Lua(L!)
+        lua.push(lua.vm.isNull(lua, 1))
+        return 1
+    }
+}

@@ -1,0 +1,13 @@
+import CLuaShim
+
+/// Every native module, by the name scripts `require`.
+public enum ModuleRegistry {
+    public static let natives: [(String, lk_SwiftFunction)] = [
+        (CoreModule.name, CoreModule.open),
+        ("opsh.json", JSONModule.open),
+        ("opsh.time", TimeModule.open),
+        ("opsh.log", LogModule.open),
+        ("opsh.config", ConfigModule.open),
+        ("opsh._bench", BenchModule.open),
+    ]
+}

@@ -1,0 +1,150 @@
+import CLua
+import CLuaShim
+import LuaRuntime
+import Modules
+import XCTest
+
+/// Tasks on the event loop (DESIGN.md §2): concurrency, native yields, deadlines.
+final class TaskTests: XCTestCase {
+    var vm: LuaVM!
+
+    override func setUp() {
+        vm = try! LuaVM()
+        for (name, opener) in ModuleRegistry.natives { vm.preload(name, opener) }
+        try! vm.run("opsh = require 'opsh'")
+    }
+
+    override func tearDown() {
+        vm.close()
+        vm = nil
+    }
+
+    func testHundredTasksSleepingConcurrently() throws {
+        let r = try vm.run("""
+            local clock = require('opsh.time').monotonic
+            local fns = {}
+            for i = 1, 100 do fns[i] = function() opsh.sleep(0.1); return i end end
+            local t0 = clock()
+            local results = table.pack(opsh.all(fns))
+            local elapsed = clock() - t0
+            local sum = 0
+            for i = 1, results.n do sum = sum + results[i] end
+            return results.n, sum, elapsed
+            """)
+        XCTAssertEqual(r[0], .integer(100))
+        XCTAssertEqual(r[1], .integer(5050))
+        guard case .number(let elapsed) = r[2] else { return XCTFail() }
+        XCTAssertGreaterThanOrEqual(elapsed, 0.1)
+        XCTAssertLessThan(elapsed, 1.0, "100 sleeps of 100 ms overlap (took \(elapsed)s)")
+    }
+
+    func testTaskDeadlinePassesWhileWaiting() throws {
+        let r = try vm.run("""
+            local closed = false
+            local t = opsh.spawn({ timeout = 0.05 }, function()
+              local guard <close> = setmetatable({}, { __close = function() closed = true end })
+              opsh.sleep(10)
+              return "not reached"
+            end)
+            local v, err = t:wait()
+            return v, err.code, t:status(), closed
+            """)
+        XCTAssertEqual(r, [.nil, .string("timeout"), .string("timeout"), .boolean(true)])
+    }
+
+    func testWaitTimeoutLeavesTheTaskRunning() throws {
+        let r = try vm.run("""
+            local t = opsh.spawn(function() opsh.sleep(0.1); return "done", 2 end)
+            local v, err = t:wait(0.01)
+            local a, b = t:wait()
+            return v, err.code, a, b
+            """)
+        XCTAssertEqual(r, [.nil, .string("timeout"), .string("done"), .integer(2)])
+    }
+
+    func testNativeYieldInsideAUserCoroutineInsideATask() throws {
+        let r = try vm.run("""
+            local t = opsh.spawn(function()
+              local gen = coroutine.wrap(function()
+                opsh.sleep(0.01)
+                coroutine.yield(1)
+                opsh.sleep(0.01)
+                return 2
+              end)
+              return gen() + gen()
+            end)
+            local other = opsh.spawn(function() opsh.sleep(0.005); return "ran meanwhile" end)
+            return t:wait(), other:wait()
+            """)
+        XCTAssertEqual(r, [.integer(3), .string("ran meanwhile")])
+    }
+
+    func testCoroutinesBehaveAsInLua() throws {
+        XCTAssertEqual(try vm.run("""
+            local co = coroutine.create(function(a, b)
+              local c = coroutine.yield(a + b)
+              error("boom " .. c)
+            end)
+            local ok1, v1 = coroutine.resume(co, 1, 2)
+            local ok2, e2 = coroutine.resume(co, "x")
+            local ok3, e3 = coroutine.resume(co)
+            local w = coroutine.wrap(function() error({code = 7}) end)
+            local ok4, e4 = pcall(w)
+            return ok1, v1, ok2, e2, ok3, e3, coroutine.status(co), type(e4), e4.code
+            """, chunkName: "=co"),
+            [.boolean(true), .integer(3), .boolean(false), .string("co:3: boom x"), .boolean(false),
+             .string("cannot resume dead coroutine"), .string("dead"), .string("table"), .integer(7)])
+    }
+
+    func testErrorInATaskReachesTheWaiter() throws {
+        XCTAssertThrowsError(try vm.run("""
+            local t = opsh.spawn(function() opsh.sleep(0.01); error("task broke") end)
+            return t:wait()
+            """, chunkName: "@tasks.lua")) { e in
+            let m = (e as! LuaError).message
+            XCTAssertTrue(m.contains("tasks.lua:1: task broke"), m)
+        }
+        // opsh.all raises the first error and cancels the rest
+        let r = try vm.run("""
+            local cancelled = false
+            local ok, e = pcall(opsh.all, {
+              function() error("first") end,
+              function()
+                local g <close> = setmetatable({}, { __close = function() cancelled = true end })
+                opsh.sleep(5)
+              end,
+            })
+            return ok, e:match("first") ~= nil, cancelled
+            """)
+        XCTAssertEqual(r, [.boolean(false), .boolean(true), .boolean(true)])
+    }
+
+    func testAllWithTimeout() throws {
+        let r = try vm.run("""
+            local v, err = opsh.all({ function() return 1 end, function() opsh.sleep(5) end }, { timeout = 0.05 })
+            return v, err.code, err.pending[1]
+            """)
+        XCTAssertEqual(r, [.nil, .string("timeout"), .integer(2)])
+    }
+
+    func testSleepOutsideATaskBlocks() throws {
+        let r = try vm.run("""
+            local clock = require('opsh.time').monotonic
+            local t0 = clock(); opsh.sleep(0.02); return clock() - t0 >= 0.02
+            """)
+        XCTAssertEqual(r, [.boolean(true)])
+    }
+
+    func testYieldAcrossANonYieldableBoundaryBlocksInstead() throws {
+        // table.sort's comparator cannot yield: a native wait there blocks instead of failing
+        let r = try vm.run("""
+            local t = opsh.spawn(function()
+              local xs = { 3, 1, 2 }
+              table.sort(xs, function(a, b) opsh.sleep(0.001); return a < b end)
+              return table.concat(xs, ",")
+            end)
+            return t:wait()
+            """)
+        XCTAssertEqual(r, [.string("1,2,3")])
+    }
+}

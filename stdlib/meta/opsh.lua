@@ -1,0 +1,58 @@
+---@meta
+--- The core of opsh: `local opsh = require "opsh"`.
+--- Tasks are coroutines on opsh's event loop: native I/O and opsh.sleep inside
+--- a task suspend only that task; outside any task they block.
+local opsh = {}
+
+--- Stands for RESP nil and JSON null (a userdata that prints as "null").
+opsh.null = nil
+
+--- opsh's version string.
+opsh.version = "0.1.0"
+
+--- Whether --dry-run is in force: native modules refuse changes and report "would: ...".
+opsh.dry_run = false
+
+--- Starts a task running fn(...). With an options table first, {timeout = seconds}
+--- gives the task a deadline: when it passes the task is cancelled (its <close>
+--- variables are closed) and wait() returns nil, err with err.code == "timeout".
+---@param fn function|{timeout?: number}
+---@param ... any
+---@return opsh.task
+function opsh.spawn(fn, ...) end
+
+--- Runs the functions concurrently and returns the first result of each, in order.
+--- A function that raises cancels the others and the error is raised here.
+--- With {timeout = seconds}, functions not done by then are cancelled and all
+--- returns nil, err (err.code "timeout", err.pending = their indices).
+---@param fns function[]
+---@param opts? {timeout?: number}
+---@return any ...
+function opsh.all(fns, opts) end
+
+--- Sleeps; inside a task only this task waits.
+---@param seconds number
+function opsh.sleep(seconds) end
+
+--- Whether v is opsh.null.
+---@param v any
+---@return boolean
+function opsh.is_null(v) end
+
+---@class opsh.task
+local task = {}
+
+--- Waits for the task: its results; raises if the task raised; nil, err on
+--- timeout (the task keeps running), cancellation or deadline.
+---@param timeout? number seconds
+---@return any ...
+function task:wait(timeout) end
+
+--- Cancels the task: its pending wait is abandoned and its <close> variables closed.
+function task:cancel() end
+
+--- "ready", "running", "waiting", "done", "failed", "cancelled" or "timeout".
+---@return string
+function task:status() end
+
+return opsh
