@@ -146,23 +146,55 @@ public struct JSONTape {
 }
 
 /// The tape's buffers. Words and the side buffer are malloc'ed and reused across parses.
+/// The state lives behind a pointer so that reads pay no dynamic exclusivity checks.
 @usableFromInline
 final class TapeStorage {
-    @usableFromInline var words: UnsafeMutablePointer<UInt64>
-    @usableFromInline var count: Int = 0
-    @usableFromInline var capacity: Int
-    @usableFromInline var scratch: UnsafeMutablePointer<UInt8>? = nil
-    @usableFromInline var scratchCapacity: Int = 0
-    @usableFromInline var input: UnsafeRawPointer? = nil
+    @usableFromInline
+    struct Header {
+        @usableFromInline var words: UnsafeMutablePointer<UInt64>
+        @usableFromInline var count: Int
+        @usableFromInline var capacity: Int
+        @usableFromInline var scratch: UnsafeMutablePointer<UInt8>?
+        @usableFromInline var scratchCapacity: Int
+        @usableFromInline var input: UnsafeRawPointer?
+    }
+    @usableFromInline let h: UnsafeMutablePointer<Header>
 
     init() {
-        capacity = 16
-        words = malloc(16 * 8)!.assumingMemoryBound(to: UInt64.self)
+        h = .allocate(capacity: 1)
+        h.initialize(to: Header(words: malloc(16 * 8)!.assumingMemoryBound(to: UInt64.self), count: 0, capacity: 16,
+                                scratch: nil, scratchCapacity: 0, input: nil))
     }
 
     deinit {
-        free(words)
-        free(scratch)
+        free(h.pointee.words)
+        free(h.pointee.scratch)
+        h.deallocate()
+    }
+
+    @usableFromInline var words: UnsafeMutablePointer<UInt64> {
+        @inline(__always) get { h.pointee.words }
+        set { h.pointee.words = newValue }
+    }
+    @usableFromInline var count: Int {
+        @inline(__always) get { h.pointee.count }
+        set { h.pointee.count = newValue }
+    }
+    var capacity: Int {
+        get { h.pointee.capacity }
+        set { h.pointee.capacity = newValue }
+    }
+    @usableFromInline var scratch: UnsafeMutablePointer<UInt8>? {
+        @inline(__always) get { h.pointee.scratch }
+        set { h.pointee.scratch = newValue }
+    }
+    var scratchCapacity: Int {
+        get { h.pointee.scratchCapacity }
+        set { h.pointee.scratchCapacity = newValue }
+    }
+    @usableFromInline var input: UnsafeRawPointer? {
+        @inline(__always) get { h.pointee.input }
+        set { h.pointee.input = newValue }
     }
 }
 

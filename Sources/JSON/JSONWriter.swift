@@ -321,44 +321,62 @@ func isJSONNumber(_ text: UnsafeRawBufferPointer) -> Bool {
     return i == n
 }
 
-/// The writer's output buffer (malloc'ed, doubled as needed).
+/// The writer's output buffer (malloc'ed, doubled as needed). Its state lives behind a
+/// pointer so that hot appends pay no dynamic exclusivity checks (class `var`s would).
 @usableFromInline
 final class ByteBuffer {
-    @usableFromInline var base: UnsafeMutablePointer<UInt8>
-    @usableFromInline var count = 0
-    @usableFromInline var capacity: Int
+    @usableFromInline
+    struct Header {
+        @usableFromInline var base: UnsafeMutablePointer<UInt8>
+        @usableFromInline var count: Int
+        @usableFromInline var capacity: Int
+    }
+    @usableFromInline let h: UnsafeMutablePointer<Header>
 
     init(capacity: Int) {
-        self.capacity = capacity
-        base = malloc(capacity)!.assumingMemoryBound(to: UInt8.self)
+        h = .allocate(capacity: 1)
+        h.initialize(to: Header(base: malloc(capacity)!.assumingMemoryBound(to: UInt8.self), count: 0, capacity: capacity))
     }
 
-    deinit { free(base) }
+    deinit {
+        free(h.pointee.base)
+        h.deallocate()
+    }
+
+    @usableFromInline var base: UnsafeMutablePointer<UInt8> {
+        @inline(__always) get { h.pointee.base }
+    }
+    @usableFromInline var count: Int {
+        @inline(__always) get { h.pointee.count }
+        @inline(__always) set { h.pointee.count = newValue }
+    }
 
     @inline(__always)
     func reserve(_ extra: Int) {
-        if count &+ extra > capacity { grow(extra) }
+        if h.pointee.count &+ extra > h.pointee.capacity { grow(extra) }
     }
 
     @inline(never)
     func grow(_ extra: Int) {
-        var c = capacity * 2
-        while c < count + extra { c *= 2 }
-        base = realloc(base, c)!.assumingMemoryBound(to: UInt8.self)
-        capacity = c
+        var c = h.pointee.capacity * 2
+        while c < h.pointee.count + extra { c *= 2 }
+        h.pointee.base = realloc(h.pointee.base, c)!.assumingMemoryBound(to: UInt8.self)
+        h.pointee.capacity = c
     }
 
     @inline(__always)
     func append(_ b: UInt8) {
-        if count &+ 1 > capacity { grow(1) }
-        base[count] = b
-        count &+= 1
+        let c = h.pointee.count
+        if c &+ 1 > h.pointee.capacity { grow(1) }
+        h.pointee.base[c] = b
+        h.pointee.count = c &+ 1
     }
 
     @inline(__always)
     func append4(_ w: UInt32) {
-        if count &+ 4 > capacity { grow(4) }
-        UnsafeMutableRawPointer(base + count).storeBytes(of: w, as: UInt32.self)
-        count &+= 4
+        let c = h.pointee.count
+        if c &+ 4 > h.pointee.capacity { grow(4) }
+        UnsafeMutableRawPointer(h.pointee.base + c).storeBytes(of: w, as: UInt32.self)
+        h.pointee.count = c &+ 4
     }
 }
