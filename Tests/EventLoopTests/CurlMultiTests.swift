@@ -217,4 +217,24 @@ final class CurlMultiTests: XCTestCase {
         XCTAssertFalse(called)
         XCTAssertEqual(loop.pendingCount, 0)
     }
+
+    func testDroppingTheMultiMidTransferLeavesNothingPending() throws {
+        let api = try XCTUnwrap(opsh_curl())
+        let loop = try EventLoop()
+        var multi: CurlMulti? = try CurlMulti(loop: loop)
+        var easies: [OpaquePointer] = []
+        var called = 0
+        let box = BodyBox()
+        for i in 0..<3 {
+            let easy = try makeEasy(api, url: "http://127.0.0.1:\(port)/f\(i).txt", box: box)
+            easies.append(easy)
+            try multi!.add(easy: easy) { _ in called += 1 }
+        }
+        _ = loop.runOnce(until: .after(seconds: 0.01))
+        multi = nil
+        XCTAssertEqual(loop.pendingCount, 0)
+        _ = loop.runOnce(until: .after(seconds: 0.05))
+        XCTAssertEqual(called, 0)
+        for e in easies { api.pointee.easy_cleanup(e) }
+    }
 }

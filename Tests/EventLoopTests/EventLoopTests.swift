@@ -304,4 +304,24 @@ final class EventLoopTests: XCTestCase {
         drive(loop) { outcome != nil }
         XCTAssertEqual(outcome, .ready(.readable))
     }
+
+    func testManyCancelledTimersAndWatches() throws {
+        let loop = try EventLoop()
+        let (r, w) = makePipe()
+        defer { close(r); close(w) }
+        var cancelled = 0
+        for _ in 0..<5_000 {
+            let t = loop.timer(at: .after(seconds: 3600)) { if $0 == .cancelled { cancelled += 1 } }
+            let u = loop.watch(fd: r, events: .readable, deadline: .after(seconds: 3600)) { if $0 == .cancelled { cancelled += 1 } }
+            loop.cancel(u)
+            loop.cancel(t)
+        }
+        XCTAssertEqual(cancelled, 10_000)
+        XCTAssertEqual(loop.pendingCount, 0)
+        var fired = false
+        loop.timer(at: .now()) { _ in fired = true }
+        drive(loop) { fired }
+        XCTAssertTrue(fired)
+        XCTAssertEqual(loop.runOnce(until: nil), 0)
+    }
 }
