@@ -324,4 +324,46 @@ final class EventLoopTests: XCTestCase {
         XCTAssertTrue(fired)
         XCTAssertEqual(loop.runOnce(until: nil), 0)
     }
+
+    /// A signal interrupting epoll_wait (EINTR, no SA_RESTART) is not an error: runOnce
+    /// returns early and the loop keeps working.
+    func testSignalInterruptingWaitIsNotAnError() throws {
+        let loop = try EventLoop()
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in }
+        action.sa_flags = 0                       // no SA_RESTART: epoll_wait fails with EINTR
+        sigemptyset(&action.sa_mask)
+        var old = sigaction()
+        XCTAssertEqual(sigaction(SIGUSR2, &action, &old), 0)
+        defer { sigaction(SIGUSR2, &old, nil) }
+
+        var fired = false
+        loop.timer(at: .after(seconds: 60)) { o in if o == .timedOut { fired = true } }
+        let target = pthread_self()
+        let stop = StopFlag()
+        let thread = Thread {
+            for _ in 0..<500 where !stop.isSet {
+                usleep(20_000)
+                pthread_kill(target, SIGUSR2)
+            }
+        }
+        thread.start()
+        let ran = loop.runOnce(until: .after(seconds: 30))
+        stop.set()
+        XCTAssertEqual(ran, 0)
+        XCTAssertFalse(fired)
+        XCTAssertEqual(loop.pendingCount, 1)
+        var second = false
+        loop.timer(at: .now()) { _ in second = true }
+        drive(loop) { second }
+        XCTAssertTrue(second)
+        while thread.isExecuting { usleep(10_000) }
+    }
+}
+
+final class StopFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+    func set() { lock.lock(); value = true; lock.unlock() }
 }
