@@ -53,10 +53,12 @@ public final class CurlMulti {
     }
 
     deinit {
-        for easy in completions.keys { _ = api.pointee.multi_remove_handle(multi, easy) }
-        completions.removeAll()
+        // No callback into this object from here on: libcurl's first, then the loop's (the
+        // loop handlers capture self weakly, and a weak load during deinit gives nil).
         _ = opsh_curl_multi_set_socket_cb(multi, nil, nil)
         _ = opsh_curl_multi_set_timer_cb(multi, nil, nil)
+        for easy in completions.keys { _ = api.pointee.multi_remove_handle(multi, easy) }
+        completions.removeAll()
         _ = api.pointee.multi_cleanup(multi)
         for t in sockets.values { loop.unwatch(t) }
         sockets.removeAll()
@@ -103,8 +105,8 @@ public final class CurlMulti {
         if let t = sockets[s] {
             loop.update(t, events: events)
         } else {
-            sockets[s] = loop.watchPersistent(fd: s, events: events) { [unowned self] ready in
-                self.socketReady(s, ready)
+            sockets[s] = loop.watchPersistent(fd: s, events: events) { [weak self] ready in
+                self?.socketReady(s, ready)
             }
         }
     }
@@ -116,8 +118,8 @@ public final class CurlMulti {
         // (timeout 0 fires on the next runOnce).
         timerGeneration &+= 1
         let gen = timerGeneration
-        timerToken = loop.timer(at: .after(seconds: Double(timeoutMs) / 1000)) { [unowned self] outcome in
-            guard outcome == .timedOut, gen == self.timerGeneration else { return }
+        timerToken = loop.timer(at: .after(seconds: Double(timeoutMs) / 1000)) { [weak self] outcome in
+            guard outcome == .timedOut, let self, gen == self.timerGeneration else { return }
             self.timerToken = nil
             self.action(CURL_SOCKET_TIMEOUT, 0)
         }

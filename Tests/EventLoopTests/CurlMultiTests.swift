@@ -68,26 +68,31 @@ final class CurlMultiTests: XCTestCase {
         port = freeLoopbackPort()
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        if name.contains("KeepAlive") {
-            let script = """
-            import functools, http.server, sys
-            class H(http.server.SimpleHTTPRequestHandler):
-                protocol_version = "HTTP/1.1"
-                def log_message(self, *a): pass
-            h = functools.partial(H, directory=sys.argv[1])
-            http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), h).serve_forever()
-            """
-            p.arguments = ["-c", script, d.path, String(port)]
-        } else {
-            p.arguments = ["-m", "http.server", "--bind", "127.0.0.1", "--directory", d.path, String(port)]
-        }
+        // http.server's handler speaks HTTP/1.0 (one connection per request) unless a test
+        // asks for HTTP/1.1 keep-alive. A watchdog thread ends the server if this test process
+        // dies without its tearDown (a crash), so no server outlives the tests.
+        let proto = name.contains("KeepAlive") ? "HTTP/1.1" : "HTTP/1.0"
+        let script = """
+        import functools, http.server, os, sys, threading, time
+        class H(http.server.SimpleHTTPRequestHandler):
+            protocol_version = sys.argv[3]
+            def log_message(self, *a): pass
+        parent = os.getppid()
+        def watchdog():
+            while os.getppid() == parent: time.sleep(0.5)
+            os._exit(0)
+        threading.Thread(target=watchdog, daemon=True).start()
+        h = functools.partial(H, directory=sys.argv[1])
+        http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), h).serve_forever()
+        """
+        p.arguments = ["-c", script, d.path, String(port), proto]
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
         server = p
         let stop = Date().addingTimeInterval(20)
         while !canConnect(port: port) {
-            if Date() > stop || !p.isRunning { throw XCTSkip("local HTTP server did not start on port \(port)") }
+            if Date() > stop || !p.isRunning { throw ServerDidNotStart(port: port) }
             usleep(50_000)
         }
     }
@@ -237,4 +242,8 @@ final class CurlMultiTests: XCTestCase {
         XCTAssertEqual(called, 0)
         for e in easies { api.pointee.easy_cleanup(e) }
     }
+}
+
+struct ServerDidNotStart: Error {
+    let port: UInt16
 }
