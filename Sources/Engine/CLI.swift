@@ -126,7 +126,8 @@ public enum CLI {
             return 3
         }
         var message = error.message
-        if !session.options.verbose, let cut = message.range(of: "\nstack traceback:", options: .backwards) {
+        // plain Lua prints the traceback as lua5.4 does; procedures only with --verbose
+        if !plain && !session.options.verbose, let cut = message.range(of: "\nstack traceback:", options: .backwards) {
             message = String(message[..<cut.lowerBound])
         }
         writeStderr("opsh: \(message)\n")

@@ -66,6 +66,8 @@ static inline lua_Integer lk_tointeger(lua_State *L, int idx, int *isnum) { retu
 static inline lua_Number lk_tonumber(lua_State *L, int idx, int *isnum) { return lua_tonumberx(L, idx, isnum); }
 static inline void *lk_newuserdata(lua_State *L, size_t size, int nuv) { return lua_newuserdatauv(L, size, nuv); }
 static inline lk_vmstate *lk_state(lua_State *L) { return *(lk_vmstate **)lua_getextraspace(L); }
+/* The registry has no metatable, so this cannot raise. */
+static inline int lk_getmetatable(lua_State *L, const char *name) { return lua_getfield(L, LUA_REGISTRYINDEX, name); }
 static inline const char *lk_release(void) { return LUA_RELEASE; }
 static inline int lk_isyieldable(lua_State *L) { return lua_isyieldable(L); }
 

@@ -1,0 +1,373 @@
+import CLua
+import CLuaShim
+import JSON
+import LuaRuntime
+
+/// `opsh.json`: JSON straight to and from Lua values (DESIGN.md §3). The parser
+/// fills a tape (Sources/JSON); this module walks it and builds the tables.
+public enum JSONModule {
+    static let arrayMarker = "opsh.json.array"
+    static let objectMarker = "opsh.json.object"
+    static let bignumType = "opsh.json.bignum"
+    static let defaultEncodeDepth = 1000
+
+    final class Buffers {
+        var tape = JSONTape()
+        var writer = JSONWriter()
+        var prettyWriter = JSONWriter(pretty: true)
+    }
+
+    static func buffers(_ lua: Lua) -> Buffers {
+        if let b = lua.vm.hostObjects["json"] as? Buffers { return b }
+        let b = Buffers()
+        lua.vm.hostObjects["json"] = b
+        return b
+    }
+
+    public static let open: lk_SwiftFunction = { L in
+        let lua = Lua(L!)
+        for name in [arrayMarker, objectMarker] {
+            luaL_newmetatable(L, name)
+            lua.pop()
+        }
+        if luaL_newmetatable(L, bignumType) != 0 {
+            lua.push(function: bignumToString); lua.rawSet(-2, field: "__tostring")
+            lua.push(function: bignumEquals); lua.rawSet(-2, field: "__eq")
+        }
+        lua.pop()
+        lua.newTable(hashCount: 7)
+        lua.push(function: decode); lua.rawSet(-2, field: "decode")
+        lua.push(function: encode); lua.rawSet(-2, field: "encode")
+        lua.push(function: markArray); lua.rawSet(-2, field: "array")
+        lua.push(function: markObject); lua.rawSet(-2, field: "object")
+        lua.push(function: bignum); lua.rawSet(-2, field: "bignum")
+        lua.pushNull(); lua.rawSet(-2, field: "null")
+        return 1
+    }
+
+    // MARK: decode
+
+    /// json.decode(text [, {max_depth = n}]) -> value, or nil, err
+    static let decode: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let text = try lua.checkBytes(1)
+            var options = JSONParseOptions()
+            if lua.type(at: 2) == .table, try lua.optionField(2, "max_depth", .number, arg: 2) {
+                options.maxDepth = Int(lua.toInteger(-1) ?? 512)
+                lua.pop()
+            }
+            let b = buffers(lua)
+            do throws(JSONError) {
+                try b.tape.parse(text, options: options)
+            } catch {
+                return lua.failure(code: "json_syntax", message: error.message, fields: [
+                    ("offset", .integer(Int64(error.offset))), ("line", .integer(Int64(error.line))),
+                    ("column", .integer(Int64(error.column))),
+                ])
+            }
+            lua.pushNull()
+            let nullSlot = lua.top
+            _ = push(lua, b.tape, at: b.tape.rootIndex, null: nullSlot)
+            lk_remove(lua.L, nullSlot)
+            return 1
+        }
+    }
+
+    /// Pushes the value at tape index i; returns the index after it.
+    static func push(_ lua: Lua, _ tape: JSONTape, at i: Int, null: Int32) -> Int {
+        let L = lua.L
+        switch tape.kind(at: i) {
+        case .null: lua_pushvalue(L, null)
+        case .false: lua_pushboolean(L, 0)
+        case .true: lua_pushboolean(L, 1)
+        case .int: lua_pushinteger(L, tape.int(at: i))
+        case .double: lua_pushnumber(L, tape.double(at: i))
+        case .string:
+            let b = tape.bytes(at: i)
+            lua_pushlstring(L, b.baseAddress?.assumingMemoryBound(to: CChar.self), b.count)
+        case .bigInteger:
+            lua_createtable(L, 0, 1)
+            let b = tape.bytes(at: i)
+            lua_pushlstring(L, b.baseAddress?.assumingMemoryBound(to: CChar.self), b.count)
+            lua.rawSet(-2, field: "digits")
+            luaL_setmetatable(L, bignumType)
+        case .arrayStart:
+            let n = tape.count(at: i)
+            _ = lua_checkstack(L, 4)
+            lua_createtable(L, Int32(clamping: n), 0)
+            var j = tape.next(after: i)
+            var k: lua_Integer = 1
+            while tape.kind(at: j) != .arrayEnd {
+                j = push(lua, tape, at: j, null: null)
+                lua_rawseti(L, -2, k)
+                k += 1
+            }
+            if n == 0 { luaL_setmetatable(L, arrayMarker) }
+            return tape.next(after: j)
+        case .objectStart:
+            let n = tape.count(at: i)
+            _ = lua_checkstack(L, 4)
+            lua_createtable(L, 0, Int32(clamping: n))
+            var j = tape.next(after: i)
+            while tape.kind(at: j) != .objectEnd {
+                j = push(lua, tape, at: j, null: null)      // key
+                j = push(lua, tape, at: j, null: null)      // value
+                lua_rawset(L, -3)
+            }
+            if n == 0 { luaL_setmetatable(L, objectMarker) }
+            return tape.next(after: j)
+        case .arrayEnd, .objectEnd:
+            lua_pushnil(L)
+        }
+        return tape.next(after: i)
+    }
+
+    // MARK: encode
+
+    struct EncodeError: Error { let message: String }
+
+    /// json.encode(value [, {pretty = bool, sort_keys = bool, max_depth = n}]) -> text, or nil, err
+    static let encode: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            try lua.checkAny(1)
+            var pretty = false, sortKeys = false
+            var maxDepth = defaultEncodeDepth
+            if lua.type(at: 2) == .table {
+                if try lua.optionField(2, "pretty", .boolean, arg: 2) { pretty = lua.toBool(-1); lua.pop() }
+                if try lua.optionField(2, "sort_keys", .boolean, arg: 2) { sortKeys = lua.toBool(-1); lua.pop() }
+                if try lua.optionField(2, "max_depth", .number, arg: 2) { maxDepth = Int(lua.toInteger(-1) ?? 1000); lua.pop() }
+            } else if !lua.isNoneOrNil(2) {
+                throw .type(2, "table")
+            }
+            lua.top = 1
+            lua.pushNull()
+            let b = buffers(lua)
+            var enc = Encoder(lua: lua, null: 2, sortKeys: sortKeys, maxDepth: maxDepth)
+            do throws(EncodeError) {
+                if pretty {
+                    b.prettyWriter.reset()
+                    try enc.value(1, into: &b.prettyWriter, depth: 0)
+                    b.prettyWriter.withBytes { lua.push(bytes: $0) }
+                } else {
+                    b.writer.reset()
+                    try enc.value(1, into: &b.writer, depth: 0)
+                    b.writer.withBytes { lua.push(bytes: $0) }
+                }
+            } catch {
+                lua.top = 2
+                return lua.failure(code: "json_encode", message: error.message)
+            }
+            return 1
+        }
+    }
+
+    struct Encoder {
+        let lua: Lua
+        let null: Int32
+        let sortKeys: Bool
+        let maxDepth: Int
+        var path: [String] = []
+
+        init(lua: Lua, null: Int32, sortKeys: Bool, maxDepth: Int) {
+            self.lua = lua; self.null = null; self.sortKeys = sortKeys; self.maxDepth = maxDepth
+        }
+
+        func fail(_ m: String) -> EncodeError {
+            EncodeError(message: path.isEmpty ? m : "\(m) at \(path.joined())")
+        }
+
+        mutating func value(_ i: Int32, into w: inout JSONWriter, depth: Int) throws(EncodeError) {
+            let L = lua.L
+            switch lua_type(L, i) {
+            case LUA_TNIL, LUA_TNONE: w.null()
+            case LUA_TBOOLEAN: w.bool(lua_toboolean(L, i) != 0)
+            case LUA_TNUMBER:
+                if lua_isinteger(L, i) != 0 {
+                    w.int(lua_tointegerx(L, i, nil))
+                } else {
+                    let d = lua_tonumberx(L, i, nil)
+                    do { try w.double(d) } catch { throw fail("cannot encode \(d) (JSON has no NaN or infinity)") }
+                }
+            case LUA_TSTRING:
+                let b = lua.toBytes(i)!
+                guard isValidUTF8(b) else { throw fail("string is not valid UTF-8") }
+                w.string(b)
+            case LUA_TTABLE:
+                try table(i, into: &w, depth: depth)
+            case LUA_TUSERDATA where lua_rawequal(L, i, null) != 0:
+                w.null()
+            default:
+                throw fail("cannot encode a \(lua.typeName(at: i))")
+            }
+        }
+
+        mutating func table(_ t: Int32, into w: inout JSONWriter, depth: Int) throws(EncodeError) {
+            let L = lua.L
+            guard depth < maxDepth else { throw fail("tables nested deeper than \(maxDepth) levels (a cycle?)") }
+            guard lua_checkstack(L, 6) != 0 else { throw fail("out of Lua stack") }
+            let t = lua.absIndex(t)
+            var kind = 0 // 0 unknown, 1 array, 2 object
+            if lua_getmetatable(L, t) != 0 {
+                lk_getmetatable(L, arrayMarker)
+                if lua_rawequal(L, -1, -2) != 0 { kind = 1 }
+                lua.pop()
+                lk_getmetatable(L, objectMarker)
+                if lua_rawequal(L, -1, -2) != 0 { kind = 2 }
+                lua.pop()
+                lk_getmetatable(L, bignumType)
+                let isBig = lua_rawequal(L, -1, -2) != 0
+                lua.pop(2)
+                if isBig {
+                    _ = lua.rawGet(t, field: "digits")
+                    defer { lua.pop() }
+                    guard let d = lua.toBytes(-1) else { throw fail("a bignum without digits") }
+                    do { try w.rawNumber(d) } catch { throw fail("bignum digits are not a JSON number") }
+                    return
+                }
+            }
+            let n = lua.rawLength(t)
+            if kind == 0 {
+                var count = 0
+                lua.pushNil()
+                while lua.next(t) {
+                    count += 1
+                    lua.pop()
+                    if count > n { break }
+                }
+                kind = (count == n && n > 0) ? 1 : 2
+            }
+            if kind == 1 {
+                w.beginArray()
+                if n > 0 {
+                    for k in 1...n {
+                        lua_rawgeti(L, t, lua_Integer(k))
+                        path.append("[\(k)]")
+                        try value(lua.top, into: &w, depth: depth + 1)
+                        path.removeLast()
+                        lua.pop()
+                    }
+                }
+                w.endArray()
+                return
+            }
+            w.beginObject()
+            if sortKeys {
+                var keys: [[UInt8]] = []
+                lua.pushNil()
+                while lua.next(t) {
+                    lua.pop()
+                    keys.append(try keyBytes(-1))
+                }
+                keys.sort { $0.lexicographicallyPrecedes($1) }
+                for k in keys {
+                    k.withUnsafeBytes { b in
+                        w.key(b)
+                        lua.push(bytes: b)
+                    }
+                    if lua.rawGet(t) == .nil {   // a numeric key written as a string
+                        lua.pop()
+                        if let i = Int64(String(decoding: k, as: UTF8.self)) { lua_rawgeti(L, t, i) } else { lua.pushNil() }
+                    }
+                    path.append(".\(String(decoding: k, as: UTF8.self))")
+                    try value(lua.top, into: &w, depth: depth + 1)
+                    path.removeLast()
+                    lua.pop()
+                }
+            } else {
+                lua.pushNil()
+                while lua.next(t) {
+                    let key = try keyBytes(-2)
+                    key.withUnsafeBytes { w.key($0) }
+                    path.append(".\(String(decoding: key, as: UTF8.self))")
+                    try value(lua.top, into: &w, depth: depth + 1)
+                    path.removeLast()
+                    lua.pop()
+                }
+            }
+            w.endObject()
+        }
+
+        /// Object keys are strings; integer keys are written as their digits.
+        func keyBytes(_ i: Int32) throws(EncodeError) -> [UInt8] {
+            switch lua.type(at: i) {
+            case .string:
+                let b = lua.toBytes(i)!
+                guard isValidUTF8(b) else { throw fail("object key is not valid UTF-8") }
+                return Array(b)
+            case .number where lua.isInteger(i):
+                return Array(String(lua.toInteger(i)!).utf8)
+            default:
+                throw fail("object keys must be strings (got a \(lua.typeName(at: i)) key)")
+            }
+        }
+    }
+
+    static func isValidUTF8(_ b: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
+        let n = b.count
+        while i < n {
+            let c = b[i]
+            if c < 0x80 { i += 1; continue }
+            var need = 0
+            var min: UInt32 = 0
+            var cp: UInt32 = 0
+            if c & 0xE0 == 0xC0 { need = 1; min = 0x80; cp = UInt32(c & 0x1F) }
+            else if c & 0xF0 == 0xE0 { need = 2; min = 0x800; cp = UInt32(c & 0x0F) }
+            else if c & 0xF8 == 0xF0 { need = 3; min = 0x10000; cp = UInt32(c & 0x07) }
+            else { return false }
+            for k in 1...need {
+                guard i + k < n else { return false }
+                let d = b[i + k]
+                guard d & 0xC0 == 0x80 else { return false }
+                cp = cp << 6 | UInt32(d & 0x3F)
+            }
+            guard cp >= min, cp <= 0x10FFFF, !(0xD800...0xDFFF).contains(cp) else { return false }
+            i += need + 1
+        }
+        return true
+    }
+
+    // MARK: markers and bignums
+
+    static func mark(_ L: OpaquePointer?, _ name: String) -> Int32 {
+        let lua = Lua(L!)
+        return lua.call { lua throws(LuaRaise) in
+            if lua.isNoneOrNil(1) { lua.top = 0; lua.newTable() } else { try lua.checkTable(1); lua.top = 1 }
+            luaL_setmetatable(lua.L, name)
+            return 1
+        }
+    }
+    static let markArray: lk_SwiftFunction = { L in mark(L, arrayMarker) }
+    static let markObject: lk_SwiftFunction = { L in mark(L, objectMarker) }
+
+    /// json.bignum("18446744073709551615")
+    static let bignum: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let d = try lua.checkBytes(1)
+            guard !d.isEmpty, d.enumerated().allSatisfy({ ($0.element >= 0x30 && $0.element <= 0x39) || ($0.offset == 0 && $0.element == 0x2D) }),
+                  d.count > (d[0] == 0x2D ? 1 : 0) else {
+                throw .argument(1, "decimal digits expected")
+            }
+            lua.newTable(hashCount: 1)
+            lua.push(bytes: d)
+            lua.rawSet(-2, field: "digits")
+            luaL_setmetatable(lua.L, bignumType)
+            return 1
+        }
+    }
+
+    static let bignumToString: lk_SwiftFunction = { L in
+        let lua = Lua(L!)
+        if lua.type(at: 1) != .table || lua.rawGet(1, field: "digits") != .string { lua.push("bignum") }
+        return 1
+    }
+
+    static let bignumEquals: lk_SwiftFunction = { L in
+        let lua = Lua(L!)
+        guard lua.type(at: 1) == .table, lua.type(at: 2) == .table else { lua.push(false); return 1 }
+        _ = lua.rawGet(1, field: "digits")
+        _ = lua.rawGet(2, field: "digits")
+        lua.push(lua_rawequal(L, -1, -2) != 0)
+        return 1
+    }
+}

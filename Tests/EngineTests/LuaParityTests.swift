@@ -1,0 +1,80 @@
+import Foundation
+import XCTest
+
+/// A plain Lua script behaves exactly as under lua5.4 (DESIGN.md §2).
+final class LuaParityTests: XCTestCase {
+    let programs: [String] = [
+        // coroutines, including errors and close
+        """
+        local co = coroutine.create(function(a) local b = coroutine.yield(a * 2); error("e" .. b) end)
+        print(coroutine.resume(co, 4)); print(coroutine.resume(co, "x")); print(coroutine.status(co))
+        print(coroutine.resume(co)); print(coroutine.isyieldable(), coroutine.running())
+        local w = coroutine.wrap(function() for i = 1, 3 do coroutine.yield(i) end end)
+        print(w(), w(), w())
+        print(type(select(2, pcall(coroutine.wrap(function() error({}) end)))))
+        local c2 = coroutine.create(function() local x <close> = setmetatable({}, {__close = function() print("closed") end}); coroutine.yield() end)
+        coroutine.resume(c2); print(coroutine.close(c2))
+        print(select("#", coroutine.resume(coroutine.create(function() return 1, nil, 3 end))))
+        """,
+        // pcall / xpcall / error values
+        """
+        print(pcall(error, "msg", 0)); print(pcall(error)); print(pcall(error, nil))
+        print(xpcall(function() error("deep") end, function(m) return "handled: " .. m end))
+        print(select("#", pcall(function() return 1, 2, 3 end)))
+        print(pcall(pcall)); print(xpcall(function(...) return select("#", ...) end, print, 1, 2))
+        local ok, e = pcall(function() local t = setmetatable({}, {__index = function() error("idx", 2) end}); return t.x end)
+        print(ok, e)
+        """,
+        // numbers, strings, tables, integer/float distinction
+        """
+        print(1, 1.0, -0.0, 1e100, 2^63, math.maxinteger, math.mininteger, 7 // 2, 7.0 // 2, 3 % -2, 1/0, -1/0)
+        print(math.type(1), math.type(1.0), math.type("1"), 0x7fffffffffffffff + 1 == math.mininteger)
+        print(string.format("%q", "a\\0b\\n"), ("x"):rep(3, ","), #"\\0\\1", string.pack("<i4", 7):byte(1, -1))
+        local t = {}; for i = 1, 10 do t[i] = i * i end; print(#t, table.concat(t, " ", 3, 6), table.unpack(t, 9))
+        print(tostring(nil), tonumber("0x10"), tonumber("10", 2), tonumber("z", 36), tonumber(" 5 "), tonumber("5x"))
+        print(string.find("hello world", "o w"), string.gsub("abc", "%w", "%0%0"), utf8.char(72, 228, 8364))
+        print(next({}), rawlen({1, 2}), rawequal("a", "a"), select(-1, 1, 2, 3))
+        """,
+        // goto, integer loops, varargs, closures, metatables, <const>
+        """
+        local function f(...) local a, b = ...; return select("#", ...), a, b end
+        print(f(nil, nil)); print(f())
+        local acc = {}; for i = 10, 1, -3 do acc[#acc + 1] = i end; print(table.concat(acc, ","))
+        do local k <const> = 5; print(k * 2) end
+        local mt = {__add = function(a, b) return "added" end, __eq = function() return true end, __lt = function() return true end, __len = function() return 42 end, __call = function(self, x) return x end}
+        local a, b = setmetatable({}, mt), setmetatable({}, mt); print(a + b, a == b, a < b, #a, a(9))
+        local i = 1; ::top:: i = i + 1; if i < 5 then goto top end; print(i)
+        print(string.format("%5.2f|%-5d|%x|%s", 3.14159, 42, 255, {} ~= nil))
+        """,
+        // errors at top level and exit codes
+        "local x = nil; print(x.y)",
+        "error({code = 1})",
+        "error(setmetatable({}, {__tostring = function() return 'custom error' end}))",
+        "os.exit(3)",
+        "io.write('no newline'); os.exit(true)",
+        "print(arg[0] ~= nil, #arg, ...)",
+    ]
+
+    func testPlainLuaMatchesLua54() throws {
+        guard FileManager.default.fileExists(atPath: "/usr/bin/lua5.4") else {
+            throw XCTSkip("lua5.4 is not installed (scripts/setup installs it)")
+        }
+        for (n, program) in programs.enumerated() {
+            let path = Harness.write(program, to: "parity\(n).lua")
+            let ours = Harness.run([path, "a1", "a2"])
+            let theirs = Harness.run([path, "a1", "a2"], executable: URL(fileURLWithPath: "/usr/bin/lua5.4"))
+            XCTAssertEqual(ours.stdout, theirs.stdout, "stdout of program \(n):\n\(program)")
+            XCTAssertEqual(ours.status, theirs.status, "exit code of program \(n): \(ours.stderr)")
+            // error messages match after the program name
+            let strip = { (s: String) in s.split(separator: "\n").first.map { $0.drop { $0 != ":" } } ?? "" }
+            XCTAssertEqual(strip(ours.stderr), strip(theirs.stderr), "stderr of program \(n)")
+        }
+    }
+
+    func testDashEAndStdin() {
+        XCTAssertEqual(Harness.run(["-e", "x = 6", "-e", "print(x * 7)"]).stdout, "42\n")
+        XCTAssertEqual(Harness.run(["-"], stdin: "print('from stdin', ...)").stdout, "from stdin\n")
+        let shebang = Harness.write("#!/usr/bin/env opsh\nprint(debug.getinfo(1, 'l').currentline)", to: "she.lua")
+        XCTAssertEqual(Harness.run([shebang]).stdout, "2\n")
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import XCTest
+
+/// `opsh repl`: driven through a pipe and through a pseudo-terminal.
+final class ReplTests: XCTestCase {
+    func testPipedStatements() {
+        let input = """
+            1 + 2
+            =math.pi
+            function f(x)
+              return x * 2
+            end
+            f(21)
+            local t = { a = 1, list = { 1, 2 }, nested = { deep = { "x" } } }
+            t
+            t.self = t
+            t
+            error("boom")
+            print("still here")
+            json.encode({ 1, 2 })
+            local task = opsh.spawn(function() opsh.sleep(0.01); return "task done" end)
+            task:wait()
+            time.duration("1h")
+            """
+        let r = Harness.run(["repl"], stdin: input)
+        let out = r.stdout
+        XCTAssertTrue(out.contains("3\n"), out)
+        XCTAssertTrue(out.contains("3.1415926535898"), out)
+        XCTAssertTrue(out.contains("42\n"), out)
+        XCTAssertTrue(out.contains("""
+            {
+              a = 1,
+              list = {
+                1,
+                2,
+              },
+            """), out)
+        XCTAssertTrue(out.contains("self = <cycle>"), out)
+        XCTAssertTrue(r.stderr.contains("stdin:1: boom"), r.stderr)
+        XCTAssertTrue(out.contains("still here"), out)
+        XCTAssertTrue(out.contains("[1,2]"), out)
+        XCTAssertTrue(out.contains("task done"), out)
+        XCTAssertTrue(out.contains("3600"), out)
+        XCTAssertEqual(r.status, 1, "a piped session with an error exits 1")
+        XCTAssertEqual(Harness.run(["repl"], stdin: "x = 1\n").status, 0)
+    }
+
+    func testIncompleteInputAtEndOfFile() {
+        let r = Harness.run(["repl"], stdin: "x =")
+        XCTAssertTrue(r.stderr.contains("unexpected symbol near <eof>"), r.stderr)
+    }
+
+    /// The terminal path: libedit, prompts, continuation lines, history, and Ctrl-C
+    /// stopping the running statement but not the REPL.
+    func testTerminalSession() throws {
+        guard FileManager.default.fileExists(atPath: "/usr/bin/tmux") else { throw XCTSkip("tmux is not installed (scripts/setup installs it)") }
+        let session = "opsh-repl-\(getpid())"
+        let home = Harness.tempDir("home")
+        func tmux(_ args: [String]) -> Run {
+            Harness.run(args, env: ["HOME": home.path], executable: URL(fileURLWithPath: "/usr/bin/tmux"))
+        }
+        // the tmux server outlives new-session: give it no pipes to hold open
+        let start = Process()
+        start.executableURL = URL(fileURLWithPath: "/usr/bin/tmux")
+        start.arguments = ["new-session", "-d", "-s", session, "-x", "120", "-y", "40",
+                           "env HOME=\(home.path) \(Harness.binary.path) repl"]
+        start.environment = Harness.environment(["HOME": home.path])
+        start.standardOutput = FileHandle.nullDevice
+        start.standardError = FileHandle.nullDevice
+        start.standardInput = FileHandle.nullDevice
+        try start.run()
+        start.waitUntilExit()
+        XCTAssertEqual(start.terminationStatus, 0)
+        defer { _ = tmux(["kill-session", "-t", session]) }
+        func screen() -> String { tmux(["capture-pane", "-p", "-t", session]).stdout }
+        func waitFor(_ text: String, _ what: String) {
+            for _ in 0..<100 {
+                if screen().contains(text) { return }
+                usleep(50_000)
+            }
+            XCTFail("\(what): '\(text)' never appeared:\n\(screen())")
+        }
+        waitFor("> ", "prompt")
+        _ = tmux(["send-keys", "-t", session, "function g(x)", "Enter"])
+        waitFor(">> ", "continuation prompt")
+        _ = tmux(["send-keys", "-t", session, "return x + 1 end", "Enter"])
+        _ = tmux(["send-keys", "-t", session, "g(41)", "Enter"])
+        waitFor("42", "result")
+        _ = tmux(["send-keys", "-t", session, "while true do end", "Enter"])
+        usleep(300_000)
+        _ = tmux(["send-keys", "-t", session, "C-c", ""])
+        waitFor("interrupted", "Ctrl-C stops the statement")
+        _ = tmux(["send-keys", "-t", session, "'still alive'", "Enter"])
+        waitFor("still alive", "the REPL survives Ctrl-C")
+        _ = tmux(["send-keys", "-t", session, "C-d", ""])
+        for _ in 0..<100 where FileManager.default.fileExists(atPath: home.appendingPathComponent(".opsh_history").path) == false { usleep(50_000) }
+        let history = try String(contentsOf: home.appendingPathComponent(".opsh_history"), encoding: .utf8)
+        XCTAssertTrue(history.contains("g(41)"), history)
+    }
+}

@@ -1,0 +1,179 @@
+import Foundation
+import XCTest
+
+/// `opsh run`: the script format, arguments, report formats, exit codes, categories.
+final class RunnerTests: XCTestCase {
+    let checks = """
+        return {
+          description = "reports what it is told",
+          categories = { "test", "safe" },
+          args = {
+            { name = "status", default = "ok", choices = { "ok", "warn", "crit", "unknown" } },
+            { name = "count", type = "integer", default = 1 },
+            { name = "ratio", type = "number", default = 0.5 },
+            { name = "loud", type = "boolean", default = false },
+            { name = "tags", type = "list", default = "a,b" },
+            { name = "api_key", help = "a secret", default = "s3cr3t" },
+          },
+          run = function(args, ctx)
+            ctx:ok("always", "fine", { count = args.count, ratio = args.ratio })
+            ctx[args.status](ctx, "chosen", "status " .. args.status .. (args.loud and "!" or "") .. " " .. table.concat(args.tags, "+"))
+          end,
+        }
+        """
+
+    func testExitCodesFollowTheWorstCheck() {
+        let path = Harness.write(checks, to: "checks.lua")
+        for (status, code) in [("ok", 0), ("warn", 1), ("crit", 2), ("unknown", 3)] {
+            let r = Harness.run(["run", path, "--status", status])
+            XCTAssertEqual(r.status, Int32(code), r.stderr)
+            XCTAssertTrue(r.stdout.contains("chosen: status \(status) a+b"), r.stdout)
+        }
+    }
+
+    func testTypedArguments() {
+        let path = Harness.write(checks, to: "checks.lua")
+        var r = Harness.run(["run", path, "--count=7", "--ratio", "2.5", "--loud", "--tags", "x,y,z"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("count=7"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("ratio=2.5"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("status ok! x+y+z"), r.stdout)
+        r = Harness.run(["run", path, "--count", "seven"])
+        XCTAssertEqual(r.status, 3)
+        XCTAssertTrue(r.stderr.contains("argument --count must be an integer, got 'seven'"), r.stderr)
+        r = Harness.run(["run", path, "--status", "bad"])
+        XCTAssertEqual(r.status, 3)
+        XCTAssertTrue(r.stderr.contains("must be one of ok, warn, crit, unknown"), r.stderr)
+        r = Harness.run(["run", path, "--nope", "1"])
+        XCTAssertEqual(r.status, 3)
+        XCTAssertTrue(r.stderr.contains("unknown argument --nope"), r.stderr)
+        r = Harness.run(["run", path, "--count"])
+        XCTAssertEqual(r.status, 3)
+        XCTAssertTrue(r.stderr.contains("argument --count needs a value"), r.stderr)
+        r = Harness.run(["run", path, "--no-loud"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        r = Harness.run(["run", path, "--help"])
+        XCTAssertEqual(r.status, 0)
+        XCTAssertTrue(r.stdout.contains("--count <integer>"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("one of ok, warn, crit, unknown"), r.stdout)
+    }
+
+    func testJSONReport() throws {
+        let path = Harness.write(checks, to: "checks.lua")
+        let r = Harness.run(["--json", "run", path, "--status", "warn"])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        let doc = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(doc["schema"] as? String, "opsh.report/v1")
+        XCTAssertEqual(doc["script"] as? String, "checks")
+        XCTAssertEqual(doc["status"] as? String, "warning")
+        XCTAssertEqual(doc["exit_code"] as? Int, 1)
+        XCTAssertEqual(doc["dry_run"] as? Bool, false)
+        XCTAssertTrue(doc["error"] is NSNull)
+        let args = try XCTUnwrap(doc["args"] as? [String: Any])
+        XCTAssertEqual(args["api_key"] as? String, "***", "secrets are redacted in --json")
+        XCTAssertEqual(args["count"] as? Int, 1)
+        let list = try XCTUnwrap(doc["checks"] as? [[String: Any]])
+        XCTAssertEqual(list.count, 2)
+        XCTAssertEqual(list[0]["name"] as? String, "always")
+        XCTAssertEqual((list[0]["metrics"] as? [String: Any])?["ratio"] as? Double, 0.5)
+        XCTAssertEqual(list[1]["status"] as? String, "warning")
+        XCTAssertNotNil(doc["started_at"] as? String)
+        XCTAssertNotNil(doc["duration_ms"] as? Double)
+    }
+
+    func testPrometheusReport() {
+        let path = Harness.write(checks, to: "checks.lua")
+        let r = Harness.run(["--prom", "run", path, "--status", "crit"])
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.stdout.contains("opsh_check_status{script=\"checks\",check=\"chosen\"} 2"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("opsh_check_metric{script=\"checks\",check=\"always\",metric=\"count\"} 1"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("opsh_script_exit_code{script=\"checks\"} 2"), r.stdout)
+        for line in r.stdout.split(separator: "\n") where !line.hasPrefix("#") {
+            XCTAssertNotNil(line.range(of: #"^[a-z_]+\{[^}]*\} [-0-9.e+]+$"#, options: .regularExpression), "exposition line: \(line)")
+        }
+    }
+
+    func testMalformedMetadataNamesScriptAndField() {
+        let cases: [(String, String)] = [
+            ("return 42", "must return a table"),
+            ("return { categories = {'safe'}, run = function() end }", "field 'description' is required"),
+            ("return { description = 'x', categories = {'safe'} }", "field 'run' is required"),
+            ("return { description = 'x', categories = 'safe', run = function() end }", "field 'categories' must be a table, got string"),
+            ("return { description = 'x', categories = {'fast'}, run = function() end }", "must include one of safe, intrusive, destructive"),
+            ("return { description = 'x', categories = {'safe'}, run = function() end, colour = 1 }", "unknown field 'colour'"),
+            ("return { description = 'x', categories = {'safe'}, run = function() end, args = {{ name = 'n', type = 'float' }} }", "field 'args'[1].type 'float'"),
+            ("return { description = 'x', categories = {'safe'}, run = function() end, args = {{ name = 'n', type = 'integer', default = 'x' }} }", "field 'args'[1].default does not match type integer"),
+            ("return {", "'}' expected"),
+        ]
+        for (source, expected) in cases {
+            let path = Harness.write(source, to: "broken.lua")
+            let r = Harness.run(["run", path])
+            XCTAssertEqual(r.status, 3, source)
+            XCTAssertTrue(r.stderr.contains(expected), "\(source): \(r.stderr)")
+            if !expected.contains("expected") { XCTAssertTrue(r.stderr.contains("script broken:"), r.stderr) }
+        }
+    }
+
+    func testScriptErrorIsReportedWithItsLine() throws {
+        let path = Harness.write("""
+            return { description = "fails", categories = {"safe"},
+              run = function(args, ctx)
+                ctx:ok("before")
+                local t = nil
+                return t.field
+              end }
+            """, to: "fails.lua")
+        var r = Harness.run(["run", path])
+        XCTAssertEqual(r.status, 3)
+        XCTAssertTrue(r.stdout.contains("fails.lua:5: attempt to index a nil value (local 't')"), r.stdout)
+        XCTAssertFalse(r.stderr.contains("stack traceback"), r.stderr)
+        r = Harness.run(["--verbose", "run", path])
+        XCTAssertTrue(r.stderr.contains("stack traceback"), r.stderr)
+        r = Harness.run(["--json", "run", path])
+        let doc = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(doc["status"] as? String, "unknown")
+        let err = try XCTUnwrap(doc["error"] as? [String: Any])
+        XCTAssertTrue((err["message"] as? String ?? "").contains("fails.lua:5:"))
+        XCTAssertEqual((doc["checks"] as? [[String: Any]])?.count, 1, "checks reported before the error are kept")
+    }
+
+    func testUnknownProcedure() {
+        let r = Harness.run(["run", "no/such/procedure"])
+        XCTAssertEqual(r.status, 3)
+        XCTAssertTrue(r.stderr.contains("no procedure named 'no/such/procedure'"), r.stderr)
+        let u = Harness.run(["frobnicate"])
+        XCTAssertEqual(u.status, 3)
+        XCTAssertTrue(u.stderr.contains("unknown command 'frobnicate'"), u.stderr)
+    }
+
+    func testDestructiveNeedsYesWithoutATerminal() {
+        let path = Harness.write("""
+            return { description = "deletes things", categories = {"destructive"},
+              run = function(args, ctx) ctx:ok("deleted", "dry run: " .. tostring(ctx.dry_run)) end }
+            """, to: "wipe.lua")
+        var r = Harness.run(["run", path])
+        XCTAssertEqual(r.status, 3)
+        XCTAssertTrue(r.stderr.contains("is destructive"), r.stderr)
+        XCTAssertFalse(r.stdout.contains("deleted"))
+        r = Harness.run(["--yes", "run", path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("dry run: false"), r.stdout)
+        r = Harness.run(["--dry-run", "run", path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("dry run: true"), r.stdout)
+        XCTAssertTrue(Harness.run(["--dry-run", "-e", "print(require('opsh').dry_run)"]).stdout.contains("true"))
+    }
+
+    func testTasksLeftRunningAreWaitedFor() {
+        let path = Harness.write("""
+            local opsh = require "opsh"
+            return { description = "spawns", categories = {"safe"},
+              run = function(args, ctx)
+                opsh.spawn(function() opsh.sleep(0.05); ctx:ok("late", "finished after run returned") end)
+              end }
+            """, to: "spawns.lua")
+        let r = Harness.run(["run", path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("late: finished after run returned"), r.stdout)
+    }
+}
