@@ -232,7 +232,7 @@ public enum JSONModule {
                 while lua.next(t) {
                     count += 1
                     lua.pop()
-                    if count > n { break }
+                    if count > n { lua.pop(); break }  // the key stays when the traversal stops early
                 }
                 kind = (count == n && n > 0) ? 1 : 2
             }

@@ -8,7 +8,7 @@ final class LuaParityTests: XCTestCase {
         """
         local co = coroutine.create(function(a) local b = coroutine.yield(a * 2); error("e" .. b) end)
         print(coroutine.resume(co, 4)); print(coroutine.resume(co, "x")); print(coroutine.status(co))
-        print(coroutine.resume(co)); print(coroutine.isyieldable(), coroutine.running())
+        print(coroutine.resume(co)); print(coroutine.isyieldable(), select(2, coroutine.running()))
         local w = coroutine.wrap(function() for i = 1, 3 do coroutine.yield(i) end end)
         print(w(), w(), w())
         print(type(select(2, pcall(coroutine.wrap(function() error({}) end)))))

@@ -23,8 +23,9 @@ local function scalar(v)
   local t = type(v)
   if t == "string" then return string.format("%q", v):gsub("\\\n", "\\n") end
   if t == "number" and math.type(v) == "float" then
-    local s = string.format("%.17g", v)
-    if tonumber(string.format("%.15g", v)) == v then s = string.format("%.15g", v) end
+    local s = string.format("%.15g", v)
+    if tonumber(s) ~= v then s = string.format("%.16g", v) end
+    if tonumber(s) ~= v then s = string.format("%.17g", v) end
     if not s:find("[%.eEn]") then s = s .. ".0" end
     return s
   end
