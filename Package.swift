@@ -21,6 +21,7 @@ let package = Package(
         // Native libraries: no Lua inside.
         .target(name: "EventLoop", dependencies: ["CDyn"]),
         .target(name: "JSON"),
+        .target(name: "RESP", dependencies: ["CDyn"]),
 
         // The Lua border and the modules scripts see.
         .target(name: "LuaRuntime", dependencies: ["CLua", "CLuaShim", "EventLoop"]),
@@ -38,6 +39,7 @@ let package = Package(
         .testTarget(name: "LuaRuntimeTests", dependencies: ["LuaRuntime", "Modules", "CLua", "CLuaShim"]),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CDyn"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], exclude: ["corpus"]),
+        .testTarget(name: "RESPTests", dependencies: ["RESP", "CDyn"], exclude: ["corpus"]),
         .testTarget(name: "EngineTests", dependencies: [],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
