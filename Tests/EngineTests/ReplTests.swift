@@ -92,6 +92,15 @@ final class ReplTests: XCTestCase {
         waitFor("interrupted", "Ctrl-C stops the statement")
         _ = tmux("send-keys -t \(session) \"'still alive'\" Enter")
         waitFor("still alive", "the REPL survives Ctrl-C")
+        // tab completion of module fields
+        _ = tmux("send-keys -t \(session) 'json.enc' Tab")
+        waitFor("json.encode(", "completion of json.enc")
+        _ = tmux("send-keys -t \(session) \"{1})\" Enter")
+        waitFor("[1]", "the completed call ran")
+        // Ctrl-C at the prompt abandons the line, not the REPL
+        _ = tmux("send-keys -t \(session) 'abandoned' C-c")
+        _ = tmux("send-keys -t \(session) '=6*7+1000' Enter")
+        waitFor("\n1042", "the REPL survives Ctrl-C at the prompt")
         _ = tmux("send-keys -t \(session) C-d")
         for _ in 0..<100 where FileManager.default.fileExists(atPath: home.appendingPathComponent(".opsh_history").path) == false { usleep(50_000) }
         let history = try String(contentsOf: home.appendingPathComponent(".opsh_history"), encoding: .utf8)

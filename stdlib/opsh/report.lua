@@ -97,7 +97,7 @@ function M.text(report, color)
   end
   if #report.checks == 0 and not report.error then out[#out + 1] = "  (no checks reported)" end
   if report.error then out[#out + 1] = "  error: " .. report.error.message end
-  out[#out + 1] = string.format("%s in %.0f ms", paint(report.status, string.upper(report.status)), report.duration_ms)
+  out[#out + 1] = string.format("%s in %.1f ms", paint(report.status, string.upper(report.status)), report.duration_ms)
   return table.concat(out, "\n") .. "\n"
 end
 
