@@ -1,0 +1,1 @@
+return { description = "empty", categories = {"safe"}, run = function() end }
