@@ -70,14 +70,14 @@ public enum CLI {
     // MARK: opsh run
 
     static func runProcedure(_ name: String, arguments: [String], _ options: Options) -> Int32 {
+        let limits = Limits(options)
+        defer { limits.end() }   // after the state is closed: finalizers run under the watchdog too
         guard let session = session(options) else { return 3 }
         defer { session.vm.close() }
         guard let entry = session.catalog.procedure(name) else {
             writeStderr("opsh: no procedure named '\(name)' (opsh list shows them; a path must end in .lua)\n")
             return 3
         }
-        let limits = Limits(options)
-        defer { limits.end() }
         let lua = session.vm.main
         do {
             try session.vm.require("opsh.engine")
@@ -149,10 +149,10 @@ public enum CLI {
     /// Runs a Lua file as lua5.4 does (global `arg`, arguments as `...`). A file that
     /// returns a procedure table is run as a procedure.
     static func runFile(_ path: String, arguments: [String], _ options: Options) -> Int32 {
-        guard let session = session(options) else { return 3 }
-        defer { session.vm.close() }
         let limits = Limits(options)
         defer { limits.end() }
+        guard let session = session(options) else { return 3 }
+        defer { session.vm.close() }
         let vm = session.vm
         let lua = vm.main
         setArgTable(lua, script: path, arguments: arguments)
@@ -209,9 +209,8 @@ public enum CLI {
     }
 
     static func runChunks(_ options: Options, file: String?, args: [String]) -> Int32 {
-        guard let session = session(options) else { return 3 }
         let limits = Limits(options)
-        defer { limits.end() }
+        guard let session = session(options) else { limits.end(); return 3 }
         let vm = session.vm
         do {
             for (n, chunk) in options.chunks.enumerated() {
@@ -223,12 +222,15 @@ public enum CLI {
         } catch let error as LuaError {
             let code = finishAfterError(error, session, limits, plain: true)
             session.vm.close()
+            limits.end()
             return code
         } catch {
             session.vm.close()
+            limits.end()
             return 1
         }
         session.vm.close()
+        limits.end()
         if let file { return runFile(file, arguments: args, options) }
         if options.interactive { return Repl.run(options) }
         return 0

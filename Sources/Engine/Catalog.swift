@@ -11,12 +11,17 @@ public struct Catalog {
         public let origin: String      // "built-in" or the directory
         public let path: String        // repository path (built-in) or file path
         let embedded: StaticString?
+        var bytecode: StaticString? = nil
         public var source: [UInt8] {
             if let e = embedded { return e.withUTF8Buffer { Array($0) } }
             return (try? readFile(path)) ?? []
         }
         /// Compiles the entry and pushes the function (embedded text is not copied).
         public func load(into vm: LuaVM) throws(LuaError) {
+            if let b = bytecode, b.utf8CodeUnitCount > 0,
+               (try? vm.load(Catalog.unhex(b), chunkName: chunkName, binary: true)) != nil {
+                return
+            }
             if let e = embedded {
                 try vm.load(UnsafeRawBufferPointer(start: e.utf8Start, count: e.utf8CodeUnitCount), chunkName: chunkName)
                 return
@@ -72,7 +77,7 @@ public struct Catalog {
             if fileExists(p) { return Entry(name: nameOrPath, chunkName: "@" + p, origin: dir, path: p, embedded: nil) }
         }
         return Catalog.builtin("lua/" + nameOrPath + ".lua").map {
-            Entry(name: nameOrPath, chunkName: "@" + $0.path, origin: "built-in", path: $0.path, embedded: $0.source)
+            Entry(name: nameOrPath, chunkName: "@" + $0.path, origin: "built-in", path: $0.path, embedded: $0.source, bytecode: $0.bytecode)
         }
     }
 
@@ -91,7 +96,7 @@ public struct Catalog {
         for f in EmbeddedFiles.all where f.path.hasPrefix("lua/") {
             let name = String(f.path.dropFirst(4).dropLast(4))
             if seen.insert(name).inserted {
-                out.append(Entry(name: name, chunkName: "@" + f.path, origin: "built-in", path: f.path, embedded: f.source))
+                out.append(Entry(name: name, chunkName: "@" + f.path, origin: "built-in", path: f.path, embedded: f.source, bytecode: f.bytecode))
             }
         }
         return out
@@ -106,7 +111,7 @@ public struct Catalog {
             return Entry(name: name, chunkName: "@" + dir + "/" + rel, origin: dir, path: dir + "/" + rel, embedded: nil)
         }
         return Catalog.builtin("stdlib/" + rel).map {
-            Entry(name: name, chunkName: "@" + $0.path, origin: "built-in", path: $0.path, embedded: $0.source)
+            Entry(name: name, chunkName: "@" + $0.path, origin: "built-in", path: $0.path, embedded: $0.source, bytecode: $0.bytecode)
         }
     }
 
@@ -123,8 +128,19 @@ public struct Catalog {
         }.sorted()
     }
 
-    static func builtin(_ path: String) -> (path: String, source: StaticString)? {
+    static func builtin(_ path: String) -> (path: String, source: StaticString, bytecode: StaticString)? {
         EmbeddedFiles.all.first { $0.path == path }
+    }
+
+    /// Bytes from the hex text EmbedGen wrote.
+    static func unhex(_ s: StaticString) -> [UInt8] {
+        let p = s.utf8Start
+        let n = s.utf8CodeUnitCount / 2
+        return [UInt8](unsafeUninitializedCapacity: n) { buf, count in
+            @inline(__always) func v(_ c: UInt8) -> UInt8 { c <= 0x39 ? c &- 0x30 : c &- 0x57 }
+            for i in 0..<n { buf[i] = v(p[2 * i]) << 4 | v(p[2 * i + 1]) }
+            count = n
+        }
     }
 
     static func isValidName(_ s: String) -> Bool {

@@ -103,12 +103,14 @@ enum Completion {
         guard lua.type(at: -1) == .table else { return [] }
         let head = method ? parts.joined(separator: ".") + ":" : parts.map { $0 + "." }.joined()
         var out: [String] = []
-        lua.pushNil()
-        while lua.next(-2) {
-            if lua.type(at: -2) == .string, let k = lua.toString(-2), k.hasPrefix(prefix), !k.hasPrefix("__") {
-                out.append(head + k + (lua.type(at: -1) == .function ? "(" : lua.type(at: -1) == .table ? "." : ""))
+        lua.withCollectorStopped {
+            lua.pushNil()
+            while lua.next(-2) {
+                if lua.type(at: -2) == .string, let k = lua.toString(-2), k.hasPrefix(prefix), !k.hasPrefix("__") {
+                    out.append(head + k + (lua.type(at: -1) == .function ? "(" : lua.type(at: -1) == .table ? "." : ""))
+                }
+                lua.pop()
             }
-            lua.pop()
         }
         return out.sorted()
     }

@@ -83,6 +83,7 @@ public struct Options {
                 settings.append((String(v[..<eq]), String(v[v.index(after: eq)...])))
             case "-e": chunks.append(try value())
             case "-i": interactive = true
+            case "--version", "--help", "-h": return   // handled as commands
             default:
                 if a.hasPrefix("-") && a != "-" && a != "--" && !a.hasPrefix("-e") {
                     throw UsageError("unknown flag \(a)")

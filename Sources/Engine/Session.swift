@@ -28,20 +28,20 @@ final class Session {
         if options.memoryLimit > 0 { vm.memoryLimit = options.memoryLimit }
     }
 
-    /// Embedded stdlib modules are found after package.path (so a local copy in a
-    /// search directory, which is prepended to package.path, overrides them).
+    /// opsh's searcher runs right after package.preload: it looks in the search
+    /// directories (so a local copy overrides a built-in) and then in the embedded
+    /// stdlib, before package.path's many disk locations are tried.
     private func installSearcher() throws(LuaError) {
         let lua = vm.main
         let catalog = self.catalog
         try vm.load("""
-            local searcher, dirs = ...
-            table.insert(package.searchers, 3, searcher)
-            if dirs ~= "" then package.path = dirs .. ";" .. package.path end
+            local searcher = ...
+            table.insert(package.searchers, 2, searcher)
             """, chunkName: "=(opsh)")
         lua.push(closure: { lua in
             guard let name = lua.toString(1) else { return 0 }
-            guard let entry = catalog.module(name), entry.origin == "built-in" else {
-                lua.push("\n\tno embedded module '\(name)'")
+            guard let entry = catalog.module(name) else {
+                lua.push("\n\tno module '\(name)' in opsh's search path or built-ins")
                 return 1
             }
             do throws(LuaError) {
@@ -53,8 +53,7 @@ final class Session {
             lua.push(entry.path)
             return 2
         })
-        lua.push(catalog.directories.map { "\($0)/?.lua" }.joined(separator: ";"))
-        try vm.pcall(nargs: 2, nresults: 0)
+        try vm.pcall(nargs: 1, nresults: 0)
     }
 
     /// Runs config.lua (in its own environment) and returns the table it returns.

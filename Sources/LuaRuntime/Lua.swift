@@ -103,8 +103,16 @@ public struct Lua {
         rawSet(t)
     }
     @inlinable public func rawLength(_ i: Int32) -> Int { Int(lua_rawlen(L, i)) }
-    /// lua_next on a table: safe while the traversal does not assign new keys.
+    /// lua_next on a table. Call it only inside `withCollectorStopped`, so that no
+    /// finalizer can change the table under the traversal (lua_next's only error).
     @inlinable public func next(_ t: Int32) -> Bool { lua_next(L, t) != 0 }
+
+    /// Runs `body` with the garbage collector stopped (see `next`).
+    @inlinable public func withCollectorStopped<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+        let running = lk_gcstop(L)
+        defer { lk_gcrestore(L, running) }
+        return try body()
+    }
 
     // MARK: calling Lua from native code
 

@@ -83,9 +83,10 @@ public final class LuaVM {
         if status != LUA_OK { throw main.popError(status: status) }
     }
 
-    public func load(_ source: [UInt8], chunkName: String) throws(LuaError) {
+    /// Compiles text, or with `binary` loads precompiled bytecode (only ever opsh's own, embedded at build time).
+    public func load(_ source: [UInt8], chunkName: String, binary: Bool = false) throws(LuaError) {
         let status = source.withUnsafeBytes { b in
-            luaL_loadbufferx(L, b.baseAddress?.assumingMemoryBound(to: CChar.self), b.count, chunkName, "t")
+            luaL_loadbufferx(L, b.baseAddress?.assumingMemoryBound(to: CChar.self), b.count, chunkName, binary ? "b" : "t")
         }
         if status != LUA_OK { throw main.popError(status: status) }
     }

@@ -68,7 +68,8 @@ extension Lua {
     /// Copies the value at `i` into Swift (raw table access, no metamethods).
     public func value(at i: Int32, maxDepth: Int = 200) throws(LuaValueError) -> LuaValue {
         var seen = Set<UnsafeRawPointer>()
-        return try value(at: absIndex(i), depth: maxDepth, seen: &seen)
+        let i = absIndex(i)
+        return try withCollectorStopped { () throws(LuaValueError) in try value(at: i, depth: maxDepth, seen: &seen) }
     }
 
     private func value(at i: Int32, depth: Int, seen: inout Set<UnsafeRawPointer>) throws(LuaValueError) -> LuaValue {

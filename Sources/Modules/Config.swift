@@ -32,9 +32,18 @@ public enum ConfigModule {
 
     /// Key names that hold secrets: shown as *** by `opsh config` and in logs.
     public static func looksSecret(_ key: String) -> Bool {
-        let k = key.lowercased()
-        return k.contains("password") || k.contains("secret") || k.contains("token") || k.contains("api_key")
-            || k.contains("apikey") || k.hasSuffix("_key") || k.contains("webhook")
+        // ASCII bytes, lower-cased: String's Unicode-aware search is slow for this.
+        let k = key.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }
+        func has(_ word: StaticString) -> Bool {
+            let w = UnsafeBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount)
+            guard k.count >= w.count else { return false }
+            for i in 0...(k.count - w.count) where k[i] == w[0] {
+                if (1..<w.count).allSatisfy({ k[i + $0] == w[$0] }) { return true }
+            }
+            return false
+        }
+        let endsWithKey = k.count >= 4 && Array(k.suffix(4)) == Array("_key".utf8)
+        return endsWithKey || has("password") || has("secret") || has("token") || has("api_key") || has("apikey") || has("webhook")
     }
 
     public static let open: lk_SwiftFunction = { L in
@@ -87,7 +96,7 @@ public enum ConfigModule {
         return 1
     }
 
-    static func display(_ v: LuaValue) -> String {
+    public static func display(_ v: LuaValue) -> String {
         switch v {
         case .nil: return "nil"
         case .boolean(let b): return b ? "true" : "false"

@@ -143,6 +143,8 @@ public enum JSONModule {
             lua.pushNull()
             let b = buffers(lua)
             var enc = Encoder(lua: lua, null: 2, sortKeys: sortKeys, maxDepth: maxDepth)
+            let gcRunning = lk_gcstop(lua.L)   // no finalizer may change a table under lua_next
+            defer { lk_gcrestore(lua.L, gcRunning) }
             do throws(EncodeError) {
                 if pretty {
                     b.prettyWriter.reset()

@@ -43,8 +43,9 @@ public enum LogModule {
     static func emit(_ lua: Lua, _ lvl: Int) -> Int32 {
         lua.call { lua throws(LuaRaise) in
             let s = settings(lua)
-            guard lvl >= s.level else { return 0 }
             try lua.checkAny(1)
+            if !lua.isNoneOrNil(2) && lua.type(at: 2) != .table { throw .type(2, "table") }
+            guard lvl >= s.level else { return 0 }
             var line = TimeModule.iso8601(TimeModule.wallSeconds(), fractionDigits: 3) + " "
             let name = levels[lvl].uppercased()
             let padded = name + String(repeating: " ", count: 5 - name.count)
@@ -56,13 +57,13 @@ public enum LogModule {
             }
             line += Redaction.redact(lua.toString(1) ?? lua.describe(1))
             if lua.type(at: 2) == .table {
+                guard case .map(let m)? = try? lua.value(at: 2, maxDepth: 8) else {
+                    throw .argument(2, "fields must be a table of name = value")
+                }
                 var fields: [(String, String)] = []
-                lua.pushNil()
-                while lua.next(2) {
-                    let k = lua.type(at: -2) == .string ? lua.toString(-2)! : lua.describe(-2)
-                    let v = ConfigModule.looksSecret(k) ? "***" : Redaction.redact(lua.describe(-1))
-                    fields.append((k, v))
-                    lua.pop()
+                for (k, v) in m {
+                    let key = k.text ?? ConfigModule.display(k)
+                    fields.append((key, ConfigModule.looksSecret(key) ? "***" : Redaction.redact(ConfigModule.display(v))))
                 }
                 for (k, v) in fields.sorted(by: { $0.0 < $1.0 }) {
                     line += " \(k)=" + (v.contains(" ") ? "\"\(v)\"" : v)

@@ -89,6 +89,12 @@ public struct RESPEncoder: Sendable {
         }
     }
 
+    /// Appends bytes that already hold `commands` encoded commands.
+    public mutating func appendRaw(_ bytes: UnsafeRawBufferPointer, commands: Int) {
+        buffer.append(contentsOf: bytes)
+        commandCount += commands
+    }
+
     // MARK: whole commands
 
     public mutating func append(_ args: [[UInt8]]) {

@@ -129,3 +129,26 @@ final class CommandsTests: XCTestCase {
         XCTAssertTrue(libs.contains { $0.contains("liblua5.4") })
     }
 }
+
+/// opsh.log as an operator sees it: stderr, levels, secrets hidden.
+final class LogOutputTests: XCTestCase {
+    func testLogLinesGoToStderrRedacted() {
+        let code = """
+            local log = require "opsh.log"
+            log.debug("hidden at info")
+            log.info("connecting to redis://u:pw123@h:1/0", { api_key = "k-secret", attempt = 2 })
+            log.warn("slow")
+            print("stdout stays clean")
+            """
+        var r = Harness.run(["-e", code])
+        XCTAssertEqual(r.stdout, "stdout stays clean\n")
+        XCTAssertFalse(r.stderr.contains("hidden at info"))
+        XCTAssertTrue(r.stderr.contains("INFO  connecting to redis://u:***@h:1/0 api_key=*** attempt=2"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("WARN  slow"), r.stderr)
+        XCTAssertFalse(r.stderr.contains("pw123") || r.stderr.contains("k-secret"))
+        r = Harness.run(["--verbose", "-e", code])
+        XCTAssertTrue(r.stderr.contains("DEBUG hidden at info"), r.stderr)
+        r = Harness.run(["-e", code], env: ["OPSH_LOG_LEVEL": "warn"])
+        XCTAssertFalse(r.stderr.contains("INFO"), r.stderr)
+    }
+}

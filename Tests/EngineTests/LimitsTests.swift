@@ -21,11 +21,24 @@ final class LimitsTests: XCTestCase {
         }
     }
 
-    func testALoopThatKeepsRemovingTheHookIsEndedByTheWatchdog() {
+    func testALoopThatKeepsRemovingTheHookStillEnds() {
+        // the stop hook usually catches this at the first call; if the loop wins the race, the watchdog ends it
         let path = Harness.write("while true do debug.sethook() end", to: "evil.lua")
         let r = Harness.run(["--timeout", "0.3", path], timeout: 20)
         XCTAssertEqual(r.status, 3)
-        XCTAssertTrue(r.stderr.contains("did not stop within"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("timed out"), r.stderr)
+    }
+
+    func testTheWatchdogEndsWhatTheHookCannotStop() {
+        // after the stop, closing the state runs a finalizer that never returns
+        let path = Harness.write("""
+            setmetatable({}, { __gc = function() while true do debug.sethook() end end })
+            while true do end
+            """, to: "finalizer.lua")
+        let r = Harness.run(["--timeout", "0.3", path], timeout: 20)
+        XCTAssertEqual(r.status, 3)
+        XCTAssertTrue(r.stderr.contains("opsh: timed out after 0.3s (--timeout)"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("did not stop within 2000 ms"), r.stderr)
     }
 
     func testTimeoutInAProcedureStillPrintsItsReport() throws {

@@ -71,6 +71,16 @@ static inline int lk_getmetatable(lua_State *L, const char *name) { return lua_g
 static inline const char *lk_release(void) { return LUA_RELEASE; }
 static inline int lk_isyieldable(lua_State *L) { return lua_isyieldable(L); }
 
+/* Stops the collector and returns whether it was running (lua_gc is variadic). While it is
+ * stopped no finalizer can run, so a traversal with lua_next from Swift cannot meet a table
+ * changed under it ("invalid key to 'next'" is lua_next's only error). */
+static inline int lk_gcstop(lua_State *L) {
+    int running = lua_gc(L, LUA_GCISRUNNING);
+    if (running) lua_gc(L, LUA_GCSTOP);
+    return running;
+}
+static inline void lk_gcrestore(lua_State *L, int running) { if (running) lua_gc(L, LUA_GCRESTART); }
+
 /* ---- state creation ---- */
 /* A new state with opsh's counting allocator and panic handler; NULL if out of memory. */
 lua_State *lk_newstate(lk_vmstate *st);
