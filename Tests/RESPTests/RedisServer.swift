@@ -30,7 +30,7 @@ final class RedisServer {
         socketPath = dir.appendingPathComponent("redis.sock").path
         var args = ["--bind", "127.0.0.1", "--dir", dir.path, "--save", "", "--appendonly", "no",
                     "--unixsocket", socketPath, "--unixsocketperm", "700", "--daemonize", "no",
-                    "--logfile", dir.appendingPathComponent("redis.log").path]
+                    "--logfile", dir.appendingPathComponent("redis.log").path, "--enable-debug-command", "yes"]
         if let (cert, key, ca) = tls {
             args += ["--port", "0", "--tls-port", String(port), "--tls-cert-file", cert, "--tls-key-file", key,
                      "--tls-ca-cert-file", ca, "--tls-auth-clients", "no"]

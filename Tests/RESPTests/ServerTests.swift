@@ -198,7 +198,8 @@ final class ServerFailureTests: XCTestCase {
         let c = try RESPClient.connect(url: "redis://127.0.0.1:\(s.port)")
         c.retry.maxAttempts = 1
         // DEBUG SLEEP holds the reply; kill the server while the client waits for it.
-        let killer = Thread { usleep(300_000); s.kill9() }
+        let pid = s.pid
+        let killer = Thread { usleep(300_000); kill(pid, SIGKILL) }
         killer.start()
         XCTAssertThrowsError(try c.command(["DEBUG", "SLEEP", "5"])) { e in
             let e = e as! RESPError
