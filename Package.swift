@@ -25,7 +25,7 @@ let package = Package(
 
         // The Lua border and the modules scripts see.
         .target(name: "LuaRuntime", dependencies: ["CLua", "CLuaShim", "EventLoop"]),
-        .target(name: "Modules", dependencies: ["LuaRuntime", "JSON", "EventLoop", "CLua", "CLuaShim"]),
+        .target(name: "Modules", dependencies: ["LuaRuntime", "JSON", "RESP", "EventLoop", "CLua", "CLuaShim"]),
 
         // Script catalog, runner, report, REPL; lua/ and stdlib/ are embedded at build time.
         .executableTarget(name: "EmbedGen", path: "Sources/EmbedGen"),
@@ -41,6 +41,8 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON"], exclude: ["corpus"]),
         .testTarget(name: "RESPTests", dependencies: ["RESP", "CDyn"], exclude: ["corpus"]),
         .testTarget(name: "EngineTests", dependencies: [],
+                    swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "ProcedureTests", dependencies: [],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

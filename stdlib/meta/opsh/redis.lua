@@ -1,0 +1,105 @@
+---@meta
+--- Redis and DragonflyDB over RESP: `local redis = require "opsh.redis"`.
+--- Calls inside a task suspend only that task; elsewhere they block. Every call has a
+--- deadline (the connection's timeout, default 5 s). Misuse raises; failures of the
+--- server or the network return nil, err (err.code: a server error's first word such as
+--- WRONGTYPE or NOAUTH, or "timeout", "connect", "tls", "io", "protocol", "closed").
+--- Replies: simple strings and bulk strings are Lua strings, integers integers, nil
+--- replies opsh.null, arrays Lua arrays; with protocol = 3, maps are tables, sets arrays,
+--- doubles numbers, booleans booleans. A server error inside an array (EXEC, pipelines)
+--- is an error object {code=, message=} in its place.
+--- Under --dry-run, commands that COMMAND INFO flags as writes, and every EVAL/FCALL,
+--- are not sent: the call returns {dry_run = true, would = "SET k ..."} and logs "would: ...".
+local redis = {}
+
+--- Connects. url_or_opts is a URL (redis://user:pass@host:port/db, rediss://..., unix:///path?db=1)
+--- or a table {url=, timeout=, protocol=2|3, db=, username=, password=, name=,
+--- tls = {ca_file=, cert_file=, key_file=, verify=true, server_name=}}. Without a URL the
+--- configured redis_url is used.
+---@param url_or_opts? string|table
+---@return redis.connection|nil, table? err
+function redis.connect(url_or_opts) end
+
+--- Parses INFO text into { section = { field = value } } with numbers as numbers and
+--- keyspace lines (db0:keys=1,expires=0) as tables.
+---@param text string
+---@return table
+function redis.parse_info(text) end
+
+---@class redis.connection
+local conn = {}
+
+--- Sends one command; returns its reply, or nil, err.
+---@param command string
+---@param ... string|number
+---@return any|nil reply, table? err
+function conn:call(command, ...) end
+
+--- Runs fn(p) where p:call(...) queues commands; sends them in one write and returns a
+--- list of replies (errors in place), or nil, err for a network failure.
+---@param fn fun(p: redis.pipeline)
+---@return any[]|nil replies, table? err
+function conn:pipeline(fn) end
+
+--- MULTI ... EXEC around the commands fn queues; returns EXEC's replies, or nil, err.
+---@param fn fun(p: redis.pipeline)
+---@return any[]|nil replies, table? err
+function conn:transaction(fn) end
+
+--- EVALSHA with the script cached by its SHA-1 (EVAL on the first NOSCRIPT).
+---@param script string
+---@param keys? string[]
+---@param args? any[]
+---@return any|nil reply, table? err
+function conn:eval(script, keys, args) end
+
+--- Iterates keys with SCAN (never KEYS): for key in r:scan{match = "session:*", count = 1000, type = "hash"} do ... end.
+--- A network failure ends the loop by raising.
+---@param opts? {match?: string, count?: integer, type?: string}
+---@return fun(): string?
+function conn:scan(opts) end
+
+--- HSCAN / SSCAN / ZSCAN: for field, value in r:hscan(key, {match=, count=}) (value is nil for sscan; the score for zscan).
+---@return fun(): string?, any
+function conn:hscan(key, opts) end
+---@return fun(): string?
+function conn:sscan(key, opts) end
+---@return fun(): string?, number
+function conn:zscan(key, opts) end
+
+--- INFO parsed (see redis.parse_info); section is optional ("memory", "keyspace", ...).
+---@param section? string
+---@return table|nil info, table? err
+function conn:info(section) end
+
+--- PING; returns the round trip in milliseconds.
+---@return number|nil ms, table? err
+function conn:ping() end
+
+--- Whether the server is DragonflyDB (from INFO server).
+---@return boolean
+function conn:is_dragonfly() end
+
+--- Shorthands for common commands (same results as conn:call).
+function conn:get(key) end
+function conn:set(key, value, opts) end   -- opts: {ex=, px=, nx=true, xx=true}
+function conn:del(...) end
+function conn:exists(...) end
+function conn:expire(key, seconds) end
+function conn:ttl(key) end
+function conn:type(key) end
+function conn:incr(key) end
+function conn:hget(key, field) end
+function conn:hset(key, field, value, ...) end
+function conn:hgetall(key) end            -- a table field = value
+function conn:dbsize() end
+
+--- Closes the connection (also on <close> and garbage collection).
+function conn:close() end
+
+---@class redis.pipeline
+local pipeline = {}
+--- Queues a command.
+function pipeline:call(command, ...) end
+
+return redis
