@@ -254,3 +254,22 @@ final class ServerFailureTests: XCTestCase {
         XCTAssertEqual(c.connectCount, 3)
     }
 }
+
+extension ServerTests {
+    func testCommandTableFromServer() throws {
+        let c = try client()
+        guard let t = RESPCommandTable.parse(try c.command(["COMMAND"])) else { return XCTFail("COMMAND not parsed") }
+        XCTAssertFalse(t.isFallback)
+        XCTAssertGreaterThan(t.commands.count, 200)
+        XCTAssertFalse(t.isWrite("GET")); XCTAssertFalse(t.isWrite("scan")); XCTAssertFalse(t.isWrite("HGETALL"))
+        XCTAssertTrue(t.isWrite("SET")); XCTAssertTrue(t.isWrite("DEL")); XCTAssertTrue(t.isWrite("FLUSHDB")); XCTAssertTrue(t.isWrite("HSET"))
+        XCTAssertTrue(t.isWrite("CONFIG", subcommand: "SET")); XCTAssertFalse(t.isWrite("CONFIG", subcommand: "GET"))
+        XCTAssertFalse(t.isWrite("PING")); XCTAssertFalse(t.isWrite("INFO"))
+        XCTAssertTrue(t.refusedUnderDryRun("EVAL")); XCTAssertTrue(t.refusedUnderDryRun("FCALL_RO"))
+        XCTAssertTrue(t.isWrite("NOSUCHCOMMAND"))
+        // COMMAND INFO for a few names (unknown names come back null and are skipped).
+        let some = RESPCommandTable.parse(try c.command(["COMMAND", "INFO", "get", "set", "nosuch"]))
+        XCTAssertEqual(some?.commands.count, 2)
+        XCTAssertEqual(some?.isWrite("set"), true)
+    }
+}
