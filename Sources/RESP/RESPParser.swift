@@ -31,7 +31,7 @@ public struct RESPParserLimits: Sendable, Equatable {
 /// `RESPProtocolError`; the parser then stays failed (every later call throws the same error).
 ///
 /// Memory: the read buffer holds at most the unparsed bytes; a bulk string's storage grows with
-/// the bytes that actually arrived (never reserved from the announced length beyond 1 MB), and
+/// the bytes that actually arrived (never reserved from the announced length beyond 16 MB), and
 /// an aggregate reserves room only for as many elements as the buffered bytes could hold.
 public final class RESPParser {
     public let limits: RESPParserLimits
@@ -53,7 +53,14 @@ public final class RESPParser {
         var items: [RESPValue]
         var attrs: [RESPPair]?
     }
+    /// Parents of the aggregate being filled (the innermost one lives in the `cur*` fields,
+    /// so appending an element touches no nested array).
     private var stack: [Frame] = []
+    private var hasCur = false
+    private var cur: [RESPValue] = []
+    private var curKind: Kind = .array
+    private var curRemaining = 0
+    private var curAttrs: [RESPPair]? = nil
     private var topAttrs: [RESPPair]? = nil
 
     // A bulk-like payload being received: type byte ('$', '=', '!'), bytes still to come
@@ -80,7 +87,7 @@ public final class RESPParser {
     public var bufferedByteCount: Int { end - start }
 
     /// True when no reply is partially parsed (nothing pending on the stack or in a bulk).
-    public var isIdle: Bool { stack.isEmpty && blobType == 0 && topAttrs == nil && start == end }
+    public var isIdle: Bool { !hasCur && blobType == 0 && topAttrs == nil && start == end }
 
     /// The stream offset of the next unparsed byte.
     public var offset: Int { base + start }
@@ -178,28 +185,35 @@ public final class RESPParser {
             }
             // Deliver the value upwards, closing every aggregate it completes.
             while true {
-                if stack.isEmpty {
+                if !hasCur {
                     if let a = topAttrs { topAttrs = nil; value = .attribute(a, value) }
                     if start == end { shrinkIfIdle() }
                     return value
                 }
-                let top = stack.count - 1
-                if let a = stack[top].attrs { stack[top].attrs = nil; value = .attribute(a, value) }
-                stack[top].items.append(value)
-                stack[top].remaining -= 1
-                if stack[top].remaining > 0 { break }
-                let f = stack.removeLast()
-                switch f.kind {
-                case .array: value = .array(f.items)
-                case .set: value = .set(f.items)
-                case .push: value = .push(f.items)
-                case .map: value = .map(RESPParser.pairs(f.items))
-                case .attribute:
-                    let pairs = RESPParser.pairs(f.items)
-                    if stack.isEmpty { topAttrs = pairs } else { stack[stack.count - 1].attrs = pairs }
-                    value = .null   // not delivered
+                if curAttrs != nil { value = .attribute(curAttrs!, value); curAttrs = nil }
+                cur.append(consume value)
+                curRemaining -= 1
+                if curRemaining > 0 { break }
+                // The current aggregate is complete: build it and resume its parent.
+                let kind = curKind
+                let items = cur
+                cur = []
+                if let parent = stack.popLast() {
+                    cur = parent.items; curKind = parent.kind; curRemaining = parent.remaining; curAttrs = parent.attrs
+                } else {
+                    hasCur = false
                 }
-                if f.kind == .attribute { break }
+                switch kind {
+                case .array: value = .array(items)
+                case .set: value = .set(items)
+                case .push: value = .push(items)
+                case .map: value = .map(RESPParser.pairs(items))
+                case .attribute:
+                    let pairs = RESPParser.pairs(items)
+                    if hasCur { curAttrs = pairs } else { topAttrs = pairs }
+                    value = .null
+                }
+                if kind == .attribute { break }
             }
         }
     }
@@ -281,7 +295,9 @@ public final class RESPParser {
             blobRemaining = len
             blobStartOffset = lineStart
             blobData = []
-            blobData.reserveCapacity(min(len, max(have, 1 << 20)))
+            // Up to 16 MB at once (a common big value fits without regrowth); beyond that the
+            // storage grows only as bytes arrive.
+            blobData.reserveCapacity(min(len, max(have, 16 << 20)))
             let k = min(have, len)
             if k > 0 {
                 appendBlob(UnsafeRawBufferPointer(start: storage + start, count: k))
@@ -321,14 +337,17 @@ public final class RESPParser {
                     return .some(nil)
                 }
             }
-            guard stack.count < limits.maxDepth else {
+            let depth = hasCur ? stack.count + 1 : 0
+            guard depth < limits.maxDepth else {
                 throw fail("aggregates nested deeper than \(limits.maxDepth)", at: lineStart)
             }
-            var items: [RESPValue] = []
+            if hasCur {
+                stack.append(Frame(kind: curKind, remaining: curRemaining, items: cur, attrs: curAttrs))
+            }
+            cur = []
             // Room only for what the buffered bytes could hold (an element takes >= 3 bytes).
-            let room = stack.isEmpty ? min(count, (end - start) / 3 + 16, 1 << 20) : min(count, 16)
-            items.reserveCapacity(room)
-            stack.append(Frame(kind: kind, remaining: count, items: items, attrs: nil))
+            cur.reserveCapacity(depth == 0 ? min(count, (end - start) / 3 + 16, 1 << 20) : min(count, 16))
+            hasCur = true; curKind = kind; curRemaining = count; curAttrs = nil
             return .some(nil)
         case UInt8(ascii: "_"):
             guard blen == 0 else { throw fail("null with a payload", at: lineStart + 1) }
