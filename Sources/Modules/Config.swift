@@ -23,6 +23,9 @@ public enum ConfigModule {
 
     public static func attach(_ entries: [Entry], to vm: LuaVM) { vm.hostObjects["config"] = Store(entries) }
 
+    /// A setting's text, for modules that default to configured endpoints.
+    public static func string(_ lua: Lua, _ key: String) -> String? { store(lua).find(key)?.value.text }
+
     static func store(_ lua: Lua) -> Store {
         if let s = lua.vm.hostObjects["config"] as? Store { return s }
         let s = Store([])

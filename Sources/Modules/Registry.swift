@@ -8,6 +8,7 @@ public enum ModuleRegistry {
         ("opsh.time", TimeModule.open),
         ("opsh.log", LogModule.open),
         ("opsh.config", ConfigModule.open),
+        ("opsh.redis", RedisModule.open),
         ("opsh._bench", BenchModule.open),
     ]
 }

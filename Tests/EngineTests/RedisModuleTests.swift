@@ -1,0 +1,156 @@
+import Foundation
+import XCTest
+
+/// opsh.redis against a real redis-server, as scripts use it.
+final class RedisModuleTests: XCTestCase {
+    var server: RedisServer!
+
+    override func setUpWithError() throws { server = try RedisServer() }
+    override func tearDown() { server?.stop() }
+
+    func lua(_ code: String, flags: [String] = [], env: [String: String] = [:]) -> Run {
+        Harness.run(flags + ["-e", "redis = require 'opsh.redis'; opsh = require 'opsh'; URL = '\(server.url)'\n" + code], env: env)
+    }
+
+    func testValuesAndErrors() {
+        let r = lua("""
+            local r = assert(redis.connect(URL))
+            assert(r:set("bin", "a\\0b\\255") == "OK")
+            local v = r:get("bin"); print(#v, v:byte(2), v:byte(4))
+            print(r:get("missing") == opsh.null, r:call("INCRBY", "n", 5), math.type(r:call("INCRBY", "n", 5)))
+            r:call("LPUSH", "list", "x")
+            local bad, err = r:get("list")
+            print(bad, err.code, err.message:match("^WRONGTYPE") ~= nil, tostring(err):match("WRONGTYPE") ~= nil)
+            print(r:call("HSET", "h", "f", 1.5), r:hgetall("h").f)
+            print(select("#", r:call("PING")), r:ping() >= 0)
+            local ok, e = pcall(r.call, r)
+            print(ok, e:match("bad argument #2") ~= nil)
+            """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, "4\t0\t255\ntrue\t5\tinteger\nnil\tWRONGTYPE\ttrue\ttrue\n1\t1.5\n1\ttrue\nfalse\ttrue\n")
+    }
+
+    func testPipelineTransactionAndScripts() {
+        let r = lua("""
+            local r = assert(redis.connect(URL))
+            local replies = r:pipeline(function(p) for i = 1, 1000 do p:call("RPUSH", "l", i) end p:call("LLEN", "l") end)
+            print(#replies, replies[1000], replies[1001])
+            local t = r:transaction(function(p) p:call("SET", "a", 1); p:call("INCR", "a"); p:call("GET", "a") end)
+            print(t[1], t[2], t[3])
+            local x, e = r:transaction(function(p) p:call("SET", "a", 1); p:call("NOSUCHCOMMAND") end)
+            print(x, e.code)
+            local mixed = r:pipeline(function(p) p:call("GET", "a"); p:call("LPUSH", "a", 1) end)
+            print(mixed[1], mixed[2].code)
+            local script = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
+            print(r:eval(script, {"s"}, {2}), r:eval(script, {"s"}, {3}))
+            r:call("SCRIPT", "FLUSH")            -- the server forgets the script: EVALSHA gets NOSCRIPT, opsh reloads it
+            print(r:eval(script, {"s"}, {4}))
+            local v, err = r:eval("return redis.error_reply('MYERR custom')")
+            print(v, err.code)
+            """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, "1001\t1000\t1000\nOK\t2\t2\nnil\tEXECABORT\n2\tWRONGTYPE\n2\t5\n9\nnil\tMYERR\n")
+    }
+
+    func testScanIteratorsAndInfo() {
+        let r = lua("""
+            local r = assert(redis.connect(URL))
+            r:pipeline(function(p)
+              for i = 1, 250 do p:call("SET", "session:" .. i, i) end
+              for i = 1, 30 do p:call("SET", "cache:" .. i, i) end
+              for i = 1, 40 do p:call("HSET", "hash", "f" .. i, i) end
+              for i = 1, 20 do p:call("SADD", "set", "m" .. i) end
+              for i = 1, 10 do p:call("ZADD", "z", i, "m" .. i) end
+            end)
+            local n = 0; for k in r:scan{ match = "session:*", count = 17 } do n = n + 1 end
+            local h, sum = 0, 0; for f, v in r:hscan("hash", { count = 5 }) do h = h + 1; sum = sum + tonumber(v) end
+            local s = 0; for m in r:sscan("set") do s = s + 1 end
+            local zs = 0; for m, score in r:zscan("z") do zs = zs + tonumber(score) end
+            local strings = 0; for k in r:scan{ type = "string", count = 100 } do strings = strings + 1 end
+            print(n, h, sum, s, zs, strings)
+            local info = r:info()
+            print(info.keyspace.db0.keys, type(info.memory.used_memory), info.server.redis_version ~= nil, r:is_dragonfly())
+            print(redis.parse_info("# Memory\\r\\nused_memory:1024\\r\\nmem_fragmentation_ratio:1.5\\r\\n").memory.used_memory)
+            """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, "250\t40\t820\t20\t55\t280\n283\tnumber\ttrue\tfalse\n1024\n")
+    }
+
+    func testTasksRunConcurrentlyOnTheirOwnConnections() {
+        let r = lua("""
+            local t0 = require("opsh.time").monotonic()
+            local a, b = opsh.all {
+              function() local c = assert(redis.connect(URL)); return c:call("BLPOP", "never", 0.3) end,
+              function() local c = assert(redis.connect(URL)); return c:call("BLPOP", "never2", 0.3) end,
+            }
+            print(a == opsh.null, b == opsh.null, require("opsh.time").monotonic() - t0 < 0.55)
+            local shared = assert(redis.connect(URL))
+            local ok, e = pcall(opsh.all, {
+              function() return shared:call("BLPOP", "never", 0.2) end,
+              function() return shared:call("PING") end,
+            })
+            print(ok, e:match("in use by another task") ~= nil)
+            """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, "true\ttrue\ttrue\nfalse\ttrue\n")
+    }
+
+    func testFaultsGiveClearErrors() {
+        let r = lua("""
+            local r, e = redis.connect("redis://127.0.0.1:1")
+            print(r, e.code, e.message:match("refused") ~= nil)
+            r, e = redis.connect("http://nope")
+            print(r, e.code)
+            local c = assert(redis.connect{ url = URL, timeout = 0.2 })
+            local v, err = c:call("BLPOP", "nothing-arrives", 2)
+            print(v, err.code, err.message:match("did not finish within 0.2s") ~= nil)
+            local v2, err2 = c:call("PING")
+            print(v2, err2.code)     -- a timed-out connection is never reused
+            c:close()
+            print(pcall(c.call, c, "PING"))
+            local ok, loopErr = pcall(function() for k in c:scan() do end end)
+            print(ok)
+            """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        guard lines.count == 6 else { return XCTFail(r.stdout) }
+        XCTAssertEqual(lines[0], "nil\tconnect\ttrue")
+        XCTAssertEqual(lines[1], "nil\tbad_url")
+        XCTAssertEqual(lines[2], "nil\ttimeout\ttrue")
+        XCTAssertEqual(lines[3], "nil\tclosed")
+        XCTAssertTrue(lines[4].hasPrefix("false\t") && lines[4].contains("closed opsh.redis.connection"), lines[4])
+        XCTAssertEqual(lines[5], "false")
+    }
+
+    func testAuthAndDatabaseFromTheURLAndConfig() throws {
+        let secured = try RedisServer(extraArguments: ["--requirepass", "s3cret"])
+        defer { secured.stop() }
+        let port = secured.port
+        let r = Harness.run(["-e", """
+            local redis = require "opsh.redis"
+            local r = assert(redis.connect())                       -- redis_url from the environment
+            print(r:set("k", "db2"), r:call("CLIENT", "INFO"):match("db=2") ~= nil)
+            local bad, e = redis.connect("redis://:wrong@127.0.0.1:\(port)")
+            print(bad, e.code)
+            local anon = assert(redis.connect("redis://127.0.0.1:\(port)"))
+            local v, e2 = anon:get("k")
+            print(v, e2.code)
+            """], env: ["REDIS_URL": "redis://:s3cret@127.0.0.1:\(port)/2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, "OK\ttrue\nnil\tWRONGPASS\nnil\tNOAUTH\n")
+    }
+
+    func testDryRunRefusesWritesInTheNativeLayer() {
+        let r = lua("""
+            local r = assert(redis.connect(URL))
+            local x = r:set("k", "v")
+            print(x.dry_run, x.would, r:get("k") == opsh.null, r:dbsize())
+            print(r:eval("return 1").would ~= nil, r:call("CONFIG", "SET", "maxmemory", "1").dry_run, type(r:call("CONFIG", "GET", "maxmemory")))
+            local p = r:pipeline(function(p) p:call("GET", "k"); p:call("DEL", "k") end)
+            print(p[2].would)
+            """, flags: ["--dry-run"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, "true\tSET k v\ttrue\t0\ntrue\ttrue\ttable\nDEL k\n")
+        XCTAssertTrue(r.stderr.contains("would: SET k v"), r.stderr)
+    }
+}
