@@ -107,47 +107,77 @@ public final class RESPClient {
     // MARK: calls
 
     public func command(_ args: [String]) throws(RESPError) -> RESPValue {
-        try run([args.map { .string($0) }])[0]
+        try run(1, { $0.enqueue(args) }, { _ in RESPClient.nameAndSub(args.first, args.count > 1 ? args[1] : nil) })[0]
     }
 
     public func command(_ args: [[UInt8]]) throws(RESPError) -> RESPValue {
-        try run([args.map { .bytes($0) }])[0]
+        func text(_ b: [UInt8]?) -> String? { b.map { String(decoding: $0, as: UTF8.self) } }
+        return try run(1, { $0.enqueue(args) }, { _ in RESPClient.nameAndSub(text(args.first), args.count > 1 ? text(args[1]) : nil) })[0]
     }
 
     public func command(_ args: [RESPArgument]) throws(RESPError) -> RESPValue {
-        try run([args])[0]
+        try run(1, { $0.enqueue(args) }, { _ in RESPClient.nameAndSub(args) })[0]
     }
 
     /// Sends all commands at once, then reads one reply per command, in order.
     public func pipeline(_ commands: [[String]]) throws(RESPError) -> [RESPValue] {
-        try run(commands.map { $0.map { .string($0) } })
+        try run(commands.count, { c in for cmd in commands { c.enqueue(cmd) } },
+                { i in RESPClient.nameAndSub(commands[i].first, commands[i].count > 1 ? commands[i][1] : nil) })
     }
 
     public func pipeline(_ commands: [[RESPArgument]]) throws(RESPError) -> [RESPValue] {
-        try run(commands)
+        try run(commands.count, { c in for cmd in commands { c.enqueue(cmd) } }, { i in RESPClient.nameAndSub(commands[i]) })
     }
 
-    private func run(_ commands: [[RESPArgument]]) throws(RESPError) -> [RESPValue] {
-        if commands.isEmpty { return [] }
-        let names = commands.map { RESPClient.name(of: $0) }
-        let resendable = commands.allSatisfy { retry.isSafeToResend($0) }
+    static func nameAndSub(_ name: String?, _ sub: String?) -> (String, String?) { (name ?? "", sub) }
+
+    static func nameAndSub(_ args: [RESPArgument]) -> (String, String?) {
+        func text(_ a: RESPArgument) -> String? {
+            switch a {
+            case .string(let s): return s
+            case .bytes(let b): return String(decoding: b, as: UTF8.self)
+            default: return nil
+            }
+        }
+        return (args.first.flatMap(text) ?? "", args.count > 1 ? text(args[1]) : nil)
+    }
+
+    /// Names that change the connection's transaction state (checked without allocating for
+    /// the common commands: only names starting with one of these letters are upper-cased).
+    private static func stateName(_ n: String) -> String? {
+        guard let f = n.utf8.first, n.utf8.count <= 7 else { return nil }
+        switch f | 0x20 {
+        case UInt8(ascii: "m"), UInt8(ascii: "e"), UInt8(ascii: "d"), UInt8(ascii: "w"), UInt8(ascii: "u"), UInt8(ascii: "r"):
+            return n.uppercased()
+        default: return nil
+        }
+    }
+
+    /// `count` commands, put on the wire by `enqueue`; `name(i)` gives command i's name and
+    /// first argument (looked at only for transaction state and, after a failure, for resending).
+    private func run(_ count: Int, _ enqueue: (RESPConnection) -> Void,
+                     _ name: (Int) -> (String, String?)) throws(RESPError) -> [RESPValue] {
+        if count == 0 { return [] }
         var attempt = 0
         while true {
             try ensureConnected()
             let c = connection!
             let stateful = inTransaction || watching
             do {
-                for cmd in commands { c.enqueue(cmd) }
-                let replies = try exchange(c, count: commands.count, deadline: RESPClient.now() + timeout)
-                for (n, r) in zip(names, replies) { track(n, r) }
+                enqueue(c)
+                let replies = try exchange(c, count: count, deadline: RESPClient.now() + timeout)
+                for i in 0..<count {
+                    if let n = RESPClient.stateName(name(i).0) { track(n, replies[i]) }
+                }
                 return replies
             } catch {
                 c.close(); connection = nil
                 let wasStateful = stateful || inTransaction || watching
                 inTransaction = false; watching = false
                 attempt += 1
-                guard resendable, !wasStateful, error.kind == .io || error.kind == .closedByServer,
-                      attempt < retry.maxAttempts else { throw error }
+                guard !wasStateful, error.kind == .io || error.kind == .closedByServer, attempt < retry.maxAttempts,
+                      (0..<count).allSatisfy({ i in let (n, s) = name(i); return RESPRetryPolicy.isSafeToResend(n, subcommand: s) })
+                else { throw error }
                 RESPClient.sleep(retry.backoff(attempt: attempt))
             }
         }
@@ -164,15 +194,6 @@ public final class RESPClient {
         }
     }
 
-    static func name(of cmd: [RESPArgument]) -> String {
-        guard let first = cmd.first else { return "" }
-        switch first {
-        case .string(let s): return s.uppercased()
-        case .bytes(let b): return String(decoding: b, as: UTF8.self).uppercased()
-        default: return ""
-        }
-    }
-
     /// Flushes and reads `count` replies (push messages aside) before `deadline`.
     private func exchange(_ c: RESPConnection, count: Int, deadline: Double) throws(RESPError) -> [RESPValue] {
         while true {
@@ -182,12 +203,16 @@ public final class RESPClient {
         }
         var replies: [RESPValue] = []
         replies.reserveCapacity(count)
+        var waited = false
         while replies.count < count {
             if let r = try c.nextReply() {
                 if case .push = r { onPush?(r); continue }
                 replies.append(r)
                 continue
             }
+            // The first reply cannot be there yet: wait before reading (saves a recv per call).
+            // Not over TLS: libssl may hold decrypted bytes the fd does not show.
+            if !waited && !c.isTLS { waited = true; try RESPClient.wait(c, .readable, deadline, what: "reply from \(endpoint)") }
             let need = try c.readStep()
             if need != .done { try RESPClient.wait(c, need, deadline, what: "reply from \(endpoint)") }
         }

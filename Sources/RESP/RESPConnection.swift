@@ -55,6 +55,9 @@ public final class RESPConnection {
 
     public var isBroken: Bool { state == .broken }
     public var isConnected: Bool { state == .ready }
+    /// True for a TLS connection. libssl may hold decrypted bytes that the fd does not show as
+    /// readable: always call `readStep` until it answers `.readable` before waiting.
+    public var isTLS: Bool { endpoint.tls != nil }
     /// The address actually connected to (or being tried).
     public var peerDescription: String {
         addressIndex < addresses.count ? addresses[addressIndex].text : endpoint.description
