@@ -25,7 +25,7 @@ let package = Package(
 
         // The Lua border and the modules scripts see.
         .target(name: "LuaRuntime", dependencies: ["CLua", "CLuaShim", "EventLoop"]),
-        .target(name: "Modules", dependencies: ["LuaRuntime", "JSON", "RESP", "EventLoop", "CLua", "CLuaShim"]),
+        .target(name: "Modules", dependencies: ["LuaRuntime", "JSON", "RESP", "EventLoop", "CDyn", "CLua", "CLuaShim"]),
 
         // Script catalog, runner, report, REPL; lua/ and stdlib/ are embedded at build time.
         .executableTarget(name: "EmbedGen", path: "Sources/EmbedGen"),

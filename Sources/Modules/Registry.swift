@@ -9,6 +9,8 @@ public enum ModuleRegistry {
         ("opsh.log", LogModule.open),
         ("opsh.config", ConfigModule.open),
         ("opsh.redis", RedisModule.open),
+        ("opsh.crypto", CryptoModule.open),
+        ("opsh.fs", FilesModule.open),
         ("opsh._bench", BenchModule.open),
     ]
 }

@@ -60,3 +60,46 @@ final class ModuleTests: XCTestCase {
                        [.string("fallback"), .nil])
     }
 }
+
+/// opsh.crypto and opsh.fs.
+final class CryptoAndFilesTests: XCTestCase {
+    var vm: LuaVM!
+
+    override func setUp() {
+        vm = try! LuaVM()
+        for (name, opener) in ModuleRegistry.natives { vm.preload(name, opener) }
+        try! vm.run("crypto = require 'opsh.crypto'; fs = require 'opsh.fs'")
+    }
+
+    override func tearDown() { vm.close() }
+
+    func testDigestsRandomAndComparison() throws {
+        XCTAssertEqual(try vm.run("""
+            return crypto.sha256_hex(""), crypto.sha256_hex("abc"), #crypto.sha256("x"), crypto.hex("\\0\\255"),
+                   #crypto.random_hex(32), crypto.random_hex(16) ~= crypto.random_hex(16), #crypto.random_bytes(0)
+            """), [.string("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+                   .string("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+                   .integer(32), .string("00ff"), .integer(64), .boolean(true), .integer(0)])
+        XCTAssertEqual(try vm.run("return crypto.constant_time_equal('secret', 'secret'), crypto.constant_time_equal('secret', 'secreT'), crypto.constant_time_equal('a', 'ab')"),
+                       [.boolean(true), .boolean(false), .boolean(false)])
+        XCTAssertThrowsError(try vm.run("crypto.random_bytes(-1)"))
+    }
+
+    func testAtomicWritesWithModes() throws {
+        let dir = "/tmp/opsh-fs-test-\(getpid())"
+        defer { _ = try? vm.run("os.execute('rm -rf \(dir)')") }
+        XCTAssertEqual(try vm.run("""
+            assert(fs.mkdir("\(dir)/a/b"))
+            assert(fs.write_atomic("\(dir)/a/b/secret", "s3cret", { mode = tonumber("600", 8) }))
+            assert(fs.write_atomic("\(dir)/a/b/secret", "replaced", { mode = tonumber("600", 8) }))
+            local st = fs.stat("\(dir)/a/b/secret")
+            local v, e = fs.read("\(dir)/missing")
+            local big, e2 = fs.read("\(dir)/a/b/secret", 3)
+            return fs.read("\(dir)/a/b/secret"), st.type, string.format("%o", st.mode), st.size, v, e.code, big, e2.code,
+                   fs.exists("\(dir)/a"), fs.stat("\(dir)/a").type
+            """), [.string("replaced"), .string("file"), .string("600"), .integer(8), .nil, .string("ENOENT"), .nil,
+                   .string("too_large"), .boolean(true), .string("directory")])
+        // no temporary files are left behind
+        XCTAssertEqual(try vm.run("local n = 0 for _ in io.popen('ls -A \(dir)/a/b'):lines() do n = n + 1 end return n"), [.integer(1)])
+    }
+}
