@@ -72,6 +72,8 @@ struct TestPKI {
     var otherCA: String { dir.appendingPathComponent("other.crt").path }
     var serverCert: String { dir.appendingPathComponent("srv.crt").path }
     var serverKey: String { dir.appendingPathComponent("srv.key").path }
+    var clientCert: String { dir.appendingPathComponent("cli.crt").path }
+    var clientKey: String { dir.appendingPathComponent("cli.key").path }
 
     init() throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("opsh-pki-\(UUID().uuidString.prefix(8))")
@@ -82,6 +84,8 @@ struct TestPKI {
             "req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other.crt -days 2 -subj /CN=other-CA",
             "req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=localhost",
             "x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.crt -days 2 -extfile ext",
+            "req -newkey rsa:2048 -nodes -keyout cli.key -out cli.csr -subj /CN=opsh-client",
+            "x509 -req -in cli.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out cli.crt -days 2",
         ] {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")

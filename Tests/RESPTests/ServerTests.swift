@@ -272,4 +272,19 @@ extension ServerTests {
         XCTAssertEqual(some?.commands.count, 2)
         XCTAssertEqual(some?.isWrite("set"), true)
     }
+
+    func testResp3PushMessages() throws {
+        let s = try redis()
+        let sub = try RESPClient.connect(url: "redis://127.0.0.1:\(s.port)/0?protocol=3")
+        var pushes: [RESPValue] = []
+        sub.onPush = { pushes.append($0) }
+        // In RESP3 the SUBSCRIBE confirmation itself is a push; PING still gets its reply.
+        sub.connection!.enqueue(["SUBSCRIBE", "news"])
+        let pub = try client()
+        XCTAssertEqual(try sub.command(["PING"]), .simpleString(b("PONG")))
+        XCTAssertEqual(try pub.command(["PUBLISH", "news", "hello"]), .integer(1))
+        XCTAssertEqual(try sub.command(["PING"]), .simpleString(b("PONG")))
+        XCTAssertEqual(pushes.first, .push([.bulkString(b("subscribe")), .bulkString(b("news")), .integer(1)]))
+        XCTAssertEqual(pushes.last, .push([.bulkString(b("message")), .bulkString(b("news")), .bulkString(b("hello"))]))
+    }
 }

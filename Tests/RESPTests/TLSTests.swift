@@ -84,4 +84,19 @@ final class TLSTests: XCTestCase {
             XCTAssertTrue(k == .closedByServer || k == .io || k == .timeout, "\(e)")
         }
     }
+
+    func testClientCertificateRequired() throws {
+        let (p, _) = try setup()
+        let s = try RedisServer(tls: (p.serverCert, p.serverKey, p.caCert), extra: ["--tls-auth-clients", "yes"])
+        defer { s.stop() }
+        let c = try RESPClient.connect(url: "rediss://localhost:\(s.port)?ca=\(p.caCert)&cert=\(p.clientCert)&key=\(p.clientKey)")
+        XCTAssertEqual(try c.command(["PING"]), .simpleString(b("PONG")))
+        // Without a client certificate the server ends the session (during or right after the
+        // TLS 1.3 handshake, depending on timing): a clear error either way.
+        XCTAssertThrowsError(try RESPClient(endpoint: RESPEndpoint(url: "rediss://localhost:\(s.port)?ca=\(p.caCert)"),
+                                            connectTimeout: 5).command(["PING"])) { e in
+            let k = (e as! RESPError).kind
+            XCTAssertTrue(k == .tls || k == .io || k == .closedByServer, "\(e)")
+        }
+    }
 }
