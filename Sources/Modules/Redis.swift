@@ -84,12 +84,13 @@ public enum RedisModule {
     // MARK: driving a connection on the event loop
 
     /// Repeats `step` until it returns nil (done), waiting for the socket whenever it
-    /// needs to, until `deadline`; then runs `done`.
+    /// needs to, until `deadline`; then runs `done`. A failure goes to `failed`.
     static func drive(_ lua: Lua, _ c: Connection, _ deadline: Deadline, _ what: String,
-                      _ step: @escaping () throws(RESPError) -> IONeed?, _ done: @escaping (Lua) -> Int32) -> Int32 {
+                      _ step: @escaping () throws(RESPError) -> IONeed?, _ done: @escaping (Lua) -> Int32,
+                      failed: @escaping (Lua, RESPError) -> Int32) -> Int32 {
         while true {
             let need: IONeed?
-            do { need = try step() } catch { return fail(lua, c, error) }
+            do { need = try step() } catch { return failed(lua, error) }
             guard let need else { return done(lua) }
             if need == .done { continue }
             let events: IOEvents = need == .readable ? .readable : .writable
@@ -98,27 +99,100 @@ public enum RedisModule {
                 case .timedOut:
                     let e = RESPError(.timeout, "\(what) on \(c.endpoint) did not finish within \(c.timeout)s")
                     c.conn?.fail(e)
-                    return fail(lua, c, e)
+                    return failed(lua, e)
                 case .cancelled:
                     let e = RESPError(.broken, "\(what) on \(c.endpoint) was interrupted")
                     c.conn?.fail(e)
-                    return fail(lua, c, e)
+                    return failed(lua, e)
                 case .ready:
-                    return drive(lua, c, deadline, what, step, done)
+                    return drive(lua, c, deadline, what, step, done, failed: failed)
                 }
             }
         }
     }
 
-    /// Sends `commands` (a pipeline) and reads one reply each; `done` gets them in order.
-    static func exchange(_ lua: Lua, _ c: Connection, _ commands: [[RESPArgument]], what: String,
-                         done: @escaping (Lua, [RESPValue]) -> Int32) -> Int32 {
-        guard let conn = c.conn, !conn.isBroken else {
-            return fail(lua, c, RESPError(.broken, "the connection to \(c.endpoint) is closed"))
+    static func drive(_ lua: Lua, _ c: Connection, _ deadline: Deadline, _ what: String,
+                      _ step: @escaping () throws(RESPError) -> IONeed?, _ done: @escaping (Lua) -> Int32) -> Int32 {
+        drive(lua, c, deadline, what, step, done, failed: { lua, e in fail(lua, c, e) })
+    }
+
+    /// Whether every command may be sent again after a broken connection: only the
+    /// read-only allow-list (a write may have been applied before the connection broke).
+    static func safeToResend(_ commands: [[RESPArgument]]) -> Bool {
+        commands.allSatisfy { cmd in
+            guard let first = cmd.first else { return false }
+            return RESPRetryPolicy.isSafeToResend(name(first), subcommand: cmd.count > 1 ? name(cmd[1]) : nil)
         }
+    }
+
+    static let retryPolicy = RESPRetryPolicy()
+
+    /// A new connection for `c` (connect, TLS, handshake), then `then`.
+    static func reconnect(_ lua: Lua, _ c: Connection, then: @escaping (Lua) -> Int32,
+                          failed: @escaping (Lua, RESPError) -> Int32) -> Int32 {
+        c.conn?.close()
+        let conn: RESPConnection
+        do throws(RESPError) { conn = try RESPConnection(endpoint: c.endpoint) } catch { return failed(lua, error) }
+        c.conn = conn
+        let deadline = Deadline.after(seconds: c.timeout)
+        return drive(lua, c, deadline, "reconnecting", { () throws(RESPError) -> IONeed? in
+            let need = try conn.connectStep()
+            return need == .done ? nil : need
+        }, { lua in
+            let handshake = RESPClient.handshakeCommands(for: c.endpoint)
+            if handshake.isEmpty { return then(lua) }
+            for cmd in handshake { conn.enqueue(cmd) }
+            var replies: [RESPValue] = []
+            return drive(lua, c, deadline, "handshake", { () throws(RESPError) -> IONeed? in
+                let need = try conn.flushStep()
+                if need != .done { return need }
+                while replies.count < handshake.count {
+                    if let r = try conn.nextReply() { replies.append(r); continue }
+                    let n = try conn.readStep()
+                    if n != .done { return n }
+                }
+                return nil
+            }, { lua in
+                do throws(RESPError) {
+                    try RESPClient.checkHandshake(handshake, replies, endpoint: c.endpoint)
+                } catch {
+                    c.close()
+                    return failed(lua, error)
+                }
+                return then(lua)
+            }, failed: failed)
+        }, failed: failed)
+    }
+
+    /// Sends `commands` (a pipeline) and reads one reply each; `done` gets them in order.
+    /// A broken connection is never reused: read-only commands are resent on a new
+    /// connection, with backoff, up to the retry policy's attempts; others fail.
+    static func exchange(_ lua: Lua, _ c: Connection, _ commands: [[RESPArgument]], what: String,
+                         attempt: Int = 1, done: @escaping (Lua, [RESPValue]) -> Int32) -> Int32 {
         if c.busy {
             lua.push("opsh.redis: this connection is in use by another task (open one connection per task)")
             return LK_STATUS_ERROR
+        }
+        let failed: (Lua, RESPError) -> Int32 = { lua, e in
+            c.busy = false
+            // the commands may have reached the server: only read-only ones are sent again
+            let retryable = e.kind == .io || e.kind == .closedByServer
+            guard retryable, attempt < retryPolicy.maxAttempts, safeToResend(commands) else { return fail(lua, c, e) }
+            return lua.wait(.sleep, deadline: .after(seconds: retryPolicy.backoff(attempt: attempt))) { lua, _ in
+                reconnect(lua, c, then: { lua in
+                    exchange(lua, c, commands, what: what, attempt: attempt + 1, done: done)
+                }, failed: { lua, e in fail(lua, c, e) })
+            }
+        }
+        guard let conn = c.conn, !conn.isBroken else {
+            // an earlier call broke the connection; nothing of these commands was sent yet,
+            // so a new connection is safe for any of them
+            guard c.conn != nil, attempt < retryPolicy.maxAttempts else {
+                return fail(lua, c, RESPError(.broken, "the connection to \(c.endpoint) is closed"))
+            }
+            return reconnect(lua, c, then: { lua in
+                exchange(lua, c, commands, what: what, attempt: attempt + 1, done: done)
+            }, failed: { lua, e in fail(lua, c, e) })
         }
         c.busy = true
         let deadline = Deadline.after(seconds: c.timeout)
@@ -128,7 +202,7 @@ public enum RedisModule {
         return drive(lua, c, deadline, what, { () throws(RESPError) -> IONeed? in
             let need = try conn.flushStep()
             return need == .done ? nil : need
-        }) { lua in
+        }, { lua in
             drive(lua, c, deadline, what, { () throws(RESPError) -> IONeed? in
                 while replies.count < commands.count {
                     if let r = try conn.nextReply() { replies.append(r); continue }
@@ -136,11 +210,11 @@ public enum RedisModule {
                     if need != .done { return need }
                 }
                 return nil
-            }) { lua in
+            }, { lua in
                 c.busy = false
                 return done(lua, replies)
-            }
-        }
+            }, failed: failed)
+        }, failed: failed)
     }
 
     // MARK: redis.connect

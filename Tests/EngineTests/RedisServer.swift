@@ -7,12 +7,12 @@ final class RedisServer {
     let dir: URL
     let process: Process
 
-    init(extraArguments: [String] = []) throws {
+    init(port fixedPort: Int? = nil, extraArguments: [String] = []) throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/redis-server") else {
             throw XCTSkip("redis-server is not installed (scripts/setup installs it)")
         }
         dir = Harness.tempDir("redis")
-        port = RedisServer.freePort()
+        port = fixedPort ?? RedisServer.freePort()
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
         process.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir.path, "--save", "",
