@@ -188,7 +188,10 @@ public final class RESPConnection {
     /// Writes what the socket takes. `.done` once everything enqueued is written.
     public func flushStep() throws(RESPError) -> IONeed {
         if state == .broken { throw brokenError() }
-        if state != .ready { return try connectStep() == .done ? flushStep() : .writable }
+        if state != .ready {
+            let need = try connectStep()
+            if need != .done { return need }
+        }
         while written < out.buffer.count {
             let r: Int = out.buffer.withUnsafeBytes { raw -> Int in
                 let p = raw.baseAddress! + written
@@ -229,7 +232,10 @@ public final class RESPConnection {
     /// `.readable`: nothing yet, wait. End of stream is an error (`.closedByServer`).
     public func readStep() throws(RESPError) -> IONeed {
         if state == .broken { throw brokenError() }
-        if state != .ready { return try connectStep() == .done ? readStep() : .readable }
+        if state != .ready {
+            let need = try connectStep()
+            if need != .done { return need }
+        }
         var need: IONeed = .done
         var eof = false
         var err: RESPError? = nil

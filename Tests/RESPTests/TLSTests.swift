@@ -99,4 +99,21 @@ final class TLSTests: XCTestCase {
             XCTAssertTrue(k == .tls || k == .io || k == .closedByServer, "\(e)")
         }
     }
+
+    /// flushStep/readStep drive the connect and the handshake themselves when called first.
+    func testStepsDriveTheHandshake() throws {
+        let (p, s) = try setup()
+        let c = try RESPConnection(endpoint: RESPEndpoint(url: "rediss://localhost:\(s.port)?ca=\(p.caCert)"))
+        XCTAssertTrue(c.isTLS)
+        c.enqueue(["ECHO", "early"])
+        func wait(_ n: IONeed) { var q = pollfd(fd: c.fd, events: Int16(n == .writable ? POLLOUT : POLLIN), revents: 0); _ = poll(&q, 1, 10_000) }
+        while case let n = try c.flushStep(), n != .done { wait(n) }
+        var reply: RESPValue? = nil
+        while reply == nil {
+            reply = try c.nextReply()
+            if reply == nil { let n = try c.readStep(); if n != .done { wait(n) } }
+        }
+        XCTAssertEqual(reply, .bulkString(b("early")))
+        c.close()
+    }
 }
