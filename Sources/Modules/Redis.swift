@@ -46,6 +46,7 @@ public enum RedisModule {
             ("call", call), ("pipeline", pipeline), ("transaction", transaction), ("eval", eval),
             ("scan", scan), ("hscan", hscan), ("sscan", sscan), ("zscan", zscan),
             ("info", info), ("ping", ping), ("is_dragonfly", isDragonfly),
+            ("subscribe", subscribe), ("psubscribe", psubscribe), ("monitor", monitor), ("xread", xread),
             ("get", get), ("set", set), ("del", del), ("exists", exists),
             ("expire", expire), ("ttl", ttl), ("type", type),
             ("incr", incr), ("hget", hget), ("hset", hset),
@@ -691,6 +692,202 @@ public enum RedisModule {
     static let hscan: lk_SwiftFunction = { L in Lua(L!).call { lua throws(LuaRaise) in try keyedScan(lua, "HSCAN", pairs: 2) } }
     static let sscan: lk_SwiftFunction = { L in Lua(L!).call { lua throws(LuaRaise) in try keyedScan(lua, "SSCAN", pairs: 1) } }
     static let zscan: lk_SwiftFunction = { L in Lua(L!).call { lua throws(LuaRaise) in try keyedScan(lua, "ZSCAN", pairs: 2) } }
+
+    // MARK: bounded streams: SUBSCRIBE, MONITOR, XREAD
+
+    /// Reads the next reply without sending anything; `done` gets nil when `deadline` passes.
+    static func receive(_ lua: Lua, _ c: Connection, _ deadline: Deadline, done: @escaping (Lua, RESPValue?) -> Int32) -> Int32 {
+        guard let conn = c.conn, !conn.isBroken else {
+            return fail(lua, c, RESPError(.broken, "the connection to \(c.endpoint) is closed"))
+        }
+        var reply: RESPValue?
+        return drive(lua, c, deadline, "waiting for messages", { () throws(RESPError) -> IONeed? in
+            if let r = try conn.nextReply() { reply = r; return nil }
+            let need = try conn.readStep()
+            return need == .done ? .done : need
+        }, { lua in
+            c.busy = false
+            return done(lua, reply)
+        }, failed: { lua, e in
+            c.busy = false
+            if e.kind == .timeout { return done(lua, nil) }   // the stream's time is up: not an error
+            return fail(lua, c, e)
+        })
+    }
+
+    /// The state of a subscription or MONITOR stream: it ends after `max` messages or at `end`.
+    final class Stream {
+        let end: Deadline
+        let max: Int
+        var count = 0
+        var finished = false
+        init(end: Deadline, max: Int) { self.end = end; self.max = max }
+    }
+
+    static func streamLimits(_ lua: Lua, _ i: Int32) throws(LuaRaise) -> Stream {
+        var duration = 10.0, max = 1000
+        if !lua.isNoneOrNil(i) {
+            try lua.checkTable(i)
+            if try lua.optionField(i, "duration", .number, arg: i) { duration = lua.toNumber(-1)!; lua.pop() }
+            if try lua.optionField(i, "max", .number, arg: i) { max = Int(lua.toInteger(-1) ?? 1000); lua.pop() }
+        }
+        guard duration > 0, duration.isFinite, max > 0 else { throw .argument(i, "duration and max must be positive") }
+        return Stream(end: .after(seconds: duration), max: max)
+    }
+
+    /// Ends a stream: the connection is in subscribe/monitor mode, so it is closed;
+    /// the next call on this object opens a new one.
+    static func finish(_ c: Connection, _ st: Stream) {
+        st.finished = true
+        c.conn?.fail(RESPError(.broken, "the stream ended"))
+    }
+
+    /// for channel, message in r:subscribe({"events"}, {duration = 5, max = 100}) do
+    static let subscribe: lk_SwiftFunction = { L in Lua(L!).call { lua throws(LuaRaise) in try subscribeTo(lua, pattern: false) } }
+    /// for channel, message, pattern in r:psubscribe({"events:*"}, {...}) do
+    static let psubscribe: lk_SwiftFunction = { L in Lua(L!).call { lua throws(LuaRaise) in try subscribeTo(lua, pattern: true) } }
+
+    static func subscribeTo(_ lua: Lua, pattern: Bool) throws(LuaRaise) -> Int32 {
+        let c = try connection(lua)
+        try lua.checkTable(2)
+        var channels: [RESPArgument] = []
+        let n = lua.rawLength(2)
+        guard n > 0 else { throw .argument(2, "at least one channel expected") }
+        for k in 1...n {
+            guard lua.rawGet(2, index: Int64(k)) == .string else { lua.pop(); throw .argument(2, "channel \(k) must be a string") }
+            channels.append(.bytes(Array(lua.toBytes(-1)!)))
+            lua.pop()
+        }
+        let st = try streamLimits(lua, 3)
+        let command: RESPArgument = .string(pattern ? "PSUBSCRIBE" : "SUBSCRIBE")
+        return exchange(lua, c, [[command] + channels], what: pattern ? "PSUBSCRIBE" : "SUBSCRIBE") { lua, replies in
+            // one confirmation per channel; the first came with the exchange
+            let first = replies[0]
+            if first.isError { return result(lua, c, first) }
+            var confirmations = 1
+            func next(_ lua: Lua) -> Int32 {
+                if st.finished || st.count >= st.max || st.end.secondsFromNow <= 0 {
+                    if !st.finished { finish(c, st) }
+                    lua.pushNil()
+                    return 1
+                }
+                return receive(lua, c, st.end) { lua, reply in
+                    guard let reply, let parts = reply.elements, parts.count >= 3, let kind = parts[0].string else {
+                        finish(c, st)
+                        lua.pushNil()
+                        return 1
+                    }
+                    switch kind {
+                    case "message":
+                        st.count += 1
+                        push(lua, parts[1]); push(lua, parts[2])
+                        return 2
+                    case "pmessage" where parts.count >= 4:
+                        st.count += 1
+                        push(lua, parts[2]); push(lua, parts[3]); push(lua, parts[1])
+                        return 3
+                    default:
+                        confirmations += 1   // subscribe confirmations for the other channels
+                        return next(lua)
+                    }
+                }
+            }
+            lua.push(closure: { lua in next(lua) })
+            return 1
+        }
+    }
+
+    /// for line in r:monitor{duration = 5, max = 100} do  (MONITOR slows the server: keep it short)
+    static let monitor: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let c = try connection(lua)
+            let st = try streamLimits(lua, 2)
+            return exchange(lua, c, [[.string("MONITOR")]], what: "MONITOR") { lua, replies in
+                if replies[0].isError { return result(lua, c, replies[0]) }
+                func next(_ lua: Lua) -> Int32 {
+                    if st.finished || st.count >= st.max || st.end.secondsFromNow <= 0 {
+                        if !st.finished { finish(c, st) }
+                        lua.pushNil()
+                        return 1
+                    }
+                    return receive(lua, c, st.end) { lua, reply in
+                        guard let reply, let line = reply.bytes else {
+                            finish(c, st)
+                            lua.pushNil()
+                            return 1
+                        }
+                        st.count += 1
+                        lua.push(bytes: line)
+                        return 1
+                    }
+                }
+                lua.push(closure: { lua in next(lua) })
+                return 1
+            }
+        }
+    }
+
+    /// r:xread({stream = "0-0", ...}, {count = 10, block = ms}) -> { stream = { {id = , fields = {k = v}} } }, or opsh.null
+    static let xread: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let c = try connection(lua)
+            try lua.checkTable(2)
+            var names: [RESPArgument] = [], ids: [RESPArgument] = []
+            lua.pushNil()
+            var bad = false
+            lua.withCollectorStopped {
+                while lua.next(2) {
+                    if lua.type(at: -2) == .string, lua.type(at: -1) == .string {
+                        names.append(.bytes(Array(lua.toBytes(-2)!)))
+                        ids.append(.bytes(Array(lua.toBytes(-1)!)))
+                    } else { bad = true }
+                    lua.pop()
+                }
+            }
+            guard !bad, !names.isEmpty else { throw .argument(2, "a table of stream = last id (strings) expected") }
+            var count: Int64 = 100
+            var block: Int64?
+            if !lua.isNoneOrNil(3) {
+                try lua.checkTable(3)
+                if try lua.optionField(3, "count", .number, arg: 3) { count = lua.toInteger(-1) ?? 100; lua.pop() }
+                if try lua.optionField(3, "block", .number, arg: 3) { block = lua.toInteger(-1); lua.pop() }
+            }
+            guard count > 0 else { throw .argument(3, "count must be positive") }
+            if let b = block, b <= 0 || Double(b) / 1000 >= c.timeout {
+                throw .argument(3, "block must be positive and shorter than the connection's timeout (\(c.timeout)s)")
+            }
+            var cmd: [RESPArgument] = [.string("XREAD"), .string("COUNT"), .int(count)]
+            if let b = block { cmd += [.string("BLOCK"), .int(b)] }
+            cmd += [.string("STREAMS")] + names + ids
+            return exchange(lua, c, [cmd], what: "XREAD") { lua, replies in
+                let r = replies[0]
+                if r.isError || r.isNull { return result(lua, c, r) }
+                lua.newTable()
+                // RESP2: [[name, [[id, [k, v, ...]], ...]], ...]; RESP3: a map name -> entries
+                var streams: [(RESPValue, RESPValue)] = []
+                if case .map(let pairs) = r.withoutAttribute { streams = pairs.map { ($0.key, $0.value) } }
+                else { for s in r.elements ?? [] { if let p = s.elements, p.count == 2 { streams.append((p[0], p[1])) } } }
+                for (name, entries) in streams {
+                    push(lua, name)
+                    let list = entries.elements ?? []
+                    lua.newTable(arrayCount: Int32(list.count))
+                    for (k, e) in list.enumerated() {
+                        guard let parts = e.elements, parts.count == 2 else { continue }
+                        lua.newTable(hashCount: 2)
+                        push(lua, parts[0]); lua.rawSet(-2, field: "id")
+                        let fv = parts[1].elements ?? []
+                        lua.newTable(hashCount: Int32(fv.count / 2))
+                        var i = 0
+                        while i + 1 < fv.count { push(lua, fv[i]); push(lua, fv[i + 1]); lua.rawSet(-3); i += 2 }
+                        lua.rawSet(-2, field: "fields")
+                        lua.rawSet(-2, index: Int64(k + 1))
+                    }
+                    lua.rawSet(-3)
+                }
+                return 1
+            }
+        }
+    }
 
     // MARK: INFO, PING, DragonflyDB
 

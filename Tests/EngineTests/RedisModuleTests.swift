@@ -121,6 +121,46 @@ final class RedisModuleTests: XCTestCase {
         XCTAssertEqual(lines[5], "false")
     }
 
+    func testBoundedStreams() {
+        let r = lua("""
+            local sub = assert(redis.connect(URL))
+            local pub = assert(redis.connect(URL))
+            local publisher = opsh.spawn(function()
+              opsh.sleep(0.05)
+              for i = 1, 5 do pub:call("PUBLISH", "events", "m" .. i) end
+            end)
+            local got = {}
+            for channel, message in sub:subscribe({ "events", "other" }, { max = 3, duration = 5 }) do
+              got[#got + 1] = channel .. "=" .. message
+            end
+            print(table.concat(got, ","))
+            publisher:wait()
+            -- the subscription ended: the object works again on a new connection
+            print(sub:call("PING"))
+            -- a stream that ends by time
+            local t0 = require("opsh.time").monotonic()
+            local n = 0
+            for _ in sub:subscribe({ "silent" }, { duration = 0.2 }) do n = n + 1 end
+            print(n, require("opsh.time").monotonic() - t0 < 2)
+            -- MONITOR sees another connection's commands
+            local mon = assert(redis.connect(URL))
+            local writer = opsh.spawn(function() opsh.sleep(0.05); pub:call("SET", "watched", "1") end)
+            local lines = {}
+            for line in mon:monitor{ max = 1, duration = 5 } do lines[#lines + 1] = line end
+            writer:wait()
+            print(#lines, lines[1]:match('"SET" "watched"') ~= nil)
+            -- XREAD
+            pub:call("XADD", "deployment:events", "*", "type", "deployment_started", "alias", "docs")
+            pub:call("XADD", "deployment:events", "*", "type", "deployment_completed")
+            local streams = pub:xread({ ["deployment:events"] = "0-0" }, { count = 10 })
+            local entries = streams["deployment:events"]
+            print(#entries, entries[1].fields.type, entries[2].fields.type, entries[1].id:match("^%d+%-%d+$") ~= nil)
+            print(pub:xread({ ["deployment:events"] = "$" }, { block = 50 }) == opsh.null)
+            """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, "events=m1,events=m2,events=m3\nPONG\n0\ttrue\n1\ttrue\n2\tdeployment_started\tdeployment_completed\ttrue\ntrue\n")
+    }
+
     func testReadOnlyCommandsSurviveAServerRestart() throws {
         let dir = Harness.tempDir("restart")
         let code = """

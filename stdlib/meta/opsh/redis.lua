@@ -1,7 +1,10 @@
 ---@meta
 --- Redis and DragonflyDB over RESP: `local redis = require "opsh.redis"`.
 --- Calls inside a task suspend only that task; elsewhere they block. Every call has a
---- deadline (the connection's timeout, default 5 s). Misuse raises; failures of the
+--- deadline (the connection's timeout, default 5 s). A connection that broke is never
+--- reused: the next call opens a new one; a command that may already have reached the
+--- server is sent again only when it is read-only (GET, SCAN, INFO, ...), with backoff.
+--- One connection serves one call at a time: give each task its own. Misuse raises; failures of the
 --- server or the network return nil, err (err.code: a server error's first word such as
 --- WRONGTYPE or NOAUTH, or "timeout", "connect", "tls", "io", "protocol", "closed").
 --- Replies: simple strings and bulk strings are Lua strings, integers integers, nil
@@ -79,6 +82,32 @@ function conn:ping() end
 --- Whether the server is DragonflyDB (from INFO server).
 ---@return boolean
 function conn:is_dragonfly() end
+
+--- A bounded subscription: for channel, message in r:subscribe({"events"}, {max = 100, duration = 10}) do.
+--- It ends after max messages or duration seconds (defaults 1000 and 10), whichever comes
+--- first; the connection then closes and the object opens a new one on its next call.
+---@param channels string[]
+---@param opts? {max?: integer, duration?: number}
+---@return fun(): string?, string?
+function conn:subscribe(channels, opts) end
+
+--- Like subscribe with patterns: for channel, message, pattern in r:psubscribe({"events:*"}) do.
+---@return fun(): string?, string?, string?
+function conn:psubscribe(patterns, opts) end
+
+--- A bounded MONITOR: for line in r:monitor{max = 100, duration = 5} do. MONITOR costs the
+--- server about half its throughput while it runs: keep it short.
+---@param opts? {max?: integer, duration?: number}
+---@return fun(): string?
+function conn:monitor(opts) end
+
+--- XREAD: r:xread({["deployment:events"] = "0-0"}, {count = 10, block = 100}) ->
+--- { ["deployment:events"] = { {id = "1700000000000-0", fields = {type = "..."}}, ... } },
+--- or opsh.null when nothing arrived within block milliseconds.
+---@param streams table<string, string> stream name -> last id seen ("0-0", "$")
+---@param opts? {count?: integer, block?: integer}
+---@return table|nil streams, table? err
+function conn:xread(streams, opts) end
 
 --- Shorthands for common commands (same results as conn:call).
 function conn:get(key) end
