@@ -44,5 +44,6 @@ let package = Package(
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "ProcedureTests", dependencies: [],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "UserTests", dependencies: [], swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )
