@@ -8,12 +8,7 @@ import Modules
 enum HostModule {
     static let open: lk_SwiftFunction = { L in
         let lua = Lua(L!)
-        lua.newTable(hashCount: 5)
-        lua.push(function: drain); lua.rawSet(-2, field: "drain")
-        lua.push(function: monotonic); lua.rawSet(-2, field: "monotonic")
-        lua.push(function: now); lua.rawSet(-2, field: "now")
-        lua.push(function: isoNow); lua.rawSet(-2, field: "iso_now")
-        lua.push(function: tty); lua.rawSet(-2, field: "isatty")
+        lua.newModule([("drain", drain), ("monotonic", monotonic), ("now", now), ("iso_now", isoNow), ("isatty", tty)])
         return 1
     }
 

@@ -53,6 +53,15 @@ extension Lua {
         }
     }
 
+    /// Pushes a module table of native functions.
+    public func newModule(_ functions: [(String, lk_SwiftFunction)], extraFields: Int32 = 0) {
+        newTable(hashCount: Int32(functions.count) + extraFields)
+        for (name, f) in functions {
+            push(function: f)
+            rawSet(-2, field: name)
+        }
+    }
+
     // MARK: argument checks (luaL_check* semantics, without raising)
 
     @inlinable public func checkAny(_ i: Int32) throws(LuaRaise) {

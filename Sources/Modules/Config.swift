@@ -51,9 +51,7 @@ public enum ConfigModule {
 
     public static let open: lk_SwiftFunction = { L in
         let lua = Lua(L!)
-        lua.newTable(hashCount: 4)
-        let fns: [(String, lk_SwiftFunction)] = [("get", get), ("source", source), ("all", all), ("show", show)]
-        for (n, f) in fns { lua.push(function: f); lua.rawSet(-2, field: n) }
+        lua.newModule([("get", get), ("source", source), ("all", all), ("show", show)])
         return 1
     }
 

@@ -15,14 +15,10 @@ public enum CoreModule {
         lua.vm.register(LuaClass(name: taskType, methods: [
             ("wait", taskWait), ("cancel", taskCancel), ("status", taskStatus),
         ]))
-        lua.newTable(hashCount: 8)
+        lua.newModule([("spawn", spawn), ("all", all), ("sleep", sleep), ("is_null", isNull)], extraFields: 3)
         lua.pushNull(); lua.rawSet(-2, field: "null")
         lua.push(version); lua.rawSet(-2, field: "version")
         lua.push(lua.dryRun); lua.rawSet(-2, field: "dry_run")
-        lua.push(function: spawn); lua.rawSet(-2, field: "spawn")
-        lua.push(function: all); lua.rawSet(-2, field: "all")
-        lua.push(function: sleep); lua.rawSet(-2, field: "sleep")
-        lua.push(function: isNull); lua.rawSet(-2, field: "is_null")
         return 1
     }
 

@@ -10,12 +10,10 @@ import LuaRuntime
 public enum CryptoModule {
     public static let open: lk_SwiftFunction = { L in
         let lua = Lua(L!)
-        lua.newTable(hashCount: 6)
-        let fns: [(String, lk_SwiftFunction)] = [
+        lua.newModule([
             ("sha256", sha256), ("sha256_hex", sha256Hex), ("random_bytes", randomBytes), ("random_hex", randomHex),
             ("hex", hex), ("constant_time_equal", constantTimeEqual),
-        ]
-        for (n, f) in fns { lua.push(function: f); lua.rawSet(-2, field: n) }
+        ])
         return 1
     }
 

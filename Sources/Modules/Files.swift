@@ -10,11 +10,9 @@ import LuaRuntime
 public enum FilesModule {
     public static let open: lk_SwiftFunction = { L in
         let lua = Lua(L!)
-        lua.newTable(hashCount: 5)
-        let fns: [(String, lk_SwiftFunction)] = [
+        lua.newModule([
             ("write_atomic", writeAtomic), ("read", read), ("stat", stat), ("mkdir", mkdirP), ("exists", exists),
-        ]
-        for (n, f) in fns { lua.push(function: f); lua.rawSet(-2, field: n) }
+        ])
         return 1
     }
 

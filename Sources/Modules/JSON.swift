@@ -35,12 +35,8 @@ public enum JSONModule {
             lua.push(function: bignumEquals); lua.rawSet(-2, field: "__eq")
         }
         lua.pop()
-        lua.newTable(hashCount: 7)
-        lua.push(function: decode); lua.rawSet(-2, field: "decode")
-        lua.push(function: encode); lua.rawSet(-2, field: "encode")
-        lua.push(function: markArray); lua.rawSet(-2, field: "array")
-        lua.push(function: markObject); lua.rawSet(-2, field: "object")
-        lua.push(function: bignum); lua.rawSet(-2, field: "bignum")
+        lua.newModule([("decode", decode), ("encode", encode), ("array", markArray), ("object", markObject),
+                       ("bignum", bignum)], extraFields: 1)
         lua.pushNull(); lua.rawSet(-2, field: "null")
         return 1
     }

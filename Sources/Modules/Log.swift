@@ -25,12 +25,10 @@ public enum LogModule {
 
     public static let open: lk_SwiftFunction = { L in
         let lua = Lua(L!)
-        lua.newTable(hashCount: 7)
-        let fns: [(String, lk_SwiftFunction)] = [
+        lua.newModule([
             ("debug", debug), ("info", info), ("warn", warn), ("error", error),
             ("level", level), ("redact", redact),
-        ]
-        for (n, f) in fns { lua.push(function: f); lua.rawSet(-2, field: n) }
+        ])
         return 1
     }
 

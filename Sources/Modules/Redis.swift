@@ -53,9 +53,7 @@ public enum RedisModule {
             ("hgetall", hgetall), ("dbsize", dbsize),
         ]))
         lua.vm.register(LuaClass(name: pipelineType, methods: [("call", pipelineCall)]))
-        lua.newTable(hashCount: 2)
-        lua.push(function: connect); lua.rawSet(-2, field: "connect")
-        lua.push(function: parseInfo); lua.rawSet(-2, field: "parse_info")
+        lua.newModule([("connect", connect), ("parse_info", parseInfo)])
         return 1
     }
 
@@ -128,41 +126,56 @@ public enum RedisModule {
 
     static let retryPolicy = RESPRetryPolicy()
 
-    /// A new connection for `c` (connect, TLS, handshake), then `then`.
-    static func reconnect(_ lua: Lua, _ c: Connection, then: @escaping (Lua) -> Int32,
+    /// A new connection for `c`: connect, TLS, then the handshake (AUTH/HELLO/SELECT) and
+    /// `extra` commands in one round trip; `then` gets the replies to `extra`.
+    static func establish(_ lua: Lua, _ c: Connection, extra: [[RESPArgument]] = [],
+                          then: @escaping (Lua, ArraySlice<RESPValue>) -> Int32,
                           failed: @escaping (Lua, RESPError) -> Int32) -> Int32 {
         c.conn?.close()
         let conn: RESPConnection
         do throws(RESPError) { conn = try RESPConnection(endpoint: c.endpoint) } catch { return failed(lua, error) }
         c.conn = conn
         let deadline = Deadline.after(seconds: c.timeout)
-        return drive(lua, c, deadline, "reconnecting", { () throws(RESPError) -> IONeed? in
+        return drive(lua, c, deadline, "connecting", { () throws(RESPError) -> IONeed? in
             let need = try conn.connectStep()
             return need == .done ? nil : need
         }, { lua in
             let handshake = RESPClient.handshakeCommands(for: c.endpoint)
-            if handshake.isEmpty { return then(lua) }
-            for cmd in handshake { conn.enqueue(cmd) }
-            var replies: [RESPValue] = []
-            return drive(lua, c, deadline, "handshake", { () throws(RESPError) -> IONeed? in
-                let need = try conn.flushStep()
-                if need != .done { return need }
-                while replies.count < handshake.count {
-                    if let r = try conn.nextReply() { replies.append(r); continue }
-                    let n = try conn.readStep()
-                    if n != .done { return n }
-                }
-                return nil
-            }, { lua in
+            let commands = handshake.map { $0.map { RESPArgument.string($0) } } + extra
+            if commands.isEmpty { return then(lua, []) }
+            return roundTrip(lua, c, conn, deadline, commands, what: "handshake", done: { lua, replies in
                 do throws(RESPError) {
-                    try RESPClient.checkHandshake(handshake, replies, endpoint: c.endpoint)
+                    try RESPClient.checkHandshake(handshake, Array(replies.prefix(handshake.count)), endpoint: c.endpoint)
                 } catch {
                     c.close()
                     return failed(lua, error)
                 }
-                return then(lua)
+                return then(lua, replies.dropFirst(handshake.count))
             }, failed: failed)
         }, failed: failed)
+    }
+
+    /// Writes `commands` and reads one reply each on `conn`.
+    static func roundTrip(_ lua: Lua, _ c: Connection, _ conn: RESPConnection, _ deadline: Deadline,
+                          _ commands: [[RESPArgument]], what: String,
+                          done: @escaping (Lua, [RESPValue]) -> Int32, failed: @escaping (Lua, RESPError) -> Int32) -> Int32 {
+        for cmd in commands { conn.enqueue(cmd) }
+        var replies: [RESPValue] = []
+        replies.reserveCapacity(commands.count)
+        var flushed = false
+        return drive(lua, c, deadline, what, { () throws(RESPError) -> IONeed? in
+            if !flushed {
+                let need = try conn.flushStep()
+                if need != .done { return need }
+                flushed = true
+            }
+            while replies.count < commands.count {
+                if let r = try conn.nextReply() { replies.append(r); continue }
+                let need = try conn.readStep()
+                if need != .done { return need }
+            }
+            return nil
+        }, { lua in done(lua, replies) }, failed: failed)
     }
 
     /// Sends `commands` (a pipeline) and reads one reply each; `done` gets them in order.
@@ -180,7 +193,7 @@ public enum RedisModule {
             let retryable = e.kind == .io || e.kind == .closedByServer
             guard retryable, attempt < retryPolicy.maxAttempts, safeToResend(commands) else { return fail(lua, c, e) }
             return lua.wait(.sleep, deadline: .after(seconds: retryPolicy.backoff(attempt: attempt))) { lua, _ in
-                reconnect(lua, c, then: { lua in
+                establish(lua, c, then: { lua, _ in
                     exchange(lua, c, commands, what: what, attempt: attempt + 1, done: done)
                 }, failed: { lua, e in fail(lua, c, e) })
             }
@@ -191,30 +204,14 @@ public enum RedisModule {
             guard c.conn != nil, attempt < retryPolicy.maxAttempts else {
                 return fail(lua, c, RESPError(.broken, "the connection to \(c.endpoint) is closed"))
             }
-            return reconnect(lua, c, then: { lua in
+            return establish(lua, c, then: { lua, _ in
                 exchange(lua, c, commands, what: what, attempt: attempt + 1, done: done)
             }, failed: { lua, e in fail(lua, c, e) })
         }
         c.busy = true
-        let deadline = Deadline.after(seconds: c.timeout)
-        for cmd in commands { conn.enqueue(cmd) }
-        var replies: [RESPValue] = []
-        replies.reserveCapacity(commands.count)
-        return drive(lua, c, deadline, what, { () throws(RESPError) -> IONeed? in
-            let need = try conn.flushStep()
-            return need == .done ? nil : need
-        }, { lua in
-            drive(lua, c, deadline, what, { () throws(RESPError) -> IONeed? in
-                while replies.count < commands.count {
-                    if let r = try conn.nextReply() { replies.append(r); continue }
-                    let need = try conn.readStep()
-                    if need != .done { return need }
-                }
-                return nil
-            }, { lua in
-                c.busy = false
-                return done(lua, replies)
-            }, failed: failed)
+        return roundTrip(lua, c, conn, .after(seconds: c.timeout), commands, what: what, done: { lua, replies in
+            c.busy = false
+            return done(lua, replies)
         }, failed: failed)
     }
 
@@ -283,32 +280,12 @@ public enum RedisModule {
 
     static func open(_ lua: Lua, _ endpoint: RESPEndpoint, _ timeout: Double) -> Int32 {
         let c = Connection(endpoint: endpoint, timeout: timeout)
-        let conn: RESPConnection
-        do throws(RESPError) { conn = try RESPConnection(endpoint: endpoint) } catch { return fail(lua, nil, error) }
-        c.conn = conn
-        let deadline = Deadline.after(seconds: timeout)
-        return drive(lua, c, deadline, "connecting", { () throws(RESPError) -> IONeed? in
-            let need = try conn.connectStep()
-            return need == .done ? nil : need
-        }) { lua in
-            var handshake = RESPClient.handshakeCommands(for: endpoint)
-            let wantCommandTable = lua.dryRun
-            if wantCommandTable { handshake.append(["COMMAND"]) }
-            guard !handshake.isEmpty else { return finishOpen(lua, c) }
-            return exchange(lua, c, handshake.map { $0.map { RESPArgument.string($0) } }, what: "handshake") { lua, replies in
-                let n = wantCommandTable ? replies.count - 1 : replies.count
-                do throws(RESPError) {
-                    try RESPClient.checkHandshake(Array(handshake.prefix(n)), Array(replies.prefix(n)), endpoint: endpoint)
-                } catch {
-                    c.close()
-                    return fail(lua, c, error)
-                }
-                if wantCommandTable, let table = RESPCommandTable.parse(replies[replies.count - 1]) {
-                    c.commandTable = table
-                }
-                return finishOpen(lua, c)
-            }
-        }
+        // under --dry-run the server's own command flags decide what is a write
+        let extra: [[RESPArgument]] = lua.dryRun ? [[.string("COMMAND")]] : []
+        return establish(lua, c, extra: extra, then: { lua, replies in
+            if let reply = replies.first, let table = RESPCommandTable.parse(reply) { c.commandTable = table }
+            return finishOpen(lua, c)
+        }, failed: { lua, e in fail(lua, c, e) })
     }
 
     static func finishOpen(_ lua: Lua, _ c: Connection) -> Int32 {

@@ -7,12 +7,10 @@ import LuaRuntime
 public enum TimeModule {
     public static let open: lk_SwiftFunction = { L in
         let lua = Lua(L!)
-        lua.newTable(hashCount: 8)
-        let fns: [(String, lk_SwiftFunction)] = [
+        lua.newModule([
             ("now", now), ("monotonic", monotonic), ("duration", duration), ("iso", iso),
             ("parse_iso", parseISO), ("since", since), ("format_duration", formatDuration),
-        ]
-        for (n, f) in fns { lua.push(function: f); lua.rawSet(-2, field: n) }
+        ])
         return 1
     }
 
