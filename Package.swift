@@ -22,10 +22,11 @@ let package = Package(
         .target(name: "EventLoop", dependencies: ["CDyn"]),
         .target(name: "JSON"),
         .target(name: "RESP", dependencies: ["CDyn"]),
+        .target(name: "HTTP", dependencies: ["CDyn", "EventLoop"]),
 
         // The Lua border and the modules scripts see.
         .target(name: "LuaRuntime", dependencies: ["CLua", "CLuaShim", "EventLoop"]),
-        .target(name: "Modules", dependencies: ["LuaRuntime", "JSON", "RESP", "EventLoop", "CDyn", "CLua", "CLuaShim"]),
+        .target(name: "Modules", dependencies: ["LuaRuntime", "JSON", "RESP", "HTTP", "EventLoop", "CDyn", "CLua", "CLuaShim"]),
 
         // Script catalog, runner, report, REPL; lua/ and stdlib/ are embedded at build time.
         .executableTarget(name: "EmbedGen", path: "Sources/EmbedGen"),

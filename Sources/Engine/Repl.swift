@@ -38,7 +38,7 @@ enum Repl {
     /// The globals the REPL defines: every module under a short name.
     static let globalNames: [(String, String)] = [
         ("opsh", "opsh"), ("json", "opsh.json"), ("time", "opsh.time"), ("log", "opsh.log"),
-        ("config", "opsh.config"), ("pretty", "opsh.pretty"), ("redis", "opsh.redis"),
+        ("config", "opsh.config"), ("pretty", "opsh.pretty"), ("redis", "opsh.redis"), ("http", "opsh.http"),
     ]
 
     static func preloadGlobals(_ vm: LuaVM) throws(LuaError) {

@@ -24,17 +24,22 @@ public enum JSONModule {
         return b
     }
 
-    public static let open: lk_SwiftFunction = { L in
-        let lua = Lua(L!)
+    /// The marker and bignum metatables, for every module that decodes JSON into Lua.
+    public static func ensureMetatables(_ lua: Lua) {
         for name in [arrayMarker, objectMarker] {
-            luaL_newmetatable(L, name)
+            luaL_newmetatable(lua.L, name)
             lua.pop()
         }
-        if luaL_newmetatable(L, bignumType) != 0 {
+        if luaL_newmetatable(lua.L, bignumType) != 0 {
             lua.push(function: bignumToString); lua.rawSet(-2, field: "__tostring")
             lua.push(function: bignumEquals); lua.rawSet(-2, field: "__eq")
         }
         lua.pop()
+    }
+
+    public static let open: lk_SwiftFunction = { L in
+        let lua = Lua(L!)
+        ensureMetatables(lua)
         lua.newModule([("decode", decode), ("encode", encode), ("array", markArray), ("object", markObject),
                        ("bignum", bignum)], extraFields: 1)
         lua.pushNull(); lua.rawSet(-2, field: "null")

@@ -10,6 +10,7 @@ public enum ModuleRegistry {
         ("opsh.config", ConfigModule.open),
         ("opsh.redis", RedisModule.open),
         ("opsh.crypto", CryptoModule.open),
+        ("opsh.http", HTTPModule.open),
         ("opsh.fs", FilesModule.open),
         ("opsh._bench", BenchModule.open),
     ]
