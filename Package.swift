@@ -36,6 +36,7 @@ let package = Package(
 
         .executableTarget(name: "opsh", dependencies: ["Engine"],
                           linkerSettings: [.unsafeFlags(["-static-stdlib"])]),
+        .executableTarget(name: "resp-bench", dependencies: ["RESP"], path: "Benchmarks/RESPBench"),
 
         .testTarget(name: "LuaRuntimeTests", dependencies: ["LuaRuntime", "Modules", "CLua", "CLuaShim"]),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CDyn"]),
