@@ -335,6 +335,29 @@ final class UserTests: XCTestCase {
         XCTAssertTrue(again.stdout.contains("no plaintext keys"), again.stdout)
     }
 
+    /// The guide's reset (`hset user:x api_key NEW`) run on a migrated user: the plaintext key is the newer one.
+    func testMigrateAfterAGuideStyleResetReplacesTheHashedKey() {
+        let old = create("alice", role: "operator")
+        let oldHash = hgetall("user:alice")["api_key_sha256"]!
+        let guideKey = String(repeating: "c3", count: 32)
+        issuedKeys.append(guideKey)
+        _ = cli(["HSET", "user:alice", "api_key", guideKey])
+        let r = opsh(["run", "users/migrate-plaintext"])
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertTrue(r.stdout.contains("replaced a different hashed key"), r.stdout)
+        assertNoKeys(in: r)
+        XCTAssertEqual(verify(guideKey).status, 0)
+        XCTAssertEqual(verify(old).status, 2)
+        XCTAssertEqual(cli(["EXISTS", "apikey:\(oldHash)"]), ["0"])
+        XCTAssertNil(hgetall("user:alice")["api_key"])
+    }
+
+    func testModuleHelp() {
+        let r = Harness.run(["help", "opsh.users"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("users.verify") && r.stdout.contains("apikey:"), r.stdout)
+    }
+
     func testDryRunChangesNothing() {
         let key = create("alice", role: "operator")
         let keysBefore = Set(cli(["--scan"]))
