@@ -195,6 +195,12 @@ public final class LuaVM {
 
     // MARK: references
 
+    /// Releases a registry reference the runtime took itself (at the next safe point).
+    func releaseRef(_ ref: Int32) {
+        guard !isClosed else { return }
+        pendingUnrefs.append(ref)
+    }
+
     func queueUnref(_ ref: Int32) {
         guard !isClosed else { return }
         pendingUnrefs.append(ref)

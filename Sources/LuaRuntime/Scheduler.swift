@@ -35,12 +35,19 @@ public final class LuaTask {
     var deadlineToken: WaitToken?
     var cancelRequested: State?
     public let id: Int
+    weak var vm: LuaVM?
 
     init(thread: OpaquePointer, threadRef: Int32, nargs: Int32, id: Int) {
         self.thread = thread
         self.threadRef = threadRef
         self.startArgs = nargs
         self.id = id
+    }
+
+    /// The thread (and its results) stay referenced while Lua or Swift holds the task.
+    deinit {
+        vm?.releaseRef(threadRef)
+        if errorRef != LUA_NOREF { vm?.releaseRef(errorRef) }
     }
 
     public var isFinished: Bool {
@@ -165,6 +172,7 @@ public final class Scheduler {
         let ref = luaL_ref(lua.L, lk_registryindex())
         lua_xmove(lua.L, T, nargs + 1)
         let task = LuaTask(thread: T, threadRef: ref, nargs: nargs, id: nextID)
+        task.vm = vm
         nextID += 1
         tasks[T] = task
         ready.append(task)

@@ -148,3 +148,28 @@ final class TaskTests: XCTestCase {
         XCTAssertEqual(r, [.string("1,2,3")])
     }
 }
+
+/// Finished tasks do not pin their threads in the registry.
+final class TaskLifetimeTests: XCTestCase {
+    func testFinishedTasksAreCollected() throws {
+        let vm = try LuaVM()
+        defer { vm.close() }
+        for (name, opener) in ModuleRegistry.natives { vm.preload(name, opener) }
+        let r = try vm.run("""
+            local opsh = require "opsh"
+            collectgarbage(); collectgarbage()
+            local before = collectgarbage("count")
+            for round = 1, 20 do
+              local fns = {}
+              for i = 1, 200 do fns[i] = function() return string.rep("x", 1000) end end
+              opsh.all(fns)
+            end
+            collectgarbage(); collectgarbage()
+            return collectgarbage("count") - before
+            """)
+        vm.drainUnrefs()
+        guard case .number(let grown) = r[0] else { return XCTFail("\(r)") }
+        // 4,000 tasks with 1 KB results each would hold ~4 MB if they leaked
+        XCTAssertLessThan(grown, 1024, "KB still held after 4,000 finished tasks: \(grown)")
+    }
+}
