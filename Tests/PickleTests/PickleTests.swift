@@ -1,0 +1,4 @@
+import XCTest
+@testable import Pickle
+
+final class PickleTests: XCTestCase {}
