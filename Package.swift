@@ -23,10 +23,11 @@ let package = Package(
         .target(name: "JSON"),
         .target(name: "RESP", dependencies: ["CDyn"]),
         .target(name: "HTTP", dependencies: ["CDyn", "EventLoop"]),
+        .target(name: "Pickle"),
 
         // The Lua border and the modules scripts see.
         .target(name: "LuaRuntime", dependencies: ["CLua", "CLuaShim", "EventLoop"]),
-        .target(name: "Modules", dependencies: ["LuaRuntime", "JSON", "RESP", "HTTP", "EventLoop", "CDyn", "CLua", "CLuaShim"]),
+        .target(name: "Modules", dependencies: ["LuaRuntime", "JSON", "RESP", "HTTP", "Pickle", "EventLoop", "CDyn", "CLua", "CLuaShim"]),
 
         // Script catalog, runner, report, REPL; lua/ and stdlib/ are embedded at build time.
         .executableTarget(name: "EmbedGen", path: "Sources/EmbedGen"),
@@ -47,5 +48,7 @@ let package = Package(
         .testTarget(name: "ProcedureTests", dependencies: [],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "UserTests", dependencies: [], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "PickleTests", dependencies: ["Pickle"], exclude: ["corpus"]),
+        .testTarget(name: "QueueTests", dependencies: [], swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )
