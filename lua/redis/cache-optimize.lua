@@ -1,0 +1,221 @@
+-- The guide's weekly "Cache optimization", done safely. The guide runs FLUSHDB when used_memory
+-- exceeds 1 GB; on this stack the same database holds users, API keys (apikey:<hash>), sessions
+-- and ARQ's task queue, so that FLUSHDB wipes every API key. Here instead:
+-- - below the threshold nothing happens (as in the guide), unless --force;
+-- - before deleting anything the database is checked with SCAN for user:*, apikey:*, session:*,
+--   arq:* (and the configured task queue name); if any exists the script REFUSES and deletes
+--   nothing. FLUSHDB/FLUSHALL are never sent;
+-- - only keys matching the cache pattern (--pattern, default config cache_key_pattern, else
+--   cache:*) are deleted, streamed from SCAN in batches of --batch keys, one UNLINK (DEL where
+--   UNLINK does not exist) per batch; a key matching a protected pattern is never sent, even if
+--   the cache pattern would match it;
+-- - --dry-run counts what would go and lists a sample; the engine asks for confirmation on a
+--   terminal and needs --yes otherwise.
+-- --set-policy POLICY changes maxmemory-policy with CONFIG SET (the guide's
+-- "config set maxmemory-policy allkeys-lru"). DragonflyDB has no maxmemory-policy in CONFIG SET:
+-- eviction there is the --cache_mode=true start flag, so on Dragonfly this is detected and
+-- reported, and nothing is sent.
+local redis = require "opsh.redis"
+local config = require "opsh.config"
+local time = require "opsh.time"
+
+local POLICIES = { "noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
+  "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl" }
+
+local function parse_size(s)
+  if type(s) == "number" then return s end
+  local n, unit = tostring(s):lower():match("^%s*([%d%.]+)%s*(%a*)%s*$")
+  n = tonumber(n)
+  if not n then return nil end
+  local mult = ({ [""] = 1, b = 1, k = 1024, kb = 1024, kib = 1024, m = 1024 ^ 2, mb = 1024 ^ 2, mib = 1024 ^ 2,
+    g = 1024 ^ 3, gb = 1024 ^ 3, gib = 1024 ^ 3, t = 1024 ^ 4, tb = 1024 ^ 4, tib = 1024 ^ 4 })[unit]
+  return mult and math.floor(n * mult) or nil
+end
+
+local function human(bytes)
+  bytes = tonumber(bytes) or 0
+  local units, i = { "B", "KiB", "MiB", "GiB", "TiB" }, 1
+  while bytes >= 1024 and i < #units do bytes = bytes / 1024; i = i + 1 end
+  return (i == 1 and "%d %s" or "%.1f %s"):format(bytes, units[i])
+end
+
+local function auth_hint(err)
+  local code = type(err) == "table" and err.code or ""
+  if code == "WRONGPASS" or code == "NOAUTH" or tostring(err):find("AUTH", 1, true) then
+    return " (authentication failed: check the user and password in --url or REDIS_URL)"
+  end
+  return ""
+end
+
+-- A Redis glob (*, ?, [...], \x) as an anchored Lua pattern.
+local function glob_to_lua(glob)
+  local out, i = { "^" }, 1
+  while i <= #glob do
+    local c = glob:sub(i, i)
+    if c == "*" then out[#out + 1] = ".*"
+    elseif c == "?" then out[#out + 1] = "."
+    elseif c == "\\" and i < #glob then i = i + 1; out[#out + 1] = "%" .. glob:sub(i, i)
+    elseif c == "[" and glob:find("]", i + 1, true) then
+      local j = glob:find("]", i + 1, true)
+      local body = glob:sub(i + 1, j - 1):gsub("^%^", "\0"):gsub("%%", "%%%%"):gsub("%z", "^")
+      out[#out + 1] = "[" .. body .. "]"
+      i = j
+    elseif c:match("%p") then out[#out + 1] = "%" .. c
+    else out[#out + 1] = c end
+    i = i + 1
+  end
+  out[#out + 1] = "$"
+  return table.concat(out)
+end
+
+local function used_memory(r)
+  local m = r:info("memory")
+  return m and m.memory and tonumber(m.memory.used_memory) or nil
+end
+
+return {
+  description = "Clears the cache key pattern in batches when memory is above a threshold; refuses a db holding users, API keys, sessions or task-queue keys",
+  categories = { "redis", "cache", "maintenance", "destructive" },
+  guide = {
+    "Maintenance Procedures / Scheduled Maintenance (3. Cache optimization)",
+    "Capacity Planning / Auto-scaling Procedures (config set maxmemory-policy allkeys-lru)",
+    "Troubleshooting / Memory Issues (3. Optimize cache usage)",
+  },
+  args = {
+    { name = "url", help = "Redis URL (default: the configured redis_url / REDIS_URL)" },
+    { name = "pattern", help = "cache key pattern to delete (default: config cache_key_pattern, else cache:*)" },
+    { name = "threshold", help = "clear only when used_memory is above this, e.g. 1gb (default: config thresholds.redis_cache_max_memory, else 1gb as in the guide)" },
+    { name = "force", type = "boolean", default = false, help = "clear the cache pattern even below the threshold" },
+    { name = "batch", type = "integer", default = 500, help = "keys per UNLINK (1..10000)" },
+    { name = "count", type = "integer", default = 1000, help = "SCAN COUNT hint per page" },
+    { name = "protect", type = "list", default = { "user:*", "apikey:*", "session:*", "arq:*" },
+      help = "patterns whose presence makes the script refuse (users, API keys, sessions, task queue)" },
+    { name = "set_policy", choices = POLICIES, help = "also set maxmemory-policy (CONFIG SET; reported, not sent, on DragonflyDB)" },
+    { name = "sample", type = "integer", default = 20, help = "how many key names to list under --dry-run" },
+  },
+  notes = "Never FLUSHDB/FLUSHALL. Refuses (deletes nothing) when the database holds any key matching --protect\n"
+    .. "or the configured task queue name. Deletes in batches: SCAN MATCH pattern, then one UNLINK per batch.",
+  run = function(args, ctx)
+    if args.batch < 1 or args.batch > 10000 then error("--batch must be between 1 and 10000", 0) end
+    local pattern = args.pattern or config.get("cache_key_pattern") or "cache:*"
+    local limit_text = args.threshold
+    if limit_text == nil then
+      local t = config.get("thresholds")
+      limit_text = type(t) == "table" and t.redis_cache_max_memory or "1gb"
+    end
+    local limit = parse_size(limit_text)
+    if not limit then error("--threshold: not a size: " .. tostring(limit_text) .. " (e.g. 1gb, 512mb, 1073741824)", 0) end
+    local url = (args.url and args.url ~= "") and args.url or config.get("redis_url")
+    local r, err = redis.connect(url)
+    if not r then return ctx:crit("cache.optimize", "Redis is not reachable: " .. tostring(err) .. auth_hint(err), { up = 0 }) end
+    local dragonfly = r:is_dragonfly()
+
+    -- maxmemory policy
+    if args.set_policy then
+      if dragonfly then
+        ctx:warn("cache.policy", "DragonflyDB has no maxmemory-policy in CONFIG SET: eviction is the --cache_mode=true start flag "
+          .. "(set it where Dragonfly is started, e.g. docker-compose command:, and restart it); nothing changed")
+      else
+        local old = r:call("CONFIG", "GET", "maxmemory-policy")
+        old = type(old) == "table" and old[2] or "?"
+        local mm = r:call("CONFIG", "GET", "maxmemory")
+        local maxmemory = type(mm) == "table" and tonumber(mm[2]) or 0
+        local note = maxmemory == 0 and " (maxmemory is 0: a policy only acts once maxmemory is set)" or ""
+        local res, perr = r:call("CONFIG", "SET", "maxmemory-policy", args.set_policy)
+        if not res then
+          ctx:crit("cache.policy", "CONFIG SET maxmemory-policy " .. args.set_policy .. " failed: " .. tostring(perr))
+        elseif type(res) == "table" and res.dry_run then
+          ctx:ok("cache.policy", string.format("would set maxmemory-policy %s (now %s)%s", args.set_policy, old, note))
+        else
+          local f = maxmemory == 0 and ctx.warn or ctx.ok
+          f(ctx, "cache.policy", string.format("maxmemory-policy %s -> %s%s; not persisted to redis.conf (CONFIG REWRITE does that)",
+            old, args.set_policy, note))
+        end
+      end
+    end
+
+    local before = used_memory(r)
+    if not before then r:close(); return ctx:crit("cache.optimize", "INFO memory failed") end
+    if before <= limit and not args.force then
+      r:close()
+      return ctx:ok("cache.optimize", string.format("cache within normal limits: used %s <= threshold %s; nothing deleted",
+        human(before), human(limit)), { used_bytes = before, threshold_bytes = limit, deleted = 0 })
+    end
+
+    -- Refuse a database that holds anything but cache
+    local protect = {}
+    for _, p in ipairs(args.protect) do protect[#protect + 1] = p end
+    local tq = config.get("task_queue_name")
+    if type(tq) == "string" and tq ~= "" and not tq:match("^arq:") then protect[#protect + 1] = tq .. "*" end
+    local guards = {}
+    for i, p in ipairs(protect) do guards[i] = glob_to_lua(p) end
+    local found = {}
+    local ok, serr = pcall(function()
+      for _, p in ipairs(protect) do
+        for key in r:scan { match = p, count = args.count } do found[#found + 1] = string.format("%s (e.g. %s)", p, key); break end
+      end
+    end)
+    if not ok then r:close(); return ctx:crit("cache.optimize", "SCAN failed: " .. tostring(serr) .. "; nothing deleted") end
+    if #found > 0 then
+      r:close()
+      return ctx:crit("cache.optimize", string.format(
+        "REFUSED: this database holds %s; clearing it could delete users, API keys, sessions or queued jobs. Nothing deleted. "
+        .. "Move the cache to its own database (redis_url /N) or narrow --protect if these are really cache keys",
+        table.concat(found, ", ")), { used_bytes = before, threshold_bytes = limit, deleted = 0, refused = true })
+    end
+
+    local started = time.monotonic()
+    local scanned, deleted, skipped, batches, sample = 0, 0, 0, 0, {}
+    local batch = {}
+    local unlink = "UNLINK"
+    local function flush()
+      if #batch == 0 then return end
+      batches = batches + 1
+      if ctx.dry_run then
+        for _, k in ipairs(batch) do if #sample < args.sample then sample[#sample + 1] = k end end
+        deleted = deleted + #batch
+      else
+        local n, derr = r:call(unlink, table.unpack(batch))
+        if not n and unlink == "UNLINK" and tostring(derr):lower():find("unknown command", 1, true) then
+          unlink = "DEL"
+          n, derr = r:call(unlink, table.unpack(batch))
+        end
+        if not n then error(unlink .. " failed: " .. tostring(derr), 0) end
+        deleted = deleted + n
+      end
+      batch = {}
+    end
+    ok, serr = pcall(function()
+      for key in r:scan { match = pattern, count = args.count } do
+        scanned = scanned + 1
+        local guarded = false
+        for _, g in ipairs(guards) do if key:match(g) then guarded = true; break end end
+        if guarded then skipped = skipped + 1 else
+          batch[#batch + 1] = key
+          if #batch >= args.batch then flush() end
+        end
+      end
+      flush()
+    end)
+    local elapsed = time.monotonic() - started
+    local after = used_memory(r) or before
+    r:close()
+    local m = { used_bytes = before, used_after_bytes = after, threshold_bytes = limit, scanned = scanned,
+      batches = batches, skipped_protected = skipped, duration_s = elapsed }
+    if not ok then
+      m.deleted = deleted
+      return ctx:crit("cache.optimize", string.format("stopped after %d of the cache keys were deleted: %s", deleted, tostring(serr)), m)
+    end
+    local why = before > limit and string.format("used %s > threshold %s", human(before), human(limit))
+      or string.format("--force (used %s <= threshold %s)", human(before), human(limit))
+    if ctx.dry_run then
+      m.would_delete = deleted
+      return ctx:ok("cache.optimize", string.format("%s: would delete %d keys matching %s in %d batches; nothing deleted%s",
+        why, deleted, pattern, batches, #sample > 0 and ("; e.g. " .. table.concat(sample, ", ")) or ""), m)
+    end
+    m.deleted = deleted
+    ctx:ok("cache.optimize", string.format("%s: deleted %d keys matching %s in %d batches of at most %d (%s), used memory now %s%s",
+      why, deleted, pattern, batches, args.batch, unlink, human(after),
+      skipped > 0 and string.format("; %d keys matching a protected pattern kept", skipped) or ""), m)
+  end,
+}
