@@ -35,6 +35,8 @@ return {
     local warn_at = args.threshold or setting("api_access_warn", 1000)
     local crit_at = args.crit or setting("api_access_crit", nil)
     local url = (args.url and args.url ~= "") and args.url or config.get("redis_url")
+    -- the report echoes args (--json): keep a password in the URL out of it
+    if args.url then args.url = args.url:gsub("^(%a+://[^:/@]*):[^@]*@", "%1:***@") end
     local r, err = redis.connect(url)
     if not r then return ctx:crit("api_access", "Redis is not reachable: " .. tostring(err) .. auth_hint(err), { up = 0 }) end
     local total, above, odd, page = 0, {}, {}, {}

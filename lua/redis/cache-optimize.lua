@@ -106,6 +106,8 @@ return {
     local limit = parse_size(limit_text)
     if not limit then error("--threshold: not a size: " .. tostring(limit_text) .. " (e.g. 1gb, 512mb, 1073741824)", 0) end
     local url = (args.url and args.url ~= "") and args.url or config.get("redis_url")
+    -- the report echoes args (--json): keep a password in the URL out of it
+    if args.url then args.url = args.url:gsub("^(%a+://[^:/@]*):[^@]*@", "%1:***@") end
     local r, err = redis.connect(url)
     if not r then return ctx:crit("cache.optimize", "Redis is not reachable: " .. tostring(err) .. auth_hint(err), { up = 0 }) end
     local dragonfly = r:is_dragonfly()

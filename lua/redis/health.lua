@@ -67,6 +67,8 @@ return {
     .. "DragonflyDB: detected from INFO; snapshot fields (last_success_save, .dfs files) and the absence of AOF are handled.",
   run = function(args, ctx)
     local url = (args.url and args.url ~= "") and args.url or config.get("redis_url")
+    -- the report echoes args (--json): keep a password in the URL out of it
+    if args.url then args.url = args.url:gsub("^(%a+://[^:/@]*):[^@]*@", "%1:***@") end
     local r, err = redis.connect(url)
     if not r then
       return ctx:crit("redis.ping", "Redis is not reachable: " .. tostring(err) .. auth_hint(err), { up = 0 })

@@ -52,6 +52,8 @@ return {
     if args.batch < 1 or args.batch > 1000 then error("--batch must be between 1 and 1000 (got " .. args.batch .. ")", 0) end
     if args.pipeline < 1 or args.pipeline > 1000 then error("--pipeline must be between 1 and 1000", 0) end
     local url = (args.url and args.url ~= "") and args.url or config.get("redis_url")
+    -- the report echoes args (--json): keep a password in the URL out of it
+    if args.url then args.url = args.url:gsub("^(%a+://[^:/@]*):[^@]*@", "%1:***@") end
     local r, err = redis.connect(url)
     if not r then return ctx:crit("sessions.cleanup", "Redis is not reachable: " .. tostring(err) .. auth_hint(err), { up = 0 }) end
     local started = time.monotonic()

@@ -115,6 +115,8 @@ return {
     .. "previous setting). MONITOR is never used: it halves the server's throughput.",
   run = function(args, ctx)
     local url = (args.url and args.url ~= "") and args.url or config.get("redis_url")
+    -- the report echoes args (--json): keep a password in the URL out of it
+    if args.url then args.url = args.url:gsub("^(%a+://[^:/@]*):[^@]*@", "%1:***@") end
     local r, err = redis.connect(url)
     if not r then return ctx:crit("sessions", "Redis is not reachable: " .. tostring(err) .. auth_hint(err), { up = 0 }) end
     local t0 = time.monotonic()
