@@ -1,0 +1,136 @@
+-- queue/status: the ARQ task queue as it really is in Redis (shared/reference/origin-system.md §3):
+-- the queue is a sorted set named after the queue, scored by due time in ms; jobs due later are
+-- deferred; arq:in-progress:<id> marks running jobs; failed jobs exist only as arq:result:<id>
+-- records (ARQ has no dead-letter queue: the guide's arq:queue:default, arq:in_progress and
+-- arq:dead keys do not exist); <queue>:health-check is written by each worker every
+-- health_check_interval seconds with a TTL of interval + 1 s. Reads only.
+-- Not here yet: worker processes and their memory (the guide's pgrep/ps step).
+local redis = require "opsh.redis"
+local config = require "opsh.config"
+local arq = require "opsh.arq"
+local time = require "opsh.time"
+
+local function iso_ms(ms) return time.iso(ms / 1000) end
+
+return {
+  description = "ARQ task queue: depth, deferred jobs and due times, in-progress jobs, failed results, worker health-check age",
+  categories = { "queue", "check", "safe" },
+  guide = {
+    "Task Queue Operations / Task Queue Management (Worker Health Monitoring: queue statistics, Redis connectivity)",
+    "Daily Operations / Daily Tasks (Review task queue status and pending jobs)",
+  },
+  args = {
+    { name = "url", help = "task-queue Redis URL (default: config task_queue_redis_url, redis://localhost:6379/1)" },
+    { name = "queue", help = "queue name (default: config task_queue_name, arq:queue)" },
+    { name = "health_key", help = "worker health-check key (default: <queue>:health-check)" },
+    { name = "health_interval", type = "number", default = 3600, help = "the workers' health_check_interval in seconds (ARQ's default 3600; the origin system uses 60)" },
+    { name = "list", type = "integer", default = 10, help = "deferred and in-progress jobs listed" },
+    { name = "max_results", type = "integer", default = 10000, help = "result keys read at most" },
+    { name = "depth_warn", type = "integer", default = 1000 },
+    { name = "depth_crit", type = "integer", default = 10000 },
+  },
+  run = function(args, ctx)
+    local url = args.url or config.get("task_queue_redis_url") or "redis://localhost:6379/1"
+    local queue = args.queue or config.get("task_queue_name") or arq.keys.default_queue
+    local r, err = redis.connect(url)
+    if not r then return ctx:crit("queue.redis", "task-queue Redis is not reachable: " .. tostring(err), { up = 0 }) end
+    local now = math.floor(time.now() * 1000)
+
+    -- depth: ready (due) and deferred
+    local replies, perr = r:pipeline(function(p)
+      p:call("ZCARD", queue)
+      p:call("ZCOUNT", queue, "-inf", tostring(now))
+      p:call("ZRANGEBYSCORE", queue, "(" .. now, "+inf", "WITHSCORES", "LIMIT", "0", tostring(args.list))
+      p:call("TYPE", queue)
+    end)
+    if not replies then r:close(); return ctx:crit("queue.redis", "queue read failed: " .. tostring(perr)) end
+    local qtype = replies[4]
+    if type(qtype) == "table" then qtype = qtype.ok or qtype[1] end
+    if qtype ~= "zset" and qtype ~= "none" then
+      r:close()
+      return ctx:crit("queue.depth", ("%s is a %s, not ARQ's sorted set: wrong queue name or database?"):format(queue, tostring(qtype)))
+    end
+    local depth, ready = replies[1], replies[2]
+    local deferred = depth - ready
+    ctx:threshold("queue.depth", depth, args.depth_warn, args.depth_crit,
+      ("%s: %d job(s), %d due, %d deferred"):format(queue, depth, ready, deferred),
+      { depth = depth, ready = ready, deferred = deferred })
+
+    local d = replies[3]
+    for i = 1, #d, 2 do
+      local id, score = d[i], math.floor(tonumber(d[i + 1]))
+      local raw = r:get(arq.keys.job .. id)
+      local what = "job payload missing"
+      if type(raw) == "string" then
+        local job, jerr = arq.decode_job(raw)
+        if job then
+          local a = {}
+          for _, v in ipairs(job.args) do a[#a + 1] = tostring(v) end
+          for k, v in pairs(job.kwargs) do a[#a + 1] = tostring(k) .. "=" .. tostring(v) end
+          what = job["function"] .. "(" .. table.concat(a, ", ") .. ")"
+        else
+          what = "undecodable: " .. tostring(jerr)
+        end
+      end
+      ctx:ok("queue.deferred", ("%s %s due %s (in %s)"):format(id, what, iso_ms(score),
+        time.format_duration((score - now) / 1000)), { due_ms = score })
+    end
+
+    -- in progress and results: SCAN, bounded
+    local running, listed = 0, 0
+    for key in r:scan { match = arq.keys.in_progress .. "*", count = 500 } do
+      running = running + 1
+      if listed < args.list then
+        listed = listed + 1
+        local id = key:sub(#arq.keys.in_progress + 1)
+        local try = r:get(arq.keys.retry .. id)
+        ctx:ok("queue.in_progress", ("%s running (try %s)"):format(id, type(try) == "string" and try or "?"))
+      end
+    end
+    local results, failed, bad, scanned = 0, 0, 0, 0
+    local by_error = {}
+    for key in r:scan { match = arq.keys.result .. "*", count = 500 } do
+      scanned = scanned + 1
+      if scanned > args.max_results then break end
+      local raw = r:get(key)
+      if type(raw) == "string" then
+        local res = arq.decode_result(raw)
+        if not res then bad = bad + 1
+        else
+          results = results + 1
+          if not res.success then
+            failed = failed + 1
+            local e = res.error or "failed"
+            by_error[e] = (by_error[e] or 0) + 1
+          end
+        end
+      end
+    end
+    ctx:ok("queue.in_progress_total", ("%d job(s) in progress"):format(running), { in_progress = running })
+    local parts = {}
+    for e, n in pairs(by_error) do parts[#parts + 1] = ("%d× %s"):format(n, e) end
+    table.sort(parts)
+    local msg = ("%d result(s) kept, %d failed%s%s"):format(results, failed,
+      #parts > 0 and (": " .. table.concat(parts, "; ")) or "",
+      bad > 0 and (", %d undecodable"):format(bad) or "")
+    if failed > 0 then ctx:warn("queue.failed", msg .. " (queue/failed lists them, queue/retry re-enqueues)", { failed = failed, results = results })
+    else ctx:ok("queue.failed", msg, { failed = failed, results = results }) end
+
+    -- worker health
+    local hkey = args.health_key or (queue .. arq.keys.health_check_suffix)
+    local hc = r:pipeline(function(p) p:call("GET", hkey); p:call("PTTL", hkey) end)
+    r:close()
+    local value, pttl = hc and hc[1], hc and hc[2]
+    if type(value) ~= "string" then
+      return ctx:crit("queue.worker", ("no worker health record at %s: no ARQ worker running (or a different queue/database)"):format(hkey), { worker_up = 0 })
+    end
+    local age = (pttl and pttl > 0) and (args.health_interval + 1 - pttl / 1000) or nil
+    local m = { worker_up = 1, health_age_s = age }
+    local text = ("%s: %s"):format(hkey, value)
+    if age and age > 2 * args.health_interval + 1 then
+      ctx:warn("queue.worker", text .. (" (written %.0f s ago: longer than the interval)"):format(age), m)
+    else
+      ctx:ok("queue.worker", text .. (age and (" (written %.0f s ago)"):format(math.max(0, age)) or ""), m)
+    end
+  end,
+}
