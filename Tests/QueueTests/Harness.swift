@@ -1,0 +1,87 @@
+// Copied from Tests/EngineTests (the harness that drives the built opsh binary).
+import Foundation
+import XCTest
+
+/// Runs the built opsh binary as a user would.
+struct Run {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+}
+
+enum Harness {
+    static var binary: URL {
+        if let p = ProcessInfo.processInfo.environment["OPSH_BIN"] { return URL(fileURLWithPath: p) }
+        for b in Bundle.allBundles where b.bundlePath.hasSuffix(".xctest") {
+            return b.bundleURL.deletingLastPathComponent().appendingPathComponent("opsh")
+        }
+        return Bundle.main.bundleURL.appendingPathComponent("opsh")
+    }
+
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// A fresh HOME so the user's configuration never leaks into a test.
+    static func environment(_ extra: [String: String] = [:]) -> [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        for k in ["QDRANT_URL", "REDIS_URL", "TASK_QUEUE_REDIS_URL", "TASK_QUEUE_NAME", "DOCKER_HOST", "OPSH_PATH", "QDRANT_API_KEY", "XDG_CONFIG_HOME", "NO_COLOR"] { env[k] = nil }
+        env["HOME"] = tempDir("home").path
+        for (k, v) in extra { env[k] = v }
+        return env
+    }
+
+    static func tempDir(_ name: String) -> URL {
+        let d = FileManager.default.temporaryDirectory.appendingPathComponent("opsh-tests-\(getpid())-\(name)-\(UUID().uuidString.prefix(8))")
+        try! FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+        return d
+    }
+
+    static func write(_ text: String, to name: String, in dir: URL? = nil) -> String {
+        let d = dir ?? tempDir("scripts")
+        let url = d.appendingPathComponent(name)
+        try! FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try! text.write(to: url, atomically: true, encoding: .utf8)
+        return url.path
+    }
+
+    @discardableResult
+    static func run(_ args: [String], stdin: String? = nil, env: [String: String] = [:], cwd: URL? = nil,
+                    executable: URL? = nil, timeout: TimeInterval = 60) -> Run {
+        let p = Process()
+        p.executableURL = executable ?? binary
+        p.arguments = args
+        p.environment = environment(env)
+        p.currentDirectoryURL = cwd ?? tempDir("cwd")
+        let out = Pipe(), err = Pipe(), inp = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = inp
+        try! p.run()
+        if let stdin { inp.fileHandleForWriting.write(stdin.data(using: .utf8)!) }
+        try? inp.fileHandleForWriting.close()
+        var outData = Data(), errData = Data()
+        let group = DispatchGroup()
+        group.enter(); DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        group.enter(); DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        if group.wait(timeout: .now() + timeout) == .timedOut {
+            kill(p.processIdentifier, SIGKILL)
+            XCTFail("opsh \(args) did not finish within \(timeout)s")
+        }
+        p.waitUntilExit()
+        return Run(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                   stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    /// Starts opsh and returns the process, for signals.
+    static func start(_ args: [String]) -> (Process, Pipe, Pipe) {
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = args
+        p.environment = environment()
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = FileHandle.nullDevice
+        try! p.run()
+        return (p, out, err)
+    }
+}
