@@ -36,7 +36,7 @@ let package = Package(
                 plugins: ["EmbedLua"]),
 
         .executableTarget(name: "opsh", dependencies: ["Engine"],
-                          linkerSettings: [.unsafeFlags(["-static-stdlib"])]),
+                          linkerSettings: [.unsafeFlags(["-static-stdlib", "-L", ".build-link"])]),
         .executableTarget(name: "resp-bench", dependencies: ["RESP"], path: "Benchmarks/RESPBench"),
 
         .testTarget(name: "LuaRuntimeTests", dependencies: ["LuaRuntime", "Modules", "CLua", "CLuaShim"]),

@@ -118,6 +118,7 @@ final class CommandsTests: XCTestCase {
     }
 
     func testBinaryLinksOnlyLibcLibmLuaAndTheCxxRuntime() throws {
+        // scripts/setup links libstdc++ statically; a plain `swift build` links it as a shared library
         let r = Harness.run([Harness.binary.path], executable: URL(fileURLWithPath: "/usr/bin/ldd"))
         XCTAssertEqual(r.status, 0, r.stderr)
         let allowed = ["linux-vdso", "libc.so", "libm.so", "liblua5.4.so", "libstdc++.so", "libgcc_s.so", "ld-linux"]
