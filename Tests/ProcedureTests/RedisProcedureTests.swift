@@ -533,3 +533,35 @@ final class RedisProcedureTests: XCTestCase {
         XCTAssertTrue(m.contains("(and 2 more)"), m)
     }
 }
+
+/// DragonflyDB paths, against a stand-in (FakeDragonfly): DragonflyDB itself cannot run here.
+final class DragonflyProcedureTests: XCTestCase {
+    func testHealthAndPolicyOnDragonfly() throws {
+        let df = try FakeDragonfly()
+        defer { df.stop() }
+        let lua = Harness.packageRoot.appendingPathComponent("lua").path
+        let home = Harness.tempDir("home")
+        let h = Harness.run(["--json", "--path", lua, "run", "redis/health", "--url", df.url], env: ["HOME": home.path])
+        guard let rep = try? JSONSerialization.jsonObject(with: Data(h.stdout.utf8)) as? [String: Any] else {
+            return XCTFail("not JSON: \(h.stdout) \(h.stderr)")
+        }
+        XCTAssertTrue(rep["error"] is NSNull, "\(rep["error"] ?? "")")
+        let checks = Dictionary(uniqueKeysWithValues: (rep["checks"] as? [[String: Any]] ?? []).map { ($0["name"] as! String, $0) })
+        func msg(_ n: String) -> String { checks[n]?["message"] as? String ?? "<no \(n)>" }
+        XCTAssertTrue(msg("redis.server").contains("DragonflyDB df-v1.14.0"), msg("redis.server"))
+        XCTAssertTrue(msg("redis.persistence.rdb").contains("snapshot (.dfs) last save 2m"), msg("redis.persistence.rdb"))
+        XCTAssertTrue(msg("redis.persistence.rdb").contains("cron */5"), msg("redis.persistence.rdb"))
+        XCTAssertEqual(checks["redis.persistence.rdb"]?["status"] as? String, "ok")
+        XCTAssertTrue(msg("redis.persistence.aof").contains("DragonflyDB has no AOF"))
+        XCTAssertTrue(msg("redis.memory").contains("--cache_mode"), msg("redis.memory"))
+        XCTAssertTrue(msg("redis.memory").contains("9.8% of maxmemory") || msg("redis.memory").contains("10.0% of maxmemory"), msg("redis.memory"))
+        XCTAssertEqual(h.status, 0, h.stdout)
+
+        let c = Harness.run(["--json", "--yes", "--path", lua, "run", "redis/cache-optimize", "--url", df.url, "--set-policy", "allkeys-lru"],
+                            env: ["HOME": home.path])
+        XCTAssertEqual(c.status, 1, c.stdout + c.stderr)
+        XCTAssertTrue(c.stdout.contains("DragonflyDB has no maxmemory-policy in CONFIG SET"), c.stdout)
+        XCTAssertFalse(df.commands.contains { $0.uppercased().hasPrefix("CONFIG SET") }, "CONFIG SET was sent: \(df.commands)")
+        XCTAssertFalse(df.commands.contains { $0.uppercased().hasPrefix("FLUSH") })
+    }
+}
