@@ -4,7 +4,7 @@ import Glibc
 import LuaRuntime
 
 /// `opsh.fs` (first part): what scripts need now to write files safely: atomic writes
-/// with a mode (secrets 0600), bounded reads, stat, mkdir -p. Walk, glob, copy, move,
+/// with a mode (secrets 0600), bounded reads, stat, directory listing, mkdir -p. Walk, glob, copy, move,
 /// delete and disk usage come with the backup engine (issue 6). Under --dry-run writes
 /// are refused and reported as "would: ...".
 public enum FilesModule {
@@ -12,6 +12,7 @@ public enum FilesModule {
         let lua = Lua(L!)
         lua.newModule([
             ("write_atomic", writeAtomic), ("read", read), ("stat", stat), ("mkdir", mkdirP), ("exists", exists),
+            ("list", list),
         ])
         return 1
     }
@@ -116,6 +117,31 @@ public enum FilesModule {
             lua.push(Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9); lua.rawSet(-2, field: "mtime")
             lua.push(Int64(st.st_uid)); lua.rawSet(-2, field: "uid")
             lua.push(Int64(st.st_gid)); lua.rawSet(-2, field: "gid")
+            return 1
+        }
+    }
+
+    /// fs.list(dir [, max_entries]) -> sorted names (no "." or ".."), or nil, err. Bounded (default 100,000).
+    static let list: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let path = try lua.checkString(1)
+            let limit = Int(try lua.optInteger(2, 100_000))
+            guard let d = opendir(path) else { return errnoFailure(lua, path, "cannot list") }
+            defer { closedir(d) }
+            var names: [String] = []
+            while let e = readdir(d) {
+                let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
+                    String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
+                }
+                if name == "." || name == ".." { continue }
+                names.append(name)
+                if names.count > limit {
+                    return lua.failure(code: "too_large", message: "\(path) has more than \(limit) entries", fields: [("path", .string(path))])
+                }
+            }
+            names.sort()
+            lua.newTable(arrayCount: Int32(names.count))
+            for (i, n) in names.enumerated() { lua.push(n); lua.rawSet(-2, index: Int64(i + 1)) }
             return 1
         }
     }

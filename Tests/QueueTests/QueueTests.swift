@@ -140,7 +140,12 @@ final class QueueTests: XCTestCase {
         // ARQ itself refuses the id now: its result exists
         XCTAssertEqual(py("enqueue", "flaky", "job-flaky", "7"), "refused")
 
+        // the worker writes its health record (with its counters) every second: wait for the one after the failure
         var r = opsh(["run", "queue/status", "--health_interval", "1"])
+        for _ in 0..<20 where !(r.status == 1 && r.stdout.contains("j_failed=1")) {
+            usleep(250_000)
+            r = opsh(["run", "queue/status", "--health_interval", "1"])
+        }
         XCTAssertEqual(r.status, 1, r.stdout + r.stderr)
         XCTAssertTrue(r.stdout.contains("1 failed: 1× ValueError: first try fails"), r.stdout)
         XCTAssertTrue(r.stdout.contains("arq:queue:health-check: "), r.stdout)
@@ -241,5 +246,22 @@ final class QueueTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("event_type=deployment_failed"), r.stdout)
         r = opsh(["run", "queue/events", "--since", "0-0", "--count", "1"])
         XCTAssertTrue(r.stdout.contains("deployment_started") && !r.stdout.contains("event_type=deployment_failed"), r.stdout)
+    }
+
+    /// queue/workers finds the running ARQ worker in /proc with its memory, and goes CRITICAL without one.
+    func testWorkerProcesses() throws {
+        try startWorker()
+        let pid = worker!.processIdentifier
+        var r = opsh(["--json", "run", "queue/workers"])
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertTrue(r.stdout.contains("queue.worker.\(pid).rss_mb"), r.stdout)
+        let doc = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let checks = try XCTUnwrap(doc["checks"] as? [[String: Any]])
+        let mine = try XCTUnwrap(checks.first { ($0["name"] as? String) == "queue.worker.\(pid).rss_mb" })
+        let rss = try XCTUnwrap((mine["metrics"] as? [String: Any])?["rss_mb"] as? Double)
+        XCTAssertGreaterThan(rss, 1, "a Python worker holds more than 1 MB")
+        r = opsh(["run", "queue/workers", "--pattern", "no%-such%-worker%-anywhere"])
+        XCTAssertEqual(r.status, 2, r.stdout)
+        XCTAssertTrue(r.stdout.contains("0 worker processes"), r.stdout)
     }
 }

@@ -4,7 +4,7 @@
 -- records (ARQ has no dead-letter queue: the guide's arq:queue:default, arq:in_progress and
 -- arq:dead keys do not exist); <queue>:health-check is written by each worker every
 -- health_check_interval seconds with a TTL of interval + 1 s. Reads only.
--- Not here yet: worker processes and their memory (the guide's pgrep/ps step).
+-- Worker processes and their memory: queue/workers.
 local redis = require "opsh.redis"
 local config = require "opsh.config"
 local arq = require "opsh.arq"

@@ -30,6 +30,12 @@ function fs.stat(path) end
 ---@return boolean
 function fs.exists(path) end
 
+--- The names in a directory, sorted, without "." and ".." (at most max_entries, default 100,000).
+---@param dir string
+---@param max_entries? integer
+---@return string[]|nil names, table? err
+function fs.list(dir, max_entries) end
+
 --- mkdir -p; existing directories are fine.
 ---@param path string
 ---@param mode? integer default 0755
