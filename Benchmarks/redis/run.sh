@@ -12,7 +12,11 @@
 #   "split": client on CPU 1, server on CPU 0 (a round trip crosses cores);
 #   "same":  client and server both on CPU 0 (a round trip is two context switches).
 # Between cores a round trip is several times slower on this machine and its cost flips
-# between runs, so both are reported. The in-memory parsing modes use no server; they run on CPU 1.
+# between runs, so both are reported. The in-memory parsing modes use no server; they run on CPU 1,
+# twice: "memory" with glibc's malloc defaults, where each pass frees its 1M replies and free()
+# trims the heap, so the next pass page-faults it back in (both sides pay that); and
+# "memory-warm" with glibc's trim threshold at 4G and mmap threshold at 32M (GLIBC_TUNABLES), where
+# the heap stays mapped between passes, so only the parser and the allocator are measured.
 #
 # Goals (issue 3): sequential GET/SET time per request <= 1.1x hiredis; pipelined GET at depth
 # 16 and 1000 >= hiredis's throughput; parsing a large array reply and 100 MB of bulk strings
@@ -79,14 +83,20 @@ echo "resp-bench: $bench"
 echo "redis-server pid $server_pid on 127.0.0.1:$port, pinned to CPU 0; $rounds rounds x $reps reps"
 echo
 
-results=$tmp/results   # lines: placement client mode value unit
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+results=$tmp/results   # lines: round placement client mode value unit
+# No trimming, and blocks up to 32 MB (glibc's maximum) from the heap rather than fresh mmaps;
+# a fixed trim threshold alone turns off glibc's adaptive mmap threshold, and each 10 MiB
+# bulk would then be a fresh mmap that page-faults.
+warm_env=(GLIBC_TUNABLES=glibc.malloc.trim_threshold=4294967296:glibc.malloc.mmap_threshold=33554432)
 
-# run PLACEMENT CPU CLIENT BINARY MODE [extra args]
+# run ROUND PLACEMENT CPU CLIENT BINARY MODE
 run() {
-    local placement=$1 cpu=$2 client=$3 bin=$4 mode=$5
-    shift 5
-    taskset -c "$cpu" "$bin" "$mode" --port "$port" --reps "$reps" "$@" |
-        while read -r m v u; do echo "$placement $client $m $v $u"; done >>"$results"
+    local round=$1 placement=$2 cpu=$3 client=$4 bin=$5 mode=$6
+    local envs=()
+    [[ $placement == memory-warm ]] && envs=("${warm_env[@]}")
+    env "${envs[@]}" taskset -c "$cpu" "$bin" "$mode" --port "$port" --reps "$reps" |
+        while read -r m v u; do echo "$round $placement $client $m $v $u"; done >>"$results"
 }
 
 server_modes="get set pipe16 pipe1000"
@@ -96,18 +106,20 @@ for round in $(seq "$rounds"); do
         for mode in $server_modes; do
             # Alternate who goes first.
             if (( round % 2 )); then
-                run "$placement" "$cpu" opsh "$bench" "$mode"; run "$placement" "$cpu" hiredis "$hiredis" "$mode"
+                run "$round" "$placement" "$cpu" opsh "$bench" "$mode"; run "$round" "$placement" "$cpu" hiredis "$hiredis" "$mode"
             else
-                run "$placement" "$cpu" hiredis "$hiredis" "$mode"; run "$placement" "$cpu" opsh "$bench" "$mode"
+                run "$round" "$placement" "$cpu" hiredis "$hiredis" "$mode"; run "$round" "$placement" "$cpu" opsh "$bench" "$mode"
             fi
         done
     done
-    for mode in parse-array parse-bulk; do
-        if (( round % 2 )); then
-            run memory 1 opsh "$bench" "$mode"; run memory 1 hiredis "$hiredis" "$mode"
-        else
-            run memory 1 hiredis "$hiredis" "$mode"; run memory 1 opsh "$bench" "$mode"
-        fi
+    for placement in memory memory-warm; do
+        for mode in parse-array parse-bulk; do
+            if (( round % 2 )); then
+                run "$round" "$placement" 1 opsh "$bench" "$mode"; run "$round" "$placement" 1 hiredis "$hiredis" "$mode"
+            else
+                run "$round" "$placement" 1 hiredis "$hiredis" "$mode"; run "$round" "$placement" 1 opsh "$bench" "$mode"
+            fi
+        done
     done
     echo "round $round/$rounds done" >&2
 done
@@ -117,26 +129,39 @@ for placement in split same; do
     cpu=1; [[ $placement == same ]] && cpu=0
     for _ in 1 2 3; do
         taskset -c "$cpu" redis-benchmark -p "$port" -q -t get,set -P 16 --csv |
-            awk -F, -v pl="$placement" 'NR > 1 { gsub(/"/, ""); print pl, "redis-benchmark", $1, $2, "req/s" }' >>"$results"
+            awk -F, -v pl="$placement" 'NR > 1 { gsub(/"/, ""); print 0, pl, "redis-benchmark", $1, $2, "req/s" }' >>"$results"
     done
 done
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-pick() { awk -v p="$1" -v c="$2" -v m="$3" '$1 == p && $2 == c && $3 == m { print $4 }' "$results"; }
+pick() { awk -v p="$1" -v c="$2" -v m="$3" -v r="${4:-}" '$2 == p && $3 == c && $4 == m && (r == "" || $1 == r) { print $5 }' "$results"; }
+# Median over rounds of (opsh's median in the round / hiredis's median in the same round).
+paired() {
+    local placement=$1 mode=$2 r o h
+    for r in $(seq "$rounds"); do
+        o=$(pick "$placement" opsh "$mode" "$r" | median)
+        h=$(pick "$placement" hiredis "$mode" "$r" | median)
+        awk -v o="$o" -v h="$h" 'BEGIN { print o / h }'
+    done | median
+}
 
 echo
-echo "== medians (split: server CPU 0, client CPU 1; same: both on CPU 0; memory: parser only, CPU 1)"
-printf '%-7s %-12s %14s %14s %8s  %-22s %s\n' placement mode opsh hiredis ratio goal verdict
+echo "load average after:  $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "== medians (split: server CPU 0, client CPU 1; same: both on CPU 0; memory, memory-warm: parser only, CPU 1)"
+echo "   ratio = opsh median / hiredis median; paired = median over rounds of the same ratio within a round"
+printf '%-11s %-12s %14s %14s %8s %8s  %-22s %s\n' placement mode opsh hiredis ratio paired goal verdict
 row() {
     local placement=$1 mode=$2 unit=$3 goal=$4
-    local o h
+    local o h pr
     o=$(pick "$placement" opsh "$mode" | median)
     h=$(pick "$placement" hiredis "$mode" | median)
-    awk -v pl="$placement" -v m="$mode" -v o="$o" -v h="$h" -v u="$unit" -v g="$goal" 'BEGIN {
+    pr=$(paired "$placement" "$mode")
+    awk -v pl="$placement" -v m="$mode" -v o="$o" -v h="$h" -v pr="$pr" -v u="$unit" -v g="$goal" 'BEGIN {
         r = o / h
         if (g == "le1.1") { ok = (r <= 1.1); gs = "time <= 1.1x hiredis" } else { ok = (r >= 1.0); gs = "rate >= hiredis" }
         fmt = (u == "us/req") ? "%14.2f" : "%14.0f"
-        printf "%-7s %-12s " fmt " " fmt " %8.3f  %-22s %s   (%s)\n", pl, m, o, h, r, gs, ok ? "met" : "MISSED", u
+        printf "%-11s %-12s " fmt " " fmt " %8.3f %8.3f  %-22s %s   (%s)\n", pl, m, o, h, r, pr, gs, ok ? "met" : "MISSED", u
     }'
 }
 for placement in split same; do
@@ -145,8 +170,10 @@ for placement in split same; do
     row "$placement" pipe16 req/s ge1
     row "$placement" pipe1000 req/s ge1
 done
-row memory parse-array MB/s ge1
-row memory parse-bulk MB/s ge1
+for placement in memory memory-warm; do
+    row "$placement" parse-array MB/s ge1
+    row "$placement" parse-bulk MB/s ge1
+done
 
 echo
 echo "== redis-benchmark -q -t get,set -P 16 (50 connections), median of 3, req/s"
@@ -158,7 +185,7 @@ done
 
 echo
 echo "== spread (min .. max of the samples)"
-awk '$2 != "redis-benchmark" { k = $1 " " $3 " " $2; if (!(k in lo) || $4 < lo[k]) lo[k] = $4; if (!(k in hi) || $4 > hi[k]) hi[k] = $4; u[k] = $5 }
+awk '$3 != "redis-benchmark" { k = $2 " " $4 " " $3; if (!(k in lo) || $5 < lo[k]) lo[k] = $5; if (!(k in hi) || $5 > hi[k]) hi[k] = $5; u[k] = $6 }
      END { for (k in lo) printf "%-30s %g .. %g %s\n", k, lo[k], hi[k], u[k] }' "$results" | sort
 
 if [[ -n ${KEEP_RESULTS:-} ]]; then cp "$results" "$KEEP_RESULTS"; fi
