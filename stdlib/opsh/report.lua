@@ -111,7 +111,19 @@ function M.json(report)
     checks[i] = { name = c.name, status = c.status, message = c.message, metrics = metrics }
   end
   local args = json.object {}
-  for k, v in pairs(report.args or {}) do args[k] = (M.secret(k) and "***") or v end
+  local redact = require("opsh.log").redact
+  for k, v in pairs(report.args or {}) do
+    if M.secret(k) then
+      v = "***"
+    elseif type(v) == "string" then
+      v = redact(v)                                      -- URL passwords too
+    elseif type(v) == "table" then
+      local copy = json.array {}
+      for i, item in ipairs(v) do copy[i] = type(item) == "string" and redact(item) or item end
+      v = copy
+    end
+    args[k] = v
+  end
   return json.encode({
     schema = M.SCHEMA,
     script = report.script,
