@@ -281,7 +281,7 @@ public final class RESPClient {
 
     /// poll(2) until `c.fd` is ready for `need` or the deadline passes (then the connection
     /// is broken and `.timeout` / `.connectTimeout` is thrown).
-    static func wait(_ c: RESPConnection, _ need: IONeed, _ deadline: Double, what: String, connect: Bool = false) throws(RESPError) {
+    static func wait(_ c: RESPConnection, _ need: IONeed, _ deadline: Double, what: @autoclosure () -> String, connect: Bool = false) throws(RESPError) {
         var p = pollfd(fd: c.fd, events: Int16(need == .writable ? POLLOUT : POLLIN), revents: 0)
         while true {
             let left = deadline - now()
@@ -293,7 +293,7 @@ public final class RESPClient {
                 c.fail(e); throw e
             }
         }
-        let e = connect ? RESPError(.connectTimeout, "timed out: \(what)") : RESPError(.timeout, "timed out waiting for \(what)")
+        let e = connect ? RESPError(.connectTimeout, "timed out: \(what())") : RESPError(.timeout, "timed out waiting for \(what())")
         c.fail(e)
         throw e
     }
