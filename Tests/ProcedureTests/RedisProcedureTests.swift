@@ -369,6 +369,13 @@ final class RedisProcedureTests: XCTestCase {
             local it = c:scan(opts)
             return function() local k = it(); if k == target then seen = true end; return k end
           end
+          function proxy:call(cmd, ...)
+            local res, e = c:call(cmd, ...)
+            if cmd == "SCAN" and type(res) == "table" then
+              for _, k in ipairs(res[2]) do if k == target then seen = true end end
+            end
+            return res, e
+          end
           function proxy:pipeline(fn)
             if seen and not refreshed then
               local app = assert(real_connect(u))

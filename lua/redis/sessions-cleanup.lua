@@ -12,6 +12,7 @@
 -- Under --dry-run nothing is sent that writes: TTLs are read (pipelined) and the keys that
 -- would go are counted and a sample listed.
 local redis = require "opsh.redis"
+local opsh = require "opsh"
 local config = require "opsh.config"
 local time = require "opsh.time"
 
@@ -56,6 +57,15 @@ return {
     if args.url then args.url = args.url:gsub("^(%a+://[^:/@]*):[^@]*@", "%1:***@") end
     local r, err = redis.connect(url)
     if not r then return ctx:crit("sessions.cleanup", "Redis is not reachable: " .. tostring(err) .. auth_hint(err), { up = 0 }) end
+    -- deleting runs on a second connection, so that the next SCAN and the previous round's
+    -- EVALs travel at the same time (two tasks): the cleanup takes about as long as the longer
+    -- of the two streams of round trips instead of their sum
+    local w = r
+    if not ctx.dry_run then
+      local w2, werr = redis.connect(url)
+      if not w2 then r:close(); return ctx:crit("sessions.cleanup", "Redis is not reachable: " .. tostring(werr), { up = 0 }) end
+      w = w2
+    end
     local started = time.monotonic()
     local scanned, deleted, batches, would, sample = 0, 0, 0, 0, {}
     local pending, batch = {}, {}
@@ -63,14 +73,14 @@ return {
 
     local function send(list)
       -- list: batches of keys; one pipelined write, one EVALSHA per batch
-      local replies, perr = r:pipeline(function(p)
+      local replies, perr = w:pipeline(function(p)
         for _, keys in ipairs(list) do p:call("EVALSHA", sha, #keys, table.unpack(keys)) end
       end)
       if not replies then error("pipeline failed: " .. tostring(perr), 0) end
       for i, rep in ipairs(replies) do
         if type(rep) == "table" and rep.code == "NOSCRIPT" then
           -- script cache flushed (restart, failover): the same batch again through eval, which reloads it
-          local n, eerr = r:eval(CLEAN, list[i], {})
+          local n, eerr = w:eval(CLEAN, list[i], {})
           if not n then error("EVAL failed: " .. tostring(eerr), 0) end
           rep = n
         elseif type(rep) == "table" then
@@ -92,30 +102,50 @@ return {
       batches = batches + 1
     end
 
-    local function flush_batch()
-      if #batch == 0 then return end
-      if ctx.dry_run then check_only(batch)
-      else
-        pending[#pending + 1] = batch
-        if #pending >= args.pipeline then send(pending); pending = {} end
+    local function take(keys)
+      for _, key in ipairs(keys) do
+        scanned = scanned + 1
+        batch[#batch + 1] = key
+        if #batch >= args.batch then
+          if ctx.dry_run then check_only(batch) else pending[#pending + 1] = batch end
+          batch = {}
+        end
       end
-      batch = {}
     end
 
     local ok, perr = pcall(function()
       if not ctx.dry_run then
-        local s, lerr = r:call("SCRIPT", "LOAD", CLEAN)
+        local s, lerr = w:call("SCRIPT", "LOAD", CLEAN)
         if not s then error("SCRIPT LOAD failed: " .. tostring(lerr), 0) end
         sha = s
       end
-      for key in r:scan { match = args.match, count = args.count } do
-        scanned = scanned + 1
-        batch[#batch + 1] = key
-        if #batch >= args.batch then flush_batch() end
+      local cursor, inflight = "0", nil
+      repeat
+        local reply, serr
+        local jobs = { function() reply, serr = r:call("SCAN", cursor, "MATCH", args.match, "COUNT", args.count) end }
+        if inflight then
+          local list = inflight
+          jobs[2] = function() send(list) end
+        end
+        opsh.all(jobs)
+        inflight = nil
+        if not reply then error("SCAN failed: " .. tostring(serr), 0) end
+        cursor = reply[1]
+        take(reply[2])
+        if #pending >= args.pipeline then inflight, pending = pending, {} end
+      until cursor == "0"
+      if inflight then send(inflight) end
+      if #batch > 0 then
+        if ctx.dry_run then check_only(batch) else pending[#pending + 1] = batch end
+        batch = {}
       end
-      flush_batch()
-      if #pending > 0 then send(pending); pending = {} end
+      while #pending > 0 do
+        local list = {}
+        for i = 1, math.min(args.pipeline, #pending) do list[i] = table.remove(pending, 1) end
+        send(list)
+      end
     end)
+    if w ~= r then w:close() end
     r:close()
     local elapsed = time.monotonic() - started
     local m = { scanned = scanned, batches = batches, duration_s = elapsed }
