@@ -1,0 +1,242 @@
+"""Qdrant's formats: envelopes, health texts, errors, auth, collections, points, metrics."""
+import json
+import os
+import re
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import spec as specmod  # noqa: E402
+
+VEC4 = {"vectors": {"size": 4, "distance": "Cosine"}}
+
+
+def ok(resp):
+    status, body, _ = resp
+    assert status == 200, body
+    assert set(body) == {"result", "status", "time"}, body
+    assert body["status"] == "ok" and isinstance(body["time"], float)
+    return body["result"]
+
+
+def err(resp, status, pattern):
+    st, body, _ = resp
+    assert st == status, body
+    assert set(body) == {"status", "time"}, body
+    assert re.search(pattern, body["status"]["error"]), body["status"]["error"]
+    return body["status"]["error"]
+
+
+def fill(s, name="c", n=20):
+    ok(s.call("PUT", "/collections/" + name, VEC4))
+    pts = [{"id": i, "vector": [1.0, i / n, (i % 3) / 3, 0.5], "payload": {"city": ["Berlin", "Paris"][i % 2], "n": i}}
+           for i in range(1, n + 1)]
+    r = ok(s.call("PUT", "/collections/%s/points?wait=true" % name, {"points": pts}))
+    assert r["status"] == "completed" and isinstance(r["operation_id"], int)
+
+
+def test_startup_is_fast(standin):
+    assert standin.startup_seconds < 1.0, standin.startup_seconds
+
+
+def test_service_endpoints(standin):
+    st, body, h = standin.call("GET", "/")
+    assert st == 200 and body["title"] == "qdrant - vector search engine" and body["version"] == "1.19.0"
+    assert "result" not in body
+    for path, text in (("/healthz", "healthz check passed"), ("/livez", "healthz check passed"),
+                       ("/readyz", "all shards are ready")):
+        st, body, h = standin.call("GET", path)
+        assert (st, body) == (200, text)
+        assert h["Content-Type"] == "text/plain; charset=utf-8"
+    st, body, h = standin.call("GET", "/no/such/route")
+    assert st == 404 and body == ""
+    assert ok(standin.call("GET", "/cluster")) == {"status": "disabled"}
+    tel = ok(standin.call("GET", "/telemetry"))
+    assert tel["collections"]["number_of_collections"] == 0 and tel["id"]
+
+
+def test_metrics(standin):
+    st, text, h = standin.call("GET", "/metrics")
+    assert st == 200 and h["Content-Type"].startswith("text/plain")
+    assert "# HELP app_info information about qdrant server" in text
+    assert "# TYPE app_info gauge" in text
+    assert 'app_info{name="qdrant",version="1.19.0"} 1' in text
+    assert "\ncollections_total 0" in text
+    assert "collection_points" not in text and "rest_responses" not in text  # empty families are left out
+    fill(standin)
+    ok(standin.call("POST", "/collections/c/points/query", {"query": [1, 0, 0, 0]}))
+    st, text, h = standin.call("GET", "/metrics")
+    assert 'collection_points{id="c"} 20' in text
+    assert 'rest_responses_total{method="POST",endpoint="/collections/{collection_name}/points/query",status="200"} 1' in text
+    assert 'rest_responses_duration_seconds_bucket{method="POST",endpoint="/collections/{collection_name}/points/query",le="+Inf"} 1' in text
+    assert "/collections/{collection_name}\"" not in text  # collection endpoints are not whitelisted
+    assert re.search(r"\nprocess_threads \d+", text)
+
+
+def test_metrics_prefix(standin_factory):
+    s = standin_factory("--metrics-prefix", "qdrant_")
+    st, text, _ = s.call("GET", "/metrics")
+    assert 'qdrant_app_info{name="qdrant"' in text and "\nqdrant_collections_total 0" in text
+
+
+def test_collections_lifecycle(standin):
+    s = standin
+    assert ok(s.call("GET", "/collections")) == {"collections": []}
+    assert ok(s.call("GET", "/collections/c/exists")) == {"exists": False}
+    err(s.call("GET", "/collections/c"), 404, r"^Not found: Collection `c` doesn't exist!$")
+    assert ok(s.call("PUT", "/collections/c", dict(VEC4, optimizers_config={"indexing_threshold": 20000}))) is True
+    err(s.call("PUT", "/collections/c", VEC4), 409, r"^Wrong input: Collection `c` already exists!$")
+    info = ok(s.call("GET", "/collections/c"))
+    assert info["status"] == "green" and info["optimizer_status"] == "ok"
+    assert info["config"]["hnsw_config"]["m"] == 16
+    assert info["config"]["optimizer_config"]["indexing_threshold"] == 20000
+    assert info["config"]["params"]["vectors"] == {"size": 4, "distance": "Cosine"}
+    assert ok(s.call("PATCH", "/collections/c", {"optimizers_config": {"indexing_threshold": 0},
+                                                 "hnsw_config": {"m": 32, "ef_construct": 200}})) is True
+    info = ok(s.call("GET", "/collections/c"))
+    assert info["config"]["hnsw_config"]["m"] == 32 and info["config"]["hnsw_config"]["ef_construct"] == 200
+    assert info["config"]["optimizer_config"]["indexing_threshold"] == 0
+    assert info["status"] == "green"
+    assert ok(s.call("GET", "/collections")) == {"collections": [{"name": "c"}]}
+    # aliases
+    assert ok(s.call("POST", "/collections/aliases", {"actions": [{"create_alias": {"collection_name": "c", "alias_name": "a"}}]}))
+    assert ok(s.call("GET", "/aliases")) == {"aliases": [{"alias_name": "a", "collection_name": "c"}]}
+    assert ok(s.call("GET", "/collections/c/aliases")) == {"aliases": [{"alias_name": "a", "collection_name": "c"}]}
+    assert ok(s.call("GET", "/collections/a/exists")) == {"exists": True}
+    assert ok(s.call("POST", "/collections/a/points/count", {})) == {"count": 0}
+    assert ok(s.call("POST", "/collections/aliases", {"actions": [{"delete_alias": {"alias_name": "a"}}]}))
+    assert ok(s.call("GET", "/aliases")) == {"aliases": []}
+    assert ok(s.call("DELETE", "/collections/c")) is True
+    assert ok(s.call("DELETE", "/collections/c")) is False
+    assert ok(s.call("GET", "/collections/c/exists")) == {"exists": False}
+
+
+def test_points_and_index(standin):
+    s = standin
+    fill(s)
+    assert ok(s.call("POST", "/collections/c/points/count", {"exact": True})) == {"count": 20}
+    f = {"must": [{"key": "city", "match": {"value": "Berlin"}}], "must_not": [{"key": "n", "range": {"gt": 15}}]}
+    assert ok(s.call("POST", "/collections/c/points/count", {"filter": f})) == {"count": 7}
+    r = ok(s.call("POST", "/collections/c/points/query", {"query": [1, 1, 0, 0.5], "limit": 3, "with_payload": True}))
+    pts = r["points"]
+    q = [1, 1, 0, 0.5]
+
+    def cos(i, n=20):
+        v = [1.0, i / n, (i % 3) / 3, 0.5]
+        dot = sum(a * b for a, b in zip(q, v))
+        return dot / (sum(a * a for a in q) ** 0.5 * sum(b * b for b in v) ** 0.5)
+    best = sorted(range(1, 21), key=lambda i: -cos(i))[:3]
+    assert [p["id"] for p in pts] == best
+    assert abs(pts[0]["score"] - cos(best[0])) < 1e-5
+    assert len(pts) == 3 and set(pts[0]) == {"id", "version", "score", "payload"}
+    assert pts[0]["score"] >= pts[1]["score"] >= pts[2]["score"]
+    r = ok(s.call("POST", "/collections/c/points/query", {"query": 20, "limit": 2}))
+    assert [p["id"] for p in r["points"]] != [] and 20 not in [p["id"] for p in r["points"]]
+    assert set(r["points"][0]) == {"id", "version", "score"}
+    r = ok(s.call("POST", "/collections/c/points/scroll", {"limit": 5, "with_vector": True}))
+    assert [p["id"] for p in r["points"]] == [1, 2, 3, 4, 5] and r["next_page_offset"] == 6
+    assert len(r["points"][0]["vector"]) == 4
+    r2 = ok(s.call("POST", "/collections/c/points/scroll", {"limit": 100, "offset": 18}))
+    assert [p["id"] for p in r2["points"]] == [18, 19, 20] and r2["next_page_offset"] is None
+    r = ok(s.call("PUT", "/collections/c/index?wait=true", {"field_name": "city", "field_schema": "keyword"}))
+    assert r["status"] == "completed"
+    info = ok(s.call("GET", "/collections/c"))
+    assert info["payload_schema"] == {"city": {"data_type": "keyword", "points": 20}}
+    ok(s.call("DELETE", "/collections/c/index/city?wait=true"))
+    assert ok(s.call("GET", "/collections/c"))["payload_schema"] == {}
+    r = ok(s.call("POST", "/collections/c/points/delete?wait=true", {"points": [1, 2]}))
+    assert r["status"] == "completed"
+    ok(s.call("POST", "/collections/c/points/delete?wait=true", {"filter": {"must": [{"key": "city", "match": {"value": "Paris"}}]}}))
+    assert ok(s.call("POST", "/collections/c/points/count", {})) == {"count": 9}
+    r = ok(s.call("PUT", "/collections/c/points?wait=false",
+                  {"batch": {"ids": [100, "550e8400-e29b-41d4-a716-446655440000"], "vectors": [[1, 0, 0, 0], [0, 1, 0, 0]]}}))
+    assert r["status"] == "acknowledged"
+    r = ok(s.call("POST", "/collections/c/points", {"ids": ["550e8400-e29b-41d4-a716-446655440000"], "with_vector": True}))
+    assert r[0]["id"] == "550e8400-e29b-41d4-a716-446655440000"
+
+
+def test_error_shapes(standin):
+    s = standin
+    fill(s)
+    err(s.call("PUT", "/collections/c/points", b"{not json"), 400, r"^Format error in JSON body: ")
+    err(s.call("PUT", "/collections/d", {"vectors": {"size": "four", "distance": "Cosine"}}), 400,
+        r"^Format error in JSON body: .*'four'")
+    err(s.call("PUT", "/collections/d", {"vectors": {"size": 4, "distance": "Cosinus"}}), 400, r"^Format error in JSON body: ")
+    err(s.call("PATCH", "/collections/c", {"hnsw_config": {"m": -1}}), 422,
+        r"^Validation error in JSON body: \[hnsw_config\.m: ")
+    # the guide's hnsw_config.ef is not a Qdrant field: strict mode names it
+    e = err(s.call("PATCH", "/collections/c", {"hnsw_config": {"ef": 128}}), 400,
+            r"^Format error in JSON body: unknown field `ef`")
+    assert "`ef_construct`" in e
+    err(s.call("PUT", "/collections/c", {"vectors": {"size": 4, "distance": "Cosine"}, "optimizer_config": {}}), 400,
+        r"unknown field `optimizer_config`")
+    err(s.call("POST", "/collections/nope/points/query", {"query": [1, 0, 0, 0]}), 404,
+        r"^Not found: Collection `nope` doesn't exist!$")
+    err(s.call("POST", "/collections/c/points/query", {"query": 9999}), 404, r"^Not found: No point with id 9999 found$")
+    err(s.call("PUT", "/collections/c/points?wait=maybe", {"points": []}), 400, r"^Query deserialize error: ")
+    err(s.call("GET", "/collections/c/snapshots/nope.snapshot"), 404, r"^Not found: Snapshot file")
+    err(s.call("POST", "/cluster/recover"), 405, r"standalone mode")
+
+
+def test_unknown_fields_ignored_without_strict(standin_factory):
+    s = standin_factory()
+    ok(s.call("PUT", "/collections/c", VEC4))
+    st, body, h = s.call("PATCH", "/collections/c", {"hnsw_config": {"ef": 128, "m": 20}})
+    assert st == 200 and body["result"] is True  # as Qdrant: ignored
+    assert h["x-standin-ignored-fields"] == "hnsw_config.ef"
+    assert ok(s.call("GET", "/collections/c"))["config"]["hnsw_config"]["m"] == 20
+
+
+def test_api_key(standin_factory):
+    s = standin_factory("--api-key", "sekret")
+    for path in ("/", "/healthz", "/readyz", "/livez"):
+        assert s.call("GET", path)[0] == 200
+    st, body, h = s.call("GET", "/collections")
+    assert (st, body) == (401, "Must provide an API key or an Authorization bearer token")
+    st, body, h = s.call("GET", "/metrics", headers={"api-key": "wrong"})
+    assert (st, body) == (401, "Invalid API key or JWT")
+    assert s.call("GET", "/telemetry")[0] == 401
+    assert s.call("GET", "/collections", headers={"api-key": "sekret"})[0] == 200
+    assert s.call("GET", "/metrics", headers={"Authorization": "Bearer sekret"})[0] == 200
+
+
+def test_full_snapshots(standin):
+    s = standin
+    fill(s, "c1")
+    fill(s, "c2", 5)
+    d = ok(s.call("POST", "/snapshots?wait=true"))
+    assert re.match(r"^full-snapshot-\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d\.snapshot$", d["name"])
+    path = os.path.join(s.snapshots, d["name"])
+    with open(path + ".checksum") as f:
+        assert f.read() == d["checksum"]
+    assert ok(s.call("GET", "/snapshots")) == [d]
+    st, data, h = s.call("GET", "/snapshots/" + d["name"], raw=True)
+    assert st == 200 and len(data) == d["size"] and h["Content-Type"] == "application/octet-stream"
+    import hashlib
+    import io
+    import tarfile
+    assert hashlib.sha256(data).hexdigest() == d["checksum"]
+    with tarfile.open(fileobj=io.BytesIO(data)) as t:
+        cfg = json.load(t.extractfile("config.json"))
+        assert sorted(cfg["collections_mapping"]) == ["c1", "c2"]
+        assert all(n in t.getnames() for n in cfg["collections_mapping"].values())
+    st, body, _ = s.call("POST", "/snapshots?wait=false")
+    assert st == 202 and body["status"] == "accepted" and "result" not in body
+    assert ok(s.call("DELETE", "/snapshots/" + d["name"])) is True
+    assert not os.path.exists(path) and not os.path.exists(path + ".checksum")
+    err(s.call("DELETE", "/snapshots/" + d["name"]), 404, r"^Not found: ")
+
+
+def test_restart_keeps_data(standin_factory, tmp_path):
+    s = standin_factory("--strict")
+    fill(s)
+    peer = json.load(open(os.path.join(s.storage, "raft_state.json")))["this_peer_id"]
+    s.stop()
+    from conftest import Standin
+    s2 = Standin(str(tmp_path / "s"), "--strict")
+    try:
+        assert ok(s2.call("POST", "/collections/c/points/count", {})) == {"count": 20}
+        assert json.load(open(os.path.join(s2.storage, "raft_state.json")))["this_peer_id"] == peer
+    finally:
+        s2.stop()

@@ -1,0 +1,156 @@
+"""10,000 points: snapshot, delete, recover by upload and by URL; identical query results."""
+import functools
+import hashlib
+import http.server
+import json
+import os
+import random
+import re
+import threading
+import urllib.request
+import uuid
+
+import pytest
+
+from test_api import err, ok
+
+N, DIM = 10_000, 16
+
+
+def make_points(seed=42):
+    rnd = random.Random(seed)
+    pts = []
+    for i in range(N):
+        pid = i if i % 10 else str(uuid.UUID(int=rnd.getrandbits(128)))
+        pts.append({"id": pid, "vector": [rnd.uniform(-1, 1) for _ in range(DIM)],
+                    "payload": {"group": i % 7, "tag": ["a", "b", "c"][i % 3]}})
+    return pts
+
+
+def queries(seed=7, n=20):
+    rnd = random.Random(seed)
+    return [[rnd.uniform(-1, 1) for _ in range(DIM)] for _ in range(n)]
+
+
+def load(s, name="big"):
+    ok(s.call("PUT", "/collections/" + name, {"vectors": {"size": DIM, "distance": "Cosine"},
+                                               "hnsw_config": {"m": 8, "ef_construct": 64}}))
+    pts = make_points()
+    for i in range(0, N, 2000):
+        ok(s.call("PUT", "/collections/%s/points?wait=true" % name, {"points": pts[i:i + 2000]}))
+    ok(s.call("PUT", "/collections/%s/index?wait=true" % name, {"field_name": "tag", "field_schema": "keyword"}))
+
+
+def results(s, name="big"):
+    out = []
+    for q in queries():
+        r = ok(s.call("POST", "/collections/%s/points/query" % name, {"query": q, "limit": 10, "with_payload": True}))
+        out.append([(p["id"], round(p["score"], 6), json.dumps(p["payload"], sort_keys=True)) for p in r["points"]])
+        r = ok(s.call("POST", "/collections/%s/points/query" % name,
+                      {"query": q, "limit": 5, "filter": {"must": [{"key": "tag", "match": {"value": "b"}}]}}))
+        out.append([p["id"] for p in r["points"]])
+    out.append(ok(s.call("POST", "/collections/%s/points/count" % name, {"exact": True})))
+    return out
+
+
+def serve_dir(directory):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=directory)
+
+    class Quiet(handler.func):
+        def log_message(self, *a):
+            pass
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=directory))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def multipart(field, filename, data):
+    boundary = "----standin" + uuid.uuid4().hex
+    body = (("--%s\r\nContent-Disposition: form-data; name=\"%s\"; filename=\"%s\"\r\n"
+             "Content-Type: application/octet-stream\r\n\r\n") % (boundary, field, filename)).encode() + data + \
+        ("\r\n--%s--\r\n" % boundary).encode()
+    return body, {"Content-Type": "multipart/form-data; boundary=" + boundary}
+
+
+def test_roundtrip_10k(standin, tmp_path):
+    s = standin
+    load(s)
+    before = results(s)
+    assert before[-1] == {"count": N}
+    info_before = ok(s.call("GET", "/collections/big"))
+
+    desc = ok(s.call("POST", "/collections/big/snapshots?wait=true"))
+    assert re.match(r"^big-\d+-\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d\.snapshot$", desc["name"])
+    peer = json.load(open(os.path.join(s.storage, "raft_state.json")))["this_peer_id"]
+    assert desc["name"].startswith("big-%d-" % peer)
+    path = os.path.join(s.snapshots, "big", desc["name"])
+    assert open(path + ".checksum").read() == desc["checksum"] == hashlib.sha256(open(path, "rb").read()).hexdigest()
+    assert ok(s.call("GET", "/collections/big/snapshots")) == [desc]
+    status, data, h = s.call("GET", "/collections/big/snapshots/" + desc["name"], raw=True)
+    assert status == 200 and hashlib.sha256(data).hexdigest() == desc["checksum"]
+    status, part, h = s.call("GET", "/collections/big/snapshots/" + desc["name"], headers={"Range": "bytes=10-19"}, raw=True)
+    assert status == 206 and part == data[10:20]
+
+    # 1. recover by upload (multipart field `snapshot`), after deleting the collection
+    assert ok(s.call("DELETE", "/collections/big")) is True
+    body, hdr = multipart("snapshot", "uploaded.snapshot", data)
+    err(s.call("POST", "/collections/big/snapshots/upload?checksum=" + "0" * 64, body, headers=hdr), 400,
+        r"^Checksum mismatch: expected 0{64}, actual " + desc["checksum"])
+    assert not os.path.exists(os.path.join(s.snapshots, "big", "uploaded.snapshot"))
+    assert ok(s.call("POST", "/collections/big/snapshots/upload?wait=true&checksum=" + desc["checksum"], body, headers=hdr)) is True
+    assert os.path.exists(os.path.join(s.snapshots, "big", "uploaded.snapshot"))
+    assert results(s) == before
+    info = ok(s.call("GET", "/collections/big"))
+    assert info["config"] == info_before["config"] and info["payload_schema"] == info_before["payload_schema"]
+
+    # 2. recover by URL from a local HTTP server, over an existing collection with changed data
+    ok(s.call("POST", "/collections/big/points/delete?wait=true", {"filter": {"must": [{"key": "group", "match": {"value": 3}}]}}))
+    assert results(s) != before
+    srv = serve_dir(os.path.dirname(path))
+    try:
+        url = "http://127.0.0.1:%d/%s" % (srv.server_address[1], desc["name"])
+        err(s.call("PUT", "/collections/big/snapshots/recover", {"location": url, "checksum": "ab" * 32}), 400,
+            r"^Wrong input: Snapshot checksum mismatch")
+        assert ok(s.call("PUT", "/collections/big/snapshots/recover",
+                         {"location": url, "priority": "snapshot", "checksum": desc["checksum"].upper()})) is True
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert results(s) == before
+
+    # 3. recover from file:// inside the snapshots dir (into a new collection name)
+    assert ok(s.call("PUT", "/collections/copy/snapshots/recover", {"location": "file://" + path})) is True
+    assert results(s, "copy") == before
+
+
+def test_recover_rules(standin, tmp_path):
+    s = standin
+    ok(s.call("PUT", "/collections/c", {"vectors": {"size": 4, "distance": "Dot"}}))
+    desc = ok(s.call("POST", "/collections/c/snapshots"))
+    outside = tmp_path / "outside.snapshot"
+    outside.write_bytes(b"x")
+    err(s.call("PUT", "/collections/c/snapshots/recover", {"location": "file://" + str(outside)}), 403,
+        r"^Forbidden: Snapshot file path must be inside the snapshots directory")
+    err(s.call("PUT", "/collections/c/snapshots/recover",
+               {"location": "file://" + os.path.join(s.snapshots, "c", "..", "..", "outside.snapshot")}), 403, r"^Forbidden: ")
+    err(s.call("PUT", "/collections/c/snapshots/recover", {"location": "file://" + os.path.join(s.snapshots, "c", "missing.snapshot")}),
+        400, r"does not exist")
+    err(s.call("PUT", "/collections/c/snapshots/recover", {"location": "ftp://127.0.0.1/x.snapshot"}), 400, r"^Bad request: ")
+    # a snapshot of another vector size does not replace an existing collection
+    ok(s.call("PUT", "/collections/d", {"vectors": {"size": 8, "distance": "Dot"}}))
+    err(s.call("PUT", "/collections/d/snapshots/recover",
+               {"location": "file://" + os.path.join(s.snapshots, "c", desc["name"])}), 400, r"not compatible")
+    # a file that is not a snapshot
+    bad = os.path.join(s.snapshots, "c", "garbage.snapshot")
+    open(bad, "wb").write(b"garbage" * 100)
+    err(s.call("PUT", "/collections/e/snapshots/recover", {"location": "file://" + bad}), 400, r"^Wrong input: Invalid snapshot")
+    assert ok(s.call("GET", "/collections/e/exists")) == {"exists": False}
+    # listing: only regular *.snapshot files; deleting removes the checksum too
+    names = sorted(d["name"] for d in ok(s.call("GET", "/collections/c/snapshots")))
+    assert names == sorted([desc["name"], "garbage.snapshot"])
+    assert "checksum" not in [d for d in ok(s.call("GET", "/collections/c/snapshots")) if d["name"] == "garbage.snapshot"][0]
+    assert ok(s.call("DELETE", "/collections/c/snapshots/" + desc["name"])) is True
+    assert not os.path.exists(os.path.join(s.snapshots, "c", desc["name"] + ".checksum"))
+    err(s.call("GET", "/collections/c/snapshots/..%2F..%2Fetc"), 400, r"Invalid snapshot name")
+    st, body, _ = s.call("POST", "/collections/c/snapshots?wait=false")
+    assert st == 202 and body["status"] == "accepted"
