@@ -242,7 +242,10 @@ def query_in(q, using, lookup):
             inner, excl = query_in(q["nearest"], using, lookup)
             return inner, excl
         if "fusion" in q:
-            return {"rrf": qe.Fusion.Rrf, "dbsf": qe.Fusion.Dbsf}[q["fusion"]], []
+            return (qe.Fusion.Rrf(k=2) if q["fusion"] == "rrf" else qe.Fusion.Dbsf()), []  # Qdrant's default k=2
+        if "rrf" in q:
+            r = q["rrf"] or {}
+            return qe.Fusion.Rrf(k=r.get("k") or 2, weights=r.get("weights")), []
         if "indices" in q:
             raise BadInput("sparse queries are not supported by the stand-in")
     raise BadInput("this query form is not supported by the stand-in: %s" % (sorted(q) if isinstance(q, dict) else type(q).__name__))

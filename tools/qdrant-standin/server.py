@@ -477,40 +477,81 @@ def h_scroll(st, req):
 
 def h_query(st, req):
     c = st.get(req.params["collection_name"])
-    b = req.body or {}
     with c.lock:
-        def lookup(pid, using):
-            recs = c.shard.retrieve([pid], False, True)
-            if not recs:
-                raise ApiError(404, "Not found: No point with id %s found" % pid)
-            v = recs[0].vector
-            if isinstance(v, dict):
-                if using is None and "" in v:
-                    return v[""]
-                if using not in v:
-                    raise ApiError(400, "Wrong input: Not existing vector name error: %s" % using)
-                return v[using]
-            return v
+        return run_query(c, req.body or {})
+
+
+def h_query_batch(st, req):
+    c = st.get(req.params["collection_name"])
+    with c.lock:
+        return [run_query(c, b) for b in req.body["searches"]]
+
+
+def h_facet(st, req):
+    c = st.get(req.params["collection_name"])
+    b = req.body
+    with c.lock:
         try:
-            query, exclude = engine.query_in(b.get("query"), b.get("using"), lookup)
-            flt = engine.filter_in(b.get("filter"))
-            if exclude:
-                ex = qe.HasIdCondition(set(exclude))
-                flt = qe.Filter(must=[flt] if flt else None, must_not=[ex])
-            limit = b.get("limit") or 10
-            qr = qe.QueryRequest(limit=limit, offset=b.get("offset"), query=query,
-                                 prefetches=engine.prefetch_in(b.get("prefetch"), lookup),
-                                 with_vector=engine.with_vector_in(b.get("with_vector")),
-                                 with_payload=engine.with_payload_in(b.get("with_payload"), False),
-                                 filter=flt, score_threshold=b.get("score_threshold"),
-                                 params=engine.search_params(b.get("params")))
-            res = c.shard.query(qr)
+            r = c.shard.facet(qe.FacetRequest(b["key"], limit=b.get("limit") or 10, exact=bool(b.get("exact")),
+                                              filter=engine.filter_in(b.get("filter"))))
         except engine.BadInput as e:
             raise ApiError(400, "Wrong input: %s" % e)
-        except ApiError:
-            raise
         except Exception as e:  # noqa: BLE001
             raise ApiError(400, "Bad request: %s" % e)
+    hits = r.hits if hasattr(r, "hits") else r
+    return {"hits": [{"value": h.value, "count": h.count} for h in hits]}
+
+
+def h_optimizations(st, req):
+    c = st.get(req.params["collection_name"])
+    with c.lock:
+        info = c.shard.info()
+    queued = 1 if c.dirty_since is not None else 0
+    out = {"summary": {"queued_optimizations": queued, "queued_segments": queued,
+                       "queued_points": info.points_count if queued else 0,
+                       "idle_segments": 0 if queued else info.segments_count},
+           "running": []}
+    want = [w.strip() for w in (req.query.get("with") or "").split(",") if w.strip()]
+    for w in ("queued", "completed"):
+        if w in want:
+            out[w] = []
+    return out
+
+
+def run_query(c, b):
+    """one QueryRequest; the caller holds c.lock"""
+    def lookup(pid, using):
+        recs = c.shard.retrieve([pid], False, True)
+        if not recs:
+            raise ApiError(404, "Not found: No point with id %s found" % pid)
+        v = recs[0].vector
+        if isinstance(v, dict):
+            if using is None and "" in v:
+                return v[""]
+            if using not in v:
+                raise ApiError(400, "Wrong input: Not existing vector name error: %s" % using)
+            return v[using]
+        return v
+    try:
+        query, exclude = engine.query_in(b.get("query"), b.get("using"), lookup)
+        flt = engine.filter_in(b.get("filter"))
+        if exclude:
+            ex = qe.HasIdCondition(set(exclude))
+            flt = qe.Filter(must=[flt] if flt else None, must_not=[ex])
+        limit = b.get("limit") or 10
+        qr = qe.QueryRequest(limit=limit, offset=b.get("offset"), query=query,
+                             prefetches=engine.prefetch_in(b.get("prefetch"), lookup),
+                             with_vector=engine.with_vector_in(b.get("with_vector")),
+                             with_payload=engine.with_payload_in(b.get("with_payload"), False),
+                             filter=flt, score_threshold=b.get("score_threshold"),
+                             params=engine.search_params(b.get("params")))
+        res = c.shard.query(qr)
+    except engine.BadInput as e:
+        raise ApiError(400, "Wrong input: %s" % e)
+    except ApiError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        raise ApiError(400, "Bad request: %s" % e)
     return {"points": [engine.record_out(p, scored=True) for p in res]}
 
 
@@ -1040,6 +1081,9 @@ HANDLERS = {
     ("POST", "/collections/{collection_name}/points/count"): h_count,
     ("POST", "/collections/{collection_name}/points/scroll"): h_scroll,
     ("POST", "/collections/{collection_name}/points/query"): h_query,
+    ("POST", "/collections/{collection_name}/points/query/batch"): h_query_batch,
+    ("POST", "/collections/{collection_name}/facet"): h_facet,
+    ("GET", "/collections/{collection_name}/optimizations"): h_optimizations,
     ("POST", "/collections/{collection_name}/snapshots"): h_create_snapshot,
     ("GET", "/collections/{collection_name}/snapshots"): h_list_snapshots,
     ("DELETE", "/collections/{collection_name}/snapshots/{snapshot_name}"): h_delete_snapshot,

@@ -215,6 +215,19 @@ class Spec:
                 out += self.unknown_fields(props[k], val, p)
         return out
 
+    def _type_fits(self, schema, instance):
+        t = self.resolve(schema).get("type") if isinstance(self.resolve(schema), dict) else None
+        if t is None:
+            return True
+        types = [t] if isinstance(t, str) else t
+        want = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(type(instance))
+        if want == "object" and "object" in types:
+            req = self.resolve(schema).get("required") or []
+            return all(k in instance for k in req)
+        if want is None:  # int/float
+            return "number" in types or ("integer" in types and isinstance(instance, int))
+        return want in types
+
     def _branches(self, s, instance, path):
         if "allOf" in s:
             merged = {"properties": {}}
@@ -222,7 +235,9 @@ class Spec:
                 b = self.resolve(b)
                 merged["properties"].update(b.get("properties", {}))
             return self.unknown_fields(merged, instance, path)
-        branches = s.get("anyOf") or s.get("oneOf") or []
+        branches = [b for b in (s.get("anyOf") or s.get("oneOf") or []) if self._type_fits(b, instance)]
+        if len(branches) == 1:
+            return self.unknown_fields(branches[0], instance, path)
         best = None
         for b in branches:
             if not self.validator(b).is_valid(instance):

@@ -14,13 +14,13 @@ SERVER = os.path.join(HERE, "..", "server.py")
 
 
 class Standin:
-    def __init__(self, tmp, *extra):
+    def __init__(self, tmp, *extra, optimizer=False):
         self.storage = os.path.join(tmp, "storage")
         self.snapshots = os.path.join(tmp, "snapshots")
         t0 = time.monotonic()
         self.proc = subprocess.Popen(
             [sys.executable, SERVER, "--port", "0", "--storage", self.storage, "--snapshots", self.snapshots,
-             "--no-optimizer", *extra],
+             *([] if optimizer else ["--no-optimizer"]), *extra],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         if not line.startswith("listening on "):
@@ -67,8 +67,8 @@ class Standin:
 def standin_factory(tmp_path):
     started = []
 
-    def start(*extra, sub="s"):
-        s = Standin(str(tmp_path / sub), *extra)
+    def start(*extra, sub="s", optimizer=False):
+        s = Standin(str(tmp_path / sub), *extra, optimizer=optimizer)
         started.append(s)
         return s
     yield start

@@ -240,3 +240,68 @@ def test_restart_keeps_data(standin_factory, tmp_path):
         assert json.load(open(os.path.join(s2.storage, "raft_state.json")))["this_peer_id"] == peer
     finally:
         s2.stop()
+
+
+def test_query_forms_facet_batch(standin):
+    s = standin
+    fill(s)
+    r = ok(s.call("POST", "/collections/c/points/query",
+                  {"query": {"nearest": 20}, "limit": 3, "filter": {"must": [{"key": "city", "match": {"value": "Paris"}}]},
+                   "with_payload": ["city"]}))
+    assert 20 not in [p["id"] for p in r["points"]] and all(p["payload"] == {"city": "Paris"} for p in r["points"])
+    r = ok(s.call("POST", "/collections/c/points/query",
+                  {"prefetch": [{"query": [1, 0, 0, 0], "limit": 5}, {"query": [0, 1, 0, 0], "limit": 5}],
+                   "query": {"fusion": "rrf"}, "limit": 4}))
+    assert len(r["points"]) == 4
+    r = ok(s.call("POST", "/collections/c/points/query", {"query": [1, 0, 0, 0], "limit": 2, "offset": 1,
+                                                           "params": {"exact": True}, "with_vector": True}))
+    assert len(r["points"]) == 2 and len(r["points"][0]["vector"]) == 4
+    r = ok(s.call("POST", "/collections/c/points/query/batch",
+                  {"searches": [{"query": [1, 0, 0, 0], "limit": 1}, {"query": [0, 0, 1, 0], "limit": 2}]}))
+    assert [len(x["points"]) for x in r] == [1, 2]
+    ok(s.call("PUT", "/collections/c/index?wait=true", {"field_name": "city", "field_schema": "keyword"}))
+    r = ok(s.call("POST", "/collections/c/facet", {"key": "city", "exact": True}))
+    assert sorted((h["value"], h["count"]) for h in r["hits"]) == [("Berlin", 10), ("Paris", 10)]
+    r = ok(s.call("GET", "/collections/c/optimizations?with=queued"))
+    assert r["running"] == [] and r["queued"] == [] and "queued_optimizations" in r["summary"]
+    err(s.call("POST", "/collections/c/points/query", {"query": {"recommend": {"positive": [1]}}}), 400,
+        r"^Wrong input: .*not supported by the stand-in")
+
+
+def test_patch_builds_the_index(standin):
+    """the guide's weekly 'optimize': lower indexing_threshold by PATCH, status back to green, HNSW built"""
+    s = standin
+    ok(s.call("PUT", "/collections/c", {"vectors": {"size": 16, "distance": "Dot"}}))
+    import random
+    rnd = random.Random(1)
+    pts = [{"id": i, "vector": [rnd.random() for _ in range(16)]} for i in range(3000)]
+    ok(s.call("PUT", "/collections/c/points?wait=true", {"points": pts}))
+    info = ok(s.call("GET", "/collections/c"))
+    assert info["indexed_vectors_count"] == 0 and info["points_count"] == 3000
+    ok(s.call("PATCH", "/collections/c", {"optimizers_config": {"indexing_threshold": 10},
+                                          "hnsw_config": {"m": 8, "ef_construct": 32}}))
+    info = ok(s.call("GET", "/collections/c"))
+    assert info["status"] == "green" and info["optimizer_status"] == "ok"
+    assert info["indexed_vectors_count"] == 3000
+    assert info["config"]["optimizer_config"]["indexing_threshold"] == 10 and info["config"]["hnsw_config"]["m"] == 8
+    r = ok(s.call("POST", "/collections/c/points/query", {"query": pts[7]["vector"], "limit": 1, "params": {"hnsw_ef": 64}}))
+    assert len(r["points"]) == 1
+
+
+def test_background_optimizer(standin_factory):
+    """writes, then quiet for flush_interval_sec: the background optimizer builds the index"""
+    import time
+    s = standin_factory("--strict", optimizer=True)
+    ok(s.call("PUT", "/collections/c", {"vectors": {"size": 8, "distance": "Dot"},
+                                        "optimizers_config": {"indexing_threshold": 10, "flush_interval_sec": 1}}))
+    pts = [{"id": i, "vector": [float((i * j) % 7) for j in range(8)]} for i in range(1500)]
+    ok(s.call("PUT", "/collections/c/points?wait=true", {"points": pts}))
+    assert ok(s.call("GET", "/collections/c/optimizations"))["summary"]["queued_optimizations"] in (0, 1)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        info = ok(s.call("GET", "/collections/c"))
+        if info["indexed_vectors_count"] == 1500 and info["status"] == "green":
+            break
+        time.sleep(0.2)
+    assert info["indexed_vectors_count"] == 1500 and info["status"] == "green"
+    assert ok(s.call("GET", "/collections/c/optimizations"))["summary"]["queued_optimizations"] == 0
