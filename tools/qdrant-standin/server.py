@@ -95,6 +95,7 @@ class Collection:
         self.optimizing = False
         self.optimizer_error = None
         self.dirty_since = None
+        self.cached_info = None
 
     @property
     def shard_dir(self):
@@ -114,6 +115,19 @@ class Collection:
             finally:
                 self.shard.close()
                 self.shard = None
+
+    def info(self):
+        """ShardInfo; while an optimization holds the lock, the last known one"""
+        while True:
+            if self.lock.acquire(timeout=0.02):
+                try:
+                    if self.shard is not None:
+                        self.cached_info = self.shard.info()
+                finally:
+                    self.lock.release()
+                return self.cached_info
+            if self.optimizing and self.cached_info is not None:
+                return self.cached_info
 
     def save_config(self):
         write_json_atomic(os.path.join(self.path, "config.json"), self.config)
@@ -237,23 +251,20 @@ def h_exists(st, req):
 
 
 def collection_info(st, c):
-    with c.lock:
-        info = c.shard.info()
-        schema = {}
-        for k, v in info.payload_schema.items():
-            d = {"data_type": engine.schema_type_name(v.data_type), "points": v.points}
-            schema[k] = d
-        status = "green"
-        opt_status = "ok"
-        if c.optimizing:
-            status = "yellow"
-        if c.optimizer_error:
-            status = "red"
-            opt_status = {"error": c.optimizer_error}
-        return {"status": status, "optimizer_status": opt_status,
-                "indexed_vectors_count": info.indexed_vectors_count, "points_count": info.points_count,
-                "segments_count": info.segments_count, "config": c.config, "payload_schema": schema,
-                "update_queue": {"length": 0}}
+    info = c.info()
+    schema = {k: {"data_type": engine.schema_type_name(v.data_type), "points": v.points}
+              for k, v in info.payload_schema.items()}
+    status = "green"
+    opt_status = "ok"
+    if c.optimizing:
+        status = "yellow"
+    if c.optimizer_error:
+        status = "red"
+        opt_status = {"error": c.optimizer_error}
+    return {"status": status, "optimizer_status": opt_status,
+            "indexed_vectors_count": info.indexed_vectors_count, "points_count": info.points_count,
+            "segments_count": info.segments_count, "config": c.config, "payload_schema": schema,
+            "update_queue": {"length": 0}}
 
 
 def h_get_collection(st, req):
@@ -286,16 +297,31 @@ def h_create_collection(st, req):
     return True
 
 
+# The bindings hold the GIL for the whole of optimize() (an HNSW build can take seconds), which would
+# stall every thread of this process, /healthz included. So the shard is closed here and optimized by a
+# short-lived child process (qdrant-edge allows one opener per shard dir); the collection's own requests
+# wait on its lock meanwhile (reads of its info answer from a cache with status yellow).
+OPTIMIZE_CHILD = ("import sys, qdrant_edge as q\n"
+                  "s = q.EdgeShard.load(sys.argv[1]); s.optimize(); s.flush(); s.close()\n")
+
+
 def optimize(c):
+    """caller holds c.lock"""
+    c.info()  # refresh the cache served while the shard is closed
     c.optimizing = True
     try:
-        c.shard.optimize()
-        c.optimizer_error = None
-    except Exception as e:  # noqa: BLE001
-        c.optimizer_error = str(e)
+        c.close()
+        r = subprocess.run([sys.executable, "-c", OPTIMIZE_CHILD, c.shard_dir], capture_output=True, text=True)
+        if r.returncode != 0:
+            lines = [x for x in r.stderr.strip().splitlines() if x.strip()]
+            c.optimizer_error = lines[-1] if lines else "optimizer exited with %d" % r.returncode
+        else:
+            c.optimizer_error = None
     finally:
+        c.open()
         c.optimizing = False
         c.dirty_since = None
+        c.info()
 
 
 def h_update_collection(st, req):
@@ -504,13 +530,14 @@ def h_facet(st, req):
 
 def h_optimizations(st, req):
     c = st.get(req.params["collection_name"])
-    with c.lock:
-        info = c.shard.info()
+    info = c.info()
     queued = 1 if c.dirty_since is not None else 0
     out = {"summary": {"queued_optimizations": queued, "queued_segments": queued,
                        "queued_points": info.points_count if queued else 0,
                        "idle_segments": 0 if queued else info.segments_count},
            "running": []}
+    if c.optimizing:
+        out["summary"]["queued_optimizations"] = 0
     want = [w.strip() for w in (req.query.get("with") or "").split(",") if w.strip()]
     for w in ("queued", "completed"):
         if w in want:
@@ -956,8 +983,7 @@ def h_metrics(st, req):
     infos = []
     for c in cols:
         try:
-            with c.lock:
-                infos.append((c, c.shard.info()))
+            infos.append((c, c.info()))
         except Exception:  # noqa: BLE001
             pass
     fam("app_info", "gauge", "information about qdrant server",

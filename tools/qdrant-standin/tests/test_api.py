@@ -305,3 +305,39 @@ def test_background_optimizer(standin_factory):
         time.sleep(0.2)
     assert info["indexed_vectors_count"] == 1500 and info["status"] == "green"
     assert ok(s.call("GET", "/collections/c/optimizations"))["summary"]["queued_optimizations"] == 0
+
+
+def test_health_stays_responsive_during_an_index_build(standin):
+    """optimize() runs in a child process: /healthz and /metrics answer while the collection is yellow"""
+    import random
+    import threading
+    import time
+    s = standin
+    ok(s.call("PUT", "/collections/c", {"vectors": {"size": 32, "distance": "Cosine"},
+                                        "hnsw_config": {"m": 32, "ef_construct": 256}}))
+    rnd = random.Random(3)
+    for i in range(0, 10000, 5000):
+        ok(s.call("PUT", "/collections/c/points?wait=true",
+                  {"batch": {"ids": list(range(i, i + 5000)), "vectors": [[rnd.random() for _ in range(32)] for _ in range(5000)]}}))
+    done = []
+    t = threading.Thread(target=lambda: done.append(s.call("PATCH", "/collections/c", {"optimizers_config": {"indexing_threshold": 10}})))
+    t0 = time.time()
+    t.start()
+    seen_yellow, seen_metric, worst = False, False, 0.0
+    while t.is_alive():
+        a = time.time()
+        assert s.call("GET", "/healthz")[0] == 200
+        worst = max(worst, time.time() - a)
+        if ok(s.call("GET", "/collections/c"))["status"] == "yellow":
+            seen_yellow = True
+            st, text, _ = s.call("GET", "/metrics")
+            seen_metric = seen_metric or 'collection_running_optimizations{id="c"} 1' in text
+        time.sleep(0.02)
+    t.join()
+    build = time.time() - t0
+    assert done[0][0] == 200, done
+    info = ok(s.call("GET", "/collections/c"))
+    assert info["status"] == "green" and info["indexed_vectors_count"] == 10000
+    print("index build %.2f s, slowest /healthz %.3f s, yellow seen: %s" % (build, worst, seen_yellow))
+    if build > 1.0:  # only meaningful if the build took a while
+        assert seen_yellow and seen_metric and worst < 0.5, (build, worst)
