@@ -271,11 +271,17 @@ def h_get_collection(st, req):
     return collection_info(st, st.get(req.params["collection_name"]))
 
 
+def check_collection_name(name):
+    """Qdrant's collection-name rule (no path separators or other forbidden characters)"""
+    if not re.match(r"^[^<>:\"/\\|?*\x00-\x1f]{1,255}$", name) or name in (".", ".."):
+        raise ApiError(422, "Validation error in path parameters: [name: collection name cannot contain "
+                            "/ \\ * < > : | ? or be . or ..]")
+
+
 def h_create_collection(st, req):
     name = req.params["collection_name"]
     body = req.body or {}
-    if not re.match(r"^[^<>:\"/\\|?*\x00-\x1f]{1,255}$", name) or name in (".", ".."):
-        raise ApiError(422, "Validation error in path parameters: [name: collection name contains forbidden characters]")
+    check_collection_name(name)
     with st.lock:
         if name in st.collections or name in st.aliases:
             raise ApiError(409, "Wrong input: Collection `%s` already exists!" % name)
@@ -798,6 +804,7 @@ def recover_collection(st, cname, archive, checksum=None):
 
 def h_recover(st, req):
     cname = req.params["collection_name"]
+    check_collection_name(cname)
     b = req.body
     loc = b["location"]
     u = urllib.parse.urlparse(loc)
@@ -835,6 +842,7 @@ def h_recover(st, req):
 
 def h_upload(st, req):
     cname = req.params["collection_name"]
+    check_collection_name(cname)
     fname = req.upload_name or (str(uuid.uuid4()) + ".snapshot")
     fname = os.path.basename(fname.replace("\\", "/")) or (str(uuid.uuid4()) + ".snapshot")
     checksum = req.query.get("checksum")
@@ -878,6 +886,34 @@ def h_create_full(st, req):
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return maybe_async(req, go)
+
+
+def restore_full_snapshot(st, path, force):
+    """`--storage-snapshot FILE [--force-snapshot]` at start, as the real binary restores a full snapshot"""
+    work = tempfile.mkdtemp(dir=os.path.join(st.snapshots, "tmp"))
+    try:
+        r = subprocess.run(["tar", "--no-same-owner", "-xf", path, "-C", work], capture_output=True, text=True)
+        if r.returncode != 0 or not os.path.exists(os.path.join(work, "config.json")):
+            raise SystemExit("qdrant-standin: %s is not a full storage snapshot: %s" % (path, r.stderr.strip()))
+        with open(os.path.join(work, "config.json")) as f:
+            cfg = json.load(f)
+        mapping = cfg.get("collections_mapping") or {}
+        for cname in mapping:
+            if cname in st.collections and not force:
+                raise SystemExit("qdrant-standin: collection %s already exists; use --force-snapshot to overwrite it"
+                                 % cname)
+        for cname, snap in mapping.items():
+            try:
+                recover_collection(st, cname, os.path.join(work, os.path.basename(snap)))
+            except ApiError as e:
+                raise SystemExit("qdrant-standin: restoring %s from %s: %s" % (cname, path, e.message))
+        with st.lock:
+            for alias, target in (cfg.get("collections_aliases") or {}).items():
+                if target in st.collections:
+                    st.aliases[alias] = target
+            st.save_aliases()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def h_list_full(st, req):
@@ -1521,11 +1557,15 @@ def main(argv=None):
     ap.add_argument("--metrics-prefix", default="")
     ap.add_argument("--version", default="1.19.0", help="version reported by / and /metrics")
     ap.add_argument("--no-optimizer", action="store_true", help="no background optimization after writes")
+    ap.add_argument("--storage-snapshot", help="restore this full storage snapshot at start (as qdrant's flag)")
+    ap.add_argument("--force-snapshot", action="store_true", help="let --storage-snapshot overwrite collections")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args(argv)
     spec = specmod.Spec(args.spec)
     spec.version = args.version
     st = State(args, spec)
+    if args.storage_snapshot:
+        restore_full_snapshot(st, os.path.abspath(args.storage_snapshot), args.force_snapshot)
     Handler.st = st
     srv = Server((args.host, args.port), Handler)
     stop = threading.Event()

@@ -341,3 +341,38 @@ def test_health_stays_responsive_during_an_index_build(standin):
     print("index build %.2f s, slowest /healthz %.3f s, yellow seen: %s" % (build, worst, seen_yellow))
     if build > 1.0:  # only meaningful if the build took a while
         assert seen_yellow and seen_metric and worst < 0.5, (build, worst)
+
+
+def test_full_snapshot_restored_at_start(standin_factory, tmp_path):
+    """Qdrant has no REST endpoint to restore a full snapshot; the binary takes --storage-snapshot at start"""
+    import shutil
+    s = standin_factory("--strict", sub="a")
+    fill(s, "c1")
+    fill(s, "c2", 5)
+    ok(s.call("POST", "/collections/aliases", {"actions": [{"create_alias": {"collection_name": "c1", "alias_name": "al"}}]}))
+    before = ok(s.call("POST", "/collections/c1/points/query", {"query": [1, 0.5, 0, 0], "limit": 5, "with_payload": True}))
+    d = ok(s.call("POST", "/snapshots"))
+    full = str(tmp_path / d["name"])
+    shutil.copy(os.path.join(s.snapshots, d["name"]), full)
+    s2 = standin_factory("--strict", "--storage-snapshot", full, sub="b")
+    assert sorted(c["name"] for c in ok(s2.call("GET", "/collections"))["collections"]) == ["c1", "c2"]
+    assert ok(s2.call("POST", "/collections/c1/points/query", {"query": [1, 0.5, 0, 0], "limit": 5, "with_payload": True})) == before
+    assert ok(s2.call("POST", "/collections/al/points/count", {})) == {"count": 20}
+    s2.stop()
+    # existing collections are only overwritten with --force-snapshot
+    import subprocess
+    import sys
+    from conftest import SERVER
+    r = subprocess.run([sys.executable, SERVER, "--port", "0", "--storage", s2.storage, "--snapshots", s2.snapshots,
+                        "--storage-snapshot", full], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "use --force-snapshot" in r.stderr
+    s3 = Standin_restart(s2, "--storage-snapshot", full, "--force-snapshot")
+    try:
+        assert ok(s3.call("POST", "/collections/c2/points/count", {})) == {"count": 5}
+    finally:
+        s3.stop()
+
+
+def Standin_restart(old, *extra):
+    from conftest import Standin
+    return Standin(os.path.dirname(old.storage), *extra)

@@ -154,3 +154,19 @@ def test_recover_rules(standin, tmp_path):
     err(s.call("GET", "/collections/c/snapshots/..%2F..%2Fetc"), 400, r"Invalid snapshot name")
     st, body, _ = s.call("POST", "/collections/c/snapshots?wait=false")
     assert st == 202 and body["status"] == "accepted"
+
+
+def test_collection_names_cannot_escape(standin):
+    s = standin
+    ok(s.call("PUT", "/collections/c", {"vectors": {"size": 4, "distance": "Dot"}}))
+    desc = ok(s.call("POST", "/collections/c/snapshots"))
+    loc = "file://" + os.path.join(s.snapshots, "c", desc["name"])
+    for bad in ("..", "..%2F..%2Fevil", "a%5Cb"):
+        err(s.call("PUT", "/collections/%s/snapshots/recover" % bad, {"location": loc}), 422, r"^Validation error in path parameters")
+        err(s.call("PUT", "/collections/%s" % bad, {"vectors": {"size": 4, "distance": "Dot"}}), 422, r"^Validation error")
+    body, hdr = multipart("snapshot", "../../x.snapshot", open(loc[7:], "rb").read())
+    err(s.call("POST", "/collections/..%2Fevil/snapshots/upload", body, headers=hdr), 422, r"^Validation error")
+    # the uploaded file name is reduced to its basename, as Qdrant does
+    assert ok(s.call("POST", "/collections/d/snapshots/upload", body, headers=hdr)) is True
+    assert os.path.exists(os.path.join(s.snapshots, "d", "x.snapshot"))
+    assert not os.path.exists(os.path.join(os.path.dirname(s.snapshots), "evil"))
