@@ -1274,15 +1274,10 @@ class Handler(BaseHTTPRequestHandler):
         if status == 206:
             self.send_header("Content-Range", "bytes %d-%d/%d" % (start, end, size))
         self.end_headers()
+        self.wfile.flush()
         with open(path, "rb") as f:
-            f.seek(start)
-            left = end - start + 1
-            while left > 0:
-                chunk = f.read(min(1 << 20, left))
-                if not chunk:
-                    break
-                self.wfile.write(chunk)
-                left -= len(chunk)
+            # zero-copy (sendfile(2)); constant memory whatever the size
+            self.connection.sendfile(f, start, end - start + 1)
 
     # ---------------------------------------------------------------- request body
     def read_body(self):
