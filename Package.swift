@@ -43,12 +43,15 @@ let package = Package(
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CDyn"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], exclude: ["corpus"]),
         .testTarget(name: "RESPTests", dependencies: ["RESP", "CDyn"], exclude: ["corpus"]),
-        .testTarget(name: "EngineTests", dependencies: [],
+        // What the test targets that drive the built binary share (harness, redis-server, HTTP server).
+        .target(name: "OpshTestSupport", path: "Tests/OpshTestSupport",
+                swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "EngineTests", dependencies: ["OpshTestSupport"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "ProcedureTests", dependencies: [],
+        .testTarget(name: "ProcedureTests", dependencies: ["OpshTestSupport"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "UserTests", dependencies: [], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "UserTests", dependencies: ["OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "PickleTests", dependencies: ["Pickle"], exclude: ["corpus"]),
-        .testTarget(name: "QueueTests", dependencies: [], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "QueueTests", dependencies: ["OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

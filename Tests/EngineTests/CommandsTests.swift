@@ -1,4 +1,5 @@
 import Foundation
+import OpshTestSupport
 import XCTest
 
 /// opsh list, help, eject, config, version, and the search path.

@@ -1,4 +1,5 @@
 import Foundation
+import OpshTestSupport
 import XCTest
 
 /// --timeout, Ctrl-C, --max-memory and os.exit (DESIGN.md §2).

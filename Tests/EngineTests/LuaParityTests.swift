@@ -1,4 +1,5 @@
 import Foundation
+import OpshTestSupport
 import XCTest
 
 /// A plain Lua script behaves exactly as under lua5.4 (DESIGN.md §2).

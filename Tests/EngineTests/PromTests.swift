@@ -1,4 +1,5 @@
 import Foundation
+import OpshTestSupport
 import XCTest
 
 /// opsh.prom against Debian's prometheus on loopback, scraping itself.

@@ -1,4 +1,5 @@
 import Foundation
+import OpshTestSupport
 import XCTest
 
 /// opsh.redis against a real redis-server, as scripts use it.

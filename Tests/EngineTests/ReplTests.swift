@@ -1,4 +1,5 @@
 import Foundation
+import OpshTestSupport
 import XCTest
 
 /// `opsh repl`: driven through a pipe and through a pseudo-terminal.

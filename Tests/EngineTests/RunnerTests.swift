@@ -1,4 +1,5 @@
 import Foundation
+import OpshTestSupport
 import XCTest
 
 /// `opsh run`: the script format, arguments, report formats, exit codes, categories.

@@ -1,4 +1,5 @@
 import Foundation
+import OpshTestSupport
 import XCTest
 
 /// DragonflyDB cannot run here (DESIGN.md §3). This is a stand-in that answers the handful of

@@ -1,4 +1,5 @@
 import Foundation
+import OpshTestSupport
 import XCTest
 
 /// The redis/ procedures against a real redis-server, driven through the built binary.

@@ -1,4 +1,5 @@
 import Foundation
+import OpshTestSupport
 import XCTest
 
 /// The queue/ procedures against a real ARQ worker (PyPI arq) on a real redis-server, both started

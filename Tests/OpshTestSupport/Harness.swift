@@ -1,16 +1,16 @@
-// Copied from Tests/EngineTests/Harness.swift (each test target has its own copy).
+// Shared by the test targets that drive the built opsh binary as a user would.
 import Foundation
 import XCTest
 
 /// Runs the built opsh binary as a user would.
-struct Run {
-    let status: Int32
-    let stdout: String
-    let stderr: String
+public struct Run {
+    public let status: Int32
+    public let stdout: String
+    public let stderr: String
 }
 
-enum Harness {
-    static var binary: URL {
+public enum Harness {
+    public static var binary: URL {
         if let p = ProcessInfo.processInfo.environment["OPSH_BIN"] { return URL(fileURLWithPath: p) }
         for b in Bundle.allBundles where b.bundlePath.hasSuffix(".xctest") {
             return b.bundleURL.deletingLastPathComponent().appendingPathComponent("opsh")
@@ -18,24 +18,24 @@ enum Harness {
         return Bundle.main.bundleURL.appendingPathComponent("opsh")
     }
 
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    public static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     /// A fresh HOME so the user's configuration never leaks into a test.
-    static func environment(_ extra: [String: String] = [:]) -> [String: String] {
+    public static func environment(_ extra: [String: String] = [:]) -> [String: String] {
         var env = ProcessInfo.processInfo.environment
-        for k in ["QDRANT_URL", "REDIS_URL", "DOCKER_HOST", "OPSH_PATH", "QDRANT_API_KEY", "XDG_CONFIG_HOME", "NO_COLOR"] { env[k] = nil }
+        for k in ["QDRANT_URL", "REDIS_URL", "TASK_QUEUE_REDIS_URL", "TASK_QUEUE_NAME", "DOCKER_HOST", "OPSH_PATH", "QDRANT_API_KEY", "XDG_CONFIG_HOME", "NO_COLOR"] { env[k] = nil }
         env["HOME"] = tempDir("home").path
         for (k, v) in extra { env[k] = v }
         return env
     }
 
-    static func tempDir(_ name: String) -> URL {
+    public static func tempDir(_ name: String) -> URL {
         let d = FileManager.default.temporaryDirectory.appendingPathComponent("opsh-tests-\(getpid())-\(name)-\(UUID().uuidString.prefix(8))")
         try! FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
         return d
     }
 
-    static func write(_ text: String, to name: String, in dir: URL? = nil) -> String {
+    public static func write(_ text: String, to name: String, in dir: URL? = nil) -> String {
         let d = dir ?? tempDir("scripts")
         let url = d.appendingPathComponent(name)
         try! FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
@@ -44,7 +44,7 @@ enum Harness {
     }
 
     @discardableResult
-    static func run(_ args: [String], stdin: String? = nil, env: [String: String] = [:], cwd: URL? = nil,
+    public static func run(_ args: [String], stdin: String? = nil, env: [String: String] = [:], cwd: URL? = nil,
                     executable: URL? = nil, timeout: TimeInterval = 60) -> Run {
         let p = Process()
         p.executableURL = executable ?? binary
@@ -72,7 +72,7 @@ enum Harness {
     }
 
     /// Starts opsh and returns the process, for signals.
-    static func start(_ args: [String]) -> (Process, Pipe, Pipe) {
+    public static func start(_ args: [String]) -> (Process, Pipe, Pipe) {
         let p = Process()
         p.executableURL = binary
         p.arguments = args
@@ -87,4 +87,7 @@ enum Harness {
 }
 
 /// Filled by one reader thread, read after DispatchGroup.wait (which orders the accesses).
-final class DataBox: @unchecked Sendable { var data = Data() }
+public final class DataBox: @unchecked Sendable {
+    public var data = Data()
+    public init() {}
+}

@@ -3,12 +3,12 @@ import XCTest
 
 /// A small HTTP server for opsh.http's tests (Python's http.server on loopback or a
 /// unix socket): echoes requests as JSON, and serves statuses, delays and files on demand.
-final class HTTPTestServer {
-    let process: Process
-    let port: Int
-    let socketPath: String?
+public final class HTTPTestServer {
+    public let process: Process
+    public let port: Int
+    public let socketPath: String?
 
-    static let script = #"""
+    public static let script = #"""
 import hashlib, json, os, socketserver, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 counts = {}
@@ -59,7 +59,7 @@ print("ready", flush=True)
 srv.serve_forever()
 """#
 
-    init(unixSocket: Bool = false) throws {
+    public init(unixSocket: Bool = false) throws {
         let dir = Harness.tempDir("http")
         let scriptPath = dir.appendingPathComponent("server.py").path
         try HTTPTestServer.script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
@@ -76,9 +76,9 @@ srv.serve_forever()
         XCTAssertTrue(line.hasPrefix("ready"), "the test HTTP server did not start: \(line)")
     }
 
-    var url: String { "http://127.0.0.1:\(port)" }
+    public var url: String { "http://127.0.0.1:\(port)" }
 
-    func stop() {
+    public func stop() {
         if process.isRunning { process.terminate(); process.waitUntilExit() }
     }
 

@@ -1,14 +1,13 @@
-// Copied from Tests/EngineTests (the harness that drives the built opsh binary).
 import Foundation
 import XCTest
 
 /// A real redis-server on a free loopback port in a temporary directory, stopped by its pid.
-final class RedisServer {
-    let port: Int
-    let dir: URL
-    let process: Process
+public final class RedisServer {
+    public let port: Int
+    public let dir: URL
+    public let process: Process
 
-    init(port fixedPort: Int? = nil, extraArguments: [String] = []) throws {
+    public init(port fixedPort: Int? = nil, extraArguments: [String] = []) throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/redis-server") else {
             throw XCTSkip("redis-server is not installed (scripts/setup installs it)")
         }
@@ -29,15 +28,15 @@ final class RedisServer {
         XCTFail("redis-server did not start on port \(port)")
     }
 
-    var url: String { "redis://127.0.0.1:\(port)" }
+    public var url: String { "redis://127.0.0.1:\(port)" }
 
-    func stop() {
+    public func stop() {
         if process.isRunning { process.terminate(); process.waitUntilExit() }
     }
 
     deinit { stop() }
 
-    static func freePort() -> Int {
+    public static func freePort() -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var addr = sockaddr_in()
@@ -54,7 +53,7 @@ final class RedisServer {
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 
-    static func accepts(_ port: Int) -> Bool {
+    public static func accepts(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var addr = sockaddr_in()
