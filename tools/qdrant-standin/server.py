@@ -458,6 +458,55 @@ def h_delete_points(st, req):
     return apply_update(st, req, build)
 
 
+def _ids(b):
+    return [engine.point_id(x) for x in b["points"]]
+
+
+def _selector_op(b, by_ids, by_filter, *args):
+    if b.get("points") is not None:
+        return by_ids(_ids(b), *args)
+    if b.get("filter") is not None:
+        return by_filter(engine.filter_in(b["filter"]), *args)
+    raise engine.BadInput("either `points` or `filter` is required")
+
+
+def h_set_payload(st, req):
+    b = req.body
+    U = qe.UpdateOperation
+    return apply_update(st, req, lambda c: _selector_op(b, lambda ids, *a: U.set_payload(ids, b["payload"], key=b.get("key")),
+                                                        lambda f, *a: U.set_payload_by_filter(f, b["payload"], key=b.get("key"))))
+
+
+def h_overwrite_payload(st, req):
+    b = req.body
+    U = qe.UpdateOperation
+    return apply_update(st, req, lambda c: _selector_op(b, lambda ids: U.overwrite_payload(ids, b["payload"]),
+                                                        lambda f: U.overwrite_payload_by_filter(f, b["payload"])))
+
+
+def h_delete_payload(st, req):
+    b = req.body
+    U = qe.UpdateOperation
+    return apply_update(st, req, lambda c: _selector_op(b, U.delete_payload, U.delete_payload_by_filter, b["keys"]))
+
+
+def h_clear_payload(st, req):
+    U = qe.UpdateOperation
+    return apply_update(st, req, lambda c: _selector_op(req.body, U.clear_payload, U.clear_payload_by_filter))
+
+
+def h_update_vectors(st, req):
+    b = req.body
+    return apply_update(st, req, lambda c: qe.UpdateOperation.update_vectors(
+        [qe.PointVectors(engine.point_id(p["id"]), engine.vector_in(p["vector"])) for p in b["points"]]))
+
+
+def h_delete_vectors(st, req):
+    b = req.body
+    U = qe.UpdateOperation
+    return apply_update(st, req, lambda c: _selector_op(b, U.delete_vectors, U.delete_vectors_by_filter, b["vector"]))
+
+
 def h_create_index(st, req):
     b = req.body
     fs = b.get("field_schema")
@@ -1140,6 +1189,12 @@ HANDLERS = {
     ("POST", "/collections/{collection_name}/points"): h_retrieve,
     ("GET", "/collections/{collection_name}/points/{id}"): h_get_point,
     ("POST", "/collections/{collection_name}/points/delete"): h_delete_points,
+    ("POST", "/collections/{collection_name}/points/payload"): h_set_payload,
+    ("PUT", "/collections/{collection_name}/points/payload"): h_overwrite_payload,
+    ("POST", "/collections/{collection_name}/points/payload/delete"): h_delete_payload,
+    ("POST", "/collections/{collection_name}/points/payload/clear"): h_clear_payload,
+    ("PUT", "/collections/{collection_name}/points/vectors"): h_update_vectors,
+    ("POST", "/collections/{collection_name}/points/vectors/delete"): h_delete_vectors,
     ("POST", "/collections/{collection_name}/points/count"): h_count,
     ("POST", "/collections/{collection_name}/points/scroll"): h_scroll,
     ("POST", "/collections/{collection_name}/points/query"): h_query,

@@ -409,3 +409,27 @@ def test_metrics_pass_promtool(standin):
     assert r.returncode in (0, 3), r.stderr  # 3: lint problems only
     assert all(re.match(r"^(collections_total|collections_vector_total) non-counter metrics should not have \"_total\" suffix$", p)
                for p in problems), problems
+
+
+def test_payload_and_vector_updates(standin):
+    s = standin
+    fill(s, n=6)
+
+    def payload(i):
+        return ok(s.call("GET", "/collections/c/points/%d" % i))["payload"]
+    ok(s.call("POST", "/collections/c/points/payload?wait=true", {"payload": {"x": 1}, "points": [1, 2]}))
+    assert payload(1) == {"city": "Paris", "n": 1, "x": 1}
+    ok(s.call("POST", "/collections/c/points/payload?wait=true",
+              {"payload": {"y": 2}, "filter": {"must": [{"key": "city", "match": {"value": "Berlin"}}]}}))
+    assert payload(2)["y"] == 2 and "y" not in payload(1)
+    ok(s.call("PUT", "/collections/c/points/payload?wait=true", {"payload": {"only": True}, "points": [3]}))
+    assert payload(3) == {"only": True}
+    ok(s.call("POST", "/collections/c/points/payload/delete?wait=true", {"keys": ["x"], "points": [1]}))
+    assert payload(1) == {"city": "Paris", "n": 1}
+    ok(s.call("POST", "/collections/c/points/payload/clear?wait=true", {"points": [1]}))
+    assert payload(1) == {}
+    ok(s.call("PUT", "/collections/c/points/vectors?wait=true", {"points": [{"id": 4, "vector": [0, 0, 0, 1]}]}))
+    v = ok(s.call("GET", "/collections/c/points/4"))["vector"]
+    assert [round(x, 5) for x in v] == [0, 0, 0, 1]
+    err(s.call("POST", "/collections/c/points/payload/clear", {}), 400,
+        r"^Format error in JSON body: data did not match any variant of untagged enum")
