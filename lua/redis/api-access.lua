@@ -3,15 +3,10 @@
 -- the server for the whole keyspace) and fails on a counter that is not a number; here keys come
 -- from SCAN and values from MGET per page, and a non-numeric value is reported, not fatal.
 local redis = require "opsh.redis"
+local units = require "opsh.units"
+local auth_hint = units.redis_auth_hint
 local config = require "opsh.config"
 
-local function auth_hint(err)
-  local code = type(err) == "table" and err.code or ""
-  if code == "WRONGPASS" or code == "NOAUTH" or tostring(err):find("AUTH", 1, true) then
-    return " (authentication failed: check the user and password in --url or REDIS_URL)"
-  end
-  return ""
-end
 
 local function setting(name, default)
   local t = config.get("thresholds")
@@ -35,8 +30,6 @@ return {
     local warn_at = args.threshold or setting("api_access_warn", 1000)
     local crit_at = args.crit or setting("api_access_crit", nil)
     local url = (args.url and args.url ~= "") and args.url or config.get("redis_url")
-    -- the report echoes args (--json): keep a password in the URL out of it
-    if args.url then args.url = args.url:gsub("^(%a+://[^:/@]*):[^@]*@", "%1:***@") end
     local r, err = redis.connect(url)
     if not r then return ctx:crit("api_access", "Redis is not reachable: " .. tostring(err) .. auth_hint(err), { up = 0 }) end
     local total, above, odd, page = 0, {}, {}, {}

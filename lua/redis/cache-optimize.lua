@@ -16,36 +16,18 @@
 -- eviction there is the --cache_mode=true start flag, so on Dragonfly this is detected and
 -- reported, and nothing is sent.
 local redis = require "opsh.redis"
+local units = require "opsh.units"
+local parse_size = units.parse_bytes
+local human = units.bytes_text
+local auth_hint = units.redis_auth_hint
 local config = require "opsh.config"
 local time = require "opsh.time"
 
 local POLICIES = { "noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
   "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl" }
 
-local function parse_size(s)
-  if type(s) == "number" then return s end
-  local n, unit = tostring(s):lower():match("^%s*([%d%.]+)%s*(%a*)%s*$")
-  n = tonumber(n)
-  if not n then return nil end
-  local mult = ({ [""] = 1, b = 1, k = 1024, kb = 1024, kib = 1024, m = 1024 ^ 2, mb = 1024 ^ 2, mib = 1024 ^ 2,
-    g = 1024 ^ 3, gb = 1024 ^ 3, gib = 1024 ^ 3, t = 1024 ^ 4, tb = 1024 ^ 4, tib = 1024 ^ 4 })[unit]
-  return mult and math.floor(n * mult) or nil
-end
 
-local function human(bytes)
-  bytes = tonumber(bytes) or 0
-  local units, i = { "B", "KiB", "MiB", "GiB", "TiB" }, 1
-  while bytes >= 1024 and i < #units do bytes = bytes / 1024; i = i + 1 end
-  return (i == 1 and "%d %s" or "%.1f %s"):format(bytes, units[i])
-end
 
-local function auth_hint(err)
-  local code = type(err) == "table" and err.code or ""
-  if code == "WRONGPASS" or code == "NOAUTH" or tostring(err):find("AUTH", 1, true) then
-    return " (authentication failed: check the user and password in --url or REDIS_URL)"
-  end
-  return ""
-end
 
 -- A Redis glob (*, ?, [...], \x) as an anchored Lua pattern.
 local function glob_to_lua(glob)
@@ -106,8 +88,6 @@ return {
     local limit = parse_size(limit_text)
     if not limit then error("--threshold: not a size: " .. tostring(limit_text) .. " (e.g. 1gb, 512mb, 1073741824)", 0) end
     local url = (args.url and args.url ~= "") and args.url or config.get("redis_url")
-    -- the report echoes args (--json): keep a password in the URL out of it
-    if args.url then args.url = args.url:gsub("^(%a+://[^:/@]*):[^@]*@", "%1:***@") end
     local r, err = redis.connect(url)
     if not r then return ctx:crit("cache.optimize", "Redis is not reachable: " .. tostring(err) .. auth_hint(err), { up = 0 }) end
     local dragonfly = r:is_dragonfly()

