@@ -51,6 +51,14 @@ class ApiError(Exception):
         self.message = message
 
 
+def engine_error(e):
+    """an engine exception as Qdrant reports it: its BadInput kinds are `Wrong input`, the rest `Bad request`"""
+    msg = str(e)
+    if msg.startswith(("Vector dimension error", "Not existing vector name", "Wrong input")):
+        return ApiError(400, "Wrong input: " + msg)
+    return ApiError(400, "Bad request: " + msg)
+
+
 def not_found(c):
     return ApiError(404, "Not found: Collection `%s` doesn't exist!" % c)
 
@@ -552,7 +560,7 @@ def h_scroll(st, req):
         except engine.BadInput as e:
             raise ApiError(400, "Wrong input: %s" % e)
         except Exception as e:  # noqa: BLE001
-            raise ApiError(400, "Bad request: %s" % e)
+            raise engine_error(e)
     return {"points": [engine.record_out(p) for p in pts], "next_page_offset": engine.id_out(nxt)}
 
 
@@ -578,7 +586,7 @@ def h_facet(st, req):
         except engine.BadInput as e:
             raise ApiError(400, "Wrong input: %s" % e)
         except Exception as e:  # noqa: BLE001
-            raise ApiError(400, "Bad request: %s" % e)
+            raise engine_error(e)
     hits = r.hits if hasattr(r, "hits") else r
     return {"hits": [{"value": h.value, "count": h.count} for h in hits]}
 
@@ -633,7 +641,7 @@ def run_query(c, b):
     except ApiError:
         raise
     except Exception as e:  # noqa: BLE001
-        raise ApiError(400, "Bad request: %s" % e)
+        raise engine_error(e)
     return {"points": [engine.record_out(p, scored=True) for p in res]}
 
 

@@ -47,11 +47,6 @@ def _rewrite_nullable(node):
             node["anyOf"] = [inner, {"type": "null"}]
         else:
             node["type"] = "null"
-    for k in ("example", "format"):
-        # formats like uint64/float/date-time are not checked by Qdrant's parser the same way;
-        # keep them out of the validator (integers/numbers are still typed).
-        if k == "format" and isinstance(node.get(k), str):
-            node.pop(k)
 
 
 # error kinds that Qdrant reports as 422 "Validation error" (range / length checks done by
@@ -60,9 +55,20 @@ RANGE_KEYWORDS = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", 
                   "maxLength", "minItems", "maxItems", "uniqueItems", "multipleOf"}
 
 
+def _unsigned(schema):
+    f = schema.get("format") if isinstance(schema, dict) else None
+    return isinstance(f, str) and f.startswith("uint") and schema.get("minimum") == 0
+
+
+RUST_UINT = {"uint": "usize", "uint64": "u64", "uint32": "u32", "uint16": "u16", "uint8": "u8"}
+
+
 def _strip_ranges(node):
+    """the schema as serde sees it: types only (a `minimum: 0` of an unsigned integer is a type, too)"""
     if isinstance(node, dict):
         for k in list(node):
+            if k == "minimum" and _unsigned(node):
+                continue
             if k in RANGE_KEYWORDS and not isinstance(node[k], dict):
                 del node[k]
             else:
@@ -167,6 +173,8 @@ class Spec:
             err = _closest(err)
         where = ".".join(str(p) for p in err.absolute_path)
         msg = err.message
+        if err.validator == "minimum" and _unsigned(err.schema):
+            msg = "invalid value: integer `%s`, expected %s" % (err.instance, RUST_UINT.get(err.schema["format"], "u64"))
         if len(msg) > 300:
             msg = msg[:300] + "..."
         if brief:

@@ -163,8 +163,14 @@ def test_error_shapes(standin):
     err(s.call("PUT", "/collections/d", {"vectors": {"size": "four", "distance": "Cosine"}}), 400,
         r"^Format error in JSON body: .*'four'")
     err(s.call("PUT", "/collections/d", {"vectors": {"size": 4, "distance": "Cosinus"}}), 400, r"^Format error in JSON body: ")
-    err(s.call("PATCH", "/collections/c", {"hnsw_config": {"m": -1}}), 422,
-        r"^Validation error in JSON body: \[hnsw_config\.m: ")
+    err(s.call("PATCH", "/collections/c", {"hnsw_config": {"m": -1}}), 400,
+        r"^Format error in JSON body: invalid value: integer `-1`, expected usize at `hnsw_config.m`")
+    err(s.call("PATCH", "/collections/c", {"hnsw_config": {"ef_construct": 2}}), 422,
+        r"^Validation error in JSON body: \[hnsw_config\.ef_construct: 2 is less than the minimum of 4\]")
+    err(s.call("PATCH", "/collections/c", {"optimizers_config": {"deleted_threshold": 1.5}}), 422,
+        r"^Validation error in JSON body: \[optimizers_config\.deleted_threshold: ")
+    err(s.call("PUT", "/collections/c/points", {"points": [{"id": -1, "vector": [1, 0, 0, 0]}]}), 400,
+        r"^Format error in JSON body: ")
     # the guide's hnsw_config.ef is not a Qdrant field: strict mode names it
     e = err(s.call("PATCH", "/collections/c", {"hnsw_config": {"ef": 128}}), 400,
             r"^Format error in JSON body: unknown field `ef`")
@@ -433,3 +439,15 @@ def test_payload_and_vector_updates(standin):
     assert [round(x, 5) for x in v] == [0, 0, 0, 1]
     err(s.call("POST", "/collections/c/points/payload/clear", {}), 400,
         r"^Format error in JSON body: data did not match any variant of untagged enum")
+
+
+def test_engine_errors(standin):
+    s = standin
+    fill(s)
+    err(s.call("PUT", "/collections/c/points?wait=true", {"points": [{"id": 1, "vector": [1, 0, 0]}]}), 400,
+        r"^Wrong input: Vector dimension error: expected dim: 4, got 3$")
+    err(s.call("POST", "/collections/c/points/query", {"query": [1, 0, 0]}), 400,
+        r"^Wrong input: Vector dimension error: expected dim: 4, got 3$")
+    err(s.call("POST", "/collections/c/points/query", {"query": [1, 0, 0, 0], "using": "nope"}), 400,
+        r"^Wrong input: Not existing vector name error: nope$")
+    err(s.call("POST", "/collections/c/points/scroll", {"order_by": "n"}), 400, r"^Bad request: No range index for `order_by` key")

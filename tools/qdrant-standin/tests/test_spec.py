@@ -47,5 +47,6 @@ def test_nullable_is_rewritten():
     hnsw = {"$ref": "#/components/schemas/UpdateCollection"}
     assert s.body_errors(hnsw, {"hnsw_config": None}) is None
     assert s.body_errors(hnsw, {"hnsw_config": {"m": "x"}})[0] == 400
-    assert s.body_errors(hnsw, {"hnsw_config": {"m": -1}})[0] == 422
+    assert s.body_errors(hnsw, {"hnsw_config": {"m": -1}})[0] == 400  # serde: not a usize
+    assert s.body_errors(hnsw, {"hnsw_config": {"ef_construct": 3}})[0] == 422  # validator: range(min = 4)
     assert s.unknown_fields(hnsw, {"hnsw_config": {"ef": 1}})[0][0] == "hnsw_config.ef"
