@@ -15,7 +15,6 @@ SCHEMA_TYPES = {"keyword": qe.PayloadSchemaType.Keyword, "integer": qe.PayloadSc
                 "float": qe.PayloadSchemaType.Float, "geo": qe.PayloadSchemaType.Geo,
                 "text": qe.PayloadSchemaType.Text, "bool": qe.PayloadSchemaType.Bool,
                 "datetime": qe.PayloadSchemaType.Datetime, "uuid": qe.PayloadSchemaType.Uuid}
-SCHEMA_NAMES = {v: k for k, v in SCHEMA_TYPES.items()}
 
 
 def schema_type_name(t):

@@ -1404,7 +1404,6 @@ class Handler(BaseHTTPRequestHandler):
 
     def _split_multipart(self, path, boundary, req):
         """Find part boundaries by scanning the temp file in blocks; copy the snapshot part out."""
-        delim = b"\r\n" + boundary
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
             # positions of every delimiter (scan with overlap)
@@ -1460,7 +1459,6 @@ class Handler(BaseHTTPRequestHandler):
                         o.write(c)
                         left -= len(c)
                 req.upload_path = out
-                del delim
                 return
 
     # ---------------------------------------------------------------- dispatch

@@ -170,3 +170,23 @@ def test_collection_names_cannot_escape(standin):
     assert ok(s.call("POST", "/collections/d/snapshots/upload", body, headers=hdr)) is True
     assert os.path.exists(os.path.join(s.snapshots, "d", "x.snapshot"))
     assert not os.path.exists(os.path.join(os.path.dirname(s.snapshots), "evil"))
+
+
+def test_multipart_with_other_fields_and_missing_part(standin):
+    s = standin
+    ok(s.call("PUT", "/collections/c", {"vectors": {"size": 4, "distance": "Dot"}}))
+    ok(s.call("PUT", "/collections/c/points?wait=true", {"points": [{"id": 1, "vector": [1, 2, 3, 4]}]}))
+    desc = ok(s.call("POST", "/collections/c/snapshots"))
+    data = open(os.path.join(s.snapshots, "c", desc["name"]), "rb").read()
+    b = "xyz" + uuid.uuid4().hex
+    body = ("--%s\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n" % b).encode() + \
+        ("--%s\r\nContent-Disposition: form-data; name=\"snapshot\"; filename=\"two.snapshot\"\r\n\r\n" % b).encode() + \
+        data + ("\r\n--%s--\r\n" % b).encode()
+    hdr = {"Content-Type": "multipart/form-data; boundary=" + b}
+    assert ok(s.call("POST", "/collections/e/snapshots/upload", body, headers=hdr)) is True
+    assert open(os.path.join(s.snapshots, "e", "two.snapshot"), "rb").read() == data
+    assert ok(s.call("POST", "/collections/e/points/count", {})) == {"count": 1}
+    body, hdr = multipart("other", "x.snapshot", data)
+    err(s.call("POST", "/collections/f/snapshots/upload", body, headers=hdr), 400, r"multipart field `snapshot` is missing")
+    err(s.call("POST", "/collections/f/snapshots/upload", b"{}", headers={"Content-Type": "application/json"}), 400,
+        r"expected multipart/form-data")
