@@ -1338,9 +1338,16 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Range", "bytes %d-%d/%d" % (start, end, size))
         self.end_headers()
         self.wfile.flush()
+        length = end - start + 1
         with open(path, "rb") as f:
+            if self.st.args.truncate_downloads:
+                # fault injection for clients' tests: half the promised bytes, then the connection closes
+                self.connection.sendfile(f, start, length // 2)
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
             # zero-copy (sendfile(2)); constant memory whatever the size
-            self.connection.sendfile(f, start, end - start + 1)
+            self.connection.sendfile(f, start, length)
 
     # ---------------------------------------------------------------- request body
     def read_body(self):
@@ -1465,6 +1472,8 @@ class Handler(BaseHTTPRequestHandler):
     def dispatch(self, method):
         t0 = time.time()
         st = self.st
+        if st.args.delay_ms:
+            time.sleep(st.args.delay_ms / 1000.0)  # test aid: a slow server (each request in its own thread)
         u = urllib.parse.urlsplit(self.path)
         path = u.path
         tmpl = None
@@ -1619,6 +1628,9 @@ def main(argv=None):
     ap.add_argument("--no-optimizer", action="store_true", help="no background optimization after writes")
     ap.add_argument("--storage-snapshot", help="restore this full storage snapshot at start (as qdrant's flag)")
     ap.add_argument("--force-snapshot", action="store_true", help="let --storage-snapshot overwrite collections")
+    ap.add_argument("--delay-ms", type=float, default=0, help="test aid: answer every request this much later")
+    ap.add_argument("--truncate-downloads", action="store_true",
+                    help="test aid: snapshot downloads send half their bytes, then close the connection")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args(argv)
     spec = specmod.Spec(args.spec)

@@ -451,3 +451,36 @@ def test_engine_errors(standin):
     err(s.call("POST", "/collections/c/points/query", {"query": [1, 0, 0, 0], "using": "nope"}), 400,
         r"^Wrong input: Not existing vector name error: nope$")
     err(s.call("POST", "/collections/c/points/scroll", {"order_by": "n"}), 400, r"^Bad request: No range index for `order_by` key")
+
+
+def test_delay_and_concurrency(standin_factory):
+    """--delay-ms: a slow server for clients' timeout and concurrency tests; requests are served concurrently"""
+    import threading
+    import time
+    s = standin_factory("--delay-ms", "50")
+    t0 = time.time()
+    assert s.call("GET", "/healthz")[0] == 200
+    assert time.time() - t0 >= 0.05
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(s.call("GET", "/readyz")[0])) for _ in range(40)]
+    t0 = time.time()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [200] * 40 and time.time() - t0 < 1.0, time.time() - t0
+
+
+def test_truncated_download(standin_factory):
+    import http.client
+    s = standin_factory("--truncate-downloads")
+    fill(s)
+    d = ok(s.call("POST", "/collections/c/snapshots"))
+    conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=10)
+    conn.request("GET", "/collections/c/snapshots/" + d["name"])
+    r = conn.getresponse()
+    assert r.status == 200 and int(r.getheader("Content-Length")) == d["size"]
+    with pytest.raises(http.client.IncompleteRead) as e:
+        r.read()
+    assert len(e.value.partial) == d["size"] // 2
+    conn.close()
