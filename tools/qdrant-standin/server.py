@@ -210,11 +210,11 @@ class State:
                 with c.lock:
                     c.close()
 
-    def record(self, method, tmpl, status, dur):
+    def record(self, method, tmpl, status, dur, collection=None):
         if not tmpl or not METRIC_ENDPOINT.match(tmpl):
             return
         with self.metrics_lock:
-            e = self.rest.setdefault((method, tmpl, status), [0, 0.0, None, None, [0] * len(BUCKETS)])
+            e = self.rest.setdefault((method, tmpl, status, collection or ""), [0, 0.0, None, None, [0] * len(BUCKETS)])
             e[0] += 1
             if status == 200:
                 e[1] += dur
@@ -223,6 +223,23 @@ class State:
                 for i, b in enumerate(BUCKETS):
                     if dur <= b:
                         e[4][i] += 1
+
+    def rest_stats(self, per_collection=False):
+        """{(method, tmpl, status[, collection]): [count, sum, min, max, buckets]}"""
+        out = {}
+        with self.metrics_lock:
+            for (m, tmpl, status, coll), e in self.rest.items():
+                key = (m, tmpl, status, coll) if per_collection else (m, tmpl, status)
+                a = out.get(key)
+                if a is None:
+                    out[key] = [e[0], e[1], e[2], e[3], list(e[4])]
+                    continue
+                a[0] += e[0]
+                a[1] += e[1]
+                a[2] = e[2] if a[2] is None else (a[2] if e[2] is None else min(a[2], e[2]))
+                a[3] = e[3] if a[3] is None else (a[3] if e[3] is None else max(a[3], e[3]))
+                a[4] = [x + y for x, y in zip(a[4], e[4])]
+        return out
 
 
 # ====================================================================== collections
@@ -1026,10 +1043,9 @@ def h_telemetry(st, req):
     if level >= 1:
         col["collections"] = [{"id": c.name} for c in cols]
     responses = {}
-    with st.metrics_lock:
-        for (m, tmpl, status), e in st.rest.items():
-            d = responses.setdefault("%s %s" % (m, tmpl), {})
-            d[str(status)] = {"count": e[0], "avg_duration_micros": (e[1] / e[0] * 1e6) if e[0] else 0.0}
+    for (m, tmpl, status), e in st.rest_stats().items():
+        d = responses.setdefault("%s %s" % (m, tmpl), {})
+        d[str(status)] = {"count": e[0], "avg_duration_micros": (e[1] / e[0] * 1e6) if e[0] else 0.0}
     return {"id": st.instance_id,
             "app": {"name": "qdrant", "version": st.spec.version, "startup": st.startup_iso},
             "collections": col,
@@ -1110,17 +1126,18 @@ def h_metrics(st, req):
     fam("collection_update_queue_length", "gauge", "number of pending update operations in the update queue",
         [((("id", c.name),), 0, "") for c, i in infos])
     fam("cluster_enabled", "gauge", "is cluster support enabled", [((), 0, "")])
-    with st.metrics_lock:
-        rest = sorted(st.rest.items())
+    rest = sorted(st.rest_stats(per_collection).items())
     total, avg, mn, mx, hist = [], [], [], [], []
-    for (m, tmpl, status), e in rest:
-        lab = (("method", m), ("endpoint", tmpl), ("status", status))
+    for key, e in rest:
+        m, tmpl, status = key[:3]
+        coll = (("collection", key[3]),) if per_collection else ()
+        lab = (("method", m), ("endpoint", tmpl), ("status", status)) + coll
         total.append((lab, e[0], ""))
-        if status == 200 and e[0]:
+        if status == 200 and e[0] and e[2] is not None:
             avg.append((lab, e[1] / e[0], ""))
             mn.append((lab, e[2], ""))
             mx.append((lab, e[3], ""))
-            hl = (("method", m), ("endpoint", tmpl))
+            hl = (("method", m), ("endpoint", tmpl)) + coll
             for b, n in zip(BUCKETS, e[4]):
                 hist.append((hl + (("le", _num(b)),), n, "_bucket"))
             hist.append((hl + (("le", "+Inf"),), e[0], "_bucket"))
@@ -1141,7 +1158,6 @@ def h_metrics(st, req):
                                   ("majflt", "process_major_page_faults_total", "counter", "count of disk accesses caused by a mmap page fault")):
         if key in p:
             fam(name, typ, help_, [((), p[key], "")])
-    del per_collection  # accepted; no per-collection request metrics yet
     return Text(200, "\n".join(lines) + "\n")
 
 
@@ -1570,7 +1586,7 @@ class Handler(BaseHTTPRequestHandler):
             self._unknown = None
             if req.upload_path and os.path.exists(req.upload_path):
                 os.remove(req.upload_path)
-            st.record(method, tmpl, status, time.time() - t0)
+            st.record(method, tmpl, status, time.time() - t0, (req.params or {}).get("collection_name"))
 
     def check_response(self, op, env):
         resp = op.get("responses", {}).get("200", {}).get("content", {}).get("application/json", {})

@@ -484,3 +484,21 @@ def test_truncated_download(standin_factory):
         r.read()
     assert len(e.value.partial) == d["size"] // 2
     conn.close()
+
+
+def test_metrics_per_collection(standin):
+    s = standin
+    fill(s, "c1")
+    fill(s, "c2", 4)
+    for name in ("c1", "c1", "c2"):
+        ok(s.call("POST", "/collections/%s/points/query" % name, {"query": [1, 0, 0, 0]}))
+    q = "/collections/{collection_name}/points/query"
+    st, text, _ = s.call("GET", "/metrics")
+    assert 'rest_responses_total{method="POST",endpoint="%s",status="200"} 3' % q in text
+    assert 'rest_responses_total{method="POST",endpoint="%s",status="200",collection' % q not in text
+    st, text, _ = s.call("GET", "/metrics?per_collection=true")
+    assert 'rest_responses_total{method="POST",endpoint="%s",status="200",collection="c1"} 2' % q in text
+    assert 'rest_responses_total{method="POST",endpoint="%s",status="200",collection="c2"} 1' % q in text
+    assert 'rest_responses_duration_seconds_count{method="POST",endpoint="%s",collection="c2"} 1' % q in text
+    tel = ok(s.call("GET", "/telemetry"))
+    assert tel["requests"]["rest"]["responses"]["POST " + q]["200"]["count"] == 3
