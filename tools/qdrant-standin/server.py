@@ -933,6 +933,155 @@ def h_upload(st, req):
     return maybe_async(req, lambda: recover_collection(st, cname, dest, None))
 
 
+# shard snapshots (the stand-in's collections have one shard, id 0): the archive is the shard directory
+# itself, which EdgeShard.unpack_snapshot restores (as upstream restores a server's shard snapshot)
+
+def _shard(st, req):
+    c = st.get(req.params["collection_name"])
+    sid = req.params["shard_id"]
+    if sid != "0":
+        raise ApiError(404, "Not found: Shard %s does not exist" % sid)
+    return c, os.path.join(st.snapshots, c.name, "shards", "0")
+
+
+def make_shard_snapshot(st, c, d, tmp_only=False):
+    os.makedirs(d, exist_ok=True)
+    name = "%s-shard-0-%s.snapshot" % (c.name, utc_stamp())
+    fd, archive = tempfile.mkstemp(dir=os.path.join(st.snapshots, "tmp"), suffix=".snapshot")
+    os.close(fd)
+    try:
+        with c.lock:
+            c.shard.flush()
+            subprocess.run(["tar", "--sparse", "-cf", archive, "-C", c.shard_dir, "--exclude=./temp_segments", "."],
+                           check=True, capture_output=True)
+        if tmp_only:
+            return archive
+        desc = finish_snapshot(archive, os.path.join(d, name))
+        with st.metrics_lock:
+            st.snap_created[c.name] = st.snap_created.get(c.name, 0) + 1
+        return desc
+    finally:
+        if not tmp_only and os.path.exists(archive):
+            os.remove(archive)
+
+
+def h_create_shard_snapshot(st, req):
+    c, d = _shard(st, req)
+    return maybe_async(req, lambda: make_shard_snapshot(st, c, d))
+
+
+def h_list_shard_snapshots(st, req):
+    c, d = _shard(st, req)
+    return [snap_description(p) for p in snapshot_files(d)]
+
+
+def _shard_snapshot_path(st, req):
+    c, d = _shard(st, req)
+    p = os.path.join(d, safe_name(req.params["snapshot_name"]))
+    if not os.path.isfile(p):
+        raise ApiError(404, "Not found: Snapshot file `%s` does not exist!" % req.params["snapshot_name"])
+    return p
+
+
+def h_download_shard_snapshot(st, req):
+    return FileResponse(_shard_snapshot_path(st, req))
+
+
+def h_delete_shard_snapshot(st, req):
+    p = _shard_snapshot_path(st, req)
+
+    def go():
+        os.remove(p)
+        if os.path.exists(p + ".checksum"):
+            os.remove(p + ".checksum")
+        return True
+    return maybe_async(req, go)
+
+
+def h_stream_shard_snapshot(st, req):
+    c, d = _shard(st, req)
+    return FileResponse(make_shard_snapshot(st, c, d, tmp_only=True), remove_after=True)
+
+
+def recover_shard(st, c, archive, checksum=None):
+    if checksum:
+        actual = sha256_file(archive)
+        if actual.lower() != re.sub(r"\s", "", checksum).lower():
+            raise ApiError(400, "Wrong input: Snapshot checksum mismatch: expected %s, got %s" % (checksum, actual))
+    st.snap_recovering[c.name] = 1
+    try:
+        with c.lock:
+            new = c.shard_dir + ".new-" + uuid.uuid4().hex
+            try:
+                qe.EdgeShard.unpack_snapshot(archive, new)
+            except Exception as e:  # noqa: BLE001
+                shutil.rmtree(new, ignore_errors=True)
+                raise ApiError(400, "Wrong input: Invalid snapshot: %s" % e)
+            c.close()
+            old = c.shard_dir + ".old-" + uuid.uuid4().hex
+            os.rename(c.shard_dir, old)
+            os.rename(new, c.shard_dir)
+            try:
+                c.open()
+            except Exception as e:  # noqa: BLE001
+                shutil.rmtree(c.shard_dir, ignore_errors=True)
+                os.rename(old, c.shard_dir)
+                c.open()
+                raise ApiError(400, "Wrong input: Invalid snapshot: %s" % e)
+            shutil.rmtree(old, ignore_errors=True)
+        return True
+    finally:
+        st.snap_recovering.pop(c.name, None)
+
+
+def h_recover_shard(st, req):
+    c, d = _shard(st, req)
+    b = req.body
+    loc = b["location"]
+    u = urllib.parse.urlparse(loc)
+    if u.scheme in ("", "file"):
+        raw = urllib.parse.unquote(u.path) if u.scheme == "file" else loc
+        path = os.path.realpath(raw if os.path.isabs(raw) else os.path.join(d, raw))
+        root = os.path.realpath(st.snapshots)
+        if os.path.commonpath([path, root]) != root:
+            raise ApiError(403, "Forbidden: Snapshot file path must be inside the snapshots directory %s" % root)
+        if not os.path.isfile(path):
+            raise ApiError(400, "Bad request: Snapshot file %s does not exist" % path)
+        return maybe_async(req, lambda: recover_shard(st, c, path, b.get("checksum")))
+    if u.scheme in ("http", "https"):
+        def go():
+            fd, tmp = tempfile.mkstemp(dir=os.path.join(st.snapshots, "tmp"), suffix=".snapshot")
+            try:
+                headers = {"api-key": b["api_key"]} if b.get("api_key") else {}
+                try:
+                    with urllib.request.urlopen(urllib.request.Request(loc, headers=headers), timeout=600) as r, \
+                            os.fdopen(fd, "wb") as out:
+                        shutil.copyfileobj(r, out, 1 << 20)
+                except Exception as e:  # noqa: BLE001
+                    raise ApiError(400, "Bad request: Failed to download snapshot from %s: %s" % (loc, e))
+                return recover_shard(st, c, tmp, b.get("checksum"))
+            finally:
+                if os.path.exists(tmp):
+                    os.remove(tmp)
+        return maybe_async(req, go)
+    raise ApiError(400, "Bad request: Unsupported snapshot location scheme: %s" % u.scheme)
+
+
+def h_upload_shard(st, req):
+    c, d = _shard(st, req)
+    checksum = req.query.get("checksum")
+    if checksum:
+        actual = sha256_file(req.upload_path)
+        if actual.lower() != re.sub(r"\s", "", checksum).lower():
+            raise ApiError(400, "Checksum mismatch: expected %s, actual %s" % (checksum, actual))
+    fname = os.path.basename((req.upload_name or "").replace("\\", "/")) or (str(uuid.uuid4()) + ".snapshot")
+    os.makedirs(d, exist_ok=True)
+    dest = os.path.join(d, fname)
+    os.replace(req.upload_path, dest)
+    req.upload_path = None
+    return maybe_async(req, lambda: recover_shard(st, c, dest, None))
+
+
 # full storage snapshots
 
 def h_create_full(st, req):
@@ -1181,8 +1330,9 @@ class Text:
 
 
 class FileResponse:
-    def __init__(self, path):
+    def __init__(self, path, remove_after=False):
         self.path = path
+        self.remove_after = remove_after
 
 
 HANDLERS = {
@@ -1231,6 +1381,13 @@ HANDLERS = {
     ("GET", "/collections/{collection_name}/snapshots/{snapshot_name}"): h_download_snapshot,
     ("PUT", "/collections/{collection_name}/snapshots/recover"): h_recover,
     ("POST", "/collections/{collection_name}/snapshots/upload"): h_upload,
+    ("POST", "/collections/{collection_name}/shards/{shard_id}/snapshots"): h_create_shard_snapshot,
+    ("GET", "/collections/{collection_name}/shards/{shard_id}/snapshots"): h_list_shard_snapshots,
+    ("GET", "/collections/{collection_name}/shards/{shard_id}/snapshots/{snapshot_name}"): h_download_shard_snapshot,
+    ("DELETE", "/collections/{collection_name}/shards/{shard_id}/snapshots/{snapshot_name}"): h_delete_shard_snapshot,
+    ("GET", "/collections/{collection_name}/shards/{shard_id}/snapshot"): h_stream_shard_snapshot,
+    ("PUT", "/collections/{collection_name}/shards/{shard_id}/snapshots/recover"): h_recover_shard,
+    ("POST", "/collections/{collection_name}/shards/{shard_id}/snapshots/upload"): h_upload_shard,
     ("POST", "/snapshots"): h_create_full,
     ("GET", "/snapshots"): h_list_full,
     ("DELETE", "/snapshots/{snapshot_name}"): h_delete_full,
@@ -1559,7 +1716,11 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_json(200, result.obj)
             elif isinstance(result, FileResponse):
                 status = 200
-                self.send_file(result.path)
+                try:
+                    self.send_file(result.path)
+                finally:
+                    if result.remove_after:
+                        os.remove(result.path)
             else:
                 env = {"result": result, "status": "ok", "time": time.time() - t0}
                 if st.args.strict:

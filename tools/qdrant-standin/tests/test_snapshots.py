@@ -190,3 +190,37 @@ def test_multipart_with_other_fields_and_missing_part(standin):
     err(s.call("POST", "/collections/f/snapshots/upload", body, headers=hdr), 400, r"multipart field `snapshot` is missing")
     err(s.call("POST", "/collections/f/snapshots/upload", b"{}", headers={"Content-Type": "application/json"}), 400,
         r"expected multipart/form-data")
+
+
+def test_shard_snapshots(standin):
+    s = standin
+    ok(s.call("PUT", "/collections/c", {"vectors": {"size": DIM, "distance": "Cosine"}}))
+    pts = make_points()[:3000]
+    ok(s.call("PUT", "/collections/c/points?wait=true", {"points": pts}))
+    q = {"query": queries()[0], "limit": 10, "with_payload": True}
+    before = ok(s.call("POST", "/collections/c/points/query", q))
+    d = ok(s.call("POST", "/collections/c/shards/0/snapshots?wait=true"))
+    assert re.match(r"^c-shard-0-\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d\.snapshot$", d["name"])
+    path = os.path.join(s.snapshots, "c", "shards", "0", d["name"])
+    assert open(path + ".checksum").read() == d["checksum"]
+    assert ok(s.call("GET", "/collections/c/shards/0/snapshots")) == [d]
+    assert ok(s.call("GET", "/collections/c/snapshots")) == []  # collection snapshots are listed apart
+    err(s.call("GET", "/collections/c/shards/1/snapshots"), 404, r"^Not found: Shard 1")
+    status, streamed, _ = s.call("GET", "/collections/c/shards/0/snapshot", raw=True)
+    assert status == 200 and len(streamed) > 0
+    assert os.listdir(os.path.join(s.snapshots, "tmp")) == []  # the streamed one is not kept
+
+    ok(s.call("POST", "/collections/c/points/delete?wait=true", {"points": [p["id"] for p in pts[:1500]]}))
+    assert ok(s.call("POST", "/collections/c/points/count", {})) == {"count": 1500}
+    # a plain name is relative to the shard's snapshot directory
+    assert ok(s.call("PUT", "/collections/c/shards/0/snapshots/recover", {"location": d["name"], "checksum": d["checksum"]})) is True
+    assert ok(s.call("POST", "/collections/c/points/count", {})) == {"count": 3000}
+    assert ok(s.call("POST", "/collections/c/points/query", q)) ["points"] == before["points"]
+
+    ok(s.call("POST", "/collections/c/points/delete?wait=true", {"points": [p["id"] for p in pts[:10]]}))
+    body, hdr = multipart("snapshot", "streamed.snapshot", streamed)
+    assert ok(s.call("POST", "/collections/c/shards/0/snapshots/upload?wait=true", body, headers=hdr)) is True
+    assert ok(s.call("POST", "/collections/c/points/count", {})) == {"count": 3000}
+    err(s.call("PUT", "/collections/c/shards/0/snapshots/recover", {"location": "/etc/passwd"}), 403, r"^Forbidden: ")
+    assert ok(s.call("DELETE", "/collections/c/shards/0/snapshots/" + d["name"])) is True
+    assert not os.path.exists(path) and not os.path.exists(path + ".checksum")
