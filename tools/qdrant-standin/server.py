@@ -1524,6 +1524,7 @@ class Handler(BaseHTTPRequestHandler):
 
     # ---------------------------------------------------------------- request body
     def read_body(self):
+        self._body_read = True
         n = int(self.headers.get("Content-Length") or 0)
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             chunks = []
@@ -1544,6 +1545,7 @@ class Handler(BaseHTTPRequestHandler):
         if not m or not ctype.lower().startswith("multipart/form-data"):
             raise ApiError(400, "Bad request: expected multipart/form-data with a `snapshot` file")
         boundary = b"--" + m.group(1).encode()
+        self._body_read = True
         n = int(self.headers.get("Content-Length") or 0)
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             raw_iter = self._chunked_iter()
@@ -1652,6 +1654,7 @@ class Handler(BaseHTTPRequestHandler):
         tmpl = None
         status = 500
         req = Req()
+        self._body_read = False
         try:
             if st.args.api_key and not AUTH_FREE.match(path):
                 key = self.headers.get("api-key")
@@ -1744,6 +1747,9 @@ class Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
         finally:
+            if not self._body_read and (int(self.headers.get("Content-Length") or 0) > 0 or
+                                        self.headers.get("Transfer-Encoding", "").lower() == "chunked"):
+                self.close_connection = True  # an unread request body must not be parsed as the next request
             self._unknown = None
             if req.upload_path and os.path.exists(req.upload_path):
                 os.remove(req.upload_path)

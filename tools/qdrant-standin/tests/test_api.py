@@ -502,3 +502,18 @@ def test_metrics_per_collection(standin):
     assert 'rest_responses_duration_seconds_count{method="POST",endpoint="%s",collection="c2"} 1' % q in text
     tel = ok(s.call("GET", "/telemetry"))
     assert tel["requests"]["rest"]["responses"]["POST " + q]["200"]["count"] == 3
+
+
+def test_error_before_the_body_keeps_the_connection_sane(standin):
+    import http.client
+    ok(standin.call("PUT", "/collections/c", VEC4))
+    conn = http.client.HTTPConnection("127.0.0.1", standin.port, timeout=10)
+    body = json.dumps({"points": [{"id": 1, "vector": [1, 0, 0, 0]}]})
+    conn.request("PUT", "/collections/c/points?wait=maybe", body=body, headers={"Content-Type": "application/json"})
+    r = conn.getresponse()
+    assert r.status == 400 and json.loads(r.read())["status"]["error"].startswith("Query deserialize error")
+    conn.close()
+    conn = http.client.HTTPConnection("127.0.0.1", standin.port, timeout=10)
+    conn.request("GET", "/healthz")
+    assert conn.getresponse().read() == b"healthz check passed"
+    conn.close()
