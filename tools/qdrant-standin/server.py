@@ -532,6 +532,46 @@ def h_delete_vectors(st, req):
     return apply_update(st, req, lambda c: _selector_op(b, U.delete_vectors, U.delete_vectors_by_filter, b["vector"]))
 
 
+def _batch_builders():
+    U = qe.UpdateOperation
+    return {
+        "upsert": lambda b: U.upsert_points(engine.points_in(b)),
+        "delete": lambda b: _selector_op(b, U.delete_points, U.delete_points_by_filter),
+        "set_payload": lambda b: _selector_op(b, lambda ids: U.set_payload(ids, b["payload"], key=b.get("key")),
+                                              lambda f: U.set_payload_by_filter(f, b["payload"], key=b.get("key"))),
+        "overwrite_payload": lambda b: _selector_op(b, lambda ids: U.overwrite_payload(ids, b["payload"]),
+                                                    lambda f: U.overwrite_payload_by_filter(f, b["payload"])),
+        "delete_payload": lambda b: _selector_op(b, U.delete_payload, U.delete_payload_by_filter, b["keys"]),
+        "clear_payload": lambda b: _selector_op(b, U.clear_payload, U.clear_payload_by_filter),
+        "update_vectors": lambda b: U.update_vectors(
+            [qe.PointVectors(engine.point_id(p["id"]), engine.vector_in(p["vector"])) for p in b["points"]]),
+        "delete_vectors": lambda b: _selector_op(b, U.delete_vectors, U.delete_vectors_by_filter, b["vector"]),
+    }
+
+
+def h_points_batch(st, req):
+    c = st.get(req.params["collection_name"])
+    builders = _batch_builders()
+    out = []
+    with c.lock:
+        for op in req.body["operations"]:
+            (kind, b), = op.items()
+            try:
+                c.shard.update(builders[kind](b))
+            except engine.BadInput as e:
+                raise ApiError(400, "Wrong input: %s" % e)
+            except Exception as e:  # noqa: BLE001
+                raise engine_error(e)
+            out.append(update_result(c, req))
+        if req.query.get("wait", False):
+            c.shard.flush()
+    return out
+
+
+def h_delete_issues(st, req):
+    return True
+
+
 def h_create_index(st, req):
     b = req.body
     fs = b.get("field_schema")
@@ -1368,6 +1408,8 @@ HANDLERS = {
     ("POST", "/collections/{collection_name}/points/payload/delete"): h_delete_payload,
     ("POST", "/collections/{collection_name}/points/payload/clear"): h_clear_payload,
     ("PUT", "/collections/{collection_name}/points/vectors"): h_update_vectors,
+    ("POST", "/collections/{collection_name}/points/batch"): h_points_batch,
+    ("DELETE", "/issues"): h_delete_issues,
     ("POST", "/collections/{collection_name}/points/vectors/delete"): h_delete_vectors,
     ("POST", "/collections/{collection_name}/points/count"): h_count,
     ("POST", "/collections/{collection_name}/points/scroll"): h_scroll,

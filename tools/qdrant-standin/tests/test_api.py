@@ -517,3 +517,18 @@ def test_error_before_the_body_keeps_the_connection_sane(standin):
     conn.request("GET", "/healthz")
     assert conn.getresponse().read() == b"healthz check passed"
     conn.close()
+
+
+def test_points_batch(standin):
+    s = standin
+    fill(s, n=4)
+    r = ok(s.call("POST", "/collections/c/points/batch?wait=true", {"operations": [
+        {"upsert": {"points": [{"id": 10, "vector": [0, 0, 1, 0], "payload": {"k": 1}}]}},
+        {"set_payload": {"payload": {"z": 1}, "points": [10]}},
+        {"delete": {"points": [1]}},
+        {"delete_payload": {"keys": ["k"], "points": [10]}},
+    ]}))
+    assert [x["status"] for x in r] == ["completed"] * 4
+    assert ok(s.call("GET", "/collections/c/points/10"))["payload"] == {"z": 1}
+    assert ok(s.call("POST", "/collections/c/points/count", {})) == {"count": 4}
+    assert ok(s.call("DELETE", "/issues")) is True
