@@ -532,3 +532,20 @@ def test_points_batch(standin):
     assert ok(s.call("GET", "/collections/c/points/10"))["payload"] == {"z": 1}
     assert ok(s.call("POST", "/collections/c/points/count", {})) == {"count": 4}
     assert ok(s.call("DELETE", "/issues")) is True
+
+
+def test_named_vectors(standin):
+    s = standin
+    ok(s.call("PUT", "/collections/n", {"vectors": {"img": {"size": 2, "distance": "Dot"},
+                                                    "txt": {"size": 3, "distance": "Euclid"}}}))
+    ok(s.call("PUT", "/collections/n/points?wait=true", {"points": [
+        {"id": 1, "vector": {"img": [1, 0], "txt": [0, 0, 1]}},
+        {"id": 2, "vector": {"img": [0, 1], "txt": [0, 0, 0]}}]}))
+    r = ok(s.call("POST", "/collections/n/points/query", {"query": [0, 0, 1], "using": "txt", "limit": 1, "with_vector": ["txt"]}))
+    assert r["points"][0]["id"] == 1 and set(r["points"][0]["vector"]) == {"txt"}
+    r = ok(s.call("POST", "/collections/n/points/query", {"query": 2, "using": "img", "limit": 1}))
+    assert r["points"][0]["id"] == 1
+    info = ok(s.call("GET", "/collections/n"))
+    assert set(info["config"]["params"]["vectors"]) == {"img", "txt"}
+    st, text, _ = s.call("GET", "/metrics")
+    assert 'collection_vectors{collection="n",vector="img"} 2' in text
