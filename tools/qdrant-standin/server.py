@@ -633,6 +633,57 @@ def h_query_batch(st, req):
         return [run_query(c, b) for b in req.body["searches"]]
 
 
+def h_query_groups(st, req):
+    """Approximation (the engine has no grouping): one query for many candidates, grouped here by the payload
+    value of `group_by` in score order, up to `limit` groups of `group_size` hits."""
+    c = st.get(req.params["collection_name"])
+    b = dict(req.body)
+    key = b.pop("group_by")
+    group_size = b.pop("group_size", None) or 3
+    limit = b.pop("limit", None) or 10
+    if b.pop("with_lookup", None) is not None or b.pop("lookup_from", None) is not None:
+        raise ApiError(400, "Wrong input: with_lookup is not supported by the stand-in")
+    want_payload = b.get("with_payload")
+    b["with_payload"] = True
+    b["limit"] = min(max(limit * group_size * 10, 100), 10000)
+    with c.lock:
+        res = run_query(c, b)["points"]
+    groups, order = {}, []
+    for p in res:
+        v = _payload_path(p.get("payload") or {}, key)
+        for gv in (v if isinstance(v, list) else [v]):
+            if not isinstance(gv, (str, int)) or isinstance(gv, bool):
+                continue
+            if gv not in groups:
+                if len(order) >= limit:
+                    continue
+                groups[gv] = []
+                order.append(gv)
+            if len(groups[gv]) < group_size:
+                groups[gv].append(p)
+    out = []
+    for gv in order:
+        hits = []
+        for p in groups[gv]:
+            h = dict(p)
+            if not want_payload:
+                h.pop("payload", None)
+            elif isinstance(want_payload, list):
+                h["payload"] = {k: v for k, v in h["payload"].items() if k in want_payload}
+            hits.append(h)
+        out.append({"id": gv, "hits": hits})
+    return {"groups": out}
+
+
+def _payload_path(payload, key):
+    cur = payload
+    for part in key.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            return None
+        cur = cur[part]
+    return cur
+
+
 def h_facet(st, req):
     c = st.get(req.params["collection_name"])
     b = req.body
@@ -1415,6 +1466,7 @@ HANDLERS = {
     ("POST", "/collections/{collection_name}/points/scroll"): h_scroll,
     ("POST", "/collections/{collection_name}/points/query"): h_query,
     ("POST", "/collections/{collection_name}/points/query/batch"): h_query_batch,
+    ("POST", "/collections/{collection_name}/points/query/groups"): h_query_groups,
     ("POST", "/collections/{collection_name}/facet"): h_facet,
     ("GET", "/collections/{collection_name}/optimizations"): h_optimizations,
     ("POST", "/collections/{collection_name}/snapshots"): h_create_snapshot,

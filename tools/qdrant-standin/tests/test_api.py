@@ -549,3 +549,20 @@ def test_named_vectors(standin):
     assert set(info["config"]["params"]["vectors"]) == {"img", "txt"}
     st, text, _ = s.call("GET", "/metrics")
     assert 'collection_vectors{collection="n",vector="img"} 2' in text
+
+
+def test_query_groups(standin):
+    s = standin
+    fill(s)  # cities alternate Berlin/Paris
+    r = ok(s.call("POST", "/collections/c/points/query/groups",
+                  {"query": [1, 1, 0, 0.5], "group_by": "city", "group_size": 2, "limit": 2}))
+    groups = r["groups"]
+    assert sorted(g["id"] for g in groups) == ["Berlin", "Paris"]
+    assert all(len(g["hits"]) == 2 and "payload" not in g["hits"][0] for g in groups)
+    flat = ok(s.call("POST", "/collections/c/points/query", {"query": [1, 1, 0, 0.5], "limit": 20, "with_payload": True}))["points"]
+    best = {}
+    for p in flat:
+        best.setdefault(p["payload"]["city"], [])
+        if len(best[p["payload"]["city"]]) < 2:
+            best[p["payload"]["city"]].append(p["id"])
+    assert {g["id"]: [h["id"] for h in g["hits"]] for g in groups} == best
