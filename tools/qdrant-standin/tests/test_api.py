@@ -566,3 +566,13 @@ def test_query_groups(standin):
         if len(best[p["payload"]["city"]]) < 2:
             best[p["payload"]["city"]].append(p["id"])
     assert {g["id"]: [h["id"] for h in g["hits"]] for g in groups} == best
+
+
+def test_telemetry_details(standin):
+    s = standin
+    fill(s)
+    for level in (0, 1, 3):
+        tel = ok(s.call("GET", "/telemetry?details_level=%d" % level))  # strict: checked against TelemetryData
+        assert tel["collections"]["number_of_collections"] == 1 and tel["app"]["version"] == "1.19.0"
+        if level >= 1:
+            assert [c["id"] for c in tel["collections"]["collections"]] == ["c"]
