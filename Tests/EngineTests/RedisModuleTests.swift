@@ -224,4 +224,39 @@ final class RedisModuleTests: XCTestCase {
         XCTAssertEqual(r.stdout, "true\tSET k v\ttrue\t0\ntrue\ttrue\ttable\nDEL k\n")
         XCTAssertTrue(r.stderr.contains("would: SET k v"), r.stderr)
     }
+
+    /// rediss:// through opsh.redis with a test CA made by openssl: verified, refused with the
+    /// wrong CA, and accepted with verification turned off explicitly.
+    func testTLSWithATestCA() throws {
+        let dir = Harness.tempDir("pki")
+        try "subjectAltName=DNS:localhost,IP:127.0.0.1\n".write(to: dir.appendingPathComponent("ext"), atomically: true, encoding: .utf8)
+        for cmd in [
+            "req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=opsh-test-CA",
+            "req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other.crt -days 2 -subj /CN=other-CA",
+            "req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=localhost",
+            "x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.crt -days 2 -extfile ext",
+        ] {
+            let r = Harness.run(cmd.split(separator: " ").map(String.init), cwd: dir, executable: URL(fileURLWithPath: "/usr/bin/openssl"))
+            guard r.status == 0 else { throw XCTSkip("openssl could not make a test CA: \(r.stderr)") }
+        }
+        let tlsPort = RedisServer.freePort()
+        let tls = try RedisServer(extraArguments: [
+            "--tls-port", String(tlsPort), "--tls-cert-file", dir.path + "/srv.crt", "--tls-key-file", dir.path + "/srv.key",
+            "--tls-ca-cert-file", dir.path + "/ca.crt", "--tls-auth-clients", "no",
+        ])
+        defer { tls.stop() }
+        for _ in 0..<100 where !RedisServer.accepts(tlsPort) { usleep(50_000) }
+        let r = Harness.run(["-e", """
+            local redis = require "opsh.redis"
+            local url = "rediss://127.0.0.1:\(tlsPort)"
+            local c = assert(redis.connect{ url = url, tls = { ca_file = "\(dir.path)/ca.crt" } })
+            print(c:set("k", "over tls"), c:get("k"))
+            local bad, e = redis.connect{ url = url, tls = { ca_file = "\(dir.path)/other.crt" } }
+            print(bad, e.code)
+            local insecure = assert(redis.connect{ url = url, tls = { verify = false } })
+            print(insecure:ping() >= 0)
+            """])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, "OK\tover tls\nnil\ttls\ntrue\n")
+    }
 }
