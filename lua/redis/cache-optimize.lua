@@ -16,6 +16,7 @@
 -- eviction there is the --cache_mode=true start flag, so on Dragonfly this is detected and
 -- reported, and nothing is sent.
 local redis = require "opsh.redis"
+local cache_policy = require "opsh.cache_policy"
 local units = require "opsh.units"
 local parse_size = units.parse_bytes
 local human = units.bytes_text
@@ -70,7 +71,7 @@ return {
     { name = "force", type = "boolean", default = false, help = "clear the cache pattern even below the threshold" },
     { name = "batch", type = "integer", default = 500, help = "keys per UNLINK (1..10000)" },
     { name = "count", type = "integer", default = 1000, help = "SCAN COUNT hint per page" },
-    { name = "protect", type = "list", default = { "user:*", "apikey:*", "session:*", "arq:*" },
+    { name = "protect", type = "list", default = cache_policy.PROTECTED,
       help = "patterns whose presence makes the script refuse (users, API keys, sessions, task queue)" },
     { name = "set_policy", choices = POLICIES, help = "also set maxmemory-policy (CONFIG SET; reported, not sent, on DragonflyDB)" },
     { name = "sample", type = "integer", default = 20, help = "how many key names to list under --dry-run" },
@@ -79,12 +80,8 @@ return {
     .. "or the configured task queue name. Deletes in batches: SCAN MATCH pattern, then one UNLINK per batch.",
   run = function(args, ctx)
     if args.batch < 1 or args.batch > 10000 then error("--batch must be between 1 and 10000", 0) end
-    local pattern = args.pattern or config.get("cache_key_pattern") or "cache:*"
-    local limit_text = args.threshold
-    if limit_text == nil then
-      local t = config.get("thresholds")
-      limit_text = type(t) == "table" and t.redis_cache_max_memory or "1gb"
-    end
+    local pattern = cache_policy.pattern(args.pattern)
+    local limit_text = cache_policy.threshold(args.threshold)
     local limit = parse_size(limit_text)
     if not limit then error("--threshold: not a size: " .. tostring(limit_text) .. " (e.g. 1gb, 512mb, 1073741824)", 0) end
     local url = (args.url and args.url ~= "") and args.url or config.get("redis_url")

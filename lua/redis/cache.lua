@@ -10,16 +10,11 @@ local human = units.bytes_text
 local auth_hint = units.redis_auth_hint
 local config = require "opsh.config"
 
-local PROTECTED = { "user:*", "apikey:*", "session:*", "arq:*" }
+local cache_policy = require "opsh.cache_policy"
 
 
 
 
-local function threshold_setting()
-  local t = config.get("thresholds")
-  if type(t) == "table" and t.redis_cache_max_memory ~= nil then return t.redis_cache_max_memory end
-  return "1gb"
-end
 
 return {
   description = "Cache memory report: memory and policy, hit rate, evictions, cache keys and their size, protected data in the same db",
@@ -37,8 +32,8 @@ return {
     { name = "count", type = "integer", default = 1000, help = "SCAN COUNT hint per page" },
   },
   run = function(args, ctx)
-    local pattern = args.pattern or config.get("cache_key_pattern") or "cache:*"
-    local limit_text = args.threshold or threshold_setting()
+    local pattern = cache_policy.pattern(args.pattern)
+    local limit_text = cache_policy.threshold(args.threshold)
     local limit = parse_size(limit_text)
     if not limit then error("--threshold: not a size: " .. tostring(limit_text) .. " (e.g. 1gb, 512mb, 1073741824)", 0) end
     local url = (args.url and args.url ~= "") and args.url or config.get("redis_url")
@@ -98,7 +93,7 @@ return {
 
       local found = {}
       local extra = config.get("task_queue_name")
-      local protect = { table.unpack(PROTECTED) }
+      local protect = { table.unpack(cache_policy.PROTECTED) }
       if type(extra) == "string" and extra ~= "" and not extra:match("^arq:") then protect[#protect + 1] = extra .. "*" end
       for _, p in ipairs(protect) do
         for key in r:scan { match = p, count = args.count } do found[#found + 1] = p .. " (e.g. " .. key .. ")"; break end
