@@ -24,7 +24,7 @@ let package = Package(
         .target(name: "RESP", dependencies: ["CDyn"]),
         .target(name: "HTTP", dependencies: ["CDyn", "EventLoop"]),
         .target(name: "Pickle"),
-        .target(name: "Archive", dependencies: ["CDyn"]),
+        .target(name: "Archive", dependencies: ["CDyn", "JSON"]),
 
         // The Lua border and the modules scripts see.
         .target(name: "LuaRuntime", dependencies: ["CLua", "CLuaShim", "EventLoop"]),

@@ -19,17 +19,22 @@ public final class Digest: @unchecked Sendable {
     deinit { api.pointee.EVP_MD_CTX_free(ctx) }
 
     public func update(_ bytes: UnsafeRawBufferPointer) {
-        if bytes.count > 0 { _ = api.pointee.EVP_DigestUpdate(ctx, bytes.baseAddress, bytes.count) }
+        if bytes.count > 0 && result == nil { _ = api.pointee.EVP_DigestUpdate(ctx, bytes.baseAddress, bytes.count) }
     }
 
     public func update(_ bytes: [UInt8]) { bytes.withUnsafeBytes { update($0) } }
 
-    /// The digest as lower-case hex (what sha256sum prints). Ends this digest.
+    var result: String?
+
+    /// The digest as lower-case hex (what sha256sum prints). Ends this digest: later calls
+    /// return the same text, later updates are ignored.
     public func hex() -> String {
+        if let result { return result }
         var out = [UInt8](repeating: 0, count: 32)
         var len: UInt32 = 0
         _ = api.pointee.EVP_DigestFinal_ex(ctx, &out, &len)
-        return Digest.hex(out)
+        result = Digest.hex(out)
+        return result!
     }
 
     public static func hex(_ bytes: [UInt8]) -> String {

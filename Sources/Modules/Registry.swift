@@ -12,6 +12,7 @@ public enum ModuleRegistry {
         ("opsh.crypto", CryptoModule.open),
         ("opsh.http", HTTPModule.open),
         ("opsh.fs", FilesModule.open),
+        ("opsh.backup", BackupModule.open),
         ("opsh.arq", ARQModule.open),
         ("opsh._bench", BenchModule.open),
     ]

@@ -25,6 +25,9 @@ int opsh_syncfs(int fd);
 long long opsh_seek_data(int fd, long long off);
 long long opsh_seek_hole(int fd, long long off);
 
+/* renameat2(RENAME_EXCHANGE): swaps two paths atomically (restore's staging swap). */
+int opsh_rename_exchange(const char *a, const char *b);
+
 /* The calling thread's errno (for callers that cannot read it reliably). */
 int opsh_errno(void);
 
