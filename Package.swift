@@ -54,6 +54,7 @@ let package = Package(
         .testTarget(name: "UserTests", dependencies: ["OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "PickleTests", dependencies: ["Pickle"], exclude: ["corpus"]),
         .testTarget(name: "ArchiveTests", dependencies: ["Archive", "CDyn"]),
+        .testTarget(name: "BackupTests", dependencies: ["OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "QueueTests", dependencies: ["OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )
