@@ -16,7 +16,7 @@ public enum BackupModule {
     public static let open: lk_SwiftFunction = { L in
         let lua = Lua(L!)
         lua.vm.register(LuaClass(name: writerType, methods: [
-            ("add_tree", addTree), ("add_file", addFile), ("commit", commit), ("abort", abortWriter), ("info", writerInfo),
+            ("add_tree", addTree), ("add_file", addFile), ("add_redis_rdb", addRedisRDB), ("commit", commit), ("abort", abortWriter), ("info", writerInfo),
         ]))
         lua.newModule([
             ("begin", begin), ("list", list), ("latest", latest), ("verify", verify), ("restore", restore),
@@ -325,6 +325,40 @@ public enum BackupModule {
                     .string("dry_run"): .boolean(dry),
                 ]))
             } catch { return fail(lua, error) }
+        }
+    }
+}
+
+import RESP
+
+extension BackupModule {
+    /// w:add_redis_rdb(item, url [, {timeout = 60, meta = {...}}]) -> item info: the RDB taken
+    /// by replication (SYNC), stored as ITEM (0600)
+    static let addRedisRDB: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let h = try handle(lua)
+            let item = try lua.checkString(2)
+            let url = try lua.checkString(3)
+            let o = try options(lua, 4)
+            let timeout = Double(int(o["timeout"]) ?? 60)
+            let endpoint: RESPEndpoint
+            do { endpoint = try RESPEndpoint(url: url) } catch { throw .argument(3, "\(error)") }
+            if h.dryRun { return would(lua, "take an RDB from \(endpoint) as \(item)", [.string("name"): .string(item)]) }
+            guard let w = h.writer else { throw .message("the backup was already committed or aborted") }
+            var framing = ""
+            do {
+                let info = try w.addStream(item, origin: endpoint.description, extra: [("kind", .string("redis-rdb"))] + extra(o)) { sink in
+                    let r = try RESPReplica.fetchRDB(endpoint: endpoint, timeout: timeout) { try sink.write($0) }
+                    framing = r.framing
+                }
+                var v = BackupModule.lua(info)
+                if case .map(var d) = v { d[.string("framing")] = .string(framing); v = .map(d) }
+                return push(lua, v)
+            } catch let e as RESPError {
+                h.writer = nil
+                let code = e.kind == .handshake ? "unsupported" : "redis"
+                return lua.failure(code: code, message: "RDB from \(endpoint): \(e.message)", fields: e.serverCode.map { [("server_code", .string($0))] } ?? [])
+            } catch { h.writer = nil; return fail(lua, error) }
         }
     }
 }
