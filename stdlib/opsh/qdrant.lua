@@ -59,7 +59,9 @@ function M.connect(opts)
     ca_file = opts.ca_file,
     metrics_prefix = opts.metrics_prefix or config.get("qdrant_metrics_prefix"),
   }, Client)
-  local key = opts.api_key or config.get("qdrant_api_key")
+  local key = opts.api_key
+  if key == nil then key = config.get("qdrant_api_key") end
+  if key == false then key = nil end
   self.headers = key and { ["api-key"] = key } or {}
   return self
 end
