@@ -125,7 +125,8 @@ final class QdrantClientTests: XCTestCase {
         p.arguments = ["python3", script]
         try p.run()
         defer { kill(p.processIdentifier, SIGTERM); p.waitUntilExit() }
-        for _ in 0..<100 where !RedisServer.accepts(port) { usleep(50_000) }
+        var waited = 0
+        while !RedisServer.accepts(port) && waited < 100 { usleep(50_000); waited += 1 }
         let slow = try QdrantStandin(["--delay-ms", "3000"])
         let r = Harness.run(["-e", """
             local qdrant = require "opsh.qdrant"
