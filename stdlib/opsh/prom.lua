@@ -43,7 +43,7 @@ end
 
 local function time_param(t)
   if t == nil then return nil end
-  if type(t) == "number" then return string.format("%.3f", t) end
+  if type(t) == "number" or tonumber(t) then return string.format("%.3f", tonumber(t)) end
   local parsed = time.parse_iso(t)
   if parsed then return string.format("%.3f", parsed) end
   return string.format("%.3f", time.since(t))          -- "1h" means an hour ago
