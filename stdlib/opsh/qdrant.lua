@@ -68,10 +68,7 @@ end
 
 -- The error a failed call returns: Qdrant's own error text when it sent one.
 local function api_error(method, path, err)
-  if err.code ~= "http_status" then
-    err.message = string.format("Qdrant %s %s: %s", method, path, err.message)
-    return nil, err
-  end
+  if err.code ~= "http_status" then return nil, err end   -- its message names the method and URL
   local text
   local ok, doc = pcall(json.decode, err.body or "")
   if ok and type(doc) == "table" and type(doc.status) == "table" then text = doc.status.error end
