@@ -14,6 +14,7 @@ public enum ModuleRegistry {
         ("opsh.fs", FilesModule.open),
         ("opsh.backup", BackupModule.open),
         ("opsh.arq", ARQModule.open),
+        ("opsh.qdrant.spec", QdrantSpecModule.open),
         ("opsh._bench", BenchModule.open),
     ]
 }
