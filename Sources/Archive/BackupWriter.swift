@@ -189,12 +189,29 @@ public final class BackupWriter {
     static func sumsPath(_ member: String) -> String { member }
 
     /// Stores a single file as ITEM (copied, hashed on the way), with `mode` (0600 for secrets).
+    /// With `move`, a file on the same filesystem (a snapshot just downloaded for this backup)
+    /// is renamed into the backup instead of copied, and hashed by one read.
     @discardableResult
-    public func addFile(_ item: String, path: String, mode: mode_t? = nil, extra: [(String, MValue)] = []) throws -> MValue {
+    public func addFile(_ item: String, path: String, mode: mode_t? = nil, move: Bool = false, extra: [(String, MValue)] = []) throws -> MValue {
         try checkItemName(item)
         return try fail {
-            let (sha, bytes) = try FileTree.copyFile(path, to: "\(partialPath)/\(item).partial", mode: mode)
+            let dst = "\(partialPath)/\(item).partial"
+            if move && Glibc.rename(path, dst) == 0 {
+                if let mode { _ = chmod(dst, mode) }
+                let (sha, bytes) = try FileTree.sha256(dst)
+                return record(item, sha: sha, bytes: bytes, origin: path, extra: extra)
+            }
+            let (sha, bytes) = try FileTree.copyFile(path, to: dst, mode: mode)
+            if move { unlink(path) }
             return record(item, sha: sha, bytes: bytes, origin: path, extra: extra)
+        }
+    }
+
+    /// Stores bytes given in memory (a metadata.json) as ITEM.
+    @discardableResult
+    public func addData(_ item: String, _ data: [UInt8], mode: mode_t = 0o600, extra: [(String, MValue)] = []) throws -> MValue {
+        try addStream(item, origin: "(data)", mode: mode, extra: extra) { sink in
+            try data.withUnsafeBytes { try sink.write($0) }
         }
     }
 

@@ -76,10 +76,13 @@ public enum Restore {
                 throw ArchiveError(.unsupported, "\(target) is a mount point (a Docker volume's root?): it cannot be swapped by rename; restore into a new volume or a directory inside it", path: target)
             }
         }
-        let lockFD = open("\(parent)/.\(base).opsh-restore.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
-        guard lockFD >= 0 else { throw ArchiveError.errno("cannot open", "\(parent)/.\(base).opsh-restore.lock", errno) }
-        defer { close(lockFD) }
-        guard flock(lockFD, LOCK_EX | LOCK_NB) == 0 else { throw ArchiveError(.io, "another restore onto \(target) is running") }
+        let lockPath = "\(parent)/.\(base).opsh-restore.lock"
+        let lockFD = open(lockPath, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+        guard lockFD >= 0 else { throw ArchiveError.errno("cannot open", lockPath, errno) }
+        guard flock(lockFD, LOCK_EX | LOCK_NB) == 0 else { close(lockFD); throw ArchiveError(.io, "another restore onto \(target) is running") }
+        // removed while still held: a restore starting now gets a fresh lock file, and nothing
+        // is left beside the target
+        defer { unlink(lockPath); close(lockFD) }
         try removeLeftovers(parent: parent, base: base)
         let staging = "\(parent)/.\(base).opsh-staging-\(getpid())"
         guard mkdir(staging, 0o700) == 0 else { throw ArchiveError.errno("cannot create", staging, errno) }

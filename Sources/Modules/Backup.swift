@@ -16,7 +16,7 @@ public enum BackupModule {
     public static let open: lk_SwiftFunction = { L in
         let lua = Lua(L!)
         lua.vm.register(LuaClass(name: writerType, methods: [
-            ("add_tree", addTree), ("add_file", addFile), ("add_redis_rdb", addRedisRDB), ("commit", commit), ("abort", abortWriter), ("info", writerInfo),
+            ("add_tree", addTree), ("add_file", addFile), ("add_data", addData), ("add_redis_rdb", addRedisRDB), ("commit", commit), ("abort", abortWriter), ("info", writerInfo),
         ]))
         lua.newModule([
             ("begin", begin), ("list", list), ("latest", latest), ("verify", verify), ("restore", restore),
@@ -163,7 +163,22 @@ public enum BackupModule {
         }
     }
 
-    /// w:add_file(item, path [, {mode = tonumber("600", 8), meta = {...}}]) -> item info
+    /// w:add_data(item, bytes [, {mode = tonumber("600", 8), meta = {...}}]) -> item info
+    static let addData: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let h = try handle(lua)
+            let item = try lua.checkString(2)
+            let data = Array(try lua.checkBytes(3))
+            let o = try options(lua, 4)
+            if h.dryRun { return would(lua, "write \(data.count) bytes as \(item)", [.string("name"): .string(item)]) }
+            guard let w = h.writer else { throw .message("the backup was already committed or aborted") }
+            let mode = int(o["mode"]).map { mode_t($0 & 0o7777) } ?? 0o600
+            do { return push(lua, BackupModule.lua(try w.addData(item, data, mode: mode, extra: extra(o)))) }
+            catch { h.writer = nil; return fail(lua, error) }
+        }
+    }
+
+    /// w:add_file(item, path [, {mode = tonumber("600", 8), move = false, meta = {...}}]) -> item info
     static let addFile: lk_SwiftFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let h = try handle(lua)
@@ -173,7 +188,8 @@ public enum BackupModule {
             if h.dryRun { return would(lua, "copy \(path) as \(item)", [.string("name"): .string(item)]) }
             guard let w = h.writer else { throw .message("the backup was already committed or aborted") }
             let mode = int(o["mode"]).map { mode_t($0 & 0o7777) }
-            do { return push(lua, BackupModule.lua(try w.addFile(item, path: path, mode: mode, extra: extra(o)))) }
+            let move = o["move"] == .boolean(true)
+            do { return push(lua, BackupModule.lua(try w.addFile(item, path: path, mode: mode, move: move, extra: extra(o)))) }
             catch { h.writer = nil; return fail(lua, error) }
         }
     }

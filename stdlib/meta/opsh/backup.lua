@@ -38,9 +38,18 @@ function writer:add_tree(item, path, opts) end
 --- Stores a single file as ITEM, copied and hashed; mode for secrets ({mode = tonumber("600", 8)}).
 ---@param item string
 ---@param path string
----@param opts? {mode?: integer, meta?: table}
+--- move = true renames a file from the same filesystem (a snapshot downloaded for this backup)
+--- into the backup instead of copying it.
+---@param opts? {mode?: integer, move?: boolean, meta?: table}
 ---@return table|nil item, table? err
 function writer:add_file(item, path, opts) end
+
+--- Stores bytes (a metadata.json) as ITEM (default mode 0600).
+---@param item string
+---@param data string
+---@param opts? {mode?: integer, meta?: table}
+---@return table|nil item, table? err
+function writer:add_data(item, data, opts) end
 
 --- Stores a Redis RDB as ITEM, taken from a running server by replication (SYNC, as
 --- `redis-cli --rdb` does; both the `$<len>` and Redis 7's diskless `$EOF:<mark>` framings).
