@@ -100,8 +100,12 @@ public enum Restore {
         opts.hashFiles = !listed.isEmpty
         let x = try Extractor(root: staging, options: opts)
         var mismatch: String? = nil
-        x.onFile = { p, h in
-            if let h, let want = listed[p], want != h, mismatch == nil { mismatch = p }
+        var sparseListed: [String: String] = [:]
+        for f in it["sparse_files"]?.array ?? [] {
+            if let p = f["path"]?.string, let h = f["regions_sha256"]?.string { sparseListed[p] = h }
+        }
+        x.onFile = { p, h, sparse in
+            if let h, let want = sparse ? sparseListed[p] : listed[p], want != h, mismatch == nil { mismatch = p }
         }
         let fd = open(file, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw ArchiveError.errno("cannot open", file, errno) }

@@ -4,7 +4,7 @@ import Glibc
 /// are stored, never followed), names sorted so the same tree gives the same archive, hard
 /// links stored once and then as links, sparse files as pax sparse regions found with
 /// SEEK_DATA/SEEK_HOLE, each regular file's SHA-256 computed as its bytes go by and written to
-/// a listing in `sha256sum` format. Entries that vanish while the walk runs, sockets and
+/// a listing in `sha256sum` format (sparse files: their regions digest, reported apart). Entries that vanish while the walk runs, sockets and
 /// unreadable entries become warnings, not failures, as in GNU tar.
 public final class TreeArchiver {
     public struct Stats: Sendable {
@@ -17,6 +17,8 @@ public final class TreeArchiver {
     let writer: TarWriter
     /// Receives "sha256  path\n" for each regular file (hard links repeat their target's hash).
     let listing: ((String, String) -> Void)?
+    /// Receives (regions digest, path, size) for each sparse file (see SparseRegion.digestPrefix).
+    public var sparseListing: ((String, String, Int64) -> Void)?
     /// Glob patterns (fnmatch, matched against the path inside the archive) to leave out.
     public var exclude: [String] = []
     public private(set) var stats = Stats()
@@ -55,46 +57,7 @@ public final class TreeArchiver {
     public func add(path: String, as name: String) throws {
         var st = stat()
         guard lstat(path, &st) == 0 else { throw ArchiveError.errno("cannot stat", path, errno) }
-        defer { finishSparseHash() }
         try addEntry(path: path, name: name, st: st)
-    }
-
-    /// The SHA-256 of a sparse file covers its holes as zeros (so `sha256sum -c` agrees), which
-    /// for a large mostly-empty WAL is gigabytes of zeros to hash: that runs on a helper thread,
-    /// one file at a time, while the main thread goes on archiving (it re-reads only the data
-    /// regions, from the page cache).
-    final class SparseHash: @unchecked Sendable {
-        let fd: Int32, map: [SparseRegion], size: Int64, name: String
-        var hex: String?
-        init(fd: Int32, map: [SparseRegion], size: Int64, name: String) { self.fd = fd; self.map = map; self.size = size; self.name = name }
-        func run() {
-            defer { close(fd) }
-            guard let d = try? Digest() else { return }
-            let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
-            defer { buf.deallocate() }
-            var logical: Int64 = 0
-            for r in map {
-                if r.offset > logical { TarWriter.hashZerosStatic(r.offset - logical, d) }
-                var pos = r.offset, left = r.length
-                while left > 0 {
-                    let n = pread(fd, buf.baseAddress, Int(min(Int64(buf.count), left)), off_t(pos))
-                    if n <= 0 { TarWriter.hashZerosStatic(left, d); break }   // shrank: padded, as archived
-                    d.update(UnsafeRawBufferPointer(rebasing: buf[0..<n]))
-                    pos += Int64(n); left -= Int64(n)
-                }
-                logical = r.offset + r.length
-            }
-            if size > logical { TarWriter.hashZerosStatic(size - logical, d) }
-            hex = d.hex()
-        }
-    }
-    var pendingSparse: (pthread_t, SparseHash)?
-
-    func finishSparseHash() {
-        guard let (t, job) = pendingSparse else { return }
-        pendingSparse = nil
-        joinThread(t)
-        if let h = job.hex { listing?(h, job.name) }
     }
 
     func addEntry(path: String, name: String, st: stat) throws {
@@ -159,18 +122,15 @@ public final class TreeArchiver {
                 e.sparseMap = sparseRegions(fd: fd, size: e.size)
                 if e.sparseMap != nil { stats.sparse += 1 }
             }
-            var digest = listing != nil ? try Digest() : nil
-            if let map = e.sparseMap, digest != nil, st.st_nlink == 1, case let dfd = dup(fd), dfd >= 0 {
-                finishSparseHash()
-                let job = SparseHash(fd: dfd, map: map, size: e.size, name: name)
-                if let t = startThread({ job.run() }) { pendingSparse = (t, job); digest = nil } else { close(dfd) }
-            }
-            let hashHere = digest != nil
+            let digest = listing != nil ? try Digest() : nil
             let missing = try writer.addFile(e, fd: fd, path: path, digest: digest)
             if missing > 0 { warn("\(path): shrank by \(missing) bytes while archiving; padded with zeros") }
             stats.files += 1
             stats.bytes += e.size
-            if let digest, hashHere {
+            if let digest, e.sparseMap != nil {
+                // sparse: the regions digest, kept apart from the sha256sum listing
+                sparseListing?(digest.hex(), name, e.size)
+            } else if let digest {
                 let h = digest.hex()
                 listing?(h, name)
                 if st.st_nlink > 1 { links[FileID(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino))] = (e.path, h) }

@@ -16,7 +16,7 @@ public enum BackupModule {
     public static let open: lk_SwiftFunction = { L in
         let lua = Lua(L!)
         lua.vm.register(LuaClass(name: writerType, methods: [
-            ("add_tree", addTree), ("add_file", addFile), ("add_data", addData), ("add_redis_rdb", addRedisRDB), ("commit", commit), ("abort", abortWriter), ("info", writerInfo),
+            ("add_tree", addTree), ("add_file", addFile), ("add_data", addData), ("add_tar", addTar), ("add_redis_rdb", addRedisRDB), ("commit", commit), ("abort", abortWriter), ("info", writerInfo),
         ]))
         lua.newModule([
             ("begin", begin), ("list", list), ("latest", latest), ("verify", verify), ("restore", restore),
@@ -174,6 +174,22 @@ public enum BackupModule {
             guard let w = h.writer else { throw .message("the backup was already committed or aborted") }
             let mode = int(o["mode"]).map { mode_t($0 & 0o7777) } ?? 0o600
             do { return push(lua, BackupModule.lua(try w.addData(item, data, mode: mode, extra: extra(o)))) }
+            catch { h.writer = nil; return fail(lua, error) }
+        }
+    }
+
+    /// w:add_tar(item, tar_path [, {strip_components = 0, origin = "...", meta = {...}}]) -> item info:
+    /// a tar made elsewhere (the Docker archive API's output) re-archived with per-file hashes
+    static let addTar: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let h = try handle(lua)
+            let item = try lua.checkString(2)
+            let path = try lua.checkString(3)
+            let o = try options(lua, 4)
+            if h.dryRun { return would(lua, "re-archive \(path) as \(item)", [.string("name"): .string(item)]) }
+            guard let w = h.writer else { throw .message("the backup was already committed or aborted") }
+            let strip = Int(int(o["strip_components"]) ?? 0)
+            do { return push(lua, BackupModule.lua(try w.addTar(item, from: path, stripComponents: strip, origin: o["origin"]?.text, extra: extra(o)))) }
             catch { h.writer = nil; return fail(lua, error) }
         }
     }

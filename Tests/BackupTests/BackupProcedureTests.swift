@@ -166,4 +166,29 @@ final class BackupProcedureTests: XCTestCase {
         XCTAssertEqual(sh("stat -c %a \(dir)/env; cat \(dir)/env"), "600\nK=v\n")
         XCTAssertEqual(sh("cd \(dir) && sha256sum -c --quiet SHA256SUMS && echo ok"), "ok\n")
     }
+
+    func testConfigValidateYAMLEnvAndConnectivity() throws {
+        let work = Harness.tempDir("validate").path
+        let redis = try RedisServer()
+        defer { redis.stop() }
+        _ = sh("""
+        mkdir -p \(work)/config
+        printf 'server:\\n  port: 80\\n  hosts: [a, b]\\n' > \(work)/config/good.yml
+        printf 'a: 1\\n  b: 2\\n' > \(work)/config/bad.yaml
+        printf 'QDRANT_URL=http://127.0.0.1:1\\nREDIS_URL=\(redis.url)\\nOPENAI_API_KEY=\\n# EMBEDDING_MODEL=x\\n' > \(work)/.env
+        """)
+        let r = Harness.run(["--json", "run", "config/validate", "--config_dir", "\(work)/config", "--env_file", "\(work)/.env"])
+        XCTAssertEqual(r.status, 2, r.stdout + r.stderr)
+        let c = checks(r)
+        let yamlMsg = c["config.yaml"]?["message"] as? String ?? ""
+        XCTAssertTrue(yamlMsg.contains("bad.yaml: line 2, column 4: mapping values are not allowed"), yamlMsg)
+        XCTAssertFalse(yamlMsg.contains("good.yml"), yamlMsg)
+        XCTAssertEqual(c["config.env"]?["message"] as? String, "missing required variables in \(work)/.env: OPENAI_API_KEY, EMBEDDING_MODEL")
+        XCTAssertEqual(c["config.connectivity.redis"]?["status"] as? String, "ok", r.stdout)
+        XCTAssertEqual(c["config.connectivity.qdrant"]?["status"] as? String, "critical", r.stdout)
+        // all fixed: OK
+        _ = sh("rm \(work)/config/bad.yaml && printf 'QDRANT_URL=http://127.0.0.1:1\\nREDIS_URL=\(redis.url)\\nOPENAI_API_KEY=sk-x\\nEMBEDDING_MODEL=m\\n' > \(work)/.env")
+        let ok = Harness.run(["--json", "run", "config/validate", "--config_dir", "\(work)/config", "--env_file", "\(work)/.env", "--no-connectivity"])
+        XCTAssertEqual(ok.status, 0, ok.stdout)
+    }
 }

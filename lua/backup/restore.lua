@@ -70,7 +70,7 @@ return {
           ctx:warn("restore." .. it.name, "skipped: give --redis_dir (Redis's data directory, with Redis stopped)")
         else
           local redis = require "opsh.redis"
-          local r = redis.connect(config.get("redis_url"), { timeout = 1 })
+          local r = redis.connect(config.get("redis_url"))
           if r and r:ping() then
             local d = r:call("CONFIG", "GET", "dir")
             r:close()

@@ -28,7 +28,10 @@ function backup.begin(opts) end
 --- Archives a directory tree (members relative to path) or a single file as ITEM.tar.*.
 --- Symlinks are stored, never followed; hard links once; sparse files as pax sparse regions.
 --- exclude: patterns matched against the member path. Returns the manifest's item entry
---- ({name, file, bytes, sha256, files, directories, data_bytes, warnings, ...}).
+--- ({name, file, bytes, sha256, files, directories, data_bytes, warnings, sparse_files, ...}).
+--- Every regular file's SHA-256 goes to ITEM.files.sha256, except sparse files: hashing their
+--- holes as zeros would cost gigabytes for a WAL, so they get a regions digest in the manifest
+--- (sparse_files: {path, size, regions_sha256} = SHA-256 of the pax map text and the data).
 ---@param item string letters, digits, '.', '-', '_'
 ---@param path string
 ---@param opts? {exclude?: string[], meta?: table}
@@ -43,6 +46,15 @@ function writer:add_tree(item, path, opts) end
 ---@param opts? {mode?: integer, move?: boolean, meta?: table}
 ---@return table|nil item, table? err
 function writer:add_file(item, path, opts) end
+
+--- Re-archives a tar file made elsewhere (what the Docker archive API returns for a volume or
+--- a container path; .gz/.zst by name) as ITEM.tar.*, hashing each member like add_tree.
+--- strip_components drops leading path components (Docker puts the directory's own name first).
+---@param item string
+---@param tar_path string
+---@param opts? {strip_components?: integer, origin?: string, meta?: table}
+---@return table|nil item, table? err
+function writer:add_tar(item, tar_path, opts) end
 
 --- Stores bytes (a metadata.json) as ITEM (default mode 0600).
 ---@param item string
