@@ -3,8 +3,10 @@
 # pigz and zstd (all with -S, so sparse files stay sparse), each followed by `openssl dgst -sha256` of the archive (opsh hashes in the same
 # pass) and a sync of the filesystem (opsh makes one syncfs pass); restore against
 # `tar xzf && sync`. Same compression levels (gzip/pigz 6, zstd 3), same durability.
-# Runs alternate between peers, RUNS times (default 3); medians and ratios are printed, with
-# output sizes and peak memory (max RSS of the whole pipeline's largest process).
+# Runs alternate between peers, RUNS times (default 5). Printed: median wall time, median CPU
+# time (user+sys of the whole pipeline: steadier than wall time on a shared machine), the
+# median of each run's opsh/peer ratio (both measured minutes apart at most), output sizes and
+# peak memory (max RSS of the pipeline's largest process).
 # Usage: Benchmarks/backup/run.sh [OPSH]   (default .build/release/opsh); DATA=dir to reuse data;
 #        WORK=dir (default /var/tmp/opsh-bench-backup; needs ~4 GiB)
 set -eu
@@ -12,7 +14,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 OPSH=${1:-${OPSH:-.build/release/opsh}}
 OPSH=$(cd "$(dirname "$OPSH")" && pwd)/$(basename "$OPSH")
 [ -x "$OPSH" ] || { echo "no opsh binary at $OPSH" >&2; exit 2; }
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-5}
 WORK=${WORK:-/var/tmp/opsh-bench-backup}
 DATA=${DATA:-$WORK/data}
 mkdir -p "$WORK"
@@ -37,9 +39,9 @@ measure() {
   name=$1; shift
   cat "$DATA"/text/* "$DATA"/json/* "$DATA"/random/* "$DATA"/large/* > /dev/null   # same warm cache for all
   s=$(date +%s.%N)
-  /usr/bin/time -f "%M" -o "$WORK/rss" sh -c "$*" > /dev/null
+  /usr/bin/time -f "%M %U %S" -o "$WORK/rss" sh -c "$*" > /dev/null
   e=$(date +%s.%N)
-  echo "$name $(echo "$e - $s" | bc) $(cat "$WORK/rss")" >> "$results"
+  echo "$name $(echo "$e - $s" | bc) $(cat "$WORK/rss") $run" >> "$results"
 }
 
 for run in $(seq 1 "$RUNS"); do
@@ -65,19 +67,23 @@ done
 
 python3 - "$results" <<'PY'
 import sys, statistics, collections
-t, rss, sizes = collections.defaultdict(list), collections.defaultdict(list), []
+t, cpu, rss, sizes = collections.defaultdict(dict), collections.defaultdict(list), collections.defaultdict(list), []
 for line in open(sys.argv[1]):
     p = line.split()
     if p[0] == "sizes": sizes = [int(x) for x in p[1:]]; continue
-    t[p[0]].append(float(p[1])); rss[p[0]].append(int(p[2]))
-med = {k: statistics.median(v) for k, v in t.items()}
+    t[p[0]][p[5]] = float(p[1]); rss[p[0]].append(int(p[2])); cpu[p[0]].append(float(p[3]) + float(p[4]))
+med = {k: statistics.median(v.values()) for k, v in t.items()}
+mcpu = {k: statistics.median(v) for k, v in cpu.items()}
+def paired(a, b):
+    return statistics.median(t[a][r] / t[b][r] for r in t[a] if r in t[b])
+print(f"runs: {len(t['opsh-gzip'])}; medians")
+print(f"{'':24} {'wall s':>8} {'cpu s':>8} {'max RSS MiB':>12}   {'opsh/peer wall (paired median)':>32}  {'cpu ratio':>9}")
 def row(name, peer=None):
-    r = f"{name:24} {med[name]:8.2f} s  max RSS {max(rss[name])/1024:7.1f} MiB"
-    if peer: r += f"   opsh/peer time {med[name]/med[peer]:5.2f} (vs {peer})"
+    r = f"{name:24} {med[name]:8.2f} {mcpu[name]:8.2f} {max(rss[name])/1024:12.1f}"
+    if peer: r += f"   {paired(name, peer):8.2f} vs {peer:22} {mcpu[name]/mcpu[peer]:9.2f}"
     print(r)
-print(f"runs: {len(t['opsh-gzip'])}; median wall time")
 for n in ["tar-czf+sha256", "tar-pigz+sha256", "tar-zstd+sha256"]: row(n)
-row("opsh-gzip", "tar-pigz+sha256"); print(f"{'':24} opsh-gzip / tar-czf+sha256: {med['opsh-gzip']/med['tar-czf+sha256']:.2f}")
+row("opsh-gzip", "tar-pigz+sha256"); row("opsh-gzip", "tar-czf+sha256")
 row("opsh-zstd", "tar-zstd+sha256")
 row("restore-tar-xzf+sync"); row("restore-opsh-gzip", "restore-tar-xzf+sync")
 g, p, z, og, oz = sizes
