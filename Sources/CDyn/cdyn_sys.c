@@ -1,4 +1,7 @@
+#define _GNU_SOURCE
 #include "cdyn_sys.h"
+
+#include <fcntl.h>
 
 #include <errno.h>
 #include <sys/epoll.h>
@@ -28,3 +31,7 @@ int opsh_epoll_wait(int epfd, uint64_t *datas, uint32_t *events, int max, int ti
 int opsh_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
 
 int opsh_errno(void) { return errno; }
+
+int opsh_start_writeback(int fd, int64_t offset, int64_t count) {
+    return sync_file_range(fd, offset, count, SYNC_FILE_RANGE_WRITE);
+}

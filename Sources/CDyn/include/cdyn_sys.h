@@ -21,6 +21,9 @@ int opsh_epoll_wait(int epfd, uint64_t *datas, uint32_t *events, int max, int ti
 int opsh_eventfd(void);
 /* The calling thread's errno (for callers that cannot read it reliably). */
 int opsh_errno(void);
+/* sync_file_range(fd, offset, count, SYNC_FILE_RANGE_WRITE): starts writeback, does not wait
+   (a GNU extension that Glibc's Swift module does not show). */
+int opsh_start_writeback(int fd, int64_t offset, int64_t count);
 
 #ifdef __cplusplus
 }
