@@ -215,7 +215,9 @@ function Client:wait(id, opts)
 end
 
 --- Resource limits as people write them: memory = "512m" or bytes, cpus = 1.5, pids = 100,
---- memory_reservation, cpu_shares; any engine field (Memory, NanoCpus, ...) passes through.
+--- memory_reservation, memory_swap, cpu_shares; any engine field (Memory, NanoCpus, ...) passes
+--- through. A memory limit without memory_swap leaves swap unlimited (MemorySwap = -1): the
+--- engine refuses a memory limit above a swap limit set before.
 function M.resources(limits)
   local units = require "opsh.units"
   local body = {}
@@ -228,6 +230,7 @@ function M.resources(limits)
     elseif k == "cpu_shares" then body.CpuShares = math.floor(v)
     else body[k] = v end
   end
+  if body.Memory and not body.MemorySwap then body.MemorySwap = -1 end
   return body
 end
 
@@ -305,18 +308,20 @@ end
 ---   memory used = usage - cache, where cache is memory_stats.stats.total_inactive_file on
 ---           cgroup v1 and memory_stats.stats.inactive_file on cgroup v2 (when below usage);
 ---   memory % = used / limit * 100.
+local function nn(x) if x == nil or opsh.is_null(x) then return nil end return x end
+
 function M.compute_stats(s)
-  local out = { name = s.name and s.name:gsub("^/", ""), id = s.id }
-  local cpu, pre = s.cpu_stats or {}, s.precpu_stats or {}
-  local cu, pu = cpu.cpu_usage or {}, pre.cpu_usage or {}
+  local out = { name = s.name and (s.name:gsub("^/", "")), id = s.id }
+  local cpu, pre = nn(s.cpu_stats) or {}, nn(s.precpu_stats) or {}
+  local cu, pu = nn(cpu.cpu_usage) or {}, nn(pre.cpu_usage) or {}
   local cpu_delta = (cu.total_usage or 0) - (pu.total_usage or 0)
   local sys_delta = (cpu.system_cpu_usage or 0) - (pre.system_cpu_usage or 0)
-  local online = cpu.online_cpus
-  if not online or online == 0 then online = cu.percpu_usage and #cu.percpu_usage or 1 end
+  local online = nn(cpu.online_cpus)
+  if not online or online == 0 then online = nn(cu.percpu_usage) and #cu.percpu_usage or 1 end
   out.cpu_percent = (cpu_delta > 0 and sys_delta > 0) and cpu_delta / sys_delta * online * 100.0 or 0.0
   out.online_cpus = online
-  local m = s.memory_stats or {}
-  local st = m.stats or {}
+  local m = nn(s.memory_stats) or {}
+  local st = nn(m.stats) or {}
   local usage = m.usage or 0
   local cache = st.total_inactive_file or st.inactive_file   -- cgroup v1 / v2
   if cache and cache < usage then usage = usage - cache end
@@ -324,15 +329,15 @@ function M.compute_stats(s)
   out.memory_limit = m.limit or 0
   out.memory_percent = (m.limit and m.limit > 0) and usage / m.limit * 100.0 or 0.0
   local rx, tx = 0, 0
-  for _, n in pairs(s.networks or {}) do rx = rx + (n.rx_bytes or 0); tx = tx + (n.tx_bytes or 0) end
+  for _, n in pairs(nn(s.networks) or {}) do rx = rx + (n.rx_bytes or 0); tx = tx + (n.tx_bytes or 0) end
   out.net_rx, out.net_tx = rx, tx
   local rd, wr = 0, 0
-  for _, e in ipairs((s.blkio_stats or {}).io_service_bytes_recursive or {}) do
+  for _, e in ipairs(nn((nn(s.blkio_stats) or {}).io_service_bytes_recursive) or {}) do
     local op = (e.op or ""):lower()
     if op == "read" then rd = rd + e.value elseif op == "write" then wr = wr + e.value end
   end
   out.block_read, out.block_write = rd, wr
-  out.pids = (s.pids_stats or {}).current or 0
+  out.pids = nn((nn(s.pids_stats) or {}).current) or 0
   return out
 end
 
@@ -484,7 +489,7 @@ function Client:restart_service(service, opts)
   end
   local res = { opsh.all(fns) }
   local out = {}
-  for i, c in ipairs(list) do out[(c.Names[1] or c.Id):gsub("^/", "")] = res[i] end
+  for i, c in ipairs(list) do out[(string.gsub(c.Names[1] or c.Id, "^/", ""))] = res[i] end
   return out
 end
 
@@ -536,7 +541,7 @@ function Client:scale_service(service, n, opts)
       if c.State ~= "running" then
         local ok, e2 = self:start(c.Id)
         if not ok then return nil, e2 end
-        table.insert(report.started, (c.Names[1] or c.Id):gsub("^/", ""))
+        table.insert(report.started, (string.gsub(c.Names[1] or c.Id, "^/", "")))
       end
     end
     local k = 2
@@ -565,7 +570,7 @@ function Client:scale_service(service, n, opts)
         if not ok then return nil, e5 end
         local ok2, e6 = self:remove(c.Id)
         if not ok2 then return nil, e6 end
-        table.insert(report.removed, (c.Names[1] or c.Id):gsub("^/", ""))
+        table.insert(report.removed, (string.gsub(c.Names[1] or c.Id, "^/", "")))
         excess = excess - 1
       end
     end
