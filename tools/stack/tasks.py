@@ -3,9 +3,13 @@ as the guide's compose file runs `task-worker` (AI_DOCS_TASK_QUEUE__REDIS_URL=re
 database 1). Its tasks stand in for the application's: they take a little time and return a
 status, like the original's tasks do."""
 import asyncio
+import logging
 import os
 
 from arq.connections import RedisSettings
+
+# run_worker does not set up logging as the arq command does: the container's log shows the worker's
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 async def process_document(ctx, doc_id, seconds=0.1):
