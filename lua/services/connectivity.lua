@@ -57,7 +57,7 @@ return {
                 local check = string.format("reach.%s.%s", from, t)
                 -- busybox's nc has no -z: it connects and, with stdin at EOF, ends
                 local cmd = string.format("nc -w %d %s %d </dev/null", args.timeout, t, services.port(t))
-                local r, e = d:exec(c.Id, { "/bin/sh", "-c", cmd .. " 2>&1" }, { timeout = args.timeout + 10 })
+                local r, e = d:exec(services.name_of(c), { "/bin/sh", "-c", cmd .. " 2>&1" }, { timeout = args.timeout + 10 })
                 if not r then return ctx:unknown(check, from .. ": exec failed: " .. tostring(e)) end
                 if r.dry_run then return ctx:ok(check, "would run " .. cmd .. " in " .. from) end
                 local out = (r.stdout or "") .. (r.stderr or "")

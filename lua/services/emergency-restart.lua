@@ -30,7 +30,7 @@ return {
     local stops = {}
     for i, c in ipairs(all) do
       stops[i] = function()
-        local ok, e = d:stop(c.Id, { timeout = args.grace })
+        local ok, e = d:stop(services.name_of(c), { timeout = args.grace })
         return { ok = ok, err = e }
       end
     end
@@ -39,7 +39,7 @@ return {
       local name = services.name_of(c)
       if not res[i].ok then
         -- 2. forced: the stop itself failed (daemon timeout); kill it
-        local k, ke = d:kill(c.Id)
+        local k, ke = d:kill(services.name_of(c))
         if not k then ctx:crit("stop." .. name, "stop failed (" .. tostring(res[i].err) .. ") and kill failed: " .. tostring(ke)) end
         ctx:warn("stop." .. name, name .. ": graceful stop failed (" .. tostring(res[i].err) .. "); killed")
       elseif type(res[i].ok) == "table" and res[i].ok.dry_run then
@@ -47,7 +47,7 @@ return {
       else
         local info = d:inspect(c.Id)
         if info and info.State.Running then
-          local k, ke = d:kill(c.Id)
+          local k, ke = d:kill(services.name_of(c))
           ctx:warn("stop." .. name, name .. " still ran after the stop: " .. (k and "killed" or ("kill failed: " .. tostring(ke))))
         elseif info and info.State.ExitCode == 137 then
           ctx:warn("stop." .. name, string.format("%s ignored SIGTERM for %d s and was killed", name, args.grace))
@@ -62,7 +62,7 @@ return {
     for i, c in ipairs(all) do
       starts[i] = function()
         local name = services.name_of(c)
-        local ok, e = d:start(c.Id)
+        local ok, e = d:start(services.name_of(c))
         if not ok then return ctx:crit("start." .. name, tostring(e)) end
         local healthy, why = services.wait_healthy(d, c.Id, args.health_timeout)
         if healthy then ctx:ok("start." .. name, name .. " runs and is healthy")

@@ -34,7 +34,7 @@ return {
           local stream
           local ok, e = pcall(function()
             local it
-            it, stream = d:logs(c.Id, { since = args.since, match = args.match, ignore_case = not args.case_sensitive })
+            it, stream = d:logs(services.name_of(c), { since = args.since, match = args.match, ignore_case = not args.case_sensitive })
             for line in it do
               n = n + 1
               last[#last + 1] = line

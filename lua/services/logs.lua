@@ -31,7 +31,7 @@ return {
         local name = services.name_of(c)
         local n = 0
         local ok, e = pcall(function()
-          for line, stream in d:logs(c.Id, { tail = args.tail, since = args.since, follow = args.follow,
+          for line, stream in d:logs(services.name_of(c), { tail = args.tail, since = args.since, follow = args.follow,
               duration = args.follow and args.duration or nil, match = args.match, ignore_case = args.ignore_case }) do
             n = n + 1
             io.stdout:write(name, stream == "stderr" and " ! " or " | ", line, "\n")

@@ -28,7 +28,7 @@ return {
         fns[#fns + 1] = function()
           local name = services.name_of(c)
           local t0 = time.monotonic()
-          local ok, e = d:restart(c.Id, { timeout = args.timeout })
+          local ok, e = d:restart(services.name_of(c), { timeout = args.timeout })
           if not ok then return ctx:crit("restart." .. name, tostring(e)) end
           if type(ok) == "table" and ok.dry_run then return ctx:ok("restart." .. name, "would restart " .. name) end
           local healthy, why = services.wait_healthy(d, c.Id, args.health_timeout)

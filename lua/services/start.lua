@@ -24,7 +24,7 @@ return {
       for _, c in ipairs(svc.containers) do
         fns[#fns + 1] = function()
           local name = services.name_of(c)
-          local ok, e = d:start(c.Id)
+          local ok, e = d:start(services.name_of(c))
           if not ok then return ctx:crit("start." .. name, tostring(e)) end
           if type(ok) == "table" and ok.dry_run then return ctx:ok("start." .. name, "would start " .. name) end
           local healthy, why = services.wait_healthy(d, c.Id, args.health_timeout)

@@ -24,7 +24,7 @@ return {
       for _, c in ipairs(svc.containers) do
         fns[#fns + 1] = function()
           local name = services.name_of(c)
-          local ok, e = d:stop(c.Id, { timeout = args.timeout })
+          local ok, e = d:stop(services.name_of(c), { timeout = args.timeout })
           if not ok then return ctx:crit("stop." .. name, tostring(e)) end
           if type(ok) == "table" and ok.dry_run then return ctx:ok("stop." .. name, "would stop " .. name) end
           local info = d:inspect(c.Id)

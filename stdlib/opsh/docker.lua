@@ -26,6 +26,9 @@ M.NUMBER_LABEL = "com.docker.compose.container-number"
 local Client = {}
 Client.__index = Client
 
+-- JSON null (opsh.null) as nil: the engine sends null for empty lists
+local function nn(x) if x == nil or opsh.is_null(x) then return nil end return x end
+
 local function urlencode(s)
   return (tostring(s):gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
 end
@@ -308,8 +311,6 @@ end
 ---   memory used = usage - cache, where cache is memory_stats.stats.total_inactive_file on
 ---           cgroup v1 and memory_stats.stats.inactive_file on cgroup v2 (when below usage);
 ---   memory % = used / limit * 100.
-local function nn(x) if x == nil or opsh.is_null(x) then return nil end return x end
-
 function M.compute_stats(s)
   local out = { name = s.name and (s.name:gsub("^/", "")), id = s.id }
   local cpu, pre = nn(s.cpu_stats) or {}, nn(s.precpu_stats) or {}
@@ -434,7 +435,7 @@ function Client:prune_containers()
     { query = { filters = { label = { M.CREATED_LABEL .. "=true" } } }, what = "prune stopped containers labelled " .. M.CREATED_LABEL })
   if not r then return nil, err end
   if r.dry_run then return r end
-  return { removed = r.ContainersDeleted or json.array {}, space = r.SpaceReclaimed or 0 }
+  return { removed = nn(r.ContainersDeleted) or json.array {}, space = nn(r.SpaceReclaimed) or 0 }
 end
 
 --- Removes dangling images (untagged, unused) only. {removed = {...}, space = bytes}.
@@ -442,7 +443,7 @@ function Client:prune_images()
   local r, err = self:call("POST", "/images/prune", { query = { filters = { dangling = { "true" } } }, what = "prune dangling images" })
   if not r then return nil, err end
   if r.dry_run then return r end
-  return { removed = r.ImagesDeleted or json.array {}, space = r.SpaceReclaimed or 0 }
+  return { removed = nn(r.ImagesDeleted) or json.array {}, space = nn(r.SpaceReclaimed) or 0 }
 end
 
 function Client:images(opts)
