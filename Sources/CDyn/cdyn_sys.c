@@ -1,8 +1,12 @@
+#define _GNU_SOURCE
 #include "cdyn_sys.h"
 
 #include <errno.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <unistd.h>
+#include <stdio.h>
+#include <fcntl.h>
 
 int opsh_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
 
@@ -28,3 +32,8 @@ int opsh_epoll_wait(int epfd, uint64_t *datas, uint32_t *events, int max, int ti
 int opsh_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
 
 int opsh_errno(void) { return errno; }
+
+int opsh_syncfs(int fd) { return syncfs(fd); }
+long long opsh_seek_data(int fd, long long off) { return (long long)lseek(fd, (off_t)off, SEEK_DATA); }
+long long opsh_seek_hole(int fd, long long off) { return (long long)lseek(fd, (off_t)off, SEEK_HOLE); }
+int opsh_rename_exchange(const char *a, const char *b) { return renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE); }

@@ -10,8 +10,14 @@ public struct HTTPRequest: Sendable {
     public var body: [UInt8]? = nil
     /// Stream the request body from this file instead (uploads of any size, constant memory).
     public var bodyFile: String? = nil
+    /// Send `bodyFile` as the one file field of a multipart/form-data body, still streamed
+    /// (Qdrant's snapshot upload takes the field `snapshot`).
+    public var multipart: (field: String, filename: String)? = nil
     /// Stream the response body into this file (written as `path.partial`, renamed when complete).
     public var outputFile: String? = nil
+    /// The hex SHA-256 the downloaded file must have: a different one fails the transfer and
+    /// leaves no file behind (compared before the rename, case and whitespace ignored).
+    public var expectedSHA256: String? = nil
     public var unixSocket: String? = nil
     public var timeout: Double = 30
     public var connectTimeout: Double = 5
@@ -49,7 +55,7 @@ public struct HTTPResponse: Sendable {
 }
 
 public struct HTTPError: Error, Sendable, CustomStringConvertible {
-    public enum Kind: Sendable { case unavailable, connect, timeout, tls, tooLarge, file, transfer, badRequest }
+    public enum Kind: Sendable { case unavailable, connect, timeout, tls, tooLarge, file, transfer, badRequest, checksum }
     public let kind: Kind
     public let message: String
     public var description: String { message }
@@ -67,6 +73,10 @@ public final class HTTPTransfer {
     var headers: [(String, String)] = []
     var received: Int64 = 0
     var uploadOffset = 0
+    /// Bytes sent around the file of a multipart upload.
+    var multipartHead: [UInt8] = []
+    var multipartTail: [UInt8] = []
+    var uploadPhase = 0
     var uploadFD: Int32 = -1
     var outputFD: Int32 = -1
     var digest: SHA256?
@@ -145,7 +155,16 @@ public final class HTTPTransfer {
             var st = stat()
             fstat(uploadFD, &st)
             try set(CURLOPT_UPLOAD, 1)
-            _ = opsh_curl_setopt_off_t(easy, CURLOPT_INFILESIZE_LARGE, curl_off_t(st.st_size))
+            if let part = request.multipart {
+                let boundary = "opsh-" + String(UInt64.random(in: 1...UInt64.max), radix: 16) + String(UInt64.random(in: 1...UInt64.max), radix: 16)
+                let name = part.filename.replacingQuotes()
+                multipartHead = Array(("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(part.field)\"; filename=\"\(name)\"\r\n"
+                    + "Content-Type: application/octet-stream\r\n\r\n").utf8)
+                multipartTail = Array("\r\n--\(boundary)--\r\n".utf8)
+                headerList = api.pointee.slist_append(headerList, "Content-Type: multipart/form-data; boundary=\(boundary)")
+                headerList = api.pointee.slist_append(headerList, "Expect:")
+            }
+            _ = opsh_curl_setopt_off_t(easy, CURLOPT_INFILESIZE_LARGE, curl_off_t(Int(st.st_size) + multipartHead.count + multipartTail.count))
             if request.method != "PUT" { try set(CURLOPT_CUSTOMREQUEST, request.method) }
             _ = opsh_curl_setopt_read_cb(easy, CURLOPT_READFUNCTION, HTTPTransfer.readBody)
             _ = opsh_curl_setopt_ptr(easy, CURLOPT_READDATA, me)
@@ -223,8 +242,19 @@ public final class HTTPTransfer {
         let room = size * n
         guard let buffer else { return 0 }
         if t.uploadFD >= 0 {
-            let r = read(t.uploadFD, buffer, room)
-            return r < 0 ? Int(CURL_READFUNC_ABORT) : r
+            // multipart: head, then the file, then the tail
+            if t.uploadPhase == 0 {
+                if t.uploadOffset < t.multipartHead.count { return t.copyOut(t.multipartHead, into: buffer, room: room) }
+                t.uploadPhase = 1
+                t.uploadOffset = 0
+            }
+            if t.uploadPhase == 1 {
+                let r = read(t.uploadFD, buffer, room)
+                if r < 0 { return Int(CURL_READFUNC_ABORT) }
+                if r > 0 || t.multipartTail.isEmpty { return r }
+                t.uploadPhase = 2
+            }
+            return t.copyOut(t.multipartTail, into: buffer, room: room)
         }
         guard let body = t.request.body else { return 0 }
         let k = min(room, body.count - t.uploadOffset)
@@ -232,6 +262,16 @@ public final class HTTPTransfer {
             UnsafeMutableRawPointer(buffer).copyMemory(from: src.baseAddress! + t.uploadOffset, byteCount: k)
         }
         t.uploadOffset += k
+        return k
+    }
+
+    func copyOut(_ bytes: [UInt8], into buffer: UnsafeMutablePointer<CChar>, room: Int) -> Int {
+        let k = min(room, bytes.count - uploadOffset)
+        guard k > 0 else { return 0 }
+        bytes.withUnsafeBytes { src in
+            UnsafeMutableRawPointer(buffer).copyMemory(from: src.baseAddress! + uploadOffset, byteCount: k)
+        }
+        uploadOffset += k
         return k
     }
 
@@ -306,10 +346,17 @@ public final class HTTPTransfer {
             }
             outputFD = -1
             if (200..<300).contains(status) {
+                sha = digest?.finish()
+                if let want = request.expectedSHA256 {
+                    let got = sha.map(hex) ?? "unknown (libcrypto is not available)"
+                    if got != want.lowercased().filter({ !$0.isWhitespace }) {
+                        unlink(partialPath)
+                        return .failure(HTTPError(.checksum, "\(request.method) \(request.url): checksum mismatch: expected \(want), got \(got); \(out) not written"))
+                    }
+                }
                 if rename(partialPath, out) != 0 {
                     return .failure(HTTPError(.file, "cannot rename onto \(out): \(String(cString: strerror(errno)))"))
                 }
-                sha = digest?.finish()
             } else {
                 // an error body is not the file asked for
                 body = (try? readSmallFile(partialPath, limit: 1 << 20)) ?? []
@@ -324,6 +371,18 @@ public final class HTTPTransfer {
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
+}
+
+func hex(_ bytes: [UInt8]) -> String {
+    let digits = Array("0123456789abcdef".utf8)
+    var out = [UInt8]()
+    for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
+    return String(decoding: out, as: UTF8.self)
+}
+
+extension String {
+    /// A file name fit for a quoted header parameter.
+    func replacingQuotes() -> String { String(map { $0 == "\"" || $0 == "\r" || $0 == "\n" ? "_" : $0 }) }
 }
 
 func readSmallFile(_ path: String, limit: Int) throws -> [UInt8] {

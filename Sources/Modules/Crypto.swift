@@ -12,7 +12,7 @@ public enum CryptoModule {
         let lua = Lua(L!)
         lua.newModule([
             ("sha256", sha256), ("sha256_hex", sha256Hex), ("random_bytes", randomBytes), ("random_hex", randomHex),
-            ("hex", hex), ("constant_time_equal", constantTimeEqual),
+            ("hex", hex), ("constant_time_equal", constantTimeEqual), ("sha256_file", sha256File),
         ])
         return 1
     }
@@ -74,6 +74,38 @@ public enum CryptoModule {
         Lua(L!).call { lua throws(LuaRaise) in
             guard let d = digest(try lua.checkBytes(1)) else { return cryptoFailure(lua) }
             lua.push(hexString(d))
+            return 1
+        }
+    }
+
+    /// crypto.sha256_file(path) -> 64 hex digits, read in 1 MiB pieces (any size, constant memory)
+    static let sha256File: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let path = try lua.checkString(1)
+            guard let api = opsh_crypto(), let ctx = api.pointee.EVP_MD_CTX_new() else { return cryptoFailure(lua) }
+            defer { api.pointee.EVP_MD_CTX_free(ctx) }
+            let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                return lua.failure(code: "file", message: "cannot open \(path): \(String(cString: strerror(errno)))", fields: [("path", .string(path))])
+            }
+            defer { close(fd) }
+            _ = api.pointee.EVP_DigestInit_ex(ctx, api.pointee.EVP_sha256(), nil)
+            let size = 1 << 20
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
+            defer { buffer.deallocate() }
+            while true {
+                let n = Glibc.read(fd, buffer, size)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return lua.failure(code: "file", message: "cannot read \(path): \(String(cString: strerror(errno)))", fields: [("path", .string(path))])
+                }
+                if n == 0 { break }
+                _ = api.pointee.EVP_DigestUpdate(ctx, buffer, n)
+            }
+            var out = [UInt8](repeating: 0, count: 32)
+            var len: UInt32 = 0
+            guard api.pointee.EVP_DigestFinal_ex(ctx, &out, &len) == 1 else { return cryptoFailure(lua) }
+            lua.push(hexString(out))
             return 1
         }
     }

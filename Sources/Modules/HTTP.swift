@@ -112,6 +112,17 @@ public enum HTTPModule {
             if try lua.optionField(t, "ca_file", .string, arg: t) { req.caFile = lua.toString(-1); lua.pop() }
             if try lua.optionField(t, "output", .string, arg: t) { req.outputFile = lua.toString(-1); lua.pop() }
             if try lua.optionField(t, "upload", .string, arg: t) { req.bodyFile = lua.toString(-1); lua.pop() }
+            if try lua.optionField(t, "sha256", .string, arg: t) { req.expectedSHA256 = lua.toString(-1); lua.pop() }
+            if try lua.optionField(t, "multipart", .table, arg: t) {
+                let m = lua.top
+                guard try lua.optionField(m, "field", .string, arg: t) else { throw .argument(t, "multipart needs field = name") }
+                let field = lua.toString(-1)!
+                lua.pop()
+                var filename = (req.bodyFile ?? "file").split(separator: "/").last.map(String.init) ?? "file"
+                if try lua.optionField(m, "filename", .string, arg: t) { filename = lua.toString(-1)!; lua.pop() }
+                lua.pop()
+                req.multipart = (field, filename)
+            }
             if try lua.optionField(t, "max_bytes", .number, arg: t) { req.maxBodyBytes = Int(lua.toInteger(-1) ?? 0); lua.pop() }
             if try lua.optionField(t, "retries", .number, arg: t) { opts.retries = Int(lua.toInteger(-1) ?? 0); lua.pop() }
             if try lua.optionField(t, "allow_status", .boolean, arg: t) { opts.allowAnyStatus = lua.toBool(-1); lua.pop() }
@@ -120,6 +131,8 @@ public enum HTTPModule {
         }
         guard req.timeout > 0, req.connectTimeout > 0 else { throw .argument(t ?? 1, "timeouts must be positive") }
         guard req.maxBodyBytes > 0 else { throw .argument(t ?? 1, "max_bytes must be positive") }
+        if req.multipart != nil && req.bodyFile == nil { throw .argument(t ?? 1, "multipart needs upload = path") }
+        if req.expectedSHA256 != nil && req.outputFile == nil { throw .argument(t ?? 1, "sha256 checks a download: it needs output = path") }
         let changes = !["GET", "HEAD", "OPTIONS"].contains(method) && !opts.readOnly
         if lua.dryRun && changes {
             let text = "\(method) \(redactedURL(url))" + (req.body.map { " (\($0.count) bytes)" } ?? "")
@@ -189,6 +202,7 @@ public enum HTTPModule {
         case .file: code = "file"
         case .transfer: code = "transfer"
         case .badRequest: code = "bad_request"
+        case .checksum: code = "checksum"
         }
         return lua.failure(code: code, message: Redaction.redact(e.message))
     }

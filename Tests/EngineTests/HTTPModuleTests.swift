@@ -81,6 +81,40 @@ final class HTTPModuleTests: XCTestCase {
         XCTAssertEqual(lines[3], "500\ttrue\ttrue", "an error response leaves no file and no partial file")
     }
 
+    func testMultipartUploadAndCheckedDownload() throws {
+        let dir = Harness.tempDir("mp")
+        let file = dir.appendingPathComponent("snap shot\".bin").path
+        let r = lua("""
+            local crypto = require "opsh.crypto"
+            local d = assert(http.get(URL .. "/bytes/1000000", { output = [[\(file)]] }))
+            local u = assert(http.post(URL .. "/upload", { upload = [[\(file)]], multipart = { field = "snapshot" } }))
+            local ct = u.json.content_type
+            local boundary = ct:match("^multipart/form%-data; boundary=(.+)$")
+            -- the body is the head, the file byte for byte, and the tail
+            local head = "--" .. boundary .. '\\r\\nContent-Disposition: form-data; name="snapshot"; filename="snap shot_.bin"\\r\\n'
+              .. "Content-Type: application/octet-stream\\r\\n\\r\\n"
+            local tail = "\\r\\n--" .. boundary .. "--\\r\\n"
+            local f = io.open([[\(file)]], "rb"); local data = f:read("a"); f:close()
+            print(u.json.length == #head + #data + #tail, u.json.sha256 == crypto.sha256_hex(head .. data .. tail))
+            -- a download checked against the right and a wrong SHA-256
+            local ok = assert(http.get(URL .. "/bytes/1000000", { output = "\(dir.path)/good.bin", sha256 = d.sha256:upper() }))
+            print(ok.sha256 == d.sha256)
+            local bad, err = http.get(URL .. "/bytes/1000000", { output = "\(dir.path)/bad.bin", sha256 = string.rep("0", 64) })
+            print(bad, err.code, io.open("\(dir.path)/bad.bin") == nil, io.open("\(dir.path)/bad.bin.partial") == nil)
+            print(pcall(http.get, URL, { sha256 = "00" }))
+            print(pcall(http.post, URL, { multipart = { field = "x" } }))
+            """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, """
+            true\ttrue
+            true
+            nil\tchecksum\ttrue\ttrue
+            false\tbad argument #2 to 'opsh.http.get' (sha256 checks a download: it needs output = path)
+            false\tbad argument #2 to 'opsh.http.post' (multipart needs upload = path)
+
+            """)
+    }
+
     func testConcurrentRequestsInTasks() {
         let r = lua("""
             local clock = require("opsh.time").monotonic

@@ -7,6 +7,8 @@ public final class HTTPTestServer {
     public let process: Process
     public let port: Int
     public let socketPath: String?
+    /// What arrived at /record...: one JSON line per request, {"path", "body"}.
+    public let recordFile: String
 
     public static let script = #"""
 import hashlib, json, os, socketserver, sys, threading, time
@@ -39,6 +41,11 @@ class H(BaseHTTPRequestHandler):
             if c <= int(path.split("/")[2]):
                 return self.reply(503, b'{"error":"try again"}')
             return self.reply(200, json.dumps({"attempts": c}).encode())
+        if path.startswith("/record"):
+            # a webhook receiver: one JSON line per request body, in the file named by argv[3]
+            with lock, open(sys.argv[3], "a") as f:
+                f.write(json.dumps({"path": path, "body": body.decode("utf-8", "replace")}) + "\n")
+            return self.reply(200, b"ok", "text/plain")
         if path.startswith("/bytes/"):
             size = int(path.split("/")[2])
             data = (hashlib.sha256(b"seed").digest() * (size // 32 + 1))[:size]
@@ -67,7 +74,8 @@ srv.serve_forever()
         socketPath = unixSocket ? dir.appendingPathComponent("http.sock").path : nil
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", scriptPath, unixSocket ? "unix" : "tcp", unixSocket ? socketPath! : String(port)]
+        recordFile = dir.appendingPathComponent("received.jsonl").path
+        process.arguments = ["python3", scriptPath, unixSocket ? "unix" : "tcp", unixSocket ? socketPath! : String(port), recordFile]
         let out = Pipe()
         process.standardOutput = out
         process.standardError = FileHandle.nullDevice
@@ -77,6 +85,14 @@ srv.serve_forever()
     }
 
     public var url: String { "http://127.0.0.1:\(port)" }
+
+    /// The request bodies received at /record..., oldest first.
+    public var received: [[String: String]] {
+        guard let text = try? String(contentsOfFile: recordFile, encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap {
+            (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: String]
+        }
+    }
 
     public func stop() {
         if process.isRunning { process.terminate(); process.waitUntilExit() }

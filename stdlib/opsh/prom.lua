@@ -43,7 +43,7 @@ end
 
 local function time_param(t)
   if t == nil then return nil end
-  if type(t) == "number" then return string.format("%.3f", t) end
+  if type(t) == "number" or tonumber(t) then return string.format("%.3f", tonumber(t)) end
   local parsed = time.parse_iso(t)
   if parsed then return string.format("%.3f", parsed) end
   return string.format("%.3f", time.since(t))          -- "1h" means an hour ago
@@ -151,6 +151,45 @@ function M.find(metrics, name, labels)
     for k, v in pairs(labels or {}) do if s.labels[k] ~= v then ok = false end end
     if ok then return s end
   end
+end
+
+--- The q-quantile (0..1) of a histogram given its cumulative buckets, as Prometheus's
+--- histogram_quantile computes it (linear within a bucket; the +Inf bucket answers with the
+--- highest finite bound). buckets: {{le = bound, count = n}, ...} in any order, or the
+--- `_bucket` samples of parse_text (labels.le and value). nil when there are no observations.
+function M.histogram_quantile(q, buckets)
+  local b = {}
+  for _, s in ipairs(buckets) do
+    local le = s.le or (s.labels and s.labels.le)
+    b[#b + 1] = { le = M.number(le), count = s.count or s.value }
+  end
+  table.sort(b, function(x, y) return x.le < y.le end)
+  if #b == 0 or b[#b].le ~= math.huge then return nil end
+  local total = b[#b].count
+  if total == 0 then return nil end
+  local rank = q * total
+  local lower, lower_count = 0, 0
+  for i, x in ipairs(b) do
+    if x.count >= rank then
+      if x.le == math.huge then return b[i - 1] and b[i - 1].le or nil end
+      if i == 1 and x.le <= 0 then return x.le end
+      local in_bucket = x.count - lower_count
+      if in_bucket <= 0 then return x.le end
+      return lower + (x.le - lower) * (rank - lower_count) / in_bucket
+    end
+    lower, lower_count = x.le, x.count
+  end
+end
+
+--- The samples of a metric whose labels include all of `labels`.
+function M.select(metrics, name, labels)
+  local out = {}
+  for _, s in ipairs(metrics[name] or {}) do
+    local ok = true
+    for k, v in pairs(labels or {}) do if s.labels[k] ~= v then ok = false end end
+    if ok then out[#out + 1] = s end
+  end
+  return out
 end
 
 return M

@@ -24,6 +24,12 @@ function crypto.random_bytes(n) end
 ---@return string
 function crypto.random_hex(n) end
 
+--- SHA-256 of a file as 64 hex digits, read in 1 MiB pieces (any size, constant memory).
+--- A file that cannot be read returns nil, err (err.code "file").
+---@param path string
+---@return string|nil hex, table? err
+function crypto.sha256_file(path) end
+
 --- Lower-case hex of bytes.
 ---@param bytes string
 ---@return string

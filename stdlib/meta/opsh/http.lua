@@ -3,7 +3,7 @@
 --- Requests inside tasks run concurrently (opsh.all{...}). TLS is verified unless
 --- insecure = true. Idempotent requests (GET, HEAD, OPTIONS, PUT, DELETE) are tried again
 --- after a connection failure, a timeout or a 502/503/504, with backoff (retries, default 2).
---- Failures return nil, err: err.code is "connect", "timeout", "tls", "too_large", "file",
+--- Failures return nil, err: err.code is "connect", "timeout", "tls", "too_large", "file", "checksum",
 --- "transfer", "unavailable", or "http_status" for a status outside 2xx (err.status and
 --- err.body then hold the answer; allow_status = true returns the response instead).
 --- Under --dry-run, methods other than GET/HEAD/OPTIONS are not sent unless read_only = true
@@ -22,6 +22,8 @@ local http = {}
 ---@field ca_file? string CA bundle for TLS
 ---@field output? string stream the body into this file (written as .partial, renamed when complete; SHA-256 computed on the way)
 ---@field upload? string stream the request body from this file
+---@field multipart? {field: string, filename?: string} send `upload` as this one file field of a multipart/form-data body (still streamed; filename defaults to the file's base name)
+---@field sha256? string hex SHA-256 the `output` download must have: a mismatch fails with err.code "checksum" and leaves no file
 ---@field max_bytes? integer largest body kept in memory (default 256 MiB)
 ---@field retries? integer tries after the first, for idempotent requests (default 2)
 ---@field allow_status? boolean return responses of any status

@@ -31,6 +31,18 @@ function prom.parse_text(text) end
 ---@return {labels: table, value: number, timestamp?: number}|nil
 function prom.find(metrics, name, labels) end
 
+--- The samples of metrics[name] whose labels include all of labels (a list, maybe empty).
+---@return {labels: table, value: number, timestamp?: number}[]
+function prom.select(metrics, name, labels) end
+
+--- The q-quantile (0..1) of a histogram from its cumulative buckets, as PromQL's
+--- histogram_quantile computes it (linear inside a bucket). buckets is a list of
+--- {le = bound, count = n} or the `_bucket` samples of parse_text; nil without observations.
+---@param q number
+---@param buckets table[]
+---@return number|nil
+function prom.histogram_quantile(q, buckets) end
+
 --- A sample value string as a float ("NaN", "+Inf" included).
 ---@return number|nil
 function prom.number(s) end

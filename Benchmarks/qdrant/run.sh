@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# opsh's Qdrant client side by side with curl and PyPI qdrant-client, against the Qdrant-compatible
+# stand-in (tools/qdrant-standin) on loopback, in one run. Each peer does the whole job in one
+# process. The stand-in is Python: its latency is not Qdrant's, and it is the same for every peer.
+#
+#   swift build -c release --disable-local-rpath --scratch-path .build-release --product opsh
+#   Benchmarks/qdrant/run.sh [path to opsh]        (default .build-release/release/opsh)
+#
+# 1. 1,000 sequential GET /healthz: opsh (opsh.qdrant's health(), one connection reused), one curl
+#    process given the 1,000 URLs (it reuses its connection too), qdrant-client's healthz().
+#    Goal: opsh at least as fast as curl per request.
+# 2. 100 requests to a stand-in that answers each one 50 ms later (--delay-ms 50): in opsh tasks
+#    (opsh.all) against one after another. Goal: at least 20x faster concurrently.
+# 3. Downloading a SIZE_MB (default 1024) snapshot with a correct .checksum: opsh's
+#    download_snapshot (SHA-256 computed on the way, compared before the rename, fsync) against
+#    `curl -o` followed by `openssl dgst -sha256`, and the same plus `sync` of the file (the
+#    durability opsh gives). Peak RSS of each, and opsh's at a quarter of the size. Goal: at
+#    least as fast as curl plus hashing, memory independent of the file's size.
+# RUNS (default 10) hyperfine runs per command; the figures are medians.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+opsh=${1:-$root/.build-release/release/opsh}
+runs=${RUNS:-10}
+size_mb=${SIZE_MB:-1024}
+[[ -x $opsh ]] || { echo "run.sh: no opsh at $opsh (see the header)" >&2; exit 2; }
+for tool in hyperfine curl openssl python3 /usr/bin/time; do
+    command -v "$tool" >/dev/null || { echo "run.sh: $tool not found" >&2; exit 2; }
+done
+python3 -c "import qdrant_client" || { echo "run.sh: PyPI qdrant-client is missing" >&2; exit 2; }
+
+tmp=$(mktemp -d "${TMPDIR:-/var/tmp}/opsh-qdrant-bench.XXXXXX")
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+start_standin() {   # name, extra flags...
+    local name=$1; shift
+    python3 "$root/tools/qdrant-standin/server.py" --port 0 --storage "$tmp/$name/storage" \
+        --snapshots "$tmp/$name/snapshots" "$@" > "$tmp/$name.out" 2> "$tmp/$name.err" &
+    pids+=($!)
+    for _ in $(seq 100); do grep -q listening "$tmp/$name.out" 2>/dev/null && break; sleep 0.05; done
+    sed -n 's/^listening on //p' "$tmp/$name.out"
+}
+median() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['results'][int(sys.argv[2])]['median'])" "$@"; }
+
+fast=$(start_standin fast)
+slow=$(start_standin slow --delay-ms 50)
+echo "stand-ins: $fast, $slow (delay 50 ms); opsh: $opsh"
+
+# --- 1. 1,000 sequential health requests
+for i in $(seq 1000); do printf 'url = "%s/healthz"\noutput = "/dev/null"\n' "$fast"; done > "$tmp/urls.cfg"
+cat > "$tmp/health.lua" <<LUA
+local q = require("opsh.qdrant").connect { url = "$fast" }
+for _ = 1, 1000 do assert(q:health().ok) end
+LUA
+cat > "$tmp/health.py" <<PY
+from qdrant_client import QdrantClient
+c = QdrantClient(url="$fast", prefer_grpc=False, check_compatibility=False)
+for _ in range(1000):
+    c.http.service_api.healthz()
+PY
+hyperfine -N --warmup 2 --runs "$runs" --export-json "$tmp/h.json" \
+    -n opsh "$opsh $tmp/health.lua" \
+    -n curl "curl -s --config $tmp/urls.cfg" \
+    -n qdrant-client "python3 $tmp/health.py" > "$tmp/h.txt"
+o=$(median "$tmp/h.json" 0); c=$(median "$tmp/h.json" 1); p=$(median "$tmp/h.json" 2)
+python3 - "$o" "$c" "$p" <<'PY'
+import sys
+o, c, p = map(float, sys.argv[1:])
+print("1. 1,000 sequential GET /healthz (median of whole runs; per request = run / 1000)")
+for name, v in (("opsh", o), ("curl", c), ("qdrant-client", p)):
+    print(f"   {name:14s} {v*1000:8.1f} ms  {v*1e6/1000:7.1f} us/request  {v/o:5.2f}x opsh")
+print(f"   goal opsh <= curl per request: {'met' if o <= c else 'missed'} (opsh/curl = {o/c:.3f})")
+PY
+
+# --- 2. 100 delayed requests, concurrently and one after another
+cat > "$tmp/concurrent.lua" <<LUA
+local opsh = require "opsh"
+local q = require("opsh.qdrant").connect { url = "$slow" }
+local fns = {}
+for i = 1, 100 do fns[i] = function() return assert(q:ready().ok) end end
+local r = { opsh.all(fns) }
+assert(#r == 100)
+LUA
+cat > "$tmp/sequential.lua" <<LUA
+local q = require("opsh.qdrant").connect { url = "$slow" }
+for _ = 1, 100 do assert(q:ready().ok) end
+LUA
+hyperfine -N --warmup 1 --runs 5 --export-json "$tmp/c.json" \
+    -n concurrent "$opsh $tmp/concurrent.lua" -n sequential "$opsh $tmp/sequential.lua" > "$tmp/c.txt"
+python3 - "$(median "$tmp/c.json" 0)" "$(median "$tmp/c.json" 1)" <<'PY'
+import sys
+c, s = map(float, sys.argv[1:])
+print("2. 100 GET /readyz answered 50 ms late each")
+print(f"   opsh tasks (opsh.all) {c*1000:8.1f} ms")
+print(f"   one after another     {s*1000:8.1f} ms   concurrent is {s/c:.1f}x faster (goal >= 20x: {'met' if s/c >= 20 else 'missed'})")
+PY
+
+# --- 3. the download
+curl -s -X PUT -H 'Content-Type: application/json' -d '{"vectors":{"size":4,"distance":"Cosine"}}' "$fast/collections/bench" >/dev/null
+mkdir -p "$tmp/fast/snapshots/bench" "$tmp/dl"
+snapshot() {   # size in MB -> name; a synthetic snapshot: random bytes and a correct .checksum
+    local mb=$1 name="bench-synthetic-$1mb.snapshot"
+    head -c "$((mb << 20))" /dev/urandom > "$tmp/fast/snapshots/bench/$name"
+    sha256sum "$tmp/fast/snapshots/bench/$name" | cut -c1-64 | tr -d '\n' > "$tmp/fast/snapshots/bench/$name.checksum"
+    echo "$name"
+}
+big=$(snapshot "$size_mb")
+small=$(snapshot "$((size_mb / 4))")
+cat > "$tmp/download.lua" <<LUA
+local q = require("opsh.qdrant").connect { url = "$fast" }
+local name, out = ...
+os.remove(out)
+assert(q:download_snapshot("bench", name, out, { progress = false }))
+LUA
+cat > "$tmp/curl.sh" <<SH
+rm -f "\$2"; curl -sf -o "\$2" "$fast/collections/bench/snapshots/\$1" && openssl dgst -sha256 "\$2" > /dev/null
+SH
+cat > "$tmp/curl-sync.sh" <<SH
+rm -f "\$2"; curl -sf -o "\$2" "$fast/collections/bench/snapshots/\$1" && openssl dgst -sha256 "\$2" > /dev/null && sync "\$2"
+SH
+cat "$tmp/fast/snapshots/bench/$big" > /dev/null   # the server reads from the page cache for every peer
+hyperfine -N --warmup 1 --runs "$(( runs < 5 ? runs : 5 ))" --export-json "$tmp/d.json" \
+    -n opsh "$opsh $tmp/download.lua $big $tmp/dl/opsh.snapshot" \
+    -n "curl + openssl" "bash $tmp/curl.sh $big $tmp/dl/curl.snapshot" \
+    -n "curl + openssl + sync" "bash $tmp/curl-sync.sh $big $tmp/dl/curl.snapshot" > "$tmp/d.txt"
+rss() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
+rss_opsh=$(rss "$opsh" "$tmp/download.lua" "$big" "$tmp/dl/opsh.snapshot")
+rss_opsh_small=$(rss "$opsh" "$tmp/download.lua" "$small" "$tmp/dl/opsh-small.snapshot")
+rss_curl=$(rss curl -sf -o "$tmp/dl/curl.snapshot" "$fast/collections/bench/snapshots/$big")
+rss_openssl=$(rss openssl dgst -sha256 "$tmp/dl/curl.snapshot")
+python3 - "$(median "$tmp/d.json" 0)" "$(median "$tmp/d.json" 1)" "$(median "$tmp/d.json" 2)" \
+    "$size_mb" "$rss_opsh" "$rss_opsh_small" "$rss_curl" "$rss_openssl" <<'PY'
+import sys
+o, c, cs = map(float, sys.argv[1:4])
+mb, ro, ros, rc, rs = map(int, sys.argv[4:])
+print(f"3. downloading a {mb} MiB snapshot with its SHA-256 checked")
+print(f"   opsh download_snapshot   {o:6.2f} s  {mb/o:7.1f} MiB/s  peak RSS {ro/1024:6.1f} MiB ({ros/1024:.1f} MiB for {mb//4} MiB)")
+print(f"   curl -o + openssl dgst   {c:6.2f} s  {mb/c:7.1f} MiB/s  peak RSS curl {rc/1024:.1f} MiB, openssl {rs/1024:.1f} MiB")
+print(f"   ... + sync (opsh's durability) {cs:6.2f} s")
+print(f"   opsh / (curl + openssl) = {o/c:.2f}; opsh / (curl + openssl + sync) = {o/cs:.2f} "
+      f"(goal <= 1: {'met' if o <= c else 'missed'} without sync, {'met' if o <= cs else 'missed'} with it)")
+PY

@@ -1,0 +1,89 @@
+-- Qdrant health and readiness with latency: the guide's `curl http://localhost:6333/health`.
+-- Qdrant has no /health: it serves /healthz (the process answers), /livez and /readyz (every
+-- shard is ready: a restarting node answers 503 "some shards are not ready" for a while).
+-- The three probes run concurrently; then the version, the collections and their status.
+local qdrant = require "opsh.qdrant"
+local config = require "opsh.config"
+local opsh = require "opsh"
+
+local DEFAULTS = { latency_warn_ms = 100, latency_crit_ms = 1000 }
+
+local function limit(args, name)
+  if args[name] ~= nil then return args[name] end
+  local t = config.get("thresholds")
+  if type(t) == "table" and tonumber(t["qdrant_" .. name]) then return tonumber(t["qdrant_" .. name]) end
+  return DEFAULTS[name]
+end
+
+return {
+  description = "Qdrant health: /healthz, /livez and /readyz with latency, version, collections and their status",
+  categories = { "qdrant", "check", "daily", "safe" },
+  guide = {
+    "Daily Operations / Daily Checklist (2. Verify database connectivity)",
+    "Backup and Recovery / Recovery Procedures (6. Verify recovery)",
+    "Troubleshooting / Service Connectivity Issues (curl -v http://localhost:6333/health)",
+  },
+  args = {
+    { name = "url", help = "Qdrant URL (default: the configured qdrant_url / QDRANT_URL)" },
+    { name = "latency_warn_ms", type = "number", help = "probe latency in ms for WARNING (default 100)" },
+    { name = "latency_crit_ms", type = "number", help = "probe latency in ms for CRITICAL (default 1000)" },
+    { name = "timeout", type = "number", default = 5, help = "seconds per request" },
+  },
+  notes = "The guide's /health endpoint does not exist in Qdrant; /healthz, /livez and /readyz do.\n"
+    .. "Thresholds: a command-line argument wins, then config.lua thresholds.qdrant_<name>, then the default.",
+  run = function(args, ctx)
+    local q = qdrant.connect { url = args.url ~= "" and args.url or nil, timeout = args.timeout }
+    local probes = { "healthz", "livez", "readyz" }
+    local results = { opsh.all {
+      function() return { q:health() } end,
+      function() return { q:live() } end,
+      function() return { q:ready() } end,
+    } }
+    local up = false
+    for i, name in ipairs(probes) do
+      local r, err = results[i][1], results[i][2]
+      local check = "qdrant." .. name
+      if not r then
+        ctx:crit(check, "no answer: " .. tostring(err), { up = 0 })
+      elseif not r.ok then
+        ctx:crit(check, string.format("HTTP %d: %s", r.status, r.message), { up = 0, latency_ms = r.seconds * 1000 })
+      else
+        up = true
+        local ms = r.seconds * 1000
+        local level = ms >= limit(args, "latency_crit_ms") and "crit" or ms >= limit(args, "latency_warn_ms") and "warn" or "ok"
+        ctx[level](ctx, check, string.format("%s in %.1f ms", r.message, ms), { up = 1, latency_ms = ms })
+      end
+    end
+    if not up then return end
+
+    local v, verr = q:version()
+    if v then
+      ctx:ok("qdrant.version", string.format("%s %s", v.title or "qdrant", v.version or "?"))
+    else
+      ctx:unknown("qdrant.version", tostring(verr))
+    end
+
+    local names, cerr = q:collections()
+    if not names then return ctx:crit("qdrant.collections", "cannot list collections: " .. tostring(cerr)) end
+    -- every collection's info at once
+    local fns = {}
+    for i, name in ipairs(names) do fns[i] = function() return { q:collection(name) } end end
+    local infos = { opsh.all(fns) }
+    local bad = {}
+    for i, name in ipairs(names) do
+      local info, err = infos[i][1], infos[i][2]
+      if not info then
+        bad[#bad + 1] = name .. " (" .. tostring(err) .. ")"
+      elseif info.status ~= "green" then
+        bad[#bad + 1] = name .. " (" .. tostring(info.status) .. ")"
+      end
+    end
+    local msg = string.format("%d collection%s", #names, #names == 1 and "" or "s")
+    if #bad == 0 then
+      ctx:ok("qdrant.collections", msg .. (#names > 0 and ", all green" or ""), { collections = #names })
+    else
+      ctx:warn("qdrant.collections", msg .. "; not green: " .. table.concat(bad, ", ") .. " (see qdrant/collections)",
+        { collections = #names, not_green = #bad })
+    end
+  end,
+}
