@@ -25,10 +25,12 @@ let package = Package(
         .target(name: "HTTP", dependencies: ["CDyn", "EventLoop"]),
         .target(name: "Pickle"),
         .target(name: "Qdrant", dependencies: ["JSON"]),
+        .target(name: "Archive", dependencies: ["CDyn", "JSON"]),
+        .target(name: "Docker", dependencies: ["HTTP", "EventLoop", "JSON"]),
 
         // The Lua border and the modules scripts see.
         .target(name: "LuaRuntime", dependencies: ["CLua", "CLuaShim", "EventLoop"]),
-        .target(name: "Modules", dependencies: ["LuaRuntime", "JSON", "RESP", "HTTP", "Pickle", "Qdrant", "EventLoop", "CDyn", "CLua", "CLuaShim"]),
+        .target(name: "Modules", dependencies: ["LuaRuntime", "JSON", "RESP", "HTTP", "Pickle", "Qdrant", "Archive", "Docker", "EventLoop", "CDyn", "CLua", "CLuaShim"]),
 
         // Script catalog, runner, report, REPL; lua/ and stdlib/ are embedded at build time.
         .executableTarget(name: "EmbedGen", path: "Sources/EmbedGen"),
@@ -55,6 +57,9 @@ let package = Package(
         .testTarget(name: "PickleTests", dependencies: ["Pickle"], exclude: ["corpus"]),
         .testTarget(name: "QdrantTests", dependencies: ["Qdrant"]),
         .testTarget(name: "QdrantProcedureTests", dependencies: ["OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "ArchiveTests", dependencies: ["Archive", "CDyn"]),
+        .testTarget(name: "BackupTests", dependencies: ["OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "QueueTests", dependencies: ["OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "DockerTests", dependencies: ["Docker", "OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

@@ -297,3 +297,33 @@ DEFINE_LOADER(zstd, "libzstd.so.1",
     SYM(ZSTD_getErrorName, "ZSTD_getErrorName")
     SYM(ZSTD_compressBound, "ZSTD_compressBound")
 )
+
+/* ---------------------------------------------------------------- zlib */
+
+DEFINE_LOADER(zlib, "libz.so.1",
+    SYM(zlibVersion, "zlibVersion")
+    SYM(deflateInit2_, "deflateInit2_")
+    SYM(deflate, "deflate")
+    SYM(deflateEnd, "deflateEnd")
+    SYM(deflateReset, "deflateReset")
+    SYM(deflateSetDictionary, "deflateSetDictionary")
+    SYM(deflateBound, "deflateBound")
+    SYM(inflateInit2_, "inflateInit2_")
+    SYM(inflate, "inflate")
+    SYM(inflateEnd, "inflateEnd")
+    SYM(inflateReset, "inflateReset")
+    SYM(crc32, "crc32")
+    SYM(crc32_combine, "crc32_combine")
+)
+
+int opsh_zlib_deflate_init(z_streamp s, int level, int windowBits) {
+    const struct opsh_zlib_api *z = opsh_zlib();
+    if (!z) return Z_VERSION_ERROR;
+    return z->deflateInit2_(s, level, Z_DEFLATED, windowBits, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, (int)sizeof(z_stream));
+}
+
+int opsh_zlib_inflate_init(z_streamp s, int windowBits) {
+    const struct opsh_zlib_api *z = opsh_zlib();
+    if (!z) return Z_VERSION_ERROR;
+    return z->inflateInit2_(s, windowBits, ZLIB_VERSION, (int)sizeof(z_stream));
+}

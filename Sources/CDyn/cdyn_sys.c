@@ -1,11 +1,12 @@
 #define _GNU_SOURCE
 #include "cdyn_sys.h"
 
-#include <fcntl.h>
-
 #include <errno.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <unistd.h>
+#include <stdio.h>
+#include <fcntl.h>
 
 int opsh_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
 
@@ -35,3 +36,7 @@ int opsh_errno(void) { return errno; }
 int opsh_start_writeback(int fd, int64_t offset, int64_t count) {
     return sync_file_range(fd, offset, count, SYNC_FILE_RANGE_WRITE);
 }
+int opsh_syncfs(int fd) { return syncfs(fd); }
+long long opsh_seek_data(int fd, long long off) { return (long long)lseek(fd, (off_t)off, SEEK_DATA); }
+long long opsh_seek_hole(int fd, long long off) { return (long long)lseek(fd, (off_t)off, SEEK_HOLE); }
+int opsh_rename_exchange(const char *a, const char *b) { return renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE); }

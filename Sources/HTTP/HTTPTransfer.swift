@@ -89,6 +89,12 @@ public final class HTTPTransfer {
     var started = 0.0
     var multi: CurlMulti?
     var finished = false
+    /// Receives the response body as it arrives, instead of `body` (endless streams: Docker's
+    /// logs and events). `.pause` consumes nothing and pauses the transfer: libcurl hands the
+    /// same bytes again after `resume()`; `.stop` ends the transfer (as a transfer error).
+    public var sink: ((UnsafeRawBufferPointer) -> SinkAnswer)?
+    public enum SinkAnswer { case more, pause, stop }
+    var paused = false
 
     public init(_ request: HTTPRequest) throws(HTTPError) {
         guard let api = opsh_curl() else { throw HTTPError(.unavailable, "libcurl is not available: \(String(cString: opsh_dyn_error()))") }
@@ -203,6 +209,13 @@ public final class HTTPTransfer {
         let count = size * n
         guard let ptr else { return count }
         let bytes = UnsafeRawBufferPointer(start: ptr, count: count)
+        if let sink = t.sink {
+            switch sink(bytes) {
+            case .more: t.received += Int64(count); return count
+            case .pause: t.paused = true; return 0x1000_0001   // CURL_WRITEFUNC_PAUSE
+            case .stop: return 0
+            }
+        }
         t.received += Int64(count)
         if t.outputFD >= 0 {
             var off = 0
@@ -308,6 +321,20 @@ public final class HTTPTransfer {
             self.multi = nil
             completion(.failure(HTTPError(.unavailable, "\(error)")))
         }
+    }
+
+    /// The status of the response being received (0 before its headers); the sink may look.
+    public var status: Int {
+        var v = 0
+        _ = opsh_curl_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &v)
+        return v
+    }
+
+    /// Continues a transfer that the sink paused (on the loop's thread, outside the sink).
+    public func resume() {
+        guard paused, !finished else { return }
+        paused = false
+        _ = api.pointee.easy_pause(easy, 0)   // CURLPAUSE_CONT
     }
 
     /// Stops a transfer that was started; its completion is not called.

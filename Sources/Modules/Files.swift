@@ -3,16 +3,18 @@ import CLuaShim
 import Glibc
 import LuaRuntime
 
-/// `opsh.fs` (first part): what scripts need now to write files safely: atomic writes
-/// with a mode (secrets 0600), bounded reads, stat, directory listing, mkdir -p. Walk, glob, copy, move,
-/// delete and disk usage come with the backup engine (issue 6). Under --dry-run writes
-/// are refused and reported as "would: ...".
+/// `opsh.fs`: atomic writes with a mode (secrets 0600), bounded reads, stat, directory listing,
+/// mkdir -p, and (FilesTree.swift) walk, glob, find by age and size, copy, move, delete and disk
+/// usage on the backup engine's file operations. Under --dry-run writes are refused and
+/// reported as "would: ...".
 public enum FilesModule {
     public static let open: lk_SwiftFunction = { L in
         let lua = Lua(L!)
         lua.newModule([
             ("write_atomic", writeAtomic), ("read", read), ("stat", stat), ("mkdir", mkdirP), ("exists", exists),
             ("list", list),
+            ("walk", walk), ("glob", glob), ("find", find), ("copy", copy), ("move", move), ("delete", delete),
+            ("du", du), ("df", df),
         ])
         return 1
     }

@@ -12,7 +12,9 @@ public enum ModuleRegistry {
         ("opsh.crypto", CryptoModule.open),
         ("opsh.http", HTTPModule.open),
         ("opsh.fs", FilesModule.open),
+        ("opsh.backup", BackupModule.open),
         ("opsh.arq", ARQModule.open),
+        ("opsh._docker", DockerModule.open),
         ("opsh.qdrant.spec", QdrantSpecModule.open),
         ("opsh._bench", BenchModule.open),
     ]

@@ -1,5 +1,5 @@
 /*
- * CDyn: libcurl, libcrypto, libssl, libedit and libzstd opened with dlopen on first use
+ * CDyn: libcurl, libcrypto, libssl, libedit, libzstd and zlib opened with dlopen on first use
  * (DESIGN.md §2 "Start-up": the opsh binary links only libc, libm, liblua and the C++ runtime).
  *
  * The dev headers are included for their types only; nothing here links against them.
@@ -27,6 +27,7 @@
 #include <openssl/ssl.h>
 #include <openssl/err.h>
 #include <zstd.h>
+#include <zlib.h>
 #include <editline/readline.h>
 
 #include "cdyn_sys.h"
@@ -211,6 +212,31 @@ struct opsh_zstd_api {
     OPSH_FN(size_t, ZSTD_compressBound, (size_t));
 };
 const struct opsh_zstd_api * _Nullable opsh_zstd(void);
+
+/* ------------------------------------------------------------------ zlib (libz.so.1) */
+
+/* gzip for the archive engine (Sources/Archive): raw deflate blocks compressed in parallel
+   (as pigz does) and stitched with crc32_combine; inflate for reading .tar.gz. */
+struct opsh_zlib_api {
+    OPSH_FN(const char *, zlibVersion, (void));
+    OPSH_FN(int, deflateInit2_, (z_streamp, int level, int method, int windowBits, int memLevel,
+                                 int strategy, const char *version, int stream_size));
+    OPSH_FN(int, deflate, (z_streamp, int flush));
+    OPSH_FN(int, deflateEnd, (z_streamp));
+    OPSH_FN(int, deflateReset, (z_streamp));
+    OPSH_FN(int, deflateSetDictionary, (z_streamp, const Bytef *, uInt));
+    OPSH_FN(uLong, deflateBound, (z_streamp, uLong));
+    OPSH_FN(int, inflateInit2_, (z_streamp, int windowBits, const char *version, int stream_size));
+    OPSH_FN(int, inflate, (z_streamp, int flush));
+    OPSH_FN(int, inflateEnd, (z_streamp));
+    OPSH_FN(int, inflateReset, (z_streamp));
+    OPSH_FN(uLong, crc32, (uLong, const Bytef *, uInt));
+    OPSH_FN(uLong, crc32_combine, (uLong, uLong, z_off_t));
+};
+const struct opsh_zlib_api * _Nullable opsh_zlib(void);
+/* deflateInit2/inflateInit2 are macros over the _ functions (version and struct size). */
+int opsh_zlib_deflate_init(z_streamp _Nonnull s, int level, int windowBits);
+int opsh_zlib_inflate_init(z_streamp _Nonnull s, int windowBits);
 
 #pragma clang diagnostic pop
 

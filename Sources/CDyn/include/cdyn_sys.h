@@ -19,6 +19,15 @@ int opsh_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data);
 int opsh_epoll_wait(int epfd, uint64_t *datas, uint32_t *events, int max, int timeout_ms);
 /* eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK). */
 int opsh_eventfd(void);
+/* syncfs(fd): one flush of the filesystem holding fd (the archive engine's durability pass). */
+int opsh_syncfs(int fd);
+/* lseek(fd, off, SEEK_DATA / SEEK_HOLE): sparse files; -1 and errno (ENXIO past the last data). */
+long long opsh_seek_data(int fd, long long off);
+long long opsh_seek_hole(int fd, long long off);
+
+/* renameat2(RENAME_EXCHANGE): swaps two paths atomically (restore's staging swap). */
+int opsh_rename_exchange(const char *a, const char *b);
+
 /* The calling thread's errno (for callers that cannot read it reliably). */
 int opsh_errno(void);
 /* sync_file_range(fd, offset, count, SYNC_FILE_RANGE_WRITE): starts writeback, does not wait

@@ -1,0 +1,205 @@
+import CDyn
+import Glibc
+
+/// Reading backups back: the catalog of a root, verification, restore, and retention.
+public enum BackupSet {
+    public struct Info: Sendable {
+        public var name: String
+        public var path: String
+        public var tier: String
+        public var created: Int64
+        public var complete: Bool
+        public var bytes: Int64
+    }
+
+    /// The backups in `root`, newest first. Incomplete ones (`.partial`, or without a complete
+    /// manifest) are listed with complete = false.
+    public static func list(_ root: String) -> [Info] {
+        guard let d = opendir(root) else { return [] }
+        var names: [String] = []
+        while let e = readdir(d) {
+            let n = withUnsafeBytes(of: e.pointee.d_name) { String(cString: $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
+            if n.hasPrefix(".") { continue }
+            var st = stat()
+            if lstat("\(root)/\(n)", &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR { names.append(n) }
+        }
+        closedir(d)
+        var out: [Info] = []
+        for n in names {
+            let path = "\(root)/\(n)"
+            let m = readManifest(path)
+            let partial = n.hasSuffix(".partial")
+            let complete = !partial && m?["complete"]?.bool == true && m?["name"]?.string == n
+            out.append(Info(name: n, path: path, tier: m?["tier"]?.string ?? tierFromName(n),
+                            created: m?["created_unix"]?.int ?? createdFromName(n) ?? 0,
+                            complete: complete, bytes: m?["total_bytes"]?.int ?? 0))
+        }
+        return out.sorted { $0.created != $1.created ? $0.created > $1.created : $0.name > $1.name }
+    }
+
+    static func tierFromName(_ n: String) -> String {
+        let parts = n.split(separator: "-")
+        return parts.count > 1 ? String(parts[1]).replacingPartial() : ""
+    }
+
+    /// "20261129T053000Z-..." -> Unix time.
+    static func createdFromName(_ n: String) -> Int64? {
+        let b = Array(n.utf8)
+        guard b.count >= 16, b[8] == 0x54, b[15] == 0x5a else { return nil }
+        func num(_ r: Range<Int>) -> Int32? { Int32(String(decoding: b[r], as: UTF8.self)) }
+        guard let y = num(0..<4), let mo = num(4..<6), let d = num(6..<8), let h = num(9..<11), let mi = num(11..<13), let s = num(13..<15) else { return nil }
+        var t = tm()
+        t.tm_year = y - 1900; t.tm_mon = mo - 1; t.tm_mday = d; t.tm_hour = h; t.tm_min = mi; t.tm_sec = s
+        return Int64(timegm(&t))
+    }
+
+    public static func readManifest(_ dir: String) -> MValue? {
+        let fd = open("\(dir)/manifest.json", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while out.count < 64 << 20 {
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            out += buf[0..<n]
+        }
+        return MValue.parse(out)
+    }
+
+    /// The newest complete backup created at or before `time` (any tier).
+    public static func newestComplete(_ root: String, atOrBefore time: Int64? = nil) -> Info? {
+        list(root).first { $0.complete && (time == nil || $0.created <= time!) }
+    }
+
+    // MARK: verify
+
+    public enum Depth: String, Sendable { case files, archives }
+
+    public struct Verification: Sendable {
+        public var ok: Bool { problems.isEmpty }
+        public var problems: [String] = []
+        /// The first file found bad (nil when all are good).
+        public var firstBad: String?
+        public var checkedFiles = 0
+        public var checkedBytes: Int64 = 0
+        public var checkedMembers = 0
+        public var warnings: [String] = []
+    }
+
+    /// Checks a backup: complete manifest, every item's size and SHA-256, SHA256SUMS agreeing
+    /// with the manifest; with `.archives` also every archive read through (decompressed,
+    /// every header parsed) and each member's SHA-256 compared with the item's listing.
+    public static func verify(_ dir: String, depth: Depth = .files) -> Verification {
+        var v = Verification()
+        func bad(_ file: String, _ why: String) {
+            if v.firstBad == nil { v.firstBad = file }
+            v.problems.append("\(file): \(why)")
+        }
+        let base = dir.split(separator: "/").last.map(String.init) ?? dir
+        if base.hasSuffix(".partial") { bad(base, "incomplete backup (.partial: interrupted or failed)") }
+        guard let m = readManifest(dir) else {
+            bad("manifest.json", "missing or unreadable: the backup never completed")
+            return v
+        }
+        if m["format"]?.string != "opsh.backup/1" { bad("manifest.json", "unknown format \(m["format"]?.string ?? "none")") }
+        if m["complete"]?.bool != true { bad("manifest.json", "not marked complete") }
+        // SHA256SUMS
+        var sums: [String: String] = [:]
+        if let text = try? readSmall("\(dir)/SHA256SUMS", limit: 16 << 20) {
+            for line in text.split(separator: "\n") {
+                let parts = line.split(separator: " ", maxSplits: 1)
+                if parts.count == 2 { sums[String(parts[1].drop { $0 == " " || $0 == "*" })] = String(parts[0]) }
+            }
+        } else { bad("SHA256SUMS", "missing") }
+        var expected: [(String, String, Int64?)] = []
+        for it in m["items"]?.array ?? [] {
+            guard let f = it["file"]?.string, let sha = it["sha256"]?.string else { bad("manifest.json", "an item without file or sha256"); continue }
+            expected.append((f, sha, it["bytes"]?.int))
+            if let l = it["listing"]?.string, let ls = it["listing_sha256"]?.string { expected.append((l, ls, nil)) }
+        }
+        if expected.isEmpty { bad("manifest.json", "lists no items") }
+        for (f, sha, size) in expected {
+            if sums[f] != sha { bad(f, "SHA256SUMS does not agree with the manifest") }
+            guard let (got, bytes) = try? FileTree.sha256("\(dir)/\(f)") else { bad(f, "missing"); continue }
+            v.checkedFiles += 1
+            v.checkedBytes += bytes
+            if let size, size != bytes { bad(f, "size \(bytes), expected \(size) (truncated or changed)"); continue }
+            if got != sha { bad(f, "SHA-256 mismatch (corrupt)") }
+        }
+        if depth == .archives && v.ok {
+            for it in m["items"]?.array ?? [] where it["type"]?.string == "tree" {
+                guard let f = it["file"]?.string, let l = it["listing"]?.string else { continue }
+                var listed: [String: String] = [:]
+                if let text = try? readSmall("\(dir)/\(l)", limit: 1 << 30) {
+                    for line in text.split(separator: "\n") {
+                        let parts = line.split(separator: " ", maxSplits: 1)
+                        if parts.count == 2 { listed[String(parts[1].dropFirst())] = String(parts[0]) }
+                    }
+                }
+                do {
+                    var seen = 0
+                    try readArchive("\(dir)/\(f)") { e, reader in
+                        v.checkedMembers += 1
+                        guard e.kind == .file else { return }
+                        let d = try Digest()
+                        var logical: Int64 = 0
+                        try reader.readData { off, bytes in
+                            if off > logical { TarWriter.hashZerosStatic(off - logical, d) }
+                            d.update(bytes)
+                            logical = off + Int64(bytes.count)
+                        }
+                        if e.size > logical { TarWriter.hashZerosStatic(e.size - logical, d) }
+                        let h = d.hex()
+                        let p = e.pathString
+                        if listed[p] != h { bad("\(f):\(p)", "member's SHA-256 does not match \(l)") }
+                        seen += 1
+                    }
+                    let listedFiles = listed.count
+                    if seen < listedFiles - (it["hardlinks"]?.int.map(Int.init) ?? 0) { bad(f, "has \(seen) files, \(l) lists \(listedFiles)") }
+                } catch {
+                    bad(f, "\(error)")
+                }
+            }
+        }
+        return v
+    }
+
+    static func readSmall(_ path: String, limit: Int) throws -> String {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ArchiveError.errno("cannot open", path, errno) }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 { throw ArchiveError.errno("cannot read", path, errno) }
+            if n == 0 { break }
+            out += buf[0..<n]
+            if out.count > limit { throw ArchiveError(.io, "\(path) is too large") }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Opens an archive file (compression from its name) and calls `body` for each member.
+    public static func readArchive(_ path: String, _ body: (TarEntry, TarReader) throws -> Void) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ArchiveError.errno("cannot open", path, errno) }
+        defer { close(fd) }
+        let reader = TarReader(source: try source(fd: fd, path: path), name: path.split(separator: "/").last.map(String.init) ?? path)
+        while let e = try reader.next() { try body(e, reader) }
+    }
+
+    static func source(fd: Int32, path: String) throws -> ByteSource {
+        let file = try FileSource(fd: fd, path: path)
+        switch Compression.of(file: path) {
+        case .gzip: return PrefetchSource(try GzipSource(upstream: file, name: path))
+        case .zstd: return PrefetchSource(try ZstdSource(upstream: file, name: path))
+        case .none: return file
+        }
+    }
+}
+
+extension String {
+    func replacingPartial() -> String { hasSuffix(".partial") ? String(dropLast(8)) : self }
+}

@@ -1,0 +1,211 @@
+import CDyn
+import Glibc
+
+/// Restore of one item of a backup onto a target path. Only from a backup that verifies; a
+/// tree is extracted into a staging directory next to the target (same filesystem), synced,
+/// and swapped in with one atomic rename exchange, so the target is always the old tree or the
+/// new one, never a mix; the old tree is deleted only after the new one is in place (or kept
+/// with keepOld). A single-file item is copied next to the target, checked, synced and renamed
+/// over it. Leftover staging directories of a killed restore are removed by the next one.
+public enum Restore {
+    public struct Options: Sendable {
+        public var dryRun = false
+        public var keepOld = false
+        public init() {}
+    }
+
+    public struct Result: Sendable {
+        public var target: String
+        public var item: String
+        public var files = 0, directories = 0, symlinks = 0, hardlinks = 0
+        public var bytes: Int64 = 0
+        public var keptOld: String?
+        public var dryRun = false
+        public var added: [String] = [], changed: [String] = [], removed: [String] = []
+        public var addedCount = 0, changedCount = 0, removedCount = 0
+    }
+
+    static func names(_ target: String) -> (parent: String, base: String) {
+        var t = target
+        while t.count > 1 && t.hasSuffix("/") { t.removeLast() }
+        guard let slash = t.lastIndex(of: "/") else { return (".", t) }
+        let parent = String(t[..<slash])
+        return (parent.isEmpty ? "/" : parent, String(t[t.index(after: slash)...]))
+    }
+
+    /// Removes `.BASE.opsh-staging-*` / `.BASE.opsh-old-*` left by an interrupted restore.
+    static func removeLeftovers(parent: String, base: String) throws {
+        guard let d = opendir(parent) else { return }
+        var found: [String] = []
+        while let e = readdir(d) {
+            let n = withUnsafeBytes(of: e.pointee.d_name) { String(cString: $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
+            if n.hasPrefix(".\(base).opsh-staging-") { found.append(n) }
+        }
+        closedir(d)
+        for n in found { try FileTree.remove("\(parent)/\(n)") }
+    }
+
+    public static func restore(backup: String, item: String, target: String, options: Options = Options()) throws -> Result {
+        let v = BackupSet.verify(backup, depth: .files)
+        guard v.ok else {
+            throw ArchiveError(.checksum, "refusing to restore from a backup that does not verify: \(v.problems.first ?? "")", path: v.firstBad)
+        }
+        let m = BackupSet.readManifest(backup)!
+        guard let it = m["items"]?.array.first(where: { $0["name"]?.string == item }) else {
+            let have = (m["items"]?.array ?? []).compactMap { $0["name"]?.string }.joined(separator: ", ")
+            throw ArchiveError(.io, "backup has no item '\(item)' (it has: \(have))")
+        }
+        let file = "\(backup)/\(it["file"]!.string!)"
+        var result = Result(target: target, item: item)
+        let (parent, base) = names(target)
+        guard base != "" && base != "." && base != ".." && target != "/" else { throw ArchiveError(.io, "refusing to restore onto \(target)") }
+        if it["type"]?.string == "file" {
+            return try restoreFile(file, sha: it["sha256"]!.string!, target: target, parent: parent, base: base, options: options, result: result)
+        }
+        if options.dryRun {
+            try diff(file, target: target, into: &result)
+            result.dryRun = true
+            return result
+        }
+        var pst = stat(), tst = stat()
+        guard stat(parent, &pst) == 0 else { throw ArchiveError.errno("cannot stat", parent, errno) }
+        let exists = lstat(target, &tst) == 0
+        if exists {
+            guard (tst.st_mode & S_IFMT) == S_IFDIR else { throw ArchiveError(.io, "\(target) exists and is not a directory", path: target) }
+            if tst.st_dev != pst.st_dev {
+                throw ArchiveError(.unsupported, "\(target) is a mount point (a Docker volume's root?): it cannot be swapped by rename; restore into a new volume or a directory inside it", path: target)
+            }
+        }
+        let lockFD = open("\(parent)/.\(base).opsh-restore.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+        guard lockFD >= 0 else { throw ArchiveError.errno("cannot open", "\(parent)/.\(base).opsh-restore.lock", errno) }
+        defer { close(lockFD) }
+        guard flock(lockFD, LOCK_EX | LOCK_NB) == 0 else { throw ArchiveError(.io, "another restore onto \(target) is running") }
+        try removeLeftovers(parent: parent, base: base)
+        let staging = "\(parent)/.\(base).opsh-staging-\(getpid())"
+        guard mkdir(staging, 0o700) == 0 else { throw ArchiveError.errno("cannot create", staging, errno) }
+        var swapped = false
+        defer { if !swapped { try? FileTree.remove(staging) } }
+        // expected per-file hashes
+        var listed: [String: String] = [:]
+        if let l = it["listing"]?.string, let text = try? BackupSet.readSmall("\(backup)/\(l)", limit: 1 << 30) {
+            for line in text.split(separator: "\n") {
+                let parts = line.split(separator: " ", maxSplits: 1)
+                if parts.count == 2 { listed[String(parts[1].dropFirst())] = String(parts[0]) }
+            }
+        }
+        var opts = Extractor.Options()
+        opts.hashFiles = !listed.isEmpty
+        let x = try Extractor(root: staging, options: opts)
+        var mismatch: String? = nil
+        x.onFile = { p, h in
+            if let h, let want = listed[p], want != h, mismatch == nil { mismatch = p }
+        }
+        let fd = open(file, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ArchiveError.errno("cannot open", file, errno) }
+        defer { close(fd) }
+        let reader = TarReader(source: try BackupSet.source(fd: fd, path: file), name: file.split(separator: "/").last.map(String.init) ?? file)
+        ArchiveFaults.point("restore.before-extract")
+        var count = 0
+        while let e = try reader.next() {
+            try x.extract(e, reader)
+            count += 1
+            if count == 50 { ArchiveFaults.point("restore.extracting") }
+        }
+        try x.finishDirectories()
+        if let mismatch { throw ArchiveError(.checksum, "\(mismatch): extracted data does not match the backup's listing", path: mismatch) }
+        ArchiveFaults.point("restore.before-sync")
+        try FileTree.syncFilesystem(staging)
+        ArchiveFaults.point("restore.before-swap")
+        if exists {
+            guard opsh_rename_exchange(staging, target) == 0 else { throw ArchiveError.errno("cannot swap \(staging) with", target, errno) }
+        } else {
+            try FileTree.rename(staging, target)
+        }
+        swapped = true
+        FileTree.syncDirectory(parent)
+        ArchiveFaults.point("restore.after-swap")
+        if exists {
+            // the old tree is now at the staging path
+            if options.keepOld {
+                var t = timespec()
+                clock_gettime(CLOCK_REALTIME, &t)
+                let kept = "\(parent)/\(base).before-restore-\(FileTree.isoTime(Int64(t.tv_sec), compact: true))"
+                try FileTree.rename(staging, kept)
+                result.keptOld = kept
+            } else {
+                try FileTree.remove(staging)
+            }
+        }
+        let s = x.stats
+        result.files = s.files; result.directories = s.directories; result.symlinks = s.symlinks
+        result.hardlinks = s.hardlinks; result.bytes = s.bytes
+        return result
+    }
+
+    static func restoreFile(_ file: String, sha: String, target: String, parent: String, base: String, options: Options, result: Result) throws -> Result {
+        var r = result
+        if options.dryRun {
+            r.dryRun = true
+            var st = stat()
+            if lstat(target, &st) != 0 { r.added = [target]; r.addedCount = 1 }
+            else if (try? FileTree.sha256(target))?.sha256 != sha { r.changed = [target]; r.changedCount = 1 }
+            return r
+        }
+        let tmp = "\(parent)/.\(base).opsh-staging-\(getpid())"
+        unlink(tmp)
+        let mode: mode_t? = {
+            var st = stat()
+            return stat(target, &st) == 0 ? mode_t(st.st_mode & 0o7777) : nil
+        }()
+        let (got, bytes) = try FileTree.copyFile(file, to: tmp, mode: mode, sync: true)
+        guard got == sha else { unlink(tmp); throw ArchiveError(.checksum, "\(file): copy does not match its SHA-256", path: file) }
+        ArchiveFaults.point("restore.before-swap")
+        do { try FileTree.rename(tmp, target) } catch { unlink(tmp); throw error }
+        FileTree.syncDirectory(parent)
+        r.files = 1
+        r.bytes = bytes
+        return r
+    }
+
+    /// What a restore would change: members not in the target (added), differing in kind,
+    /// size or mtime (changed), and paths of the target not in the archive (removed).
+    static func diff(_ file: String, target: String, into r: inout Result) throws {
+        var inArchive = Set<String>()
+        try BackupSet.readArchive(file) { e, _ in
+            let comps = Extractor.components(e.path) ?? []
+            let rel = comps.map { String(decoding: $0, as: UTF8.self) }.joined(separator: "/")
+            if rel.isEmpty { return }
+            inArchive.insert(rel)
+            var st = stat()
+            if lstat("\(target)/\(rel)", &st) != 0 {
+                r.addedCount += 1
+                if r.added.count < 1000 { r.added.append(rel) }
+                return
+            }
+            let type = st.st_mode & S_IFMT
+            var same: Bool
+            switch e.kind {
+            case .file: same = type == S_IFREG && Int64(st.st_size) == e.size && Int64(st.st_mtim.tv_sec) == e.mtime
+            case .directory: same = type == S_IFDIR
+            case .symlink: same = type == S_IFLNK
+            default: same = true
+            }
+            if !same {
+                r.changedCount += 1
+                if r.changed.count < 1000 { r.changed.append(rel) }
+            }
+        }
+        var st = stat()
+        if lstat(target, &st) == 0 {
+            try FileTree.walk(target) { rel, _ in
+                if rel.isEmpty { return true }
+                if !inArchive.contains(rel) {
+                    r.removedCount += 1
+                    if r.removed.count < 1000 { r.removed.append(rel) }
+                    return false
+                }
+                return true
+            }
+        }
+    }
+}

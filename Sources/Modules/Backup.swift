@@ -1,0 +1,364 @@
+import Archive
+import CLuaShim
+import Glibc
+import LuaRuntime
+
+/// `opsh.backup`: the native backup engine (Sources/Archive) as Lua sees it. Backups are
+/// directories with archives, per-file listings, SHA256SUMS and a manifest written last;
+/// `begin` returns a writer whose items are added one by one and which becomes a complete
+/// backup only at `commit`. Calls block the VM while they run (a backup is the only thing the
+/// procedure is doing); compression uses every core. Under --dry-run nothing is written: the
+/// writer reports what it would archive, restore lists what would change, retention lists
+/// what it would delete.
+public enum BackupModule {
+    static let writerType = "opsh.backup.writer"
+
+    public static let open: lk_SwiftFunction = { L in
+        let lua = Lua(L!)
+        lua.vm.register(LuaClass(name: writerType, methods: [
+            ("add_tree", addTree), ("add_file", addFile), ("add_redis_rdb", addRedisRDB), ("commit", commit), ("abort", abortWriter), ("info", writerInfo),
+        ]))
+        lua.newModule([
+            ("begin", begin), ("list", list), ("latest", latest), ("verify", verify), ("restore", restore),
+            ("retention", retention), ("manifest", manifest),
+        ])
+        return 1
+    }
+
+    /// The writer behind a Lua handle; closing an uncommitted one aborts it (removes its .partial).
+    final class Handle: LuaClosable {
+        var writer: BackupWriter?
+        let dryRun: Bool
+        let root: String
+        var wouldItems: [LuaValue] = []
+        init(writer: BackupWriter?, dryRun: Bool, root: String) { self.writer = writer; self.dryRun = dryRun; self.root = root }
+        func close() { writer?.abort(); writer = nil }
+    }
+
+    // MARK: conversions
+
+    static func options(_ lua: Lua, _ i: Int32) throws(LuaRaise) -> [String: LuaValue] {
+        guard lua.type(at: i) == .table else {
+            if lua.isNoneOrNil(i) { return [:] }
+            throw .type(i, "table")
+        }
+        guard case .map(let m) = (try? lua.value(at: i, maxDepth: 8)) ?? .nil else { return [:] }
+        var out: [String: LuaValue] = [:]
+        for (k, v) in m { if let s = k.text { out[s] = v } }
+        return out
+    }
+
+    static func int(_ v: LuaValue?) -> Int64? {
+        switch v { case .integer(let i)?: return i; case .number(let d)?: return Int64(d); default: return nil }
+    }
+
+    static func strings(_ v: LuaValue?) -> [String] {
+        switch v {
+        case .array(let a)?: return a.compactMap { $0.text }
+        case .string?: return [v!.text!]
+        default: return []
+        }
+    }
+
+    static func mvalue(_ v: LuaValue) -> MValue {
+        switch v {
+        case .nil: return .null
+        case .boolean(let b): return .bool(b)
+        case .integer(let i): return .int(i)
+        case .number(let d): return .double(d)
+        case .string: return .string(v.text!)
+        case .array(let a): return .array(a.map(mvalue))
+        case .map(let m): return .object(m.compactMap { k, v in k.text.map { ($0, mvalue(v)) } }.sorted { $0.0 < $1.0 })
+        default: return .null
+        }
+    }
+
+    static func lua(_ m: MValue) -> LuaValue {
+        switch m {
+        case .null: return .nil
+        case .bool(let b): return .boolean(b)
+        case .int(let i): return .integer(i)
+        case .double(let d): return .number(d)
+        case .string(let s): return .string(s)
+        case .array(let a): return .array(a.map(lua))
+        case .object(let o):
+            var d: [LuaValue: LuaValue] = [:]
+            for (k, v) in o { d[.string(k)] = lua(v) }
+            return .map(d)
+        }
+    }
+
+    static func fail(_ lua: Lua, _ error: Error) -> Int32 {
+        if let e = error as? ArchiveError {
+            var fields: [(String, LuaValue)] = []
+            if let p = e.path { fields.append(("path", .string(p))) }
+            return lua.failure(code: e.code.rawValue, message: e.message, fields: fields)
+        }
+        return lua.failure(code: "io", message: "\(error)")
+    }
+
+    static func push(_ lua: Lua, _ v: LuaValue) -> Int32 {
+        lua.push(value: v)
+        return 1
+    }
+
+    static func would(_ lua: Lua, _ what: String, _ extra: [LuaValue: LuaValue] = [:]) -> Int32 {
+        writeToStderr("would: \(what)\n")
+        var m = extra
+        m[.string("dry_run")] = .boolean(true)
+        m[.string("would")] = .string(what)
+        return push(lua, .map(m))
+    }
+
+    // MARK: writer
+
+    /// backup.begin{root=, tier="daily", compression="gzip"|"zstd"|"none", level=, threads=, meta={...}}
+    static let begin: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let o = try options(lua, 1)
+            guard let root = o["root"]?.text, !root.isEmpty else { throw .argument(1, "root (the backup directory) is required") }
+            let tier = o["tier"]?.text ?? "manual"
+            guard let comp = Compression(rawValue: o["compression"]?.text ?? "gzip") else {
+                throw .argument(1, "compression must be gzip, zstd or none")
+            }
+            if lua.dryRun {
+                writeToStderr("would: start a \(tier) backup in \(root) (\(comp.rawValue))\n")
+                lua.push(object: Handle(writer: nil, dryRun: true, root: root), type: writerType)
+                return 1
+            }
+            do {
+                let w = try BackupWriter(root: root, tier: tier, compression: comp)
+                if let l = int(o["level"]) { w.level = Int(l) }
+                if let t = int(o["threads"]), t > 0 { w.threads = Int(t) }
+                if case .map(let meta)? = o["meta"] {
+                    for (k, v) in meta { if let key = k.text { w.metadata.append((key, mvalue(v))) } }
+                    w.metadata.sort { $0.0 < $1.0 }
+                }
+                lua.push(object: Handle(writer: w, dryRun: false, root: root), type: writerType)
+                return 1
+            } catch { return fail(lua, error) }
+        }
+    }
+
+    static func handle(_ lua: Lua) throws(LuaRaise) -> Handle {
+        try lua.checkObject(1, type: writerType, as: Handle.self)
+    }
+
+    static func extra(_ o: [String: LuaValue]) -> [(String, MValue)] {
+        guard case .map(let meta)? = o["meta"] else { return [] }
+        return meta.compactMap { k, v in k.text.map { ($0, mvalue(v)) } }.sorted { $0.0 < $1.0 }
+    }
+
+    /// w:add_tree(item, path [, {exclude = {"*.tmp"}, meta = {...}}]) -> item info
+    static let addTree: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let h = try handle(lua)
+            let item = try lua.checkString(2)
+            let path = try lua.checkString(3)
+            let o = try options(lua, 4)
+            if h.dryRun { return would(lua, "archive \(path) as \(item)", [.string("name"): .string(item)]) }
+            guard let w = h.writer else { throw .message("the backup was already committed or aborted") }
+            do { return push(lua, BackupModule.lua(try w.addTree(item, path: path, exclude: strings(o["exclude"]), extra: extra(o)))) }
+            catch { h.writer = nil; return fail(lua, error) }
+        }
+    }
+
+    /// w:add_file(item, path [, {mode = tonumber("600", 8), meta = {...}}]) -> item info
+    static let addFile: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let h = try handle(lua)
+            let item = try lua.checkString(2)
+            let path = try lua.checkString(3)
+            let o = try options(lua, 4)
+            if h.dryRun { return would(lua, "copy \(path) as \(item)", [.string("name"): .string(item)]) }
+            guard let w = h.writer else { throw .message("the backup was already committed or aborted") }
+            let mode = int(o["mode"]).map { mode_t($0 & 0o7777) }
+            do { return push(lua, BackupModule.lua(try w.addFile(item, path: path, mode: mode, extra: extra(o)))) }
+            catch { h.writer = nil; return fail(lua, error) }
+        }
+    }
+
+    /// w:commit() -> manifest (with .path) : the backup becomes complete
+    static let commit: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let h = try handle(lua)
+            if h.dryRun { return would(lua, "complete the backup in \(h.root)") }
+            guard let w = h.writer else { throw .message("the backup was already committed or aborted") }
+            do {
+                var m = BackupModule.lua(try w.commit())
+                if case .map(var d) = m {
+                    d[.string("path")] = .string(w.finalPath)
+                    d[.string("leftovers_removed")] = .array(w.leftoversRemoved.map { .string($0) })
+                    m = .map(d)
+                }
+                h.writer = nil
+                return push(lua, m)
+            } catch { h.writer = nil; return fail(lua, error) }
+        }
+    }
+
+    static let abortWriter: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let h = try handle(lua)
+            h.close()
+            lua.push(true)
+            return 1
+        }
+    }
+
+    /// w:info() -> {name, path (the .partial while open), root}
+    static let writerInfo: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let h = try handle(lua)
+            var m: [LuaValue: LuaValue] = [.string("root"): .string(h.root), .string("dry_run"): .boolean(h.dryRun)]
+            if let w = h.writer {
+                m[.string("name")] = .string(w.name)
+                m[.string("path")] = .string(w.partialPath)
+            }
+            return push(lua, .map(m))
+        }
+    }
+
+    // MARK: catalog, verify, restore, retention
+
+    static func info(_ b: BackupSet.Info) -> LuaValue {
+        .map([.string("name"): .string(b.name), .string("path"): .string(b.path), .string("tier"): .string(b.tier),
+              .string("created"): .string(FileTree.isoTime(b.created)), .string("created_unix"): .integer(b.created),
+              .string("complete"): .boolean(b.complete), .string("bytes"): .integer(b.bytes)])
+    }
+
+    /// backup.list(root) -> backups newest first (incomplete ones have complete = false)
+    static let list: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            push(lua, .array(BackupSet.list(try lua.checkString(1)).map(info)))
+        }
+    }
+
+    /// backup.latest(root [, at_or_before_unix]) -> the newest complete backup, or nil
+    static let latest: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let root = try lua.checkString(1)
+            let t: Int64? = lua.isNoneOrNil(2) ? nil : Int64(try lua.checkNumber(2))
+            guard let b = BackupSet.newestComplete(root, atOrBefore: t) else { lua.pushNil(); return 1 }
+            return push(lua, info(b))
+        }
+    }
+
+    /// backup.manifest(path) -> the manifest table, or nil, err
+    static let manifest: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let path = try lua.checkString(1)
+            guard let m = BackupSet.readManifest(path) else {
+                return lua.failure(code: "incomplete", message: "\(path) has no readable manifest.json", fields: [("path", .string(path))])
+            }
+            return push(lua, BackupModule.lua(m))
+        }
+    }
+
+    /// backup.verify(path [, {depth = "files"|"archives"}]) -> {ok, problems, first_bad, files, bytes, members}
+    static let verify: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let path = try lua.checkString(1)
+            let o = try options(lua, 2)
+            guard let depth = BackupSet.Depth(rawValue: o["depth"]?.text ?? "files") else { throw .argument(2, "depth must be files or archives") }
+            let v = BackupSet.verify(path, depth: depth)
+            var m: [LuaValue: LuaValue] = [
+                .string("ok"): .boolean(v.ok), .string("problems"): .array(v.problems.map { .string($0) }),
+                .string("files"): .integer(Int64(v.checkedFiles)), .string("bytes"): .integer(v.checkedBytes),
+                .string("members"): .integer(Int64(v.checkedMembers)), .string("depth"): .string(depth.rawValue),
+            ]
+            if let b = v.firstBad { m[.string("first_bad")] = .string(b) }
+            return push(lua, .map(m))
+        }
+    }
+
+    /// backup.restore(path, item, target [, {dry_run=, keep_old=}]) -> result, or nil, err
+    static let restore: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let path = try lua.checkString(1)
+            let item = try lua.checkString(2)
+            let target = try lua.checkString(3)
+            let o = try options(lua, 4)
+            var opts = Restore.Options()
+            opts.dryRun = lua.dryRun || o["dry_run"] == .boolean(true)
+            opts.keepOld = o["keep_old"] == .boolean(true)
+            do {
+                let r = try Restore.restore(backup: path, item: item, target: target, options: opts)
+                var m: [LuaValue: LuaValue] = [
+                    .string("target"): .string(r.target), .string("item"): .string(r.item),
+                    .string("files"): .integer(Int64(r.files)), .string("directories"): .integer(Int64(r.directories)),
+                    .string("symlinks"): .integer(Int64(r.symlinks)), .string("hardlinks"): .integer(Int64(r.hardlinks)),
+                    .string("bytes"): .integer(r.bytes), .string("dry_run"): .boolean(r.dryRun),
+                ]
+                if r.dryRun {
+                    m[.string("added")] = .array(r.added.map { .string($0) })
+                    m[.string("changed")] = .array(r.changed.map { .string($0) })
+                    m[.string("removed")] = .array(r.removed.map { .string($0) })
+                    m[.string("added_count")] = .integer(Int64(r.addedCount))
+                    m[.string("changed_count")] = .integer(Int64(r.changedCount))
+                    m[.string("removed_count")] = .integer(Int64(r.removedCount))
+                    writeToStderr("would: restore \(item) onto \(target): \(r.addedCount) added, \(r.changedCount) changed, \(r.removedCount) removed\n")
+                }
+                if let k = r.keptOld { m[.string("kept_old")] = .string(k) }
+                return push(lua, .map(m))
+            } catch { return fail(lua, error) }
+        }
+    }
+
+    /// backup.retention(root, {daily=7, weekly=4, monthly=6}) -> {kept = {{name, reasons}}, deleted = {names}}
+    static let retention: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let root = try lua.checkString(1)
+            let o = try options(lua, 2)
+            let d = Int(int(o["daily"]) ?? 7), w = Int(int(o["weekly"]) ?? 4), mo = Int(int(o["monthly"]) ?? 6)
+            guard d >= 0, w >= 0, mo >= 0 else { throw .argument(2, "counts must be >= 0") }
+            let dry = lua.dryRun || o["dry_run"] == .boolean(true)
+            do {
+                let (plan, deleted) = try Retention.apply(root, daily: d, weekly: w, monthly: mo, dryRun: dry)
+                let kept: [LuaValue] = plan.keep.map { b, reasons in
+                    .map([.string("name"): .string(b.name), .string("reasons"): .array(reasons.map { .string($0) })])
+                }
+                if dry { for b in plan.delete { writeToStderr("would: delete backup \(b.path)\n") } }
+                return push(lua, .map([
+                    .string("kept"): .array(kept),
+                    .string("deleted"): .array((dry ? plan.delete.map { $0.name } : deleted).map { .string($0) }),
+                    .string("dry_run"): .boolean(dry),
+                ]))
+            } catch { return fail(lua, error) }
+        }
+    }
+}
+
+import RESP
+
+extension BackupModule {
+    /// w:add_redis_rdb(item, url [, {timeout = 60, meta = {...}}]) -> item info: the RDB taken
+    /// by replication (SYNC), stored as ITEM (0600)
+    static let addRedisRDB: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let h = try handle(lua)
+            let item = try lua.checkString(2)
+            let url = try lua.checkString(3)
+            let o = try options(lua, 4)
+            let timeout = Double(int(o["timeout"]) ?? 60)
+            let endpoint: RESPEndpoint
+            do { endpoint = try RESPEndpoint(url: url) } catch { throw .argument(3, "\(error)") }
+            if h.dryRun { return would(lua, "take an RDB from \(endpoint) as \(item)", [.string("name"): .string(item)]) }
+            guard let w = h.writer else { throw .message("the backup was already committed or aborted") }
+            var framing = ""
+            do {
+                let info = try w.addStream(item, origin: endpoint.description, extra: [("kind", .string("redis-rdb"))] + extra(o)) { sink in
+                    let r = try RESPReplica.fetchRDB(endpoint: endpoint, timeout: timeout) { try sink.write($0) }
+                    framing = r.framing
+                }
+                var v = BackupModule.lua(info)
+                if case .map(var d) = v { d[.string("framing")] = .string(framing); v = .map(d) }
+                return push(lua, v)
+            } catch let e as RESPError {
+                h.writer = nil
+                let code = e.kind == .handshake ? "unsupported" : "redis"
+                return lua.failure(code: code, message: "RDB from \(endpoint): \(e.message)", fields: e.serverCode.map { [("server_code", .string($0))] } ?? [])
+            } catch { h.writer = nil; return fail(lua, error) }
+        }
+    }
+}

@@ -1,0 +1,270 @@
+import Archive
+import CLua
+import CLuaShim
+import Glibc
+import LuaRuntime
+
+/// The second part of `opsh.fs`: trees and space, for the procedures that used to shell out
+/// to find, cp, mv, rm, du and df.
+extension FilesModule {
+    static func typeName(_ st: Glibc.stat) -> String {
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: return "file"
+        case S_IFDIR: return "directory"
+        case S_IFLNK: return "link"
+        case S_IFSOCK: return "socket"
+        case S_IFIFO: return "fifo"
+        default: return "device"
+        }
+    }
+
+    static func entry(_ path: String, _ st: Glibc.stat) -> LuaValue {
+        .map([.string("path"): .string(path), .string("type"): .string(typeName(st)),
+              .string("size"): .integer(Int64(st.st_size)), .string("mode"): .integer(Int64(st.st_mode & 0o7777)),
+              .string("mtime"): .number(Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)])
+    }
+
+    static func archiveFailure(_ lua: Lua, _ error: Error) -> Int32 {
+        if let e = error as? ArchiveError {
+            let code: String
+            switch e.code { case .noSpace: code = "ENOSPC"; default: code = e.code.rawValue }
+            return lua.failure(code: code, message: e.message, fields: e.path.map { [("path", .string($0))] } ?? [])
+        }
+        return lua.failure(code: "io", message: "\(error)")
+    }
+
+    static func seconds(_ lua: Lua, _ v: LuaValue?, arg: Int32, _ name: String) throws(LuaRaise) -> Double? {
+        switch v {
+        case nil: return nil
+        case .integer(let i)?: return Double(i)
+        case .number(let d)?: return d
+        case .string?:
+            guard let d = TimeModule.parseDuration(v!.text!) else { throw .argument(arg, "\(name): invalid duration '\(v!.text!)'") }
+            return d
+        default: throw .argument(arg, "\(name) must be a number of seconds or a duration like '30d'")
+        }
+    }
+
+    static func bytes(_ v: LuaValue?, arg: Int32, _ name: String) throws(LuaRaise) -> Int64? {
+        switch v {
+        case nil: return nil
+        case .integer(let i)?: return i
+        case .number(let d)?: return Int64(d)
+        case .string?:
+            guard let n = UnitsParse.bytes(v!.text!) else { throw .argument(arg, "\(name): invalid size '\(v!.text!)' (e.g. 100M, 1gb)") }
+            return n
+        default: throw .argument(arg, "\(name) must be bytes or a size like '100M'")
+        }
+    }
+
+    static func optionTable(_ lua: Lua, _ i: Int32) throws(LuaRaise) -> [String: LuaValue] {
+        try BackupModule.options(lua, i)
+    }
+
+    /// fs.walk(root [, {max_depth=, max_entries=}]) -> iterator of path, stat-table (paths
+    /// relative to root, depth first, names sorted; symlinks not followed)
+    static let walk: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let root = try lua.checkString(1)
+            let o = try optionTable(lua, 2)
+            let maxDepth = Int(BackupModule.int(o["max_depth"]) ?? 256)
+            let limit = Int(BackupModule.int(o["max_entries"]) ?? 1_000_000)
+            var items: [(String, Glibc.stat)] = []
+            do {
+                try FileTree.walk(root, maxDepth: maxDepth) { rel, st in
+                    if rel.isEmpty { return true }
+                    if items.count >= limit { throw ArchiveError(.io, "\(root) has more than \(limit) entries (max_entries)", path: root) }
+                    items.append((rel, st))
+                    return true
+                }
+            } catch { return archiveFailure(lua, error) }
+            var i = 0
+            lua.push(closure: { l in
+                guard i < items.count else { l.pushNil(); return 1 }
+                let (p, st) = items[i]
+                i += 1
+                l.push(p)
+                l.push(value: entry(p, st))
+                return 2
+            })
+            return 1
+        }
+    }
+
+    /// fs.glob(pattern) -> sorted paths that match (shell wildcards, no ~ or brace expansion)
+    static let glob: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let pattern = try lua.checkString(1)
+            var g = glob_t()
+            defer { globfree(&g) }
+            let rc = Glibc.glob(pattern, 0, nil, &g)
+            var out: [LuaValue] = []
+            if rc == 0 {
+                for i in 0..<Int(g.gl_pathc) { if let p = g.gl_pathv[i] { out.append(.string(String(cString: p))) } }
+            } else if rc != GLOB_NOMATCH {
+                return lua.failure(code: "EIO", message: "glob \(pattern) failed")
+            }
+            lua.push(value: .array(out))
+            return 1
+        }
+    }
+
+    /// fs.find(root, {name="*.log", type="file", older_than="30d", newer_than=, larger_than="100M",
+    ///                smaller_than=, max_depth=}) -> array of {path (absolute), type, size, mode, mtime}
+    static let find: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let root = try lua.checkString(1)
+            let o = try optionTable(lua, 2)
+            let name = o["name"]?.text
+            let type = o["type"]?.text
+            let now = TimeModule.wallSeconds()
+            let older = try seconds(lua, o["older_than"], arg: 2, "older_than").map { now - $0 }
+            let newer = try seconds(lua, o["newer_than"], arg: 2, "newer_than").map { now - $0 }
+            let larger = try bytes(o["larger_than"], arg: 2, "larger_than")
+            let smaller = try bytes(o["smaller_than"], arg: 2, "smaller_than")
+            let maxDepth = Int(BackupModule.int(o["max_depth"]) ?? 256)
+            var out: [LuaValue] = []
+            do {
+                try FileTree.walk(root, maxDepth: maxDepth) { rel, st in
+                    if rel.isEmpty { return true }
+                    let base = rel.split(separator: "/").last.map(String.init) ?? rel
+                    let mtime = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
+                    if let name, fnmatch(name, base, 0) != 0 { return true }
+                    if let type, typeName(st) != type { return true }
+                    if let older, !(mtime < older) { return true }
+                    if let newer, !(mtime >= newer) { return true }
+                    if let larger, !(Int64(st.st_size) > larger) { return true }
+                    if let smaller, !(Int64(st.st_size) < smaller) { return true }
+                    let full = root.hasSuffix("/") ? root + rel : root + "/" + rel
+                    out.append(entry(full, st))
+                    return true
+                }
+            } catch { return archiveFailure(lua, error) }
+            lua.push(value: .array(out))
+            return 1
+        }
+    }
+
+    /// fs.copy(src, dst [, {mode=}]) -> {bytes, sha256}: a regular file, written next to dst,
+    /// fsynced and renamed over it (atomic)
+    static let copy: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let src = try lua.checkString(1)
+            let dst = try lua.checkString(2)
+            let o = try optionTable(lua, 3)
+            let mode = BackupModule.int(o["mode"]).map { mode_t($0 & 0o7777) }
+            if lua.dryRun {
+                writeToStderr("would: copy \(src) to \(dst)\n")
+                lua.push(value: .map([.string("dry_run"): .boolean(true), .string("would"): .string("copy \(src) to \(dst)")]))
+                return 1
+            }
+            let dir = dst.lastIndex(of: "/").map { String(dst[..<$0]) } ?? "."
+            let tmp = "\(dir.isEmpty ? "/" : dir)/.\(dst.split(separator: "/").last ?? "file").opsh-\(getpid())"
+            do {
+                unlink(tmp)
+                let (sha, n) = try FileTree.copyFile(src, to: tmp, mode: mode, sync: true)
+                do { try FileTree.rename(tmp, dst) } catch { unlink(tmp); throw error }
+                FileTree.syncDirectory(dir.isEmpty ? "/" : dir)
+                lua.push(value: .map([.string("bytes"): .integer(n), .string("sha256"): .string(sha)]))
+                return 1
+            } catch { return archiveFailure(lua, error) }
+        }
+    }
+
+    /// fs.move(src, dst) -> true: rename, or (across filesystems, files only) copy + fsync +
+    /// rename + delete the source
+    static let move: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let src = try lua.checkString(1)
+            let dst = try lua.checkString(2)
+            if lua.dryRun {
+                writeToStderr("would: move \(src) to \(dst)\n")
+                lua.push(value: .map([.string("dry_run"): .boolean(true), .string("would"): .string("move \(src) to \(dst)")]))
+                return 1
+            }
+            if rename(src, dst) == 0 { lua.push(true); return 1 }
+            guard errno == EXDEV else { return errnoFailure(lua, src, "cannot move") }
+            let tmp = dst + ".opsh-\(getpid())"
+            do {
+                try FileTree.copyFile(src, to: tmp, sync: true)
+                do { try FileTree.rename(tmp, dst) } catch { unlink(tmp); throw error }
+                guard unlink(src) == 0 else { return errnoFailure(lua, src, "copied, but cannot delete") }
+                lua.push(true)
+                return 1
+            } catch { return archiveFailure(lua, error) }
+        }
+    }
+
+    /// fs.delete(path [, {recursive=false}]) -> {deleted = n}; symlinks are deleted, never
+    /// followed; refused under --dry-run ("would: delete ...")
+    static let delete: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let path = try lua.checkString(1)
+            let o = try optionTable(lua, 2)
+            let recursive = o["recursive"] == .boolean(true)
+            guard path != "/" && !path.isEmpty else { throw .argument(1, "refusing to delete '\(path)'") }
+            var st = Glibc.stat()
+            guard lstat(path, &st) == 0 else { return errnoFailure(lua, path, "cannot delete") }
+            let isDir = (st.st_mode & S_IFMT) == S_IFDIR
+            if isDir && !recursive { return lua.failure(code: "EISDIR", message: "\(path) is a directory (pass {recursive = true})", fields: [("path", .string(path))]) }
+            var count = 1
+            if isDir { count = ((try? FileTree.usage(path))?.files) ?? 1 }
+            if lua.dryRun {
+                writeToStderr("would: delete \(path)\(isDir ? " (\(count) entries)" : "")\n")
+                lua.push(value: .map([.string("dry_run"): .boolean(true), .string("deleted"): .integer(Int64(count)), .string("would"): .string("delete \(path)")]))
+                return 1
+            }
+            do { try FileTree.remove(path) } catch { return archiveFailure(lua, error) }
+            lua.push(value: .map([.string("deleted"): .integer(Int64(count))]))
+            return 1
+        }
+    }
+
+    /// fs.du(path) -> {bytes (allocated), apparent, files} (hard links counted once)
+    static let du: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let path = try lua.checkString(1)
+            do {
+                let u = try FileTree.usage(path)
+                lua.push(value: .map([.string("bytes"): .integer(u.allocated), .string("apparent"): .integer(u.apparent), .string("files"): .integer(Int64(u.files))]))
+                return 1
+            } catch { return archiveFailure(lua, error) }
+        }
+    }
+
+    /// fs.df(path) -> {total, free, available, used, used_percent} of the filesystem holding path
+    static let df: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let path = try lua.checkString(1)
+            do {
+                let f = try FileTree.filesystem(path)
+                let used = f.total - f.free
+                // as df computes it: used / (used + available)
+                let pct = used + f.available > 0 ? Double(used) * 100 / Double(used + f.available) : 0
+                lua.push(value: .map([.string("total"): .integer(f.total), .string("free"): .integer(f.free),
+                                      .string("available"): .integer(f.available), .string("used"): .integer(used),
+                                      .string("used_percent"): .number((pct * 10).rounded() / 10)]))
+                return 1
+            } catch { return archiveFailure(lua, error) }
+        }
+    }
+}
+
+/// Byte sizes as opsh.units parses them ("100M", "1gb", "512kib", 2048: binary multiples).
+enum UnitsParse {
+    static func bytes(_ text: String) -> Int64? {
+        let s = text.lowercased().filter { $0 != " " }
+        let digits = s.prefix { $0.isNumber || $0 == "." }
+        guard let n = Double(digits) else { return nil }
+        let mult: Double
+        switch s.dropFirst(digits.count) {
+        case "", "b": mult = 1
+        case "k", "kb", "kib": mult = 1024
+        case "m", "mb", "mib": mult = 1024 * 1024
+        case "g", "gb", "gib": mult = 1024 * 1024 * 1024
+        case "t", "tb", "tib": mult = 1024 * 1024 * 1024 * 1024
+        default: return nil
+        }
+        return Int64(n * mult)
+    }
+}

@@ -1,0 +1,363 @@
+import Foundation
+import OpshTestSupport
+import XCTest
+
+/// opsh.backup driven through the built binary: the backup directory format, verify, restore,
+/// retention, and the faults (disk full, killed at named points, flipped bytes, truncation,
+/// hostile archives). Every check compares real trees byte for byte.
+final class BackupTests: XCTestCase {
+    var work: String = ""
+
+    override func setUp() {
+        work = Harness.tempDir("backup").path
+    }
+
+    @discardableResult
+    func sh(_ cmd: String) -> (Int32, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", cmd]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try! p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// A tree with text, JSON, random bytes, a sparse file, a symlink, a hard link, modes and
+    /// nanosecond mtimes (`seed` changes every file's content).
+    func makeTree(_ root: String, seed: Int, randomMB: Int = 2) {
+        XCTAssertEqual(sh("""
+        set -e
+        mkdir -p '\(root)/conf/nested' '\(root)/data' '\(root)/empty'
+        for i in $(seq 1 40); do echo "line $i of seed \(seed)" > '\(root)'/conf/nested/f$i.txt; done
+        printf '{"seed": \(seed), "items": [1,2,3]}\\n' > '\(root)/conf/app.json'
+        head -c \(randomMB)M /dev/urandom > '\(root)/data/random.bin'
+        truncate -s 64M '\(root)/data/sparse.wal'; printf 'wal\(seed)' | dd of='\(root)/data/sparse.wal' bs=1 seek=1048576 conv=notrunc 2>/dev/null
+        ln -sf ../conf/app.json '\(root)/data/app-link'
+        ln -f '\(root)/conf/app.json' '\(root)/conf/app-hardlink.json'
+        chmod 600 '\(root)/conf/app.json'; chmod 750 '\(root)/conf/nested'
+        touch -h -d '2025-01-02 03:04:05.123456789' '\(root)/data/random.bin' '\(root)/data/app-link'
+        """).0, 0)
+    }
+
+    /// A listing of every entry: type, mode, size, mtime (ns), link target, SHA-256 of files.
+    func treeSnapshot(_ root: String) -> String {
+        sh("cd '\(root)' && find . -mindepth 1 ! -type d -printf '%p %y %m %s %T@ %l\\n' | sort && find . -mindepth 1 -type d -printf '%p %y %m\\n' | sort && find . -type f -print0 | sort -z | xargs -0 -r sha256sum").1
+    }
+
+    func lua(_ script: String, env: [String: String] = [:], flags: [String] = []) -> Run {
+        let path = Harness.write(script, to: "s.lua", in: Harness.tempDir("lua"))
+        return Harness.run(flags + [path], env: env, timeout: 120)
+    }
+
+    func backupScript(root: String, source: String, compression: String = "gzip", tier: String = "daily") -> String {
+        """
+        local backup = require "opsh.backup"
+        local w = assert(backup.begin{root = '\(root)', tier = '\(tier)', compression = '\(compression)'})
+        assert(w:add_tree("data", '\(source)'))
+        local m = assert(w:commit())
+        print(m.path)
+        for _, l in ipairs(m.leftovers_removed) do print("leftover " .. l) end
+        """
+    }
+
+    func completeBackups(_ root: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).filter {
+            !$0.hasPrefix(".") && !$0.hasSuffix(".partial") && FileManager.default.fileExists(atPath: "\(root)/\($0)/manifest.json")
+        }.sorted()
+    }
+
+    // MARK: the format
+
+    func testBackupIsCheckableWithStandardTools() {
+        let src = "\(work)/src"
+        makeTree(src, seed: 1)
+        for c in ["gzip", "zstd"] {
+            let root = "\(work)/backups-\(c)"
+            let r = lua(backupScript(root: root, source: src, compression: c))
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let dir = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            XCTAssertEqual(completeBackups(root).count, 1)
+            // sha256sum -c accepts SHA256SUMS; GNU tar extracts the archive to the same tree
+            let (rc, out) = sh("cd '\(dir)' && sha256sum -c SHA256SUMS")
+            XCTAssertEqual(rc, 0, out)
+            XCTAssertTrue(out.contains("data.tar.\(c == "gzip" ? "gz" : "zst"): OK"), out)
+            let x = "\(work)/gnu-\(c)"
+            XCTAssertEqual(sh("mkdir -p '\(x)' && tar -xpf '\(dir)'/data.tar.* -C '\(x)'").0, 0)
+            XCTAssertEqual(treeSnapshot(x), treeSnapshot(src))
+            // the per-file listing checks the extracted tree
+            let (rc2, out2) = sh("cd '\(x)' && sha256sum -c --quiet '\(dir)/data.files.sha256'")
+            XCTAssertEqual(rc2, 0, out2)
+            // modes: the backup directory and its files are private
+            XCTAssertEqual(sh("stat -c %a '\(dir)' '\(dir)/manifest.json'").1, "700\n600\n")
+            let manifest = (try? String(contentsOfFile: "\(dir)/manifest.json")) ?? ""
+            XCTAssertTrue(manifest.contains("\"complete\": true"), manifest)
+            XCTAssertTrue(manifest.contains("\"origin\": \"\(src)\""), manifest)
+        }
+    }
+
+    func testVerifyAndRestoreReplaceTheTargetByteForByte() {
+        let src = "\(work)/src", target = "\(work)/target", root = "\(work)/backups"
+        makeTree(src, seed: 1)
+        makeTree(target, seed: 2)
+        sh("echo stale > '\(target)/only-in-target'")
+        let b = lua(backupScript(root: root, source: src))
+        XCTAssertEqual(b.status, 0, b.stderr)
+        let dir = b.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let before = treeSnapshot(target)
+        // --dry-run: what would change, nothing touched
+        let dry = lua("""
+        local backup = require "opsh.backup"
+        local r = assert(backup.restore('\(dir)', "data", '\(target)'))
+        print(r.dry_run, r.added_count, r.changed_count, r.removed_count, table.concat(r.removed, ","))
+        """, flags: ["--dry-run"])
+        XCTAssertEqual(dry.status, 0, dry.stderr)
+        XCTAssertTrue(dry.stdout.hasPrefix("true\t0\t"), dry.stdout)
+        XCTAssertTrue(dry.stdout.contains("only-in-target"), dry.stdout)
+        XCTAssertTrue(dry.stderr.contains("would: restore data onto"), dry.stderr)
+        XCTAssertEqual(treeSnapshot(target), before)
+        let r = lua("""
+        local backup = require "opsh.backup"
+        local v = backup.verify('\(dir)', {depth = "archives"})
+        assert(v.ok, v.problems[1])
+        print("members", v.members)
+        local r = assert(backup.restore('\(dir)', "data", '\(target)'))
+        print("files", r.files)
+        """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("files\t43"), r.stdout)
+        XCTAssertEqual(treeSnapshot(target), treeSnapshot(src))
+        XCTAssertEqual(sh("ls -a '\(work)' | grep -c opsh-staging").1.trimmingCharacters(in: .whitespacesAndNewlines), "0")
+        // the sparse file stays sparse
+        XCTAssertLessThan(Int(sh("du -k '\(target)/data/sparse.wal' | cut -f1").1.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 1 << 30, 1024)
+    }
+
+    func testRestoreKeepOldAndNewTarget() {
+        let src = "\(work)/src", root = "\(work)/backups"
+        makeTree(src, seed: 3)
+        let b = lua(backupScript(root: root, source: src, compression: "zstd"))
+        let dir = b.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        makeTree("\(work)/t", seed: 4)
+        let old = treeSnapshot("\(work)/t")
+        let r = lua("""
+        local backup = require "opsh.backup"
+        print(assert(backup.restore('\(dir)', "data", '\(work)/t', {keep_old = true})).kept_old)
+        assert(backup.restore('\(dir)', "data", '\(work)/new-target'))
+        """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let kept = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(treeSnapshot(kept), old)
+        XCTAssertEqual(treeSnapshot("\(work)/t"), treeSnapshot(src))
+        XCTAssertEqual(treeSnapshot("\(work)/new-target"), treeSnapshot(src))
+    }
+
+    // MARK: faults
+
+    func testDiskFullLeavesNoBackupAndNothingBehind() throws {
+        try XCTSkipIf(getuid() != 0, "mounting a tmpfs needs root")
+        let src = "\(work)/src", root = "\(work)/small"
+        makeTree(src, seed: 5, randomMB: 6)
+        XCTAssertEqual(sh("mkdir -p '\(root)' && mount -t tmpfs -o size=3m tmpfs '\(root)'").0, 0)
+        defer { sh("umount '\(root)'") }
+        let r = lua("""
+        local backup = require "opsh.backup"
+        local w = assert(backup.begin{root = '\(root)/b', tier = "daily"})
+        local ok, err = w:add_tree("data", '\(src)')
+        print(ok, err and err.code, err)
+        """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.hasPrefix("nil\tno_space\t"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("No space left on device"), r.stdout)
+        XCTAssertEqual(completeBackups("\(root)/b"), [])
+        // the failed backup removed its .partial directory: the space is free again
+        XCTAssertEqual(sh("ls -A '\(root)/b'").1, ".opsh-backup.lock\n")
+        // and with room, the next backup works
+        let small = "\(work)/small-src"
+        sh("mkdir -p '\(small)' && echo ok > '\(small)/f'")
+        XCTAssertEqual(lua(backupScript(root: "\(root)/b", source: small)).status, 0)
+        XCTAssertEqual(completeBackups("\(root)/b").count, 1)
+    }
+
+    func testKilledBackupNeverLooksComplete() {
+        let src = "\(work)/src"
+        makeTree(src, seed: 6)
+        for point in ["bytes:300000", "backup.before-sync", "backup.before-renames", "backup.before-manifest", "backup.before-final-rename"] {
+            let root = "\(work)/killed-\(point.replacingOccurrences(of: ":", with: "-"))"
+            let r = lua(backupScript(root: root, source: src), env: ["OPSH_TEST_FAULT": point])
+            XCTAssertEqual(r.status, 9, "\(point): expected SIGKILL, got \(r.status) \(r.stderr)")
+            XCTAssertEqual(completeBackups(root), [], point)
+            let left = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+            XCTAssertTrue(left.contains { $0.hasSuffix(".partial") }, "\(point): \(left)")
+            // verify refuses the leftover and list marks it incomplete
+            let v = lua("""
+            local backup = require "opsh.backup"
+            for _, b in ipairs(backup.list('\(root)')) do
+              local v = backup.verify(b.path)
+              print(b.complete, v.ok, v.first_bad)
+            end
+            print(backup.latest('\(root)'))
+            """)
+            XCTAssertTrue(v.stdout.hasPrefix("false\tfalse\t"), "\(point): \(v.stdout)")
+            XCTAssertTrue(v.stdout.hasSuffix("nil\n"), v.stdout)
+            // the next backup removes the leftover and completes
+            let again = lua(backupScript(root: root, source: src))
+            XCTAssertEqual(again.status, 0, again.stderr)
+            XCTAssertTrue(again.stdout.contains("leftover "), again.stdout)
+            XCTAssertEqual(completeBackups(root).count, 1)
+            XCTAssertFalse(((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).contains { $0.hasSuffix(".partial") })
+        }
+    }
+
+    func testKilledRestoreLeavesOldOrNewTree() {
+        let src = "\(work)/src", root = "\(work)/backups"
+        makeTree(src, seed: 7)
+        let b = lua(backupScript(root: root, source: src))
+        let dir = b.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let newTree = treeSnapshot(src)
+        let restore = """
+        local backup = require "opsh.backup"
+        assert(backup.restore('\(dir)', "data", '\(work)/target'))
+        """
+        for (point, expectNew) in [("restore.before-extract", false), ("restore.extracting", false), ("restore.before-sync", false),
+                                   ("restore.before-swap", false), ("restore.after-swap", true)] {
+            sh("rm -rf '\(work)/target'")
+            makeTree("\(work)/target", seed: 8)
+            let oldTree = treeSnapshot("\(work)/target")
+            let r = lua(restore, env: ["OPSH_TEST_FAULT": point])
+            XCTAssertEqual(r.status, 9, "\(point): \(r.stderr)")
+            XCTAssertEqual(treeSnapshot("\(work)/target"), expectNew ? newTree : oldTree, point)
+            // a second restore cleans the staging leftovers and completes
+            let again = lua(restore)
+            XCTAssertEqual(again.status, 0, again.stderr)
+            XCTAssertEqual(treeSnapshot("\(work)/target"), newTree, point)
+            XCTAssertEqual(sh("ls -A '\(work)' | grep -c 'opsh-staging'").1.trimmingCharacters(in: .whitespacesAndNewlines), "0", point)
+        }
+    }
+
+    func testFlippedByteAndTruncationAreRefused() {
+        let src = "\(work)/src", target = "\(work)/target"
+        makeTree(src, seed: 9)
+        makeTree(target, seed: 10)
+        let old = treeSnapshot(target)
+        for damage in ["flip", "truncate", "manifest"] {
+            let root = "\(work)/b-\(damage)"
+            let b = lua(backupScript(root: root, source: src))
+            let dir = b.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            switch damage {
+            case "flip": sh("printf '\\x55' | dd of='\(dir)/data.tar.gz' bs=1 seek=100000 conv=notrunc 2>/dev/null")
+            case "truncate": sh("truncate -s 50000 '\(dir)/data.tar.gz'")
+            default: sh("rm '\(dir)/manifest.json'")
+            }
+            let r = lua("""
+            local backup = require "opsh.backup"
+            local v = backup.verify('\(dir)')
+            print(v.ok, v.first_bad, v.problems[1])
+            local ok, err = backup.restore('\(dir)', "data", '\(target)')
+            print(ok, err and err.code, err)
+            """)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let lines = r.stdout.split(separator: "\n").map(String.init)
+            XCTAssertEqual(lines.count, 2, r.stdout)
+            let firstBad = damage == "manifest" ? "manifest.json" : "data.tar.gz"
+            XCTAssertTrue(lines.first?.hasPrefix("false\t\(firstBad)\t") ?? false, "\(damage): \(r.stdout)")
+            XCTAssertTrue(lines.last?.hasPrefix("nil\tchecksum\trefusing to restore") ?? false, "\(damage): \(r.stdout)")
+            XCTAssertEqual(treeSnapshot(target), old, damage)
+        }
+    }
+
+    /// A backup whose checksums are consistent but whose archive holds escaping members (a
+    /// tampered or hostile backup): restore refuses, names the member, and leaves the target.
+    func testHostileArchiveInsideAVerifiedBackupIsRefused() {
+        let src = "\(work)/src", target = "\(work)/target"
+        makeTree(src, seed: 11)
+        makeTree(target, seed: 12)
+        let old = treeSnapshot(target)
+        let b = lua(backupScript(root: "\(work)/b", source: src))
+        let dir = b.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        for (i, member) in ["../../escaped.txt", "/tmp/opsh-abs-escape.txt", "link->/etc", "link->../../.."].enumerated() {
+            let py = """
+            import tarfile, io, json, hashlib
+            t = tarfile.open('\(dir)/data.tar.gz', 'w:gz', format=tarfile.PAX_FORMAT)
+            i = tarfile.TarInfo('ok.txt'); i.size = 2; t.addfile(i, io.BytesIO(b'ok'))
+            m = '\(member)'
+            if '->' in m:
+                name, target = m.split('->'); i = tarfile.TarInfo(name); i.type = tarfile.SYMTYPE; i.linkname = target; t.addfile(i)
+            else:
+                i = tarfile.TarInfo(m); i.size = 4; t.addfile(i, io.BytesIO(b'evil'))
+            t.close()
+            d = open('\(dir)/data.tar.gz', 'rb').read()
+            h = hashlib.sha256(d).hexdigest()
+            man = json.load(open('\(dir)/manifest.json'))
+            old = man['items'][0]['sha256']; man['items'][0]['sha256'] = h; man['items'][0]['bytes'] = len(d)
+            json.dump(man, open('\(dir)/manifest.json', 'w'))
+            s = open('\(dir)/SHA256SUMS').read().replace(old, h); open('\(dir)/SHA256SUMS', 'w').write(s)
+            """
+            let pyPath = Harness.write(py, to: "tamper\(i).py", in: Harness.tempDir("py"))
+            XCTAssertEqual(sh("python3 '\(pyPath)'").0, 0)
+            let r = lua("""
+            local backup = require "opsh.backup"
+            local ok, err = backup.restore('\(dir)', "data", '\(target)')
+            print(ok, err and err.code, err)
+            """)
+            let name = member.components(separatedBy: "->")[0]
+            XCTAssertTrue(r.stdout.hasPrefix("nil\tunsafe_entry\trefused member \(name)"), "\(member): \(r.stdout) \(r.stderr)")
+            XCTAssertEqual(treeSnapshot(target), old, member)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: "\(work)/escaped.txt"))
+            XCTAssertFalse(FileManager.default.fileExists(atPath: "/tmp/opsh-abs-escape.txt"))
+            XCTAssertEqual(sh("ls -A '\(work)' | grep -c 'opsh-staging'").1.trimmingCharacters(in: .whitespacesAndNewlines), "0")
+        }
+    }
+
+    // MARK: retention
+
+    func testRetentionKeepsGFSAndNeverTheNewest() {
+        let root = "\(work)/ret"
+        let src = "\(work)/s"
+        sh("mkdir -p '\(src)' && echo x > '\(src)/f'")
+        let b = lua(backupScript(root: root, source: src))
+        XCTAssertEqual(b.status, 0, b.stderr)
+        let real = b.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        // copies of the real backup dated over 100 days (manifest created_unix and names rewritten)
+        let py = """
+        import json, os, shutil, time
+        root = '\(root)'; real = '\(real)'
+        base = int(time.time())
+        for d in range(1, 100):
+            for h in (0, 6):
+                t = base - d * 86400 - h * 3600
+                name = time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(t)) + '-daily'
+                shutil.copytree(real, os.path.join(root, name))
+                p = os.path.join(root, name, 'manifest.json'); m = json.load(open(p))
+                m['name'] = name; m['created_unix'] = t; json.dump(m, open(p, 'w'))
+        os.makedirs(os.path.join(root, '20200101T000000Z-daily.partial'))
+        """
+        let pyPath = Harness.write(py, to: "ret.py", in: Harness.tempDir("py"))
+        XCTAssertEqual(sh("python3 '\(pyPath)'").0, 0)
+        let r = lua("""
+        local backup = require "opsh.backup"
+        local dry = backup.retention('\(root)', {daily = 7, weekly = 4, monthly = 3, dry_run = true})
+        print(#dry.kept, #dry.deleted, #backup.list('\(root)'))
+        local res = assert(backup.retention('\(root)', {daily = 7, weekly = 4, monthly = 3}))
+        print(#res.kept, #res.deleted, #backup.list('\(root)'))
+        print(res.kept[1].name, table.concat(res.kept[1].reasons, ","))
+        local none = assert(backup.retention('\(root)', {daily = 0, weekly = 0, monthly = 0}))
+        print(#none.kept, backup.list('\(root)')[1].name)
+        """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        // 199 complete + 1 partial; 7 days (newest + 6 more) + weeks + months overlap
+        let dry = lines[0].split(separator: "\t").compactMap { Int($0) }
+        XCTAssertEqual(dry[2], 200)
+        XCTAssertEqual(dry[0] + dry[1], 200)
+        XCTAssertGreaterThanOrEqual(dry[0], 7)
+        XCTAssertLessThanOrEqual(dry[0], 14)
+        let after = lines[1].split(separator: "\t").compactMap { Int($0) }
+        XCTAssertEqual(after[0], dry[0])
+        XCTAssertEqual(after[2], dry[0])
+        XCTAssertEqual(lines[2], "\((real as NSString).lastPathComponent)\tnewest,daily,weekly,monthly")
+        XCTAssertEqual(lines[3], "1\t\((real as NSString).lastPathComponent)")
+    }
+}

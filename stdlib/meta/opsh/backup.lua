@@ -1,0 +1,114 @@
+---@meta
+--- Backups that never lose data: `local backup = require "opsh.backup"`.
+---
+--- A backup is a directory ROOT/NAME (NAME = 20261129T053000Z-daily) holding one archive per
+--- tree (ITEM.tar.gz, .tar.zst or .tar: POSIX pax tar that GNU tar extracts), a per-file
+--- SHA-256 listing per archive (ITEM.files.sha256, `sha256sum -c` format), single files as
+--- they are (ITEM), SHA256SUMS (`sha256sum -c SHA256SUMS` checks them all) and manifest.json
+--- (what, when, from where, sizes, checksums), written last. While it is written it is
+--- NAME.partial; it becomes NAME only after one syncfs pass, the renames and the manifest, so
+--- a killed or failed backup (disk full) never looks complete; a failed item removes the
+--- whole .partial, and the next backup in the root removes any left by a killed process.
+--- gzip is compressed on every core (as pigz), zstd with libzstd's threads; SHA-256 is
+--- computed in the same pass. Calls block while they run. Under --dry-run nothing is written:
+--- the writer and retention report "would: ..." and restore lists what would change.
+--- Failures return nil, err with err.code one of io, corrupt, truncated, unsafe_entry,
+--- checksum, no_space, unsupported, library, and err.path.
+local backup = {}
+
+---@class opsh.backup.writer
+local writer = {}
+
+--- Starts a backup in root (created 0700; one backup or retention per root at a time).
+--- compression: "gzip" (default, level 6), "zstd" (level 3) or "none"; meta: extra manifest fields.
+---@param opts {root: string, tier?: string, compression?: "gzip"|"zstd"|"none", level?: integer, threads?: integer, meta?: table}
+---@return opsh.backup.writer|nil w, table? err
+function backup.begin(opts) end
+
+--- Archives a directory tree (members relative to path) or a single file as ITEM.tar.*.
+--- Symlinks are stored, never followed; hard links once; sparse files as pax sparse regions.
+--- exclude: patterns matched against the member path. Returns the manifest's item entry
+--- ({name, file, bytes, sha256, files, directories, data_bytes, warnings, ...}).
+---@param item string letters, digits, '.', '-', '_'
+---@param path string
+---@param opts? {exclude?: string[], meta?: table}
+---@return table|nil item, table? err
+function writer:add_tree(item, path, opts) end
+
+--- Stores a single file as ITEM, copied and hashed; mode for secrets ({mode = tonumber("600", 8)}).
+---@param item string
+---@param path string
+---@param opts? {mode?: integer, meta?: table}
+---@return table|nil item, table? err
+function writer:add_file(item, path, opts) end
+
+--- Stores a Redis RDB as ITEM, taken from a running server by replication (SYNC, as
+--- `redis-cli --rdb` does; both the `$<len>` and Redis 7's diskless `$EOF:<mark>` framings).
+--- DragonflyDB refuses SYNC: the call fails with code "unsupported" (use BGSAVE and add_file).
+---@param item string
+---@param url string redis://[user:password@]host:port or unix:///path
+---@param opts? {timeout?: number, meta?: table}
+---@return table|nil item, table? err
+function writer:add_redis_rdb(item, url, opts) end
+
+--- Makes the backup complete and returns its manifest (plus .path and .leftovers_removed).
+---@return table|nil manifest, table? err
+function writer:commit() end
+
+--- Abandons the backup and removes what it wrote (also done when an uncommitted writer is closed or collected).
+function writer:abort() end
+
+--- {root, name, path} of the backup being written (path ends in .partial until commit).
+---@return table
+function writer:info() end
+
+--- The backups in root, newest first: {name, path, tier, created (ISO), created_unix, complete, bytes}.
+---@param root string
+---@return table[]
+function backup.list(root) end
+
+--- The newest complete backup, at or before a Unix time when given (any tier); nil when none.
+---@param root string
+---@param at_or_before? number
+---@return table|nil
+function backup.latest(root, at_or_before) end
+
+--- A backup's manifest.json as a table.
+---@param path string
+---@return table|nil manifest, table? err
+function backup.manifest(path) end
+
+--- Checks a backup. depth "files" (default): the manifest is complete, every file's size and
+--- SHA-256 match it and SHA256SUMS; "archives": also every archive decompressed and parsed,
+--- each member's SHA-256 compared with its listing. Returns {ok, problems, first_bad, files,
+--- bytes, members, depth}.
+---@param path string
+---@param opts? {depth?: "files"|"archives"}
+---@return table
+function backup.verify(path, opts) end
+
+--- Restores one item onto target, only from a backup that verifies. A tree is extracted into a
+--- staging directory beside target, synced, and swapped in with one atomic rename exchange
+--- (the target is always the old tree or the new one); the old tree is then deleted, or kept
+--- with keep_old (its path in .kept_old). Members that would escape the target (absolute
+--- paths, '..', paths through symlinks, symlinks or hard links pointing out, device files) are
+--- refused and named, and the target is left as it was. A target that is a mount point (a
+--- Docker volume's root) is refused: restore into a new volume or a directory inside it.
+--- dry_run (or --dry-run): {added, changed, removed} lists (first 1000) and counts, nothing written.
+---@param path string the backup directory
+---@param item string
+---@param target string
+---@param opts? {dry_run?: boolean, keep_old?: boolean}
+---@return table|nil result, table? err
+function backup.restore(path, item, target, opts) end
+
+--- Grandfather-father-son retention: keeps the newest backup of each of the last `daily`
+--- days (default 7), `weekly` ISO weeks (4) and `monthly` months (6), and always the newest
+--- complete one; deletes the other backups and incomplete leftovers. dry_run (or --dry-run)
+--- only reports. Returns {kept = {{name, reasons}}, deleted = {names}, dry_run}.
+---@param root string
+---@param opts? {daily?: integer, weekly?: integer, monthly?: integer, dry_run?: boolean}
+---@return table|nil result, table? err
+function backup.retention(root, opts) end
+
+return backup
