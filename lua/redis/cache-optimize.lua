@@ -30,27 +30,6 @@ local POLICIES = { "noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
 
 
 
--- A Redis glob (*, ?, [...], \x) as an anchored Lua pattern.
-local function glob_to_lua(glob)
-  local out, i = { "^" }, 1
-  while i <= #glob do
-    local c = glob:sub(i, i)
-    if c == "*" then out[#out + 1] = ".*"
-    elseif c == "?" then out[#out + 1] = "."
-    elseif c == "\\" and i < #glob then i = i + 1; out[#out + 1] = "%" .. glob:sub(i, i)
-    elseif c == "[" and glob:find("]", i + 1, true) then
-      local j = glob:find("]", i + 1, true)
-      local body = glob:sub(i + 1, j - 1):gsub("^%^", "\0"):gsub("%%", "%%%%"):gsub("%z", "^")
-      out[#out + 1] = "[" .. body .. "]"
-      i = j
-    elseif c:match("%p") then out[#out + 1] = "%" .. c
-    else out[#out + 1] = c end
-    i = i + 1
-  end
-  out[#out + 1] = "$"
-  return table.concat(out)
-end
-
 local function used_memory(r)
   local m = r:info("memory")
   return m and m.memory and tonumber(m.memory.used_memory) or nil
@@ -122,19 +101,9 @@ return {
     end
 
     -- Refuse a database that holds anything but cache
-    local protect = {}
-    for _, p in ipairs(args.protect) do protect[#protect + 1] = p end
-    local tq = config.get("task_queue_name")
-    if type(tq) == "string" and tq ~= "" and not tq:match("^arq:") then protect[#protect + 1] = tq .. "*" end
-    local guards = {}
-    for i, p in ipairs(protect) do guards[i] = glob_to_lua(p) end
-    local found = {}
-    local ok, serr = pcall(function()
-      for _, p in ipairs(protect) do
-        for key in r:scan { match = p, count = args.count } do found[#found + 1] = string.format("%s (e.g. %s)", p, key); break end
-      end
-    end)
-    if not ok then r:close(); return ctx:crit("cache.optimize", "SCAN failed: " .. tostring(serr) .. "; nothing deleted") end
+    local protect = cache_policy.protected_patterns(args.protect)
+    local found, serr = cache_policy.protected_found(r, protect, args.count)
+    if not found then r:close(); return ctx:crit("cache.optimize", "SCAN failed: " .. tostring(serr) .. "; nothing deleted") end
     if #found > 0 then
       r:close()
       return ctx:crit("cache.optimize", string.format(
@@ -144,38 +113,9 @@ return {
     end
 
     local started = time.monotonic()
-    local scanned, deleted, skipped, batches, sample = 0, 0, 0, 0, {}
-    local batch = {}
-    local unlink = "UNLINK"
-    local function flush()
-      if #batch == 0 then return end
-      batches = batches + 1
-      if ctx.dry_run then
-        for _, k in ipairs(batch) do if #sample < args.sample then sample[#sample + 1] = k end end
-        deleted = deleted + #batch
-      else
-        local n, derr = r:call(unlink, table.unpack(batch))
-        if not n and unlink == "UNLINK" and tostring(derr):lower():find("unknown command", 1, true) then
-          unlink = "DEL"
-          n, derr = r:call(unlink, table.unpack(batch))
-        end
-        if not n then error(unlink .. " failed: " .. tostring(derr), 0) end
-        deleted = deleted + n
-      end
-      batch = {}
-    end
-    ok, serr = pcall(function()
-      for key in r:scan { match = pattern, count = args.count } do
-        scanned = scanned + 1
-        local guarded = false
-        for _, g in ipairs(guards) do if key:match(g) then guarded = true; break end end
-        if guarded then skipped = skipped + 1 else
-          batch[#batch + 1] = key
-          if #batch >= args.batch then flush() end
-        end
-      end
-      flush()
-    end)
+    local res, ok, serr = cache_policy.clear(r, pattern, { protect = protect, batch = args.batch, count = args.count,
+      dry_run = ctx.dry_run, sample = args.sample })
+    local scanned, deleted, skipped, batches, sample, unlink = res.scanned, res.deleted, res.skipped, res.batches, res.sample, res.command
     local elapsed = time.monotonic() - started
     local after = used_memory(r) or before
     r:close()

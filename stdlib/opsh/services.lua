@@ -1,0 +1,148 @@
+--- opsh.services: the stack's services as the service procedures (lua/services/) see them:
+--- which services there are, which containers run each, their limits and how to reach them.
+--- `local services = require "opsh.services"`.
+---
+--- A service is found by docker-compose's label com.docker.compose.service (optionally within
+--- one project, com.docker.compose.project); a stack started without compose is found by the
+--- container's name instead. Configuration (config.lua): `services` (a list of names, default the
+--- guide's qdrant, dragonfly, task-worker), `compose_project`, `service_limits` (per service:
+--- memory, cpus, memory_reservation; default the guide's deploy.resources), `service_ports`.
+local docker = require "opsh.docker"
+local config = require "opsh.config"
+local time = require "opsh.time"
+local opsh = require "opsh"
+
+local M = {}
+
+M.DEFAULT = { "qdrant", "dragonfly", "task-worker" }
+
+--- The guide's deploy.resources (System Administration / Service Limits). task-worker has none
+--- in the guide.
+M.GUIDE_LIMITS = {
+  qdrant = { memory = "4g", cpus = 2.0, memory_reservation = "2g" },
+  dragonfly = { memory = "2g", cpus = 1.0, memory_reservation = "1g" },
+}
+
+--- Where each service listens on the host (the stack uses host networking).
+M.DEFAULT_PORTS = { qdrant = 6333, dragonfly = 6379 }
+
+local function cfg(key)
+  local ok, v = pcall(config.get, key)
+  if ok then return v end
+  return nil
+end
+
+--- The services to act on: the argument (a list, or "all"/empty), else config `services`, else the guide's.
+function M.names(arg)
+  if type(arg) == "table" and #arg > 0 and arg[1] ~= "all" then return arg end
+  if type(arg) == "string" and arg ~= "" and arg ~= "all" then return { arg } end
+  local c = cfg("services")
+  if type(c) == "table" and #c > 0 then return c end
+  return M.DEFAULT
+end
+
+function M.project(arg)
+  if arg and arg ~= "" then return arg end
+  local p = cfg("compose_project")
+  return type(p) == "string" and p ~= "" and p or nil
+end
+
+--- The limits a service should have: config service_limits[service], else the guide's.
+function M.limits(service)
+  local c = cfg("service_limits")
+  if type(c) == "table" and type(c[service]) == "table" then return c[service] end
+  return M.GUIDE_LIMITS[service]
+end
+
+function M.port(service)
+  local c = cfg("service_ports")
+  if type(c) == "table" and tonumber(c[service]) then return tonumber(c[service]) end
+  return M.DEFAULT_PORTS[service]
+end
+
+--- A connected client, or nil, err.
+function M.connect(opts)
+  local d, err = docker.connect(opts)
+  if not d then return nil, err end
+  return d
+end
+
+local function strip(n) return (string.gsub(n or "", "^/", "")) end
+M.name_of = function(c) return strip(c.Names and c.Names[1] or c.Name or c.Id) end
+
+--- The containers of one service (all states), by label, else by exact name; nil, err on failure.
+function M.containers(d, service, project)
+  local list, err = d:service_containers(service, project)
+  if not list then return nil, err end
+  if #list == 0 and not project then
+    local c, e2 = d:find(service)
+    if e2 then return nil, e2 end
+    if c then list = { c } end
+  end
+  return list
+end
+
+--- Every service with its containers, concurrently: { {service =, containers =, err =}, ... }.
+function M.resolve(d, names, project)
+  local fns = {}
+  for i, s in ipairs(names) do
+    fns[i] = function()
+      local list, err = M.containers(d, s, project)
+      return { service = s, containers = list or {}, err = err }
+    end
+  end
+  return { opsh.all(fns) }
+end
+
+--- Seconds since an engine timestamp ("2026-11-29T05:31:02.123456789Z"), or nil.
+function M.age(ts)
+  if type(ts) ~= "string" or ts:sub(1, 4) == "0001" then return nil end
+  local t = time.parse_iso((ts:gsub("%.%d+", "")))
+  return t and (time.now() - t) or nil
+end
+
+--- One line about a container from its inspect document: state, health, uptime, restarts.
+function M.describe(info)
+  local s = info.State or {}
+  local health = s.Health and s.Health.Status or "none"
+  local up = s.Running and M.age(s.StartedAt)
+  local text = string.format("%s: %s", strip(info.Name), s.Status or "?")
+  if s.Running then
+    text = text .. (up and (" for " .. time.format_duration(math.floor(up))) or "")
+  elseif s.FinishedAt then
+    text = text .. string.format(" (exit code %s)", tostring(s.ExitCode))
+  end
+  if health ~= "none" then text = text .. ", health " .. health end
+  text = text .. string.format(", restarts %d", info.RestartCount or 0)
+  return text, { running = s.Running and 1 or 0, restarts = info.RestartCount or 0,
+                 uptime_s = up and math.floor(up) or 0, healthy = (health == "healthy" or health == "none") and 1 or 0 }
+end
+
+--- Waits until a container runs and, if it has a health check, is healthy: true, or nil, why.
+function M.wait_healthy(d, id, timeout)
+  local deadline = time.monotonic() + (timeout or 60)
+  local last = "not checked"
+  while time.monotonic() < deadline do
+    local info, err = d:inspect(id)
+    if not info then return nil, tostring(err) end
+    local s = info.State
+    if not s.Running then
+      last = "not running (" .. tostring(s.Status) .. ")"
+      if s.Status == "exited" or s.Status == "dead" then return nil, last end
+    elseif not s.Health then
+      return true
+    elseif s.Health.Status == "healthy" then
+      return true
+    else
+      last = "health " .. tostring(s.Health.Status)
+      local log = s.Health.Log
+      if type(log) == "table" and #log > 0 and log[#log].Output then
+        last = last .. ": " .. tostring(log[#log].Output):gsub("%s+$", "")
+      end
+    end
+    opsh.sleep(0.5)
+  end
+  return nil, last .. " after " .. tostring(timeout or 60) .. " s"
+end
+
+return M
