@@ -20,7 +20,7 @@ public enum BackupModule {
         ]))
         lua.newModule([
             ("begin", begin), ("list", list), ("latest", latest), ("verify", verify), ("restore", restore),
-            ("retention", retention), ("manifest", manifest),
+            ("retention", retention), ("manifest", manifest), ("export", export),
         ])
         return 1
     }
@@ -333,6 +333,22 @@ public enum BackupModule {
                 }
                 if let k = r.keptOld { m[.string("kept_old")] = .string(k) }
                 return push(lua, .map(m))
+            } catch { return fail(lua, error) }
+        }
+    }
+
+    /// backup.export(path, item, out_tar [, {prefix = "dir"}]) -> {bytes}: a tree item as a plain,
+    /// checked tar (for the Docker archive API)
+    static let export: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let path = try lua.checkString(1)
+            let item = try lua.checkString(2)
+            let out = try lua.checkString(3)
+            let o = try options(lua, 4)
+            if lua.dryRun { return would(lua, "export \(item) of \(path) to \(out)") }
+            do {
+                let n = try Restore.export(backup: path, item: item, to: out, prefix: o["prefix"]?.text ?? "")
+                return push(lua, .map([.string("bytes"): .integer(n), .string("path"): .string(out)]))
             } catch { return fail(lua, error) }
         }
     }

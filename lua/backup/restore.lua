@@ -4,13 +4,15 @@
 -- one is moved aside, never deleted), then Qdrant collections recovered through a running Qdrant
 -- (snapshot upload with its checksum). Trees are extracted into a staging directory and swapped
 -- in atomically; the old data is kept until the new is in place (--keep_old keeps it after).
+-- A Docker volume (its users stopped, else refused) is staged inside the volume and swapped
+-- there (opsh.backup_sources.docker_volume).
 -- Finally Redis and Qdrant are checked. --dry-run lists what would change and touches nothing.
 local backup = require "opsh.backup"
 local config = require "opsh.config"
 local fs = require "opsh.fs"
 local time = require "opsh.time"
 
-local ORDER = { tree = 10, file = 10, redis = 30, dragonfly = 30, qdrant = 40 }
+local ORDER = { tree = 10, file = 10, ["docker-volume"] = 25, redis = 30, dragonfly = 30, qdrant = 40 }
 
 local function parse_date(s)
   if not s or s == "now" then return os.time() end
@@ -94,6 +96,12 @@ return {
             redis_done = true
           end
         end
+      elseif src == "docker-volume" then
+        local vsrc = require("opsh.backup_sources").docker_volume(it.volume)
+        local r2, err = vsrc.restore(b.path, it, ctx, { dry_run = ctx.dry_run })
+        if not r2 then return ctx:crit("restore." .. it.name, tostring(err)) end
+        if r2.dry_run then ctx:ok("restore." .. it.name, "would " .. r2.would)
+        else ctx:ok("restore." .. it.name, string.format("%s: %s files put back (staged inside the volume, then swapped)", r2.target, tostring(r2.files))) end
       elseif src == "qdrant" then
         local qsrc = require("opsh.backup_sources").qdrant(it.collection)
         local r2, err = qsrc.restore(b.path, it, ctx, { dry_run = ctx.dry_run, collection = args.qdrant_collection })

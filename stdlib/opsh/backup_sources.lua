@@ -12,6 +12,11 @@ local fs = require "opsh.fs"
 
 local M = {}
 
+--- An error value like the native ones: err.code, err.message, and it prints as its message.
+local function failure(code, message)
+  return setmetatable({ code = code, message = message }, { __tostring = function(e) return e.message end })
+end
+
 local function sanitize(s)
   return (tostring(s):gsub("[^%w%._%-]", "_"):gsub("^%.", "_"))
 end
@@ -60,7 +65,7 @@ function M.redis(url, opts)
         r:close()
         dir = type(dir) == "table" and dir[2] or nil
         if not dir or not fs.exists(dir) then
-          return nil, { code = "unsupported", message = "DragonflyDB refuses SYNC and its snapshot dir is not on this host" }
+          return nil, failure("unsupported", "DragonflyDB refuses SYNC and its snapshot dir is not on this host")
         end
         return w:add_tree("dragonfly", dir, { meta = { source = "dragonfly", dbsize = dbsize } })
       end
@@ -106,6 +111,87 @@ function M.qdrant(collection, opts)
   }
 end
 
+--- The image of the short-lived helper containers that reach a volume (never started to read
+--- one; started once to swap a restored tree in): config backup.helper_image, else busybox.
+function M.helper_image(opts)
+  local b = config.get("backup")
+  return (opts and opts.image) or (type(b) == "table" and b.helper_image) or "busybox"
+end
+
+--- A Docker volume, through the Engine's archive API: a helper container that mounts it
+--- read-only and is never started serves its files as a tar (get_archive), which is
+--- re-archived with per-file hashes (w:add_tar).
+---
+--- Restore: a volume's root is a mount point and cannot be swapped by rename, so the tree is
+--- staged inside the volume and swapped there: the containers using the volume must be stopped
+--- (refused otherwise); the checked tar goes in with put_archive as /.opsh-staging-TS (a
+--- never-started helper), then one helper run moves the old top-level entries into
+--- /.opsh-old-TS, moves the staged ones up, and only then deletes the old copy. A restore killed
+--- midway leaves both copies inside the volume (nothing is lost); the next restore removes
+--- such leftovers once its own data is in place.
+function M.docker_volume(volume, opts)
+  opts = opts or {}
+  local name = opts.name or ("volume-" .. sanitize(volume))
+  return {
+    name = name, kind = "docker-volume", order = 25, origin = "docker-volume:" .. volume,
+    take = function(w)
+      local docker = require "opsh.docker"
+      local d = assert(docker.connect())
+      local helper = "opsh-backup-" .. sanitize(volume) .. "-" .. tostring(os.time())
+      local ok, err = d:create { name = helper, Image = M.helper_image(opts), Cmd = { "true" },
+        HostConfig = { Binds = { volume .. ":/v:ro" } } }
+      if not ok then return nil, err end
+      local tmp = w:info().path .. "/.download-" .. name .. ".tar"
+      local a, aerr = d:get_archive(helper, "/v", tmp)
+      d:remove(helper)
+      if not a then fs.delete(tmp); return nil, aerr end
+      local it, ierr = w:add_tar(name, tmp, { strip_components = 1, origin = "docker-volume:" .. volume,
+        meta = { source = "docker-volume", volume = volume } })
+      fs.delete(tmp)
+      return it, ierr
+    end,
+    restore = function(backup_path, item, ctx, ropts)
+      local docker = require "opsh.docker"
+      local d = assert(docker.connect())
+      local vol = ropts.volume or item.volume or volume
+      -- the volume's users must be stopped: a running service would see a half-moved tree
+      local users = d:containers { all = true, filters = { volume = { vol } } } or {}
+      for _, c in ipairs(users) do
+        if c.State == "running" then
+          return nil, failure("busy", "volume " .. vol .. " is in use by running container " .. tostring((c.Names or {})[1]) .. ": stop the service first")
+        end
+      end
+      if ropts.dry_run then return { dry_run = true, would = "restore volume " .. vol .. " from " .. item.file } end
+      local ts = os.date("!%Y%m%dT%H%M%SZ")
+      local staging, old = ".opsh-staging-" .. ts, ".opsh-old-" .. ts
+      local tar = backup_path .. "/../.export-" .. item.name .. "-" .. ts .. ".tar"
+      local ex, eerr = backup.export(backup_path, item.name, tar, { prefix = staging })
+      if not ex then return nil, eerr end
+      local image = M.helper_image(opts)
+      local loader = "opsh-restore-" .. sanitize(vol) .. "-" .. ts
+      local ok, err = d:create { name = loader, Image = image, Cmd = { "true" }, HostConfig = { Binds = { vol .. ":/v" } } }
+      if not ok then fs.delete(tar); return nil, err end
+      local put, perr = d:put_archive(loader, "/v", tar)
+      d:remove(loader)
+      fs.delete(tar)
+      if not put then return nil, perr end
+      local swap = "cd /v && mkdir " .. old ..
+        " && find . -mindepth 1 -maxdepth 1 ! -name '.opsh-*' -exec mv {} " .. old .. "/ \\;" ..
+        " && find " .. staging .. " -mindepth 1 -maxdepth 1 -exec mv {} . \\;" ..
+        " && rmdir " .. staging .. " && rm -rf .opsh-old-* .opsh-staging-*"
+      local swapper = "opsh-swap-" .. sanitize(vol) .. "-" .. ts
+      ok, err = d:create { name = swapper, Image = image, Cmd = { "sh", "-c", swap }, HostConfig = { Binds = { vol .. ":/v" } } }
+      if not ok then return nil, err end
+      ok, err = d:start(swapper)
+      local code = ok and d:wait(swapper, { timeout = 600 })
+      d:remove(swapper, { force = true })
+      if not ok then return nil, err end
+      if code ~= 0 then return nil, failure("swap", "the swap inside volume " .. vol .. " exited " .. tostring(code) .. " (old data kept in " .. old .. ")") end
+      return { target = "volume " .. vol, bytes = item.data_bytes, files = item.files }
+    end,
+  }
+end
+
 --- The sources a daily backup takes, from the configuration (config.lua's `backup` table):
 --- backup = { config_dirs = {"/app/config"}, files = {"docker-compose.yml"}, env_file = ".env",
 ---            app_data = {"/app/data"}, redis = true, qdrant_collections = {"documents"} }
@@ -144,7 +230,7 @@ function M.take(root, tier, sources, ctx, opts)
     local item, ierr = s.take(w, ctx)
     if not item then
       w:abort()
-      return nil, { code = ierr and ierr.code or "error", message = s.name .. ": " .. tostring(ierr), source = s.name }
+      return nil, failure(ierr and ierr.code or "error", s.name .. ": " .. tostring(ierr))
     end
     if ctx and not item.dry_run then
       ctx:ok("backup." .. s.name, string.format("%s: %d bytes, sha256 %s", s.name, item.bytes or 0, (item.sha256 or ""):sub(1, 16)),

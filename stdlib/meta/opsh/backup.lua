@@ -123,6 +123,16 @@ function backup.verify(path, opts) end
 ---@return table|nil result, table? err
 function backup.restore(path, item, target, opts) end
 
+--- Writes a tree item of a verified backup as a plain tar (every member checked as a restore
+--- checks it), its members under `prefix` when given: what the Docker archive API's
+--- put_archive takes (it cannot read zstd). Returns {bytes, path}.
+---@param path string
+---@param item string
+---@param out string
+---@param opts? {prefix?: string}
+---@return table|nil result, table? err
+function backup.export(path, item, out, opts) end
+
 --- Grandfather-father-son retention: keeps the newest backup of each of the last `daily`
 --- days (default 7), `weekly` ISO weeks (4) and `monthly` months (6), and always the newest
 --- complete one; deletes the other backups and incomplete leftovers. dry_run (or --dry-run)
