@@ -68,4 +68,50 @@ final class DockerVolumeBackupTests: XCTestCase {
         XCTAssertEqual(volumeListing(v2), before2, "the other volume is untouched")
         XCTAssertFalse(DockerEngine.docker(["ps", "-a", "--format", "{{.Names}}"]).stdout.contains("opsh-swap-"))
     }
+
+    /// config/deploy on a real container whose health check reads the deployed file: a good
+    /// configuration stays, a bad one is rolled back automatically, invalid YAML never lands.
+    func testConfigDeployRollsBackWhenUnhealthy() throws {
+        try DockerEngine.require()
+        let work = Harness.tempDir("deploy").path
+        let cfgDir = "\(work)/app-config"
+        func write(_ dir: String, _ text: String) {
+            _ = DockerEngine.sh(["sh", "-c", "mkdir -p \(dir) && printf '\(text)' > \(dir)/app.yml"])
+        }
+        write(cfgDir, "status: healthy\\nversion: 1\\n")
+        let project = "opshdeploy\(getpid())"
+        let web = DockerEngine.name("web")
+        containers.append(web)
+        let run = DockerEngine.docker(["run", "-d", "--name", web, "--label", "com.docker.compose.project=\(project)",
+                                       "--label", "com.docker.compose.service=web", "-v", "\(cfgDir):/cfg:ro",
+                                       "--health-cmd", "grep -q 'status: healthy' /cfg/app.yml", "--health-interval", "1s",
+                                       "--health-retries", "1", "--health-timeout", "2s", DockerEngine.image, "sleep", "600"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        func deploy(_ from: String) -> Run {
+            Harness.run(["--json", "run", "config/deploy", "--from", from, "--config_dir", cfgDir, "--services", "web",
+                         "--project", project, "--health_timeout", "20", "--stop_timeout", "1", "--dir", "\(work)/b"], timeout: 180)
+        }
+        func current() -> String { (try? String(contentsOfFile: "\(cfgDir)/app.yml")) ?? "" }
+        // a good configuration
+        write("\(work)/v2", "status: healthy\\nversion: 2\\n")
+        let good = deploy("\(work)/v2")
+        XCTAssertEqual(good.status, 0, good.stdout + good.stderr)
+        XCTAssertEqual(current(), "status: healthy\nversion: 2\n")
+        // a configuration the service cannot live with: rolled back
+        write("\(work)/v3", "status: broken\\nversion: 3\\n")
+        let bad = deploy("\(work)/v3")
+        XCTAssertEqual(bad.status, 2, bad.stdout)
+        XCTAssertTrue(bad.stdout.contains("was rolled back to"), bad.stdout)
+        XCTAssertTrue(bad.stdout.contains("services healthy again"), bad.stdout)
+        XCTAssertEqual(current(), "status: healthy\nversion: 2\n")
+        XCTAssertEqual(DockerEngine.docker(["inspect", "-f", "{{.State.Health.Status}}", web]).stdout, "healthy\n")
+        // invalid YAML: nothing deployed, nothing restarted
+        let startedAt = DockerEngine.docker(["inspect", "-f", "{{.State.StartedAt}}", web]).stdout
+        write("\(work)/v4", "a: 1\\n  b: 2\\n")
+        let invalid = deploy("\(work)/v4")
+        XCTAssertEqual(invalid.status, 2, invalid.stdout)
+        XCTAssertTrue(invalid.stdout.contains("line 2, column 4"), invalid.stdout)
+        XCTAssertEqual(current(), "status: healthy\nversion: 2\n")
+        XCTAssertEqual(DockerEngine.docker(["inspect", "-f", "{{.State.StartedAt}}", web]).stdout, startedAt)
+    }
 }
