@@ -414,3 +414,60 @@ final class EngineTests: XCTestCase {
         XCTAssertFalse(DockerEngine.exists("\(base)-2"))
     }
 }
+
+/// The native json-file reader gives exactly what the engine's /logs gives.
+final class JSONFileLogTests: XCTestCase {
+    var containers: [String] = []
+    override func setUpWithError() throws { try DockerEngine.require() }
+    override func tearDown() { DockerEngine.cleanup(containers: containers) }
+
+    func compare(_ n: String, _ optionSets: [String]) {
+        var body = "local docker = require 'opsh.docker'\nlocal d = assert(docker.connect())\n"
+        body += "local function dump(opts, source)\n  opts.source = source\n  local out = {}\n  local it, s = d:logs('\(n)', opts)\n"
+        body += "  for line, stream in it do out[#out + 1] = stream .. ':' .. line end\n  return table.concat(out, '\\n'), s:counts().source, #out\nend\n"
+        for (i, o) in optionSets.enumerated() {
+            body += "do local a, sa, na = dump(\(o), 'api'); local f, sf, nf = dump(\(o), nil)\n"
+            body += "  print(\(i), sa, sf, na, a == f)\n  if a ~= f then io.stderr:write('API:\\n', a, '\\nFILE:\\n', f, '\\n') end end\n"
+        }
+        let r = Harness.run([Harness.write(body, to: "cmp.lua")], timeout: 120)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = r.stdout.split(separator: "\n")
+        XCTAssertEqual(lines.count, optionSets.count, r.stdout)
+        for l in lines {
+            let f = l.split(separator: "\t").map(String.init)
+            XCTAssertEqual(f[1], "api")
+            XCTAssertEqual(f[2], "file", "the local json-file log is read natively: \(l)")
+            XCTAssertEqual(f[4], "true", "API and file differ for option set \(f[0]) (\(optionSets[Int(f[0])!])): \(r.stderr.prefix(2000))")
+        }
+        XCTAssertTrue(lines.contains { Int($0.split(separator: "\t")[3])! > 0 }, "something was compared: \(r.stdout)")
+    }
+
+    func testSameLinesAsTheAPI() {
+        let n = DockerEngine.name("jsonfile")
+        containers.append(n)
+        // interleaved streams, a 40 KiB line (the engine splits it into 16 KiB entries), a line without
+        // a final newline, unicode and characters JSON escapes, and lines a second apart for since/until
+        let script = #"""
+        i=0; while [ $i -lt 200 ]; do echo "out $i <tag> & \"quoted\" é"; echo "ERROR err $i" >&2; i=$((i+1)); done
+        head -c 40000 /dev/zero | tr '\0' 'x'; echo " long ERROR end"
+        sleep 1.1; echo "late error line"; sleep 1.1; printf "no newline at the end"
+        """#
+        XCTAssertEqual(DockerEngine.docker(["run", "--name", n, DockerEngine.image, "sh", "-c", script]).status, 0)
+        let started = DockerEngine.docker(["inspect", "-f", "{{.State.StartedAt}}", n]).stdout
+        XCTAssertFalse(started.isEmpty)
+        compare(n, ["{}", "{match = 'error', ignore_case = true}", "{match = 'ERROR'}", "{stdout = false}", "{stderr = false, match = {'quoted', 'long'}}",
+                    "{match = '<tag>'}", "{since = os.time() - 1}", "{['until'] = os.time() - 2, match = 'err'}", "{max_lines = 7}"])
+    }
+
+    func testRotatedLogsAndTTY() {
+        let rot = DockerEngine.name("rotated"), tty = DockerEngine.name("ttyjson")
+        containers += [rot, tty]
+        XCTAssertEqual(DockerEngine.docker(["run", "--name", rot, "--log-opt", "max-size=4k", "--log-opt", "max-file=4", DockerEngine.image,
+                                            "sh", "-c", "i=0; while [ $i -lt 300 ]; do echo line $i; [ $((i % 7)) = 0 ] && echo ERROR $i >&2; i=$((i+1)); done"]).status, 0)
+        let logPath = DockerEngine.docker(["inspect", "-f", "{{.LogPath}}", rot]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: logPath + ".1"), "the log rotated")
+        compare(rot, ["{}", "{match = 'error', ignore_case = true}"])
+        XCTAssertEqual(DockerEngine.docker(["run", "-t", "--name", tty, DockerEngine.image, "sh", "-c", "echo one; echo ERROR two >&2; echo three"]).status, 0)
+        compare(tty, ["{}", "{match = 'error', ignore_case = true}"])
+    }
+}

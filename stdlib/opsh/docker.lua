@@ -261,14 +261,33 @@ end
 --- list: only lines containing one come back, filtered natively), ignore_case, max_lines, tty
 --- (default: from the container's Config.Tty; a TTY's output is raw, without stream frames:
 --- its lines all come as "stdout"). A broken stream (cut mid-frame, daemon gone) raises the
---- error object. The second value is the stream: s:counts() -> {lines, bytes, kept}.
+--- error object. The second value is the stream: s:counts() -> {lines, bytes, kept, source}.
+--- A whole-log read of a local json-file log is read from the file natively (source "file"):
+--- the same lines, several times faster than the engine's decoding; opts.source = "api" forces
+--- the API (as do follow, tail and timestamps).
 function Client:logs(id, opts)
   opts = opts or {}
   local tty = opts.tty
-  if tty == nil then
-    local info, err = self:inspect(id)
+  local info
+  if tty == nil or opts.source ~= "api" then
+    local err
+    info, err = self:inspect(id)
     if not info then error(err, 2) end
-    tty = info.Config and info.Config.Tty or false
+    if tty == nil then tty = info.Config and info.Config.Tty or false end
+  end
+  -- The engine decodes its json-file log at about 10 MB/s: when that file is on this machine and
+  -- readable, a whole-log read (no follow, tail or timestamps) reads it natively instead, with the
+  -- same result (JSONFileLogReader). opts.source = "api" forces the API.
+  local lc = info and info.HostConfig and info.HostConfig.LogConfig
+  if info and opts.source ~= "api" and not opts.follow and not opts.timestamps
+      and (opts.tail == nil or opts.tail == "all") and lc and lc.Type == "json-file"
+      and type(info.LogPath) == "string" and info.LogPath ~= "" and self.host:sub(1, 7) == "unix://" then
+    local s = core.file_stream(info.LogPath, {
+      stdout = opts.stdout ~= false, stderr = opts.stderr ~= false,
+      since = M.timestamp(opts.since), ["until"] = M.timestamp(opts["until"]),
+      match = opts.match, ignore_case = opts.ignore_case, max_lines = opts.max_lines,
+    })
+    if s then return function() return s:next() end, s end
   end
   local p, err = self:prefix()
   if not p then error(err, 2) end
