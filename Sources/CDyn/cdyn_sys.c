@@ -33,6 +33,9 @@ int opsh_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
 
 int opsh_errno(void) { return errno; }
 
+int opsh_start_writeback(int fd, int64_t offset, int64_t count) {
+    return sync_file_range(fd, offset, count, SYNC_FILE_RANGE_WRITE);
+}
 int opsh_syncfs(int fd) { return syncfs(fd); }
 long long opsh_seek_data(int fd, long long off) { return (long long)lseek(fd, (off_t)off, SEEK_DATA); }
 long long opsh_seek_hole(int fd, long long off) { return (long long)lseek(fd, (off_t)off, SEEK_HOLE); }

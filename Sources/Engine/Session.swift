@@ -35,8 +35,9 @@ final class Session {
         let lua = vm.main
         let catalog = self.catalog
         try vm.load("""
-            local searcher = ...
+            local searcher, load_procedure = ...
             table.insert(package.searchers, 2, searcher)
+            package.preload["opsh._catalog"] = function() return { load = load_procedure } end
             """, chunkName: "=(opsh)")
         lua.push(closure: { lua in
             guard let name = lua.toString(1) else { return 0 }
@@ -45,7 +46,7 @@ final class Session {
                 return 1
             }
             do throws(LuaError) {
-                try entry.load(into: lua.vm)
+                try Session.load(entry, onto: lua)
             } catch {
                 lua.push("error loading module '\(name)' from \(entry.path):\n\t\(error.message)")
                 return LK_STATUS_ERROR
@@ -53,7 +54,33 @@ final class Session {
             lua.push(entry.path)
             return 2
         })
-        try vm.pcall(nargs: 1, nresults: 0)
+        // opsh.procedure: a procedure found as `opsh run NAME` finds it, compiled, for scripts
+        // that run other procedures (the daily check runs several)
+        lua.push(closure: { lua in
+            guard let name = lua.toString(1) else { return 0 }
+            guard let entry = catalog.procedure(name) else {
+                lua.pushNil()
+                lua.push("no procedure named '\(name)'")
+                return 2
+            }
+            do throws(LuaError) {
+                try Session.load(entry, onto: lua)
+            } catch {
+                lua.pushNil()
+                lua.push("cannot load \(entry.path): \(error.message)")
+                return 2
+            }
+            lua.push(entry.path)
+            return 2
+        })
+        try vm.pcall(nargs: 2, nresults: 0)
+    }
+
+    /// Compiles an entry and pushes the function onto `lua`'s stack: the VM compiles on its main
+    /// thread, and a `require` inside a task runs on the task's coroutine.
+    static func load(_ entry: Catalog.Entry, onto lua: Lua) throws(LuaError) {
+        try entry.load(into: lua.vm)
+        if lua.L != lua.vm.L { lua_xmove(lua.vm.L, lua.L, 1) }
     }
 
     /// Runs config.lua (in its own environment) and returns the table it returns.

@@ -72,6 +72,9 @@ public final class HTTPTransfer {
     var body: [UInt8] = []
     var headers: [(String, String)] = []
     var received: Int64 = 0
+    /// How far a download's writeback has been started (sync_file_range), so the fsync that makes
+    /// the file durable at the end has little left to wait for.
+    var flushedTo: Int64 = 0
     var uploadOffset = 0
     /// Bytes sent around the file of a multipart upload.
     var multipartHead: [UInt8] = []
@@ -79,7 +82,8 @@ public final class HTTPTransfer {
     var uploadPhase = 0
     var uploadFD: Int32 = -1
     var outputFD: Int32 = -1
-    var digest: SHA256?
+    var digest: BackgroundSHA256?
+    var inlineDigest: SHA256?
     var overflow = false
     var fileError: String?
     var started = 0.0
@@ -94,7 +98,7 @@ public final class HTTPTransfer {
 
     public init(_ request: HTTPRequest) throws(HTTPError) {
         guard let api = opsh_curl() else { throw HTTPError(.unavailable, "libcurl is not available: \(String(cString: opsh_dyn_error()))") }
-        guard let easy = api.pointee.easy_init() else { throw HTTPError(.unavailable, "curl_easy_init failed") }
+        guard let easy = EasyHandlePool.shared.take(api) else { throw HTTPError(.unavailable, "curl_easy_init failed") }
         self.api = api
         self.easy = easy
         self.request = request
@@ -108,9 +112,11 @@ public final class HTTPTransfer {
         multi = nil
         if let h = headerList { api.pointee.slist_free_all(h); headerList = nil }
         if uploadFD >= 0 { close(uploadFD); uploadFD = -1 }
+        _ = digest?.finish()   // stops the hashing thread of a transfer that did not complete
+        digest = nil
         if outputFD >= 0 { close(outputFD); outputFD = -1; unlink(partialPath) }
         if !finished { finished = true }
-        api.pointee.easy_cleanup(easy)
+        EasyHandlePool.shared.give(easy, api)
     }
 
     func curlText(_ rc: CURLcode) -> String {
@@ -180,7 +186,10 @@ public final class HTTPTransfer {
         if let out = request.outputFile {
             outputFD = open(partialPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
             guard outputFD >= 0 else { throw HTTPError(.file, "cannot create \(out).partial: \(String(cString: strerror(errno)))") }
-            digest = SHA256()
+            digest = BackgroundSHA256()
+            if digest == nil { inlineDigest = SHA256() }
+            // fewer, larger callbacks for a stream to disk
+            _ = opsh_curl_setopt_long(easy, CURLOPT_BUFFERSIZE, 512 << 10)
         }
         _ = opsh_curl_setopt_write_cb(easy, CURLOPT_WRITEFUNCTION, HTTPTransfer.writeBody)
         _ = opsh_curl_setopt_ptr(easy, CURLOPT_WRITEDATA, me)
@@ -215,7 +224,12 @@ public final class HTTPTransfer {
                 if w < 0 { if errno == EINTR { continue }; t.fileError = String(cString: strerror(errno)); return 0 }
                 off += w
             }
-            t.digest?.update(bytes)
+            if let d = t.digest { d.update(bytes) } else { t.inlineDigest?.update(bytes) }
+            if t.received - t.flushedTo >= 32 << 20 {
+                // start writing back what has arrived, without waiting for it
+                _ = opsh_start_writeback(t.outputFD, t.flushedTo, t.received - t.flushedTo)
+                t.flushedTo = t.received
+            }
             return count
         }
         if t.body.count + count > t.request.maxBodyBytes { t.overflow = true; return 0 }
@@ -227,13 +241,22 @@ public final class HTTPTransfer {
         let t = Unmanaged<HTTPTransfer>.fromOpaque(user!).takeUnretainedValue()
         let count = size * n
         guard let ptr else { return count }
-        let line = String(decoding: UnsafeRawBufferPointer(start: ptr, count: count), as: UTF8.self)
-        if line.hasPrefix("HTTP/") { t.headers.removeAll() }  // a new response (redirect, 100 Continue)
-        if let colon = line.firstIndex(of: ":") {
-            let name = line[..<colon].lowercased()
-            let value = line[line.index(after: colon)...].trimmingCharacters()
-            t.headers.append((name, value))
+        // bytes, not String: a response has a dozen header lines and this runs for each one
+        let line = UnsafeRawBufferPointer(start: ptr, count: count)
+        if count >= 5, line[0] == 0x48, line[1] == 0x54, line[2] == 0x54, line[3] == 0x50, line[4] == 0x2F {
+            t.headers.removeAll()   // "HTTP/": a new response (redirect, 100 Continue)
+            return count
         }
+        guard let colon = line.firstIndex(of: 0x3A) else { return count }
+        func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0D || b == 0x0A }
+        var start = colon + 1, end = count
+        while start < end, isSpace(line[start]) { start += 1 }
+        while end > start, isSpace(line[end - 1]) { end -= 1 }
+        let name = String(unsafeUninitializedCapacity: colon) { out in
+            for i in 0..<colon { let b = line[i]; out[i] = (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b }
+            return colon
+        }
+        t.headers.append((name, String(decoding: UnsafeRawBufferPointer(rebasing: line[start..<end]), as: UTF8.self)))
         return count
     }
 
@@ -346,7 +369,8 @@ public final class HTTPTransfer {
             }
             outputFD = -1
             if (200..<300).contains(status) {
-                sha = digest?.finish()
+                sha = digest?.finish() ?? inlineDigest?.finish()
+                digest = nil
                 if let want = request.expectedSHA256 {
                     let got = sha.map(hex) ?? "unknown (libcrypto is not available)"
                     if got != want.lowercased().filter({ !$0.isWhitespace }) {
@@ -373,6 +397,37 @@ public final class HTTPTransfer {
     }
 }
 
+/// Idle easy handles, reset and used again: curl_easy_init allocates a handle and its buffers
+/// anew each time, a cost sequential requests pay once each (the connections themselves are
+/// kept by the multi handle either way).
+final class EasyHandlePool: @unchecked Sendable {
+    static let shared = EasyHandlePool()
+    private var idle: [OpaquePointer] = []
+    private var lock = pthread_mutex_t()
+
+    private init() { pthread_mutex_init(&lock, nil) }
+
+    func take(_ api: UnsafePointer<opsh_curl_api>) -> OpaquePointer? {
+        pthread_mutex_lock(&lock)
+        let h = idle.popLast()
+        pthread_mutex_unlock(&lock)
+        if let h {
+            api.pointee.easy_reset(h)
+            return h
+        }
+        return api.pointee.easy_init()
+    }
+
+    /// Takes back a handle no multi handle holds any more.
+    func give(_ h: OpaquePointer, _ api: UnsafePointer<opsh_curl_api>) {
+        pthread_mutex_lock(&lock)
+        let keep = idle.count < 16
+        if keep { idle.append(h) }
+        pthread_mutex_unlock(&lock)
+        if !keep { api.pointee.easy_cleanup(h) }
+    }
+}
+
 func hex(_ bytes: [UInt8]) -> String {
     let digits = Array("0123456789abcdef".utf8)
     var out = [UInt8]()
@@ -394,11 +449,6 @@ func readSmallFile(_ path: String, limit: Int) throws -> [UInt8] {
     return n > 0 ? Array(out[0..<n]) : []
 }
 
-extension Substring {
-    func trimmingCharacters() -> String {
-        String(drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
-    }
-}
 
 /// SHA-256 through libcrypto's EVP, fed incrementally (downloads are hashed on the way through).
 public final class SHA256 {

@@ -169,6 +169,7 @@ public enum HTTPModule {
         // libcurl enforces req.timeout; this deadline only guards against a lost completion
         return lua.wait(wait, deadline: .after(seconds: req.timeout + 5)) { lua, outcome in
             withExtendedLifetime(transfer) {}
+            if req.progress != nil { writeToStderr("\r\u{1B}[K") }   // the progress line goes away
             guard let result = box.result else {
                 return lua.failure(code: outcome == .cancelled ? "cancelled" : "timeout",
                                    message: "\(req.method) \(redactedURL(req.url)) did not finish")

@@ -29,24 +29,26 @@ public enum QdrantRoutes {
 
     /// The route that serves `method path` (query string ignored), as actix would match it.
     public static func match(method: String, path: String) -> QdrantRoute? {
-        let bare = path.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? path
-        let parts = segments(bare)
-        var best: (QdrantRoute, Int)?
-        for r in all where r.method == method {
-            let t = segments(r.template)
-            guard t.count == parts.count else { continue }
+        var bare = Substring(path)
+        if let q = bare.firstIndex(of: "?") { bare = bare[..<q] }
+        let parts = bare.split(separator: "/")
+        var best: (Int, Int)?
+        for (i, t) in table.enumerated() where t.segments.count == parts.count && all[i].method == method {
             var literal = 0
             var ok = true
-            for (a, b) in zip(t, parts) {
-                if a.hasPrefix("{") { continue }
+            for (a, b) in zip(t.segments, parts) {
+                if a.isEmpty { continue }   // a {parameter}
                 if a != b { ok = false; break }
                 literal += 1
             }
             // "/collections/aliases" beats "/collections/{collection_name}"
-            if ok, literal > (best?.1 ?? -1) { best = (r, literal) }
+            if ok, literal > (best?.1 ?? -1) { best = (i, literal) }
         }
-        return best?.0
+        return best.map { all[$0.0] }
     }
 
-    static func segments(_ p: String) -> [Substring] { p.split(separator: "/") }
+    /// Each route's template split once: literal segments, "" for a {parameter}.
+    private static let table: [(segments: [Substring], Void)] = all.map { r in
+        (r.template.split(separator: "/").map { $0.hasPrefix("{") ? "" : $0 }, ())
+    }
 }

@@ -39,6 +39,9 @@ local function query_string(params)
   return "?" .. table.concat(out, "&")
 end
 
+-- spec.route answers per method and path; the same few paths come back all the time
+local routes, nroutes = {}, 0
+
 local Client = {}
 Client.__index = Client
 Client.__name = "opsh.qdrant.client"
@@ -63,6 +66,7 @@ function M.connect(opts)
   if key == nil then key = config.get("qdrant_api_key") end
   if key == false then key = nil end
   self.headers = key and { ["api-key"] = key } or {}
+  self.json_headers = { ["Content-Type"] = "application/json", ["api-key"] = key }
   return self
 end
 
@@ -83,9 +87,14 @@ end
 --- upload, multipart, progress, allow_status).
 ---@return any result, table? err
 function Client:request(method, path, opts)
-  opts = opts or {}
   method = method:upper()
-  local route = spec.route(method, path)
+  opts = opts or {}
+  local route = routes[method .. " " .. path]
+  if route == nil then
+    route = spec.route(method, path) or false
+    if nroutes > 1000 then routes, nroutes = {}, 0 end   -- bounded: ids and names make many paths
+    routes[method .. " " .. path], nroutes = route, nroutes + 1
+  end
   if not route then return fail("invalid_request", string.format("%s %s is not a route of Qdrant %s", method, path, spec.version)) end
   local body
   if opts.body ~= nil then
@@ -99,9 +108,7 @@ function Client:request(method, path, opts)
         method, path, route.body, table.concat(problems, "; ")), { errors = problems, schema = route.body })
     end
   end
-  local hdrs = {}
-  for k, v in pairs(self.headers) do hdrs[k] = v end
-  if body then hdrs["Content-Type"] = "application/json" end
+  local hdrs = body and self.json_headers or self.headers
   local r, err = http.request {
     method = method, url = self.url .. path .. query_string(opts.query), headers = hdrs, body = body,
     timeout = opts.timeout or self.timeout, insecure = self.insecure, ca_file = self.ca_file,

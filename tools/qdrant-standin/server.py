@@ -1580,8 +1580,16 @@ class Handler(BaseHTTPRequestHandler):
     def send_error_env(self, status, msg, t0):
         self.send_json(status, {"status": {"error": msg}, "time": time.time() - t0})
 
-    def send_file(self, path):
-        size = os.path.getsize(path)
+    def send_file(self, path, remove=False):
+        with open(path, "rb") as f:
+            if remove:
+                # gone from the directory before the first byte is sent: a client that has read
+                # the whole answer never sees it (the open file keeps the data until closed)
+                os.remove(path)
+            self._send_open_file(f, path)
+
+    def _send_open_file(self, f, path):
+        size = os.fstat(f.fileno()).st_size
         start, end, status = 0, size - 1, 200
         rng = self.headers.get("Range")
         m = re.match(r"^bytes=(\d*)-(\d*)$", rng or "")
@@ -1606,15 +1614,14 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.flush()
         length = end - start + 1
-        with open(path, "rb") as f:
-            if self.st.args.truncate_downloads:
-                # fault injection for clients' tests: half the promised bytes, then the connection closes
-                self.connection.sendfile(f, start, length // 2)
-                self.close_connection = True
-                self.connection.shutdown(2)
-                return
-            # zero-copy (sendfile(2)); constant memory whatever the size
-            self.connection.sendfile(f, start, length)
+        if self.st.args.truncate_downloads:
+            # fault injection for clients' tests: half the promised bytes, then the connection closes
+            self.connection.sendfile(f, start, length // 2)
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        # zero-copy (sendfile(2)); constant memory whatever the size
+        self.connection.sendfile(f, start, length)
 
     # ---------------------------------------------------------------- request body
     def read_body(self):
@@ -1813,11 +1820,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_json(200, result.obj)
             elif isinstance(result, FileResponse):
                 status = 200
-                try:
-                    self.send_file(result.path)
-                finally:
-                    if result.remove_after:
-                        os.remove(result.path)
+                self.send_file(result.path, remove=result.remove_after)
             else:
                 env = {"result": result, "status": "ok", "time": time.time() - t0}
                 if st.args.strict:

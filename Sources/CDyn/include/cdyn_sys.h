@@ -30,6 +30,9 @@ int opsh_rename_exchange(const char *a, const char *b);
 
 /* The calling thread's errno (for callers that cannot read it reliably). */
 int opsh_errno(void);
+/* sync_file_range(fd, offset, count, SYNC_FILE_RANGE_WRITE): starts writeback, does not wait
+   (a GNU extension that Glibc's Swift module does not show). */
+int opsh_start_writeback(int fd, int64_t offset, int64_t count);
 
 #ifdef __cplusplus
 }
