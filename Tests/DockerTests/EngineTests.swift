@@ -32,7 +32,7 @@ final class EngineTests: XCTestCase {
     func testPingVersionInfoAndFilters() {
         let a = name("filt"), b = name("filt")
         runDetached(a, ["sleep", "300"])
-        XCTAssertEqual(DockerEngine.docker(["create", "--name", b, "--label", "tier=x", DockerEngine.image, "true"]).status, 0)
+        XCTAssertEqual(DockerEngine.docker(["create", "--name", b, "--label", "tier=x\(getpid())", DockerEngine.image, "true"]).status, 0)
         let r = lua("""
         assert(d:ping())
         local v = assert(d:version())
@@ -42,7 +42,7 @@ final class EngineTests: XCTestCase {
         local function names(list) local t = {} for _, c in ipairs(list) do t[#t+1] = c.Names[1] end table.sort(t) return table.concat(t, ",") end
         print("running", names(assert(d:containers{name = "\(a)"})))
         print("all", names(assert(d:containers{all = true, name = "opsh-test-\(getpid())-filt"})))
-        print("label", names(assert(d:containers{all = true, label = "tier=x"})))
+        print("label", names(assert(d:containers{all = true, label = "tier=x\(getpid())"})))
         print("exited", names(assert(d:containers{all = true, status = "created", name = "\(b)"})))
         print("find", assert(d:find("\(a)")).Names[1], d:find("\(a)-nope"))
         """)
@@ -195,7 +195,7 @@ final class EngineTests: XCTestCase {
         for _ in d:logs("\(plain)", {since = os.time() + 3600}) do none = none + 1 end
         print("future", none)
         -- a TTY container read as frames is an error that says so
-        local ok, err = pcall(function() for l in d:logs("\(tty)", {tty = false}) do end end)
+        local ok, err = pcall(function() for l in d:logs("\(tty)", {tty = false, source = "api"}) do end end)
         print("wrong", ok, err.code)
         """)
         XCTAssertEqual(r.status, 0, r.stderr)
@@ -249,7 +249,7 @@ final class EngineTests: XCTestCase {
         let r = lua("""
         local c = assert(docker.connect{host = "unix://\(sock)"})
         local got = {}
-        local ok, err = pcall(function() for line in c:logs("\(n)") do got[#got + 1] = line end end)
+        local ok, err = pcall(function() for line in c:logs("\(n)", {source = "api"}) do got[#got + 1] = line end end)
         print("lines", table.concat(got, "|"))
         print("err", ok, err.code, err.message)
         """)
@@ -350,12 +350,13 @@ final class EngineTests: XCTestCase {
         let vol = "opsh-test-\(getpid())-keep"
         volumes.append(vol)
         XCTAssertEqual(DockerEngine.docker(["volume", "create", vol]).status, 0)
-        XCTAssertEqual(DockerEngine.docker(["create", "--name", theirs, "-v", "\(vol):/data", DockerEngine.image, "true"]).status, 0)
+        XCTAssertEqual(DockerEngine.docker(["create", "--name", theirs, "--label", "opsh.test=\(getpid())", "-v", "\(vol):/data", DockerEngine.image, "true"]).status, 0)
         let r = lua("""
-        assert(d:create{name = "\(ours)", Image = "\(DockerEngine.image)", Cmd = {"true"}})
-        assert(d:create{name = "\(running)", Image = "\(DockerEngine.image)", Cmd = {"sleep", "300"}})
+        -- scoped to this test's label: other test runs may share the engine
+        assert(d:create{name = "\(ours)", Image = "\(DockerEngine.image)", Cmd = {"true"}, Labels = {["opsh.test"] = "\(getpid())"}})
+        assert(d:create{name = "\(running)", Image = "\(DockerEngine.image)", Cmd = {"sleep", "300"}, Labels = {["opsh.test"] = "\(getpid())"}})
         assert(d:start("\(running)"))
-        local p = assert(d:prune_containers())
+        local p = assert(d:prune_containers{label = "opsh.test=\(getpid())"})
         print("removed", #p.removed)
         print("images", type(assert(d:prune_images()).space))
         print("no volume prune", docker.prune_volumes == nil)

@@ -450,10 +450,15 @@ function Client:put_archive(id, path, file, opts)
 end
 
 --- Removes stopped containers that opsh created (label opsh.created=true), and nothing else:
---- a stack's stopped containers are its services. {removed = {ids}, space = bytes}.
-function Client:prune_containers()
+--- a stack's stopped containers are its services. opts.label (a "k=v" or a list) narrows it
+--- further, e.g. to one compose project. {removed = {ids}, space = bytes}.
+function Client:prune_containers(opts)
+  local labels = { M.CREATED_LABEL .. "=true" }
+  local extra = opts and opts.label
+  if type(extra) == "string" then extra = { extra } end
+  for _, l in ipairs(extra or {}) do labels[#labels + 1] = l end
   local r, err = self:call("POST", "/containers/prune",
-    { query = { filters = { label = { M.CREATED_LABEL .. "=true" } } }, what = "prune stopped containers labelled " .. M.CREATED_LABEL })
+    { query = { filters = { label = labels } }, what = "prune stopped containers labelled " .. table.concat(labels, ", ") })
   if not r then return nil, err end
   if r.dry_run then return r end
   return { removed = nn(r.ContainersDeleted) or json.array {}, space = nn(r.SpaceReclaimed) or 0 }

@@ -172,7 +172,9 @@ function client:get_archive(id, path, file, opts) end
 function client:put_archive(id, path, file, opts) end
 
 --- Removes stopped containers labelled opsh.created=true, nothing else: {removed = {ids}, space}.
-function client:prune_containers() end
+--- opts.label ("k=v" or a list) narrows it further (all labels must match).
+---@param opts? {label?: string|string[]}
+function client:prune_containers(opts) end
 --- Removes dangling images only: {removed, space}.
 function client:prune_images() end
 function client:images(opts) end
