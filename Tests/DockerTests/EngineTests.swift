@@ -202,10 +202,10 @@ final class EngineTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("tty\tstdout:line 1|stdout:ERROR number 1|stdout:line 2"), r.stdout)
         XCTAssertFalse(r.stdout.contains("\r"), "a TTY's \\r\\n must not leak into lines")
         XCTAssertTrue(r.stdout.contains("plain\tstderr:ERROR number 1|stderr:ERROR number 2|stderr:ERROR number 3|stderr:ERROR number 4|stderr:ERROR number 5\n"), r.stdout)
-        // tail is the engine's (the CLI's `--tail 4` keeps the same lines); the match is opsh's
+        // tail is the engine's (the CLI's `--tail 4` keeps the same lines); the match is opsh's. Which
+        // four entries are last depends on how the engine's two copiers interleaved stdout and stderr
         let cli = DockerEngine.docker(["logs", "--tail", "4", plain])
         let cliErrors = cli.stderr.split(separator: "\n").filter { $0.lowercased().contains("error") }.map { "stderr:" + $0 }
-        XCTAssertFalse(cliErrors.isEmpty)
         XCTAssertTrue(r.stdout.contains("match\t" + cliErrors.joined(separator: "|") + "\n"), r.stdout + "\nCLI: \(cliErrors)")
         XCTAssertTrue(r.stdout.contains("case\t\n"), r.stdout)
         XCTAssertTrue(r.stdout.contains("max\tstdout:line 1|stdout:line 2\n"), r.stdout)
