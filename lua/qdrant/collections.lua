@@ -35,15 +35,9 @@ return {
   notes = "Vectors per collection come from /metrics (collection_vectors) when served, else points x named dense vectors.",
   run = function(args, ctx)
     local q = qdrant.connect()
-    local names
-    if args.collection and args.collection ~= "" then
-      names = { args.collection }
-    else
-      local err
-      names, err = q:collections()
-      if not names then return ctx:crit("qdrant.collections", tostring(err)) end
-      if #names == 0 then return ctx:ok("qdrant.collections", "no collections") end
-    end
+    local names, err = q:collection_names(args.collection)
+    if not names then return ctx:crit("qdrant.collections", tostring(err)) end
+    if #names == 0 then return ctx:ok("qdrant.collections", "no collections") end
     local fns = { function() return { q:metrics() } end }
     for i, name in ipairs(names) do fns[i + 1] = function() return { q:collection(name) } end end
     local results = { opsh.all(fns) }

@@ -3,17 +3,12 @@
 -- shard is ready: a restarting node answers 503 "some shards are not ready" for a while).
 -- The three probes run concurrently; then the version, the collections and their status.
 local qdrant = require "opsh.qdrant"
-local config = require "opsh.config"
+local thresholds = require "opsh.thresholds"
 local opsh = require "opsh"
 
 local DEFAULTS = { latency_warn_ms = 100, latency_crit_ms = 1000 }
 
-local function limit(args, name)
-  if args[name] ~= nil then return args[name] end
-  local t = config.get("thresholds")
-  if type(t) == "table" and tonumber(t["qdrant_" .. name]) then return tonumber(t["qdrant_" .. name]) end
-  return DEFAULTS[name]
-end
+local function limit(args, name) return thresholds.get(args, "qdrant", name, DEFAULTS[name]) end
 
 return {
   description = "Qdrant health: /healthz, /livez and /readyz with latency, version, collections and their status",
@@ -50,7 +45,7 @@ return {
       else
         up = true
         local ms = r.seconds * 1000
-        local level = ms >= limit(args, "latency_crit_ms") and "crit" or ms >= limit(args, "latency_warn_ms") and "warn" or "ok"
+        local level = thresholds.level(ms, limit(args, "latency_warn_ms"), limit(args, "latency_crit_ms"))
         ctx[level](ctx, check, string.format("%s in %.1f ms", r.message, ms), { up = 1, latency_ms = ms })
       end
     end

@@ -51,14 +51,8 @@ return {
     local q = qdrant.connect()
     local indexes, ierr = parse_indexes(args.index)
     if not indexes then return ctx:unknown("qdrant.optimize", ierr) end
-    local names
-    if args.collection and args.collection ~= "" then
-      names = { args.collection }
-    else
-      local err
-      names, err = q:collections()
-      if not names then return ctx:crit("qdrant.collections", tostring(err)) end
-    end
+    local names, nerr = q:collection_names(args.collection)
+    if not names then return ctx:crit("qdrant.collections", tostring(nerr)) end
     local configured = config.get("qdrant_optimizers")
     for _, name in ipairs(names) do
       local check = "qdrant.optimize." .. name

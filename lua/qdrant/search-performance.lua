@@ -11,17 +11,11 @@
 --    ef is the query parameter params.hnsw_ef, which --hnsw_ef applies to the probes here.
 local qdrant = require "opsh.qdrant"
 local prom = require "opsh.prom"
-local config = require "opsh.config"
+local thresholds = require "opsh.thresholds"
 local time = require "opsh.time"
 
 local QUERY_ENDPOINT = "/collections/{collection_name}/points/query"
 
-local function limit(args, name, default)
-  if args[name] ~= nil then return args[name] end
-  local t = config.get("thresholds")
-  if type(t) == "table" and tonumber(t["qdrant_" .. name]) then return tonumber(t["qdrant_" .. name]) end
-  return default
-end
 
 return {
   description = "Search performance: index status, query latency from Qdrant's metrics and live probes, HNSW m/ef_construct update",
@@ -43,8 +37,9 @@ return {
   run = function(args, ctx)
     local q = qdrant.connect()
     local c = args.collection
-    local warn_ms, crit_ms = limit(args, "latency_warn_ms", 100), limit(args, "latency_crit_ms", 500)
-    local function level(ms) return ms >= crit_ms and "crit" or ms >= warn_ms and "warn" or "ok" end
+    local warn_ms = thresholds.get(args, "qdrant", "latency_warn_ms", 100)
+    local crit_ms = thresholds.get(args, "qdrant", "latency_crit_ms", 500)
+    local function level(ms) return thresholds.level(ms, warn_ms, crit_ms) end
 
     -- 1. index status
     local info, err = q:collection(c)

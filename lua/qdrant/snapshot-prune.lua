@@ -6,11 +6,7 @@ local qdrant = require "opsh.qdrant"
 local time = require "opsh.time"
 local units = require "opsh.units"
 
-local function age(snap)
-  if type(snap.creation_time) ~= "string" then return nil end
-  local t = time.parse_iso(snap.creation_time .. "Z")
-  return t and (time.now() - t)
-end
+local age = qdrant.snapshot_age
 
 return {
   description = "Deletes old Qdrant snapshots: keeps the newest N per collection (never the newest one)",
@@ -27,14 +23,8 @@ return {
     local min_age = args.older_than and time.duration(args.older_than)
     local q = qdrant.connect()
     local groups = {}
-    local names
-    if args.collection and args.collection ~= "" then
-      names = { args.collection }
-    else
-      local err
-      names, err = q:collections()
-      if not names then return ctx:crit("qdrant.snapshot.prune", tostring(err)) end
-    end
+    local names, nerr = q:collection_names(args.collection)
+    if not names then return ctx:crit("qdrant.snapshot.prune", tostring(nerr)) end
     for _, c in ipairs(names) do
       groups[#groups + 1] = { check = "qdrant.snapshot.prune." .. c, list = function() return q:snapshots(c) end,
         delete = function(name) return q:delete_snapshot(c, name) end }

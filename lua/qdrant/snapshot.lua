@@ -43,15 +43,9 @@ return {
       fetch("qdrant.snapshot.full", snap, function(name, path) return q:download_full_snapshot(name, path) end)
       return
     end
-    local names
-    if args.collection and args.collection ~= "" then
-      names = { args.collection }
-    else
-      local err
-      names, err = q:collections()
-      if not names then return ctx:crit("qdrant.snapshot", tostring(err)) end
-      if #names == 0 then return ctx:warn("qdrant.snapshot", "no collections to snapshot") end
-    end
+    local names, nerr = q:collection_names(args.collection)
+    if not names then return ctx:crit("qdrant.snapshot", tostring(nerr)) end
+    if #names == 0 then return ctx:warn("qdrant.snapshot", "no collections to snapshot") end
     for _, c in ipairs(names) do
       local check = "qdrant.snapshot." .. c
       local snap, err = q:create_snapshot(c)

@@ -6,12 +6,7 @@ local time = require "opsh.time"
 local units = require "opsh.units"
 local opsh = require "opsh"
 
--- Qdrant's creation_time: "YYYY-MM-DDTHH:MM:SS" in UTC, without a zone.
-local function age(snap)
-  if type(snap.creation_time) ~= "string" then return nil end
-  local t = time.parse_iso(snap.creation_time .. (snap.creation_time:match("Z$") and "" or "Z"))
-  return t and (time.now() - t)
-end
+local age = qdrant.snapshot_age
 
 return {
   description = "Lists Qdrant snapshots per collection and full-storage ones; warns when a collection has no recent snapshot",
@@ -24,14 +19,8 @@ return {
   run = function(args, ctx)
     local q = qdrant.connect()
     local max_age = time.duration(args.max_age)
-    local names
-    if args.collection and args.collection ~= "" then
-      names = { args.collection }
-    else
-      local err
-      names, err = q:collections()
-      if not names then return ctx:crit("qdrant.snapshots", tostring(err)) end
-    end
+    local names, nerr = q:collection_names(args.collection)
+    if not names then return ctx:crit("qdrant.snapshots", tostring(nerr)) end
     local fns = { function() return { q:full_snapshots() } end }
     for i, c in ipairs(names) do fns[i + 1] = function() return { q:snapshots(c) } end end
     local results = { opsh.all(fns) }

@@ -16,6 +16,7 @@ local units = require "opsh.units"
 local human = units.bytes_text
 local auth_hint = units.redis_auth_hint
 local config = require "opsh.config"
+local thresholds = require "opsh.thresholds"
 local time = require "opsh.time"
 
 local DEFAULTS = {
@@ -23,12 +24,7 @@ local DEFAULTS = {
   clients_warn = 80, clients_crit = 95, save_age_warn = 86400,
 }
 
-local function limit(args, name)
-  if args[name] ~= nil then return args[name] end
-  local t = config.get("thresholds")
-  if type(t) == "table" and tonumber(t["redis_" .. name]) then return tonumber(t["redis_" .. name]) end
-  return DEFAULTS[name]
-end
+local function limit(args, name) return thresholds.get(args, "redis", name, DEFAULTS[name]) end
 
 
 

@@ -15,11 +15,7 @@ local function read(path)
   return text
 end
 
-local function level(value, warn, crit)
-  if crit and value >= crit then return "crit" end
-  if warn and value >= warn then return "warn" end
-  return "ok"
-end
+local level = require("opsh.thresholds").level
 
 return {
   description = "System resources: memory, swap, load per CPU and disk usage of the data paths",

@@ -192,6 +192,13 @@ function Client:collections()
   return names
 end
 
+--- The collections a procedure works on: {name} when a name is given (and not ""), else
+--- every collection's name.
+function Client:collection_names(name)
+  if name and name ~= "" then return { name } end
+  return self:collections()
+end
+
 --- GET /collections/{name}: status, optimizer_status, points_count, indexed_vectors_count,
 --- segments_count, config, payload_schema, ...
 function Client:collection(name) return self:request("GET", cpath(name)) end
@@ -339,6 +346,13 @@ local function by_time(list)
     return a.name < b.name
   end)
   return list
+end
+
+--- Seconds since a snapshot was created (its creation_time is UTC without a zone), or nil.
+function M.snapshot_age(snap)
+  if type(snap.creation_time) ~= "string" then return nil end
+  local t = require("opsh.time").parse_iso(snap.creation_time .. (snap.creation_time:match("Z$") and "" or "Z"))
+  return t and (require("opsh.time").now() - t)
 end
 
 --- Snapshots of a collection, oldest first: {{name, creation_time, size, checksum}, ...}

@@ -75,6 +75,11 @@ function Client:cluster() end
 --- Names of all collections, sorted.
 ---@return string[]|nil, table? err
 function Client:collections() end
+--- {name} when a name is given (and not ""), else every collection's name: the collections a
+--- procedure with a --collection argument works on.
+---@param name? string
+---@return string[]|nil, table? err
+function Client:collection_names(name) end
 --- GET /collections/{name}: status (green/yellow/grey/red), optimizer_status, points_count,
 --- indexed_vectors_count, segments_count, config, payload_schema, ...
 function Client:collection(name) end
@@ -146,6 +151,11 @@ function Client:upload_snapshot(c, file, opts) end
 --- http(s):// URL Qdrant downloads, or file:// inside the server's own snapshots directory:
 --- Qdrant refuses any other file:// path with 403); opts.checksum, opts.priority, opts.api_key.
 function Client:recover_snapshot(c, opts) end
+
+--- Seconds since a snapshot was created (Qdrant's creation_time is UTC without a zone), or nil.
+---@param snap qdrant.snapshot
+---@return number|nil
+function qdrant.snapshot_age(snap) end
 
 --- Full-storage snapshots (all collections and aliases), oldest first. Qdrant has no API that
 --- restores one: the server restores it at start-up, `qdrant --storage-snapshot FILE`
