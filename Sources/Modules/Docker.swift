@@ -28,7 +28,7 @@ public enum DockerModule {
         let lua = Lua(L!)
         lua.vm.register(LuaClass(name: clientType, methods: [("request", request), ("stream", stream), ("endpoint", endpointText)]))
         lua.vm.register(LuaClass(name: streamType, methods: [("next", streamNext), ("counts", streamCounts)]))
-        lua.newModule([("client", client), ("demux", demux)], extraFields: 1)
+        lua.newModule([("client", client), ("demux", demux), ("file_stream", fileStream)], extraFields: 1)
         lua.push(DockerAPI.clientVersion); lua.rawSet(-2, field: "api_version")
         return 1
     }
@@ -190,16 +190,72 @@ public enum DockerModule {
     // MARK: streams
 
     final class LineStream: LuaClosable {
-        let s: DockerLineStream
+        let s: DockerLineStream?
+        let file: JSONFileLogReader?
         let path: String
         let maxLines: Int
         let end: Deadline?
         var kept = 0
         var waiting: ((WaitOutcome) -> Void)?
-        init(_ s: DockerLineStream, path: String, maxLines: Int, end: Deadline?) {
-            self.s = s; self.path = path; self.maxLines = maxLines; self.end = end
+        init(_ s: DockerLineStream?, file: JSONFileLogReader? = nil, path: String, maxLines: Int, end: Deadline?) {
+            self.s = s; self.file = file; self.path = path; self.maxLines = maxLines; self.end = end
         }
-        func close() { if !s.finished { s.cancel() } }
+        func close() { if let s, !s.finished { s.cancel() } }
+        var scannedLines: Int { s?.scannedLines ?? file?.scannedLines ?? 0 }
+        var scannedBytes: Int { s?.scannedBytes ?? file?.scannedBytes ?? 0 }
+    }
+
+    /// _docker.file_stream(log_path, opts) -> stream, or nil, err when the file cannot be read
+    /// here (then read through the API). opts: stdout, stderr, since, until (Unix seconds),
+    /// match, ignore_case, max_lines. See JSONFileLogReader for when this applies.
+    static let fileStream: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let logPath = try lua.checkString(1)
+            var o = JSONFileLogReader.Options()
+            var patterns: [String] = []
+            var ignoreCase = false
+            var maxLines = Int.max
+            if !lua.isNoneOrNil(2) {
+                try lua.checkTable(2)
+                if try lua.optionField(2, "stdout", .boolean, arg: 2) { o.stdout = lua.toBool(-1); lua.pop() }
+                if try lua.optionField(2, "stderr", .boolean, arg: 2) { o.stderr = lua.toBool(-1); lua.pop() }
+                if try lua.optionField(2, "since", .number, arg: 2) { o.since = lua.toInteger(-1); lua.pop() }
+                if try lua.optionField(2, "until", .number, arg: 2) { o.until = lua.toInteger(-1); lua.pop() }
+                if try lua.optionField(2, "ignore_case", .boolean, arg: 2) { ignoreCase = lua.toBool(-1); lua.pop() }
+                if try lua.optionField(2, "max_lines", .number, arg: 2) { maxLines = Int(lua.toInteger(-1) ?? 0); lua.pop() }
+                patterns = try matchPatterns(lua, 2)
+            }
+            guard maxLines > 0 else { throw .argument(2, "max_lines must be positive") }
+            o.matcher = LineMatcher(patterns: patterns, ignoreCase: ignoreCase)
+            let files: [String]
+            do throws(DockerError) { files = try JSONFileLogReader.files(for: logPath) } catch {
+                return lua.failure(code: "unreadable", message: error.message)
+            }
+            let r = JSONFileLogReader(files: files, options: o)
+            lua.push(object: LineStream(nil, file: r, path: logPath, maxLines: maxLines, end: nil), type: streamType)
+            return 1
+        }
+    }
+
+    /// opts.match: a string or a list of strings.
+    static func matchPatterns(_ lua: Lua, _ t: Int32) throws(LuaRaise) -> [String] {
+        var patterns: [String] = []
+        switch lua.rawGet(t, field: "match") {
+        case .string: patterns = [lua.toString(-1)!]
+        case .table:
+            let n = lua.rawLength(-1)
+            if n > 0 {
+                for k in 1...n {
+                    guard lua.rawGet(-1, index: Int64(k)) == .string else { lua.pop(2); throw .argument(t, "field 'match' must be a string or a list of strings") }
+                    patterns.append(lua.toString(-1)!)
+                    lua.pop()
+                }
+            }
+        case .nil: break
+        default: lua.pop(); throw .argument(t, "field 'match' must be a string or a list of strings")
+        }
+        lua.pop()
+        return patterns
     }
 
     /// c:stream(path, opts) -> stream (s:next() -> line, "stdout"|"stderr", or nil at the end)
@@ -220,21 +276,7 @@ public enum DockerModule {
                 try lua.checkTable(3)
                 if try lua.optionField(3, "tty", .boolean, arg: 3) { opts.tty = lua.toBool(-1); lua.pop() }
                 if try lua.optionField(3, "ignore_case", .boolean, arg: 3) { ignoreCase = lua.toBool(-1); lua.pop() }
-                switch lua.rawGet(3, field: "match") {
-                case .string: patterns = [lua.toString(-1)!]
-                case .table:
-                    let n = lua.rawLength(-1)
-                    if n > 0 {
-                        for k in 1...n {
-                            guard lua.rawGet(-1, index: Int64(k)) == .string else { lua.pop(2); throw .argument(3, "field 'match' must be a string or a list of strings") }
-                            patterns.append(lua.toString(-1)!)
-                            lua.pop()
-                        }
-                    }
-                case .nil: break
-                default: lua.pop(); throw .argument(3, "field 'match' must be a string or a list of strings")
-                }
-                lua.pop()
+                patterns = try matchPatterns(lua, 3)
                 if try lua.optionField(3, "max_lines", .number, arg: 3) { maxLines = Int(lua.toInteger(-1) ?? 0); lua.pop() }
                 if try lua.optionField(3, "duration", .number, arg: 3) { duration = lua.toNumber(-1); lua.pop() }
                 if try lua.optionField(3, "max_queued", .number, arg: 3) { opts.maxQueued = Int(lua.toInteger(-1) ?? 0); lua.pop() }
@@ -276,21 +318,22 @@ public enum DockerModule {
     }
 
     static func next(_ lua: Lua, _ ls: LineStream) -> Int32 {
+        guard let s = ls.s else { return nextFromFile(lua, ls, ls.file!) }
         if ls.kept >= ls.maxLines {
-            if !ls.s.finished { ls.s.cancel() }
+            if !s.finished { s.cancel() }
             lua.pushNil()
             return 1
         }
-        if let (stream, line) = ls.s.next() {
+        if let (stream, line) = s.next() {
             ls.kept += 1
             lua.push(bytes: line)
             lua.push(stream == .stderr ? "stderr" : stream == .system ? "system" : "stdout")
             return 2
         }
-        if ls.s.finished {
-            if let e = ls.s.error {
+        if s.finished {
+            if let e = s.error {
                 // a for-in loop has no other channel: the failure is raised as the error object
-                let status = ls.s.refusedStatus
+                let status = s.refusedStatus
                 let code = status == 404 ? "not_found" : status != nil ? "http_status" : e.kind.rawValue
                 lua.pushError(code: code, message: "docker GET \(ls.path): \(e.message)",
                               fields: status.map { [("status", .integer(Int64($0)))] } ?? [])
@@ -300,7 +343,7 @@ public enum DockerModule {
             return 1
         }
         if let end = ls.end, end.secondsFromNow <= 0 {
-            ls.s.cancel()
+            s.cancel()
             lua.pushNil()
             return 1
         }
@@ -309,6 +352,30 @@ public enum DockerModule {
             return { ls.waiting = nil }
         })
         return lua.wait(wait, deadline: ls.end) { lua, _ in next(lua, ls) }
+    }
+
+    static func push(_ lua: Lua, _ stream: DockerFrameDecoder.Stream, _ line: [UInt8]) -> Int32 {
+        lua.push(bytes: line)
+        lua.push(stream == .stderr ? "stderr" : stream == .system ? "system" : "stdout")
+        return 2
+    }
+
+    /// The next line of a json-file log read here: a slice of the file at a time, letting other
+    /// tasks run between slices (a zero-length sleep) so concurrent scans interleave.
+    static func nextFromFile(_ lua: Lua, _ ls: LineStream, _ f: JSONFileLogReader) -> Int32 {
+        if ls.kept >= ls.maxLines { lua.pushNil(); return 1 }
+        if let (stream, line) = f.next() { ls.kept += 1; return push(lua, stream, line) }
+        if !f.finished { f.fill() }
+        if let (stream, line) = f.next() { ls.kept += 1; return push(lua, stream, line) }
+        if f.finished {
+            if let e = f.error {
+                lua.pushError(code: e.kind.rawValue, message: "docker logs from \(ls.path): \(e.message)")
+                return LK_STATUS_ERROR
+            }
+            lua.pushNil()
+            return 1
+        }
+        return lua.wait(.sleep, deadline: .after(seconds: 0)) { lua, _ in nextFromFile(lua, ls, f) }
     }
 
     /// s:counts() -> {lines = scanned, bytes = scanned, kept = returned}
@@ -320,8 +387,9 @@ public enum DockerModule {
                 throw .type(1, streamType)
             }
             lua.newTable(hashCount: 3)
-            lua.push(ls.s.scannedLines); lua.rawSet(-2, field: "lines")
-            lua.push(ls.s.scannedBytes); lua.rawSet(-2, field: "bytes")
+            lua.push(ls.scannedLines); lua.rawSet(-2, field: "lines")
+            lua.push(ls.scannedBytes); lua.rawSet(-2, field: "bytes")
+            lua.push(ls.file != nil ? "file" : "api"); lua.rawSet(-2, field: "source")
             lua.push(ls.kept); lua.rawSet(-2, field: "kept")
             return 1
         }

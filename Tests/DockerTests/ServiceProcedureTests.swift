@@ -68,10 +68,12 @@ final class ServiceProcedureTests: XCTestCase {
         DockerEngine.sh(["redis-cli", "-p", String(s.redisPort)] + args).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// The containers and volumes that exist now, by name.
+    /// This test process's containers and volumes (other test runs may share the engine), and
+    /// the default stack's, by name.
     func inventory() -> (Set<String>, Set<String>) {
-        let c = DockerEngine.docker(["ps", "-a", "--format", "{{.Names}}"]).stdout.split(separator: "\n").map(String.init)
-        let v = DockerEngine.docker(["volume", "ls", "--format", "{{.Name}}"]).stdout.split(separator: "\n").map(String.init)
+        let mine = { (n: String) in n.contains("\(getpid())") || ["qdrant", "dragonfly", "task-worker"].contains(n) || n.hasPrefix("opsh_") }
+        let c = DockerEngine.docker(["ps", "-a", "--format", "{{.Names}}"]).stdout.split(separator: "\n").map(String.init).filter(mine)
+        let v = DockerEngine.docker(["volume", "ls", "--format", "{{.Name}}"]).stdout.split(separator: "\n").map(String.init).filter(mine)
         return (Set(c), Set(v))
     }
 
@@ -194,7 +196,10 @@ final class ServiceProcedureTests: XCTestCase {
         let theirs = DockerEngine.name("stopped-service"), ours = DockerEngine.name("opsh-made")
         extra += [theirs, ours]
         XCTAssertEqual(DockerEngine.docker(["create", "--name", theirs, "--label", "com.docker.compose.project=\(s.project)", "--label", "com.docker.compose.service=batch", DockerEngine.image, "true"]).status, 0)
-        XCTAssertEqual(DockerEngine.docker(["create", "--name", ours, "--label", "opsh.created=true", DockerEngine.image, "true"]).status, 0)
+        let other = DockerEngine.name("opsh-made-elsewhere")   // opsh's too, but of another project: out of scope
+        extra.append(other)
+        XCTAssertEqual(DockerEngine.docker(["create", "--name", ours, "--label", "opsh.created=true", "--label", "com.docker.compose.project=\(s.project)", DockerEngine.image, "true"]).status, 0)
+        XCTAssertEqual(DockerEngine.docker(["create", "--name", other, "--label", "opsh.created=true", "--label", "com.docker.compose.project=\(s.project)-other", DockerEngine.image, "true"]).status, 0)
         let (containersBefore, volumesBefore) = inventory()
 
         // disk_full: only opsh's own stopped container goes
@@ -203,6 +208,7 @@ final class ServiceProcedureTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("never pruned"), r.stdout)
         XCTAssertFalse(DockerEngine.exists(ours))
         XCTAssertTrue(DockerEngine.exists(theirs))
+        XCTAssertTrue(DockerEngine.exists(other), "the configured project bounds the cleanup")
 
         // memory_exhausted: dragonfly restarted, the cache pattern cleared, nothing else
         XCTAssertEqual(redis(["set", "cache:q1", "x"]), "OK")

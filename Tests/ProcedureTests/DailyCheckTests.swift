@@ -15,7 +15,9 @@ final class DailyCheckTests: XCTestCase {
         // no Docker engine at this address: the service parts fail, the others still report
         let env = ["QDRANT_URL": qdrant.url, "REDIS_URL": redis.url, "TASK_QUEUE_REDIS_URL": redis.url + "/1",
                    "DOCKER_HOST": "unix:///nonexistent/docker.sock"]
-        let r = Harness.run(["--json", "run", "daily/check"], env: env, timeout: 120)
+        // latency limits out of the way (config.lua thresholds): a loaded machine must not decide this test
+        let config = Harness.write("return { thresholds = { redis_latency_warn_ms = 5000, redis_latency_crit_ms = 10000, qdrant_latency_warn_ms = 5000, qdrant_latency_crit_ms = 10000 } }", to: "config.lua")
+        let r = Harness.run(["--json", "--config", config, "run", "daily/check"], env: env, timeout: 120)
         // services/errors cannot read the logs: UNKNOWN, the worst status, decides the exit code
         XCTAssertEqual(r.status, 3, r.stdout + r.stderr)
         let names = try checks(r).map { $0["name"] as! String }
@@ -35,7 +37,7 @@ final class DailyCheckTests: XCTestCase {
         XCTAssertTrue(serviceChecks.allSatisfy { ["critical", "unknown"].contains($0["status"] as! String) })
 
         // --skip leaves parts out
-        let skipped = Harness.run(["--json", "run", "daily/check", "--skip", "services,logs"], env: env, timeout: 120)
+        let skipped = Harness.run(["--json", "--config", config, "run", "daily/check", "--skip", "services,logs"], env: env, timeout: 120)
         let c2 = try checks(skipped)
         let names2 = c2.map { $0["name"] as! String }
         XCTAssertFalse(names2.contains { $0.hasPrefix("service") || $0.hasPrefix("errors") || $0 == "docker" }, names2.joined(separator: ","))

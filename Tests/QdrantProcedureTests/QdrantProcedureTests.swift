@@ -31,7 +31,7 @@ final class QdrantProcedureTests: XCTestCase {
     func testHealthReportsProbesAndFailsWhenDown() throws {
         let s = try QdrantStandin()
         seed(s)
-        let r = run(["--json", "run", "qdrant/health"], s)
+        let r = run(["--json", "run", "qdrant/health", "--latency_warn_ms", "5000", "--latency_crit_ms", "10000"], s)
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
         let c = try checks(r)
         for probe in ["healthz", "livez", "readyz"] {

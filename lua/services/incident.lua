@@ -7,7 +7,8 @@
 --                     cache:*), in batches, never FLUSHDB, and not at all when the database holds
 --                     users, API keys, sessions or task-queue keys (opsh.cache_policy);
 --   disk_full         remove only what is safe: stopped containers that opsh created (label
---                     opsh.created=true) and dangling images. NOT removed: volumes (the data),
+--                     opsh.created=true; with compose_project / --project, only that project's)
+--                     and dangling images. NOT removed: volumes (the data),
 --                     the stack's stopped containers (they are its services), tagged images, and
 --                     container logs (the report lists the largest, to rotate). Disk usage is
 --                     reported before and after.
@@ -60,9 +61,9 @@ local function clear_cache(ctx)
     res.deleted, pattern, res.batches), { deleted = res.deleted })
 end
 
-local function disk_cleanup(d, ctx)
+local function disk_cleanup(d, ctx, project)
   local before = d:df()
-  local p, perr = d:prune_containers()
+  local p, perr = d:prune_containers { label = project and ("com.docker.compose.project=" .. project) or nil }
   if not p then ctx:crit("cleanup.containers", tostring(perr))
   elseif p.dry_run then ctx:ok("cleanup.containers", "would remove stopped containers labelled opsh.created=true")
   else ctx:ok("cleanup.containers", string.format("removed %d stopped container(s) that opsh created, %s", #p.removed, units.bytes_text(p.space)),
@@ -114,7 +115,7 @@ return {
     elseif args.type == "memory_exhausted" then
       if restart(d, ctx, "dragonfly", args) then clear_cache(ctx) end
     else
-      disk_cleanup(d, ctx)
+      disk_cleanup(d, ctx, services.project(args.project))
     end
   end,
 }

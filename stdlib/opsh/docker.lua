@@ -261,14 +261,33 @@ end
 --- list: only lines containing one come back, filtered natively), ignore_case, max_lines, tty
 --- (default: from the container's Config.Tty; a TTY's output is raw, without stream frames:
 --- its lines all come as "stdout"). A broken stream (cut mid-frame, daemon gone) raises the
---- error object. The second value is the stream: s:counts() -> {lines, bytes, kept}.
+--- error object. The second value is the stream: s:counts() -> {lines, bytes, kept, source}.
+--- A whole-log read of a local json-file log is read from the file natively (source "file"):
+--- the same lines, several times faster than the engine's decoding; opts.source = "api" forces
+--- the API (as do follow, tail and timestamps).
 function Client:logs(id, opts)
   opts = opts or {}
   local tty = opts.tty
-  if tty == nil then
-    local info, err = self:inspect(id)
+  local info
+  if tty == nil or opts.source ~= "api" then
+    local err
+    info, err = self:inspect(id)
     if not info then error(err, 2) end
-    tty = info.Config and info.Config.Tty or false
+    if tty == nil then tty = info.Config and info.Config.Tty or false end
+  end
+  -- The engine decodes its json-file log at about 10 MB/s: when that file is on this machine and
+  -- readable, a whole-log read (no follow, tail or timestamps) reads it natively instead, with the
+  -- same result (JSONFileLogReader). opts.source = "api" forces the API.
+  local lc = info and info.HostConfig and info.HostConfig.LogConfig
+  if info and opts.source ~= "api" and not opts.follow and not opts.timestamps
+      and (opts.tail == nil or opts.tail == "all") and lc and lc.Type == "json-file"
+      and type(info.LogPath) == "string" and info.LogPath ~= "" and self.host:sub(1, 7) == "unix://" then
+    local s = core.file_stream(info.LogPath, {
+      stdout = opts.stdout ~= false, stderr = opts.stderr ~= false,
+      since = M.timestamp(opts.since), ["until"] = M.timestamp(opts["until"]),
+      match = opts.match, ignore_case = opts.ignore_case, max_lines = opts.max_lines,
+    })
+    if s then return function() return s:next() end, s end
   end
   local p, err = self:prefix()
   if not p then error(err, 2) end
@@ -342,8 +361,10 @@ function M.compute_stats(s)
   return out
 end
 
---- One stats sample per container, all at once (the engine needs about a second per sample, so
---- fifty containers take about a second too): a list of {name, id, cpu_percent, memory_used,
+--- One stats sample per container, all at once: the engine's collector reads every container
+--- once a second, and a sample with CPU % needs two of its readings, so any number of containers
+--- take one to two seconds together (one-shot=true would save one reading but gives no CPU %):
+--- a list of {name, id, cpu_percent, memory_used,
 --- memory_limit, memory_percent, net_rx, net_tx, block_read, block_write, pids}, in the order of
 --- `ids`, and a table of errors by id. opts.raw keeps the engine's sample as .raw.
 function Client:stats(ids, opts)
@@ -429,10 +450,15 @@ function Client:put_archive(id, path, file, opts)
 end
 
 --- Removes stopped containers that opsh created (label opsh.created=true), and nothing else:
---- a stack's stopped containers are its services. {removed = {ids}, space = bytes}.
-function Client:prune_containers()
+--- a stack's stopped containers are its services. opts.label (a "k=v" or a list) narrows it
+--- further, e.g. to one compose project. {removed = {ids}, space = bytes}.
+function Client:prune_containers(opts)
+  local labels = { M.CREATED_LABEL .. "=true" }
+  local extra = opts and opts.label
+  if type(extra) == "string" then extra = { extra } end
+  for _, l in ipairs(extra or {}) do labels[#labels + 1] = l end
   local r, err = self:call("POST", "/containers/prune",
-    { query = { filters = { label = { M.CREATED_LABEL .. "=true" } } }, what = "prune stopped containers labelled " .. M.CREATED_LABEL })
+    { query = { filters = { label = labels } }, what = "prune stopped containers labelled " .. table.concat(labels, ", ") })
   if not r then return nil, err end
   if r.dry_run then return r end
   return { removed = nn(r.ContainersDeleted) or json.array {}, space = nn(r.SpaceReclaimed) or 0 }
