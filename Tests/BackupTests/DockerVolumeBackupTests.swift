@@ -28,8 +28,9 @@ final class DockerVolumeBackupTests: XCTestCase {
         }
         let c1 = DockerEngine.name("qdrant"), c2 = DockerEngine.name("redis")
         containers += [c1, c2]
-        for (c, v) in [(c1, v1), (c2, v2)] {
+        for (c, v, svc) in [(c1, v1, "qdrant"), (c2, v2, "dragonfly")] {
             let r = DockerEngine.docker(["run", "-d", "--name", c, "--label", "com.docker.compose.project=\(project)",
+                                         "--label", "com.docker.compose.service=\(svc)",
                                          "-v", "\(v):/data", DockerEngine.image, "sleep", "600"])
             XCTAssertEqual(r.status, 0, r.stderr)
         }
@@ -60,10 +61,14 @@ final class DockerVolumeBackupTests: XCTestCase {
         XCTAssertEqual(refused.status, 2, refused.stdout)
         XCTAssertTrue(refused.stdout.contains("is in use by running container"), refused.stdout)
         XCTAssertEqual(volumeListing(v1), damaged)
-        // stopped: restored byte for byte, nothing of the staging left
-        XCTAssertEqual(DockerEngine.docker(["stop", "-t", "1", c1]).status, 0)
-        let rr = Harness.run(["--config", cfg, "--yes", "--json", "run", "backup/restore", "--dir", "\(work)/b", "--items", item1], timeout: 180)
+        // --stop_services: the service is stopped, the volume restored byte for byte, the service
+        // started again; nothing of the staging is left
+        let rr = Harness.run(["--config", cfg, "--yes", "--json", "run", "backup/restore", "--dir", "\(work)/b", "--items", item1,
+                              "--stop_services", "--services", "qdrant", "--project", project, "--stop_timeout", "1"], timeout: 180)
         XCTAssertEqual(rr.status, 0, rr.stdout + rr.stderr)
+        XCTAssertTrue(rr.stdout.contains("stopped 1 containers"), rr.stdout)
+        XCTAssertTrue(rr.stdout.contains("started 1 containers, healthy"), rr.stdout)
+        XCTAssertEqual(DockerEngine.docker(["inspect", "-f", "{{.State.Running}}", c1]).stdout, "true\n")
         XCTAssertEqual(volumeListing(v1), before1)
         XCTAssertEqual(volumeListing(v2), before2, "the other volume is untouched")
         XCTAssertFalse(DockerEngine.docker(["ps", "-a", "--format", "{{.Names}}"]).stdout.contains("opsh-swap-"))

@@ -6,7 +6,9 @@
 -- in atomically; the old data is kept until the new is in place (--keep_old keeps it after).
 -- A Docker volume (its users stopped, else refused) is staged inside the volume and swapped
 -- there (opsh.backup_sources.docker_volume).
--- Finally Redis and Qdrant are checked. --dry-run lists what would change and touches nothing.
+-- With --stop_services the stack's services are stopped first and started again at the end
+-- (whatever happened) and must come back healthy. Finally Redis and Qdrant are checked.
+-- --dry-run lists what would change and touches nothing.
 local backup = require "opsh.backup"
 local config = require "opsh.config"
 local fs = require "opsh.fs"
@@ -34,6 +36,11 @@ return {
     { name = "redis_dbfilename", default = "dump.rdb" },
     { name = "qdrant_collection", help = "recover a Qdrant snapshot into this collection instead of its own" },
     { name = "keep_old", type = "boolean", default = false, help = "keep the replaced trees beside the targets" },
+    { name = "stop_services", type = "boolean", default = false, help = "stop the stack's services first, start them after and wait until healthy" },
+    { name = "services", type = "list", help = "with --stop_services: which (default: config services, else the guide's)" },
+    { name = "project", help = "compose project (default: config compose_project)" },
+    { name = "health_timeout", type = "integer", default = 120 },
+    { name = "stop_timeout", type = "integer", default = 30, help = "seconds between SIGTERM and SIGKILL when stopping" },
   },
   run = function(args, ctx)
     local root = args.dir or config.get("backup_dir")
@@ -65,6 +72,42 @@ return {
       return oa < oc or (oa == oc and a.name < c.name)
     end)
     local redis_done, qdrant_done = false, false
+    -- the services that hold the data are stopped before anything is put back
+    local stopped, d = {}, nil
+    local function start_again()
+      if #stopped == 0 then return end
+      local services = require "opsh.services"
+      local bad = {}
+      for _, c in ipairs(stopped) do
+        local ok, serr = d:start(c.Id)
+        if ok then ok, serr = services.wait_healthy(d, c.Id, args.health_timeout) end
+        if not ok then bad[#bad + 1] = services.name_of(c) .. ": " .. tostring(serr) end
+      end
+      if #bad > 0 then ctx:crit("restore.services.start", "not healthy after the restore: " .. table.concat(bad, "; "))
+      else ctx:ok("restore.services.start", string.format("started %d containers, healthy", #stopped)) end
+      stopped = {}
+    end
+    if args.stop_services and not ctx.dry_run then
+      local services = require "opsh.services"
+      local derr
+      d, derr = services.connect()
+      if not d then return ctx:crit("restore.services", "Docker: " .. tostring(derr)) end
+      local project = services.project(args.project)
+      for _, svc in ipairs(services.names(args.services)) do
+        for _, c in ipairs(services.containers(d, svc, project) or {}) do
+          if c.State == "running" then
+            local ok, serr = d:stop(c.Id, { timeout = args.stop_timeout })
+            if not ok then
+              start_again()
+              return ctx:crit("restore.services", services.name_of(c) .. ": cannot stop: " .. tostring(serr))
+            end
+            stopped[#stopped + 1] = c
+          end
+        end
+      end
+      ctx:ok("restore.services.stop", string.format("stopped %d containers", #stopped), { stopped = #stopped })
+    end
+    local ok_all, result = pcall(function()
     for _, it in ipairs(items) do
       local src = it.source or it.type
       if src == "redis" then
@@ -125,6 +168,11 @@ return {
         end
       end
     end
+    end)
+    -- whatever happened, what was stopped is started again
+    start_again()
+    if not ok_all then error(result, 0) end
+    if result ~= nil then return result end
     -- health after the restore
     if qdrant_done then
       local q = require("opsh.qdrant").connect()
