@@ -15,6 +15,7 @@ public enum ModuleRegistry {
         ("opsh.backup", BackupModule.open),
         ("opsh.arq", ARQModule.open),
         ("opsh._docker", DockerModule.open),
+        ("opsh.sys", SysModule.open),
         ("opsh.qdrant.spec", QdrantSpecModule.open),
         ("opsh._bench", BenchModule.open),
     ]
