@@ -137,21 +137,29 @@ public enum BackupSet {
                         if parts.count == 2 { listed[String(parts[1].dropFirst())] = String(parts[0]) }
                     }
                 }
+                var sparseListed: [String: String] = [:]
+                for sf in it["sparse_files"]?.array ?? [] {
+                    if let p = sf["path"]?.string, let h = sf["regions_sha256"]?.string { sparseListed[p] = h }
+                }
                 do {
                     var seen = 0
                     try readArchive("\(dir)/\(f)") { e, reader in
                         v.checkedMembers += 1
                         guard e.kind == .file else { return }
                         let d = try Digest()
+                        if let map = e.sparseMap { d.update(SparseRegion.digestPrefix(map)) }
                         var logical: Int64 = 0
                         try reader.readData { off, bytes in
-                            if off > logical { TarWriter.hashZerosStatic(off - logical, d) }
+                            if e.sparseMap == nil && off > logical { TarWriter.hashZerosStatic(off - logical, d) }
                             d.update(bytes)
                             logical = off + Int64(bytes.count)
                         }
-                        if e.size > logical { TarWriter.hashZerosStatic(e.size - logical, d) }
                         let h = d.hex()
                         let p = e.pathString
+                        if e.sparseMap != nil {
+                            if sparseListed[p] != h { bad("\(f):\(p)", "sparse member's regions digest does not match the manifest") }
+                            return
+                        }
                         if listed[p] != h { bad("\(f):\(p)", "member's SHA-256 does not match \(l)") }
                         seen += 1
                     }

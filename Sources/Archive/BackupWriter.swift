@@ -127,6 +127,76 @@ public final class BackupWriter {
     /// members relative to `path`, with a per-file SHA-256 listing.
     @discardableResult
     public func addTree(_ item: String, path: String, exclude: [String] = [], extra: [(String, MValue)] = []) throws -> MValue {
+        try archiveItem(item, origin: path, extra: extra) { writer, listing, sparse in
+            let tree = TreeArchiver(writer: writer, listing: listing)
+            tree.sparseListing = sparse
+            tree.exclude = exclude
+            var st = stat()
+            guard lstat(path, &st) == 0 else { throw ArchiveError.errno("cannot stat", path, errno) }
+            if (st.st_mode & S_IFMT) == S_IFDIR {
+                try tree.add(path: path, as: ".")
+            } else {
+                try tree.add(path: path, as: path.split(separator: "/").last.map(String.init) ?? path)
+            }
+            let s = tree.stats
+            return ([("files", .int(Int64(s.files))), ("directories", .int(Int64(s.directories))),
+                     ("symlinks", .int(Int64(s.symlinks))), ("hardlinks", .int(Int64(s.hardlinks))),
+                     ("sparse", .int(Int64(s.sparse))), ("data_bytes", .int(s.bytes))], tree.warnings)
+        }
+    }
+
+    /// Re-archives a tar stream made elsewhere (a Docker volume or container path from the
+    /// Docker archive API; gzip/zstd by the file's name) as ITEM.tar.*, its members hashed into
+    /// the listing like a tree's; `stripComponents` drops leading path components (Docker puts
+    /// the archived directory's own name first).
+    @discardableResult
+    public func addTar(_ item: String, from path: String, stripComponents: Int = 0, origin: String? = nil,
+                       extra: [(String, MValue)] = []) throws -> MValue {
+        try archiveItem(item, origin: origin ?? path, extra: extra) { writer, listing, sparseListing in
+            var files = 0, dirs = 0, other = 0
+            var bytes: Int64 = 0
+            try BackupSet.readArchive(path) { e0, reader in
+                var e = e0
+                var comps = e.path.split(separator: 0x2f, omittingEmptySubsequences: true).filter { !$0.elementsEqual([0x2e]) }
+                if comps.count <= stripComponents {
+                    guard e.kind == .directory else { return }
+                    comps = []
+                } else {
+                    comps.removeFirst(stripComponents)
+                }
+                e.path = comps.isEmpty ? [0x2e] : Array(comps.joined(separator: [0x2f]))
+                if e.kind == .hardlink {
+                    var t = e.linkTarget.split(separator: 0x2f, omittingEmptySubsequences: true).filter { !$0.elementsEqual([0x2e]) }
+                    if t.count > stripComponents { t.removeFirst(stripComponents) }
+                    e.linkTarget = Array(t.joined(separator: [0x2f]))
+                }
+                try writer.beginMember(e)
+                if e.kind == .file {
+                    let d = try Digest()
+                    if let map = e.sparseMap { d.update(SparseRegion.digestPrefix(map)) }
+                    var logical: Int64 = 0
+                    try reader.readData { off, chunk in
+                        if e.sparseMap == nil && off > logical { TarWriter.hashZerosStatic(off - logical, d) }
+                        d.update(chunk)
+                        try writer.appendData(chunk)
+                        logical = off + Int64(chunk.count)
+                    }
+                    if e.sparseMap != nil { sparseListing(d.hex(), e.pathString, e.size) } else { listing(d.hex(), e.pathString) }
+                    files += 1
+                    bytes += e.size
+                }
+                try writer.endMember(e)
+                if e.kind == .directory { dirs += 1 } else if e.kind != .file { other += 1 }
+            }
+            try writer.finish()
+            return ([("files", .int(Int64(files))), ("directories", .int(Int64(dirs))), ("other", .int(Int64(other))),
+                     ("data_bytes", .int(bytes))], [])
+        }
+    }
+
+    /// Writes ITEM's archive and listing; `fill` adds the members and returns the item's counts.
+    func archiveItem(_ item: String, origin: String, extra: [(String, MValue)],
+                     _ fill: (TarWriter, @escaping (String, String) -> Void, @escaping (String, String, Int64) -> Void) throws -> ([(String, MValue)], [String])) throws -> MValue {
         try checkItemName(item)
         return try fail {
             let file = item + compression.suffix
@@ -146,39 +216,33 @@ public final class BackupWriter {
             }
             let listOut = try FileSink(fd: lfd, path: "\(partialPath)/\(listName)")
             let listWriter = TarWriter(sink: listOut, bufferSize: 64 << 10)
-            var listError: Error? = nil
+            final class Collected { var error: Error?; var sparse: [MValue] = [] }
+            let collected = Collected()
+            let listError = collected
             let writer = TarWriter(sink: sink)
-            let tree = TreeArchiver(writer: writer, listing: { hash, member in
-                var line = Array(hash.utf8) + [0x20, 0x20] + Array(BackupWriter.sumsPath(member).utf8) + [0x0a]
-                do { try line.withUnsafeBytes { try listWriter.append($0) } } catch { listError = error }
-                line.removeAll()
+            let (counts, warnings) = try fill(writer, { hash, member in
+                let line = Array(hash.utf8) + [0x20, 0x20] + Array(BackupWriter.sumsPath(member).utf8) + [0x0a]
+                do { try line.withUnsafeBytes { try listWriter.append($0) } } catch { listError.error = error }
+            }, { hash, member, size in
+                collected.sparse.append(.object([("path", .string(member)), ("size", .int(size)), ("regions_sha256", .string(hash))]))
             })
-            tree.exclude = exclude
-            var st = stat()
-            guard lstat(path, &st) == 0 else { throw ArchiveError.errno("cannot stat", path, errno) }
-            if (st.st_mode & S_IFMT) == S_IFDIR {
-                try tree.add(path: path, as: ".")
-            } else {
-                let base = path.split(separator: "/").last.map(String.init) ?? path
-                try tree.add(path: path, as: base)
-            }
             try writer.finish()
-            if let listError { throw listError }
+            if let e = listError.error { throw e }
             try listWriter.flush()
-            let s = tree.stats
             let listSha = listOut.digest!.hex()
             files.append((file, out.digest!.hex(), out.count))
             files.append((listName, listSha, listOut.count))
             var entry: [(String, MValue)] = [
                 ("name", .string(item)), ("type", .string("tree")), ("file", .string(file)),
-                ("origin", .string(path)), ("compression", .string(compression.rawValue)),
+                ("origin", .string(origin)), ("compression", .string(compression.rawValue)),
                 ("bytes", .int(out.count)), ("sha256", .string(out.digest!.hex())),
                 ("listing", .string(listName)), ("listing_sha256", .string(listSha)),
-                ("files", .int(Int64(s.files))), ("directories", .int(Int64(s.directories))),
-                ("symlinks", .int(Int64(s.symlinks))), ("hardlinks", .int(Int64(s.hardlinks))),
-                ("sparse", .int(Int64(s.sparse))), ("data_bytes", .int(s.bytes)),
-                ("warnings", .array(tree.warnings.map { .string($0) })),
             ]
+            entry += counts
+            // sparse files are not in the sha256sum listing: their holes would have to be hashed
+            // as zeros (gigabytes for a WAL); they carry a regions digest here instead
+            entry.append(("sparse_files", .array(collected.sparse)))
+            entry.append(("warnings", .array(warnings.map { .string($0) })))
             entry += extra
             items.append(.object(entry))
             return .object(entry)
@@ -189,12 +253,29 @@ public final class BackupWriter {
     static func sumsPath(_ member: String) -> String { member }
 
     /// Stores a single file as ITEM (copied, hashed on the way), with `mode` (0600 for secrets).
+    /// With `move`, a file on the same filesystem (a snapshot just downloaded for this backup)
+    /// is renamed into the backup instead of copied, and hashed by one read.
     @discardableResult
-    public func addFile(_ item: String, path: String, mode: mode_t? = nil, extra: [(String, MValue)] = []) throws -> MValue {
+    public func addFile(_ item: String, path: String, mode: mode_t? = nil, move: Bool = false, extra: [(String, MValue)] = []) throws -> MValue {
         try checkItemName(item)
         return try fail {
-            let (sha, bytes) = try FileTree.copyFile(path, to: "\(partialPath)/\(item).partial", mode: mode)
+            let dst = "\(partialPath)/\(item).partial"
+            if move && Glibc.rename(path, dst) == 0 {
+                if let mode { _ = chmod(dst, mode) }
+                let (sha, bytes) = try FileTree.sha256(dst)
+                return record(item, sha: sha, bytes: bytes, origin: path, extra: extra)
+            }
+            let (sha, bytes) = try FileTree.copyFile(path, to: dst, mode: mode)
+            if move { unlink(path) }
             return record(item, sha: sha, bytes: bytes, origin: path, extra: extra)
+        }
+    }
+
+    /// Stores bytes given in memory (a metadata.json) as ITEM.
+    @discardableResult
+    public func addData(_ item: String, _ data: [UInt8], mode: mode_t = 0o600, extra: [(String, MValue)] = []) throws -> MValue {
+        try addStream(item, origin: "(data)", mode: mode, extra: extra) { sink in
+            try data.withUnsafeBytes { try sink.write($0) }
         }
     }
 

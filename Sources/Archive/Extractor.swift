@@ -24,8 +24,9 @@ public final class Extractor {
     let rootPath: String
     let options: Options
     public private(set) var stats = Stats()
-    /// path -> SHA-256 hex of each regular file written (when options.hashFiles).
-    public var onFile: ((String, String?) -> Void)?
+    /// (path, SHA-256 hex, sparse) for each regular file written (the hash when
+    /// options.hashFiles; for a sparse file its regions digest, see SparseRegion.digestPrefix).
+    public var onFile: ((String, String?, Bool) -> Void)?
     var deferredDirs: [([UInt8], UInt32, Int64, Int32, Int64, Int64)] = []
     var cachedParent: [UInt8]? = nil
     var cachedFD: Int32 = -1
@@ -196,8 +197,8 @@ public final class Extractor {
         let sparse = e.sparseMap != nil
         var logical: Int64 = 0
         let path = e.pathString
+        if let map = e.sparseMap { digest?.update(SparseRegion.digestPrefix(map)) }
         try reader.readData { (off, bytes) in
-            if let digest, off > logical { TarWriter.hashZerosStatic(off - logical, digest) }
             digest?.update(bytes)
             var done = 0
             while done < bytes.count {
@@ -212,7 +213,6 @@ public final class Extractor {
             logical = off + Int64(bytes.count)
         }
         if sparse || logical < e.size {
-            if let digest, e.size > logical { TarWriter.hashZerosStatic(e.size - logical, digest) }
             guard ftruncate(fd, off_t(e.size)) == 0 else { throw ArchiveError.errno("cannot set the size of", path, errno) }
         }
         if options.owners { _ = fchown(fd, uid_t(truncatingIfNeeded: e.uid), gid_t(truncatingIfNeeded: e.gid)) }
@@ -220,7 +220,7 @@ public final class Extractor {
         var ts = [timespec(tv_sec: Int(e.mtime), tv_nsec: Int(e.mtimeNanoseconds)), timespec(tv_sec: Int(e.mtime), tv_nsec: Int(e.mtimeNanoseconds))]
         _ = futimens(fd, &ts)
         stats.bytes += e.size
-        onFile?(path, digest?.hex())
+        onFile?(path, digest?.hex(), sparse)
     }
 
     /// Directory modes and times are set last (writing into a directory changes its mtime,

@@ -6,7 +6,9 @@ import Glibc
 /// 32 KiB as its dictionary (so the ratio stays close to a single-threaded gzip -6), ended with
 /// a sync flush so the raw deflate pieces concatenate; the CRC-32s are joined with
 /// crc32_combine. The output is one ordinary gzip member that gzip, GNU tar and zlib read.
-/// At most `2 x threads + 2` blocks are in flight, so memory is bounded whatever the input.
+/// At most `4 x threads + 4` blocks (128 KiB each) are in flight, so memory is bounded whatever
+/// the input; the depth lets the workers ride out the moments the main thread is descheduled
+/// on a busy machine.
 public final class GzipSink: ByteSink {
     static let blockSize = 128 << 10
     static let window = 32 << 10
@@ -44,7 +46,7 @@ public final class GzipSink: ByteSink {
         self.zlib = z
         self.downstream = downstream
         self.level = Int32(max(1, min(9, level)))
-        self.maxInFlight = 2 * max(1, threads) + 2
+        self.maxInFlight = 4 * max(1, threads) + 4
         current.reserveCapacity(Self.blockSize)
         // gzip header: magic, deflate, no flags, mtime 0, no extra flags, OS unix
         let header: [UInt8] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]
@@ -146,7 +148,8 @@ public final class GzipSink: ByteSink {
             }
         }
         let bound = Int(z.deflateBound(&strm, uLong(job.input.count))) + 64
-        var out = [UInt8](repeating: 0, count: bound)
+        // deflate writes every byte it reports: no need to zero the buffer first
+        var out = [UInt8](unsafeUninitializedCapacity: bound) { _, n in n = bound }
         job.crc = job.input.withUnsafeBufferPointer { z.crc32(0, $0.baseAddress, uInt($0.count)) }
         let flush = job.last ? Z_FINISH : Z_SYNC_FLUSH
         var produced = 0

@@ -76,10 +76,13 @@ public enum Restore {
                 throw ArchiveError(.unsupported, "\(target) is a mount point (a Docker volume's root?): it cannot be swapped by rename; restore into a new volume or a directory inside it", path: target)
             }
         }
-        let lockFD = open("\(parent)/.\(base).opsh-restore.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
-        guard lockFD >= 0 else { throw ArchiveError.errno("cannot open", "\(parent)/.\(base).opsh-restore.lock", errno) }
-        defer { close(lockFD) }
-        guard flock(lockFD, LOCK_EX | LOCK_NB) == 0 else { throw ArchiveError(.io, "another restore onto \(target) is running") }
+        let lockPath = "\(parent)/.\(base).opsh-restore.lock"
+        let lockFD = open(lockPath, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+        guard lockFD >= 0 else { throw ArchiveError.errno("cannot open", lockPath, errno) }
+        guard flock(lockFD, LOCK_EX | LOCK_NB) == 0 else { close(lockFD); throw ArchiveError(.io, "another restore onto \(target) is running") }
+        // removed while still held: a restore starting now gets a fresh lock file, and nothing
+        // is left beside the target
+        defer { unlink(lockPath); close(lockFD) }
         try removeLeftovers(parent: parent, base: base)
         let staging = "\(parent)/.\(base).opsh-staging-\(getpid())"
         guard mkdir(staging, 0o700) == 0 else { throw ArchiveError.errno("cannot create", staging, errno) }
@@ -97,8 +100,12 @@ public enum Restore {
         opts.hashFiles = !listed.isEmpty
         let x = try Extractor(root: staging, options: opts)
         var mismatch: String? = nil
-        x.onFile = { p, h in
-            if let h, let want = listed[p], want != h, mismatch == nil { mismatch = p }
+        var sparseListed: [String: String] = [:]
+        for f in it["sparse_files"]?.array ?? [] {
+            if let p = f["path"]?.string, let h = f["regions_sha256"]?.string { sparseListed[p] = h }
+        }
+        x.onFile = { p, h, sparse in
+            if let h, let want = sparse ? sparseListed[p] : listed[p], want != h, mismatch == nil { mismatch = p }
         }
         let fd = open(file, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw ArchiveError.errno("cannot open", file, errno) }
@@ -207,5 +214,38 @@ public enum Restore {
                 return true
             }
         }
+    }
+}
+
+extension Restore {
+    /// Writes one tree item of a verified backup as a plain tar at `out` (for consumers that
+    /// take a tar, such as the Docker archive API, which cannot read zstd), every member checked
+    /// as a restore would check it (nothing escaping, no devices) and renamed under `prefix`.
+    public static func export(backup: String, item: String, to out: String, prefix: String = "") throws -> Int64 {
+        let v = BackupSet.verify(backup, depth: .files)
+        guard v.ok else { throw ArchiveError(.checksum, "refusing to export from a backup that does not verify: \(v.problems.first ?? "")", path: v.firstBad) }
+        let m = BackupSet.readManifest(backup)!
+        guard let it = m["items"]?.array.first(where: { $0["name"]?.string == item }), it["type"]?.string == "tree",
+              let file = it["file"]?.string else { throw ArchiveError(.io, "backup has no tree item '\(item)'") }
+        let fd = open(out, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw ArchiveError.errno("cannot create", out, errno) }
+        defer { close(fd) }
+        let sink = try FileSink(fd: fd, path: out, hashing: false)
+        let writer = TarWriter(sink: sink)
+        let checker = try Extractor(root: "/", options: Extractor.Options())
+        let pre = prefix.isEmpty ? [] : Array(prefix.utf8) + [0x2f]
+        try BackupSet.readArchive("\(backup)/\(file)") { e0, reader in
+            try checker.check(e0)
+            var e = e0
+            let comps = Extractor.components(e.path) ?? []
+            e.path = comps.isEmpty ? (prefix.isEmpty ? [0x2e] : Array(prefix.utf8)) : pre + Array(comps.joined(separator: [0x2f]))
+            if e.kind == .hardlink { e.linkTarget = pre + Array((Extractor.components(e.linkTarget) ?? []).joined(separator: [0x2f])) }
+            try writer.beginMember(e)
+            if e.kind == .file { try reader.readData { _, chunk in try writer.appendData(chunk) } }
+            try writer.endMember(e)
+        }
+        try writer.finish()
+        guard fsync(fd) == 0 else { throw ArchiveError.errno("cannot fsync", out, errno) }
+        return sink.count
     }
 }

@@ -44,6 +44,15 @@ public struct SparseRegion: Sendable, Equatable {
     public var offset: Int64
     public var length: Int64
     public init(offset: Int64, length: Int64) { self.offset = offset; self.length = length }
+
+    /// The map as pax sparse 1.0 writes it ("count\noffset\nlength\n..."). A sparse file's
+    /// regions digest is the SHA-256 of this text followed by its data regions: it identifies
+    /// the file's content (holes are where the map says) without hashing the holes' zeros.
+    public static func digestPrefix(_ map: [SparseRegion]) -> [UInt8] {
+        var text = "\(map.count)\n"
+        for r in map { text += "\(r.offset)\n\(r.length)\n" }
+        return Array(text.utf8)
+    }
 }
 
 /// Errors of the archive engine: each names what and where, for the operator.

@@ -149,7 +149,9 @@ public final class TarWriter {
     }
 
     /// A regular file whose bytes come from `fd` (read from the current offset for a dense file,
-    /// by offset for a sparse one). The bytes, holes as zeros, also go to `digest` when given.
+    /// by offset for a sparse one). A dense file's bytes also go to `digest` when given; for a
+    /// sparse file the digest is its regions digest (`SparseRegion.digestPrefix` then the data
+    /// regions), so gigabytes of holes are never hashed.
     /// A file that shrank while being read is padded with zeros (as GNU tar does) and reported
     /// through the return value: the number of bytes that were missing.
     @discardableResult
@@ -207,9 +209,31 @@ public final class TarWriter {
     }
 
     func addSparse(_ e: TarEntry, map: [SparseRegion], fd: Int32, path: String, digest: Digest?) throws -> Int64 {
-        var text = "\(map.count)\n"
-        for r in map { text += "\(r.offset)\n\(r.length)\n" }
-        let mapBytes = Array(text.utf8)
+        try beginSparse(e, map: map)
+        digest?.update(SparseRegion.digestPrefix(map))
+        var missing: Int64 = 0
+        for r in map {
+            missing += try copyData(fd: fd, offset: r.offset, count: r.length, path: path, digest: digest)
+        }
+        try appendZeros(TarWriter.padding(map.reduce(Int64(0)) { $0 + $1.length }))
+        return missing
+    }
+
+    /// Streams a member whose data comes from elsewhere (another archive): headers now, then
+    /// exactly `e.storedDataSize` bytes through `appendData`, then `endMember`.
+    public func beginMember(_ e: TarEntry) throws {
+        if let map = e.sparseMap { try beginSparse(e, map: map) } else { try writeHeaders(e, storedSize: e.kind == .file ? e.size : 0) }
+    }
+
+    public func appendData(_ bytes: UnsafeRawBufferPointer) throws { try append(bytes) }
+
+    public func endMember(_ e: TarEntry) throws {
+        try appendZeros(TarWriter.padding(e.storedDataSize))
+    }
+
+    /// The pax headers and the map block of a sparse member (its regions follow).
+    func beginSparse(_ e: TarEntry, map: [SparseRegion]) throws {
+        let mapBytes = SparseRegion.digestPrefix(map)
         let mapSize = Int64(mapBytes.count + TarWriter.padding(Int64(mapBytes.count)))
         let dataSize = map.reduce(Int64(0)) { $0 + $1.length }
         // GNU's convention for the ustar name of a pax 1.0 sparse member: DIR/GNUSparseFile.0/BASE
@@ -223,16 +247,6 @@ public final class TarWriter {
         ], nameOverride: fake)
         try mapBytes.withUnsafeBytes { (p) in try append(p) }
         try appendZeros(TarWriter.padding(Int64(mapBytes.count)))
-        var missing: Int64 = 0
-        var logical: Int64 = 0
-        for r in map {
-            if let digest, r.offset > logical { hashZeros(r.offset - logical, digest) }
-            missing += try copyData(fd: fd, offset: r.offset, count: r.length, path: path, digest: digest)
-            logical = r.offset + r.length
-        }
-        if let digest, e.size > logical { hashZeros(e.size - logical, digest) }
-        try appendZeros(TarWriter.padding(dataSize))
-        return missing
     }
 
     /// The end-of-archive marker (two zero blocks), padded to GNU tar's 10 KiB record, then

@@ -4,7 +4,7 @@ import Glibc
 /// are stored, never followed), names sorted so the same tree gives the same archive, hard
 /// links stored once and then as links, sparse files as pax sparse regions found with
 /// SEEK_DATA/SEEK_HOLE, each regular file's SHA-256 computed as its bytes go by and written to
-/// a listing in `sha256sum` format. Entries that vanish while the walk runs, sockets and
+/// a listing in `sha256sum` format (sparse files: their regions digest, reported apart). Entries that vanish while the walk runs, sockets and
 /// unreadable entries become warnings, not failures, as in GNU tar.
 public final class TreeArchiver {
     public struct Stats: Sendable {
@@ -17,6 +17,8 @@ public final class TreeArchiver {
     let writer: TarWriter
     /// Receives "sha256  path\n" for each regular file (hard links repeat their target's hash).
     let listing: ((String, String) -> Void)?
+    /// Receives (regions digest, path, size) for each sparse file (see SparseRegion.digestPrefix).
+    public var sparseListing: ((String, String, Int64) -> Void)?
     /// Glob patterns (fnmatch, matched against the path inside the archive) to leave out.
     public var exclude: [String] = []
     public private(set) var stats = Stats()
@@ -125,7 +127,10 @@ public final class TreeArchiver {
             if missing > 0 { warn("\(path): shrank by \(missing) bytes while archiving; padded with zeros") }
             stats.files += 1
             stats.bytes += e.size
-            if let digest {
+            if let digest, e.sparseMap != nil {
+                // sparse: the regions digest, kept apart from the sha256sum listing
+                sparseListing?(digest.hex(), name, e.size)
+            } else if let digest {
                 let h = digest.hex()
                 listing?(h, name)
                 if st.st_nlink > 1 { links[FileID(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino))] = (e.path, h) }

@@ -327,3 +327,43 @@ int opsh_zlib_inflate_init(z_streamp s, int windowBits) {
     if (!z) return Z_VERSION_ERROR;
     return z->inflateInit2_(s, windowBits, ZLIB_VERSION, (int)sizeof(z_stream));
 }
+
+/* ---------------------------------------------------------------- libyaml */
+
+DEFINE_LOADER(yaml, "libyaml-0.so.2",
+    SYM(yaml_parser_initialize, "yaml_parser_initialize")
+    SYM(yaml_parser_delete, "yaml_parser_delete")
+    SYM(yaml_parser_set_input_string, "yaml_parser_set_input_string")
+    SYM(yaml_parser_parse, "yaml_parser_parse")
+    SYM(yaml_event_delete, "yaml_event_delete")
+)
+
+int opsh_yaml_check(const char *data, size_t len, size_t *documents, size_t *line, size_t *column, char *msg, size_t msglen) {
+    const struct opsh_yaml_api *y = opsh_yaml();
+    if (!y) return -1;
+    yaml_parser_t p;
+    if (!y->yaml_parser_initialize(&p)) { snprintf(msg, msglen, "cannot initialise libyaml"); return 0; }
+    y->yaml_parser_set_input_string(&p, (const unsigned char *)data, len);
+    *documents = 0; *line = 0; *column = 0; msg[0] = 0;
+    int ok = 1;
+    for (;;) {
+        yaml_event_t ev;
+        if (!y->yaml_parser_parse(&p, &ev)) {
+            ok = 0;
+            *line = p.problem_mark.line + 1;
+            *column = p.problem_mark.column + 1;
+            if (p.context)
+                snprintf(msg, msglen, "%s %s (line %zu)", p.problem ? p.problem : "syntax error", p.context,
+                         (size_t)p.context_mark.line + 1);
+            else
+                snprintf(msg, msglen, "%s", p.problem ? p.problem : "syntax error");
+            break;
+        }
+        int type = ev.type;
+        if (type == YAML_DOCUMENT_START_EVENT) (*documents)++;
+        y->yaml_event_delete(&ev);
+        if (type == YAML_STREAM_END_EVENT) break;
+    }
+    y->yaml_parser_delete(&p);
+    return ok;
+}

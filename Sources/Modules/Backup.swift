@@ -16,11 +16,11 @@ public enum BackupModule {
     public static let open: lk_SwiftFunction = { L in
         let lua = Lua(L!)
         lua.vm.register(LuaClass(name: writerType, methods: [
-            ("add_tree", addTree), ("add_file", addFile), ("add_redis_rdb", addRedisRDB), ("commit", commit), ("abort", abortWriter), ("info", writerInfo),
+            ("add_tree", addTree), ("add_file", addFile), ("add_data", addData), ("add_tar", addTar), ("add_redis_rdb", addRedisRDB), ("commit", commit), ("abort", abortWriter), ("info", writerInfo),
         ]))
         lua.newModule([
             ("begin", begin), ("list", list), ("latest", latest), ("verify", verify), ("restore", restore),
-            ("retention", retention), ("manifest", manifest),
+            ("retention", retention), ("manifest", manifest), ("export", export),
         ])
         return 1
     }
@@ -163,7 +163,38 @@ public enum BackupModule {
         }
     }
 
-    /// w:add_file(item, path [, {mode = tonumber("600", 8), meta = {...}}]) -> item info
+    /// w:add_data(item, bytes [, {mode = tonumber("600", 8), meta = {...}}]) -> item info
+    static let addData: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let h = try handle(lua)
+            let item = try lua.checkString(2)
+            let data = Array(try lua.checkBytes(3))
+            let o = try options(lua, 4)
+            if h.dryRun { return would(lua, "write \(data.count) bytes as \(item)", [.string("name"): .string(item)]) }
+            guard let w = h.writer else { throw .message("the backup was already committed or aborted") }
+            let mode = int(o["mode"]).map { mode_t($0 & 0o7777) } ?? 0o600
+            do { return push(lua, BackupModule.lua(try w.addData(item, data, mode: mode, extra: extra(o)))) }
+            catch { h.writer = nil; return fail(lua, error) }
+        }
+    }
+
+    /// w:add_tar(item, tar_path [, {strip_components = 0, origin = "...", meta = {...}}]) -> item info:
+    /// a tar made elsewhere (the Docker archive API's output) re-archived with per-file hashes
+    static let addTar: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let h = try handle(lua)
+            let item = try lua.checkString(2)
+            let path = try lua.checkString(3)
+            let o = try options(lua, 4)
+            if h.dryRun { return would(lua, "re-archive \(path) as \(item)", [.string("name"): .string(item)]) }
+            guard let w = h.writer else { throw .message("the backup was already committed or aborted") }
+            let strip = Int(int(o["strip_components"]) ?? 0)
+            do { return push(lua, BackupModule.lua(try w.addTar(item, from: path, stripComponents: strip, origin: o["origin"]?.text, extra: extra(o)))) }
+            catch { h.writer = nil; return fail(lua, error) }
+        }
+    }
+
+    /// w:add_file(item, path [, {mode = tonumber("600", 8), move = false, meta = {...}}]) -> item info
     static let addFile: lk_SwiftFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let h = try handle(lua)
@@ -173,7 +204,8 @@ public enum BackupModule {
             if h.dryRun { return would(lua, "copy \(path) as \(item)", [.string("name"): .string(item)]) }
             guard let w = h.writer else { throw .message("the backup was already committed or aborted") }
             let mode = int(o["mode"]).map { mode_t($0 & 0o7777) }
-            do { return push(lua, BackupModule.lua(try w.addFile(item, path: path, mode: mode, extra: extra(o)))) }
+            let move = o["move"] == .boolean(true)
+            do { return push(lua, BackupModule.lua(try w.addFile(item, path: path, mode: mode, move: move, extra: extra(o)))) }
             catch { h.writer = nil; return fail(lua, error) }
         }
     }
@@ -301,6 +333,22 @@ public enum BackupModule {
                 }
                 if let k = r.keptOld { m[.string("kept_old")] = .string(k) }
                 return push(lua, .map(m))
+            } catch { return fail(lua, error) }
+        }
+    }
+
+    /// backup.export(path, item, out_tar [, {prefix = "dir"}]) -> {bytes}: a tree item as a plain,
+    /// checked tar (for the Docker archive API)
+    static let export: lk_SwiftFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let path = try lua.checkString(1)
+            let item = try lua.checkString(2)
+            let out = try lua.checkString(3)
+            let o = try options(lua, 4)
+            if lua.dryRun { return would(lua, "export \(item) of \(path) to \(out)") }
+            do {
+                let n = try Restore.export(backup: path, item: item, to: out, prefix: o["prefix"]?.text ?? "")
+                return push(lua, .map([.string("bytes"): .integer(n), .string("path"): .string(out)]))
             } catch { return fail(lua, error) }
         }
     }

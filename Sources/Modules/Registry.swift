@@ -13,6 +13,7 @@ public enum ModuleRegistry {
         ("opsh.http", HTTPModule.open),
         ("opsh.fs", FilesModule.open),
         ("opsh.backup", BackupModule.open),
+        ("opsh.yaml", YAMLModule.open),
         ("opsh.arq", ARQModule.open),
         ("opsh._docker", DockerModule.open),
         ("opsh.sys", SysModule.open),

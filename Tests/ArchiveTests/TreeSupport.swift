@@ -156,7 +156,7 @@ enum T {
         opts.hashFiles = hash
         let x = try Extractor(root: dir, options: opts)
         var hashes: [String: String] = [:]
-        x.onFile = { p, h in hashes[p] = h }
+        x.onFile = { p, h, _ in hashes[p] = h }
         try x.extractAll(TarReader(source: src, name: path))
         return hashes
     }

@@ -96,6 +96,8 @@ final class BackupTests: XCTestCase {
             let manifest = (try? String(contentsOfFile: "\(dir)/manifest.json")) ?? ""
             XCTAssertTrue(manifest.contains("\"complete\": true"), manifest)
             XCTAssertTrue(manifest.contains("\"origin\": \"\(src)\""), manifest)
+            XCTAssertTrue(manifest.contains("\"path\": \"data/sparse.wal\""), manifest)
+            XCTAssertTrue(manifest.contains("\"regions_sha256\""), manifest)
         }
     }
 
@@ -152,6 +154,26 @@ final class BackupTests: XCTestCase {
         XCTAssertEqual(treeSnapshot(kept), old)
         XCTAssertEqual(treeSnapshot("\(work)/t"), treeSnapshot(src))
         XCTAssertEqual(treeSnapshot("\(work)/new-target"), treeSnapshot(src))
+    }
+
+    /// A tar made by another tool (as the Docker archive API returns a volume: the directory's
+    /// own name first) re-archived into a backup and restored byte for byte.
+    func testForeignTarIsReArchived() {
+        let src = "\(work)/vol"
+        makeTree(src, seed: 13)
+        XCTAssertEqual(sh("tar --format=posix -C '\(work)' -cSf '\(work)/docker.tar' vol").0, 0)
+        let r = lua("""
+        local backup = require "opsh.backup"
+        local w = assert(backup.begin{root = '\(work)/b', tier = "weekly"})
+        local it = assert(w:add_tar("volume-data", '\(work)/docker.tar', {strip_components = 1, origin = "volume:data"}))
+        print(it.files, #it.sparse_files)
+        local m = assert(w:commit())
+        assert(backup.verify(m.path, {depth = "archives"}).ok)
+        assert(backup.restore(m.path, "volume-data", '\(work)/restored'))
+        """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, "43\t1\n")
+        XCTAssertEqual(treeSnapshot("\(work)/restored"), treeSnapshot(src))
     }
 
     // MARK: faults

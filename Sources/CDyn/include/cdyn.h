@@ -1,5 +1,5 @@
 /*
- * CDyn: libcurl, libcrypto, libssl, libedit, libzstd and zlib opened with dlopen on first use
+ * CDyn: libcurl, libcrypto, libssl, libedit, libzstd, zlib and libyaml opened with dlopen on first use
  * (DESIGN.md §2 "Start-up": the opsh binary links only libc, libm, liblua and the C++ runtime).
  *
  * The dev headers are included for their types only; nothing here links against them.
@@ -28,6 +28,7 @@
 #include <openssl/err.h>
 #include <zstd.h>
 #include <zlib.h>
+#include <yaml.h>
 #include <editline/readline.h>
 
 #include "cdyn_sys.h"
@@ -237,6 +238,23 @@ const struct opsh_zlib_api * _Nullable opsh_zlib(void);
 /* deflateInit2/inflateInit2 are macros over the _ functions (version and struct size). */
 int opsh_zlib_deflate_init(z_streamp _Nonnull s, int level, int windowBits);
 int opsh_zlib_inflate_init(z_streamp _Nonnull s, int windowBits);
+
+/* ------------------------------------------------------------------ libyaml (libyaml-0.so.2) */
+
+/* YAML syntax checks for configuration validation (config/validate). */
+struct opsh_yaml_api {
+    OPSH_FN(int, yaml_parser_initialize, (yaml_parser_t *));
+    OPSH_FN(void, yaml_parser_delete, (yaml_parser_t *));
+    OPSH_FN(void, yaml_parser_set_input_string, (yaml_parser_t *, const unsigned char *, size_t));
+    OPSH_FN(int, yaml_parser_parse, (yaml_parser_t *, yaml_event_t *));
+    OPSH_FN(void, yaml_event_delete, (yaml_event_t *));
+};
+const struct opsh_yaml_api * _Nullable opsh_yaml(void);
+/* Parses every document of `data` (events only, nothing built). Returns 1 when the text is valid
+   YAML (*documents = how many), 0 on a syntax error (1-based *line and *column, the problem and
+   its context in msg), -1 when libyaml cannot be loaded (opsh_dyn_error() says why). */
+int opsh_yaml_check(const char * _Nonnull data, size_t len, size_t * _Nonnull documents,
+                    size_t * _Nonnull line, size_t * _Nonnull column, char * _Nonnull msg, size_t msglen);
 
 #pragma clang diagnostic pop
 

@@ -28,7 +28,10 @@ function backup.begin(opts) end
 --- Archives a directory tree (members relative to path) or a single file as ITEM.tar.*.
 --- Symlinks are stored, never followed; hard links once; sparse files as pax sparse regions.
 --- exclude: patterns matched against the member path. Returns the manifest's item entry
---- ({name, file, bytes, sha256, files, directories, data_bytes, warnings, ...}).
+--- ({name, file, bytes, sha256, files, directories, data_bytes, warnings, sparse_files, ...}).
+--- Every regular file's SHA-256 goes to ITEM.files.sha256, except sparse files: hashing their
+--- holes as zeros would cost gigabytes for a WAL, so they get a regions digest in the manifest
+--- (sparse_files: {path, size, regions_sha256} = SHA-256 of the pax map text and the data).
 ---@param item string letters, digits, '.', '-', '_'
 ---@param path string
 ---@param opts? {exclude?: string[], meta?: table}
@@ -38,9 +41,27 @@ function writer:add_tree(item, path, opts) end
 --- Stores a single file as ITEM, copied and hashed; mode for secrets ({mode = tonumber("600", 8)}).
 ---@param item string
 ---@param path string
----@param opts? {mode?: integer, meta?: table}
+--- move = true renames a file from the same filesystem (a snapshot downloaded for this backup)
+--- into the backup instead of copying it.
+---@param opts? {mode?: integer, move?: boolean, meta?: table}
 ---@return table|nil item, table? err
 function writer:add_file(item, path, opts) end
+
+--- Re-archives a tar file made elsewhere (what the Docker archive API returns for a volume or
+--- a container path; .gz/.zst by name) as ITEM.tar.*, hashing each member like add_tree.
+--- strip_components drops leading path components (Docker puts the directory's own name first).
+---@param item string
+---@param tar_path string
+---@param opts? {strip_components?: integer, origin?: string, meta?: table}
+---@return table|nil item, table? err
+function writer:add_tar(item, tar_path, opts) end
+
+--- Stores bytes (a metadata.json) as ITEM (default mode 0600).
+---@param item string
+---@param data string
+---@param opts? {mode?: integer, meta?: table}
+---@return table|nil item, table? err
+function writer:add_data(item, data, opts) end
 
 --- Stores a Redis RDB as ITEM, taken from a running server by replication (SYNC, as
 --- `redis-cli --rdb` does; both the `$<len>` and Redis 7's diskless `$EOF:<mark>` framings).
@@ -101,6 +122,16 @@ function backup.verify(path, opts) end
 ---@param opts? {dry_run?: boolean, keep_old?: boolean}
 ---@return table|nil result, table? err
 function backup.restore(path, item, target, opts) end
+
+--- Writes a tree item of a verified backup as a plain tar (every member checked as a restore
+--- checks it), its members under `prefix` when given: what the Docker archive API's
+--- put_archive takes (it cannot read zstd). Returns {bytes, path}.
+---@param path string
+---@param item string
+---@param out string
+---@param opts? {prefix?: string}
+---@return table|nil result, table? err
+function backup.export(path, item, out, opts) end
 
 --- Grandfather-father-son retention: keeps the newest backup of each of the last `daily`
 --- days (default 7), `weekly` ISO weeks (4) and `monthly` months (6), and always the newest

@@ -1,0 +1,194 @@
+import Foundation
+import OpshTestSupport
+import XCTest
+
+/// lua/backup, lua/logs/archive and lua/config/version run as an operator runs them, against a
+/// real redis-server and the Qdrant stand-in; the results are compared byte for byte.
+final class BackupProcedureTests: XCTestCase {
+    func sh(_ cmd: String) -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", cmd]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try! p.run()
+        let d = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return String(decoding: d, as: UTF8.self)
+    }
+
+    func checks(_ r: Run) -> [String: [String: Any]] {
+        guard let doc = try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any],
+              let list = doc["checks"] as? [[String: Any]] else { XCTFail("not a report: \(r.stdout) \(r.stderr)"); return [:] }
+        var out: [String: [String: Any]] = [:]
+        for c in list { out[c["name"] as! String] = c }
+        return out
+    }
+
+    func tree(_ root: String) -> String {
+        sh("cd '\(root)' && find . -printf '%p %y %m %s %l\\n' | sort && find . -type f -print0 | sort -z | xargs -0 -r sha256sum")
+    }
+
+    func testDailyBackupThenPointInTimeRecovery() throws {
+        let work = Harness.tempDir("daily").path
+        let redis = try RedisServer(extraArguments: ["--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"])
+        defer { redis.stop() }
+        _ = sh("(for i in $(seq 1 500); do echo \"SET user:$i name-$i\"; done) | redis-cli -p \(redis.port) > /dev/null")
+        let qdrantAvailable = QdrantStandin.available
+        let q = qdrantAvailable ? try QdrantStandin() : nil
+        defer { q?.stop() }
+        if let q {
+            let seed = Harness.run(["-e", """
+            local qdrant = require "opsh.qdrant"
+            local c = qdrant.connect()
+            assert(c:create_collection("docs", { vectors = { size = 4, distance = "Cosine" } }))
+            local pts = {}
+            for i = 1, 300 do pts[i] = { id = i, vector = { math.sin(i), math.cos(i), 1, 0.5 }, payload = { n = i } } end
+            assert(c:upsert("docs", pts))
+            """], env: ["QDRANT_URL": q.url])
+            XCTAssertEqual(seed.status, 0, seed.stderr)
+        }
+        _ = sh("""
+        mkdir -p \(work)/app/config/sub \(work)/app/data && echo 'a: 1' > \(work)/app/config/app.yml && echo nested > \(work)/app/config/sub/x
+        echo 'QDRANT_URL=http://x' > \(work)/app/.env && chmod 644 \(work)/app/.env
+        head -c 200000 /dev/urandom > \(work)/app/data/state.bin
+        """)
+        let original = tree("\(work)/app")
+        var args = ["--json", "run", "backup/daily", "--dir", "\(work)/backups", "--config_dirs", "\(work)/app/config",
+                    "--env_file", "\(work)/app/.env", "--app_data", "\(work)/app/data", "--redis", "--redis_url", redis.url]
+        if qdrantAvailable { args += ["--qdrant_collections", "docs"] }
+        let env = ["QDRANT_URL": q?.url ?? "http://127.0.0.1:1"]
+        let r = Harness.run(args, env: env, timeout: 120)
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        let c = checks(r)
+        XCTAssertEqual(c["backup"]?["status"] as? String, "ok", "\(c)")
+        XCTAssertEqual(c["backup.retention"]?["status"] as? String, "ok")
+        let dir = sh("ls -d \(work)/backups/*-daily").trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(sh("cd \(dir) && sha256sum -c --quiet SHA256SUMS && echo ok"), "ok\n")
+        XCTAssertEqual(sh("stat -c %a \(dir)/env"), "600\n", "the .env copy is 0600")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(dir)/redis.rdb"))
+        if qdrantAvailable {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: "\(dir)/qdrant-docs.snapshot"))
+            // the snapshot made for the backup is not left on the server
+            let left = Harness.run(["-e", "print(#assert(require('opsh.qdrant').connect():snapshots('docs')))"], env: env)
+            XCTAssertEqual(left.stdout, "0\n", left.stderr)
+        }
+        // verify at the data depth: the Qdrant snapshot recovered into a scratch collection
+        let v = Harness.run(["--json", "run", "backup/verify", "--dir", "\(work)/backups", "--depth", qdrantAvailable ? "data" : "archives"], env: env, timeout: 120)
+        let vc = checks(v)
+        XCTAssertEqual(vc["backup.verify"]?["status"] as? String, "ok", v.stdout)
+        if qdrantAvailable {
+            XCTAssertEqual(vc["backup.verify.qdrant"]?["status"] as? String, "ok", v.stdout)
+            XCTAssertTrue((vc["backup.verify.qdrant"]?["message"] as? String ?? "").contains("300 points"), v.stdout)
+        }
+        // damage everything, then recover from the date
+        _ = sh("rm -rf \(work)/app/config/sub && echo changed > \(work)/app/config/app.yml && echo junk > \(work)/app/data/extra && echo X=1 > \(work)/app/.env")
+        if qdrantAvailable {
+            _ = Harness.run(["-e", "assert(require('opsh.qdrant').connect():delete_points('docs', {points = {1, 2, 3}}))"], env: env)
+        }
+        let redisDir = "\(work)/redis-restore"
+        _ = sh("mkdir -p \(redisDir)/appendonlydir && echo old > \(redisDir)/appendonlydir/x.aof")
+        // --dry-run first: nothing changes
+        let before = tree("\(work)/app")
+        let dry = Harness.run(["--dry-run", "--json", "run", "backup/restore", "--dir", "\(work)/backups", "--date", "now", "--redis_dir", redisDir], env: env, timeout: 120)
+        XCTAssertEqual(dry.status, 0, dry.stdout + dry.stderr)
+        XCTAssertEqual(tree("\(work)/app"), before)
+        XCTAssertTrue(dry.stdout.contains("would restore onto"), dry.stdout)
+        let rr = Harness.run(["--yes", "--json", "run", "backup/restore", "--dir", "\(work)/backups", "--date", "now", "--redis_dir", redisDir], env: env, timeout: 120)
+        XCTAssertEqual(rr.status, 1, rr.stdout + rr.stderr)   // WARNING: the AOF directory was moved aside
+        let rc = checks(rr)
+        XCTAssertEqual(rc["restore.redis.aof"]?["status"] as? String, "warning", rr.stdout)
+        XCTAssertEqual(rc["restore.redis.rdb"]?["status"] as? String, "ok", rr.stdout)
+        XCTAssertEqual(tree("\(work)/app"), original, "trees and .env back byte for byte")
+        XCTAssertEqual(sh("ls \(redisDir)").split(separator: "\n").filter { $0.hasPrefix("appendonlydir.before-restore-") }.count, 1)
+        // the restored RDB loads: the same 500 keys
+        let loaded = try RedisServer(extraArguments: ["--dir", redisDir, "--dbfilename", "dump.rdb"])
+        defer { loaded.stop() }
+        XCTAssertEqual(sh("redis-cli -p \(loaded.port) DBSIZE"), "500\n")
+        if qdrantAvailable {
+            XCTAssertEqual(rc["restore.health.qdrant"]?["status"] as? String, "ok", rr.stdout)
+            let n = Harness.run(["-e", "print(require('opsh.qdrant').connect():count('docs'))"], env: env)
+            XCTAssertEqual(n.stdout, "300\n", n.stderr)
+        }
+    }
+
+    func testRecoveryPicksTheNewestBackupAtOrBeforeTheDate() {
+        let work = Harness.tempDir("pitr").path
+        _ = sh("mkdir -p \(work)/src && echo v1 > \(work)/src/f")
+        for tier in ["daily", "weekly"] {
+            let r = Harness.run(["run", "backup/daily", "--dir", "\(work)/b", "--config_dirs", "\(work)/src", "--tier", tier, "--no-retention"])
+            XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+            _ = sh("echo v2 > \(work)/src/f")
+            sleep(1)
+        }
+        // rename the first backup into the past (its manifest's time too)
+        _ = sh("""
+        cd \(work)/b && old=$(ls -d *-daily) && new=20200101T000000Z-daily && mv $old $new && \
+        python3 -c "import json;p='$new/manifest.json';m=json.load(open(p));m['name']='$new';m['created_unix']=1577836800;json.dump(m,open(p,'w'))"
+        """)
+        let r = Harness.run(["--yes", "--json", "run", "backup/restore", "--dir", "\(work)/b", "--date", "2020-01-01", "--to", "\(work)/out"])
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertTrue(r.stdout.contains("20200101T000000Z-daily"), r.stdout)
+        XCTAssertEqual(sh("cat \(work)/out/config-src/f"), "v1\n")
+        let none = Harness.run(["--yes", "--json", "run", "backup/restore", "--dir", "\(work)/b", "--date", "2019-12-31", "--to", "\(work)/out2"])
+        XCTAssertEqual(none.status, 2, none.stdout)
+        XCTAssertTrue(none.stdout.contains("no complete backup"), none.stdout)
+    }
+
+    func testLogArchivingWithRetention() {
+        let work = Harness.tempDir("logs").path
+        _ = sh("""
+        mkdir -p \(work)/log && echo new > \(work)/log/app.log && echo old > \(work)/log/old.log && echo keep > \(work)/log/notes.txt
+        touch -d '40 days ago' \(work)/log/old.log \(work)/log/notes.txt
+        mkdir -p \(work)/b/logs/20200101T000000Z-logs && echo '{}' > \(work)/b/logs/20200101T000000Z-logs/manifest.json
+        """)
+        let r = Harness.run(["--yes", "--json", "run", "logs/archive", "--log_dir", "\(work)/log", "--dir", "\(work)/b"])
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertEqual(sh("ls \(work)/log"), "app.log\nnotes.txt\n", "only *.log older than 30 days deleted")
+        let arch = sh("ls -d \(work)/b/logs/*-logs").trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertFalse(arch.contains("20200101"), "the stale, incomplete one was removed: \(arch)")
+        XCTAssertEqual(sh("tar -tzf \(arch)/logs.tar.gz | sort"), "./\napp.log\nnotes.txt\nold.log\n")
+    }
+
+    func testConfigVersionWritesMetadata() {
+        let work = Harness.tempDir("cfg").path
+        _ = sh("mkdir -p \(work)/config && echo 'x: 1' > \(work)/config/a.yml && echo 'services: {}' > \(work)/docker-compose.yml && echo 'K=v' > \(work)/.env")
+        let r = Harness.run(["--json", "run", "config/version", "--config_dir", "\(work)/config", "--compose_file", "\(work)/docker-compose.yml",
+                             "--env_file", "\(work)/.env", "--dir", "\(work)/b", "--description", "before the TLS change"], env: ["USER": "alice"])
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        let dir = sh("ls -d \(work)/b/config/*-config").trimmingCharacters(in: .whitespacesAndNewlines)
+        let meta = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/metadata.json")))) as? [String: Any]
+        XCTAssertEqual(meta?["operator"] as? String, "alice")
+        XCTAssertEqual(meta?["description"] as? String, "before the TLS change")
+        XCTAssertNotNil(meta?["version"] as? String)
+        XCTAssertNotNil(meta?["timestamp"] as? String)
+        XCTAssertEqual(sh("stat -c %a \(dir)/env; cat \(dir)/env"), "600\nK=v\n")
+        XCTAssertEqual(sh("cd \(dir) && sha256sum -c --quiet SHA256SUMS && echo ok"), "ok\n")
+    }
+
+    func testConfigValidateYAMLEnvAndConnectivity() throws {
+        let work = Harness.tempDir("validate").path
+        let redis = try RedisServer()
+        defer { redis.stop() }
+        _ = sh("""
+        mkdir -p \(work)/config
+        printf 'server:\\n  port: 80\\n  hosts: [a, b]\\n' > \(work)/config/good.yml
+        printf 'a: 1\\n  b: 2\\n' > \(work)/config/bad.yaml
+        printf 'QDRANT_URL=http://127.0.0.1:1\\nREDIS_URL=\(redis.url)\\nOPENAI_API_KEY=\\n# EMBEDDING_MODEL=x\\n' > \(work)/.env
+        """)
+        let r = Harness.run(["--json", "run", "config/validate", "--config_dir", "\(work)/config", "--env_file", "\(work)/.env"])
+        XCTAssertEqual(r.status, 2, r.stdout + r.stderr)
+        let c = checks(r)
+        let yamlMsg = c["config.yaml"]?["message"] as? String ?? ""
+        XCTAssertTrue(yamlMsg.contains("bad.yaml: line 2, column 4: mapping values are not allowed"), yamlMsg)
+        XCTAssertFalse(yamlMsg.contains("good.yml"), yamlMsg)
+        XCTAssertEqual(c["config.env"]?["message"] as? String, "missing required variables in \(work)/.env: OPENAI_API_KEY, EMBEDDING_MODEL")
+        XCTAssertEqual(c["config.connectivity.redis"]?["status"] as? String, "ok", r.stdout)
+        XCTAssertEqual(c["config.connectivity.qdrant"]?["status"] as? String, "critical", r.stdout)
+        // all fixed: OK
+        _ = sh("rm \(work)/config/bad.yaml && printf 'QDRANT_URL=http://127.0.0.1:1\\nREDIS_URL=\(redis.url)\\nOPENAI_API_KEY=sk-x\\nEMBEDDING_MODEL=m\\n' > \(work)/.env")
+        let ok = Harness.run(["--json", "run", "config/validate", "--config_dir", "\(work)/config", "--env_file", "\(work)/.env", "--no-connectivity"])
+        XCTAssertEqual(ok.status, 0, ok.stdout)
+    }
+}

@@ -1,0 +1,77 @@
+-- Weekly full backup: the stack is stopped gracefully (SIGTERM, the engine escalates after
+-- --stop_timeout), every named volume its containers mount is archived through the Docker
+-- archive API (no `docker run ... tar`), with the configuration sources of the daily backup,
+-- then the containers that were running are started again, whatever happened, and the
+-- backup is verified. Named volumes are never removed; nothing is pruned.
+local backup = require "opsh.backup"
+local config = require "opsh.config"
+local docker = require "opsh.docker"
+local sources = require "opsh.backup_sources"
+local units = require "opsh.units"
+
+return {
+  description = "Weekly full backup: stop the stack gracefully, archive its volumes and configuration, start it again, verify",
+  categories = { "backup", "intrusive" },
+  guide = { "Backup and Recovery / Backup Strategy (Weekly Full Backups)" },
+  args = {
+    { name = "project", help = "compose project (default: config compose_project, else ai-docs)" },
+    { name = "dir", help = "backup root (default: config backup_dir)" },
+    { name = "volumes", type = "list", help = "only these volumes (default: every named volume the project's containers mount)" },
+    { name = "config_dirs", type = "list" }, { name = "files", type = "list" }, { name = "env_file" }, { name = "app_data", type = "list" },
+    { name = "stop_timeout", type = "integer", default = 30 },
+    { name = "compression", default = "gzip", choices = { "gzip", "zstd" } },
+    { name = "weekly", type = "integer", default = 4, help = "retention: weekly backups kept" },
+    { name = "monthly", type = "integer", default = 6 },
+    { name = "retention", type = "boolean", default = true },
+  },
+  run = function(args, ctx)
+    local root = args.dir or config.get("backup_dir")
+    local project = args.project or config.get("compose_project") or "ai-docs"
+    local d, derr = docker.connect()
+    if not d then return ctx:crit("backup.weekly", "Docker: " .. tostring(derr)) end
+    local containers, cerr = d:containers { all = true, project = project }
+    if not containers then return ctx:crit("backup.weekly", "Docker: " .. tostring(cerr)) end
+    if #containers == 0 then return ctx:crit("backup.weekly", "no containers of compose project " .. project) end
+    -- the named volumes they mount
+    local vols, seen = {}, {}
+    for _, c in ipairs(containers) do
+      for _, m in ipairs(c.Mounts or {}) do
+        if m.Type == "volume" and m.Name and not seen[m.Name] then seen[m.Name] = true; vols[#vols + 1] = m.Name end
+      end
+    end
+    if args.volumes then vols = args.volumes end
+    table.sort(vols)
+    local list = {}
+    for _, v in ipairs(vols) do list[#list + 1] = sources.docker_volume(v) end
+    for _, s in ipairs(sources.from_config { config_dirs = args.config_dirs, files = args.files, env_file = args.env_file,
+      app_data = args.app_data, redis = false, qdrant_collections = {} }) do list[#list + 1] = s end
+    -- stop gracefully, remembering what ran
+    local running = {}
+    for _, c in ipairs(containers) do if c.State == "running" then running[#running + 1] = c end end
+    for _, c in ipairs(running) do
+      local ok, err = d:stop(c.Id, { timeout = args.stop_timeout })
+      if not ok then ctx:warn("backup.weekly.stop", tostring((c.Names or {})[1]) .. ": " .. tostring(err)) end
+    end
+    ctx:ok("backup.weekly.stop", string.format("stopped %d containers of %s", #running, project), { stopped = #running })
+    local okb, m, err = pcall(sources.take, root, "weekly", list, ctx, { compression = args.compression, meta = { project = project } })
+    -- start again, whatever happened
+    local started, failed = 0, {}
+    for _, c in ipairs(running) do
+      local ok, serr = d:start(c.Id)
+      if ok then started = started + 1 else failed[#failed + 1] = tostring((c.Names or {})[1]) .. ": " .. tostring(serr) end
+    end
+    if #failed > 0 then ctx:crit("backup.weekly.start", "not started again: " .. table.concat(failed, "; "))
+    else ctx:ok("backup.weekly.start", string.format("started %d containers again", started), { started = started }) end
+    if not okb then return ctx:crit("backup.weekly", "backup failed, nothing kept: " .. tostring(m)) end
+    if not m then return ctx:crit("backup.weekly", "backup failed, nothing kept: " .. tostring(err)) end
+    if m.dry_run then return ctx:ok("backup.weekly", "would archive " .. #vols .. " volumes of " .. project) end
+    local v = backup.verify(m.path, { depth = "archives" })
+    if not v.ok then return ctx:crit("backup.verify", "does not verify: " .. tostring(v.problems[1])) end
+    ctx:ok("backup.weekly", string.format("%s: %d volumes, %d items, %s, verified", m.path, #vols, #m.items, units.bytes_text(m.total_bytes)),
+      { volumes = #vols, bytes = m.total_bytes })
+    if args.retention then
+      local r = backup.retention(root, { daily = 7, weekly = args.weekly, monthly = args.monthly })
+      if r then ctx:ok("backup.retention", string.format("kept %d, deleted %d", #r.kept, #r.deleted)) end
+    end
+  end,
+}
