@@ -16,6 +16,7 @@ public enum ModuleRegistry {
         ("opsh.yaml", YAMLModule.open),
         ("opsh.arq", ARQModule.open),
         ("opsh._docker", DockerModule.open),
+        ("opsh.sys", SysModule.open),
         ("opsh.qdrant.spec", QdrantSpecModule.open),
         ("opsh._bench", BenchModule.open),
     ]

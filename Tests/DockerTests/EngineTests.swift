@@ -472,3 +472,40 @@ final class JSONFileLogTests: XCTestCase {
         compare(tty, ["{}", "{match = 'error', ignore_case = true}"])
     }
 }
+
+/// A reader slower than the engine: the kept lines fill the bounded queue, the transfer pauses
+/// (CURL_WRITEFUNC_PAUSE) and resumes when the queue drains, and no line is lost or reordered.
+final class BackpressureTests: XCTestCase {
+    var containers: [String] = []
+    override func setUpWithError() throws { try DockerEngine.require() }
+    override func tearDown() { DockerEngine.cleanup(containers: containers) }
+
+    func testPausedTransferResumesWithoutLosingLines() {
+        let n = DockerEngine.name("many")
+        containers.append(n)
+        XCTAssertEqual(DockerEngine.docker(["run", "--name", n, DockerEngine.image, "awk",
+                                            "BEGIN{for(i=1;i<=20000;i++){ printf \"line %d %s\\n\", i, (i % 10 == 0 ? \"ERROR\" : \"ok\") }}"]).status, 0)
+        let r = Harness.run([Harness.write("""
+        local docker = require 'opsh.docker'
+        local opsh = require 'opsh'
+        local d = assert(docker.connect())
+        local function check(opts, every)
+          local expect, got, bad = every, 0, 0
+          local k = 0
+          for line in d:logs('\(n)', opts) do
+            k = k + 1
+            if k % 500 == 0 then opsh.sleep(0.001) end   -- a slow reader: the queue fills
+            local i = tonumber(line:match('^line (%d+)'))
+            if i ~= expect then bad = bad + 1 end
+            expect = i + every
+            got = got + 1
+          end
+          print(got, bad)
+        end
+        check({source = 'api', max_queued = 512}, 1)
+        check({source = 'api', max_queued = 512, match = 'error', ignore_case = true}, 10)
+        """, to: "bp.lua")], timeout: 120)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, "20000\t0\n2000\t0\n")
+    }
+}

@@ -91,3 +91,23 @@ final class FrameTests: XCTestCase {
         XCTAssertThrowsError(try DockerAPI.demultiplex(Array(frame(1, "out").dropLast())))
     }
 }
+
+import OpshTestSupport
+
+/// What a user reads: the module's documentation and the procedures' help.
+final class DocsTests: XCTestCase {
+    func testHelpOfTheModuleAndTheProcedures() {
+        var r = Harness.run(["help", "opsh.docker"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        for want in ["client:logs(id, opts)", "client:scale_service(service, n, opts)", "total_inactive_file", "inactive_file", "opsh.created=true", "daemon_unavailable"] {
+            XCTAssertTrue(r.stdout.contains(want), "opsh help opsh.docker lacks \(want)")
+        }
+        r = Harness.run(["list", "services"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        for p in ["status", "start", "stop", "restart", "logs", "errors", "stats", "limits", "log-rotation", "connectivity", "emergency-restart", "incident", "autoscale"] {
+            XCTAssertTrue(r.stdout.contains("services/\(p) "), "opsh list services lacks \(p): \(r.stdout)")
+        }
+        r = Harness.run(["run", "services/incident", "--help"])
+        XCTAssertTrue(r.stdout.contains("database_down") && r.stdout.contains("destructive"), r.stdout + r.stderr)
+    }
+}

@@ -257,6 +257,50 @@ final class ServiceProcedureTests: XCTestCase {
         XCTAssertEqual(volumesAfter, volumesBefore, "no volume is ever removed")
     }
 
+    func testStackScriptStatusAndIdempotentUp() {
+        var r = Self.stackScript(["status"], s)
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        for svc in ["dragonfly", "qdrant", "task-worker"] {
+            XCTAssertTrue(r.stdout.contains("\(s.name(svc))  running"), r.stdout)
+        }
+        XCTAssertTrue(r.stdout.contains("\(s.name("dragonfly"))  running  health=healthy"), r.stdout)
+        // what the stack is made of, as the guide's compose file has it
+        let labels = DockerEngine.docker(["inspect", "-f", "{{index .Config.Labels \"com.docker.compose.project\"}} {{index .Config.Labels \"com.docker.compose.service\"}} {{.HostConfig.NetworkMode}} {{.HostConfig.LogConfig.Config}} {{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.MemoryReservation}} {{.HostConfig.ExtraHosts}}", s.name("qdrant")]).stdout
+        XCTAssertEqual(labels, "\(s.project) qdrant host map[max-file:3 max-size:10m] 4294967296 2000000000 2147483648 [qdrant:127.0.0.1 dragonfly:127.0.0.1 task-worker:127.0.0.1]\n")
+        let mounts = DockerEngine.docker(["inspect", "-f", "{{range .Mounts}}{{.Name}}{{.Destination}}:{{.RW}} {{end}}", s.name("dragonfly")]).stdout
+        XCTAssertTrue(mounts.contains("\(s.project)_dragonfly_data/data:true") && mounts.contains("/usr:false"), mounts)
+        // up again changes nothing and keeps the containers
+        let id = DockerEngine.docker(["inspect", "-f", "{{.Id}}", s.name("dragonfly")]).stdout
+        r = Self.stackScript(["up"], s)
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertEqual(DockerEngine.docker(["inspect", "-f", "{{.Id}}", s.name("dragonfly")]).stdout, id)
+    }
+
+    /// A second, short-lived stack: down removes the containers and keeps the data.
+    func testStackDownKeepsTheVolumes() {
+        let pid = getpid()
+        let t = TestStack(project: "opshtest\(pid)b", prefix: "t\(pid)b-", redisPort: RedisServer.freePort(), qdrantPort: RedisServer.freePort(), config: s.config)
+        defer {
+            DockerEngine.cleanup(containers: ["dragonfly", "qdrant", "task-worker"].map(t.name), volumes: t.volumes)
+        }
+        var r = Self.stackScript(["up"], t)
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertEqual(DockerEngine.sh(["redis-cli", "-p", String(t.redisPort), "set", "kept", "1"]).stdout, "OK\n")
+        r = Self.stackScript(["down"], t)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("volumes kept: \(t.project)_qdrant_data \(t.project)_dragonfly_data"), r.stdout)
+        for svc in ["dragonfly", "qdrant", "task-worker"] { XCTAssertFalse(DockerEngine.exists(t.name(svc)), "down removes \(svc)") }
+        for v in t.volumes { XCTAssertEqual(DockerEngine.docker(["volume", "inspect", v]).status, 0, "down keeps \(v)") }
+        r = Self.stackScript(["status"], t)
+        XCTAssertEqual(r.status, 1, r.stdout)
+        XCTAssertTrue(r.stdout.contains("\(t.name("dragonfly"))  absent"), r.stdout)
+        // up again: the data is back (AOF on the kept volume)
+        r = Self.stackScript(["up"], t)
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertEqual(DockerEngine.sh(["redis-cli", "-p", String(t.redisPort), "get", "kept"]).stdout, "1\n")
+        Self.stackScript(["down"], t)
+    }
+
     func testDaemonNotRunning() {
         let r = Harness.run(["--config", s.config, "run", "services/status"], env: ["DOCKER_HOST": "unix:///tmp/opsh-no-daemon.sock"])
         XCTAssertEqual(r.status, 2, r.stdout + r.stderr)

@@ -45,7 +45,10 @@ return {
           local counts = stream:counts()
           local text = string.format("%d error line(s) in %d line(s) since %s", n, counts.lines, args.since)
           if n > 0 then text = text .. "; last: " .. table.concat(last, " / ") end
-          ctx:threshold("errors." .. name, n, args.warn, args.crit, text, { lines_scanned = counts.lines, bytes_scanned = counts.bytes })
+          local m = { error_lines = n, lines_scanned = counts.lines, bytes_scanned = counts.bytes }
+          if args.crit and n >= args.crit then ctx:crit("errors." .. name, text, m)
+          elseif args.warn and n >= args.warn then ctx:warn("errors." .. name, text, m)
+          else ctx:ok("errors." .. name, text, m) end
         end
       end
     end

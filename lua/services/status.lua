@@ -2,11 +2,39 @@
 -- report. Per container: state, health (the container's health check), uptime and restarts, from
 -- the Docker Engine API (no docker CLI). A service with no container is CRITICAL, a stopped or
 -- unhealthy container CRITICAL, a restart count above --restarts_warn a WARNING.
--- systemd units (--units): where systemd runs (/run/systemd/system exists) opsh cannot yet read
--- them (reading units needs `systemctl show`, which waits for opsh.sys.exec): reported as
--- UNKNOWN with that reason; where systemd does not run, reported as not present (OK).
+-- systemd units (--units, the guide's ai-docs-vector-db): read with `systemctl show` (through
+-- opsh.sys.exec: no API exists), active is OK, activating/deactivating/inactive a WARNING, failed
+-- CRITICAL, a unit systemd does not know "not present" (OK: the stack runs in containers). Where
+-- systemd does not run (no systemctl, or "not booted with systemd"), the units are reported as
+-- not present.
 local services = require "opsh.services"
-local fs = require "opsh.fs"
+local sys = require "opsh.sys"
+
+local PROPS = "LoadState,ActiveState,SubState,NRestarts,ActiveEnterTimestamp,MainPID"
+
+local function unit_status(ctx, systemctl, unit)
+  local check = "systemd." .. unit
+  local r, err = sys.exec({ systemctl, "show", unit, "--property=" .. PROPS }, { timeout = 10, read_only = true })
+  if not r then
+    if err.code == "not_found" then return "absent" end
+    return ctx:unknown(check, "systemctl show " .. unit .. ": " .. tostring(err))
+  end
+  local text = (r.stdout or "") .. (r.stderr or "")
+  if r.status ~= 0 then
+    if text:find("not been booted with systemd", 1, true) or text:find("Failed to connect to bus", 1, true) then return "absent" end
+    return ctx:unknown(check, string.format("systemctl show %s failed (exit %s): %s", unit, tostring(r.status), (text:gsub("%s+$", ""))))
+  end
+  local p = {}
+  for k, v in (r.stdout or ""):gmatch("([%w]+)=([^\n]*)") do p[k] = v end
+  local restarts = tonumber(p.NRestarts) or 0
+  local m = { active = p.ActiveState == "active" and 1 or 0, restarts = restarts }
+  if p.LoadState == "not-found" then return ctx:ok(check, unit .. ": not present (systemd has no such unit)", m) end
+  local desc = string.format("%s: %s (%s)%s, restarts %d", unit, tostring(p.ActiveState), tostring(p.SubState),
+    (p.ActiveEnterTimestamp and p.ActiveEnterTimestamp ~= "") and (" since " .. p.ActiveEnterTimestamp) or "", restarts)
+  if p.ActiveState == "active" then return ctx:ok(check, desc, m)
+  elseif p.ActiveState == "failed" then return ctx:crit(check, desc, m)
+  else return ctx:warn(check, desc, m) end
+end
 
 return {
   description = "Service status: containers' state, health, uptime and restarts (docker-compose ps + systemctl status)",
@@ -17,6 +45,7 @@ return {
     { name = "project", help = "compose project (default: config compose_project; any project when unset)" },
     { name = "restarts_warn", type = "integer", default = 3, help = "restart count for WARNING" },
     { name = "units", type = "list", default = { "ai-docs-vector-db" }, help = "systemd units the guide checks" },
+    { name = "systemctl", default = "systemctl", help = "the systemctl program" },
   },
   run = function(args, ctx)
     local d, err = services.connect()
@@ -44,11 +73,11 @@ return {
         end
       end
     end
-    if not fs.exists("/run/systemd/system") then
-      ctx:ok("systemd", "systemd does not run here: units " .. table.concat(args.units, ", ") .. " not present")
-    else
-      ctx:unknown("systemd", "systemd runs, but opsh cannot read units yet (systemctl show needs opsh.sys.exec): "
-        .. table.concat(args.units, ", ") .. " not checked")
+    for _, unit in ipairs(args.units) do
+      if unit_status(ctx, args.systemctl, unit) == "absent" then
+        ctx:ok("systemd", "systemd does not run here: units " .. table.concat(args.units, ", ") .. " not present")
+        break
+      end
     end
   end,
 }

@@ -299,7 +299,7 @@ function Client:logs(id, opts)
   }
   local s, e = self.core:stream(p .. "/containers/" .. urlencode(id) .. "/logs" .. query(q), {
     tty = tty, match = opts.match, ignore_case = opts.ignore_case, max_lines = opts.max_lines,
-    duration = opts.duration,
+    duration = opts.duration, max_queued = opts.max_queued,
   })
   if not s then error(e, 2) end
   return function() return s:next() end, s

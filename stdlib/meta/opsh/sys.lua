@@ -1,0 +1,21 @@
+---@meta
+--- Running a program where no API exists (systemctl, journalctl, apt: DESIGN.md §4):
+--- `local sys = require "opsh.sys"`. Procedures never use it for what an opsh module does
+--- (docker, redis-cli, curl, tar, df, ps...).
+local sys = {}
+
+--- Runs `argv[1]` (looked up in PATH) with the arguments as they are: no shell, stdin from
+--- /dev/null. stdout and stderr are kept in memory up to max_bytes each (a program that writes
+--- much more gets write errors; `truncated` says so). The wait is a native wait: inside a task,
+--- other tasks run meanwhile. At the timeout the program is killed (SIGKILL) and the call
+--- returns nil, err (code "timeout", err.stdout/err.stderr hold what it wrote).
+--- A non-zero exit is not a failure: look at status (or signal, when a signal ended it).
+--- Failures: code "not_found" (no such program), "denied", "spawn", "timeout".
+--- Under --dry-run the program is not run unless read_only = true (it changes nothing, e.g.
+--- `systemctl show`): the call logs "would: run ..." and returns {dry_run = true, would = "run ..."}.
+---@param argv string[]
+---@param opts? {timeout?: number, max_bytes?: integer, read_only?: boolean, env?: string[], cwd?: string} timeout in seconds (default 10); max_bytes (default 1 MiB); env: the whole environment as "K=V" strings
+---@return {status?: integer, signal?: integer, stdout: string, stderr: string, truncated: boolean}|nil, table? err
+function sys.exec(argv, opts) end
+
+return sys
