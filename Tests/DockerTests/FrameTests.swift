@@ -111,3 +111,27 @@ final class DocsTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("database_down") && r.stdout.contains("destructive"), r.stdout + r.stderr)
     }
 }
+
+/// When the native json-file reader does not apply, it says so and opsh.docker uses the API.
+final class JSONFileFallbackTests: XCTestCase {
+    func testUnreadableOrCompressedLogsAreRefused() throws {
+        let dir = Harness.tempDir("jsonlog")
+        let log = dir.appendingPathComponent("c-json.log").path
+        try #"{"log":"one error\n","stream":"stdout","time":"2026-11-29T05:00:00.1Z"}"#.appending("\n").write(toFile: log, atomically: true, encoding: .utf8)
+        try "older\n".write(toFile: log + ".1", atomically: true, encoding: .utf8)
+        let r = Harness.run([Harness.write("""
+        local core = require 'opsh._docker'
+        print("missing", core.file_stream("\(dir.path)/nope-json.log"))
+        local s = assert(core.file_stream("\(log)", {match = "error"}))
+        print("read", pcall(function() return s:next() end))
+        """, to: "f.lua")])
+        XCTAssertTrue(r.stdout.contains("missing\tnil\tcannot read \(dir.path)/nope-json.log: No such file or directory"), r.stdout + r.stderr)
+        // "older" is not JSON: the reader stops with a clear error rather than inventing lines
+        XCTAssertTrue(r.stdout.contains("read\tfalse"), r.stdout + r.stderr)
+        try "x".write(toFile: log + ".2.gz", atomically: true, encoding: .utf8)
+        try FileManager.default.removeItem(atPath: log + ".1")
+        try "x".write(toFile: log + ".1.gz", atomically: true, encoding: .utf8)
+        let g = Harness.run([Harness.write("print(require('opsh._docker').file_stream('\(log)'))", to: "g.lua")])
+        XCTAssertTrue(g.stdout.contains("nil\t\(log).1.gz is compressed: read through the API"), g.stdout + g.stderr)
+    }
+}

@@ -78,12 +78,18 @@ function M.connect(opts)
   return setmetatable({ core = c, host = c:endpoint(), api_version = opts.api_version }, Client)
 end
 
--- the engine's API version: negotiated once per client
+-- the engine's API version: negotiated once per client, from /_ping's Api-Version header (else
+-- /version's ApiVersion): the lower of the engine's and the client's
 function Client:prefix()
   if not self.api_version then
     local r, err = self.core:request("GET", "/_ping", { timeout = 10 })
     if not r then return nil, err end
     self.api_version_server = r.headers["api-version"]
+    if not self.api_version_server then
+      -- an engine (or a proxy) that leaves the header out: its /version says it
+      local vr = self.core:request("GET", "/version", { timeout = 10 })
+      self.api_version_server = vr and type(vr.json) == "table" and vr.json.ApiVersion or nil
+    end
     local v = self.api_version_server or core.api_version
     local a, b = v:match("^(%d+)%.(%d+)$")
     local ca, cb = core.api_version:match("^(%d+)%.(%d+)$")
