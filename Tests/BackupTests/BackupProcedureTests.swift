@@ -75,9 +75,13 @@ final class BackupProcedureTests: XCTestCase {
             XCTAssertEqual(left.stdout, "0\n", left.stderr)
         }
         // verify at the data depth: the Qdrant snapshot recovered into a scratch collection
-        let v = Harness.run(["--json", "run", "backup/verify", "--dir", "\(work)/backups", "--depth", qdrantAvailable ? "data" : "archives"], env: env, timeout: 120)
+        let v = Harness.run(["--json", "run", "backup/verify", "--dir", "\(work)/backups", "--depth", "data"], env: env, timeout: 120)
         let vc = checks(v)
         XCTAssertEqual(vc["backup.verify"]?["status"] as? String, "ok", v.stdout)
+        // the RDB loaded by a throwaway redis-server: the 500 keys of backup time
+        XCTAssertEqual(vc["backup.verify.redis"]?["status"] as? String, "ok", v.stdout)
+        XCTAssertTrue((vc["backup.verify.redis"]?["message"] as? String ?? "").contains("500 keys"), v.stdout)
+        XCTAssertEqual(sh("ls -A \(work)/backups | grep -c verify"), "0\n", "the scratch directory is removed")
         if qdrantAvailable {
             XCTAssertEqual(vc["backup.verify.qdrant"]?["status"] as? String, "ok", v.stdout)
             XCTAssertTrue((vc["backup.verify.qdrant"]?["message"] as? String ?? "").contains("300 points"), v.stdout)
