@@ -51,8 +51,11 @@ public enum Retention {
 
     /// Applies a plan (under the root's lock). Returns the names deleted.
     public static func apply(_ root: String, daily: Int, weekly: Int, monthly: Int, dryRun: Bool) throws -> (Plan, [String]) {
-        let lock = try BackupWriter.lock(root)
-        defer { close(lock) }
+        var st = stat()
+        if stat(root, &st) != 0 && errno == ENOENT { return (Plan(), []) }   // no backups yet
+        // a dry run writes nothing, not even the lock file
+        let lock = dryRun ? -1 : try BackupWriter.lock(root)
+        defer { if lock >= 0 { close(lock) } }
         let p = plan(BackupSet.list(root), daily: daily, weekly: weekly, monthly: monthly)
         var deleted: [String] = []
         if !dryRun {

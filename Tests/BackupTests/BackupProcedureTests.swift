@@ -195,4 +195,20 @@ final class BackupProcedureTests: XCTestCase {
         let ok = Harness.run(["--json", "run", "config/validate", "--config_dir", "\(work)/config", "--env_file", "\(work)/.env", "--no-connectivity"])
         XCTAssertEqual(ok.status, 0, ok.stdout)
     }
+
+    /// --dry-run: the procedures say what they would do and write nothing at all.
+    func testDryRunWritesNothing() {
+        let work = Harness.tempDir("dry").path
+        _ = sh("mkdir -p \(work)/src && echo x > \(work)/src/f")
+        for args in [["run", "backup/daily", "--dir", "\(work)/b", "--config_dirs", "\(work)/src", "--no-redis"],
+                     ["run", "backup/retention", "--dir", "\(work)/b"],
+                     ["run", "config/version", "--config_dir", "\(work)/src", "--dir", "\(work)/b"],
+                     ["run", "logs/archive", "--log_dir", "\(work)/src", "--dir", "\(work)/b"]] {
+            let r = Harness.run(["--dry-run", "--yes"] + args)
+            XCTAssertEqual(r.status, 0, "\(args): \(r.stdout) \(r.stderr)")
+            if args[1] != "backup/retention" { XCTAssertTrue(r.stderr.contains("would: "), "\(args): \(r.stderr)") }
+            XCTAssertFalse(FileManager.default.fileExists(atPath: "\(work)/b"), "\(args) wrote something")
+        }
+        XCTAssertEqual(sh("ls \(work)/src"), "f\n")
+    }
 }
