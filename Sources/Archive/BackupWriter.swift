@@ -40,6 +40,8 @@ public final class BackupWriter {
     public var compression: Compression
     public var level: Int?
     public var threads = availableCores()
+    /// Running totals while a tree is archived (item, files, bytes): progress on a terminal.
+    public var progress: ((String, Int, Int64) -> Void)?
     /// Extra manifest fields (label, host, description...).
     public var metadata: [(String, MValue)] = []
 
@@ -130,6 +132,7 @@ public final class BackupWriter {
         try archiveItem(item, origin: path, extra: extra) { writer, listing, sparse in
             let tree = TreeArchiver(writer: writer, listing: listing)
             tree.sparseListing = sparse
+            if let p = self.progress { tree.progress = { p(item, $0, $1) } }
             tree.exclude = exclude
             var st = stat()
             guard lstat(path, &st) == 0 else { throw ArchiveError.errno("cannot stat", path, errno) }

@@ -17,6 +17,8 @@ public final class TreeArchiver {
     let writer: TarWriter
     /// Receives "sha256  path\n" for each regular file (hard links repeat their target's hash).
     let listing: ((String, String) -> Void)?
+    /// Called after each regular file with the running totals (files, bytes): progress display.
+    public var progress: ((Int, Int64) -> Void)?
     /// Receives (regions digest, path, size) for each sparse file (see SparseRegion.digestPrefix).
     public var sparseListing: ((String, String, Int64) -> Void)?
     /// Glob patterns (fnmatch, matched against the path inside the archive) to leave out.
@@ -127,6 +129,7 @@ public final class TreeArchiver {
             if missing > 0 { warn("\(path): shrank by \(missing) bytes while archiving; padded with zeros") }
             stats.files += 1
             stats.bytes += e.size
+            progress?(stats.files, stats.bytes)
             if let digest, e.sparseMap != nil {
                 // sparse: the regions digest, kept apart from the sha256sum listing
                 sparseListing?(digest.hex(), name, e.size)

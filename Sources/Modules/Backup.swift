@@ -112,6 +112,20 @@ public enum BackupModule {
 
     // MARK: writer
 
+    /// A progress line on stderr (only on a terminal: never in pipes or --json output), at most
+    /// every half second, erased when the item is done.
+    static func progressLine() -> (String, Int, Int64) -> Void {
+        var last = 0.0
+        return { item, files, bytes in
+            var t = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &t)
+            let now = Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+            if now - last < 0.5 { return }
+            last = now
+            writeToStderr("\r\u{1B}[K\(item): \(files) files, \(bytes >> 20) MiB")
+        }
+    }
+
     /// backup.begin{root=, tier="daily", compression="gzip"|"zstd"|"none", level=, threads=, meta={...}}
     static let begin: lk_SwiftFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
@@ -128,6 +142,7 @@ public enum BackupModule {
             }
             do {
                 let w = try BackupWriter(root: root, tier: tier, compression: comp)
+                if isatty(2) != 0 { w.progress = progressLine() }
                 if let l = int(o["level"]) { w.level = Int(l) }
                 if let t = int(o["threads"]), t > 0 { w.threads = Int(t) }
                 if case .map(let meta)? = o["meta"] {
@@ -158,6 +173,7 @@ public enum BackupModule {
             let o = try options(lua, 4)
             if h.dryRun { return would(lua, "archive \(path) as \(item)", [.string("name"): .string(item)]) }
             guard let w = h.writer else { throw .message("the backup was already committed or aborted") }
+            defer { if w.progress != nil { writeToStderr("\r\u{1B}[K") } }
             do { return push(lua, BackupModule.lua(try w.addTree(item, path: path, exclude: strings(o["exclude"]), extra: extra(o)))) }
             catch { h.writer = nil; return fail(lua, error) }
         }
