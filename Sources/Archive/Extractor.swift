@@ -94,14 +94,14 @@ public final class Extractor {
         var fd = dup(rootFD)
         for c in comps {
             let name = String(decoding: c, as: UTF8.self)
-            var next = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            var next = withCPath(c) { openat(fd, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
             if next < 0 && errno == ENOENT {
-                if mkdirat(fd, name, 0o700) != 0 && errno != EEXIST {
+                if withCPath(c, { mkdirat(fd, $0, 0o700) }) != 0 && errno != EEXIST {
                     let err = ArchiveError.errno("cannot create directory", name, errno)
                     close(fd)
                     throw err
                 }
-                next = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                next = withCPath(c) { openat(fd, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
             }
             if next < 0 {
                 let err = errno
@@ -134,7 +134,8 @@ public final class Extractor {
             throw refuse(e, "empty path")
         }
         let dir = try parentFD(e, comps.dropLast())
-        let base = String(decoding: comps.last!, as: UTF8.self)
+        // C strings made from the bytes: a name that is not UTF-8 is created as it is
+        let base: [CChar] = comps.last!.map { CChar(bitPattern: $0) } + [0]
         switch e.kind {
         case .directory:
             if mkdirat(dir, base, 0o700) != 0 {
@@ -152,7 +153,7 @@ public final class Extractor {
             stats.files += 1
         case .symlink:
             _ = unlinkat(dir, base, 0)
-            guard symlinkat(String(decoding: e.linkTarget, as: UTF8.self), dir, base) == 0 else {
+            guard symlinkat(e.linkTarget.map { CChar(bitPattern: $0) } + [0], dir, base) == 0 else {
                 throw ArchiveError.errno("cannot create symlink", e.pathString, errno)
             }
             if options.owners { _ = fchownat(dir, base, uid_t(truncatingIfNeeded: e.uid), gid_t(truncatingIfNeeded: e.gid), AT_SYMLINK_NOFOLLOW) }
@@ -167,7 +168,7 @@ public final class Extractor {
             defer { close(tdir) }
             let dir2 = try parentFD(e, comps.dropLast())
             _ = unlinkat(dir2, base, 0)
-            guard linkat(tdir, String(decoding: tcomps.last!, as: UTF8.self), dir2, base, 0) == 0 else {
+            guard linkat(tdir, tcomps.last!.map { CChar(bitPattern: $0) } + [0], dir2, base, 0) == 0 else {
                 throw ArchiveError.errno("cannot create hard link to \(e.linkString) at", e.pathString, errno)
             }
             stats.hardlinks += 1
@@ -180,7 +181,7 @@ public final class Extractor {
         }
     }
 
-    func writeFile(_ e: TarEntry, dir: Int32, base: String, reader: TarReader) throws {
+    func writeFile(_ e: TarEntry, dir: Int32, base: [CChar], reader: TarReader) throws {
         var fd = openat(dir, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         if fd < 0 && errno == EEXIST {
             // a later copy of the same member (tar appends updates): replace it, never follow it
@@ -228,8 +229,7 @@ public final class Extractor {
     public func finishDirectories() throws {
         if cachedFD >= 0 { close(cachedFD); cachedFD = -1; cachedParent = nil }
         for (path, mode, mtime, ns, uid, gid) in deferredDirs.reversed() {
-            let p = path.isEmpty || path == [0x2e] ? "." : String(decoding: path, as: UTF8.self)
-            let fd = openat(rootFD, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            let fd = withCPath(path.isEmpty ? [0x2e] : path) { openat(rootFD, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
             guard fd >= 0 else { continue }
             if options.owners { _ = fchown(fd, uid_t(truncatingIfNeeded: uid), gid_t(truncatingIfNeeded: gid)) }
             _ = fchmod(fd, mode_t(mode & 0o7777))

@@ -59,12 +59,16 @@ public final class TreeArchiver {
     public func add(path: String, as name: String) throws {
         var st = stat()
         guard lstat(path, &st) == 0 else { throw ArchiveError.errno("cannot stat", path, errno) }
-        try addEntry(path: path, name: name, st: st)
+        try addEntry(path: Array(path.utf8), name: Array(name.utf8), st: st)
     }
 
-    func addEntry(path: String, name: String, st: stat) throws {
-        if excluded(name) { return }
-        var e = TarEntry(path: Array(name.utf8), kind: .file)
+    // Paths are bytes from readdir to the archive: a name that is not UTF-8 is stored as it is
+    // (a String would replace its bytes, and the file would then not be found).
+    func addEntry(path: [UInt8], name: [UInt8], st: stat) throws {
+        let pathText = String(decoding: path, as: UTF8.self)
+        let nameText = String(decoding: name, as: UTF8.self)
+        if excluded(nameText) { return }
+        var e = TarEntry(path: name, kind: .file)
         e.mode = UInt32(st.st_mode & 0o7777)
         e.uid = Int64(st.st_uid)
         e.gid = Int64(st.st_gid)
@@ -80,7 +84,7 @@ public final class TreeArchiver {
                 e.linkTarget = first
                 try writer.add(e)
                 stats.hardlinks += 1
-                if !hash.isEmpty { listing?(hash, name) }
+                if !hash.isEmpty { listing?(hash, nameText) }
                 return
             }
             links[id] = (e.path, "")
@@ -90,32 +94,35 @@ public final class TreeArchiver {
             e.kind = .directory
             try writer.add(e)
             stats.directories += 1
-            guard let d = opendir(path) else {
-                if errno == ENOENT { warn("\(path): vanished while archiving"); return }
-                throw ArchiveError.errno("cannot list", path, errno)
+            guard let d = withCPath(path, { opendir($0) }) else {
+                if errno == ENOENT { warn("\(pathText): vanished while archiving"); return }
+                throw ArchiveError.errno("cannot list", pathText, errno)
             }
-            var names: [String] = []
+            var names: [[UInt8]] = []
             while let ent = readdir(d) {
-                let n = withUnsafeBytes(of: ent.pointee.d_name) { String(cString: $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
-                if n != "." && n != ".." { names.append(n) }
+                let n: [UInt8] = withUnsafeBytes(of: ent.pointee.d_name) { raw in
+                    Array(raw.prefix { $0 != 0 })
+                }
+                if n != [0x2e] && n != [0x2e, 0x2e] { names.append(n) }
             }
             closedir(d)
-            names.sort()
+            names.sort { $0.lexicographicallyPrecedes($1) }
             for n in names {
-                let child = path.hasSuffix("/") ? path + n : path + "/" + n
-                let childName = name == "." || name.isEmpty ? n : (name.hasSuffix("/") ? name + n : name + "/" + n)
+                let child = path.last == 0x2f ? path + n : path + [0x2f] + n
+                let childName = name == [0x2e] || name.isEmpty ? n : (name.last == 0x2f ? name + n : name + [0x2f] + n)
                 var cst = stat()
-                guard lstat(child, &cst) == 0 else {
-                    if errno == ENOENT { warn("\(child): vanished while archiving"); continue }
-                    throw ArchiveError.errno("cannot stat", child, errno)
+                guard withCPath(child, { lstat($0, &cst) }) == 0 else {
+                    let text = String(decoding: child, as: UTF8.self)
+                    if errno == ENOENT { warn("\(text): vanished while archiving"); continue }
+                    throw ArchiveError.errno("cannot stat", text, errno)
                 }
                 try addEntry(path: child, name: childName, st: cst)
             }
         case S_IFREG:
-            let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+            let fd = withCPath(path) { open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
             guard fd >= 0 else {
-                if errno == ENOENT { warn("\(path): vanished while archiving"); return }
-                throw ArchiveError.errno("cannot open", path, errno)
+                if errno == ENOENT { warn("\(pathText): vanished while archiving"); return }
+                throw ArchiveError.errno("cannot open", pathText, errno)
             }
             defer { close(fd) }
             e.kind = .file
@@ -125,23 +132,23 @@ public final class TreeArchiver {
                 if e.sparseMap != nil { stats.sparse += 1 }
             }
             let digest = listing != nil ? try Digest() : nil
-            let missing = try writer.addFile(e, fd: fd, path: path, digest: digest)
-            if missing > 0 { warn("\(path): shrank by \(missing) bytes while archiving; padded with zeros") }
+            let missing = try writer.addFile(e, fd: fd, path: pathText, digest: digest)
+            if missing > 0 { warn("\(pathText): shrank by \(missing) bytes while archiving; padded with zeros") }
             stats.files += 1
             stats.bytes += e.size
             progress?(stats.files, stats.bytes)
             if let digest, e.sparseMap != nil {
                 // sparse: the regions digest, kept apart from the sha256sum listing
-                sparseListing?(digest.hex(), name, e.size)
+                sparseListing?(digest.hex(), nameText, e.size)
             } else if let digest {
                 let h = digest.hex()
-                listing?(h, name)
+                listing?(h, nameText)
                 if st.st_nlink > 1 { links[FileID(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino))] = (e.path, h) }
             }
         case S_IFLNK:
             var buf = [CChar](repeating: 0, count: 4097)
-            let n = readlink(path, &buf, 4096)
-            guard n >= 0 else { throw ArchiveError.errno("cannot read link", path, errno) }
+            let n = withCPath(path) { readlink($0, &buf, 4096) }
+            guard n >= 0 else { throw ArchiveError.errno("cannot read link", pathText, errno) }
             e.kind = .symlink
             e.linkTarget = buf[0..<n].map { UInt8(bitPattern: $0) }
             try writer.add(e)
@@ -157,7 +164,16 @@ public final class TreeArchiver {
             try writer.add(e)
             stats.other += 1
         default:
-            warn("\(path): socket ignored")
+            warn("\(pathText): socket ignored")
         }
+    }
+}
+
+/// Calls `body` with `path` as a NUL-terminated C string (bytes as they are, UTF-8 or not).
+func withCPath<R>(_ path: [UInt8], _ body: (UnsafePointer<CChar>) throws -> R) rethrows -> R {
+    var z = path
+    z.append(0)
+    return try z.withUnsafeBufferPointer { b in
+        try b.baseAddress!.withMemoryRebound(to: CChar.self, capacity: b.count) { try body($0) }
     }
 }

@@ -152,4 +152,22 @@ final class InteropTests: XCTestCase {
         close(fd)
         XCTAssertEqual(file.digest!.hex(), T.sha256(arch), "the SHA-256 computed while writing is the file's")
     }
+
+    /// File names that are not UTF-8 are stored and restored byte for byte, both ways.
+    func testNonUTF8NamesRoundTrip() throws {
+        let src = T.tmp("bytes")
+        XCTAssertEqual(T.sh("cd \(src) && mkdir \"$(printf 'd\\377ir')\" && printf 'one' > \"$(printf 'd\\377ir/f\\376\\200.txt')\" && ln -s \"$(printf 'd\\377ir')\" link").0, 0)
+        let names = T.sh("cd \(src) && find . | sort | od -An -c").1
+        let arch = T.tmp("bytes-a") + "/a.tar"
+        try T.archive(src, to: arch, .none)
+        let x = T.tmp("bytes-x")
+        XCTAssertEqual(T.sh("tar -xf \(arch) -C \(x)").0, 0)
+        XCTAssertEqual(T.sh("cd \(x) && find . | sort | od -An -c").1, names, "GNU tar sees the same bytes")
+        XCTAssertEqual(T.sh("cat \(x)/\"$(printf 'd\\377ir/f\\376\\200.txt')\"").1, "one")
+        let gnu = T.tmp("bytes-g") + "/g.tar"
+        XCTAssertEqual(T.sh("tar -cf \(gnu) -C \(src) .").0, 0)
+        let y = T.tmp("bytes-y")
+        _ = try T.extract(gnu, .none, into: y)
+        XCTAssertEqual(T.sh("cd \(y) && find . | sort | od -An -c").1, names, "opsh restores the same bytes")
+    }
 }
