@@ -8,9 +8,11 @@ import Glibc
 /// with keepOld). A single-file item is copied next to the target, checked, synced and renamed
 /// over it. Leftover staging directories of a killed restore are removed by the next one.
 public enum Restore {
-    public struct Options: Sendable {
+    public struct Options {
         public var dryRun = false
         public var keepOld = false
+        /// Running totals while a tree is extracted (files, bytes): progress on a terminal.
+        public var progress: ((Int, Int64) -> Void)?
         public init() {}
     }
 
@@ -115,6 +117,7 @@ public enum Restore {
         var count = 0
         while let e = try reader.next() {
             try x.extract(e, reader)
+            if e.kind == .file { options.progress?(x.stats.files, x.stats.bytes) }
             count += 1
             if count == 50 { ArchiveFaults.point("restore.extracting") }
         }

@@ -330,6 +330,11 @@ public enum BackupModule {
             var opts = Restore.Options()
             opts.dryRun = lua.dryRun || o["dry_run"] == .boolean(true)
             opts.keepOld = o["keep_old"] == .boolean(true)
+            if isatty(2) != 0 && !opts.dryRun {
+                let line = progressLine()
+                opts.progress = { line("restore \(item)", $0, $1) }
+            }
+            defer { if opts.progress != nil { writeToStderr("\r\u{1B}[K") } }
             do {
                 let r = try Restore.restore(backup: path, item: item, target: target, options: opts)
                 var m: [LuaValue: LuaValue] = [
