@@ -14,8 +14,9 @@ local function iso_ms(ms) return time.iso(ms / 1000) end
 
 local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8, Sep = 9, Oct = 10, Nov = 11, Dec = 12 }
 
--- Seconds since a health record was written, from its "Mon-DD HH:MM:SS" (no year: the latest
--- such time not in the future), or nil when it has none.
+-- Seconds since a health record was written, from its "Mon-DD HH:MM:SS" (the worker's local time,
+-- no year: the latest such time not in the future), or nil when it has none. A worker in another
+-- time zone than this host shifts it by the difference.
 local function record_age(value)
   local mon, d, h, mi, sec = value:match("^(%a%a%a)%-(%d%d) (%d%d):(%d%d):(%d%d)")
   if not mon or not MONTHS[mon] then return nil end
@@ -23,7 +24,10 @@ local function record_age(value)
   local year = tonumber(os.date("%Y", now))
   local t = os.time { year = year, month = MONTHS[mon], day = tonumber(d), hour = tonumber(h), min = tonumber(mi), sec = tonumber(sec) }
   if t > now + 86400 then t = os.time { year = year - 1, month = MONTHS[mon], day = tonumber(d), hour = tonumber(h), min = tonumber(mi), sec = tonumber(sec) } end
-  return now - t
+  local age = now - t
+  -- a record "from the future" means the worker's clock or zone differs from this host's
+  if age < -60 then return nil end
+  return math.max(0, age)
 end
 
 return {
