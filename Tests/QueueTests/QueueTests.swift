@@ -151,6 +151,13 @@ final class QueueTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("1 failed: 1× ValueError: first try fails"), r.stdout)
         XCTAssertTrue(r.stdout.contains("arq:queue:health-check: "), r.stdout)
         XCTAssertTrue(r.stdout.contains("j_failed=1"), r.stdout)
+        // the record's own time gives its age, whatever interval the check assumes (3600 s by default here, 1 s in fact)
+        let j = opsh(["--json", "run", "queue/status"])
+        let doc = try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as! [String: Any]
+        let worker = (doc["checks"] as! [[String: Any]]).first { $0["name"] as? String == "queue.worker" }
+        let age = try XCTUnwrap((worker?["metrics"] as? [String: Any])?["health_age_s"] as? Double, j.stdout)
+        XCTAssertLessThan(age, 60, j.stdout)
+        XCTAssertGreaterThanOrEqual(age, -1, j.stdout)
 
         r = opsh(["run", "queue/failed"])
         XCTAssertEqual(r.status, 1, r.stdout + r.stderr)

@@ -12,6 +12,24 @@ local time = require "opsh.time"
 
 local function iso_ms(ms) return time.iso(ms / 1000) end
 
+local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8, Sep = 9, Oct = 10, Nov = 11, Dec = 12 }
+
+-- Seconds since a health record was written, from its "Mon-DD HH:MM:SS" (the worker's local time,
+-- no year: the latest such time not in the future), or nil when it has none. A worker in another
+-- time zone than this host shifts it by the difference.
+local function record_age(value)
+  local mon, d, h, mi, sec = value:match("^(%a%a%a)%-(%d%d) (%d%d):(%d%d):(%d%d)")
+  if not mon or not MONTHS[mon] then return nil end
+  local now = os.time()
+  local year = tonumber(os.date("%Y", now))
+  local t = os.time { year = year, month = MONTHS[mon], day = tonumber(d), hour = tonumber(h), min = tonumber(mi), sec = tonumber(sec) }
+  if t > now + 86400 then t = os.time { year = year - 1, month = MONTHS[mon], day = tonumber(d), hour = tonumber(h), min = tonumber(mi), sec = tonumber(sec) } end
+  local age = now - t
+  -- a record "from the future" means the worker's clock or zone differs from this host's
+  if age < -60 then return nil end
+  return math.max(0, age)
+end
+
 return {
   description = "ARQ task queue: depth, deferred jobs and due times, in-progress jobs, failed results, worker health-check age",
   categories = { "queue", "check", "safe" },
@@ -124,7 +142,10 @@ return {
     if type(value) ~= "string" then
       return ctx:crit("queue.worker", ("no worker health record at %s: no ARQ worker running (or a different queue/database)"):format(hkey), { worker_up = 0 })
     end
-    local age = (pttl and pttl > 0) and (args.health_interval + 1 - pttl / 1000) or nil
+    -- ARQ's record starts with the worker's local time ("Nov-29 07:06:25"): the age from it does
+    -- not depend on knowing the worker's interval; the TTL (interval + 1 at each write) is the fallback
+    local age = record_age(value)
+    if not age and pttl and pttl > 0 then age = args.health_interval + 1 - pttl / 1000 end
     local m = { worker_up = 1, health_age_s = age }
     local text = ("%s: %s"):format(hkey, value)
     if age and age > 2 * args.health_interval + 1 then
