@@ -199,7 +199,8 @@ final class ServerFailureTests: XCTestCase {
         c.retry.maxAttempts = 1
         // DEBUG SLEEP holds the reply; kill the server while the client waits for it.
         let pid = s.pid
-        let killer = Thread { usleep(300_000); kill(pid, SIGKILL) }
+        // 1.5 s of the 5 s sleep: the command is surely sent by then, even on a loaded machine
+        let killer = Thread { usleep(1_500_000); kill(pid, SIGKILL) }
         killer.start()
         XCTAssertThrowsError(try c.command(["DEBUG", "SLEEP", "5"])) { e in
             let e = e as! RESPError
