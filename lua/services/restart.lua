@@ -19,28 +19,18 @@ return {
   run = function(args, ctx)
     local d, err = services.connect()
     if not d then return ctx:crit("docker", tostring(err)) end
-    local fns = {}
-    for _, svc in ipairs(services.resolve(d, services.names(args.service), services.project(args.project))) do
-      if svc.err or #svc.containers == 0 then
-        ctx:crit("restart." .. svc.service, svc.err and tostring(svc.err) or ("no container for service " .. svc.service))
+    services.each_container(d, ctx, "restart", args.service, args.project, function(c, name)
+      local t0 = time.monotonic()
+      local ok, e = d:restart(name, { timeout = args.timeout })
+      if not ok then return ctx:crit("restart." .. name, tostring(e)) end
+      if type(ok) == "table" and ok.dry_run then return ctx:ok("restart." .. name, "would restart " .. name) end
+      local healthy, why = services.wait_healthy(d, c.Id, args.health_timeout)
+      local took = time.monotonic() - t0
+      if healthy then
+        ctx:ok("restart." .. name, string.format("%s restarted and healthy in %.1f s", name, took), { seconds = took })
+      else
+        ctx:crit("restart." .. name, string.format("%s restarted but is %s", name, why), { seconds = took })
       end
-      for _, c in ipairs(svc.containers) do
-        fns[#fns + 1] = function()
-          local name = services.name_of(c)
-          local t0 = time.monotonic()
-          local ok, e = d:restart(services.name_of(c), { timeout = args.timeout })
-          if not ok then return ctx:crit("restart." .. name, tostring(e)) end
-          if type(ok) == "table" and ok.dry_run then return ctx:ok("restart." .. name, "would restart " .. name) end
-          local healthy, why = services.wait_healthy(d, c.Id, args.health_timeout)
-          local took = time.monotonic() - t0
-          if healthy then
-            ctx:ok("restart." .. name, string.format("%s restarted and healthy in %.1f s", name, took), { seconds = took })
-          else
-            ctx:crit("restart." .. name, string.format("%s restarted but is %s", name, why), { seconds = took })
-          end
-        end
-      end
-    end
-    opsh.all(fns)
+    end)
   end,
 }

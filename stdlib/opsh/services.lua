@@ -94,6 +94,24 @@ function M.resolve(d, names, project)
   return { opsh.all(fns) }
 end
 
+--- Runs action(container, name) concurrently for every container of the services named by
+--- `service` (one name, or nil for all of config services) in `project`; a service that cannot be
+--- looked up or has no container is reported CRITICAL as `check.SERVICE` (with `hint` appended).
+--- What the start, stop and restart procedures share.
+function M.each_container(d, ctx, check, service, project, action, hint)
+  local fns = {}
+  for _, svc in ipairs(M.resolve(d, M.names(service), M.project(project))) do
+    if svc.err or #svc.containers == 0 then
+      ctx:crit(check .. "." .. svc.service, svc.err and tostring(svc.err)
+        or ("no container for service " .. svc.service .. (hint or "")))
+    end
+    for _, c in ipairs(svc.containers) do
+      fns[#fns + 1] = function() return action(c, M.name_of(c)) end
+    end
+  end
+  opsh.all(fns)
+end
+
 --- Seconds since an engine timestamp ("2026-11-29T05:31:02.123456789Z"), or nil.
 function M.age(ts)
   if type(ts) ~= "string" or ts:sub(1, 4) == "0001" then return nil end
