@@ -985,24 +985,27 @@ def h_recover(st, req):
             return recover_collection(st, cname, path, b.get("checksum"))
         return maybe_async(req, go)
     if u.scheme in ("http", "https"):
-        def go():
-            fd, tmp = tempfile.mkstemp(dir=os.path.join(st.snapshots, "tmp"), suffix=".snapshot")
-            try:
-                headers = {}
-                if b.get("api_key"):
-                    headers["api-key"] = b["api_key"]
-                try:
-                    with urllib.request.urlopen(urllib.request.Request(loc, headers=headers), timeout=600) as r, \
-                            os.fdopen(fd, "wb") as out:
-                        shutil.copyfileobj(r, out, 1 << 20)
-                except Exception as e:  # noqa: BLE001
-                    raise ApiError(400, "Bad request: Failed to download snapshot from %s: %s" % (loc, e))
-                return recover_collection(st, cname, tmp, b.get("checksum"))
-            finally:
-                if os.path.exists(tmp):
-                    os.remove(tmp)
-        return maybe_async(req, go)
+        return maybe_async(req, lambda: with_downloaded(st, loc, b.get("api_key"),
+                                                        lambda tmp: recover_collection(st, cname, tmp, b.get("checksum"))))
     raise ApiError(400, "Bad request: Unsupported snapshot location scheme: %s" % (u.scheme or loc))
+
+
+def with_downloaded(st, loc, api_key, recover):
+    """Downloads a snapshot from an http(s) location into the snapshots' tmp dir, runs
+    recover(path) on it and removes it (Qdrant's recovery from a URL, collection or shard)."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.join(st.snapshots, "tmp"), suffix=".snapshot")
+    try:
+        headers = {"api-key": api_key} if api_key else {}
+        try:
+            with urllib.request.urlopen(urllib.request.Request(loc, headers=headers), timeout=600) as r, \
+                    os.fdopen(fd, "wb") as out:
+                shutil.copyfileobj(r, out, 1 << 20)
+        except Exception as e:  # noqa: BLE001
+            raise ApiError(400, "Bad request: Failed to download snapshot from %s: %s" % (loc, e))
+        return recover(tmp)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def h_upload(st, req):
@@ -1140,21 +1143,8 @@ def h_recover_shard(st, req):
             raise ApiError(400, "Bad request: Snapshot file %s does not exist" % path)
         return maybe_async(req, lambda: recover_shard(st, c, path, b.get("checksum")))
     if u.scheme in ("http", "https"):
-        def go():
-            fd, tmp = tempfile.mkstemp(dir=os.path.join(st.snapshots, "tmp"), suffix=".snapshot")
-            try:
-                headers = {"api-key": b["api_key"]} if b.get("api_key") else {}
-                try:
-                    with urllib.request.urlopen(urllib.request.Request(loc, headers=headers), timeout=600) as r, \
-                            os.fdopen(fd, "wb") as out:
-                        shutil.copyfileobj(r, out, 1 << 20)
-                except Exception as e:  # noqa: BLE001
-                    raise ApiError(400, "Bad request: Failed to download snapshot from %s: %s" % (loc, e))
-                return recover_shard(st, c, tmp, b.get("checksum"))
-            finally:
-                if os.path.exists(tmp):
-                    os.remove(tmp)
-        return maybe_async(req, go)
+        return maybe_async(req, lambda: with_downloaded(st, loc, b.get("api_key"),
+                                                        lambda tmp: recover_shard(st, c, tmp, b.get("checksum"))))
     raise ApiError(400, "Bad request: Unsupported snapshot location scheme: %s" % u.scheme)
 
 
