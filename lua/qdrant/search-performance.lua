@@ -16,7 +16,6 @@ local time = require "opsh.time"
 
 local QUERY_ENDPOINT = "/collections/{collection_name}/points/query"
 
-
 return {
   description = "Search performance: index status, query latency from Qdrant's metrics and live probes, HNSW m/ef_construct update",
   categories = { "qdrant", "troubleshooting", "performance", "intrusive" },

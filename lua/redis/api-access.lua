@@ -7,7 +7,6 @@ local units = require "opsh.units"
 local auth_hint = units.redis_auth_hint
 local config = require "opsh.config"
 
-
 local function setting(name, default)
   local t = config.get("thresholds")
   if type(t) == "table" and tonumber(t[name]) then return tonumber(t[name]) end

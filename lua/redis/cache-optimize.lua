@@ -27,9 +27,6 @@ local time = require "opsh.time"
 local POLICIES = { "noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
   "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl" }
 
-
-
-
 local function used_memory(r)
   local m = r:info("memory")
   return m and m.memory and tonumber(m.memory.used_memory) or nil

@@ -12,10 +12,6 @@ local config = require "opsh.config"
 
 local cache_policy = require "opsh.cache_policy"
 
-
-
-
-
 return {
   description = "Cache memory report: memory and policy, hit rate, evictions, cache keys and their size, protected data in the same db",
   categories = { "redis", "cache", "check", "safe" },

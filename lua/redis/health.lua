@@ -26,8 +26,6 @@ local DEFAULTS = {
 
 local function limit(args, name) return thresholds.get(args, "redis", name, DEFAULTS[name]) end
 
-
-
 local function num(v) return tonumber(v) end
 
 return {

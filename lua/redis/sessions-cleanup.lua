@@ -29,7 +29,6 @@ end
 return n
 ]]
 
-
 return {
   description = "Deletes sessions without a TTL, atomically per batch (SCAN + a short EVAL that re-checks the TTL)",
   categories = { "redis", "sessions", "maintenance", "intrusive" },

@@ -23,7 +23,6 @@ local config = require "opsh.config"
 local time = require "opsh.time"
 local opsh = require "opsh"
 
-
 -- One SCAN pass; TTLs pipelined per SCAN page. Returns count, without_ttl, set (or nil past max).
 local function pass(r, match, count, max_tracked, want_ttl)
   local seen, n, no_ttl, page = {}, 0, 0, {}
