@@ -161,6 +161,37 @@ final class QdrantProcedureTests: XCTestCase {
         XCTAssertEqual(run(["--yes", "run", "qdrant/snapshot-prune", "--keep", "0"], s).status, 3)
     }
 
+    func testSnapshotRestoreFromTheServerAndFromAFile() throws {
+        let s = try QdrantStandin()
+        seed(s)
+        let dir = Harness.tempDir("qrestore")
+        XCTAssertEqual(run(["run", "qdrant/snapshot", "--download", dir.path], s).status, 0)
+        let file = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: dir.path).first)
+        let count = "print(require('opsh.qdrant').connect():count('docs'))"
+        _ = lua("assert(require('opsh.qdrant').connect():delete_points('docs', { points = { 1, 2, 3, 4, 5 } }))", s)
+        XCTAssertEqual(lua(count, s), "295\n")
+        // destructive: refused without --yes; exactly one source
+        XCTAssertNotEqual(run(["run", "qdrant/snapshot-restore", "--collection", "docs", "--name", "latest"], s).status, 0)
+        XCTAssertEqual(run(["--yes", "run", "qdrant/snapshot-restore", "--collection", "docs"], s).status, 3)
+        let dry = run(["--dry-run", "--yes", "run", "qdrant/snapshot-restore", "--collection", "docs", "--name", "latest"], s)
+        XCTAssertTrue(dry.stdout.contains("would restore docs from \(s.url)/collections/docs/snapshots/"), dry.stdout)
+        XCTAssertEqual(lua(count, s), "295\n")
+        // from the server's own newest snapshot
+        let r = run(["--yes", "run", "qdrant/snapshot-restore", "--collection", "docs", "--name", "latest"], s)
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertTrue(r.stdout.contains("295 points before, 300 after; green"), r.stdout)
+        XCTAssertEqual(lua(count, s), "300\n")
+        // from the file on this host, into a collection that does not exist yet
+        let f = run(["--yes", "run", "qdrant/snapshot-restore", "--collection", "copy", "--file", dir.appendingPathComponent(file).path], s)
+        XCTAssertEqual(f.status, 0, f.stdout + f.stderr)
+        XCTAssertTrue(f.stdout.contains("no collection points before, 300 after"), f.stdout)
+        // a wrong checksum is refused by Qdrant and changes nothing
+        let bad = run(["--yes", "run", "qdrant/snapshot-restore", "--collection", "copy", "--file", dir.appendingPathComponent(file).path,
+                       "--checksum", String(repeating: "0", count: 64)], s)
+        XCTAssertEqual(bad.status, 2, bad.stdout)
+        XCTAssertEqual(lua("print(require('opsh.qdrant').connect():count('copy'))", s), "300\n")
+    }
+
     func testIncidentNotification() throws {
         let receiver = try HTTPTestServer()
         defer { receiver.stop() }
