@@ -1,7 +1,8 @@
 import CDyn
 import Glibc
 
-/// Reading backups back: the catalog of a root, verification, restore, and retention.
+/// Reading backups back: their manifests, verification and archives (what a root holds is
+/// BackupCatalog; retention is Retention).
 public enum BackupSet {
     public struct Info: Sendable {
         public var name: String
@@ -10,47 +11,6 @@ public enum BackupSet {
         public var created: Int64
         public var complete: Bool
         public var bytes: Int64
-    }
-
-    /// The backups in `root`, newest first. Incomplete ones (`.partial`, or without a complete
-    /// manifest) are listed with complete = false.
-    public static func list(_ root: String) -> [Info] {
-        guard let d = opendir(root) else { return [] }
-        var names: [String] = []
-        while let e = readdir(d) {
-            let n = withUnsafeBytes(of: e.pointee.d_name) { String(cString: $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
-            if n.hasPrefix(".") { continue }
-            var st = stat()
-            if lstat("\(root)/\(n)", &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR { names.append(n) }
-        }
-        closedir(d)
-        var out: [Info] = []
-        for n in names {
-            let path = "\(root)/\(n)"
-            let m = readManifest(path)
-            let partial = n.hasSuffix(".partial")
-            let complete = !partial && m?["complete"]?.bool == true && m?["name"]?.string == n
-            out.append(Info(name: n, path: path, tier: m?["tier"]?.string ?? tierFromName(n),
-                            created: m?["created_unix"]?.int ?? createdFromName(n) ?? 0,
-                            complete: complete, bytes: m?["total_bytes"]?.int ?? 0))
-        }
-        return out.sorted { $0.created != $1.created ? $0.created > $1.created : $0.name > $1.name }
-    }
-
-    static func tierFromName(_ n: String) -> String {
-        let parts = n.split(separator: "-")
-        return parts.count > 1 ? String(parts[1]).replacingPartial() : ""
-    }
-
-    /// "20261129T053000Z-..." -> Unix time.
-    static func createdFromName(_ n: String) -> Int64? {
-        let b = Array(n.utf8)
-        guard b.count >= 16, b[8] == 0x54, b[15] == 0x5a else { return nil }
-        func num(_ r: Range<Int>) -> Int32? { Int32(String(decoding: b[r], as: UTF8.self)) }
-        guard let y = num(0..<4), let mo = num(4..<6), let d = num(6..<8), let h = num(9..<11), let mi = num(11..<13), let s = num(13..<15) else { return nil }
-        var t = tm()
-        t.tm_year = y - 1900; t.tm_mon = mo - 1; t.tm_mday = d; t.tm_hour = h; t.tm_min = mi; t.tm_sec = s
-        return Int64(timegm(&t))
     }
 
     public static func readManifest(_ dir: String) -> MValue? {
@@ -65,11 +25,6 @@ public enum BackupSet {
             out += buf[0..<n]
         }
         return MValue.parse(out)
-    }
-
-    /// The newest complete backup created at or before `time` (any tier).
-    public static func newestComplete(_ root: String, atOrBefore time: Int64? = nil) -> Info? {
-        list(root).first { $0.complete && (time == nil || $0.created <= time!) }
     }
 
     // MARK: verify
@@ -208,6 +163,3 @@ public enum BackupSet {
     }
 }
 
-extension String {
-    func replacingPartial() -> String { hasSuffix(".partial") ? String(dropLast(8)) : self }
-}

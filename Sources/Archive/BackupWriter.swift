@@ -82,32 +82,29 @@ public final class BackupWriter {
         }
     }
 
+    /// The root's lock file, beside the backups.
+    static let lockName = ".opsh-backup.lock"
+
     /// The root's lock: one backup or retention run at a time per root.
     static func lock(_ root: String) throws -> Int32 {
-        let fd = open("\(root)/.opsh-backup.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw ArchiveError.errno("cannot open", "\(root)/.opsh-backup.lock", errno) }
+        let fd = open("\(root)/\(lockName)", O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw ArchiveError.errno("cannot open", "\(root)/\(lockName)", errno) }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
             close(fd)
-            throw ArchiveError(.io, "another opsh backup or retention run holds \(root)/.opsh-backup.lock", path: root)
+            throw ArchiveError(.io, "another opsh backup or retention run holds \(root)/\(lockName)", path: root)
         }
         return fd
     }
 
-    /// `.partial` directories left by a killed or failed run (safe: we hold the lock).
+    /// Backups left `.partial` by a killed or failed run (safe: we hold the lock). Only
+    /// directories of the backup name format: another program's `x.partial` is not ours.
     static func removeLeftovers(_ root: String) throws -> [String] {
         var removed: [String] = []
-        guard let d = opendir(root) else { return [] }
-        var names: [String] = []
-        while let e = readdir(d) {
-            let n = withUnsafeBytes(of: e.pointee.d_name) { String(cString: $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
-            if n.hasSuffix(".partial") { names.append(n) }
+        for b in BackupCatalog.read(root).leftovers {
+            try FileTree.remove(b.path)
+            removed.append(b.name)
         }
-        closedir(d)
-        for n in names.sorted() {
-            try FileTree.remove("\(root)/\(n)")
-            removed.append(n)
-        }
-        return removed
+        return removed.sorted()
     }
 
     func checkItemName(_ item: String) throws {

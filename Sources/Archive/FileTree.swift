@@ -16,15 +16,20 @@ public enum FileTree {
             return
         }
         _ = chmod(path, 0o700)   // a read-only directory could not be emptied
-        guard let d = opendir(path) else { throw ArchiveError.errno("cannot list", path, errno) }
+        for n in try names(in: path) { try remove(path + "/" + n) }
+        guard rmdir(path) == 0 || errno == ENOENT else { throw ArchiveError.errno("cannot delete", path, errno) }
+    }
+
+    /// The names in a directory, sorted, without "." and "..".
+    public static func names(in dir: String) throws -> [String] {
+        guard let d = opendir(dir) else { throw ArchiveError.errno("cannot list", dir, errno) }
+        defer { closedir(d) }
         var names: [String] = []
         while let e = readdir(d) {
             let n = withUnsafeBytes(of: e.pointee.d_name) { String(cString: $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
             if n != "." && n != ".." { names.append(n) }
         }
-        closedir(d)
-        for n in names { try remove(path + "/" + n) }
-        guard rmdir(path) == 0 || errno == ENOENT else { throw ArchiveError.errno("cannot delete", path, errno) }
+        return names.sorted()
     }
 
     /// Every entry under `root` (depth first, names sorted), with its lstat; `visit` returns

@@ -275,19 +275,33 @@ public enum BackupModule {
               .string("complete"): .boolean(b.complete), .string("bytes"): .integer(b.bytes)])
     }
 
-    /// backup.list(root) -> backups newest first (incomplete ones have complete = false)
+    static func other(_ o: BackupCatalog.Other) -> LuaValue {
+        .map([.string("name"): .string(o.name), .string("reason"): .string(o.reason)])
+    }
+
+    /// backup.list(root) -> complete backups newest first, then interrupted leftovers (complete =
+    /// false); second result: the entries that are not backups, {name, reason}
     static let list: lk_SwiftFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
-            push(lua, .array(BackupSet.list(try lua.checkString(1)).map(info)))
+            let c = BackupCatalog.read(try lua.checkString(1))
+            lua.push(value: .array((c.backups + c.leftovers).map(info)))
+            lua.push(value: .array(c.others.map(other)))
+            return 2
         }
     }
 
-    /// backup.latest(root [, at_or_before_unix]) -> the newest complete backup, or nil
+    /// backup.latest(root [, at_or_before_unix [, tiers]]) -> the newest complete backup (of one
+    /// of `tiers` when given), or nil
     static let latest: lk_SwiftFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let root = try lua.checkString(1)
             let t: Int64? = lua.isNoneOrNil(2) ? nil : Int64(try lua.checkNumber(2))
-            guard let b = BackupSet.newestComplete(root, atOrBefore: t) else { lua.pushNil(); return 1 }
+            var tiers: Set<String>?
+            if !lua.isNoneOrNil(3) {
+                guard lua.type(at: 3) == .table, case .array(let a)? = try? lua.value(at: 3, maxDepth: 2) else { throw .type(3, "list of tier names") }
+                tiers = Set(a.compactMap { $0.text })
+            }
+            guard let b = BackupCatalog.newest(root, atOrBefore: t, tiers: tiers) else { lua.pushNil(); return 1 }
             return push(lua, info(b))
         }
     }
@@ -374,23 +388,52 @@ public enum BackupModule {
         }
     }
 
-    /// backup.retention(root, {daily=7, weekly=4, monthly=6}) -> {kept = {{name, reasons}}, deleted = {names}}
+    static let retentionOptions: Set<String> = ["tiers", "now", "dry_run"]
+    static let policyFields: Set<String> = ["last", "daily", "weekly", "monthly", "days"]
+
+    /// backup.retention(root, {tiers = {TIER = {last=, daily=, weekly=, monthly=, days=}}, now=, dry_run=})
+    /// -> {kept = {{name, tier, reasons}}, deleted = {{name, tier, reason}}, untouched = {{name, tier}},
+    ///     left_alone = {{name, reason}}, dry_run}
     static let retention: lk_SwiftFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let root = try lua.checkString(1)
             let o = try options(lua, 2)
-            let d = Int(int(o["daily"]) ?? 7), w = Int(int(o["weekly"]) ?? 4), mo = Int(int(o["monthly"]) ?? 6)
-            guard d >= 0, w >= 0, mo >= 0 else { throw .argument(2, "counts must be >= 0") }
+            for k in o.keys where !retentionOptions.contains(k) {
+                throw .argument(2, "unknown option '\(k)' (options: \(retentionOptions.sorted().joined(separator: ", ")))")
+            }
+            guard case .map(let tiers)? = o["tiers"], !tiers.isEmpty else {
+                throw .argument(2, "tiers = {TIER = {last=, daily=, weekly=, monthly=, days=}} is required: retention applies to the tiers it names, and to no other")
+            }
+            var policies: [String: Retention.Policy] = [:]
+            for (k, v) in tiers {
+                guard let tier = k.text else { throw .argument(2, "tiers: keys are tier names") }
+                guard case .map(let fields) = v else { throw .argument(2, "tiers.\(tier) must be a table {last=, daily=, weekly=, monthly=, days=}") }
+                var counts: [String: Int] = [:]
+                for (fk, fv) in fields {
+                    guard let f = fk.text, policyFields.contains(f) else {
+                        throw .argument(2, "tiers.\(tier): unknown field '\(fk.text ?? "?")' (fields: \(policyFields.sorted().joined(separator: ", ")))")
+                    }
+                    guard let n = int(fv), n >= 0, n <= 100_000 else { throw .argument(2, "tiers.\(tier).\(f) must be a whole number >= 0") }
+                    counts[f] = Int(n)
+                }
+                policies[tier] = Retention.Policy(last: counts["last"] ?? 0, daily: counts["daily"] ?? 0, weekly: counts["weekly"] ?? 0,
+                                                  monthly: counts["monthly"] ?? 0, days: counts["days"] ?? 0)
+            }
+            let now = int(o["now"]) ?? Int64(TimeModule.wallSeconds())
             let dry = lua.dryRun || o["dry_run"] == .boolean(true)
             do {
-                let (plan, deleted) = try Retention.apply(root, daily: d, weekly: w, monthly: mo, dryRun: dry)
+                let (plan, _) = try Retention.apply(root, policies: policies, now: now, dryRun: dry)
                 let kept: [LuaValue] = plan.keep.map { b, reasons in
-                    .map([.string("name"): .string(b.name), .string("reasons"): .array(reasons.map { .string($0) })])
+                    .map([.string("name"): .string(b.name), .string("tier"): .string(b.tier), .string("reasons"): .array(reasons.map { .string($0) })])
                 }
-                if dry { for b in plan.delete { writeToStderr("would: delete backup \(b.path)\n") } }
+                let deleted: [LuaValue] = plan.delete.map { b, reason in
+                    .map([.string("name"): .string(b.name), .string("tier"): .string(b.tier), .string("reason"): .string(reason)])
+                }
+                let untouched: [LuaValue] = plan.untouched.map { .map([.string("name"): .string($0.name), .string("tier"): .string($0.tier)]) }
+                if dry { for (b, _) in plan.delete { writeToStderr("would: delete backup \(b.path)\n") } }
                 return push(lua, .map([
-                    .string("kept"): .array(kept),
-                    .string("deleted"): .array((dry ? plan.delete.map { $0.name } : deleted).map { .string($0) }),
+                    .string("kept"): .array(kept), .string("deleted"): .array(deleted),
+                    .string("untouched"): .array(untouched), .string("left_alone"): .array(plan.others.map(other)),
                     .string("dry_run"): .boolean(dry),
                 ]))
             } catch { return fail(lua, error) }

@@ -55,7 +55,7 @@ final class BackupProcedureTests: XCTestCase {
         head -c 200000 /dev/urandom > \(work)/app/data/state.bin
         """)
         let original = tree("\(work)/app")
-        var args = ["--json", "run", "backup/daily", "--dir", "\(work)/backups", "--config_dirs", "\(work)/app/config",
+        var args = ["--yes", "--json", "run", "backup/daily", "--dir", "\(work)/backups", "--config_dirs", "\(work)/app/config",
                     "--env_file", "\(work)/app/.env", "--app_data", "\(work)/app/data", "--redis", "--redis_url", redis.url]
         if qdrantAvailable { args += ["--qdrant_collections", "docs"] }
         let env = ["QDRANT_URL": q?.url ?? "http://127.0.0.1:1"]
@@ -121,7 +121,7 @@ final class BackupProcedureTests: XCTestCase {
         let work = Harness.tempDir("pitr").path
         _ = sh("mkdir -p \(work)/src && echo v1 > \(work)/src/f")
         for tier in ["daily", "weekly"] {
-            let r = Harness.run(["run", "backup/daily", "--dir", "\(work)/b", "--config_dirs", "\(work)/src", "--tier", tier, "--no-retention"])
+            let r = Harness.run(["--yes", "run", "backup/daily", "--dir", "\(work)/b", "--config_dirs", "\(work)/src", "--tier", tier, "--no-retention"])
             XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
             _ = sh("echo v2 > \(work)/src/f")
             sleep(1)
@@ -145,14 +145,24 @@ final class BackupProcedureTests: XCTestCase {
         _ = sh("""
         mkdir -p \(work)/log && echo new > \(work)/log/app.log && echo old > \(work)/log/old.log && echo keep > \(work)/log/notes.txt
         touch -d '40 days ago' \(work)/log/old.log \(work)/log/notes.txt
-        mkdir -p \(work)/b/logs/20200101T000000Z-logs && echo '{}' > \(work)/b/logs/20200101T000000Z-logs/manifest.json
+        mkdir -p \(work)/b/logs/20200102T000000Z-logs && echo '{}' > \(work)/b/logs/20200102T000000Z-logs/manifest.json
         """)
         let r = Harness.run(["--yes", "--json", "run", "logs/archive", "--log_dir", "\(work)/log", "--dir", "\(work)/b"])
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
         XCTAssertEqual(sh("ls \(work)/log"), "app.log\nnotes.txt\n", "only *.log older than 30 days deleted")
-        let arch = sh("ls -d \(work)/b/logs/*-logs").trimmingCharacters(in: .whitespacesAndNewlines)
-        XCTAssertFalse(arch.contains("20200101"), "the stale, incomplete one was removed: \(arch)")
+        let arch = sh("ls -d \(work)/b/logs/*-logs | grep -v 20200102").trimmingCharacters(in: .whitespacesAndNewlines)
         XCTAssertEqual(sh("tar -tzf \(arch)/logs.tar.gz | sort"), "./\napp.log\nnotes.txt\nold.log\n")
+        XCTAssertEqual(sh("cat \(work)/b/logs/20200102T000000Z-logs/manifest.json"), "{}\n", "not opsh's: left alone")
+        // a real archive from 2020 (its manifest's time too) is past the 30 days: deleted by the next run
+        _ = sh("""
+        cd \(work)/b/logs && new=20200101T000000Z-logs && cp -a \(arch) $new && \
+        python3 -c "import json;p='$new/manifest.json';m=json.load(open(p));m['name']='$new';m['created_unix']=1577836800;json.dump(m,open(p,'w'))"
+        """)
+        let again = Harness.run(["--yes", "--json", "run", "logs/archive", "--log_dir", "\(work)/log", "--dir", "\(work)/b"])
+        XCTAssertEqual(again.status, 0, again.stdout + again.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(work)/b/logs/20200101T000000Z-logs"), "older than the logs tier's 30 days")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: arch), "within 30 days")
+        XCTAssertEqual(sh("cat \(work)/b/logs/20200102T000000Z-logs/manifest.json"), "{}\n", "not opsh's: left alone")
     }
 
     func testConfigVersionWritesMetadata() {

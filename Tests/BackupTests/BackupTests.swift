@@ -360,12 +360,12 @@ final class BackupTests: XCTestCase {
         XCTAssertEqual(sh("python3 '\(pyPath)'").0, 0)
         let r = lua("""
         local backup = require "opsh.backup"
-        local dry = backup.retention('\(root)', {daily = 7, weekly = 4, monthly = 3, dry_run = true})
+        local dry = backup.retention('\(root)', {tiers = {daily = {daily = 7, weekly = 4, monthly = 3}}, dry_run = true})
         print(#dry.kept, #dry.deleted, #backup.list('\(root)'))
-        local res = assert(backup.retention('\(root)', {daily = 7, weekly = 4, monthly = 3}))
+        local res = assert(backup.retention('\(root)', {tiers = {daily = {daily = 7, weekly = 4, monthly = 3}}}))
         print(#res.kept, #res.deleted, #backup.list('\(root)'))
         print(res.kept[1].name, table.concat(res.kept[1].reasons, ","))
-        local none = assert(backup.retention('\(root)', {daily = 0, weekly = 0, monthly = 0}))
+        local none = assert(backup.retention('\(root)', {tiers = {daily = {}}}))
         print(#none.kept, backup.list('\(root)')[1].name)
         """)
         XCTAssertEqual(r.status, 0, r.stderr)

@@ -38,7 +38,7 @@ final class DockerVolumeBackupTests: XCTestCase {
         let before1 = volumeListing(v1), before2 = volumeListing(v2)
         let work = Harness.tempDir("weekly").path
         let cfg = Harness.write("return { backup = { helper_image = '\(DockerEngine.image)' } }", to: "config.lua", in: Harness.tempDir("cfg"))
-        let r = Harness.run(["--config", cfg, "--json", "run", "backup/weekly", "--project", project, "--dir", "\(work)/b",
+        let r = Harness.run(["--config", cfg, "--yes", "--json", "run", "backup/weekly", "--project", project, "--dir", "\(work)/b",
                              "--stop_timeout", "2", "--no-retention"], timeout: 180)
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
         XCTAssertTrue(r.stdout.contains("stopped 2 containers"), r.stdout)

@@ -131,7 +131,7 @@ final class RedisProcedureTests: XCTestCase {
             XCTAssertTrue(list.stdout.contains(p), "\(p) not in the built-in list:\n\(list.stdout)")
         }
         XCTAssertFalse(list.stdout.lowercased().contains("error"), list.stdout)
-        let kinds = ["redis/health": "safe", "redis/sessions": "safe", "redis/sessions-cleanup": "intrusive",
+        let kinds = ["redis/health": "safe", "redis/sessions": "safe", "redis/sessions-cleanup": "destructive",
                      "redis/cache": "safe", "redis/cache-optimize": "destructive", "redis/api-access": "safe"]
         for p in Self.procedures {
             let h = Harness.run(["--path", luaDir, "run", p, "--help"])
@@ -322,7 +322,7 @@ final class RedisProcedureTests: XCTestCase {
         try start()
         sessions(noTTL: 250, withTTL: 50)
         commands(["SET user:x 1", "SET cache:1 1", "SET other:session:1 1"])
-        let r = opsh(["--json"], "redis/sessions-cleanup", ["--batch", "7", "--pipeline", "3", "--count", "20"])
+        let r = opsh(["--yes", "--json"], "redis/sessions-cleanup", ["--batch", "7", "--pipeline", "3", "--count", "20"])
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
         let c = check(json(r), "sessions.cleanup")
         XCTAssertEqual(metric(c, "deleted"), 250)
@@ -332,7 +332,7 @@ final class RedisProcedureTests: XCTestCase {
         XCTAssertTrue(exists("session:t0") && exists("user:x") && exists("other:session:1"))
         XCTAssertFalse(exists("session:n0"))
         // a second run finds nothing to do
-        let again = opsh(["--json"], "redis/sessions-cleanup")
+        let again = opsh(["--yes", "--json"], "redis/sessions-cleanup")
         XCTAssertEqual(metric(check(json(again), "sessions.cleanup"), "deleted"), 0)
     }
 
@@ -390,7 +390,7 @@ final class RedisProcedureTests: XCTestCase {
         end
         """
         let path = wrapper("redis/sessions-cleanup", hook: hook)
-        let r = runFile(["--json"], path, ["--batch", "100"])
+        let r = runFile(["--yes", "--json"], path, ["--batch", "100"])
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
         let c = check(json(r), "sessions.cleanup")
         XCTAssertEqual(metric(c, "scanned"), 60)
@@ -403,7 +403,7 @@ final class RedisProcedureTests: XCTestCase {
     func testCleanupRejectsOversizedBatch() throws {
         try start()
         sessions(noTTL: 3, withTTL: 0)
-        let r = opsh([], "redis/sessions-cleanup", ["--batch", "100000"])
+        let r = opsh(["--yes"], "redis/sessions-cleanup", ["--batch", "100000"])
         XCTAssertEqual(r.status, 3)
         XCTAssertTrue((r.stdout + r.stderr).contains("--batch must be between 1 and 1000"), r.stdout + r.stderr)
         XCTAssertEqual(dbsize(), 3)

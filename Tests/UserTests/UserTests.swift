@@ -317,7 +317,7 @@ final class UserTests: XCTestCase {
         XCTAssertEqual(hgetall("user:x"), before)
         XCTAssertEqual(Set(cli(["--scan"])), keysBefore)
 
-        let r = opsh(["--json", "run", "users/migrate-plaintext"])
+        let r = opsh(["--yes", "--json", "run", "users/migrate-plaintext"])
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
         XCTAssertTrue(r.stdout.contains("users.migrate.x"), r.stdout)
         assertNoKeys(in: r)
@@ -331,7 +331,7 @@ final class UserTests: XCTestCase {
         XCTAssertTrue(v.stdout.contains("x (role operator)"), v.stdout)
         XCTAssertEqual(opsh(["run", "users/list"]).status, 0)
         // a second run has nothing to do
-        let again = opsh(["run", "users/migrate-plaintext"])
+        let again = opsh(["--yes", "run", "users/migrate-plaintext"])
         XCTAssertEqual(again.status, 0)
         XCTAssertTrue(again.stdout.contains("no plaintext keys"), again.stdout)
     }
@@ -343,7 +343,7 @@ final class UserTests: XCTestCase {
         let guideKey = String(repeating: "c3", count: 32)
         issuedKeys.append(guideKey)
         _ = cli(["HSET", "user:alice", "api_key", guideKey])
-        let r = opsh(["run", "users/migrate-plaintext"])
+        let r = opsh(["--yes", "run", "users/migrate-plaintext"])
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
         XCTAssertTrue(r.stdout.contains("replaced a different hashed key"), r.stdout)
         assertNoKeys(in: r)
@@ -447,7 +447,7 @@ final class UserTests: XCTestCase {
         let g = String(repeating: "5e", count: 32)
         issuedKeys.append(g)
         _ = cli(["HSET", "user:guide", "api_key", g, "role", "viewer", "status", "active"])
-        XCTAssertEqual(opsh(["run", "users/migrate-plaintext"]).status, 0)
+        XCTAssertEqual(opsh(["--yes", "run", "users/migrate-plaintext"]).status, 0)
         let p = keyFile("reset")
         XCTAssertEqual(opsh(["run", "users/reset-key", "--name", "bob", "--key-file", p]).status, 0)
         issuedKeys.append(read(p).trimmingCharacters(in: .whitespacesAndNewlines))

@@ -1,18 +1,27 @@
 -- Daily backup: configuration directories and files, a 0600 copy of .env, application state,
 -- the Redis RDB (by replication; DragonflyDB detected) and Qdrant collection snapshots (created
 -- through the API, downloaded with Qdrant's checksum checked), into one backup directory that is
--- complete only when everything is in it (see opsh.backup); verified at the end, then the GFS
--- retention of the backup root. What to take comes from the arguments or config.lua's `backup`
--- table; nothing is shelled out (no tar, cp, redis-cli or curl).
+-- complete only when everything is in it (see opsh.backup); verified at the end, then the
+-- retention of its own tier (opsh.retention; never another tier's backups, never what is not a
+-- backup). What to take comes from the arguments or config.lua's `backup` table; nothing is
+-- shelled out (no tar, cp, redis-cli or curl).
 local backup = require "opsh.backup"
 local config = require "opsh.config"
+local retention = require "opsh.retention"
 local sources = require "opsh.backup_sources"
 local units = require "opsh.units"
 
 return {
-  description = "Daily backup: config, .env (0600), app state, Redis RDB, Qdrant snapshots; verified, then GFS retention",
-  categories = { "backup", "intrusive" },
+  description = "Daily backup: config, .env (0600), app state, Redis RDB, Qdrant snapshots; verified, then its tier's retention",
+  categories = { "backup", "destructive" },
   guide = { "Backup and Recovery / Backup Strategy (Daily Incremental Backups)", "Daily Operations / Daily Checklist (Check backup completion status)" },
+  notes = [[
+Writes: one new backup directory in the backup root (TIMESTAMP-TIER, complete only when verified).
+Deletes (unless --no-retention): older backups of the same tier (default daily) that the tier's
+policy no longer keeps (opsh.retention: daily 7, weekly 4, monthly 6 unless config.lua's
+backup.retention says otherwise; the newest is always kept), and leftovers of interrupted backups.
+Never deletes: backups of other tiers (weekly, emergency), configuration versions (ROOT/config),
+log archives (ROOT/logs), or anything in the root that is not a backup opsh wrote.]],
   args = {
     { name = "dir", help = "backup root (default: config backup_dir / BACKUP_DIR)" },
     { name = "config_dirs", type = "list", help = "configuration directories (default: config backup.config_dirs)" },
@@ -24,10 +33,10 @@ return {
     { name = "qdrant_collections", type = "list", help = "Qdrant collections to snapshot (default: config backup.qdrant_collections)" },
     { name = "compression", default = "gzip", choices = { "gzip", "zstd", "none" } },
     { name = "tier", default = "daily", help = "the backup's tier name" },
-    { name = "daily", type = "integer", default = 7, help = "retention: daily backups kept" },
-    { name = "weekly", type = "integer", default = 4, help = "retention: weekly backups kept" },
-    { name = "monthly", type = "integer", default = 6, help = "retention: monthly backups kept" },
-    { name = "retention", type = "boolean", default = true, help = "apply retention after a verified backup (--no-retention)" },
+    { name = "daily", type = "integer", help = "retention: keep the newest of each of N days (default: the tier's policy)" },
+    { name = "weekly", type = "integer", help = "retention: ... of N ISO weeks (default: the tier's policy)" },
+    { name = "monthly", type = "integer", help = "retention: ... of N months (default: the tier's policy)" },
+    { name = "retention", type = "boolean", default = true, help = "apply the tier's retention after a verified backup (--no-retention)" },
     { name = "depth", default = "files", choices = { "files", "archives" }, help = "verification depth" },
   },
   run = function(args, ctx)
@@ -47,9 +56,14 @@ return {
       { bytes = m.total_bytes, items = #m.items })
     for _, l in ipairs(m.leftovers_removed or {}) do ctx:warn("backup.leftovers", "removed an interrupted backup: " .. l) end
     if args.retention then
-      local r, rerr = backup.retention(root, { daily = args.daily, weekly = args.weekly, monthly = args.monthly })
+      local policy = retention.policy(args.tier, { daily = args.daily, weekly = args.weekly, monthly = args.monthly })
+      if not policy then
+        return ctx:ok("backup.retention", "tier " .. args.tier .. " has no retention policy: nothing deleted")
+      end
+      local r, rerr = backup.retention(root, { tiers = { [args.tier] = policy } })
       if not r then return ctx:warn("backup.retention", tostring(rerr)) end
-      ctx:ok("backup.retention", string.format("kept %d, deleted %d", #r.kept, #r.deleted), { kept = #r.kept, deleted = #r.deleted })
+      ctx:ok("backup.retention", string.format("%s (%s): kept %d, deleted %d", args.tier, retention.describe(policy), #r.kept, #r.deleted),
+        { kept = #r.kept, deleted = #r.deleted })
     end
   end,
 }

@@ -1,5 +1,7 @@
--- Point-in-time recovery: the newest complete backup at or before --date (any tier), verified
--- first, then each item put back in the order it needs: configuration and files, application
+-- Point-in-time recovery: the newest complete backup at or before --date, verified first; by
+-- default of any tier but emergency (an emergency backup is taken of a state already damaged,
+-- often minutes before the restore: it is chosen only with --tier emergency or --name), and the
+-- report says which backup was chosen and why, then each item put back in the order it needs: configuration and files, application
 -- state, the Redis RDB (Redis stopped; with AOF, appendonlydir is what Redis loads, so the old
 -- one is moved aside, never deleted), then Qdrant collections recovered through a running Qdrant
 -- (snapshot upload with its checksum). Trees are extracted into a staging directory and swapped
@@ -23,13 +25,52 @@ local function parse_date(s)
   return time.parse_iso(s)
 end
 
+--- The backup to restore and why it was chosen; nil and the reason when there is none.
+local function choose(root, at, args)
+  local backups, others = backup.list(root)
+  if args.name then
+    for _, b in ipairs(backups) do
+      if b.name == args.name then
+        if not b.complete then return nil, args.name .. " is an interrupted backup (.partial): it cannot be restored" end
+        return b, "named by --name"
+      end
+    end
+    for _, o in ipairs(others) do
+      if o.name == args.name then return nil, args.name .. " in " .. root .. " is not a backup: " .. o.reason end
+    end
+    return nil, "no backup named " .. args.name .. " in " .. root
+  end
+  local allowed
+  if args.tier then allowed = {}; for _, t in ipairs(args.tier) do allowed[t] = true end end
+  local chosen, skipped
+  for _, b in ipairs(backups) do
+    if b.complete and b.created_unix <= at then
+      if allowed and allowed[b.tier] or (not allowed and b.tier ~= "emergency") then chosen = b; break end
+      if not allowed and b.tier == "emergency" and not skipped then skipped = b end
+    end
+  end
+  local among = args.tier and ("of tier " .. table.concat(args.tier, " or ")) or "of any tier but emergency"
+  if not chosen then
+    return nil, string.format("no complete backup %s in %s at or before %s%s", among, root, time.iso(at),
+      skipped and ("; emergency backup " .. skipped.name .. " is there: pass --tier emergency or --name " .. skipped.name .. " to restore it") or "")
+  end
+  local why = string.format("the newest complete backup %s at or before %s", among, time.iso(at))
+  if skipped then
+    why = why .. string.format("; not the newer emergency backup %s (taken %s after it, of a state that may already have been damaged: --tier emergency or --name %s restores it)",
+      skipped.name, time.format_duration(skipped.created_unix - chosen.created_unix), skipped.name)
+  end
+  return chosen, why
+end
+
 return {
-  description = "Point-in-time recovery from the newest complete, verified backup at or before a date",
+  description = "Point-in-time recovery from the newest complete, verified backup at or before a date (not an emergency backup unless asked)",
   categories = { "backup", "recovery", "destructive" },
   guide = { "Backup and Recovery / Recovery Procedures (Point-in-Time Recovery)", "Disaster Recovery / database restore from a date" },
   args = {
     { name = "date", default = "now", help = "YYYY-MM-DD (end of that day, UTC), YYYYMMDD, an ISO time, or now" },
     { name = "dir", help = "backup root (default: config backup_dir)" },
+    { name = "tier", type = "list", help = "choose among these tiers only (default: every tier but emergency)" },
+    { name = "name", help = "restore this backup (its directory name in the root), whatever its tier and date" },
     { name = "items", type = "list", help = "only these items (default: all)" },
     { name = "to", help = "restore trees and files under DIR/ITEM instead of their original paths" },
     { name = "redis_dir", help = "Redis's data directory (where dump.rdb goes); Redis must be stopped" },
@@ -46,11 +87,11 @@ return {
     local root = args.dir or config.get("backup_dir")
     local at, perr = parse_date(args.date)
     if not at then return ctx:unknown("restore", "--date: " .. tostring(perr)) end
-    local b = backup.latest(root, at)
-    if not b then return ctx:crit("restore", "no complete backup in " .. root .. " at or before " .. time.iso(at)) end
+    local b, why = choose(root, at, args)
+    if not b then return ctx:crit("restore", why) end
     local v = backup.verify(b.path)
     if not v.ok then return ctx:crit("restore.verify", b.name .. " does not verify, nothing restored: " .. tostring(v.problems[1])) end
-    ctx:ok("restore.backup", string.format("%s (%s, created %s), verified", b.name, b.tier, b.created))
+    ctx:ok("restore.backup", string.format("%s (%s, created %s), verified: %s", b.name, b.tier, b.created, why))
     local m = assert(backup.manifest(b.path))
     local wanted
     if args.items then wanted = {}; for _, i in ipairs(args.items) do wanted[i] = true end end

@@ -2,17 +2,27 @@
 -- --stop_timeout), every named volume its containers mount is archived through the Docker
 -- archive API (no `docker run ... tar`), with the configuration sources of the daily backup,
 -- then the containers that were running are started again, whatever happened, and the
--- backup is verified. Named volumes are never removed; nothing is pruned.
+-- backup is verified; then the weekly tier's retention (opsh.retention). Named volumes are
+-- never removed, and no other tier's backups are ever deleted.
 local backup = require "opsh.backup"
 local config = require "opsh.config"
 local docker = require "opsh.docker"
+local retention = require "opsh.retention"
 local sources = require "opsh.backup_sources"
 local units = require "opsh.units"
 
 return {
-  description = "Weekly full backup: stop the stack gracefully, archive its volumes and configuration, start it again, verify",
-  categories = { "backup", "intrusive" },
+  description = "Weekly full backup: stop the stack gracefully, archive its volumes and configuration, start it again, verify, then its tier's retention",
+  categories = { "backup", "destructive" },
   guide = { "Backup and Recovery / Backup Strategy (Weekly Full Backups)" },
+  notes = [[
+Changes: stops the project's running containers (SIGTERM, then the engine's SIGKILL after
+--stop_timeout) and starts them again, whatever happens. Writes one new weekly backup directory.
+Deletes (unless --no-retention): older weekly backups that the weekly tier's policy no longer
+keeps (opsh.retention: weekly 4, monthly 6 unless config.lua's backup.retention says otherwise;
+the newest is always kept), and leftovers of interrupted backups. Never deletes: volumes,
+containers, backups of other tiers (daily, emergency), configuration versions, log archives, or
+anything in the root that is not a backup opsh wrote.]],
   args = {
     { name = "project", help = "compose project (default: config compose_project, else ai-docs)" },
     { name = "dir", help = "backup root (default: config backup_dir)" },
@@ -20,8 +30,8 @@ return {
     { name = "config_dirs", type = "list" }, { name = "files", type = "list" }, { name = "env_file" }, { name = "app_data", type = "list" },
     { name = "stop_timeout", type = "integer", default = 30 },
     { name = "compression", default = "gzip", choices = { "gzip", "zstd" } },
-    { name = "weekly", type = "integer", default = 4, help = "retention: weekly backups kept" },
-    { name = "monthly", type = "integer", default = 6 },
+    { name = "weekly", type = "integer", help = "retention: keep the newest of each of N ISO weeks (default: the tier's policy)" },
+    { name = "monthly", type = "integer", help = "retention: ... of N months (default: the tier's policy)" },
     { name = "retention", type = "boolean", default = true },
   },
   run = function(args, ctx)
@@ -70,8 +80,12 @@ return {
     ctx:ok("backup.weekly", string.format("%s: %d volumes, %d items, %s, verified", m.path, #vols, #m.items, units.bytes_text(m.total_bytes)),
       { volumes = #vols, bytes = m.total_bytes })
     if args.retention then
-      local r = backup.retention(root, { daily = 7, weekly = args.weekly, monthly = args.monthly })
-      if r then ctx:ok("backup.retention", string.format("kept %d, deleted %d", #r.kept, #r.deleted)) end
+      local policy = retention.policy("weekly", { weekly = args.weekly, monthly = args.monthly })
+      if not policy then return ctx:ok("backup.retention", "tier weekly has no retention policy: nothing deleted") end
+      local r, rerr = backup.retention(root, { tiers = { weekly = policy } })
+      if not r then return ctx:warn("backup.retention", tostring(rerr)) end
+      ctx:ok("backup.retention", string.format("weekly (%s): kept %d, deleted %d", retention.describe(policy), #r.kept, #r.deleted),
+        { kept = #r.kept, deleted = #r.deleted })
     end
   end,
 }

@@ -5,6 +5,7 @@
 -- point is swapped back in the same way, the services are restarted again, and the report says so.
 local backup = require "opsh.backup"
 local config = require "opsh.config"
+local retention = require "opsh.retention"
 local fs = require "opsh.fs"
 local services = require "opsh.services"
 local yaml = require "opsh.yaml"
@@ -50,7 +51,7 @@ return {
     end
     if bad > 0 then return ctx:crit("deploy", "nothing deployed: the new configuration does not validate") end
     ctx:ok("deploy.validate", "the new configuration is valid YAML")
-    local root = (args.dir or config.get("backup_dir")) .. "/config"
+    local root = retention.root(args.dir or config.get("backup_dir"), "config")
     local names = services.names(args.services)
     local project = services.project(args.project)
     local d, derr = services.connect()

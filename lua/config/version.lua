@@ -1,9 +1,11 @@
 -- Configuration versioning: a copy of the configuration directory, docker-compose.yml and .env
 -- (0600) with the guide's metadata.json (version, timestamp, operator, description), as a
 -- verified backup of tier "config" under BACKUP_DIR/config. `backup/restore --dir
--- BACKUP_DIR/config` (or opsh.backup.restore) puts a version back.
+-- BACKUP_DIR/config` (or opsh.backup.restore) puts a version back. Nothing is deleted here: the
+-- versions have their own retention (the config tier's, last 30), applied by backup/retention.
 local backup = require "opsh.backup"
 local config = require "opsh.config"
+local retention = require "opsh.retention"
 local json = require "opsh.json"
 local fs = require "opsh.fs"
 
@@ -19,7 +21,7 @@ return {
     { name = "dir", help = "backup root (default: config backup_dir; versions go to DIR/config)" },
   },
   run = function(args, ctx)
-    local root = (args.dir or config.get("backup_dir")) .. "/config"
+    local root = retention.root(args.dir or config.get("backup_dir"), "config")
     local version = os.date("!%Y%m%d_%H%M%S")
     local operator = os.getenv("SUDO_USER") or os.getenv("USER") or os.getenv("LOGNAME") or "unknown"
     local meta = { version = version, timestamp = os.date("!%Y-%m-%dT%H:%M:%SZ"), operator = operator, description = args.description }

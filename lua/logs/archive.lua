@@ -1,25 +1,34 @@
 -- Log archiving with the guide's 30-day retention: the log directory is archived into the backup
 -- root's logs/ (one verified backup per run, tier "logs"), then application logs older than the
--- retention are deleted, and log archives older than it too. The guide's
+-- retention are deleted, and log archives that the logs tier's policy no longer keeps (opsh.retention:
+-- 30 days unless config.lua's backup.retention.logs says otherwise; the newest is always kept). The guide's
 -- `docker system prune --volumes` is not done: it deletes unused named volumes (DESIGN §3).
 local backup = require "opsh.backup"
 local config = require "opsh.config"
 local fs = require "opsh.fs"
+local retention = require "opsh.retention"
 local units = require "opsh.units"
 
 return {
   description = "Archives the application logs (verified), then deletes logs and log archives older than the retention (30 days)",
   categories = { "logs", "maintenance", "destructive" },
   guide = { "Maintenance Procedures / Log Management (log retention policy, archive important logs)" },
+  notes = [[
+Writes: one new log archive (tier logs) in ROOT/logs. Deletes: files matching --pattern under
+--log_dir older than the retention (only after they are in a verified archive), and log archives
+in ROOT/logs that the logs tier's policy no longer keeps (the newest is always kept). Never deletes
+anything else in ROOT/logs or elsewhere in the backup root.]],
   args = {
     { name = "log_dir", default = "/var/log/ai-docs" },
     { name = "pattern", default = "*.log", help = "which files are logs" },
     { name = "dir", help = "backup root (default: config backup_dir; archives go to DIR/logs)" },
-    { name = "retention_days", type = "integer", default = 30 },
+    { name = "retention_days", type = "integer", help = "delete logs, and log archives, older than N days (default: the logs tier's policy, 30)" },
     { name = "compression", default = "gzip", choices = { "gzip", "zstd" } },
   },
   run = function(args, ctx)
-    local root = (args.dir or config.get("backup_dir")) .. "/logs"
+    local root = retention.root(args.dir or config.get("backup_dir"), "logs")
+    local policy = retention.policy("logs", { days = args.retention_days })
+    local days = args.retention_days or (policy and policy.days) or 30
     if not fs.exists(args.log_dir) then return ctx:crit("logs.archive", args.log_dir .. " does not exist") end
     local w, err = backup.begin { root = root, tier = "logs", compression = args.compression }
     if not w then return ctx:crit("logs.archive", tostring(err)) end
@@ -33,17 +42,19 @@ return {
       ctx:ok("logs.archive", string.format("%s: %d files, %s", m.path, it.files, units.bytes_text(it.bytes)), { bytes = it.bytes, files = it.files })
     end
     -- logs older than the retention (only after they are in a verified archive)
-    local old = assert(fs.find(args.log_dir, { name = args.pattern, type = "file", older_than = args.retention_days * 86400 }))
+    local old = assert(fs.find(args.log_dir, { name = args.pattern, type = "file", older_than = days * 86400 }))
     local deleted, bytes = 0, 0
     for _, f in ipairs(old) do
       local r = fs.delete(f.path)
       if r then deleted = deleted + 1; bytes = bytes + f.size end
     end
     ctx:ok("logs.retention", string.format("%s %d logs older than %d days (%s)", ctx.dry_run and "would delete" or "deleted",
-      deleted, args.retention_days, units.bytes_text(bytes)), { deleted = deleted, bytes = bytes })
-    -- log archives older than the retention (the newest is always kept)
-    local r, rerr = backup.retention(root, { daily = args.retention_days, weekly = 0, monthly = 0 })
+      deleted, days, units.bytes_text(bytes)), { deleted = deleted, bytes = bytes })
+    -- log archives the logs tier's policy no longer keeps (the newest is always kept)
+    if not policy then return ctx:ok("logs.archives", "the logs tier has no retention policy: no log archive deleted") end
+    local r, rerr = backup.retention(root, { tiers = { logs = policy } })
     if not r then return ctx:warn("logs.archives", tostring(rerr)) end
-    ctx:ok("logs.archives", string.format("kept %d log archives, %s %d", #r.kept, r.dry_run and "would delete" or "deleted", #r.deleted))
+    ctx:ok("logs.archives", string.format("kept %d log archives (%s), %s %d", #r.kept, retention.describe(policy),
+      r.dry_run and "would delete" or "deleted", #r.deleted), { kept = #r.kept, deleted = #r.deleted })
   end,
 }

@@ -31,7 +31,7 @@ return n
 
 return {
   description = "Deletes sessions without a TTL, atomically per batch (SCAN + a short EVAL that re-checks the TTL)",
-  categories = { "redis", "sessions", "maintenance", "intrusive" },
+  categories = { "redis", "sessions", "maintenance", "destructive" },
   guide = { "System Administration / User Session Management (Clean expired sessions)" },
   args = {
     { name = "url", help = "Redis URL (default: the configured redis_url / REDIS_URL)" },
@@ -41,8 +41,9 @@ return {
     { name = "count", type = "integer", default = 1000, help = "SCAN COUNT hint per page" },
     { name = "sample", type = "integer", default = 20, help = "how many key names to list under --dry-run" },
   },
-  notes = "A session whose TTL was set (or that was recreated with one) after SCAN returned it is kept: the EVAL\n"
-    .. "re-checks TTL == -1 for each key before DEL. Run with --dry-run to see what would go.",
+  notes = "Deletes: every key matching --match (default the guide's session:*) that has\n"
+    .. "no TTL. Nothing else is written. A session whose TTL was set (or that was recreated with one) after SCAN\n"
+    .. "returned it is kept: the EVAL re-checks TTL == -1 for each key before DEL. Run with --dry-run to see what would go.",
   run = function(args, ctx)
     if args.batch < 1 or args.batch > 1000 then error("--batch must be between 1 and 1000 (got " .. args.batch .. ")", 0) end
     if args.pipeline < 1 or args.pipeline > 1000 then error("--pipeline must be between 1 and 1000", 0) end

@@ -4,9 +4,11 @@ local time = require "opsh.time"
 
 return {
   description = "Replaces plaintext api_key fields (the guide's layout) with their SHA-256, prefix and index; existing keys keep working",
-  categories = { "users", "intrusive" },
+  categories = { "users", "destructive" },
   guide = { "User and Access Management / User Account Management" },
-  notes = "Each user is migrated in one MULTI/EXEC under WATCH. When a user has both a stored hash and a\n"
+  notes = "Rewrites: every user:NAME hash that holds a plaintext api_key field: the field is deleted and the key's\n"
+    .. "SHA-256, prefix and index entry are written in its place (the plaintext key cannot be read back afterwards).\n"
+    .. "Each user is migrated in one MULTI/EXEC under WATCH. When a user has both a stored hash and a\n"
     .. "plaintext key that differ, the plaintext one is the newer (the guide's scripts only write api_key)\n"
     .. "and wins; the report says so. --dry-run lists who would be migrated.",
   args = {},

@@ -84,16 +84,23 @@ function writer:abort() end
 ---@return table
 function writer:info() end
 
---- The backups in root, newest first: {name, path, tier, created (ISO), created_unix, complete, bytes}.
+--- The backups in root: complete ones newest first, then leftovers of interrupted runs
+--- (complete = false), each {name, path, tier, created (ISO), created_unix, complete, bytes}.
+--- Only what opsh's backup writer made counts: a directory named TIMESTAMP-TIER (as
+--- 20261129T020000Z-daily) whose manifest.json says it is that complete backup, or such a name
+--- ending in .partial. The second result lists everything else in root, {name, reason}: opsh
+--- never touches those (configuration versions in root/config, log archives in root/logs, your files).
 ---@param root string
----@return table[]
+---@return table[] backups, {name: string, reason: string}[] left_alone
 function backup.list(root) end
 
---- The newest complete backup, at or before a Unix time when given (any tier); nil when none.
+--- The newest complete backup, at or before a Unix time when given, of one of `tiers` when
+--- given (any tier otherwise); nil when none.
 ---@param root string
 ---@param at_or_before? number
+---@param tiers? string[]
 ---@return table|nil
-function backup.latest(root, at_or_before) end
+function backup.latest(root, at_or_before, tiers) end
 
 --- A backup's manifest.json as a table.
 ---@param path string
@@ -134,12 +141,26 @@ function backup.restore(path, item, target, opts) end
 ---@return table|nil result, table? err
 function backup.export(path, item, out, opts) end
 
---- Grandfather-father-son retention: keeps the newest backup of each of the last `daily`
---- days (default 7), `weekly` ISO weeks (4) and `monthly` months (6), and always the newest
---- complete one; deletes the other backups and incomplete leftovers. dry_run (or --dry-run)
---- only reports. Returns {kept = {{name, reasons}}, deleted = {names}, dry_run}.
+--- A tier's retention policy; a backup is kept when any rule keeps it, and the newest complete
+--- backup of the tier always is.
+---@class opsh.backup.policy
+---@field last? integer the newest N backups
+---@field daily? integer the newest backup of each of the last N days that have one (UTC)
+---@field weekly? integer the same per ISO week
+---@field monthly? integer the same per month
+---@field days? integer every backup younger than N days
+
+--- Retention, tier by tier: each tier named in `tiers` keeps what its policy keeps, and its
+--- other complete backups are deleted; backups of tiers not named are never touched (a daily
+--- run cannot delete a weekly or emergency backup); leftovers of interrupted runs are deleted;
+--- entries that are not backups (see backup.list) are never touched. Holds the root's lock.
+--- dry_run (or --dry-run) writes nothing. `now` (Unix seconds) is the clock for `days`.
+--- An unknown option or policy field is an error naming it. Returns {kept = {{name, tier,
+--- reasons}}, deleted = {{name, tier, reason}}, untouched = {{name, tier}}, left_alone =
+--- {{name, reason}}, dry_run}; on a dry run `deleted` is what would be deleted.
+--- opsh.retention gives the policies of the configuration.
 ---@param root string
----@param opts? {daily?: integer, weekly?: integer, monthly?: integer, dry_run?: boolean}
+---@param opts {tiers: table<string, opsh.backup.policy>, now?: integer, dry_run?: boolean}
 ---@return table|nil result, table? err
 function backup.retention(root, opts) end
 
