@@ -66,7 +66,10 @@ public final class BackupWriter {
             leftoversRemoved = try BackupWriter.removeLeftovers(root)
             guard mkdir(partialPath, 0o700) == 0 else { throw ArchiveError.errno("cannot create", partialPath, errno) }
         } catch {
+            // deinit runs when a fully initialised object throws: it must not close it again
+            // (by then the number may be another thread's descriptor)
             close(lockFD)
+            lockFD = -1
             throw error
         }
     }
