@@ -153,11 +153,13 @@ public enum HTTPModule {
         guard let multi = multi(lua) else {
             return lua.failure(code: "unavailable", message: "libcurl is not available: \(String(cString: opsh_dyn_error()))")
         }
-        return attempt(lua, multi, req, opts, try: 1)
+        return attempt(lua, multi, req, opts, HTTPRetryPolicy(retries: opts.retries, timeout: req.timeout), try: 1)
     }
 
-    /// One try; idempotent requests are tried again after connection failures and 502/503/504.
-    static func attempt(_ lua: Lua, _ multi: CurlMulti, _ req: HTTPRequest, _ opts: Options, try n: Int) -> Int32 {
+    /// One try, given what is left of the call's timeout; tried again as `retry` says.
+    static func attempt(_ lua: Lua, _ multi: CurlMulti, _ call: HTTPRequest, _ opts: Options, _ retry: HTTPRetryPolicy, try n: Int) -> Int32 {
+        var req = call
+        req.timeout = retry.timeLeft
         let transfer: HTTPTransfer
         do throws(HTTPError) { transfer = try HTTPTransfer(req) } catch { return failure(lua, error) }
         final class Box { var result: Result<HTTPResponse, HTTPError>? }
@@ -174,15 +176,9 @@ public enum HTTPModule {
                 return lua.failure(code: outcome == .cancelled ? "cancelled" : "timeout",
                                    message: "\(req.method) \(redactedURL(req.url)) did not finish")
             }
-            let retryable: Bool
-            switch result {
-            case .failure(let e): retryable = e.kind == .connect || e.kind == .timeout
-            case .success(let r): retryable = [502, 503, 504].contains(r.status)
-            }
-            if retryable && req.isIdempotent && req.bodyFile == nil && n <= opts.retries {
-                let backoff = 0.2 * Double(1 << (n - 1))
+            if let backoff = retry.backoff(after: n, result, of: req) {
                 return lua.wait(.sleep, deadline: .after(seconds: backoff)) { lua, _ in
-                    attempt(lua, multi, req, opts, try: n + 1)
+                    attempt(lua, multi, call, opts, retry, try: n + 1)
                 }
             }
             switch result {

@@ -54,6 +54,18 @@ final class HTTPModuleTests: XCTestCase {
         XCTAssertEqual(r.stdout, "nil\thttp_status\t404\t{\"error\":\"as asked\"}\ttrue\n404\nnil\ttimeout\nnil\tconnect\n3\nnil\t503\nnil\ttoo_large\ntrue\n")
     }
 
+    /// `timeout` bounds the whole call, retries and their waits included: a server that never
+    /// answers gets one try that uses it all, not one per retry (1 s became 3.6 s).
+    func testTimeoutBoundsTheCallWithItsRetries() {
+        let r = lua("""
+            local v, e = http.get(URL .. "/hang/1", { timeout = 1 }); print(v, e.code)
+            local f = assert(http.get(URL .. "/flaky/2/within", { timeout = 5 })); print(f.json.attempts)
+            """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, "nil\ttimeout\n3\n", "retries that fit in the timeout are still made")
+        XCTAssertEqual(server.received.filter { $0["path"] == "/hang/1" }.count, 1, "\(server.received)")
+    }
+
     func testStreamingDownloadAndUpload() throws {
         let dir = Harness.tempDir("dl")
         let out = dir.appendingPathComponent("snapshot.bin").path

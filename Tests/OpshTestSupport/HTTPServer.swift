@@ -2,12 +2,13 @@ import Foundation
 import XCTest
 
 /// A small HTTP server for opsh.http's tests (Python's http.server on loopback or a
-/// unix socket): echoes requests as JSON, and serves statuses, delays and files on demand.
+/// unix socket): echoes requests as JSON, and serves statuses, delays, files and silence
+/// (`/hang...`, recorded like `/record...`) on demand.
 public final class HTTPTestServer {
     public let process: Process
     public let port: Int
     public let socketPath: String?
-    /// What arrived at /record...: one JSON line per request, {"path", "body"}.
+    /// What arrived at /record... and /hang...: one JSON line per request, {"path", "body"}.
     public let recordFile: String
 
     public static let script = #"""
@@ -29,6 +30,12 @@ class H(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else b""
         path = self.path
+        if path.startswith("/hang"):
+            # a server that never answers: each try is recorded, no reply ever comes
+            with lock, open(sys.argv[3], "a") as f:
+                f.write(json.dumps({"path": path, "body": ""}) + "\n")
+            time.sleep(3600)
+            return
         if path.startswith("/delay/"):
             time.sleep(float(path.split("/")[2]))
         if path.startswith("/status/"):

@@ -2,7 +2,8 @@
 --- HTTP on libcurl (opened on first use), on opsh's event loop: `local http = require "opsh.http"`.
 --- Requests inside tasks run concurrently (opsh.all{...}). TLS is verified unless
 --- insecure = true. Idempotent requests (GET, HEAD, OPTIONS, PUT, DELETE) are tried again
---- after a connection failure, a timeout or a 502/503/504, with backoff (retries, default 2).
+--- after a connection failure, a timeout or a 502/503/504, with backoff (retries, default 2),
+--- as long as the call's timeout leaves time: it bounds the whole call, retries included.
 --- Failures return nil, err: err.code is "connect", "timeout", "tls", "too_large", "file", "checksum",
 --- "transfer", "unavailable", or "http_status" for a status outside 2xx (err.status and
 --- err.body then hold the answer; allow_status = true returns the response instead).
@@ -15,7 +16,7 @@ local http = {}
 ---@field headers? table<string, string>
 ---@field body? string the request body
 ---@field json? any encoded with opsh.json as the body (Content-Type: application/json)
----@field timeout? number total seconds (default 30)
+---@field timeout? number total seconds for the call, every retry and wait included (default 30)
 ---@field connect_timeout? number seconds (default 5)
 ---@field unix_socket? string connect to this socket (the Docker Engine API)
 ---@field insecure? boolean do not verify TLS
