@@ -1,10 +1,13 @@
 import Glibc
 
 /// Extracts tar members under one root directory and never outside it. Refused, with the
-/// member named: absolute paths, `..` components, members whose parent path passes through a
-/// symlink (each directory is opened with O_NOFOLLOW, so a symlink planted earlier in the
-/// archive cannot redirect later members), symlinks whose target is absolute or climbs out of
-/// the root, hard links to anything outside it, and device files. The root is expected to be a
+/// member named: absolute paths, `..` components, paths too long to be handled again by path
+/// (removed, walked, restored over), members whose parent path passes through a symlink (each
+/// directory is opened with O_NOFOLLOW, so a symlink planted earlier in the archive cannot
+/// redirect later members), symlinks whose target is absolute or, resolved through the other
+/// links of the archive, leads out of the root (checked as each link is made, and again for all
+/// of them by `finish`, since a later link can change where an earlier one leads), hard links
+/// to anything outside it or to such a symlink, and device files. The root is expected to be a
 /// fresh staging directory: restore swaps it in afterwards.
 public final class Extractor {
     public struct Options: Sendable {
@@ -30,6 +33,7 @@ public final class Extractor {
     var deferredDirs: [([UInt8], UInt32, Int64, Int32, Int64, Int64)] = []
     var cachedParent: [UInt8]? = nil
     var cachedFD: Int32 = -1
+    let links = LinkTree()
 
     public init(root: String, options: Options = Options()) throws {
         let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
@@ -45,7 +49,19 @@ public final class Extractor {
     }
 
     func refuse(_ e: TarEntry, _ why: String) -> ArchiveError {
-        ArchiveError(.unsafeEntry, "refused member \(e.pathString): \(why)", path: e.pathString)
+        // a name can be a megabyte long: the message shows its ends
+        let name = e.path.count <= 300 ? e.pathString
+            : "\(String(decoding: e.path.prefix(140), as: UTF8.self))...\(String(decoding: e.path.suffix(140), as: UTF8.self))"
+        return ArchiveError(.unsafeEntry, "refused member \(name): \(why)", path: e.pathString)
+    }
+
+    /// Removes what a later member of the same name replaces (tar appends updates); never a
+    /// directory, whose members would stay under a path that is then something else.
+    func unlinkForReplacement(_ e: TarEntry, _ dir: Int32, _ base: [CChar]) throws {
+        var st = stat()
+        guard fstatat(dir, base, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return }
+        if (st.st_mode & S_IFMT) == S_IFDIR { throw refuse(e, "a directory with that name exists") }
+        _ = unlinkat(dir, base, 0)
     }
 
     /// The member's path as clean components (no "." or empty ones); throws for unsafe paths.
@@ -60,30 +76,67 @@ public final class Extractor {
         return out
     }
 
-    /// Checks a member before anything is written.
+    /// Checks a member before anything is written, and records the symlinks it makes (members
+    /// are expected in archive order, each checked once).
     public func check(_ e: TarEntry) throws {
         if e.path.first == 0x2f { throw refuse(e, "absolute path") }
-        guard Extractor.components(e.path) != nil else { throw refuse(e, "path contains '..'") }
+        guard let comps = Extractor.components(e.path) else { throw refuse(e, "path contains '..'") }
         if e.path.contains(0) { throw refuse(e, "NUL in path") }
+        if comps.isEmpty && e.kind != .directory { throw refuse(e, "empty path") }
+        // deeper paths could be made (one directory at a time) but not removed, walked or
+        // restored over again by path: the next restore onto this target would fail
+        let length = comps.reduce(comps.count) { $0 + $1.count }
+        if rootPath.utf8.count + length >= Int(PATH_MAX) {
+            throw refuse(e, "path too long (\(length) bytes below the target; at most \(Int(PATH_MAX) - 1 - rootPath.utf8.count))")
+        }
+        if let n = links.linkPrefix(comps.dropLast()) {
+            throw refuse(e, "its path passes through a symlink (\(String(decoding: Array(comps[..<n].joined(separator: [0x2f])), as: UTF8.self)))")
+        }
         switch e.kind {
         case .characterDevice, .blockDevice: throw refuse(e, "device file")
         case .other(let c): throw refuse(e, "unsupported member type '\(Character(Unicode.Scalar(c)))'")
         case .symlink:
-            if e.linkTarget.first == 0x2f { throw refuse(e, "symlink to an absolute path (\(e.linkString))") }
-            // resolve the target lexically from the link's directory: it must stay inside
-            var depth = Extractor.components(e.path)!.count - 1
-            for c in e.linkTarget.split(separator: 0x2f, omittingEmptySubsequences: true) {
-                if c.elementsEqual([0x2e]) { continue }
-                if c.elementsEqual([0x2e, 0x2e]) {
-                    depth -= 1
-                    if depth < 0 { throw refuse(e, "symlink pointing outside the target (\(e.linkString))") }
-                } else { depth += 1 }
-            }
+            try checkLink(e, comps, target: e.linkTarget)
         case .hardlink:
-            if e.linkTarget.first == 0x2f || Extractor.components(e.linkTarget) == nil {
+            guard e.linkTarget.first != 0x2f, let tcomps = Extractor.components(e.linkTarget) else {
                 throw refuse(e, "hard link pointing outside the target (\(e.linkString))")
             }
-        default: break
+            if e.linkTarget.contains(0) { throw refuse(e, "NUL in hard link target") }
+            if links.linkPrefix(tcomps.dropLast()) != nil { throw refuse(e, "hard link through a symlink (\(e.linkString))") }
+            // a hard link to a symlink is that symlink again, at a path where it may lead elsewhere
+            if let t = links.node(tcomps)?.target { try checkLink(e, comps, target: t) } else { links.clear(comps) }
+        case .directory:
+            if links.node(comps)?.target != nil { throw refuse(e, "a non-directory with that name exists") }
+        default:
+            links.clear(comps)
+        }
+    }
+
+    /// A symlink at `comps` to `target`: relative, and inside the root however it is resolved
+    /// through the links made so far.
+    func checkLink(_ e: TarEntry, _ comps: [[UInt8]], target: [UInt8]) throws {
+        let text = String(decoding: target, as: UTF8.self)
+        if target.first == 0x2f { throw refuse(e, "symlink to an absolute path (\(text))") }
+        // symlinkat takes a C string: a NUL would cut the target to another one than checked
+        if target.contains(0) { throw refuse(e, "NUL in symlink target") }
+        if links.node(comps)?.children.isEmpty == false { throw refuse(e, "symlink replacing a directory") }
+        links.setLink(comps, target: target)
+        switch links.resolve(comps, target: target) {
+        case .inside: break
+        case .outside: throw refuse(e, "symlink pointing outside the target (\(text))")
+        case .loop: throw refuse(e, "symlink loop (\(text))")
+        }
+    }
+
+    /// Every symlink made, resolved again through all the others: a link made later can make an
+    /// earlier one lead out (`b -> d/up/..` before `d/up -> ..`).
+    public func checkLinks() throws {
+        try links.forEach { comps, target in
+            let r = links.resolve(comps, target: target)
+            guard r != .inside else { return }
+            let name = String(decoding: Array(comps.joined(separator: [0x2f])), as: UTF8.self)
+            let why = r == .loop ? "symlink loop" : "symlink pointing outside the target"
+            throw ArchiveError(.unsafeEntry, "refused member \(name): \(why) (\(String(decoding: target, as: UTF8.self))) through the archive's other symlinks", path: name)
         }
     }
 
@@ -123,7 +176,7 @@ public final class Extractor {
         while let e = try reader.next() {
             try extract(e, reader)
         }
-        try finishDirectories()
+        try finish()
     }
 
     public func extract(_ e: TarEntry, _ reader: TarReader) throws {
@@ -152,7 +205,7 @@ public final class Extractor {
             try writeFile(e, dir: dir, base: base, reader: reader)
             stats.files += 1
         case .symlink:
-            _ = unlinkat(dir, base, 0)
+            try unlinkForReplacement(e, dir, base)
             guard symlinkat(e.linkTarget.map { CChar(bitPattern: $0) } + [0], dir, base) == 0 else {
                 throw ArchiveError.errno("cannot create symlink", e.pathString, errno)
             }
@@ -167,13 +220,13 @@ public final class Extractor {
             let tdir = dup(try parentFD(e, tcomps.dropLast()))
             defer { close(tdir) }
             let dir2 = try parentFD(e, comps.dropLast())
-            _ = unlinkat(dir2, base, 0)
+            try unlinkForReplacement(e, dir2, base)
             guard linkat(tdir, tcomps.last!.map { CChar(bitPattern: $0) } + [0], dir2, base, 0) == 0 else {
                 throw ArchiveError.errno("cannot create hard link to \(e.linkString) at", e.pathString, errno)
             }
             stats.hardlinks += 1
         case .fifo:
-            _ = unlinkat(dir, base, 0)
+            try unlinkForReplacement(e, dir, base)
             guard mkfifoat(dir, base, mode_t(e.mode & 0o7777)) == 0 else { throw ArchiveError.errno("cannot create fifo", e.pathString, errno) }
             stats.other += 1
         default:
@@ -184,12 +237,8 @@ public final class Extractor {
     func writeFile(_ e: TarEntry, dir: Int32, base: [CChar], reader: TarReader) throws {
         var fd = openat(dir, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         if fd < 0 && errno == EEXIST {
-            // a later copy of the same member (tar appends updates): replace it, never follow it
-            var st = stat()
-            if fstatat(dir, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && (st.st_mode & S_IFMT) == S_IFDIR {
-                throw refuse(e, "a directory with that name exists")
-            }
-            _ = unlinkat(dir, base, 0)
+            // a later copy of the same member: replace it, never follow it
+            try unlinkForReplacement(e, dir, base)
             fd = openat(dir, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         }
         guard fd >= 0 else { throw ArchiveError.errno("cannot create", e.pathString, errno) }
@@ -224,9 +273,15 @@ public final class Extractor {
         onFile?(path, digest?.hex(), sparse)
     }
 
+    /// After the last member: the symlinks checked all together, then directory modes and times.
+    public func finish() throws {
+        try checkLinks()
+        try finishDirectories()
+    }
+
     /// Directory modes and times are set last (writing into a directory changes its mtime,
     /// and a read-only directory could not be filled), deepest first.
-    public func finishDirectories() throws {
+    func finishDirectories() throws {
         if cachedFD >= 0 { close(cachedFD); cachedFD = -1; cachedParent = nil }
         for (path, mode, mtime, ns, uid, gid) in deferredDirs.reversed() {
             let fd = withCPath(path.isEmpty ? [0x2e] : path) { openat(rootFD, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }

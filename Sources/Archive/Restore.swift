@@ -121,7 +121,7 @@ public enum Restore {
             count += 1
             if count == 50 { ArchiveFaults.point("restore.extracting") }
         }
-        try x.finishDirectories()
+        try x.finish()
         if let mismatch { throw ArchiveError(.checksum, "\(mismatch): extracted data does not match the backup's listing", path: mismatch) }
         ArchiveFaults.point("restore.before-sync")
         try FileTree.syncFilesystem(staging)
@@ -247,6 +247,7 @@ extension Restore {
             if e.kind == .file { try reader.readData { _, chunk in try writer.appendData(chunk) } }
             try writer.endMember(e)
         }
+        try checker.checkLinks()
         try writer.finish()
         guard fsync(fd) == 0 else { throw ArchiveError.errno("cannot fsync", out, errno) }
         return sink.count

@@ -6,11 +6,11 @@ import XCTest
 /// outside the target; truncation and flipped bytes detected.
 final class SafetyTests: XCTestCase {
     /// Builds an archive with Python's tarfile, which writes whatever member it is told to.
-    func hostile(_ members: String) -> String {
+    func hostile(_ members: String, format: String = "GNU_FORMAT") -> String {
         let work = T.tmp("hostile")
         let script = """
         import tarfile, io
-        t = tarfile.open('\(work)/h.tar', 'w', format=tarfile.GNU_FORMAT)
+        t = tarfile.open('\(work)/h.tar', 'w', format=tarfile.\(format))
         def f(name, data=b'x'):
             i = tarfile.TarInfo(name); i.size = len(data); t.addfile(i, io.BytesIO(data))
         def l(name, target, kind=tarfile.SYMTYPE):
@@ -27,8 +27,8 @@ final class SafetyTests: XCTestCase {
         return "\(work)/h.tar"
     }
 
-    func assertRefused(_ members: String, naming: String, reason: String, allowed: Set<String> = [], line: UInt = #line) {
-        let arch = hostile(members)
+    func assertRefused(_ members: String, naming: String, reason: String, allowed: Set<String> = [], format: String = "GNU_FORMAT", line: UInt = #line) {
+        let arch = hostile(members, format: format)
         let parent = T.tmp("victim")
         let target = "\(parent)/target"
         mkdir(target, 0o755)
@@ -69,6 +69,54 @@ final class SafetyTests: XCTestCase {
         let outside = T.tmp("outside")
         assertRefused("l('hop', '.')\nl('hop/hop2', '..')\nf('hop/hop2/x')", naming: "hop/hop2", reason: "symlink", allowed: ["hop"])
         XCTAssertEqual(T.snapshot(outside).count, 0)
+    }
+
+    /// Symlinks each harmless alone (the lexical check passes) that together lead out of the
+    /// root: every link is resolved through the others, whatever order they come in.
+    func testSymlinkChainsOutOfTheRootAreRefused() {
+        // two hops: d/up is the root, so d/up/.. is its parent
+        assertRefused("l('d/up', '..')\nl('b', 'd/up/..')", naming: "b", reason: "outside", allowed: ["d", "d/up"])
+        // the same links the other way round: b is made before d/up exists, refused at the end
+        assertRefused("l('b', 'd/up/..')\nl('d/up', '..')", naming: "b", reason: "outside", allowed: ["b", "d", "d/up"])
+        // three hops: l3 -> p/l2/.., p/l2 -> q/l1/.., p/q/l1 -> ..
+        assertRefused("l('p/q/l1', '..')\nl('p/l2', 'q/l1/..')\nl('l3', 'p/l2/..')", naming: "l3", reason: "outside",
+                      allowed: ["p", "p/q", "p/q/l1", "p/l2"])
+        // a hard link to a symlink is the same symlink one level up, where ../.. leads out
+        assertRefused("l('a/b/up', '../..')\nl('up2', 'a/b/up', tarfile.LNKTYPE)", naming: "up2", reason: "outside",
+                      allowed: ["a", "a/b", "a/b/up"])
+        assertRefused("l('x', 'y')\nl('y', 'x')", naming: "y", reason: "loop", allowed: ["x"])
+    }
+
+    /// Links that resolve inside the tree, through other links too, are extracted as they are.
+    func testRelativeLinksInsideTheTreeAreKept() throws {
+        let arch = hostile("""
+            l('d/up', '..')
+            l('x', 'd/up/ok.txt')
+            l('c', 'x')
+            l('d/e/deep', '../../d/up/d/e')
+            l('d/e/same', 'd/e/deep', tarfile.LNKTYPE)
+            l('b', 'd/up/d/up/d')
+            """)
+        let target = T.tmp("links")
+        _ = try T.extract(arch, .none, into: target)
+        let links = T.snapshot(target).filter { $0.value.type == "link" }.mapValues(\.link)
+        XCTAssertEqual(links, ["d/up": "..", "x": "d/up/ok.txt", "c": "x", "d/e/deep": "../../d/up/d/e", "d/e/same": "../../d/up/d/e", "b": "d/up/d/up/d"])
+        let real = URL(fileURLWithPath: target).resolvingSymlinksInPath().path
+        for l in links.keys {
+            let to = URL(fileURLWithPath: "\(target)/\(l)").resolvingSymlinksInPath().path
+            XCTAssertTrue(to == real || to.hasPrefix(real + "/"), "\(l) leads to \(to)")
+        }
+        XCTAssertEqual(try String(contentsOfFile: "\(target)/c", encoding: .utf8), "x")
+    }
+
+    /// What an attacker tries beyond `..`: a NUL that cuts a checked symlink target short, a
+    /// directory replaced by a symlink and written through, a path too long to be removed again.
+    func testTruncatedTargetsReplacedDirectoriesAndLongPathsAreRefused() {
+        // a pax linkpath keeps the NUL: checked as "x/../..<NUL>aaa..." (inside), it would be
+        // made as "x/../.." (outside)
+        assertRefused("l('n', 'x/../..\\x00' + 'a' * 120)", naming: "n", reason: "NUL", format: "PAX_FORMAT")
+        assertRefused("f('s/x')\nl('s', '.')\nf('s/y')", naming: "s", reason: "directory", allowed: ["s", "s/x"])
+        assertRefused("f('/'.join(['a' * 200] * 25) + '/x')", naming: "aaaa", reason: "too long")
     }
 
     func testTruncatedArchivesAreDetected() throws {
