@@ -85,41 +85,15 @@ public enum BackupSet {
         if depth == .archives && v.ok {
             for it in m["items"]?.array ?? [] where it["type"]?.string == "tree" {
                 guard let f = it["file"]?.string, let l = it["listing"]?.string else { continue }
-                var listed: [String: String] = [:]
-                if let text = try? readSmall("\(dir)/\(l)", limit: 1 << 30) {
-                    for line in text.split(separator: "\n") {
-                        let parts = line.split(separator: " ", maxSplits: 1)
-                        if parts.count == 2 { listed[String(parts[1].dropFirst())] = String(parts[0]) }
-                    }
-                }
-                var sparseListed: [String: String] = [:]
-                for sf in it["sparse_files"]?.array ?? [] {
-                    if let p = sf["path"]?.string, let h = sf["regions_sha256"]?.string { sparseListed[p] = h }
-                }
+                guard var listing = try? ListingCheck(backup: dir, item: it) else { bad(l, "unreadable"); continue }
                 do {
-                    var seen = 0
                     try readArchive("\(dir)/\(f)") { e, reader in
                         v.checkedMembers += 1
-                        guard e.kind == .file else { return }
-                        let d = try Digest()
-                        if let map = e.sparseMap { d.update(SparseRegion.digestPrefix(map)) }
-                        var logical: Int64 = 0
-                        try reader.readData { off, bytes in
-                            if e.sparseMap == nil && off > logical { TarWriter.hashZerosStatic(off - logical, d) }
-                            d.update(bytes)
-                            logical = off + Int64(bytes.count)
-                        }
-                        let h = d.hex()
-                        let p = e.pathString
-                        if e.sparseMap != nil {
-                            if sparseListed[p] != h { bad("\(f):\(p)", "sparse member's regions digest does not match the manifest") }
-                            return
-                        }
-                        if listed[p] != h { bad("\(f):\(p)", "member's SHA-256 does not match \(l)") }
-                        seen += 1
+                        let h = e.kind == .file ? try reader.readDataHashed() : nil
+                        if let why = listing.check(e, hash: h) { bad("\(f):\(e.pathString)", "\(why) (\(l))") }
                     }
-                    let listedFiles = listed.count
-                    if seen < listedFiles - (it["hardlinks"]?.int.map(Int.init) ?? 0) { bad(f, "has \(seen) files, \(l) lists \(listedFiles)") }
+                    let missing = listing.missing()
+                    if let first = missing.first { bad(f, "\(missing.count) files of \(l) are not in the archive (\(first)...)") }
                 } catch {
                     bad(f, "\(error)")
                 }

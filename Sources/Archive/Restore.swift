@@ -90,25 +90,15 @@ public enum Restore {
         guard mkdir(staging, 0o700) == 0 else { throw ArchiveError.errno("cannot create", staging, errno) }
         var swapped = false
         defer { if !swapped { try? FileTree.remove(staging) } }
-        // expected per-file hashes
-        var listed: [String: String] = [:]
-        if let l = it["listing"]?.string, let text = try? BackupSet.readSmall("\(backup)/\(l)", limit: 1 << 30) {
-            for line in text.split(separator: "\n") {
-                let parts = line.split(separator: " ", maxSplits: 1)
-                if parts.count == 2 { listed[String(parts[1].dropFirst())] = String(parts[0]) }
-            }
-        }
+        // every member is compared with the listing as verify compares it: what the archive
+        // holds is restored only if it is what the backup listed
+        var listing = try ListingCheck(backup: backup, item: it)
         var opts = Extractor.Options()
-        opts.hashFiles = !listed.isEmpty
+        opts.hashFiles = true
         let x = try Extractor(root: staging, options: opts)
-        var mismatch: String? = nil
-        var sparseListed: [String: String] = [:]
-        for f in it["sparse_files"]?.array ?? [] {
-            if let p = f["path"]?.string, let h = f["regions_sha256"]?.string { sparseListed[p] = h }
-        }
-        x.onFile = { p, h, sparse in
-            if let h, let want = sparse ? sparseListed[p] : listed[p], want != h, mismatch == nil { mismatch = p }
-        }
+        var written: String? = nil
+        x.onFile = { _, h, _ in written = h }
+        var mismatch: (String, String)? = nil
         let fd = open(file, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw ArchiveError.errno("cannot open", file, errno) }
         defer { close(fd) }
@@ -116,13 +106,18 @@ public enum Restore {
         ArchiveFaults.point("restore.before-extract")
         var count = 0
         while let e = try reader.next() {
+            written = nil
             try x.extract(e, reader)
+            if mismatch == nil, let why = listing.check(e, hash: written) { mismatch = (ListingCheck.name(e.path) ?? e.pathString, why) }
             if e.kind == .file { options.progress?(x.stats.files, x.stats.bytes) }
             count += 1
             if count == 50 { ArchiveFaults.point("restore.extracting") }
         }
         try x.finish()
-        if let mismatch { throw ArchiveError(.checksum, "\(mismatch): extracted data does not match the backup's listing", path: mismatch) }
+        if mismatch == nil, let first = listing.missing().first { mismatch = (first, "listed, but not in the archive") }
+        if let (path, why) = mismatch {
+            throw ArchiveError(.checksum, "\(path): \(why): the archive is not what the backup listed, nothing restored", path: path)
+        }
         ArchiveFaults.point("restore.before-sync")
         try FileTree.syncFilesystem(staging)
         ArchiveFaults.point("restore.before-swap")
@@ -223,16 +218,21 @@ public enum Restore {
 extension Restore {
     /// Writes one tree item of a verified backup as a plain tar at `out` (for consumers that
     /// take a tar, such as the Docker archive API, which cannot read zstd), every member checked
-    /// as a restore would check it (nothing escaping, no devices) and renamed under `prefix`.
+    /// as a restore would check it (nothing escaping, no devices, all as listed) and renamed
+    /// under `prefix`.
     public static func export(backup: String, item: String, to out: String, prefix: String = "") throws -> Int64 {
         let v = BackupSet.verify(backup, depth: .files)
         guard v.ok else { throw ArchiveError(.checksum, "refusing to export from a backup that does not verify: \(v.problems.first ?? "")", path: v.firstBad) }
         let m = BackupSet.readManifest(backup)!
         guard let it = m["items"]?.array.first(where: { $0["name"]?.string == item }), it["type"]?.string == "tree",
               let file = it["file"]?.string else { throw ArchiveError(.io, "backup has no tree item '\(item)'") }
+        var listing = try ListingCheck(backup: backup, item: it)
         let fd = open(out, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw ArchiveError.errno("cannot create", out, errno) }
         defer { close(fd) }
+        // a refused or failed export leaves no tar behind to be used by mistake
+        var done = false
+        defer { if !done { unlink(out) } }
         let sink = try FileSink(fd: fd, path: out, hashing: false)
         let writer = TarWriter(sink: sink)
         let checker = try Extractor(root: "/", options: Extractor.Options())
@@ -244,12 +244,20 @@ extension Restore {
             e.path = comps.isEmpty ? (prefix.isEmpty ? [0x2e] : Array(prefix.utf8)) : pre + Array(comps.joined(separator: [0x2f]))
             if e.kind == .hardlink { e.linkTarget = pre + Array((Extractor.components(e.linkTarget) ?? []).joined(separator: [0x2f])) }
             try writer.beginMember(e)
-            if e.kind == .file { try reader.readData { _, chunk in try writer.appendData(chunk) } }
+            let hash = e.kind == .file ? try reader.readDataHashed { _, chunk in try writer.appendData(chunk) } : nil
             try writer.endMember(e)
+            if let why = listing.check(e0, hash: hash) {
+                let name = ListingCheck.name(e0.path) ?? e0.pathString
+                throw ArchiveError(.checksum, "\(name): \(why): the archive is not what the backup listed", path: name)
+            }
         }
         try checker.checkLinks()
+        if let first = listing.missing().first {
+            throw ArchiveError(.checksum, "\(first): listed, but not in the archive", path: first)
+        }
         try writer.finish()
         guard fsync(fd) == 0 else { throw ArchiveError.errno("cannot fsync", out, errno) }
+        done = true
         return sink.count
     }
 }

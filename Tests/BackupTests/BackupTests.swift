@@ -290,6 +290,156 @@ final class BackupTests: XCTestCase {
         }
     }
 
+    /// Rewrites item "data"'s archive of backup `dir` with Python's tarfile and reseals the
+    /// backup (the item's size and SHA-256 in manifest.json and SHA256SUMS, the listing left as
+    /// it is), as someone editing a backup would. `members` is Python writing to tarfile `t`
+    /// with: copy(rename, edit) the original members (renamed by a function, contents replaced
+    /// by {name: bytes}), f(name, data) a file, l(name, target, kind) a symlink or hard link.
+    func reseal(_ dir: String, _ members: String) {
+        let py = """
+        import tarfile, io, json, hashlib
+        src = tarfile.open('\(dir)/data.tar.gz')
+        out = io.BytesIO()
+        t = tarfile.open(fileobj=out, mode='w:gz', format=tarfile.PAX_FORMAT)
+        def copy(rename=lambda n: n, edit={}):
+            for m in src.getmembers():
+                data = src.extractfile(m).read() if m.isfile() else None
+                if m.name in edit: data = edit[m.name]; m.size = len(data)
+                m.name = rename(m.name)
+                if m.islnk(): m.linkname = rename(m.linkname)
+                t.addfile(m, io.BytesIO(data) if data is not None else None)
+        def f(name, data=b'x'):
+            i = tarfile.TarInfo(name); i.size = len(data); t.addfile(i, io.BytesIO(data))
+        def l(name, target, kind=tarfile.SYMTYPE):
+            i = tarfile.TarInfo(name); i.type = kind; i.linkname = target; t.addfile(i)
+        \(members)
+        t.close()
+        d = out.getvalue()
+        open('\(dir)/data.tar.gz', 'wb').write(d)
+        h = hashlib.sha256(d).hexdigest()
+        man = json.load(open('\(dir)/manifest.json'))
+        old = man['items'][0]['sha256']; man['items'][0]['sha256'] = h; man['items'][0]['bytes'] = len(d)
+        json.dump(man, open('\(dir)/manifest.json', 'w'))
+        s = open('\(dir)/SHA256SUMS').read().replace(old, h); open('\(dir)/SHA256SUMS', 'w').write(s)
+        """
+        let pyPath = Harness.write(py, to: "reseal.py", in: Harness.tempDir("py"))
+        let (rc, out) = sh("python3 '\(pyPath)'")
+        XCTAssertEqual(rc, 0, out)
+    }
+
+    /// A small tree without sparse files (Python's tarfile would rewrite one dense): files under
+    /// b/, a hard link and a symlink.
+    func makeSmallTree(_ root: String, seed: Int) {
+        XCTAssertEqual(sh("""
+        set -e
+        mkdir -p '\(root)/b/sub'
+        for i in 1 2 3; do echo "file $i of seed \(seed)" > '\(root)'/b/f$i.txt; done
+        echo "nested \(seed)" > '\(root)/b/sub/g.txt'
+        ln -f '\(root)/b/f1.txt' '\(root)/b/hard.txt'
+        ln -sf f2.txt '\(root)/b/link'
+        """).0, 0)
+    }
+
+    /// Restore compares every member with the listing under the name it is extracted as, as
+    /// verify does: renamed members (`./b/...`) restore when their content is as listed, and an
+    /// edited, added, dropped or retyped member refuses the restore before anything is swapped.
+    func testRestoreComparesEveryMemberWithTheListing() {
+        let src = "\(work)/src", target = "\(work)/target"
+        makeSmallTree(src, seed: 1)
+        func backup() -> String {
+            let b = lua(backupScript(root: "\(work)/b", source: src))
+            XCTAssertEqual(b.status, 0, b.stderr)
+            return b.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        func verifyAndRestore(_ dir: String) -> Run {
+            lua("""
+            local backup = require "opsh.backup"
+            local v = backup.verify('\(dir)', {depth = "archives"})
+            print(v.ok, #v.problems, v.problems[1])
+            local ok, err = backup.restore('\(dir)', "data", '\(target)')
+            print(ok ~= nil, err and err.code, err)
+            local x, xerr = backup.export('\(dir)', "data", '\(work)/export.tar')
+            print(x ~= nil, xerr and xerr.code, io.open('\(work)/export.tar') ~= nil)
+            """)
+        }
+        // renamed only: the same tree, verified and restored
+        let renamed = backup()
+        reseal(renamed, "copy(rename=lambda n: n if n == '.' else './' + n)")
+        XCTAssertTrue(sh("tar tzf '\(renamed)/data.tar.gz'").1.contains("./b/f1.txt"))
+        let r = verifyAndRestore(renamed)
+        XCTAssertEqual(r.stdout, "true\t0\tnil\ntrue\tnil\tnil\ntrue\tnil\ttrue\n", r.stderr)
+        XCTAssertEqual(treeSnapshot(target), treeSnapshot(src))
+        let restored = treeSnapshot(target)
+        for (what, members, problem) in [
+            ("edited and renamed", "copy(rename=lambda n: n if n == '.' else './' + n, edit={'b/f1.txt': b'EDITED\\n'})", "b/f1.txt: SHA-256 does not match"),
+            ("a file added", "copy()\nf('b/extra.txt')", "b/extra.txt: file not in the listing"),
+            ("a file dropped", "src.members = [m for m in src.getmembers() if m.name != 'b/sub/g.txt']\ncopy()", "b/sub/g.txt: listed, but not in the archive"),
+            ("a file replaced by a symlink", "copy()\nl('b/f3.txt', 'f2.txt')", "b/f3.txt: listed as a regular file, archived as a symlink"),
+            ("a hard link to another file", "copy()\nl('b/hard.txt', 'b/f2.txt', tarfile.LNKTYPE)", "b/hard.txt: hard link to b/f2.txt"),
+        ] {
+            let dir = backup()
+            reseal(dir, members)
+            let r = verifyAndRestore(dir)
+            let lines = r.stdout.split(separator: "\n").map(String.init)
+            guard lines.count == 3 else { XCTFail("\(what): \(r.stdout) \(r.stderr)"); continue }
+            XCTAssertTrue(lines[0].hasPrefix("false\t"), "\(what): verify passed: \(r.stdout)")
+            XCTAssertTrue(lines[1].hasPrefix("false\tchecksum\t\(problem)"), "\(what): \(r.stdout) \(r.stderr)")
+            // export, for the Docker archive API, checks the same and leaves no tar behind
+            XCTAssertEqual(lines[2], "false\tchecksum\tfalse", what)
+            XCTAssertEqual(treeSnapshot(target), restored, what)
+            XCTAssertEqual(sh("ls -A '\(work)' | grep -c 'opsh-staging'").1.trimmingCharacters(in: .whitespacesAndNewlines), "0", what)
+        }
+    }
+
+    /// Symlinks that each pass the lexical check and together lead out of the target are
+    /// refused, and nothing is swapped in; links that resolve inside, through others, restore.
+    func testRestoreRefusesSymlinkChainsOutOfTheTarget() {
+        let src = "\(work)/src", target = "\(work)/target"
+        makeSmallTree(src, seed: 2)
+        // legitimate: relative links, some through other links, all inside the tree
+        XCTAssertEqual(sh("""
+        set -e
+        mkdir -p '\(src)/d/e'
+        ln -s .. '\(src)/d/up'
+        ln -s d/up/b/f1.txt '\(src)/x'
+        ln -s x '\(src)/c'
+        ln -s ../../d/up/b '\(src)/d/e/deep'
+        """).0, 0)
+        let b = lua(backupScript(root: "\(work)/b", source: src))
+        XCTAssertEqual(b.status, 0, b.stderr)
+        let good = b.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let r = lua("""
+        local backup = require "opsh.backup"
+        assert(backup.restore('\(good)', "data", '\(target)'))
+        """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(treeSnapshot(target), treeSnapshot(src))
+        XCTAssertEqual(sh("cat '\(target)/c' '\(target)/d/e/deep/f2.txt'").1, "file 1 of seed 2\nfile 2 of seed 2\n")
+        let restored = treeSnapshot(target)
+        for (members, name) in [
+            ("l('y/up', '..')\nl('z', 'y/up/..')", "z"),                                  // two hops
+            ("l('z', 'y/up/..')\nl('y/up', '..')", "z"),                                  // the same, the other way round
+            ("l('p/q/l1', '..')\nl('p/l2', 'q/l1/..')\nl('l3', 'p/l2/..')", "l3"),        // three hops
+            ("l('a/b/up', '../..')\nl('up2', 'a/b/up', tarfile.LNKTYPE)", "up2"),         // a hard link to a symlink
+        ] {
+            sh("rm -rf '\(work)/b'")
+            let b = lua(backupScript(root: "\(work)/b", source: src))
+            let dir = b.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            reseal(dir, "copy()\n" + members)
+            let r = lua("""
+            local backup = require "opsh.backup"
+            local ok, err = backup.restore('\(dir)', "data", '\(target)')
+            print(ok, err and err.code, err)
+            local x, xerr = backup.export('\(dir)', "data", '\(work)/export.tar')
+            print(x, xerr and xerr.code, io.open('\(work)/export.tar') ~= nil)
+            """)
+            XCTAssertTrue(r.stdout.hasPrefix("nil\tunsafe_entry\trefused member \(name): symlink pointing outside the target"), "\(members): \(r.stdout) \(r.stderr)")
+            XCTAssertTrue(r.stdout.hasSuffix("\nnil\tunsafe_entry\tfalse\n"), "export: \(members): \(r.stdout)")
+            XCTAssertEqual(treeSnapshot(target), restored, members)
+            XCTAssertEqual(sh("ls -A '\(work)' | grep -c 'opsh-staging'").1.trimmingCharacters(in: .whitespacesAndNewlines), "0", members)
+        }
+    }
+
     /// A backup whose checksums are consistent but whose archive holds escaping members (a
     /// tampered or hostile backup): restore refuses, names the member, and leaves the target.
     func testHostileArchiveInsideAVerifiedBackupIsRefused() {
@@ -299,33 +449,15 @@ final class BackupTests: XCTestCase {
         let old = treeSnapshot(target)
         let b = lua(backupScript(root: "\(work)/b", source: src))
         let dir = b.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        for (i, member) in ["../../escaped.txt", "/tmp/opsh-abs-escape.txt", "link->/etc", "link->../../.."].enumerated() {
-            let py = """
-            import tarfile, io, json, hashlib
-            t = tarfile.open('\(dir)/data.tar.gz', 'w:gz', format=tarfile.PAX_FORMAT)
-            i = tarfile.TarInfo('ok.txt'); i.size = 2; t.addfile(i, io.BytesIO(b'ok'))
-            m = '\(member)'
-            if '->' in m:
-                name, target = m.split('->'); i = tarfile.TarInfo(name); i.type = tarfile.SYMTYPE; i.linkname = target; t.addfile(i)
-            else:
-                i = tarfile.TarInfo(m); i.size = 4; t.addfile(i, io.BytesIO(b'evil'))
-            t.close()
-            d = open('\(dir)/data.tar.gz', 'rb').read()
-            h = hashlib.sha256(d).hexdigest()
-            man = json.load(open('\(dir)/manifest.json'))
-            old = man['items'][0]['sha256']; man['items'][0]['sha256'] = h; man['items'][0]['bytes'] = len(d)
-            json.dump(man, open('\(dir)/manifest.json', 'w'))
-            s = open('\(dir)/SHA256SUMS').read().replace(old, h); open('\(dir)/SHA256SUMS', 'w').write(s)
-            """
-            let pyPath = Harness.write(py, to: "tamper\(i).py", in: Harness.tempDir("py"))
-            XCTAssertEqual(sh("python3 '\(pyPath)'").0, 0)
+        for member in ["../../escaped.txt", "/tmp/opsh-abs-escape.txt", "link->/etc", "link->../../.."] {
+            let parts = member.components(separatedBy: "->")
+            reseal(dir, "f('ok.txt', b'ok')\n" + (parts.count == 2 ? "l('\(parts[0])', '\(parts[1])')" : "f('\(member)', b'evil')"))
             let r = lua("""
             local backup = require "opsh.backup"
             local ok, err = backup.restore('\(dir)', "data", '\(target)')
             print(ok, err and err.code, err)
             """)
-            let name = member.components(separatedBy: "->")[0]
-            XCTAssertTrue(r.stdout.hasPrefix("nil\tunsafe_entry\trefused member \(name)"), "\(member): \(r.stdout) \(r.stderr)")
+            XCTAssertTrue(r.stdout.hasPrefix("nil\tunsafe_entry\trefused member \(parts[0])"), "\(member): \(r.stdout) \(r.stderr)")
             XCTAssertEqual(treeSnapshot(target), old, member)
             XCTAssertFalse(FileManager.default.fileExists(atPath: "\(work)/escaped.txt"))
             XCTAssertFalse(FileManager.default.fileExists(atPath: "/tmp/opsh-abs-escape.txt"))
