@@ -119,6 +119,9 @@ public final class Extractor {
         if target.first == 0x2f { throw refuse(e, "symlink to an absolute path (\(text))") }
         // symlinkat takes a C string: a NUL would cut the target to another one than checked
         if target.contains(0) { throw refuse(e, "NUL in symlink target") }
+        // a pax target can be a megabyte, each resolution walking it up to 40 times; the
+        // kernel takes none this long
+        if target.count >= Int(PATH_MAX) { throw refuse(e, "symlink target too long (\(target.count) bytes)") }
         if links.node(comps)?.children.isEmpty == false { throw refuse(e, "symlink replacing a directory") }
         links.setLink(comps, target: target)
         switch links.resolve(comps, target: target) {

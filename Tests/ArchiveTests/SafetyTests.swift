@@ -117,6 +117,7 @@ final class SafetyTests: XCTestCase {
         assertRefused("l('n', 'x/../..\\x00' + 'a' * 120)", naming: "n", reason: "NUL", format: "PAX_FORMAT")
         assertRefused("f('s/x')\nl('s', '.')\nf('s/y')", naming: "s", reason: "directory", allowed: ["s", "s/x"])
         assertRefused("f('/'.join(['a' * 200] * 25) + '/x')", naming: "aaaa", reason: "too long")
+        assertRefused("l('t', 'a/' * 300000)", naming: "t", reason: "too long", format: "PAX_FORMAT")
     }
 
     func testTruncatedArchivesAreDetected() throws {
