@@ -224,7 +224,7 @@ public final class BackupWriter {
             let listError = collected
             let writer = TarWriter(sink: sink)
             let (counts, warnings) = try fill(writer, { hash, member in
-                let line = Array(hash.utf8) + [0x20, 0x20] + Array(BackupWriter.sumsPath(member).utf8) + [0x0a]
+                let line = BackupWriter.sumsLine(hash: hash, member: member)
                 do { try line.withUnsafeBytes { try listWriter.append($0) } } catch { listError.error = error }
             }, { hash, member, size in
                 collected.sparse.append(.object([("path", .string(member)), ("size", .int(size)), ("regions_sha256", .string(hash))]))
@@ -252,8 +252,25 @@ public final class BackupWriter {
         }
     }
 
-    /// How a member path appears in a sha256sum listing (relative, as extracted from the archive).
-    static func sumsPath(_ member: String) -> String { member }
+    /// A sha256sum listing line for a member (its path relative, as extracted from the archive).
+    /// A name holding a newline, a carriage return or a backslash is escaped as GNU sha256sum
+    /// escapes it (`\HASH  a\nb`), so one name is one line and `sha256sum -c` reads it back.
+    static func sumsLine(hash: String, member: String) -> [UInt8] {
+        let name = Array(member.utf8)
+        guard name.contains(where: { $0 == 0x0a || $0 == 0x0d || $0 == 0x5c }) else {
+            return Array(hash.utf8) + [0x20, 0x20] + name + [0x0a]
+        }
+        var escaped: [UInt8] = []
+        for c in name {
+            switch c {
+            case 0x0a: escaped += [0x5c, 0x6e]
+            case 0x0d: escaped += [0x5c, 0x72]
+            case 0x5c: escaped += [0x5c, 0x5c]
+            default: escaped.append(c)
+            }
+        }
+        return [0x5c] + Array(hash.utf8) + [0x20, 0x20] + escaped + [0x0a]
+    }
 
     /// Stores a single file as ITEM (copied, hashed on the way), with `mode` (0600 for secrets).
     /// With `move`, a file on the same filesystem (a snapshot just downloaded for this backup)

@@ -14,11 +14,35 @@ public struct ListingCheck {
     /// `listing` as sha256sum writes it ("HASH  NAME" lines); `sparse` as (path, regions digest).
     public init(listing: String, sparse: [(String, String)]) {
         for line in listing.split(separator: "\n") {
-            let parts = line.split(separator: " ", maxSplits: 1)
+            // a leading backslash: the name is escaped as GNU sha256sum escapes it (BackupWriter.sumsLine)
+            let escaped = line.hasPrefix("\\")
+            let parts = (escaped ? line.dropFirst() : line).split(separator: " ", maxSplits: 1)
             // the second field starts with the separator's other character (" " or "*")
-            if parts.count == 2, let n = ListingCheck.name(Array(parts[1].dropFirst().utf8)) { files[n] = String(parts[0]) }
+            guard parts.count == 2 else { continue }
+            var raw = Array(parts[1].dropFirst().utf8)
+            if escaped { raw = ListingCheck.unescape(raw) }
+            if let n = ListingCheck.name(raw) { files[n] = String(parts[0]) }
         }
         for (p, h) in sparse { if let n = ListingCheck.name(Array(p.utf8)) { self.sparse[n] = h } }
+    }
+
+    /// sha256sum's escapes (backslash-n, backslash-r, two backslashes) back to the bytes they stand for.
+    static func unescape(_ b: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        var i = 0
+        while i < b.count {
+            if b[i] == 0x5c, i + 1 < b.count {
+                switch b[i + 1] {
+                case 0x6e: out.append(0x0a); i += 2; continue
+                case 0x72: out.append(0x0d); i += 2; continue
+                case 0x5c: out.append(0x5c); i += 2; continue
+                default: break
+                }
+            }
+            out.append(b[i])
+            i += 1
+        }
+        return out
     }
 
     /// The listing of tree item `it` of the backup in `dir`.

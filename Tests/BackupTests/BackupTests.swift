@@ -101,6 +101,39 @@ final class BackupTests: XCTestCase {
         }
     }
 
+    /// File names holding a newline, a carriage return or a backslash: the listing escapes them as
+    /// GNU sha256sum does (`sha256sum -c` checks the extracted tree), verify and restore read them back.
+    func testNamesWithNewlinesAndBackslashesInTheListing() {
+        let src = "\(work)/src", root = "\(work)/backups", target = "\(work)/target"
+        XCTAssertEqual(sh("""
+        set -e
+        mkdir -p '\(src)/sub'
+        printf one > "\(src)/a
+        b"
+        printf two > '\(src)/c\\d'
+        printf three > "$(printf '\(src)/sub/e\\rf')"
+        printf four > '\(src)/plain'
+        """).0, 0)
+        let b = lua(backupScript(root: root, source: src))
+        XCTAssertEqual(b.status, 0, b.stderr)
+        let dir = b.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let listing = (try? String(contentsOfFile: "\(dir)/data.files.sha256")) ?? ""
+        XCTAssertEqual(listing.split(separator: "\n").count, 4, "one line a file: \(listing)")
+        let x = "\(work)/gnu"
+        XCTAssertEqual(sh("mkdir -p '\(x)' && tar -xpf '\(dir)'/data.tar.gz -C '\(x)'").0, 0)
+        let (rc, out) = sh("cd '\(x)' && sha256sum -c '\(dir)/data.files.sha256'")
+        XCTAssertEqual(rc, 0, out)
+        let r = lua("""
+        local backup = require "opsh.backup"
+        local v = backup.verify('\(dir)', { depth = "archives" })
+        print(v.ok, v.problems[1])
+        print(assert(backup.restore('\(dir)', "data", '\(target)')).files)
+        """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, "true\tnil\n4\n")
+        XCTAssertEqual(treeSnapshot(target), treeSnapshot(src))
+    }
+
     func testVerifyAndRestoreReplaceTheTargetByteForByte() {
         let src = "\(work)/src", target = "\(work)/target", root = "\(work)/backups"
         makeTree(src, seed: 1)
