@@ -1,8 +1,25 @@
 // swift-tools-version: 6.0
 //
 // opsh: an embedded Lua 5.4 scripting host for operations.
-// The run path imports no Foundation (DESIGN.md §2 "Start-up"): every library
-// below uses Glibc directly, and libcurl, libcrypto/libssl, libedit and libzstd
+//
+// The targets are the rooms of docs/ARCHITECTURE.md §1; each arrow points to what a room may use:
+//
+//   opsh (executable) ──▶ Engine ──▶ Modules ──▶ LuaRuntime ──▶ CLua, CLuaShim
+//                            │          └──────▶ native libraries ──▶ C (CDyn, CSys)
+//                            └──▶ LuaRuntime
+//
+// - Only LuaRuntime imports the C Lua targets (CLua, CLuaShim): it is the one border between
+//   Swift and Lua, and no Lua error or yield ever unwinds through a Swift frame beyond it.
+// - A native library (RESP, HTTP, JSON, Qdrant, Docker, Archive, Sys, FileSystem, Crypto,
+//   YAML, ...) knows nothing of Lua: it is usable and tested from Swift alone.
+// - A module (Sources/Modules) translates between Lua values and a native library; it does no
+//   I/O of its own.
+// - The Engine (catalog, runner, report, REPL) drives the runtime and the modules; the
+//   executable only calls the Engine.
+// scripts/check-layers fails the build in scripts/test when an import crosses one of these walls.
+//
+// The run path imports no Foundation (docs/ARCHITECTURE.md §2 "Start-up"): every library
+// below uses Glibc directly, and libcurl, libcrypto/libssl, libedit, libyaml and libzstd
 // are opened with dlopen on first use through CDyn.
 import PackageDescription
 
@@ -12,13 +29,13 @@ let package = Package(
         .executable(name: "opsh", targets: ["opsh"]),
     ],
     targets: [
-        // C layer
+        // C: the Lua interpreter and its border shim (LuaRuntime's alone), dlopen tables, syscalls.
         .systemLibrary(name: "CLua", path: "Sources/CLua", pkgConfig: "lua5.4",
                        providers: [.apt(["liblua5.4-dev"])]),
         .target(name: "CLuaShim", dependencies: ["CLua"]),
         .target(name: "CDyn", linkerSettings: [.linkedLibrary("dl")]),
 
-        // Native libraries: no Lua inside.
+        // Native libraries: no Lua inside; each has its own Swift tests.
         .target(name: "EventLoop", dependencies: ["CDyn"]),
         .target(name: "JSON"),
         .target(name: "RESP", dependencies: ["CDyn"]),
@@ -30,15 +47,18 @@ let package = Package(
         .target(name: "CSys"),
         .target(name: "Sys", dependencies: ["CSys"]),
 
-        // The Lua border and the modules scripts see.
+        // The Lua border: the only target that touches Lua's C API.
         .target(name: "LuaRuntime", dependencies: ["CLua", "CLuaShim", "EventLoop"]),
+        // The modules scripts see: the runtime's API and the native libraries only.
         .target(name: "Modules", dependencies: ["LuaRuntime", "JSON", "RESP", "HTTP", "Pickle", "Qdrant", "Archive", "Docker", "Sys", "EventLoop", "CDyn", "CLua", "CLuaShim"]),
 
         // Script catalog, runner, report, REPL; lua/ and stdlib/ are embedded at build time.
         .executableTarget(name: "EmbedGen", path: "Sources/EmbedGen"),
         .plugin(name: "EmbedLua", capability: .buildTool(), dependencies: ["EmbedGen"]),
-        .target(name: "Engine", dependencies: ["LuaRuntime", "Modules", "CDyn", "CLua", "CLuaShim"],
+        .target(name: "Engine", dependencies: ["LuaRuntime", "Modules", "CDyn"],
                 plugins: ["EmbedLua"]),
+
+        // The command: nothing but the Engine.
 
         .executableTarget(name: "opsh", dependencies: ["Engine"],
                           linkerSettings: [.unsafeFlags(["-static-stdlib", "-L", ".build-link"])]),

@@ -1,5 +1,3 @@
-import CLua
-import CLuaShim
 import Glibc
 import LuaRuntime
 import Modules
@@ -39,7 +37,7 @@ public enum CLI {
         case "config":
             return Commands.config(Array(args[i...]), options)
         case "version", "--version":
-            print("opsh \(CoreModule.version) (\(String(cString: lk_release())))")
+            print("opsh \(CoreModule.version) (\(LuaVM.luaRelease))")
             return 0
         default:
             if command.hasSuffix(".lua") || command == "-" || fileExists(command) {
@@ -109,14 +107,14 @@ public enum CLI {
 
     /// A Lua error reached the host: a stop (timeout, Ctrl-C, os.exit), the memory limit, or an engine failure.
     static func finishAfterError(_ error: LuaError, _ session: Session, _ limits: Limits, plain: Bool = false) -> Int32 {
-        let reason = lk_stop_reason()
-        if reason == LK_STOP_EXIT {
-            lk_clear_stop()
-            return lk_exit_code()
+        let reason = ScriptStop.reason
+        if reason == .exit {
+            ScriptStop.clear()
+            return ScriptStop.exitCode
         }
-        if reason != LK_STOP_NONE {
+        if reason != .none {
             let message = limits.stopMessage(reason)
-            lk_clear_stop()
+            ScriptStop.clear()
             writeStderr("opsh: \(message)\n")
             if !plain { printStoppedReport(session, message) }
             return 3
@@ -184,7 +182,7 @@ public enum CLI {
                 return Int32(truncatingIfNeeded: lua.toInteger(-1) ?? 3)
             }
             vm.scheduler.drain()
-            if lk_stop_reason() != LK_STOP_NONE { throw LuaError(kind: .stop, message: "stopped") }
+            if ScriptStop.requested { throw LuaError(kind: .stop, message: "stopped") }
             return 0
         } catch let error as LuaError {
             return finishAfterError(error, session, limits, plain: true)
@@ -218,7 +216,7 @@ public enum CLI {
                 try vm.pcall(nargs: 0, nresults: 0)
             }
             vm.scheduler.drain()
-            if lk_stop_reason() != LK_STOP_NONE { throw LuaError(kind: .stop, message: "stopped") }
+            if ScriptStop.requested { throw LuaError(kind: .stop, message: "stopped") }
         } catch let error as LuaError {
             let code = finishAfterError(error, session, limits, plain: true)
             session.vm.close()

@@ -1,6 +1,4 @@
 import CDyn
-import CLua
-import CLuaShim
 import Glibc
 import LuaRuntime
 
@@ -29,12 +27,12 @@ final class EditLineReader: LineReader {
     }
 
     func read(prompt: String) -> String? {
-        lk_install_sigint(0) // Ctrl-C at the prompt abandons the line, not the REPL
+        ScriptStop.installInterruptHandler(exitOnSecond: false) // Ctrl-C at the prompt abandons the line, not the REPL
         let p = api.pointee.readline(prompt)
-        lk_restore_sigint()
+        ScriptStop.restoreInterruptHandler()
         guard let p else {
-            if lk_stop_reason() == LK_STOP_INTERRUPT {
-                lk_clear_stop()
+            if ScriptStop.reason == .interrupt {
+                ScriptStop.clear()
                 writeStdout("\n")
                 return ""
             }
@@ -91,13 +89,13 @@ enum Completion {
             method = true
         }
         let prefix = parts.removeLast()
-        lua_rawgeti(lua.L, lk_registryindex(), lua_Integer(LUA_RIDX_GLOBALS))
+        lua.pushGlobals()
         for p in parts {
             guard lua.type(at: -1) == .table else { return [] }
             _ = lua.rawGet(-1, field: p)
             if method, lua.type(at: -1) == .userdata || lua.type(at: -1) == .table {
                 // methods of an object: its metatable's __index table
-                if lua_getmetatable(lua.L, -1) != 0 { _ = lua.rawGet(-1, field: "__index") }
+                if lua.pushMetatable(of: -1) { _ = lua.rawGet(-1, field: "__index") }
             }
         }
         guard lua.type(at: -1) == .table else { return [] }

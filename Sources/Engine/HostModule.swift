@@ -1,39 +1,37 @@
-import CLua
-import CLuaShim
 import Glibc
 import LuaRuntime
 import Modules
 
 /// `opsh._host`: what the engine's Lua side needs from the host. Private.
 enum HostModule {
-    static let open: lk_SwiftFunction = { L in
+    static let open: LuaFunction = { L in
         let lua = Lua(L!)
         lua.newModule([("drain", drain), ("monotonic", monotonic), ("now", now), ("iso_now", isoNow), ("isatty", tty)])
         return 1
     }
 
     /// Runs every task still alive to completion.
-    static let drain: lk_SwiftFunction = { L in
+    static let drain: LuaFunction = { L in
         Lua(L!).vm.scheduler.drain()
         return 0
     }
 
-    static let monotonic: lk_SwiftFunction = { L in
+    static let monotonic: LuaFunction = { L in
         Lua(L!).push(TimeModule.monotonicSeconds())
         return 1
     }
 
-    static let now: lk_SwiftFunction = { L in
+    static let now: LuaFunction = { L in
         Lua(L!).push(TimeModule.wallSeconds())
         return 1
     }
 
-    static let isoNow: lk_SwiftFunction = { L in
+    static let isoNow: LuaFunction = { L in
         Lua(L!).push(TimeModule.iso8601(TimeModule.wallSeconds(), fractionDigits: 3))
         return 1
     }
 
-    static let tty: lk_SwiftFunction = { L in
+    static let tty: LuaFunction = { L in
         let lua = Lua(L!)
         lua.push(isatty(Int32(truncatingIfNeeded: lua.toInteger(1) ?? 1)) != 0)
         return 1

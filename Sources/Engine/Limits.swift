@@ -1,5 +1,5 @@
-import CLuaShim
 import Glibc
+import LuaRuntime
 
 /// --timeout and Ctrl-C for one run (DESIGN.md §2): the stop hook is armed
 /// lazily when a limit fires, and the watchdog ends the process if the script
@@ -10,20 +10,20 @@ final class Limits {
 
     init(_ options: Options) {
         timeout = options.timeout
-        lk_clear_stop()
-        lk_install_sigint(1)
-        if timeout > 0 { _ = lk_watchdog_start(Int(timeout * 1000), Limits.graceMilliseconds) }
+        ScriptStop.clear()
+        ScriptStop.installInterruptHandler(exitOnSecond: true)
+        if timeout > 0 { ScriptStop.startWatchdog(timeoutMilliseconds: Int(timeout * 1000), graceMilliseconds: Limits.graceMilliseconds) }
     }
 
     func end() {
-        lk_watchdog_stop()
-        lk_restore_sigint()
+        ScriptStop.stopWatchdog()
+        ScriptStop.restoreInterruptHandler()
     }
 
-    func stopMessage(_ reason: Int32) -> String {
+    func stopMessage(_ reason: ScriptStop.Reason) -> String {
         switch reason {
-        case LK_STOP_TIMEOUT: return "timed out after \(Limits.describe(timeout)) (--timeout)"
-        case LK_STOP_INTERRUPT: return "interrupted"
+        case .timeout: return "timed out after \(Limits.describe(timeout)) (--timeout)"
+        case .interrupt: return "interrupted"
         default: return "stopped"
         }
     }

@@ -1,5 +1,3 @@
-import CLua
-import CLuaShim
 import Glibc
 import LuaRuntime
 import Modules
@@ -16,7 +14,7 @@ enum Repl {
         let interactive = isTTY(0)
         let reader: LineReader = interactive ? (EditLineReader.make(session) ?? PlainReader(prompts: true)) : PlainReader(prompts: false)
         if interactive {
-            print("opsh \(CoreModule.version) on \(String(cString: lk_release())); modules are globals: \(globalNames.map(\.0).joined(separator: ", ")). Ctrl-D exits.")
+            print("opsh \(CoreModule.version) on \(LuaVM.luaRelease); modules are globals: \(globalNames.map(\.0).joined(separator: ", ")). Ctrl-D exits.")
         }
         do {
             try preloadGlobals(session.vm)
@@ -100,27 +98,27 @@ enum Repl {
         let vm = session.vm
         let lua = vm.main
         let base = lua.top - 1
-        lk_clear_stop()
-        lk_install_sigint(1)
-        defer { lk_restore_sigint(); lua.top = base }
+        ScriptStop.clear()
+        ScriptStop.installInterruptHandler(exitOnSecond: true)
+        defer { ScriptStop.restoreInterruptHandler(); lua.top = base }
         do throws(LuaError) {
             try vm.pcall(nargs: 0)
-            if lk_stop_reason() != LK_STOP_NONE { throw LuaError(kind: .stop, message: "stopped") }
+            if ScriptStop.requested { throw LuaError(kind: .stop, message: "stopped") }
             let n = lua.top - base
             if n > 0 {
                 try vm.require("opsh.pretty")
                 _ = lua.rawGet(-1, field: "print")
-                lk_remove(lua.L, -2)
-                lk_insert(lua.L, base + 1)
+                lua.remove(-2)
+                lua.insert(base + 1)
                 try vm.pcall(nargs: n, nresults: 0)
             }
             fflush(nil)
             return true
         } catch {
-            let reason = lk_stop_reason()
-            lk_clear_stop()
-            if reason == LK_STOP_EXIT { exit(lk_exit_code()) }
-            if reason == LK_STOP_INTERRUPT || error.kind == .stop {
+            let reason = ScriptStop.reason
+            ScriptStop.clear()
+            if reason == .exit { exit(ScriptStop.exitCode) }
+            if reason == .interrupt || error.kind == .stop {
                 writeStderr("interrupted\n")
             } else if vm.memoryLimitHit || error.kind == .memory {
                 writeStderr("not enough memory (--max-memory \(formatBytes(vm.memoryLimit)))\n")

@@ -1,5 +1,3 @@
-import CLua
-import CLuaShim
 import LuaRuntime
 import Modules
 
@@ -49,7 +47,7 @@ final class Session {
                 try Session.load(entry, onto: lua)
             } catch {
                 lua.push("error loading module '\(name)' from \(entry.path):\n\t\(error.message)")
-                return LK_STATUS_ERROR
+                return LuaStatus.error
             }
             lua.push(entry.path)
             return 2
@@ -80,7 +78,7 @@ final class Session {
     /// thread, and a `require` inside a task runs on the task's coroutine.
     static func load(_ entry: Catalog.Entry, onto lua: Lua) throws(LuaError) {
         try entry.load(into: lua.vm)
-        if lua.L != lua.vm.L { lua_xmove(lua.vm.L, lua.L, 1) }
+        lua.move(1, from: lua.vm.main)
     }
 
     /// Runs config.lua (in its own environment) and returns the table it returns.
@@ -91,10 +89,10 @@ final class Session {
         try vm.load(text, chunkName: "@" + path)
         lua.newTable()
         lua.newTable()
-        lua_rawgeti(vm.L, lk_registryindex(), lua_Integer(LUA_RIDX_GLOBALS))
+        lua.pushGlobals()
         lua.rawSet(-2, field: "__index")
-        lua_setmetatable(vm.L, -2)
-        guard lua_setupvalue(vm.L, -2, 1) != nil else { throw FileError(path: path, message: "cannot set the environment") }
+        lua.setMetatable(-2)
+        guard lua.setUpvalue(-2, 1) else { throw FileError(path: path, message: "cannot set the environment") }
         try vm.pcall(nargs: 0, nresults: 1)
         guard lua.type(at: -1) == .table else {
             throw FileError(path: path, message: "must return a table (got \(lua.typeName(at: -1)))")

@@ -14,6 +14,19 @@ public enum LuaRaise: Error {
     case pushed
 }
 
+/// A native function as Lua calls it: `{ L in Lua(L!).call { lua in ... } }`. It returns a
+/// status, never raises: n >= 0 results, or `LuaStatus.error` with the error value on top
+/// (the trampoline in CLuaShim raises it after the Swift frame has returned).
+public typealias LuaFunction = lk_SwiftFunction
+
+/// What a native function returns besides a count of results.
+public enum LuaStatus {
+    /// The error value is on top of the stack: the trampoline raises it.
+    public static let error: Int32 = LK_STATUS_ERROR
+    /// A protected call succeeded (`Lua.pcall`).
+    public static let ok: Int32 = LUA_OK
+}
+
 /// A capturing Swift closure callable from Lua. Returns a status (see `Lua.call`).
 public typealias LuaClosure = (Lua) -> Int32
 
@@ -26,7 +39,7 @@ extension Lua {
     /// Runs the body of a native function and turns a thrown `LuaRaise` into the
     /// status the trampoline raises from C. Typical use:
     ///
-    ///     let get: lk_SwiftFunction = { L in Lua(L!).call { lua in ...; return 1 } }
+    ///     let get: LuaFunction = { L in Lua(L!).call { lua in ...; return 1 } }
     @inlinable @inline(__always)
     public func call(_ body: (Lua) throws(LuaRaise) -> Int32) -> Int32 {
         do {
@@ -54,7 +67,7 @@ extension Lua {
     }
 
     /// Pushes a module table of native functions.
-    public func newModule(_ functions: [(String, lk_SwiftFunction)], extraFields: Int32 = 0) {
+    public func newModule(_ functions: [(String, LuaFunction)], extraFields: Int32 = 0) {
         newTable(hashCount: Int32(functions.count) + extraFields)
         for (name, f) in functions {
             push(function: f)

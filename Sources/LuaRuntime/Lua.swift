@@ -46,14 +46,25 @@ public struct Lua {
     }
     public func push(bytes: [UInt8]) { bytes.withUnsafeBytes { push(bytes: $0) } }
     @inlinable public func pushValue(at i: Int32) { lua_pushvalue(L, i) }
+    /// Moves the value on top to position `i`, shifting the values above it up.
+    @inlinable public func insert(_ i: Int32) { lk_insert(L, i) }
+    /// Removes the value at `i`, shifting the values above it down.
+    @inlinable public func remove(_ i: Int32) { lk_remove(L, i) }
+    /// Moves `n` values from the top of `from`'s stack (a thread of the same VM) onto this one.
+    public func move(_ n: Int32, from: Lua) { if from.L != L { lua_xmove(from.L, L, n) } }
+    /// Pushes the globals table (from the registry: no metamethod runs).
+    public func pushGlobals() { lua_rawgeti(L, lk_registryindex(), lua_Integer(LUA_RIDX_GLOBALS)) }
     @inlinable public func newTable(arrayCount: Int32 = 0, hashCount: Int32 = 0) { lua_createtable(L, arrayCount, hashCount) }
     /// Pushes a native function (see `LuaFunction`).
-    public func push(function f: lk_SwiftFunction, upvalues: Int32 = 0) { lk_pushswiftfunction(L, f, upvalues) }
+    public func push(function f: LuaFunction, upvalues: Int32 = 0) { lk_pushswiftfunction(L, f, upvalues) }
     /// Pushes a capturing Swift closure as a Lua function.
     public func push(closure: @escaping LuaClosure) {
         let box = Unmanaged.passRetained(ClosureBox(closure)).toOpaque()
         lk_pushclosure(L, box)
     }
+    /// Pushes the plain C function behind `opsh._bench.c_addone` (a lua_CFunction, no
+    /// trampoline): the baseline of the border's cost benchmark.
+    public func pushBenchmarkCFunction() { lua_pushcclosure(L, lk_plain_addone, 0) }
     /// `opsh.null`: RESP nil and JSON null.
     public func pushNull() { vm.pushNull(self) }
 
@@ -103,6 +114,8 @@ public struct Lua {
         rawSet(t)
     }
     @inlinable public func rawLength(_ i: Int32) -> Int { Int(lua_rawlen(L, i)) }
+    /// Whether the values at `a` and `b` are the same value (no __eq).
+    @inlinable public func rawEqual(_ a: Int32, _ b: Int32) -> Bool { lua_rawequal(L, a, b) != 0 }
     /// lua_next on a table. Call it only inside `withCollectorStopped`, so that no
     /// finalizer can change the table under the traversal (lua_next's only error).
     @inlinable public func next(_ t: Int32) -> Bool { lua_next(L, t) != 0 }
@@ -113,6 +126,34 @@ public struct Lua {
         defer { lk_gcrestore(L, running) }
         return try body()
     }
+
+    // MARK: metatables (named ones live in the registry, as luaL_newmetatable keeps them)
+
+    /// Pushes the registry's metatable `name`, creating it (with `__name`) when it does not
+    /// exist yet. Returns whether it was created, so the caller fills it only once.
+    @discardableResult
+    public func newMetatable(_ name: String) -> Bool { luaL_newmetatable(L, name) != 0 }
+    /// Sets the registry's metatable `name` on the value on top.
+    public func setMetatable(named name: String) { luaL_setmetatable(L, name) }
+    /// Pops a table (or nil) and makes it the metatable of the value at `i`.
+    public func setMetatable(_ i: Int32) { lua_setmetatable(L, i) }
+    /// Pushes the metatable of the value at `i` and returns true, or pushes nothing and returns false.
+    @inlinable public func pushMetatable(of i: Int32) -> Bool { lua_getmetatable(L, i) != 0 }
+    /// Pushes the registry's metatable `name` (nil when there is none).
+    @inlinable public func pushMetatable(named name: String) { _ = lk_getmetatable(L, name) }
+    /// Whether the value at `i` has the registry's metatable `name` (raw comparison).
+    public func hasMetatable(_ i: Int32, named name: String) -> Bool {
+        guard lua_getmetatable(L, i) != 0 else { return false }
+        _ = lk_getmetatable(L, name)
+        defer { pop(2) }
+        return lua_rawequal(L, -1, -2) != 0
+    }
+
+    // MARK: functions
+
+    /// Pops the value on top and makes it upvalue `n` of the function at `f` (a loaded
+    /// chunk's upvalue 1 is its _ENV). False when the function has no such upvalue.
+    public func setUpvalue(_ f: Int32, _ n: Int32) -> Bool { lua_setupvalue(L, f, n) != nil }
 
     // MARK: calling Lua from native code
 

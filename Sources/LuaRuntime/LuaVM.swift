@@ -139,7 +139,7 @@ public final class LuaVM {
     }
 
     /// package.preload[name] = opener: `require(name)` calls it once.
-    public func preload(_ name: String, _ opener: lk_SwiftFunction) {
+    public func preload(_ name: String, _ opener: LuaFunction) {
         let lua = main
         _ = lua.rawGet(lk_registryindex(), field: "_PRELOAD")
         lua.push(function: opener)

@@ -9,9 +9,9 @@ public protocol LuaClosable: AnyObject {
 /// A userdata type: its metatable has __name, __index (the methods), __gc, __close and __tostring.
 public struct LuaClass {
     public let name: String
-    public var methods: [(String, lk_SwiftFunction)]
-    public var metamethods: [(String, lk_SwiftFunction)]
-    public init(name: String, methods: [(String, lk_SwiftFunction)], metamethods: [(String, lk_SwiftFunction)] = []) {
+    public var methods: [(String, LuaFunction)]
+    public var metamethods: [(String, LuaFunction)]
+    public init(name: String, methods: [(String, LuaFunction)], metamethods: [(String, LuaFunction)] = []) {
         self.name = name
         self.methods = methods
         self.metamethods = metamethods

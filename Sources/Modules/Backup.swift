@@ -1,5 +1,4 @@
 import Archive
-import CLuaShim
 import Glibc
 import LuaRuntime
 
@@ -13,7 +12,7 @@ import LuaRuntime
 public enum BackupModule {
     static let writerType = "opsh.backup.writer"
 
-    public static let open: lk_SwiftFunction = { L in
+    public static let open: LuaFunction = { L in
         let lua = Lua(L!)
         lua.vm.register(LuaClass(name: writerType, methods: [
             ("add_tree", addTree), ("add_file", addFile), ("add_data", addData), ("add_tar", addTar), ("add_redis_rdb", addRedisRDB), ("commit", commit), ("abort", abortWriter), ("info", writerInfo),
@@ -127,7 +126,7 @@ public enum BackupModule {
     }
 
     /// backup.begin{root=, tier="daily", compression="gzip"|"zstd"|"none", level=, threads=, meta={...}}
-    static let begin: lk_SwiftFunction = { L in
+    static let begin: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let o = try options(lua, 1)
             guard let root = o["root"]?.text, !root.isEmpty else { throw .argument(1, "root (the backup directory) is required") }
@@ -165,7 +164,7 @@ public enum BackupModule {
     }
 
     /// w:add_tree(item, path [, {exclude = {"*.tmp"}, meta = {...}}]) -> item info
-    static let addTree: lk_SwiftFunction = { L in
+    static let addTree: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let h = try handle(lua)
             let item = try lua.checkString(2)
@@ -180,7 +179,7 @@ public enum BackupModule {
     }
 
     /// w:add_data(item, bytes [, {mode = tonumber("600", 8), meta = {...}}]) -> item info
-    static let addData: lk_SwiftFunction = { L in
+    static let addData: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let h = try handle(lua)
             let item = try lua.checkString(2)
@@ -196,7 +195,7 @@ public enum BackupModule {
 
     /// w:add_tar(item, tar_path [, {strip_components = 0, origin = "...", meta = {...}}]) -> item info:
     /// a tar made elsewhere (the Docker archive API's output) re-archived with per-file hashes
-    static let addTar: lk_SwiftFunction = { L in
+    static let addTar: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let h = try handle(lua)
             let item = try lua.checkString(2)
@@ -211,7 +210,7 @@ public enum BackupModule {
     }
 
     /// w:add_file(item, path [, {mode = tonumber("600", 8), move = false, meta = {...}}]) -> item info
-    static let addFile: lk_SwiftFunction = { L in
+    static let addFile: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let h = try handle(lua)
             let item = try lua.checkString(2)
@@ -227,7 +226,7 @@ public enum BackupModule {
     }
 
     /// w:commit() -> manifest (with .path) : the backup becomes complete
-    static let commit: lk_SwiftFunction = { L in
+    static let commit: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let h = try handle(lua)
             if h.dryRun { return would(lua, "complete the backup in \(h.root)") }
@@ -245,7 +244,7 @@ public enum BackupModule {
         }
     }
 
-    static let abortWriter: lk_SwiftFunction = { L in
+    static let abortWriter: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let h = try handle(lua)
             h.close()
@@ -255,7 +254,7 @@ public enum BackupModule {
     }
 
     /// w:info() -> {name, path (the .partial while open), root}
-    static let writerInfo: lk_SwiftFunction = { L in
+    static let writerInfo: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let h = try handle(lua)
             var m: [LuaValue: LuaValue] = [.string("root"): .string(h.root), .string("dry_run"): .boolean(h.dryRun)]
@@ -281,7 +280,7 @@ public enum BackupModule {
 
     /// backup.list(root) -> complete backups newest first, then interrupted leftovers (complete =
     /// false); second result: the entries that are not backups, {name, reason}
-    static let list: lk_SwiftFunction = { L in
+    static let list: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let c = BackupCatalog.read(try lua.checkString(1))
             lua.push(value: .array((c.backups + c.leftovers).map(info)))
@@ -292,7 +291,7 @@ public enum BackupModule {
 
     /// backup.latest(root [, at_or_before_unix [, tiers]]) -> the newest complete backup (of one
     /// of `tiers` when given), or nil
-    static let latest: lk_SwiftFunction = { L in
+    static let latest: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let root = try lua.checkString(1)
             let t: Int64? = lua.isNoneOrNil(2) ? nil : Int64(try lua.checkNumber(2))
@@ -307,7 +306,7 @@ public enum BackupModule {
     }
 
     /// backup.manifest(path) -> the manifest table, or nil, err
-    static let manifest: lk_SwiftFunction = { L in
+    static let manifest: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let path = try lua.checkString(1)
             guard let m = BackupSet.readManifest(path) else {
@@ -318,7 +317,7 @@ public enum BackupModule {
     }
 
     /// backup.verify(path [, {depth = "files"|"archives"}]) -> {ok, problems, first_bad, files, bytes, members}
-    static let verify: lk_SwiftFunction = { L in
+    static let verify: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let path = try lua.checkString(1)
             let o = try options(lua, 2)
@@ -335,7 +334,7 @@ public enum BackupModule {
     }
 
     /// backup.restore(path, item, target [, {dry_run=, keep_old=}]) -> result, or nil, err
-    static let restore: lk_SwiftFunction = { L in
+    static let restore: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let path = try lua.checkString(1)
             let item = try lua.checkString(2)
@@ -374,7 +373,7 @@ public enum BackupModule {
 
     /// backup.export(path, item, out_tar [, {prefix = "dir"}]) -> {bytes}: a tree item as a plain,
     /// checked tar (for the Docker archive API)
-    static let export: lk_SwiftFunction = { L in
+    static let export: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let path = try lua.checkString(1)
             let item = try lua.checkString(2)
@@ -394,7 +393,7 @@ public enum BackupModule {
     /// backup.retention(root, {tiers = {TIER = {last=, daily=, weekly=, monthly=, days=}}, now=, dry_run=})
     /// -> {kept = {{name, tier, reasons}}, deleted = {{name, tier, reason}}, untouched = {{name, tier}},
     ///     left_alone = {{name, reason}}, dry_run}
-    static let retention: lk_SwiftFunction = { L in
+    static let retention: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let root = try lua.checkString(1)
             let o = try options(lua, 2)
@@ -446,7 +445,7 @@ import RESP
 extension BackupModule {
     /// w:add_redis_rdb(item, url [, {timeout = 60, meta = {...}}]) -> item info: the RDB taken
     /// by replication (SYNC), stored as ITEM (0600)
-    static let addRedisRDB: lk_SwiftFunction = { L in
+    static let addRedisRDB: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let h = try handle(lua)
             let item = try lua.checkString(2)

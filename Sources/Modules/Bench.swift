@@ -1,15 +1,13 @@
-import CLua
-import CLuaShim
 import LuaRuntime
 
 /// `opsh._bench`: the same trivial function three ways, for the border's cost
-/// benchmark (Benchmarks/callcost.sh): a plain C lua_CFunction, a Swift function
+/// benchmark (Benchmarks/callcost.sh): a plain C lua_CFunction (LuaRuntime keeps it), a Swift function
 /// behind the trampoline, and a capturing Swift closure.
 public enum BenchModule {
-    public static let open: lk_SwiftFunction = { L in
+    public static let open: LuaFunction = { L in
         let lua = Lua(L!)
         lua.newTable(hashCount: 3)
-        lua_pushcclosure(L, lk_plain_addone, 0)
+        lua.pushBenchmarkCFunction()
         lua.rawSet(-2, field: "c_addone")
         lua.push(function: swiftAddOne)
         lua.rawSet(-2, field: "swift_addone")
@@ -24,7 +22,7 @@ public enum BenchModule {
         return 1
     }
 
-    static let swiftAddOne: lk_SwiftFunction = { L in
+    static let swiftAddOne: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             lua.push(try lua.checkInteger(1) &+ 1)
             return 1

@@ -1,5 +1,3 @@
-import CLua
-import CLuaShim
 import LuaRuntime
 
 /// `opsh.config`: the effective configuration the host resolved (DESIGN.md §4).
@@ -49,14 +47,14 @@ public enum ConfigModule {
         return endsWithKey || has("password") || has("secret") || has("token") || has("api_key") || has("apikey") || has("webhook")
     }
 
-    public static let open: lk_SwiftFunction = { L in
+    public static let open: LuaFunction = { L in
         let lua = Lua(L!)
         lua.newModule([("get", get), ("source", source), ("all", all), ("show", show)])
         return 1
     }
 
     /// config.get(key [, default])
-    static let get: lk_SwiftFunction = { L in
+    static let get: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let key = try lua.checkString(1)
             if let e = store(lua).find(key), e.value != .nil { lua.push(value: e.value) } else { lua.pushValue(at: 2) }
@@ -65,7 +63,7 @@ public enum ConfigModule {
     }
 
     /// config.source(key) -> "default" | "env QDRANT_URL" | ".env (QDRANT_URL)" | path of config.lua | "flag --set"
-    static let source: lk_SwiftFunction = { L in
+    static let source: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let key = try lua.checkString(1)
             if let e = store(lua).find(key) { lua.push(e.source) } else { lua.pushNil() }
@@ -74,7 +72,7 @@ public enum ConfigModule {
     }
 
     /// config.all() -> { key = value } (secrets included: for scripts, not for printing)
-    static let all: lk_SwiftFunction = { L in
+    static let all: LuaFunction = { L in
         let lua = Lua(L!)
         let entries = store(lua).entries
         lua.newTable(hashCount: Int32(entries.count))
@@ -83,7 +81,7 @@ public enum ConfigModule {
     }
 
     /// config.show() -> { {key=, value=<redacted text>, source=}, ... } sorted by key
-    static let show: lk_SwiftFunction = { L in
+    static let show: LuaFunction = { L in
         let lua = Lua(L!)
         let entries = store(lua).entries
         lua.newTable(arrayCount: Int32(entries.count))

@@ -1,5 +1,3 @@
-import CLua
-import CLuaShim
 import EventLoop
 import LuaRuntime
 
@@ -10,7 +8,7 @@ public enum CoreModule {
     public static let version = "0.1.0"
     static let taskType = "opsh.task"
 
-    public static let open: lk_SwiftFunction = { L in
+    public static let open: LuaFunction = { L in
         let lua = Lua(L!)
         lua.vm.register(LuaClass(name: taskType, methods: [
             ("wait", taskWait), ("cancel", taskCancel), ("status", taskStatus),
@@ -23,7 +21,7 @@ public enum CoreModule {
     }
 
     /// opsh.spawn(fn, ...) or opsh.spawn({timeout = s}, fn, ...) -> task
-    static let spawn: lk_SwiftFunction = { L in
+    static let spawn: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             var deadline: Deadline?
             var first: Int32 = 1
@@ -46,7 +44,7 @@ public enum CoreModule {
     }
 
     /// task:wait([timeout]) -> results..., or raises the task's error, or nil, err on timeout/cancel
-    static let taskWait: lk_SwiftFunction = { L in
+    static let taskWait: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let task = try lua.checkObject(1, type: taskType, as: LuaTask.self)
             let timeout = try lua.optNumber(2, -1)
@@ -69,7 +67,7 @@ public enum CoreModule {
             return scheduler.pushResults(of: task, to: lua)
         case .failed:
             lua.push(task.errorMessage ?? "task failed")
-            return LK_STATUS_ERROR
+            return LuaStatus.error
         case .timedOut:
             return lua.failure(code: "timeout", message: "task \(task.id): deadline exceeded")
         default:
@@ -77,7 +75,7 @@ public enum CoreModule {
         }
     }
 
-    static let taskCancel: lk_SwiftFunction = { L in
+    static let taskCancel: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let task = try lua.checkObject(1, type: taskType, as: LuaTask.self)
             lua.vm.scheduler.cancel(task)
@@ -85,7 +83,7 @@ public enum CoreModule {
         }
     }
 
-    static let taskStatus: lk_SwiftFunction = { L in
+    static let taskStatus: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let task = try lua.checkObject(1, type: taskType, as: LuaTask.self)
             let s: String
@@ -106,7 +104,7 @@ public enum CoreModule {
     /// opsh.all({f1, f2, ...} [, {timeout = s}]) -> first result of each, in order.
     /// A function that raises cancels the others and the error is raised here.
     /// On timeout the unfinished ones are cancelled and all returns nil, err.
-    static let all: lk_SwiftFunction = { L in
+    static let all: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             try lua.checkTable(1)
             var deadline: Deadline?
@@ -147,7 +145,7 @@ public enum CoreModule {
                 if let f = failed {
                     for t in tasks where !t.isFinished { scheduler.cancel(t) }
                     lua.push(f.errorMessage ?? "task failed")
-                    return LK_STATUS_ERROR
+                    return LuaStatus.error
                 }
                 if tasks.contains(where: { !$0.isFinished }) {
                     let pending = tasks.enumerated().filter { !$0.element.isFinished }.map { LuaValue.integer(Int64($0.offset + 1)) }
@@ -167,7 +165,7 @@ public enum CoreModule {
     }
 
     /// opsh.sleep(seconds)
-    static let sleep: lk_SwiftFunction = { L in
+    static let sleep: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let s = try lua.checkNumber(1)
             guard s >= 0, s.isFinite else { throw .argument(1, "seconds must be a finite number >= 0") }
@@ -178,7 +176,7 @@ public enum CoreModule {
         }
     }
 
-    static let isNull: lk_SwiftFunction = { L in
+    static let isNull: LuaFunction = { L in
         let lua = Lua(L!)
         lua.push(lua.vm.isNull(lua, 1))
         return 1

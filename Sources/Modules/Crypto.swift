@@ -1,6 +1,4 @@
 import CDyn
-import CLua
-import CLuaShim
 import Glibc
 import LuaRuntime
 
@@ -8,7 +6,7 @@ import LuaRuntime
 /// random bytes from a CSPRNG (RAND_bytes, falling back to getrandom(2)), hex, and a
 /// comparison whose time does not depend on where the inputs differ.
 public enum CryptoModule {
-    public static let open: lk_SwiftFunction = { L in
+    public static let open: LuaFunction = { L in
         let lua = Lua(L!)
         lua.newModule([
             ("sha256", sha256), ("sha256_hex", sha256Hex), ("random_bytes", randomBytes), ("random_hex", randomHex),
@@ -61,7 +59,7 @@ public enum CryptoModule {
     }
 
     /// crypto.sha256(data) -> 32 raw bytes
-    static let sha256: lk_SwiftFunction = { L in
+    static let sha256: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             guard let d = digest(try lua.checkBytes(1)) else { return cryptoFailure(lua) }
             lua.push(bytes: d)
@@ -70,7 +68,7 @@ public enum CryptoModule {
     }
 
     /// crypto.sha256_hex(data) -> 64 hex digits
-    static let sha256Hex: lk_SwiftFunction = { L in
+    static let sha256Hex: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             guard let d = digest(try lua.checkBytes(1)) else { return cryptoFailure(lua) }
             lua.push(hexString(d))
@@ -79,7 +77,7 @@ public enum CryptoModule {
     }
 
     /// crypto.sha256_file(path) -> 64 hex digits, read in 1 MiB pieces (any size, constant memory)
-    static let sha256File: lk_SwiftFunction = { L in
+    static let sha256File: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let path = try lua.checkString(1)
             guard let api = opsh_crypto(), let ctx = api.pointee.EVP_MD_CTX_new() else { return cryptoFailure(lua) }
@@ -117,7 +115,7 @@ public enum CryptoModule {
     }
 
     /// crypto.random_bytes(n) -> n bytes from the CSPRNG
-    static let randomBytes: lk_SwiftFunction = { L in
+    static let randomBytes: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             guard let r = random(try count(lua)) else { return lua.failure(code: "crypto", message: "no random bytes available") }
             lua.push(bytes: r)
@@ -126,7 +124,7 @@ public enum CryptoModule {
     }
 
     /// crypto.random_hex(n) -> 2n hex digits (the guide's `openssl rand -hex 32` is random_hex(32))
-    static let randomHex: lk_SwiftFunction = { L in
+    static let randomHex: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             guard let r = random(try count(lua)) else { return lua.failure(code: "crypto", message: "no random bytes available") }
             lua.push(hexString(r))
@@ -135,7 +133,7 @@ public enum CryptoModule {
     }
 
     /// crypto.hex(bytes) -> lower-case hex
-    static let hex: lk_SwiftFunction = { L in
+    static let hex: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             lua.push(hexString(Array(try lua.checkBytes(1))))
             return 1
@@ -143,7 +141,7 @@ public enum CryptoModule {
     }
 
     /// crypto.constant_time_equal(a, b): the time depends only on the lengths.
-    static let constantTimeEqual: lk_SwiftFunction = { L in
+    static let constantTimeEqual: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let a = try lua.checkBytes(1), b = try lua.checkBytes(2)
             var diff = UInt8(a.count == b.count ? 0 : 1)

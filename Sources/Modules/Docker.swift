@@ -1,6 +1,4 @@
 import CDyn
-import CLua
-import CLuaShim
 import Docker
 import EventLoop
 import Glibc
@@ -24,7 +22,7 @@ public enum DockerModule {
         var description: String { endpoint.description }
     }
 
-    public static let open: lk_SwiftFunction = { L in
+    public static let open: LuaFunction = { L in
         let lua = Lua(L!)
         lua.vm.register(LuaClass(name: clientType, methods: [("request", request), ("stream", stream), ("endpoint", endpointText)]))
         lua.vm.register(LuaClass(name: streamType, methods: [("next", streamNext), ("counts", streamCounts)]))
@@ -34,7 +32,7 @@ public enum DockerModule {
     }
 
     /// _docker.client([host [, timeout]]) -> client, or nil, err for a host it cannot use
-    static let client: lk_SwiftFunction = { L in
+    static let client: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let host = try lua.optString(1)
             let timeout = try lua.optNumber(2, 30)
@@ -48,7 +46,7 @@ public enum DockerModule {
         }
     }
 
-    static let endpointText: lk_SwiftFunction = { L in
+    static let endpointText: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             lua.push(try lua.checkObject(1, type: clientType, as: Client.self).endpoint.description)
             return 1
@@ -56,7 +54,7 @@ public enum DockerModule {
     }
 
     /// _docker.demux(bytes) -> stdout, stderr (a complete multiplexed body), or nil, err
-    static let demux: lk_SwiftFunction = { L in
+    static let demux: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let body = Array(try lua.checkBytes(1))
             do throws(DockerError) {
@@ -75,7 +73,7 @@ public enum DockerModule {
     /// opts: json (a table, sent as the body), body (bytes), content_type, timeout, output (stream
     /// the response into this file), upload (stream the body from this file), demux (split the
     /// body into stdout/stderr), allow_status (any status is a response), what (for messages).
-    static let request: lk_SwiftFunction = { L in
+    static let request: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let c = try lua.checkObject(1, type: clientType, as: Client.self)
             let method = try lua.checkString(2).uppercased()
@@ -177,9 +175,9 @@ public enum DockerModule {
         lua.pushNull()
         var w = JSONWriter()
         var enc = JSONModule.Encoder(lua: lua, null: lua.top, sortKeys: false, maxDepth: 1000)
-        let gc = lk_gcstop(lua.L)
-        defer { lk_gcrestore(lua.L, gc) }
-        do throws(JSONModule.EncodeError) { try enc.value(i, into: &w, depth: 0) } catch {
+        do throws(JSONModule.EncodeError) {
+            try lua.withCollectorStopped { () throws(JSONModule.EncodeError) in try enc.value(i, into: &w, depth: 0) }
+        } catch {
             lua.pop()
             throw .argument(arg, "field 'json': \(error.message)")
         }
@@ -208,7 +206,7 @@ public enum DockerModule {
     /// _docker.file_stream(log_path, opts) -> stream, or nil, err when the file cannot be read
     /// here (then read through the API). opts: stdout, stderr, since, until (Unix seconds),
     /// match, ignore_case, max_lines. See JSONFileLogReader for when this applies.
-    static let fileStream: lk_SwiftFunction = { L in
+    static let fileStream: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let logPath = try lua.checkString(1)
             var o = JSONFileLogReader.Options()
@@ -262,7 +260,7 @@ public enum DockerModule {
     /// opts: tty (raw output, no frames), match (a string or a list: keep lines containing
     /// one), ignore_case, max_lines (kept lines, then the stream ends), duration (seconds, then
     /// the stream ends: for follow and events), max_queued (bytes kept before pausing).
-    static let stream: lk_SwiftFunction = { L in
+    static let stream: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let c = try lua.checkObject(1, type: clientType, as: Client.self)
             let path = try lua.checkString(2)
@@ -310,7 +308,7 @@ public enum DockerModule {
         }
     }
 
-    static let streamNext: lk_SwiftFunction = { L in
+    static let streamNext: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let ls = try lua.checkObject(1, type: streamType, as: LineStream.self)
             return next(lua, ls)
@@ -337,7 +335,7 @@ public enum DockerModule {
                 let code = status == 404 ? "not_found" : status != nil ? "http_status" : e.kind.rawValue
                 lua.pushError(code: code, message: "docker GET \(ls.path): \(e.message)",
                               fields: status.map { [("status", .integer(Int64($0)))] } ?? [])
-                return LK_STATUS_ERROR
+                return LuaStatus.error
             }
             lua.pushNil()
             return 1
@@ -370,7 +368,7 @@ public enum DockerModule {
         if f.finished {
             if let e = f.error {
                 lua.pushError(code: e.kind.rawValue, message: "docker logs from \(ls.path): \(e.message)")
-                return LK_STATUS_ERROR
+                return LuaStatus.error
             }
             lua.pushNil()
             return 1
@@ -379,13 +377,9 @@ public enum DockerModule {
     }
 
     /// s:counts() -> {lines = scanned, bytes = scanned, kept = returned}
-    static let streamCounts: lk_SwiftFunction = { L in
+    static let streamCounts: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
-            guard let raw = lua_touserdata(L, 1),
-                  let p = raw.assumingMemoryBound(to: UnsafeMutableRawPointer?.self).pointee,
-                  let ls = Unmanaged<AnyObject>.fromOpaque(p).takeUnretainedValue() as? LineStream else {
-                throw .type(1, streamType)
-            }
+            let ls = try lua.checkObject(1, type: streamType, as: LineStream.self)
             lua.newTable(hashCount: 3)
             lua.push(ls.scannedLines); lua.rawSet(-2, field: "lines")
             lua.push(ls.scannedBytes); lua.rawSet(-2, field: "bytes")

@@ -1,5 +1,3 @@
-import CLua
-import CLuaShim
 import Glibc
 import LuaRuntime
 
@@ -8,7 +6,7 @@ import LuaRuntime
 /// usage on the backup engine's file operations. Under --dry-run writes are refused and
 /// reported as "would: ...".
 public enum FilesModule {
-    public static let open: lk_SwiftFunction = { L in
+    public static let open: LuaFunction = { L in
         let lua = Lua(L!)
         lua.newModule([
             ("write_atomic", writeAtomic), ("read", read), ("stat", stat), ("mkdir", mkdirP), ("exists", exists),
@@ -29,7 +27,7 @@ public enum FilesModule {
 
     /// fs.write_atomic(path, data [, {mode = 0600}]): a temporary file in the same directory,
     /// written, fsynced, renamed over path, and the directory fsynced. Returns true or nil, err.
-    static let writeAtomic: lk_SwiftFunction = { L in
+    static let writeAtomic: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let path = try lua.checkString(1)
             let data = try lua.checkBytes(2)
@@ -74,7 +72,7 @@ public enum FilesModule {
     }
 
     /// fs.read(path [, max_bytes]) -> contents, or nil, err (bounded: default 64 MiB)
-    static let read: lk_SwiftFunction = { L in
+    static let read: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let path = try lua.checkString(1)
             let limit = Int(try lua.optInteger(2, 64 << 20))
@@ -98,7 +96,7 @@ public enum FilesModule {
     }
 
     /// fs.stat(path) -> {type=, size=, mode=, mtime=, uid=, gid=} or nil, err
-    static let stat: lk_SwiftFunction = { L in
+    static let stat: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let path = try lua.checkString(1)
             var st = Glibc.stat()
@@ -124,7 +122,7 @@ public enum FilesModule {
     }
 
     /// fs.list(dir [, max_entries]) -> sorted names (no "." or ".."), or nil, err. Bounded (default 100,000).
-    static let list: lk_SwiftFunction = { L in
+    static let list: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let path = try lua.checkString(1)
             let limit = Int(try lua.optInteger(2, 100_000))
@@ -149,7 +147,7 @@ public enum FilesModule {
     }
 
     /// fs.exists(path) -> boolean
-    static let exists: lk_SwiftFunction = { L in
+    static let exists: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             var st = Glibc.stat()
             lua.push(lstat(try lua.checkString(1), &st) == 0)
@@ -158,7 +156,7 @@ public enum FilesModule {
     }
 
     /// fs.mkdir(path [, mode]) -> true or nil, err (parents too; existing directories are fine)
-    static let mkdirP: lk_SwiftFunction = { L in
+    static let mkdirP: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let path = try lua.checkString(1)
             let mode = mode_t(try lua.optInteger(2, 0o755))

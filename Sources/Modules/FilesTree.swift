@@ -1,6 +1,4 @@
 import Archive
-import CLua
-import CLuaShim
 import Glibc
 import LuaRuntime
 
@@ -63,7 +61,7 @@ extension FilesModule {
 
     /// fs.walk(root [, {max_depth=, max_entries=}]) -> iterator of path, stat-table (paths
     /// relative to root, depth first, names sorted; symlinks not followed)
-    static let walk: lk_SwiftFunction = { L in
+    static let walk: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let root = try lua.checkString(1)
             let o = try optionTable(lua, 2)
@@ -92,7 +90,7 @@ extension FilesModule {
     }
 
     /// fs.glob(pattern) -> sorted paths that match (shell wildcards, no ~ or brace expansion)
-    static let glob: lk_SwiftFunction = { L in
+    static let glob: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let pattern = try lua.checkString(1)
             var g = glob_t()
@@ -111,7 +109,7 @@ extension FilesModule {
 
     /// fs.find(root, {name="*.log", type="file", older_than="30d", newer_than=, larger_than="100M",
     ///                smaller_than=, max_depth=}) -> array of {path (absolute), type, size, mode, mtime}
-    static let find: lk_SwiftFunction = { L in
+    static let find: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let root = try lua.checkString(1)
             let o = try optionTable(lua, 2)
@@ -147,7 +145,7 @@ extension FilesModule {
 
     /// fs.copy(src, dst [, {mode=}]) -> {bytes, sha256}: a regular file, written next to dst,
     /// fsynced and renamed over it (atomic)
-    static let copy: lk_SwiftFunction = { L in
+    static let copy: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let src = try lua.checkString(1)
             let dst = try lua.checkString(2)
@@ -173,7 +171,7 @@ extension FilesModule {
 
     /// fs.move(src, dst) -> true: rename, or (across filesystems, files only) copy + fsync +
     /// rename + delete the source
-    static let move: lk_SwiftFunction = { L in
+    static let move: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let src = try lua.checkString(1)
             let dst = try lua.checkString(2)
@@ -197,7 +195,7 @@ extension FilesModule {
 
     /// fs.delete(path [, {recursive=false}]) -> {deleted = n}; symlinks are deleted, never
     /// followed; refused under --dry-run ("would: delete ...")
-    static let delete: lk_SwiftFunction = { L in
+    static let delete: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let path = try lua.checkString(1)
             let o = try optionTable(lua, 2)
@@ -221,7 +219,7 @@ extension FilesModule {
     }
 
     /// fs.du(path) -> {bytes (allocated), apparent, files} (hard links counted once)
-    static let du: lk_SwiftFunction = { L in
+    static let du: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let path = try lua.checkString(1)
             do {
@@ -233,7 +231,7 @@ extension FilesModule {
     }
 
     /// fs.df(path) -> {total, free, available, used, used_percent} of the filesystem holding path
-    static let df: lk_SwiftFunction = { L in
+    static let df: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let path = try lua.checkString(1)
             do {

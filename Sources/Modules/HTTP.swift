@@ -1,6 +1,4 @@
 import CDyn
-import CLua
-import CLuaShim
 import EventLoop
 import Glibc
 import HTTP
@@ -10,7 +8,7 @@ import LuaRuntime
 /// `opsh.http`: HTTP on libcurl's multi interface, driven by the event loop, so
 /// requests inside tasks run concurrently (DESIGN.md §2). libcurl is opened on first use.
 public enum HTTPModule {
-    public static let open: lk_SwiftFunction = { L in
+    public static let open: LuaFunction = { L in
         let lua = Lua(L!)
         lua.newModule([
             ("request", request), ("get", get), ("head", head), ("post", post), ("put", put),
@@ -19,12 +17,12 @@ public enum HTTPModule {
         return 1
     }
 
-    static let get: lk_SwiftFunction = { L in shorthand(L, "GET") }
-    static let head: lk_SwiftFunction = { L in shorthand(L, "HEAD") }
-    static let post: lk_SwiftFunction = { L in shorthand(L, "POST") }
-    static let put: lk_SwiftFunction = { L in shorthand(L, "PUT") }
-    static let patch: lk_SwiftFunction = { L in shorthand(L, "PATCH") }
-    static let delete: lk_SwiftFunction = { L in shorthand(L, "DELETE") }
+    static let get: LuaFunction = { L in shorthand(L, "GET") }
+    static let head: LuaFunction = { L in shorthand(L, "HEAD") }
+    static let post: LuaFunction = { L in shorthand(L, "POST") }
+    static let put: LuaFunction = { L in shorthand(L, "PUT") }
+    static let patch: LuaFunction = { L in shorthand(L, "PATCH") }
+    static let delete: LuaFunction = { L in shorthand(L, "DELETE") }
 
     /// http.get(url [, opts]) and friends
     static func shorthand(_ L: OpaquePointer?, _ method: String) -> Int32 {
@@ -36,7 +34,7 @@ public enum HTTPModule {
     }
 
     /// http.request{method =, url =, ...}
-    static let request: lk_SwiftFunction = { L in
+    static let request: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             try lua.checkTable(1)
             guard try lua.optionField(1, "url", .string, arg: 1) else { throw .argument(1, "field 'url' is required") }
@@ -91,12 +89,11 @@ public enum HTTPModule {
                 lua.pushNull()
                 var w = JSONWriter()
                 var enc = JSONModule.Encoder(lua: lua, null: lua.top, sortKeys: false, maxDepth: 1000)
-                let gc = lk_gcstop(lua.L)
-                do throws(JSONModule.EncodeError) { try enc.value(i, into: &w, depth: 0) } catch {
-                    lk_gcrestore(lua.L, gc)
+                do throws(JSONModule.EncodeError) {
+                    try lua.withCollectorStopped { () throws(JSONModule.EncodeError) in try enc.value(i, into: &w, depth: 0) }
+                } catch {
                     throw .argument(t, "field 'json': \(error.message)")
                 }
-                lk_gcrestore(lua.L, gc)
                 lua.pop(2)
                 req.body = w.bytes
                 if !req.headers.contains(where: { $0.0.lowercased() == "content-type" }) {
@@ -234,7 +231,7 @@ public enum HTTPModule {
                     lua.pushNull()
                     let null = lua.top
                     _ = JSONModule.push(lua, tape, at: tape.rootIndex, null: null)
-                    lk_remove(lua.L, null)
+                    lua.remove(null)
                     return true
                 } catch {
                     lua.push(error.message)

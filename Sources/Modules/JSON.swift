@@ -1,5 +1,3 @@
-import CLua
-import CLuaShim
 import JSON
 import LuaRuntime
 
@@ -27,17 +25,17 @@ public enum JSONModule {
     /// The marker and bignum metatables, for every module that decodes JSON into Lua.
     public static func ensureMetatables(_ lua: Lua) {
         for name in [arrayMarker, objectMarker] {
-            luaL_newmetatable(lua.L, name)
+            lua.newMetatable(name)
             lua.pop()
         }
-        if luaL_newmetatable(lua.L, bignumType) != 0 {
+        if lua.newMetatable(bignumType) {
             lua.push(function: bignumToString); lua.rawSet(-2, field: "__tostring")
             lua.push(function: bignumEquals); lua.rawSet(-2, field: "__eq")
         }
         lua.pop()
     }
 
-    public static let open: lk_SwiftFunction = { L in
+    public static let open: LuaFunction = { L in
         let lua = Lua(L!)
         ensureMetatables(lua)
         lua.newModule([("decode", decode), ("encode", encode), ("array", markArray), ("object", markObject),
@@ -49,7 +47,7 @@ public enum JSONModule {
     // MARK: decode
 
     /// json.decode(text [, {max_depth = n}]) -> value, or nil, err
-    static let decode: lk_SwiftFunction = { L in
+    static let decode: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let text = try lua.checkBytes(1)
             var options = JSONParseOptions()
@@ -69,56 +67,53 @@ public enum JSONModule {
             lua.pushNull()
             let nullSlot = lua.top
             _ = push(lua, b.tape, at: b.tape.rootIndex, null: nullSlot)
-            lk_remove(lua.L, nullSlot)
+            lua.remove(nullSlot)
             return 1
         }
     }
 
     /// Pushes the value at tape index i; returns the index after it.
     static func push(_ lua: Lua, _ tape: JSONTape, at i: Int, null: Int32) -> Int {
-        let L = lua.L
         switch tape.kind(at: i) {
-        case .null: lua_pushvalue(L, null)
-        case .false: lua_pushboolean(L, 0)
-        case .true: lua_pushboolean(L, 1)
-        case .int: lua_pushinteger(L, tape.int(at: i))
-        case .double: lua_pushnumber(L, tape.double(at: i))
+        case .null: lua.pushValue(at: null)
+        case .false: lua.push(false)
+        case .true: lua.push(true)
+        case .int: lua.push(tape.int(at: i))
+        case .double: lua.push(tape.double(at: i))
         case .string:
-            let b = tape.bytes(at: i)
-            lua_pushlstring(L, b.baseAddress?.assumingMemoryBound(to: CChar.self), b.count)
+            lua.push(bytes: tape.bytes(at: i))
         case .bigInteger:
-            lua_createtable(L, 0, 1)
-            let b = tape.bytes(at: i)
-            lua_pushlstring(L, b.baseAddress?.assumingMemoryBound(to: CChar.self), b.count)
+            lua.newTable(hashCount: 1)
+            lua.push(bytes: tape.bytes(at: i))
             lua.rawSet(-2, field: "digits")
-            luaL_setmetatable(L, bignumType)
+            lua.setMetatable(named: bignumType)
         case .arrayStart:
             let n = tape.count(at: i)
-            _ = lua_checkstack(L, 4)
-            lua_createtable(L, Int32(clamping: n), 0)
+            _ = lua.ensureStack(4)
+            lua.newTable(arrayCount: Int32(clamping: n))
             var j = tape.next(after: i)
-            var k: lua_Integer = 1
+            var k: Int64 = 1
             while tape.kind(at: j) != .arrayEnd {
                 j = push(lua, tape, at: j, null: null)
-                lua_rawseti(L, -2, k)
+                lua.rawSet(-2, index: k)
                 k += 1
             }
-            if n == 0 { luaL_setmetatable(L, arrayMarker) }
+            if n == 0 { lua.setMetatable(named: arrayMarker) }
             return tape.next(after: j)
         case .objectStart:
             let n = tape.count(at: i)
-            _ = lua_checkstack(L, 4)
-            lua_createtable(L, 0, Int32(clamping: n))
+            _ = lua.ensureStack(4)
+            lua.newTable(hashCount: Int32(clamping: n))
             var j = tape.next(after: i)
             while tape.kind(at: j) != .objectEnd {
                 j = push(lua, tape, at: j, null: null)      // key
                 j = push(lua, tape, at: j, null: null)      // value
-                lua_rawset(L, -3)
+                lua.rawSet(-3)
             }
-            if n == 0 { luaL_setmetatable(L, objectMarker) }
+            if n == 0 { lua.setMetatable(named: objectMarker) }
             return tape.next(after: j)
         case .arrayEnd, .objectEnd:
-            lua_pushnil(L)
+            lua.pushNil()
         }
         return tape.next(after: i)
     }
@@ -128,7 +123,7 @@ public enum JSONModule {
     struct EncodeError: Error { let message: String }
 
     /// json.encode(value [, {pretty = bool, sort_keys = bool, max_depth = n}]) -> text, or nil, err
-    static let encode: lk_SwiftFunction = { L in
+    static let encode: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             try lua.checkAny(1)
             var pretty = false, sortKeys = false
@@ -144,17 +139,18 @@ public enum JSONModule {
             lua.pushNull()
             let b = buffers(lua)
             var enc = Encoder(lua: lua, null: 2, sortKeys: sortKeys, maxDepth: maxDepth)
-            let gcRunning = lk_gcstop(lua.L)   // no finalizer may change a table under lua_next
-            defer { lk_gcrestore(lua.L, gcRunning) }
             do throws(EncodeError) {
-                if pretty {
-                    b.prettyWriter.reset()
-                    try enc.value(1, into: &b.prettyWriter, depth: 0)
-                    b.prettyWriter.withBytes { lua.push(bytes: $0) }
-                } else {
-                    b.writer.reset()
-                    try enc.value(1, into: &b.writer, depth: 0)
-                    b.writer.withBytes { lua.push(bytes: $0) }
+                // no finalizer may change a table under lua_next
+                try lua.withCollectorStopped { () throws(EncodeError) in
+                    if pretty {
+                        b.prettyWriter.reset()
+                        try enc.value(1, into: &b.prettyWriter, depth: 0)
+                        b.prettyWriter.withBytes { lua.push(bytes: $0) }
+                    } else {
+                        b.writer.reset()
+                        try enc.value(1, into: &b.writer, depth: 0)
+                        b.writer.withBytes { lua.push(bytes: $0) }
+                    }
                 }
             } catch {
                 lua.top = 2
@@ -180,24 +176,23 @@ public enum JSONModule {
         }
 
         mutating func value(_ i: Int32, into w: inout JSONWriter, depth: Int) throws(EncodeError) {
-            let L = lua.L
-            switch lua_type(L, i) {
-            case LUA_TNIL, LUA_TNONE: w.null()
-            case LUA_TBOOLEAN: w.bool(lua_toboolean(L, i) != 0)
-            case LUA_TNUMBER:
-                if lua_isinteger(L, i) != 0 {
-                    w.int(lua_tointegerx(L, i, nil))
+            switch lua.type(at: i) {
+            case .nil, .none: w.null()
+            case .boolean: w.bool(lua.toBool(i))
+            case .number:
+                if lua.isInteger(i) {
+                    w.int(lua.toInteger(i)!)
                 } else {
-                    let d = lua_tonumberx(L, i, nil)
+                    let d = lua.toNumber(i)!
                     do { try w.double(d) } catch { throw fail("cannot encode \(d) (JSON has no NaN or infinity)") }
                 }
-            case LUA_TSTRING:
+            case .string:
                 let b = lua.toBytes(i)!
                 guard isValidUTF8(b) else { throw fail("string is not valid UTF-8") }
                 w.string(b)
-            case LUA_TTABLE:
+            case .table:
                 try table(i, into: &w, depth: depth)
-            case LUA_TUSERDATA where lua_rawequal(L, i, null) != 0:
+            case .userdata where lua.rawEqual(i, null):
                 w.null()
             default:
                 throw fail("cannot encode a \(lua.typeName(at: i))")
@@ -205,20 +200,19 @@ public enum JSONModule {
         }
 
         mutating func table(_ t: Int32, into w: inout JSONWriter, depth: Int) throws(EncodeError) {
-            let L = lua.L
             guard depth < maxDepth else { throw fail("tables nested deeper than \(maxDepth) levels (a cycle?)") }
-            guard lua_checkstack(L, 6) != 0 else { throw fail("out of Lua stack") }
+            guard lua.ensureStack(6) else { throw fail("out of Lua stack") }
             let t = lua.absIndex(t)
             var kind = 0 // 0 unknown, 1 array, 2 object
-            if lua_getmetatable(L, t) != 0 {
-                lk_getmetatable(L, arrayMarker)
-                if lua_rawequal(L, -1, -2) != 0 { kind = 1 }
+            if lua.pushMetatable(of: t) {
+                lua.pushMetatable(named: arrayMarker)
+                if lua.rawEqual(-1, -2) { kind = 1 }
                 lua.pop()
-                lk_getmetatable(L, objectMarker)
-                if lua_rawequal(L, -1, -2) != 0 { kind = 2 }
+                lua.pushMetatable(named: objectMarker)
+                if lua.rawEqual(-1, -2) { kind = 2 }
                 lua.pop()
-                lk_getmetatable(L, bignumType)
-                let isBig = lua_rawequal(L, -1, -2) != 0
+                lua.pushMetatable(named: bignumType)
+                let isBig = lua.rawEqual(-1, -2)
                 lua.pop(2)
                 if isBig {
                     _ = lua.rawGet(t, field: "digits")
@@ -243,7 +237,7 @@ public enum JSONModule {
                 w.beginArray()
                 if n > 0 {
                     for k in 1...n {
-                        lua_rawgeti(L, t, lua_Integer(k))
+                        _ = lua.rawGet(t, index: Int64(k))
                         path.append("[\(k)]")
                         try value(lua.top, into: &w, depth: depth + 1)
                         path.removeLast()
@@ -269,7 +263,7 @@ public enum JSONModule {
                     }
                     if lua.rawGet(t) == .nil {   // a numeric key written as a string
                         lua.pop()
-                        if let i = Int64(String(decoding: k, as: UTF8.self)) { lua_rawgeti(L, t, i) } else { lua.pushNil() }
+                        if let i = Int64(String(decoding: k, as: UTF8.self)) { _ = lua.rawGet(t, index: i) } else { lua.pushNil() }
                     }
                     path.append(".\(String(decoding: k, as: UTF8.self))")
                     try value(lua.top, into: &w, depth: depth + 1)
@@ -336,15 +330,15 @@ public enum JSONModule {
         let lua = Lua(L!)
         return lua.call { lua throws(LuaRaise) in
             if lua.isNoneOrNil(1) { lua.top = 0; lua.newTable() } else { try lua.checkTable(1); lua.top = 1 }
-            luaL_setmetatable(lua.L, name)
+            lua.setMetatable(named: name)
             return 1
         }
     }
-    static let markArray: lk_SwiftFunction = { L in mark(L, arrayMarker) }
-    static let markObject: lk_SwiftFunction = { L in mark(L, objectMarker) }
+    static let markArray: LuaFunction = { L in mark(L, arrayMarker) }
+    static let markObject: LuaFunction = { L in mark(L, objectMarker) }
 
     /// json.bignum("18446744073709551615")
-    static let bignum: lk_SwiftFunction = { L in
+    static let bignum: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let d = try lua.checkBytes(1)
             guard !d.isEmpty, d.enumerated().allSatisfy({ ($0.element >= 0x30 && $0.element <= 0x39) || ($0.offset == 0 && $0.element == 0x2D) }),
@@ -354,23 +348,23 @@ public enum JSONModule {
             lua.newTable(hashCount: 1)
             lua.push(bytes: d)
             lua.rawSet(-2, field: "digits")
-            luaL_setmetatable(lua.L, bignumType)
+            lua.setMetatable(named: bignumType)
             return 1
         }
     }
 
-    static let bignumToString: lk_SwiftFunction = { L in
+    static let bignumToString: LuaFunction = { L in
         let lua = Lua(L!)
         if lua.type(at: 1) != .table || lua.rawGet(1, field: "digits") != .string { lua.push("bignum") }
         return 1
     }
 
-    static let bignumEquals: lk_SwiftFunction = { L in
+    static let bignumEquals: LuaFunction = { L in
         let lua = Lua(L!)
         guard lua.type(at: 1) == .table, lua.type(at: 2) == .table else { lua.push(false); return 1 }
         _ = lua.rawGet(1, field: "digits")
         _ = lua.rawGet(2, field: "digits")
-        lua.push(lua_rawequal(L, -1, -2) != 0)
+        lua.push(lua.rawEqual(-1, -2))
         return 1
     }
 }

@@ -1,5 +1,3 @@
-import CLua
-import CLuaShim
 import Glibc
 import LuaRuntime
 
@@ -23,7 +21,7 @@ public enum LogModule {
         return s
     }
 
-    public static let open: lk_SwiftFunction = { L in
+    public static let open: LuaFunction = { L in
         let lua = Lua(L!)
         lua.newModule([
             ("debug", debug), ("info", info), ("warn", warn), ("error", error),
@@ -32,10 +30,10 @@ public enum LogModule {
         return 1
     }
 
-    static let debug: lk_SwiftFunction = { L in emit(Lua(L!), 0) }
-    static let info: lk_SwiftFunction = { L in emit(Lua(L!), 1) }
-    static let warn: lk_SwiftFunction = { L in emit(Lua(L!), 2) }
-    static let error: lk_SwiftFunction = { L in emit(Lua(L!), 3) }
+    static let debug: LuaFunction = { L in emit(Lua(L!), 0) }
+    static let info: LuaFunction = { L in emit(Lua(L!), 1) }
+    static let warn: LuaFunction = { L in emit(Lua(L!), 2) }
+    static let error: LuaFunction = { L in emit(Lua(L!), 3) }
 
     /// log.info(message [, fields]): one line on stderr; fields whose names look secret show as ***.
     static func emit(_ lua: Lua, _ lvl: Int) -> Int32 {
@@ -76,7 +74,7 @@ public enum LogModule {
     }
 
     /// log.level([name]) -> the current level; sets it when given
-    static let level: lk_SwiftFunction = { L in
+    static let level: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let s = settings(lua)
             if let name = try lua.optString(1) {
@@ -91,7 +89,7 @@ public enum LogModule {
     }
 
     /// log.redact(text) -> text with URL passwords and key=value secrets hidden
-    static let redact: lk_SwiftFunction = { L in
+    static let redact: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             lua.push(Redaction.redact(try lua.checkString(1)))
             return 1

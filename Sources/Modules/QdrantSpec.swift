@@ -1,4 +1,3 @@
-import CLuaShim
 import LuaRuntime
 import Qdrant
 
@@ -6,7 +5,7 @@ import Qdrant
 /// client in stdlib/opsh/qdrant.lua: which route serves it, whether it only reads (for
 /// `--dry-run`), and what is wrong with a body (unknown fields, types, ranges).
 public enum QdrantSpecModule {
-    public static let open: lk_SwiftFunction = { L in
+    public static let open: LuaFunction = { L in
         let lua = Lua(L!)
         lua.newModule([("route", route), ("validate", validate)], extraFields: 1)
         lua.push(QdrantRoutes.specVersion); lua.rawSet(-2, field: "version")
@@ -14,7 +13,7 @@ public enum QdrantSpecModule {
     }
 
     /// spec.route(method, path) -> {operation, template, read, body} | nil
-    static let route: lk_SwiftFunction = { L in
+    static let route: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let method = try lua.checkString(1).uppercased()
             let path = try lua.checkString(2)
@@ -29,7 +28,7 @@ public enum QdrantSpecModule {
     }
 
     /// spec.validate(schema, json_text) -> {"path: message", ...} (empty when the body fits)
-    static let validate: lk_SwiftFunction = { L in
+    static let validate: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let name = try lua.checkString(1)
             let body = try lua.checkBytes(2)

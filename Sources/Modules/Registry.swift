@@ -1,8 +1,8 @@
-import CLuaShim
+import LuaRuntime
 
 /// Every native module, by the name scripts `require`.
 public enum ModuleRegistry {
-    public static let natives: [(String, lk_SwiftFunction)] = [
+    public static let natives: [(String, LuaFunction)] = [
         (CoreModule.name, CoreModule.open),
         ("opsh.json", JSONModule.open),
         ("opsh.time", TimeModule.open),

@@ -1,5 +1,3 @@
-import CLua
-import CLuaShim
 import EventLoop
 import Glibc
 import LuaRuntime
@@ -10,7 +8,7 @@ import Sys
 /// other tasks run meanwhile. Under --dry-run a program is not run unless the caller says it
 /// only reads (read_only = true, e.g. `systemctl show`).
 public enum SysModule {
-    public static let open: lk_SwiftFunction = { L in
+    public static let open: LuaFunction = { L in
         let lua = Lua(L!)
         lua.newModule([("exec", exec)])
         return 1
@@ -20,7 +18,7 @@ public enum SysModule {
     /// opts: timeout (seconds, default 10), max_bytes (of each output kept, default 1 MiB; writes
     /// beyond it fail in the program, and the result says truncated = true),
     /// read_only, env (a list of "K=V": the whole environment), cwd.
-    static let exec: lk_SwiftFunction = { L in
+    static let exec: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             guard lua.type(at: 1) == .table else { throw .argument(1, "a list of arguments expected (program first; no shell)") }
             var argv: [String] = []

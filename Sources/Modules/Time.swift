@@ -1,11 +1,9 @@
-import CLua
-import CLuaShim
 import Glibc
 import LuaRuntime
 
 /// `opsh.time`: the monotonic clock, wall time, durations like "24h", ISO 8601 and Unix timestamps.
 public enum TimeModule {
-    public static let open: lk_SwiftFunction = { L in
+    public static let open: LuaFunction = { L in
         let lua = Lua(L!)
         lua.newModule([
             ("now", now), ("monotonic", monotonic), ("duration", duration), ("iso", iso),
@@ -125,11 +123,11 @@ public enum TimeModule {
         return Double(secs) + frac - Double(offset)
     }
 
-    static let now: lk_SwiftFunction = { L in Lua(L!).push(wallSeconds()); return 1 }
-    static let monotonic: lk_SwiftFunction = { L in Lua(L!).push(monotonicSeconds()); return 1 }
+    static let now: LuaFunction = { L in Lua(L!).push(wallSeconds()); return 1 }
+    static let monotonic: LuaFunction = { L in Lua(L!).push(monotonicSeconds()); return 1 }
 
     /// time.duration("24h") -> 86400 (numbers pass through)
-    static let duration: lk_SwiftFunction = { L in
+    static let duration: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             if lua.type(at: 1) == .number { lua.pushValue(at: 1); return 1 }
             let s = try lua.checkString(1)
@@ -142,7 +140,7 @@ public enum TimeModule {
     }
 
     /// time.iso([t [, fraction_digits]]) -> "2026-11-29T03:04:20Z"
-    static let iso: lk_SwiftFunction = { L in
+    static let iso: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let t = try lua.optNumber(1, wallSeconds())
             let digits = try lua.optInteger(2, 0)
@@ -153,7 +151,7 @@ public enum TimeModule {
     }
 
     /// time.parse_iso(s) -> seconds since the epoch, or nil, err
-    static let parseISO: lk_SwiftFunction = { L in
+    static let parseISO: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let s = try lua.checkString(1)
             guard let t = TimeModule.parseISO(s) else {
@@ -165,7 +163,7 @@ public enum TimeModule {
     }
 
     /// time.since("24h") -> the Unix time 24 hours ago
-    static let since: lk_SwiftFunction = { L in
+    static let since: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let d: Double
             if let n = lua.type(at: 1) == .number ? lua.toNumber(1) : nil { d = n } else {
@@ -179,7 +177,7 @@ public enum TimeModule {
     }
 
     /// time.format_duration(3725) -> "1h2m5s"
-    static let formatDuration: lk_SwiftFunction = { L in
+    static let formatDuration: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             var s = try lua.checkNumber(1)
             if s < 1 && s > -1 { lua.push(s == 0 ? "0s" : "\(Int((s * 1000).rounded()))ms"); return 1 }

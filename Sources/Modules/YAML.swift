@@ -1,17 +1,16 @@
 import CDyn
-import CLuaShim
 import LuaRuntime
 
 /// `opsh.yaml`: YAML syntax checks with line numbers, on libyaml opened on first use (the
 /// guide validates configuration with `python -c "import yaml; yaml.safe_load(...)"`).
 public enum YAMLModule {
-    public static let open: lk_SwiftFunction = { L in
+    public static let open: LuaFunction = { L in
         Lua(L!).newModule([("check", check)])
         return 1
     }
 
     /// yaml.check(text) -> {documents = n} or nil, err {code = "yaml", line, column, message}
-    static let check: lk_SwiftFunction = { L in
+    static let check: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let text = try lua.checkBytes(1)
             var docs = 0, line = 0, column = 0
