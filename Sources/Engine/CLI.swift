@@ -71,7 +71,7 @@ public enum CLI {
         let limits = Limits(options)
         defer { limits.end() }   // after the state is closed: finalizers run under the watchdog too
         guard let session = session(options) else { return 3 }
-        defer { session.vm.close() }
+        defer { printWouldActions(session.vm); session.vm.close() }
         guard let entry = session.catalog.procedure(name) else {
             writeStderr("opsh: no procedure named '\(name)' (opsh list shows them; a path must end in .lua)\n")
             return 3
@@ -150,7 +150,7 @@ public enum CLI {
         let limits = Limits(options)
         defer { limits.end() }
         guard let session = session(options) else { return 3 }
-        defer { session.vm.close() }
+        defer { printWouldActions(session.vm); session.vm.close() }
         let vm = session.vm
         let lua = vm.main
         setArgTable(lua, script: path, arguments: arguments)
@@ -219,19 +219,29 @@ public enum CLI {
             if ScriptStop.requested { throw LuaError(kind: .stop, message: "stopped") }
         } catch let error as LuaError {
             let code = finishAfterError(error, session, limits, plain: true)
+            printWouldActions(vm)
             session.vm.close()
             limits.end()
             return code
         } catch {
+            printWouldActions(vm)
             session.vm.close()
             limits.end()
             return 1
         }
+        printWouldActions(vm)
         session.vm.close()
         limits.end()
         if let file { return runFile(file, arguments: args, options) }
         if options.interactive { return Repl.run(options) }
         return 0
+    }
+
+    /// A plain script has no report: what its calls would have done under --dry-run (the
+    /// dry-run channel) is printed on stderr when it ends. A procedure's report took its own.
+    static func printWouldActions(_ vm: LuaVM) {
+        let actions = vm.takeWouldActions()
+        if !actions.isEmpty { writeStderr(actions.map { "would: \(Redaction.redact($0))\n" }.joined()) }
     }
 
     static func readAllStdin() -> [UInt8] {

@@ -6,7 +6,7 @@ import Modules
 enum HostModule {
     static let open: LuaFunction = { L in
         let lua = Lua(L!)
-        lua.newModule([("drain", drain), ("monotonic", monotonic), ("now", now), ("iso_now", isoNow), ("isatty", tty)])
+        lua.newModule([("drain", drain), ("monotonic", monotonic), ("now", now), ("iso_now", isoNow), ("isatty", tty), ("would", would)])
         return 1
     }
 
@@ -14,6 +14,13 @@ enum HostModule {
     static let drain: LuaFunction = { L in
         Lua(L!).vm.scheduler.drain()
         return 0
+    }
+
+    /// What calls refused under --dry-run would have done since the last call (the report's `would`).
+    static let would: LuaFunction = { L in
+        let lua = Lua(L!)
+        lua.push(value: .array(lua.vm.takeWouldActions().map { .string($0) }))
+        return 1
     }
 
     static let monotonic: LuaFunction = { L in

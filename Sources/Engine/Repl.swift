@@ -100,7 +100,7 @@ enum Repl {
         let base = lua.top - 1
         ScriptStop.clear()
         ScriptStop.installInterruptHandler(exitOnSecond: true)
-        defer { ScriptStop.restoreInterruptHandler(); lua.top = base }
+        defer { ScriptStop.restoreInterruptHandler(); lua.top = base; CLI.printWouldActions(vm) }
         do throws(LuaError) {
             try vm.pcall(nargs: 0)
             if ScriptStop.requested { throw LuaError(kind: .stop, message: "stopped") }

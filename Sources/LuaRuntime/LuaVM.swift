@@ -14,6 +14,8 @@ public final class LuaVM {
     public private(set) var isClosed = false
     /// Objects the host attaches for its modules (the configuration, the log settings).
     public var hostObjects: [String: AnyObject] = [:]
+    /// What calls refused under --dry-run would have done (DryRun.swift).
+    var wouldActions: [String] = []
 
     /// The main thread.
     public var main: Lua { Lua(L) }

@@ -101,12 +101,8 @@ public enum BackupModule {
         return 1
     }
 
-    static func would(_ lua: Lua, _ what: String, _ extra: [LuaValue: LuaValue] = [:]) -> Int32 {
-        writeToStderr("would: \(what)\n")
-        var m = extra
-        m[.string("dry_run")] = .boolean(true)
-        m[.string("would")] = .string(what)
-        return push(lua, .map(m))
+    static func would(_ lua: Lua, _ what: String, _ extra: [(String, LuaValue)] = []) -> Int32 {
+        lua.would(what, fields: extra)
     }
 
     // MARK: writer
@@ -135,7 +131,7 @@ public enum BackupModule {
                 throw .argument(1, "compression must be gzip, zstd or none")
             }
             if lua.dryRun {
-                writeToStderr("would: start a \(tier) backup in \(root) (\(comp.rawValue))\n")
+                lua.vm.recordWould("start a \(tier) backup in \(root) (\(comp.rawValue))")
                 lua.push(object: Handle(writer: nil, dryRun: true, root: root), type: writerType)
                 return 1
             }
@@ -170,7 +166,7 @@ public enum BackupModule {
             let item = try lua.checkString(2)
             let path = try lua.checkString(3)
             let o = try options(lua, 4)
-            if h.dryRun { return would(lua, "archive \(path) as \(item)", [.string("name"): .string(item)]) }
+            if h.dryRun { return would(lua, "archive \(path) as \(item)", [("name", .string(item))]) }
             guard let w = h.writer else { throw .message("the backup was already committed or aborted") }
             defer { if w.progress != nil { writeToStderr("\r\u{1B}[K") } }
             do { return push(lua, BackupModule.lua(try w.addTree(item, path: path, exclude: strings(o["exclude"]), extra: extra(o)))) }
@@ -185,7 +181,7 @@ public enum BackupModule {
             let item = try lua.checkString(2)
             let data = Array(try lua.checkBytes(3))
             let o = try options(lua, 4)
-            if h.dryRun { return would(lua, "write \(data.count) bytes as \(item)", [.string("name"): .string(item)]) }
+            if h.dryRun { return would(lua, "write \(data.count) bytes as \(item)", [("name", .string(item))]) }
             guard let w = h.writer else { throw .message("the backup was already committed or aborted") }
             let mode = int(o["mode"]).map { mode_t($0 & 0o7777) } ?? 0o600
             do { return push(lua, BackupModule.lua(try w.addData(item, data, mode: mode, extra: extra(o)))) }
@@ -201,7 +197,7 @@ public enum BackupModule {
             let item = try lua.checkString(2)
             let path = try lua.checkString(3)
             let o = try options(lua, 4)
-            if h.dryRun { return would(lua, "re-archive \(path) as \(item)", [.string("name"): .string(item)]) }
+            if h.dryRun { return would(lua, "re-archive \(path) as \(item)", [("name", .string(item))]) }
             guard let w = h.writer else { throw .message("the backup was already committed or aborted") }
             let strip = Int(int(o["strip_components"]) ?? 0)
             do { return push(lua, BackupModule.lua(try w.addTar(item, from: path, stripComponents: strip, origin: o["origin"]?.text, extra: extra(o)))) }
@@ -216,7 +212,7 @@ public enum BackupModule {
             let item = try lua.checkString(2)
             let path = try lua.checkString(3)
             let o = try options(lua, 4)
-            if h.dryRun { return would(lua, "copy \(path) as \(item)", [.string("name"): .string(item)]) }
+            if h.dryRun { return would(lua, "copy \(path) as \(item)", [("name", .string(item))]) }
             guard let w = h.writer else { throw .message("the backup was already committed or aborted") }
             let mode = int(o["mode"]).map { mode_t($0 & 0o7777) }
             let move = o["move"] == .boolean(true)
@@ -363,7 +359,7 @@ public enum BackupModule {
                     m[.string("added_count")] = .integer(Int64(r.addedCount))
                     m[.string("changed_count")] = .integer(Int64(r.changedCount))
                     m[.string("removed_count")] = .integer(Int64(r.removedCount))
-                    writeToStderr("would: restore \(item) onto \(target): \(r.addedCount) added, \(r.changedCount) changed, \(r.removedCount) removed\n")
+                    lua.vm.recordWould("restore \(item) onto \(target): \(r.addedCount) added, \(r.changedCount) changed, \(r.removedCount) removed")
                 }
                 if let k = r.keptOld { m[.string("kept_old")] = .string(k) }
                 return push(lua, .map(m))
@@ -454,7 +450,7 @@ extension BackupModule {
             let timeout = Double(int(o["timeout"]) ?? 60)
             let endpoint: RESPEndpoint
             do { endpoint = try RESPEndpoint(url: url) } catch { throw .argument(3, "\(error)") }
-            if h.dryRun { return would(lua, "take an RDB from \(endpoint) as \(item)", [.string("name"): .string(item)]) }
+            if h.dryRun { return would(lua, "take an RDB from \(endpoint) as \(item)", [("name", .string(item))]) }
             guard let w = h.writer else { throw .message("the backup was already committed or aborted") }
             var framing = ""
             do {

@@ -10,7 +10,7 @@ import LuaRuntime
 /// stdlib module (which builds the API on it). A client is an endpoint; `request` is one HTTP
 /// exchange on libcurl's multi interface (concurrent inside tasks), `stream` a response read as
 /// demultiplexed, filtered lines. Under `--dry-run` every method but GET/HEAD is refused
-/// (DESIGN.md §3) and reported as "would: …".
+/// (docs/ARCHITECTURE.md §6) and reported in the dry-run channel.
 public enum DockerModule {
     static let clientType = "opsh.docker.client"
     static let streamType = "opsh.docker.stream"
@@ -106,11 +106,7 @@ public enum DockerModule {
             req.maxBodyBytes = 64 << 20
             let shown = "\(method) \(path)"
             if lua.dryRun && method != "GET" && method != "HEAD" {
-                writeToStderr("would: docker \(what ?? shown)\n")
-                lua.newTable(hashCount: 2)
-                lua.push(true); lua.rawSet(-2, field: "dry_run")
-                lua.push(what ?? shown); lua.rawSet(-2, field: "would")
-                return 1
+                return lua.would("docker \(what ?? shown)", returning: what ?? shown)
             }
             guard let multi = HTTPModule.multi(lua) else {
                 return lua.failure(code: "unavailable", message: "libcurl is not available: \(String(cString: opsh_dyn_error()))")

@@ -4,7 +4,7 @@ import LuaRuntime
 /// `opsh.fs`: atomic writes with a mode (secrets 0600), bounded reads, stat, directory listing,
 /// mkdir -p, and (FilesTree.swift) walk, glob, find by age and size, copy, move, delete and disk
 /// usage on the backup engine's file operations. Under --dry-run writes are refused and
-/// reported as "would: ...".
+/// reported in the dry-run channel ("would: ...").
 public enum FilesModule {
     public static let open: LuaFunction = { L in
         let lua = Lua(L!)
@@ -39,11 +39,7 @@ public enum FilesModule {
                 mode = mode_t(m)
             }
             if lua.dryRun {
-                writeToStderr("would: write \(data.count) bytes to \(path) (mode \(String(mode, radix: 8)))\n")
-                lua.newTable(hashCount: 2)
-                lua.push(true); lua.rawSet(-2, field: "dry_run")
-                lua.push("write \(path)"); lua.rawSet(-2, field: "would")
-                return 1
+                return lua.would("write \(data.count) bytes to \(path) (mode \(String(mode, radix: 8)))", returning: "write \(path)")
             }
             let dir = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
             let tmp = "\(dir.isEmpty ? "/" : dir)/.\(path.split(separator: "/").last ?? "file").opsh-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
@@ -161,7 +157,7 @@ public enum FilesModule {
             let path = try lua.checkString(1)
             let mode = mode_t(try lua.optInteger(2, 0o755))
             if lua.dryRun {
-                writeToStderr("would: mkdir -p \(path)\n")
+                lua.vm.recordWould("mkdir -p \(path)")
                 lua.push(true)
                 return 1
             }

@@ -152,9 +152,7 @@ extension FilesModule {
             let o = try optionTable(lua, 3)
             let mode = BackupModule.int(o["mode"]).map { mode_t($0 & 0o7777) }
             if lua.dryRun {
-                writeToStderr("would: copy \(src) to \(dst)\n")
-                lua.push(value: .map([.string("dry_run"): .boolean(true), .string("would"): .string("copy \(src) to \(dst)")]))
-                return 1
+                return lua.would("copy \(src) to \(dst)")
             }
             let dir = dst.lastIndex(of: "/").map { String(dst[..<$0]) } ?? "."
             let tmp = "\(dir.isEmpty ? "/" : dir)/.\(dst.split(separator: "/").last ?? "file").opsh-\(getpid())"
@@ -176,9 +174,7 @@ extension FilesModule {
             let src = try lua.checkString(1)
             let dst = try lua.checkString(2)
             if lua.dryRun {
-                writeToStderr("would: move \(src) to \(dst)\n")
-                lua.push(value: .map([.string("dry_run"): .boolean(true), .string("would"): .string("move \(src) to \(dst)")]))
-                return 1
+                return lua.would("move \(src) to \(dst)")
             }
             if rename(src, dst) == 0 { lua.push(true); return 1 }
             guard errno == EXDEV else { return errnoFailure(lua, src, "cannot move") }
@@ -208,9 +204,8 @@ extension FilesModule {
             var count = 1
             if isDir { count = ((try? FileTree.usage(path))?.files) ?? 1 }
             if lua.dryRun {
-                writeToStderr("would: delete \(path)\(isDir ? " (\(count) entries)" : "")\n")
-                lua.push(value: .map([.string("dry_run"): .boolean(true), .string("deleted"): .integer(Int64(count)), .string("would"): .string("delete \(path)")]))
-                return 1
+                return lua.would("delete \(path)\(isDir ? " (\(count) entries)" : "")", returning: "delete \(path)",
+                                 fields: [("deleted", .integer(Int64(count)))])
             }
             do { try FileTree.remove(path) } catch { return archiveFailure(lua, error) }
             lua.push(value: .map([.string("deleted"): .integer(Int64(count))]))

@@ -132,19 +132,10 @@ public enum HTTPModule {
         if req.expectedSHA256 != nil && req.outputFile == nil { throw .argument(t ?? 1, "sha256 checks a download: it needs output = path") }
         let changes = !["GET", "HEAD", "OPTIONS"].contains(method) && !opts.readOnly
         if lua.dryRun && changes {
-            let text = "\(method) \(redactedURL(url))" + (req.body.map { " (\($0.count) bytes)" } ?? "")
-            writeToStderr("would: \(text)\n")
-            lua.newTable(hashCount: 2)
-            lua.push(true); lua.rawSet(-2, field: "dry_run")
-            lua.push(text); lua.rawSet(-2, field: "would")
-            return 1
+            return lua.would("\(method) \(redactedURL(url))" + (req.body.map { " (\($0.count) bytes)" } ?? ""))
         }
         if lua.dryRun && req.outputFile != nil {
-            writeToStderr("would: download \(redactedURL(url)) to \(req.outputFile!)\n")
-            lua.newTable(hashCount: 2)
-            lua.push(true); lua.rawSet(-2, field: "dry_run")
-            lua.push("download to \(req.outputFile!)"); lua.rawSet(-2, field: "would")
-            return 1
+            return lua.would("download \(redactedURL(url)) to \(req.outputFile!)", returning: "download to \(req.outputFile!)")
         }
         if opts.showProgress && isatty(2) != 0 { req.progress = progressPrinter(url) }
         guard let multi = multi(lua) else {

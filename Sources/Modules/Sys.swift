@@ -59,11 +59,7 @@ public enum SysModule {
             guard maxBytes > 0 else { throw .argument(2, "max_bytes must be positive") }
             let shown = argv.joined(separator: " ")
             if lua.dryRun && !readOnly {
-                writeToStderr("would: run \(shown)\n")
-                lua.newTable(hashCount: 2)
-                lua.push(true); lua.rawSet(-2, field: "dry_run")
-                lua.push("run " + shown); lua.rawSet(-2, field: "would")
-                return 1
+                return lua.would("run " + shown)
             }
             let p: SpawnedProcess
             do throws(SpawnedProcess.Failure) { p = try SpawnedProcess(argv, environment: env, directory: cwd, maxBytes: maxBytes) } catch {

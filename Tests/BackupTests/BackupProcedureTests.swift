@@ -216,7 +216,9 @@ final class BackupProcedureTests: XCTestCase {
                      ["run", "logs/archive", "--log_dir", "\(work)/src", "--dir", "\(work)/b"]] {
             let r = Harness.run(["--dry-run", "--yes"] + args)
             XCTAssertEqual(r.status, 0, "\(args): \(r.stdout) \(r.stderr)")
-            if args[1] != "backup/retention" { XCTAssertTrue(r.stderr.contains("would: "), "\(args): \(r.stderr)") }
+            // what they would do is in the report (the dry-run channel), not on stderr
+            if args[1] != "backup/retention" { XCTAssertTrue(r.stdout.contains("\n  would: "), "\(args): \(r.stdout)") }
+            XCTAssertFalse(r.stderr.contains("would: "), "\(args): \(r.stderr)")
             XCTAssertFalse(FileManager.default.fileExists(atPath: "\(work)/b"), "\(args) wrote something")
         }
         XCTAssertEqual(sh("ls \(work)/src"), "f\n")

@@ -98,6 +98,49 @@ final class RunnerTests: XCTestCase {
         }
     }
 
+    /// --dry-run has one channel: what the refused calls would have done is in the report, in
+    /// every format, redacted, and nowhere else; a plain script gets it on stderr when it ends.
+    func testDryRunActionsAreInTheReport() throws {
+        let dir = Harness.tempDir("would")
+        let path = Harness.write("""
+            return { description = "changes things", categories = {"intrusive"},
+              run = function(args, ctx)
+                assert(require("opsh.fs").write_atomic("\(dir.path)/out", "abc"))
+                assert(require("opsh.sys").exec({"touch", "redis://admin:hunter2@cache:6379/0"}))
+                ctx:ok("done", "changed")
+              end }
+            """, to: "changes.lua")
+        let text = Harness.run(["--dry-run", "run", path])
+        XCTAssertEqual(text.status, 0, text.stderr)
+        XCTAssertTrue(text.stdout.contains("  would: write 3 bytes to \(dir.path)/out (mode 644)\n  would: run touch redis://admin:***@cache:6379/0\n"), text.stdout)
+        XCTAssertFalse(text.stderr.contains("would"), text.stderr)
+        XCTAssertFalse(text.stdout.contains("hunter2"), text.stdout)
+
+        let json = Harness.run(["--dry-run", "--json", "run", path])
+        XCTAssertEqual(json.status, 0, json.stderr)
+        let doc = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(doc["would"] as? [String], ["write 3 bytes to \(dir.path)/out (mode 644)", "run touch redis://admin:***@cache:6379/0"])
+        XCTAssertFalse(json.stderr.contains("would"), json.stderr)
+
+        let prom = Harness.run(["--dry-run", "--prom", "run", path])
+        XCTAssertEqual(prom.status, 0, prom.stderr)
+        XCTAssertTrue(prom.stdout.contains("opsh_script_would_actions{script=\"changes\"} 2\n# would: write 3 bytes to \(dir.path)/out (mode 644)\n"), prom.stdout)
+        XCTAssertFalse(prom.stderr.contains("would"), prom.stderr)
+
+        // without --dry-run nothing is listed, and the run really happened
+        let real = Harness.run(["--json", "run", path], cwd: dir)
+        let realDoc = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(real.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(realDoc["would"] as? [String], [])
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(dir.path)/out"))
+
+        // a plain script has no report: the actions follow its output on stderr
+        let plain = Harness.run(["--dry-run", "-e", "require('opsh.fs').mkdir('\(dir.path)/new/sub'); print('end')"])
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+        XCTAssertEqual(plain.stdout, "end\n")
+        XCTAssertEqual(plain.stderr, "would: mkdir -p \(dir.path)/new/sub\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir.path)/new"))
+    }
+
     func testMalformedMetadataNamesScriptAndField() {
         let cases: [(String, String)] = [
             ("return 42", "must return a table"),

@@ -10,7 +10,7 @@ opsh.null = nil
 --- opsh's version string.
 opsh.version = "0.1.0"
 
---- Whether --dry-run is in force: native modules refuse changes and report "would: ...".
+--- Whether --dry-run is in force: native modules refuse changes and list "would: ..." in the report (on stderr at the end of a plain script).
 opsh.dry_run = false
 
 --- Starts a task running fn(...). With an options table first, {timeout = seconds}

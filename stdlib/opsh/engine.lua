@@ -24,6 +24,15 @@ end
 -- The report of the run in progress, so the host can still print it after a stop.
 M.current = nil
 
+-- What calls refused under --dry-run would have done (the host's dry-run channel), redacted
+-- as the rest of the report is.
+local function would_actions()
+  local redact = require("opsh.log").redact
+  local out = host.would()
+  for i, w in ipairs(out) do out[i] = redact(w) end
+  return out
+end
+
 local function build(ctx, err)
   local status = ctx:exit_code()
   if err then status = 3 end
@@ -33,6 +42,7 @@ local function build(ctx, err)
     duration_ms = (host.monotonic() - ctx.started_clock) * 1000,
     finished_unix = host.now(),
     status = report.NAMES[status], exit_code = status,
+    would = would_actions(),
     error = err,
   }
 end

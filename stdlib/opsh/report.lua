@@ -95,6 +95,7 @@ function M.text(report, color)
       c.message ~= "" and (": " .. c.message) or "",
       #metrics > 0 and ("  (" .. table.concat(metrics, " ") .. ")") or "")
   end
+  for _, w in ipairs(report.would or {}) do out[#out + 1] = "  would: " .. w end
   if #report.checks == 0 and not report.error then out[#out + 1] = "  (no checks reported)" end
   if report.error then out[#out + 1] = "  error: " .. report.error.message end
   out[#out + 1] = string.format("%s in %.1f ms", paint(report.status, string.upper(report.status)), report.duration_ms)
@@ -135,6 +136,7 @@ function M.json(report)
     dry_run = report.dry_run,
     args = args,
     checks = checks,
+    would = json.array(report.would or {}),
     error = report.error and { message = report.error.message, traceback = report.error.traceback or json.null } or json.null,
   }, { pretty = true, sort_keys = true }) .. "\n"
 end
@@ -171,6 +173,11 @@ function M.prom(report)
         prom_label(c.name), prom_label(prom_name(k)), fmt_metric(v))
     end
   end
+  local would = report.would or {}
+  out[#out + 1] = "# HELP opsh_script_would_actions What the script would have changed under --dry-run (listed below)."
+  out[#out + 1] = "# TYPE opsh_script_would_actions gauge"
+  out[#out + 1] = string.format('opsh_script_would_actions{script="%s"} %d', s, #would)
+  for _, w in ipairs(would) do out[#out + 1] = "# would: " .. tostring(w):gsub("[\r\n]", " ") end
   out[#out + 1] = "# HELP opsh_script_exit_code The script's exit code (monitoring-plugins convention)."
   out[#out + 1] = "# TYPE opsh_script_exit_code gauge"
   out[#out + 1] = string.format('opsh_script_exit_code{script="%s"} %d', s, report.exit_code)

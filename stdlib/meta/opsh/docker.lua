@@ -13,7 +13,7 @@
 --- Iterators (logs, events) raise the same error object when the stream breaks: wrap the loop in
 --- pcall to report it.
 ---
---- Under --dry-run every call that is not a GET is refused: it logs "would: docker stop web" and
+--- Under --dry-run every call that is not a GET is refused: it adds "would: docker stop web" to the report and
 --- returns {dry_run = true, would = "..."}; reads (containers, inspect, logs, stats) still run.
 ---
 --- Data safety (DESIGN.md §3): every container opsh creates carries the label opsh.created=true;

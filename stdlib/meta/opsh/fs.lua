@@ -1,7 +1,7 @@
 ---@meta
 --- Files, safely: `local fs = require "opsh.fs"`. Writes are atomic (temporary file in the
 --- same directory, fsync, rename, directory fsync) and refused under --dry-run
---- (reported as "would: ..."). Failures return nil, err with err.code an errno name
+--- (listed in the report as "would: ..."). Failures return nil, err with err.code an errno name
 --- (ENOENT, EACCES, ENOSPC, ...) and err.path. Symlinks are never followed by walk, find,
 --- du or delete. Calls block while they run.
 local fs = {}
@@ -80,7 +80,7 @@ function fs.copy(src, dst, opts) end
 function fs.move(src, dst) end
 
 --- Deletes a file, symlink, or (with {recursive = true}) a directory tree. Refused under
---- --dry-run, which reports "would: delete PATH (N entries)" and returns {dry_run = true, deleted = N}.
+--- --dry-run, which adds "would: delete PATH (N entries)" to the report and returns {dry_run = true, deleted = N}.
 ---@param path string
 ---@param opts? {recursive?: boolean}
 ---@return {deleted: integer, dry_run?: boolean}|nil result, table? err

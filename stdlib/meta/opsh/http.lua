@@ -9,7 +9,7 @@
 --- err.body then hold the answer; allow_status = true returns the response instead).
 --- Under --dry-run, methods other than GET/HEAD/OPTIONS are not sent unless read_only = true
 --- (an API's reads made with POST, such as Qdrant's points/query): the call returns
---- {dry_run = true, would = "POST ..."} and logs "would: ...". Passwords in URLs never reach a message.
+--- {dry_run = true, would = "POST ..."} and adds "would: ..." to the report. Passwords in URLs never reach a message.
 local http = {}
 
 ---@class http.options

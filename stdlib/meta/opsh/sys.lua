@@ -12,7 +12,7 @@ local sys = {}
 --- A non-zero exit is not a failure: look at status (or signal, when a signal ended it).
 --- Failures: code "not_found" (no such program), "denied", "spawn", "timeout".
 --- Under --dry-run the program is not run unless read_only = true (it changes nothing, e.g.
---- `systemctl show`): the call logs "would: run ..." and returns {dry_run = true, would = "run ..."}.
+--- `systemctl show`): the call adds "would: run ..." to the report and returns {dry_run = true, would = "run ..."}.
 ---@param argv string[]
 ---@param opts? {timeout?: number, max_bytes?: integer, read_only?: boolean, env?: string[], cwd?: string} timeout in seconds (default 10); max_bytes (default 1 MiB); env: the whole environment as "K=V" strings
 ---@return {status?: integer, signal?: integer, stdout: string, stderr: string, truncated: boolean}|nil, table? err
