@@ -1,3 +1,4 @@
+import Crypto
 import Glibc
 
 /// SHA-256 of a download computed on a thread of its own, fed the bytes as they arrive.
@@ -7,7 +8,7 @@ import Glibc
 /// data is never read back). The queue is bounded, so a hash that falls behind slows the transfer
 /// instead of growing memory.
 final class BackgroundSHA256: @unchecked Sendable {
-    private let sha = SHA256()
+    private let sha: SHA256
     private var queue: [[UInt8]] = []
     private var queuedBytes = 0
     private var closed = false
@@ -17,8 +18,11 @@ final class BackgroundSHA256: @unchecked Sendable {
     private var thread = pthread_t()
     static let maxQueuedBytes = 8 << 20
 
-    /// nil when no thread can be started (the caller hashes inline instead).
+    /// nil when libcrypto is missing, or when no thread can be started (the caller hashes
+    /// inline instead).
     init?() {
+        guard let sha = try? SHA256() else { return nil }
+        self.sha = sha
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&cond, nil)
         let me = Unmanaged.passRetained(self).toOpaque()
@@ -44,9 +48,9 @@ final class BackgroundSHA256: @unchecked Sendable {
         pthread_mutex_unlock(&mutex)
     }
 
-    /// Waits for the bytes fed so far and returns their digest (nil without libcrypto).
+    /// Waits for the bytes fed so far and returns their digest.
     /// Also the way to stop the thread when the result is not wanted; call it once.
-    func finish() -> [UInt8]? {
+    func finish() -> [UInt8] {
         pthread_mutex_lock(&mutex)
         closed = true
         pthread_cond_broadcast(&cond)

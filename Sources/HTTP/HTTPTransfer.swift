@@ -1,4 +1,5 @@
 import CDyn
+import Crypto
 import EventLoop
 import Glibc
 
@@ -187,7 +188,7 @@ public final class HTTPTransfer {
             outputFD = open(partialPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
             guard outputFD >= 0 else { throw HTTPError(.file, "cannot create \(out).partial: \(String(cString: strerror(errno)))") }
             digest = BackgroundSHA256()
-            if digest == nil { inlineDigest = SHA256() }
+            if digest == nil { inlineDigest = try? SHA256() }
             // fewer, larger callbacks for a stream to disk
             _ = opsh_curl_setopt_long(easy, CURLOPT_BUFFERSIZE, 512 << 10)
         }
@@ -372,7 +373,7 @@ public final class HTTPTransfer {
                 sha = digest?.finish() ?? inlineDigest?.finish()
                 digest = nil
                 if let want = request.expectedSHA256 {
-                    let got = sha.map(hex) ?? "unknown (libcrypto is not available)"
+                    let got = sha.map(Hex.encode) ?? "unknown (libcrypto is not available)"
                     if got != want.lowercased().filter({ !$0.isWhitespace }) {
                         unlink(partialPath)
                         return .failure(HTTPError(.checksum, "\(request.method) \(request.url): checksum mismatch: expected \(want), got \(got); \(out) not written"))
@@ -428,13 +429,6 @@ final class EasyHandlePool: @unchecked Sendable {
     }
 }
 
-func hex(_ bytes: [UInt8]) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    var out = [UInt8]()
-    for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
-    return String(decoding: out, as: UTF8.self)
-}
-
 extension String {
     /// A file name fit for a quoted header parameter.
     func replacingQuotes() -> String { String(map { $0 == "\"" || $0 == "\r" || $0 == "\n" ? "_" : $0 }) }
@@ -447,32 +441,4 @@ func readSmallFile(_ path: String, limit: Int) throws -> [UInt8] {
     var out = [UInt8](repeating: 0, count: limit)
     let n = out.withUnsafeMutableBytes { read(fd, $0.baseAddress, limit) }
     return n > 0 ? Array(out[0..<n]) : []
-}
-
-
-/// SHA-256 through libcrypto's EVP, fed incrementally (downloads are hashed on the way through).
-public final class SHA256 {
-    let api: UnsafePointer<opsh_crypto_api>?
-    let ctx: OpaquePointer?
-
-    public init() {
-        api = opsh_crypto()
-        ctx = api?.pointee.EVP_MD_CTX_new()
-        if let api, let ctx { _ = api.pointee.EVP_DigestInit_ex(ctx, api.pointee.EVP_sha256(), nil) }
-    }
-
-    deinit { if let api, let ctx { api.pointee.EVP_MD_CTX_free(ctx) } }
-
-    public func update(_ bytes: UnsafeRawBufferPointer) {
-        if let api, let ctx { _ = api.pointee.EVP_DigestUpdate(ctx, bytes.baseAddress, bytes.count) }
-    }
-
-    /// The digest, or nil when libcrypto is unavailable.
-    public func finish() -> [UInt8]? {
-        guard let api, let ctx else { return nil }
-        var out = [UInt8](repeating: 0, count: 32)
-        var len: UInt32 = 0
-        guard api.pointee.EVP_DigestFinal_ex(ctx, &out, &len) == 1 else { return nil }
-        return out
-    }
 }

@@ -1,4 +1,5 @@
 import CDyn
+import Crypto
 import EventLoop
 import Glibc
 import HTTP
@@ -212,7 +213,7 @@ public enum HTTPModule {
         lua.push(bytes: r.body); lua.rawSet(-2, field: "body")
         lua.push(r.bytes); lua.rawSet(-2, field: "bytes")
         lua.push(r.seconds); lua.rawSet(-2, field: "seconds")
-        if let sha = r.sha256 { lua.push(CryptoModule.hexString(sha)); lua.rawSet(-2, field: "sha256") }
+        if let sha = r.sha256 { lua.push(Hex.encode(sha)); lua.rawSet(-2, field: "sha256") }
         if let ct = r.header("content-type"), ct.contains("json"), !r.body.isEmpty {
             JSONModule.ensureMetatables(lua)
             var tape = JSONTape()
