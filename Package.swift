@@ -38,12 +38,13 @@ let package = Package(
         // Native libraries: no Lua inside; each has its own Swift tests.
         .target(name: "EventLoop", dependencies: ["CDyn"]),
         .target(name: "Crypto", dependencies: ["CDyn"]),
+        .target(name: "FileSystem"),
         .target(name: "JSON"),
         .target(name: "RESP", dependencies: ["CDyn"]),
         .target(name: "HTTP", dependencies: ["CDyn", "EventLoop", "Crypto"]),
         .target(name: "Pickle"),
         .target(name: "Qdrant", dependencies: ["JSON"]),
-        .target(name: "Archive", dependencies: ["CDyn", "JSON", "Crypto"]),
+        .target(name: "Archive", dependencies: ["CDyn", "JSON", "Crypto", "FileSystem"]),
         .target(name: "Docker", dependencies: ["HTTP", "EventLoop", "JSON"]),
         .target(name: "CSys"),
         .target(name: "Sys", dependencies: ["CSys"]),
@@ -51,12 +52,12 @@ let package = Package(
         // The Lua border: the only target that touches Lua's C API.
         .target(name: "LuaRuntime", dependencies: ["CLua", "CLuaShim", "EventLoop"]),
         // The modules scripts see: the runtime's API and the native libraries only.
-        .target(name: "Modules", dependencies: ["LuaRuntime", "JSON", "RESP", "HTTP", "Pickle", "Qdrant", "Archive", "Docker", "Sys", "Crypto", "EventLoop", "CDyn", "CLua", "CLuaShim"]),
+        .target(name: "Modules", dependencies: ["LuaRuntime", "JSON", "RESP", "HTTP", "Pickle", "Qdrant", "Archive", "Docker", "Sys", "Crypto", "FileSystem", "EventLoop", "CDyn", "CLua", "CLuaShim"]),
 
         // Script catalog, runner, report, REPL; lua/ and stdlib/ are embedded at build time.
         .executableTarget(name: "EmbedGen", path: "Sources/EmbedGen"),
         .plugin(name: "EmbedLua", capability: .buildTool(), dependencies: ["EmbedGen"]),
-        .target(name: "Engine", dependencies: ["LuaRuntime", "Modules", "CDyn"],
+        .target(name: "Engine", dependencies: ["LuaRuntime", "Modules", "FileSystem", "CDyn"],
                 plugins: ["EmbedLua"]),
 
         // The command: nothing but the Engine.
@@ -67,6 +68,7 @@ let package = Package(
 
         .testTarget(name: "LuaRuntimeTests", dependencies: ["LuaRuntime", "Modules", "CLua", "CLuaShim"]),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto"]),
+        .testTarget(name: "FileSystemTests", dependencies: ["FileSystem"]),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CDyn"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], exclude: ["corpus"]),
         .testTarget(name: "RESPTests", dependencies: ["RESP", "CDyn"], exclude: ["corpus"]),

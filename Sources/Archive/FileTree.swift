@@ -1,4 +1,5 @@
 import CDyn
+import FileSystem
 import Glibc
 
 /// Filesystem operations the backup engine and `opsh.fs` share: walk, remove a tree without
@@ -63,10 +64,7 @@ public enum FileTree {
     }
 
     /// fsync of a directory (makes renames inside it durable).
-    public static func syncDirectory(_ path: String) {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if fd >= 0 { _ = fsync(fd); close(fd) }
-    }
+    public static func syncDirectory(_ path: String) { FileSystem.syncDirectory(path) }
 
     /// One syncfs of the filesystem holding `path`: the single durability pass.
     public static func syncFilesystem(_ path: String) throws {
@@ -149,10 +147,8 @@ public enum FileTree {
 
     /// Creates `path` and its parents.
     public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws {
-        var cur = path.hasPrefix("/") ? "" : "."
-        for part in path.split(separator: "/") {
-            cur += "/" + part
-            if mkdir(cur, mode) != 0 && errno != EEXIST { throw ArchiveError.errno("cannot create directory", cur, errno) }
+        do { try FileSystem.makeDirectories(path, mode: mode) } catch {
+            throw ArchiveError(["ENOSPC", "EDQUOT"].contains(error.code) ? .noSpace : .io, error.message, path: error.path)
         }
     }
 

@@ -1,3 +1,4 @@
+import FileSystem
 import Glibc
 import Modules
 
@@ -9,56 +10,23 @@ struct FileError: Error, CustomStringConvertible {
     static func errno(_ path: String) -> FileError { FileError(path: path, message: String(cString: strerror(Glibc.errno))) }
 }
 
-func fileExists(_ path: String) -> Bool {
-    var st = stat()
-    return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
-}
+func fileExists(_ path: String) -> Bool { FileSystem.isFile(path) }
 
-func directoryExists(_ path: String) -> Bool {
-    var st = stat()
-    return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
-}
+func directoryExists(_ path: String) -> Bool { FileSystem.isDirectory(path) }
 
 /// Reads a whole file (bounded: scripts and config files are small).
 func readFile(_ path: String, limit: Int = 64 << 20) throws -> [UInt8] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw FileError.errno(path) }
-    defer { close(fd) }
-    var out: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n < 0 { if errno == EINTR { continue }; throw FileError.errno(path) }
-        if n == 0 { break }
-        out += buf[0..<n]
-        if out.count > limit { throw FileError(path: path, message: "larger than \(limit) bytes") }
-    }
-    return out
+    do { return try FileSystem.read(path, limit: limit) } catch { throw FileError(path: error.path, message: error.message) }
 }
 
-/// Writes a file atomically: a temporary file in the same directory, fsync, rename.
+/// Writes a file atomically (FileSystem.writeAtomically: a reader sees the old or the new content).
 func writeFileAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws {
-    let tmp = path + ".tmp-\(getpid())"
-    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-    guard fd >= 0 else { throw FileError.errno(tmp) }
-    var off = 0
-    while off < bytes.count {
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + off, $0.count - off) }
-        if n < 0 { if errno == EINTR { continue }; let e = FileError.errno(tmp); close(fd); unlink(tmp); throw e }
-        off += n
-    }
-    if fsync(fd) != 0 { let e = FileError.errno(tmp); close(fd); unlink(tmp); throw e }
-    close(fd)
-    if rename(tmp, path) != 0 { let e = FileError.errno(path); unlink(tmp); throw e }
+    do { try FileSystem.writeAtomically(path, bytes, mode: mode) } catch { throw FileError(path: error.path, message: error.message) }
 }
 
 /// mkdir -p
 func makeDirectories(_ path: String) throws {
-    var cur = path.hasPrefix("/") ? "" : "."
-    for part in path.split(separator: "/") {
-        cur += "/" + part
-        if mkdir(cur, 0o755) != 0 && errno != EEXIST { throw FileError.errno(cur) }
-    }
+    do { try FileSystem.makeDirectories(path) } catch { throw FileError(path: error.path, message: error.message) }
 }
 
 /// Relative paths of the .lua files under `dir` (recursive, sorted).

@@ -1,25 +1,14 @@
 import Archive
+import FileSystem
 import Glibc
 import LuaRuntime
 
 /// The second part of `opsh.fs`: trees and space, for the procedures that used to shell out
 /// to find, cp, mv, rm, du and df.
 extension FilesModule {
-    static func typeName(_ st: Glibc.stat) -> String {
-        switch st.st_mode & S_IFMT {
-        case S_IFREG: return "file"
-        case S_IFDIR: return "directory"
-        case S_IFLNK: return "link"
-        case S_IFSOCK: return "socket"
-        case S_IFIFO: return "fifo"
-        default: return "device"
-        }
-    }
-
-    static func entry(_ path: String, _ st: Glibc.stat) -> LuaValue {
-        .map([.string("path"): .string(path), .string("type"): .string(typeName(st)),
-              .string("size"): .integer(Int64(st.st_size)), .string("mode"): .integer(Int64(st.st_mode & 0o7777)),
-              .string("mtime"): .number(Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)])
+    static func entry(_ path: String, _ s: FileStatus) -> LuaValue {
+        .map([.string("path"): .string(path), .string("type"): .string(s.type), .string("size"): .integer(s.size),
+              .string("mode"): .integer(s.mode), .string("mtime"): .number(s.mtime)])
     }
 
     static func archiveFailure(_ lua: Lua, _ error: Error) -> Int32 {
@@ -67,12 +56,12 @@ extension FilesModule {
             let o = try optionTable(lua, 2)
             let maxDepth = Int(BackupModule.int(o["max_depth"]) ?? 256)
             let limit = Int(BackupModule.int(o["max_entries"]) ?? 1_000_000)
-            var items: [(String, Glibc.stat)] = []
+            var items: [(String, FileStatus)] = []
             do {
                 try FileTree.walk(root, maxDepth: maxDepth) { rel, st in
                     if rel.isEmpty { return true }
                     if items.count >= limit { throw ArchiveError(.io, "\(root) has more than \(limit) entries (max_entries)", path: root) }
-                    items.append((rel, st))
+                    items.append((rel, FileStatus(st)))
                     return true
                 }
             } catch { return archiveFailure(lua, error) }
@@ -93,16 +82,8 @@ extension FilesModule {
     static let glob: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let pattern = try lua.checkString(1)
-            var g = glob_t()
-            defer { globfree(&g) }
-            let rc = Glibc.glob(pattern, 0, nil, &g)
-            var out: [LuaValue] = []
-            if rc == 0 {
-                for i in 0..<Int(g.gl_pathc) { if let p = g.gl_pathv[i] { out.append(.string(String(cString: p))) } }
-            } else if rc != GLOB_NOMATCH {
-                return lua.failure(code: "EIO", message: "glob \(pattern) failed")
-            }
-            lua.push(value: .array(out))
+            do throws(FileSystemError) { lua.push(value: .array(try FileSystem.glob(pattern).map { .string($0) })) }
+            catch { return lua.failure(code: error.code, message: error.message) }
             return 1
         }
     }
@@ -126,15 +107,15 @@ extension FilesModule {
                 try FileTree.walk(root, maxDepth: maxDepth) { rel, st in
                     if rel.isEmpty { return true }
                     let base = rel.split(separator: "/").last.map(String.init) ?? rel
-                    let mtime = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
-                    if let name, fnmatch(name, base, 0) != 0 { return true }
-                    if let type, typeName(st) != type { return true }
-                    if let older, !(mtime < older) { return true }
-                    if let newer, !(mtime >= newer) { return true }
-                    if let larger, !(Int64(st.st_size) > larger) { return true }
-                    if let smaller, !(Int64(st.st_size) < smaller) { return true }
+                    let s = FileStatus(st)
+                    if let name, !FileSystem.matches(name, base) { return true }
+                    if let type, s.type != type { return true }
+                    if let older, !(s.mtime < older) { return true }
+                    if let newer, !(s.mtime >= newer) { return true }
+                    if let larger, !(s.size > larger) { return true }
+                    if let smaller, !(s.size < smaller) { return true }
                     let full = root.hasSuffix("/") ? root + rel : root + "/" + rel
-                    out.append(entry(full, st))
+                    out.append(entry(full, s))
                     return true
                 }
             } catch { return archiveFailure(lua, error) }
@@ -154,13 +135,8 @@ extension FilesModule {
             if lua.dryRun {
                 return lua.would("copy \(src) to \(dst)")
             }
-            let dir = dst.lastIndex(of: "/").map { String(dst[..<$0]) } ?? "."
-            let tmp = "\(dir.isEmpty ? "/" : dir)/.\(dst.split(separator: "/").last ?? "file").opsh-\(getpid())"
             do {
-                unlink(tmp)
-                let (sha, n) = try FileTree.copyFile(src, to: tmp, mode: mode, sync: true)
-                do { try FileTree.rename(tmp, dst) } catch { unlink(tmp); throw error }
-                FileTree.syncDirectory(dir.isEmpty ? "/" : dir)
+                let (sha, n) = try FileTree.copyAtomically(src, to: dst, mode: mode)
                 lua.push(value: .map([.string("bytes"): .integer(n), .string("sha256"): .string(sha)]))
                 return 1
             } catch { return archiveFailure(lua, error) }
@@ -176,16 +152,9 @@ extension FilesModule {
             if lua.dryRun {
                 return lua.would("move \(src) to \(dst)")
             }
-            if rename(src, dst) == 0 { lua.push(true); return 1 }
-            guard errno == EXDEV else { return errnoFailure(lua, src, "cannot move") }
-            let tmp = dst + ".opsh-\(getpid())"
-            do {
-                try FileTree.copyFile(src, to: tmp, sync: true)
-                do { try FileTree.rename(tmp, dst) } catch { unlink(tmp); throw error }
-                guard unlink(src) == 0 else { return errnoFailure(lua, src, "copied, but cannot delete") }
-                lua.push(true)
-                return 1
-            } catch { return archiveFailure(lua, error) }
+            do { try FileTree.move(src, to: dst) } catch { return archiveFailure(lua, error) }
+            lua.push(true)
+            return 1
         }
     }
 
@@ -197,9 +166,9 @@ extension FilesModule {
             let o = try optionTable(lua, 2)
             let recursive = o["recursive"] == .boolean(true)
             guard path != "/" && !path.isEmpty else { throw .argument(1, "refusing to delete '\(path)'") }
-            var st = Glibc.stat()
-            guard lstat(path, &st) == 0 else { return errnoFailure(lua, path, "cannot delete") }
-            let isDir = (st.st_mode & S_IFMT) == S_IFDIR
+            let isDir: Bool
+            do throws(FileSystemError) { isDir = try FileSystem.status(path, what: "cannot delete").type == "directory" }
+            catch { return failure(lua, error) }
             if isDir && !recursive { return lua.failure(code: "EISDIR", message: "\(path) is a directory (pass {recursive = true})", fields: [("path", .string(path))]) }
             var count = 1
             if isDir { count = ((try? FileTree.usage(path))?.files) ?? 1 }
