@@ -39,6 +39,7 @@ let package = Package(
         .target(name: "EventLoop", dependencies: ["CDyn"]),
         .target(name: "Crypto", dependencies: ["CDyn"]),
         .target(name: "FileSystem"),
+        .target(name: "YAML", dependencies: ["CDyn"]),
         .target(name: "JSON"),
         .target(name: "RESP", dependencies: ["CDyn"]),
         .target(name: "HTTP", dependencies: ["CDyn", "EventLoop", "Crypto"]),
@@ -52,12 +53,12 @@ let package = Package(
         // The Lua border: the only target that touches Lua's C API.
         .target(name: "LuaRuntime", dependencies: ["CLua", "CLuaShim", "EventLoop"]),
         // The modules scripts see: the runtime's API and the native libraries only.
-        .target(name: "Modules", dependencies: ["LuaRuntime", "JSON", "RESP", "HTTP", "Pickle", "Qdrant", "Archive", "Docker", "Sys", "Crypto", "FileSystem", "EventLoop", "CDyn", "CLua", "CLuaShim"]),
+        .target(name: "Modules", dependencies: ["LuaRuntime", "JSON", "RESP", "HTTP", "Pickle", "Qdrant", "Archive", "Docker", "Sys", "Crypto", "FileSystem", "YAML", "EventLoop", "CDyn", "CLua", "CLuaShim"]),
 
         // Script catalog, runner, report, REPL; lua/ and stdlib/ are embedded at build time.
         .executableTarget(name: "EmbedGen", path: "Sources/EmbedGen"),
         .plugin(name: "EmbedLua", capability: .buildTool(), dependencies: ["EmbedGen"]),
-        .target(name: "Engine", dependencies: ["LuaRuntime", "Modules", "FileSystem", "CDyn"],
+        .target(name: "Engine", dependencies: ["LuaRuntime", "Modules", "FileSystem", "Sys", "CDyn"],
                 plugins: ["EmbedLua"]),
 
         // The command: nothing but the Engine.
@@ -69,6 +70,7 @@ let package = Package(
         .testTarget(name: "LuaRuntimeTests", dependencies: ["LuaRuntime", "Modules", "CLua", "CLuaShim"]),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto"]),
         .testTarget(name: "FileSystemTests", dependencies: ["FileSystem"]),
+        .testTarget(name: "YAMLTests", dependencies: ["YAML"]),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CDyn"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], exclude: ["corpus"]),
         .testTarget(name: "RESPTests", dependencies: ["RESP", "CDyn"], exclude: ["corpus"]),
@@ -86,7 +88,7 @@ let package = Package(
         .testTarget(name: "ArchiveTests", dependencies: ["Archive", "CDyn"]),
         .testTarget(name: "BackupTests", dependencies: ["OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "QueueTests", dependencies: ["OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "SysTests", dependencies: ["OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "SysTests", dependencies: ["Sys", "OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "DockerTests", dependencies: ["Docker", "OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

@@ -1,6 +1,7 @@
 import FileSystem
 import Glibc
 import Modules
+import Sys
 
 /// Small file helpers for the engine (no Foundation on the run path).
 struct FileError: Error, CustomStringConvertible {
@@ -49,7 +50,7 @@ func listLuaFiles(_ dir: String) -> [String] {
     return out.sorted()
 }
 
-func isTTY(_ fd: Int32) -> Bool { isatty(fd) != 0 }
+func isTTY(_ fd: Int32) -> Bool { Terminal.isTerminal(fd) }
 
 func writeStderr(_ s: String) { writeToStderr(s) }
 

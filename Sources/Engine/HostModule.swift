@@ -1,6 +1,7 @@
 import Glibc
 import LuaRuntime
 import Modules
+import Sys
 
 /// `opsh._host`: what the engine's Lua side needs from the host. Private.
 enum HostModule {
@@ -40,7 +41,7 @@ enum HostModule {
 
     static let tty: LuaFunction = { L in
         let lua = Lua(L!)
-        lua.push(isatty(Int32(truncatingIfNeeded: lua.toInteger(1) ?? 1)) != 0)
+        lua.push(Terminal.isTerminal(Int32(truncatingIfNeeded: lua.toInteger(1) ?? 1)))
         return 1
     }
 }

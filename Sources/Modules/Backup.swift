@@ -1,6 +1,7 @@
 import Archive
 import Glibc
 import LuaRuntime
+import Sys
 
 /// `opsh.backup`: the native backup engine (Sources/Archive) as Lua sees it. Backups are
 /// directories with archives, per-file listings, SHA256SUMS and a manifest written last;
@@ -110,15 +111,8 @@ public enum BackupModule {
     /// A progress line on stderr (only on a terminal: never in pipes or --json output), at most
     /// every half second, erased when the item is done.
     static func progressLine() -> (String, Int, Int64) -> Void {
-        var last = 0.0
-        return { item, files, bytes in
-            var t = timespec()
-            clock_gettime(CLOCK_MONOTONIC, &t)
-            let now = Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
-            if now - last < 0.5 { return }
-            last = now
-            writeToStderr("\r\u{1B}[K\(item): \(files) files, \(bytes >> 20) MiB")
-        }
+        let line = ProgressLine(interval: 0.5)
+        return { item, files, bytes in line.show("\(item): \(files) files, \(bytes >> 20) MiB") }
     }
 
     /// backup.begin{root=, tier="daily", compression="gzip"|"zstd"|"none", level=, threads=, meta={...}}
@@ -137,7 +131,7 @@ public enum BackupModule {
             }
             do {
                 let w = try BackupWriter(root: root, tier: tier, compression: comp)
-                if isatty(2) != 0 { w.progress = progressLine() }
+                if Terminal.stderrIsTerminal { w.progress = progressLine() }
                 if let l = int(o["level"]) { w.level = Int(l) }
                 if let t = int(o["threads"]), t > 0 { w.threads = Int(t) }
                 if case .map(let meta)? = o["meta"] {
@@ -339,7 +333,7 @@ public enum BackupModule {
             var opts = Restore.Options()
             opts.dryRun = lua.dryRun || o["dry_run"] == .boolean(true)
             opts.keepOld = o["keep_old"] == .boolean(true)
-            if isatty(2) != 0 && !opts.dryRun {
+            if Terminal.stderrIsTerminal && !opts.dryRun {
                 let line = progressLine()
                 opts.progress = { line("restore \(item)", $0, $1) }
             }

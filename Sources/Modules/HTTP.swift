@@ -5,6 +5,7 @@ import Glibc
 import HTTP
 import JSON
 import LuaRuntime
+import Sys
 
 /// `opsh.http`: HTTP on libcurl's multi interface, driven by the event loop, so
 /// requests inside tasks run concurrently (DESIGN.md §2). libcurl is opened on first use.
@@ -138,7 +139,7 @@ public enum HTTPModule {
         if lua.dryRun && req.outputFile != nil {
             return lua.would("download \(redactedURL(url)) to \(req.outputFile!)", returning: "download to \(req.outputFile!)")
         }
-        if opts.showProgress && isatty(2) != 0 { req.progress = progressPrinter(url) }
+        if opts.showProgress && Terminal.stderrIsTerminal { req.progress = progressPrinter(url) }
         guard let multi = multi(lua) else {
             return lua.failure(code: "unavailable", message: "libcurl is not available: \(String(cString: opsh_dyn_error()))")
         }

@@ -1,5 +1,5 @@
-import Glibc
 import LuaRuntime
+import Sys
 
 /// `opsh.log`: opsh's own levelled log, to stderr, secrets redacted.
 public enum LogModule {
@@ -10,7 +10,7 @@ public enum LogModule {
     public static func configure(_ vm: LuaVM, level: String) {
         let s = Settings()
         s.level = levels.firstIndex(of: level.lowercased()) ?? 1
-        s.color = isatty(2) != 0 && getenv("NO_COLOR") == nil
+        s.color = Terminal.wantsColor(2)
         vm.hostObjects["log"] = s
     }
 
@@ -98,15 +98,4 @@ public enum LogModule {
 }
 
 /// Writes to fd 2 after flushing stdio, so log lines and report output keep their order.
-public func writeToStderr(_ s: String) {
-    fflush(nil)
-    var s = s
-    s.withUTF8 { b in
-        var off = 0
-        while off < b.count {
-            let n = write(2, b.baseAddress! + off, b.count - off)
-            if n <= 0 { if n < 0 && errno == EINTR { continue }; return }
-            off += n
-        }
-    }
-}
+public func writeToStderr(_ s: String) { Terminal.writeStderr(s) }
