@@ -17,7 +17,7 @@
 #    durability opsh gives). Peak RSS of each, and opsh's at a quarter of the size. Goal: at
 #    least as fast as curl plus hashing, memory independent of the file's size.
 # ROUNDS x RUNS_PER_ROUND (default 5 x 5) runs for 1, RUNS (default 10) for 2 and 3; figures are medians.
-# Pinning (DESIGN.md §6): the stand-ins run on CPU 0 and the clients of 1 on CPU 1 (taskset); the
+# Pinning (docs/ARCHITECTURE.md §8): the stand-ins run on CPU 0 and the clients of 1 on CPU 1 (taskset); the
 # others are not pinned (opsh hashes a download on a second thread, as openssl runs beside curl).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

@@ -1,7 +1,7 @@
 import Glibc
 import LuaRuntime
 
-/// Where procedures and stdlib modules come from (DESIGN.md §4): the --path
+/// Where procedures and stdlib modules come from (docs/ARCHITECTURE.md §4): the --path
 /// directories, $OPSH_PATH, ~/.config/opsh/scripts, then the built-ins embedded
 /// in the binary. The first match wins, so a local copy overrides a built-in.
 public struct Catalog {

@@ -2,7 +2,7 @@ import Glibc
 import LuaRuntime
 import Modules
 
-/// The effective configuration (DESIGN.md §4), highest first: command-line
+/// The effective configuration (docs/ARCHITECTURE.md §4), highest first: command-line
 /// flags (--set key=value), environment variables, a .env file, the config.lua
 /// table, then defaults. Every value remembers where it came from.
 public struct Configuration {

@@ -1,7 +1,7 @@
 import Glibc
 import LuaRuntime
 
-/// --timeout and Ctrl-C for one run (DESIGN.md §2): the stop hook is armed
+/// --timeout and Ctrl-C for one run (docs/ARCHITECTURE.md §2): the stop hook is armed
 /// lazily when a limit fires, and the watchdog ends the process if the script
 /// does not stop within the grace period.
 final class Limits {

@@ -13,7 +13,7 @@ private let kCTL_MOD: Int32 = 3
 /// epoll data of the wake-up eventfd (an fd entry is generation << 32 | fd, never this).
 private let kWakeData: UInt64 = UInt64.max
 
-/// The one event loop of a thread (DESIGN.md §2): epoll over non-blocking fds, a min-heap of
+/// The one event loop of a thread (docs/ARCHITECTURE.md §2): epoll over non-blocking fds, a min-heap of
 /// timers and an eventfd for wake-ups. It knows nothing about Lua.
 ///
 /// Not thread-safe: use it from one thread. Only `wakeFD` / `waker` / `wakeUp()` may be used

@@ -1,6 +1,6 @@
 import Glibc
 
-/// Limits for `parse`. Every read of outside data is bounded (DESIGN.md §3).
+/// Limits for `parse`. Every read of outside data is bounded (docs/ARCHITECTURE.md §3).
 public struct JSONParseOptions: Sendable {
     /// Maximum nesting of arrays/objects (the root container is depth 1).
     public var maxDepth: Int

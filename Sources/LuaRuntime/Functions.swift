@@ -2,7 +2,7 @@ import CLua
 import CLuaShim
 
 /// How a native function reports misuse. The trampoline turns it into the Lua
-/// error after the Swift frame has returned (DESIGN.md §2).
+/// error after the Swift frame has returned (docs/ARCHITECTURE.md §2).
 public enum LuaRaise: Error {
     /// "bad argument #n to 'f' (message)"
     case argument(Int32, String)

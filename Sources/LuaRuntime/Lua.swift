@@ -3,7 +3,7 @@ import CLuaShim
 
 /// A Lua thread as Swift sees it inside a native function: typed, non-raising
 /// access to the stack. Every method here is safe to call from a Swift frame
-/// (DESIGN.md §2): nothing in it can raise a Lua error or yield.
+/// (docs/ARCHITECTURE.md §2): nothing in it can raise a Lua error or yield.
 public struct Lua {
     public let L: OpaquePointer
 

@@ -31,7 +31,7 @@ public struct LuaError: Error, CustomStringConvertible, Sendable {
 }
 
 extension Lua {
-    /// Pushes an operational error object (the `nil, err` channel of DESIGN.md §3):
+    /// Pushes an operational error object (the `nil, err` channel of docs/ARCHITECTURE.md §3):
     /// a table with `code`, `message` and context fields whose __tostring gives the message.
     public func pushError(code: String, message: String, fields: [(String, LuaValue)] = []) {
         newTable(arrayCount: 0, hashCount: Int32(2 + fields.count))

@@ -73,7 +73,7 @@ final class PendingWait {
     }
 }
 
-/// Cooperative scheduling of tasks over the VM's event loop (DESIGN.md §2).
+/// Cooperative scheduling of tasks over the VM's event loop (docs/ARCHITECTURE.md §2).
 public final class Scheduler {
     unowned let vm: LuaVM
     private var ready: [LuaTask] = []

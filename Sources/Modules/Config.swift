@@ -1,6 +1,6 @@
 import LuaRuntime
 
-/// `opsh.config`: the effective configuration the host resolved (DESIGN.md §4).
+/// `opsh.config`: the effective configuration the host resolved (docs/ARCHITECTURE.md §4).
 /// The host reads files and the environment; this module only shows the result.
 public enum ConfigModule {
     public struct Entry {

@@ -8,7 +8,7 @@ import LuaRuntime
 import Sys
 
 /// `opsh.http`: HTTP on libcurl's multi interface, driven by the event loop, so
-/// requests inside tasks run concurrently (DESIGN.md §2). libcurl is opened on first use.
+/// requests inside tasks run concurrently (docs/ARCHITECTURE.md §2). libcurl is opened on first use.
 public enum HTTPModule {
     public static let open: LuaFunction = { L in
         let lua = Lua(L!)

@@ -1,7 +1,7 @@
 import JSON
 import LuaRuntime
 
-/// `opsh.json`: JSON straight to and from Lua values (DESIGN.md §3). The parser
+/// `opsh.json`: JSON straight to and from Lua values (docs/ARCHITECTURE.md §3). The parser
 /// fills a tape (Sources/JSON); this module walks it and builds the tables.
 public enum JSONModule {
     static let arrayMarker = "opsh.json.array"

@@ -3,7 +3,7 @@ import Glibc
 import LuaRuntime
 import Sys
 
-/// `opsh.sys`: running a program where no API exists (systemctl, journalctl, apt: DESIGN.md §4),
+/// `opsh.sys`: running a program where no API exists (systemctl, journalctl, apt: docs/ARCHITECTURE.md §4),
 /// once, with a timeout, without a shell. The wait is a native wait on the process's pidfd, so
 /// other tasks run meanwhile. Under --dry-run a program is not run unless the caller says it
 /// only reads (read_only = true, e.g. `systemctl show`).

@@ -1,5 +1,5 @@
 /// What each command does, from the server's `COMMAND` (or `COMMAND INFO name...`) reply, so a
-/// `--dry-run` layer can refuse writes (DESIGN.md §3).
+/// `--dry-run` layer can refuse writes (docs/ARCHITECTURE.md §6).
 ///
 /// Redis 7 replies one array per command: name, arity, flags (e.g. `write`, `readonly`,
 /// `admin`), first key, last key, step, ACL categories, tips, key specs, subcommands (each in

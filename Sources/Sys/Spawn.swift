@@ -1,7 +1,7 @@
 import CSys
 import Glibc
 
-/// A program run where no API exists (systemctl, journalctl, apt: DESIGN.md §4): started with
+/// A program run where no API exists (systemctl, journalctl, apt: docs/ARCHITECTURE.md §4): started with
 /// posix_spawn (no shell: the arguments are passed as they are), stdin from /dev/null, stdout
 /// and stderr into anonymous memory files (memfd: the child never blocks on a full pipe, and
 /// nothing waits on two pipes; each is sized and sealed at `maxBytes` + 64 KiB, so a runaway

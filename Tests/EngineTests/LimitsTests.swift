@@ -2,7 +2,7 @@ import Foundation
 import OpshTestSupport
 import XCTest
 
-/// --timeout, Ctrl-C, --max-memory and os.exit (DESIGN.md §2).
+/// --timeout, Ctrl-C, --max-memory and os.exit (docs/ARCHITECTURE.md §2).
 final class LimitsTests: XCTestCase {
     let runaways: [(String, String)] = [
         ("main chunk", "while true do end"),

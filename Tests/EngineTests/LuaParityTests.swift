@@ -2,7 +2,7 @@ import Foundation
 import OpshTestSupport
 import XCTest
 
-/// A plain Lua script behaves exactly as under lua5.4 (DESIGN.md §2).
+/// A plain Lua script behaves exactly as under lua5.4 (docs/ARCHITECTURE.md §2).
 final class LuaParityTests: XCTestCase {
     let programs: [String] = [
         // coroutines, including errors and close

@@ -4,7 +4,7 @@ import LuaRuntime
 import Modules
 import XCTest
 
-/// The Lua/Swift border (DESIGN.md §2): values both ways, errors and yields that
+/// The Lua/Swift border (docs/ARCHITECTURE.md §2): values both ways, errors and yields that
 /// never unwind through Swift, userdata lifetimes, references.
 final class BorderTests: XCTestCase {
     var vm: LuaVM!

@@ -4,7 +4,7 @@ import LuaRuntime
 import Modules
 import XCTest
 
-/// Tasks on the event loop (DESIGN.md §2): concurrency, native yields, deadlines.
+/// Tasks on the event loop (docs/ARCHITECTURE.md §2): concurrency, native yields, deadlines.
 final class TaskTests: XCTestCase {
     var vm: LuaVM!
 

@@ -2,7 +2,7 @@ import Foundation
 import OpshTestSupport
 import XCTest
 
-/// DragonflyDB cannot run here (DESIGN.md §3). This is a stand-in that answers the handful of
+/// DragonflyDB cannot run here (docs/ARCHITECTURE.md §8). This is a stand-in that answers the handful of
 /// commands the redis/ procedures send with the INFO fields DragonflyDB reports where they differ
 /// from Redis (dragonfly_version, last_success_save, rdb_changes_since_last_success_save, no AOF
 /// fields, eviction policy as a start flag) and refuses CONFIG SET maxmemory-policy as Dragonfly does.

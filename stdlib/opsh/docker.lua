@@ -6,7 +6,7 @@
 --- nothing answers). Under --dry-run every call that is not a GET is refused and reported as
 --- "would: docker ...": nothing is created, started, stopped or removed.
 ---
---- Data safety (DESIGN.md §3): containers opsh creates carry the label `opsh.created=true`;
+--- Data safety (docs/ARCHITECTURE.md §5): containers opsh creates carry the label `opsh.created=true`;
 --- prune_containers removes only stopped containers with that label, prune_images only dangling
 --- images, and there is no volume prune at all. `remove` never removes volumes unless asked.
 local core = require "opsh._docker"

@@ -1,4 +1,4 @@
---- opsh.script: the script format of DESIGN.md §4: metadata validation,
+--- opsh.script: the script format of docs/ARCHITECTURE.md §4: metadata validation,
 --- typed arguments and per-script help. The engine uses it; custom tools may too.
 local M = {}
 

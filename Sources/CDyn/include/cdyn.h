@@ -1,6 +1,6 @@
 /*
  * CDyn: libcurl, libcrypto, libssl, libedit, libzstd, zlib and libyaml opened with dlopen on first use
- * (DESIGN.md §2 "Start-up": the opsh binary links only libc, libm, liblua and the C++ runtime).
+ * (docs/ARCHITECTURE.md §2 "Start-up": the opsh binary links only libc, libm, liblua and the C++ runtime).
  *
  * The dev headers are included for their types only; nothing here links against them.
  * Each opsh_<lib>() opens its library by soname once (pthread_once, thread-safe), resolves

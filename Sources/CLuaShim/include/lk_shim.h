@@ -1,7 +1,7 @@
 /*
  * lk_shim: the C side of opsh's Lua/Swift border.
  *
- * The one rule (DESIGN.md §2): no Lua error, yield or longjmp ever crosses a
+ * The one rule (docs/ARCHITECTURE.md §2): no Lua error, yield or longjmp ever crosses a
  * Swift frame. Swift functions exposed to Lua return a status; the trampolines
  * here raise or yield after the Swift frame has returned. Everything that may
  * raise runs either in these trampolines or under lua_pcall.

@@ -16,7 +16,7 @@
 --- Under --dry-run every call that is not a GET is refused: it adds "would: docker stop web" to the report and
 --- returns {dry_run = true, would = "..."}; reads (containers, inspect, logs, stats) still run.
 ---
---- Data safety (DESIGN.md §3): every container opsh creates carries the label opsh.created=true;
+--- Data safety (docs/ARCHITECTURE.md §5): every container opsh creates carries the label opsh.created=true;
 --- `prune_containers` removes only stopped containers with that label, `prune_images` only dangling
 --- images; there is no volume prune (API 1.41 would delete unused *named* volumes); `remove` keeps
 --- volumes; scaling down removes only containers opsh created.

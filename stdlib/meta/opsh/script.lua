@@ -1,5 +1,5 @@
 ---@meta
---- The script format (DESIGN.md §4): `local script = require "opsh.script"`.
+--- The script format (docs/ARCHITECTURE.md §4): `local script = require "opsh.script"`.
 --- A procedure is a Lua chunk returning
 ---   { description = "...", categories = {"daily", "check", "safe"},
 ---     guide = {"Daily Operations / Daily Checklist"},

@@ -1,5 +1,5 @@
 ---@meta
---- Running a program where no API exists (systemctl, journalctl, apt: DESIGN.md §4):
+--- Running a program where no API exists (systemctl, journalctl, apt: docs/ARCHITECTURE.md §4):
 --- `local sys = require "opsh.sys"`. Procedures never use it for what an opsh module does
 --- (docker, redis-cli, curl, tar, df, ps...).
 local sys = {}
