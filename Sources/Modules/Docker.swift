@@ -88,7 +88,7 @@ public enum DockerModule {
             if !lua.isNoneOrNil(4) {
                 try lua.checkTable(4)
                 if lua.rawGet(4, field: "json") != .nil {
-                    req.body = try encodeJSON(lua, lua.top, arg: 4)
+                    req.body = try JSONModule.encodeField(lua, lua.top, arg: 4)
                     req.headers.append(("Content-Type", "application/json"))
                 }
                 lua.pop()
@@ -165,21 +165,6 @@ public enum DockerModule {
         return lua.failure(code: e.kind.rawValue, message: message)
     }
 
-    /// The table at `i` as JSON bytes (opsh.json's encoder: empty tables need json.object{}).
-    static func encodeJSON(_ lua: Lua, _ i: Int32, arg: Int32) throws(LuaRaise) -> [UInt8] {
-        JSONModule.ensureMetatables(lua)
-        lua.pushNull()
-        var w = JSONWriter()
-        var enc = JSONModule.Encoder(lua: lua, null: lua.top, sortKeys: false, maxDepth: 1000)
-        do throws(JSONModule.EncodeError) {
-            try lua.withCollectorStopped { () throws(JSONModule.EncodeError) in try enc.value(i, into: &w, depth: 0) }
-        } catch {
-            lua.pop()
-            throw .argument(arg, "field 'json': \(error.message)")
-        }
-        lua.pop()
-        return w.bytes
-    }
 
     // MARK: streams
 

@@ -87,17 +87,8 @@ public enum HTTPModule {
             }
             if try lua.optionField(t, "body", .string, arg: t) { req.body = Array(lua.toBytes(-1)!); lua.pop() }
             if lua.rawGet(t, field: "json") != .nil {
-                let i = lua.top
-                lua.pushNull()
-                var w = JSONWriter()
-                var enc = JSONModule.Encoder(lua: lua, null: lua.top, sortKeys: false, maxDepth: 1000)
-                do throws(JSONModule.EncodeError) {
-                    try lua.withCollectorStopped { () throws(JSONModule.EncodeError) in try enc.value(i, into: &w, depth: 0) }
-                } catch {
-                    throw .argument(t, "field 'json': \(error.message)")
-                }
-                lua.pop(2)
-                req.body = w.bytes
+                req.body = try JSONModule.encodeField(lua, lua.top, arg: t)
+                lua.pop()
                 if !req.headers.contains(where: { $0.0.lowercased() == "content-type" }) {
                     req.headers.append(("Content-Type", "application/json"))
                 }

@@ -160,6 +160,23 @@ public enum JSONModule {
         }
     }
 
+    /// The value at `i` as compact JSON, for a request's `json` field (an error names the
+    /// field as argument `arg`). Empty tables need json.object{} or json.array{}.
+    static func encodeField(_ lua: Lua, _ i: Int32, arg: Int32) throws(LuaRaise) -> [UInt8] {
+        ensureMetatables(lua)
+        let i = lua.absIndex(i)
+        lua.pushNull()
+        defer { lua.pop() }
+        var w = JSONWriter()
+        var enc = Encoder(lua: lua, null: lua.top, sortKeys: false, maxDepth: defaultEncodeDepth)
+        do throws(EncodeError) {
+            try lua.withCollectorStopped { () throws(EncodeError) in try enc.value(i, into: &w, depth: 0) }
+        } catch {
+            throw .argument(arg, "field 'json': \(error.message)")
+        }
+        return w.bytes
+    }
+
     struct Encoder {
         let lua: Lua
         let null: Int32
