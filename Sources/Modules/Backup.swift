@@ -419,7 +419,8 @@ public enum BackupModule {
                     .map([.string("name"): .string(b.name), .string("tier"): .string(b.tier), .string("reason"): .string(reason)])
                 }
                 let untouched: [LuaValue] = plan.untouched.map { .map([.string("name"): .string($0.name), .string("tier"): .string($0.tier)]) }
-                if dry { for (b, _) in plan.delete { writeToStderr("would: delete backup \(b.path)\n") } }
+                // under --dry-run the report lists each deletion (a dry_run option only previews: the result says it)
+                if lua.dryRun { for (b, _) in plan.delete { lua.vm.recordWould("delete backup \(b.path)") } }
                 return push(lua, .map([
                     .string("kept"): .array(kept), .string("deleted"): .array(deleted),
                     .string("untouched"): .array(untouched), .string("left_alone"): .array(plan.others.map(other)),

@@ -90,8 +90,9 @@ final class RetentionTests: XCTestCase {
             XCTAssertEqual(sh("cd '\(root)/config' && find . | sort && find . -type f -print0 | sort -z | xargs -0 sha256sum").stdout, configBefore)
             XCTAssertEqual(sh("cd '\(root)/logs' && find . | sort && find . -type f -print0 | sort -z | xargs -0 sha256sum").stdout, logsBefore)
         }
-        // the second daily backup replaced the first (policy: only the newest)
-        let dailies = entries(root).filter { $0.hasSuffix("-daily") && !hood.names.contains($0) }
+        // the second daily backup replaced the first (policy: only the newest); within the same
+        // second it is named TIMESTAMP-daily-2
+        let dailies = entries(root).filter { $0.contains("Z-daily") && !hood.names.contains($0) }
         XCTAssertEqual(dailies.count, 1, "\(dailies)")
         XCTAssertNotEqual(dailies.first, (real as NSString).lastPathComponent)
 

@@ -12,7 +12,7 @@
 --- gzip is compressed on every core (as pigz), zstd with libzstd's threads; SHA-256 is
 --- computed in the same pass. Calls block while they run; on a terminal, add_tree and restore
 --- show a progress line on stderr (never in pipes or --json output). Under --dry-run nothing is written:
---- the writer and retention report "would: ..." and restore lists what would change.
+--- the writer and retention record what they would do in the report (its "would:" lines), and restore lists what would change.
 --- Failures return nil, err with err.code one of io, corrupt, truncated, unsafe_entry,
 --- checksum, no_space, unsupported, library, and err.path.
 local backup = {}
