@@ -49,6 +49,9 @@ let package = Package(
         .target(name: "Docker", dependencies: ["HTTP", "EventLoop", "JSON"]),
         .target(name: "CSys"),
         .target(name: "Sys", dependencies: ["CSys"]),
+        // Swift 5 mode: Mutex<State> holds connections and completions that are not Sendable;
+        // the pool guarantees their exclusive use under its lock (see Pool.swift).
+        .target(name: "Pool", dependencies: ["EventLoop", "Qdrant"], swiftSettings: [.swiftLanguageMode(.v5)]),
 
         // The Lua border: the only target that touches Lua's C API.
         .target(name: "LuaRuntime", dependencies: ["CLua", "CLuaShim", "EventLoop"]),
@@ -72,6 +75,8 @@ let package = Package(
         .testTarget(name: "FileSystemTests", dependencies: ["FileSystem"]),
         .testTarget(name: "YAMLTests", dependencies: ["YAML"]),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CDyn"]),
+        .testTarget(name: "PoolTests", dependencies: ["Pool", "EventLoop", "RESP", "OpshTestSupport"],
+                    swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], exclude: ["corpus"]),
         .testTarget(name: "RESPTests", dependencies: ["RESP", "CDyn"], exclude: ["corpus"]),
         // What the test targets that drive the built binary share (harness, redis-server, HTTP server).

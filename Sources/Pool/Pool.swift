@@ -1,0 +1,462 @@
+import EventLoop
+import Synchronization
+
+/// A pool of connections of any type, generic over the connection (a class: a socket, a
+/// client). It does the accounting and the fairness; the caller does the I/O:
+///
+/// - `checkout` hands out an idle connection at once (`.ready`), or lets the caller make a new
+///   one (`.create`: make it, then `fill` or `abandon` the permit), or queues the caller
+///   (`.waiting`) in one FIFO queue. A connection returned or a slot freed goes to the oldest
+///   waiter first, never to a newcomer: no barging, so no waiter starves.
+/// - Nothing blocks inside the pool and no I/O happens under its lock, so it serves opsh's
+///   single-threaded event loop (a waiter's completion only marks its task ready) and threads
+///   alike; `acquire(timeout:)` is the blocking form for threads, on `Connector`'s closures.
+/// - An idle connection unused for longer than `validationInterval` comes out with
+///   `needsValidation` (ping it; `discard` it if dead); one older than `maxLifetime` or idle
+///   past `idleTimeout` above `min` is closed by `checkout`, `release` and `maintain`.
+///
+/// Completions run on the thread that made a connection free (`release`, `discard`,
+/// `resize`, `cancel`'s caller never), after the pool's lock is dropped.
+public final class Pool<Connection: AnyObject>: @unchecked Sendable {
+    /// What the blocking `acquire` and the pool's own closing use.
+    public struct Connector: Sendable {
+        /// Closes a connection the pool drops (expired, idle, broken, above capacity).
+        public var close: @Sendable (Connection) -> Void
+        /// Makes a new connection before the deadline (only `acquire(timeout:)` calls it).
+        public var create: (@Sendable (Deadline) throws -> Connection)?
+        /// True when the connection still works (only `acquire(timeout:)` calls it).
+        public var validate: (@Sendable (Connection) -> Bool)?
+
+        public init(close: @escaping @Sendable (Connection) -> Void,
+                    create: (@Sendable (Deadline) throws -> Connection)? = nil,
+                    validate: (@Sendable (Connection) -> Bool)? = nil) {
+            self.close = close; self.create = create; self.validate = validate
+        }
+    }
+
+    /// A connection lent by the pool; give it back with `release` or `discard`, exactly once.
+    public struct Lease: @unchecked Sendable {
+        public let connection: Connection
+        /// The pool's number for the connection (stable while it lives; affinity keys on it).
+        public let id: Int
+        let generation: UInt32
+        /// Idle for longer than the validation interval: check it before use.
+        public let needsValidation: Bool
+    }
+
+    /// The right to make one new connection: the slot is reserved for it.
+    public struct CreatePermit: Sendable {
+        let startedAt: UInt64
+    }
+
+    public enum Checkout {
+        case ready(Lease)
+        case create(CreatePermit)
+        case waiting(WaitTicket)
+        case failed(PoolError)
+    }
+
+    public struct WaitTicket: Hashable, Sendable { let id: UInt64 }
+
+    public typealias Completion = (Checkout) -> Void
+
+    struct Slot {
+        var connection: Connection?
+        var generation: UInt32 = 0
+        var born: UInt64 = 0
+        var lastUsed: UInt64 = 0
+        var out = false
+    }
+
+    struct Waiter {
+        let id: UInt64
+        let since: UInt64
+        let completion: Completion
+    }
+
+    struct State {
+        var options: PoolOptions
+        /// The size the pool may grow to now (`max` for a fixed pool; moved by `resize`).
+        var capacity: Int
+        var slots: [Slot] = []
+        var freeSlots: [Int] = []
+        /// Idle slots; the last is the most recently returned (LIFO keeps few connections
+        /// warm and lets the others age out under idle_timeout).
+        var idle: [Int] = []
+        var checkedOut = 0
+        var creating = 0
+        var waiters: [Waiter?] = []
+        var waitHead = 0
+        var waitingCount = 0
+        var nextTicket: UInt64 = 1
+        var closed = false
+        var created = 0
+        var closedTotal = 0
+        var timeouts = 0
+        var acquired = 0
+        var createFailures = 0
+        var acquireWait = LogLinearHistogram()
+
+        var open: Int { idle.count + checkedOut }
+        var total: Int { idle.count + checkedOut + creating }
+
+        mutating func enqueue(_ since: UInt64, _ completion: @escaping Completion) -> WaitTicket {
+            let id = nextTicket
+            nextTicket += 1
+            waiters.append(Waiter(id: id, since: since, completion: completion))
+            waitingCount += 1
+            return WaitTicket(id: id)
+        }
+
+        mutating func dequeue() -> Waiter? {
+            while waitHead < waiters.count {
+                let w = waiters[waitHead]
+                waiters[waitHead] = nil
+                waitHead += 1
+                if let w {
+                    waitingCount -= 1
+                    compactQueue()
+                    return w
+                }
+            }
+            compactQueue()
+            return nil
+        }
+
+        mutating func remove(_ t: WaitTicket) -> Bool {
+            for i in waitHead..<waiters.count where waiters[i]?.id == t.id {
+                waiters[i] = nil
+                waitingCount -= 1
+                return true
+            }
+            return false
+        }
+
+        mutating func compactQueue() {
+            if waitHead == waiters.count { waiters.removeAll(keepingCapacity: true); waitHead = 0 }
+            else if waitHead > 64 && waitHead * 2 > waiters.count {
+                waiters.removeFirst(waitHead); waitHead = 0
+            }
+        }
+    }
+
+    public let name: String
+    let connector: Connector
+    let clock: PoolClock
+    let state: Mutex<State>
+
+    public init(name: String, options: PoolOptions, connector: Connector, clock: PoolClock = .monotonic) throws(PoolError) {
+        try options.validate()
+        self.name = name
+        self.connector = connector
+        self.clock = clock
+        self.state = Mutex(State(options: options, capacity: options.max))
+    }
+
+    deinit { close() }
+
+    // MARK: checkout and return
+
+    /// An idle connection, the right to make one, or a place in the queue (`completion` runs
+    /// later with `.ready`, `.create` or `.failed`; never when `checkout` itself returns
+    /// something else).
+    public func checkout(_ completion: @escaping Completion) -> Checkout {
+        checkout(choosing: nil, completion)
+    }
+
+    /// `checkout`, letting `choose` pick among the idle connections' ids (affinity routing;
+    /// called under the pool's lock: it must not call the pool). nil or an unknown id: the
+    /// most recently returned.
+    public func checkout(choosing choose: (([Int]) -> Int?)?, _ completion: @escaping Completion) -> Checkout {
+        let now = clock.now()
+        var expired: [Connection] = []
+        let result: Checkout = state.withLock { s in
+            if s.closed { return .failed(PoolError(.closed, "pool \(name) is closed")) }
+            if s.waitingCount == 0 {
+                if let choose, s.idle.count > 1, let id = choose(s.idle), let i = s.idle.lastIndex(of: id) {
+                    s.idle.swapAt(i, s.idle.count - 1)
+                }
+                while let slot = s.idle.popLast() {
+                    if s.expired(slot, now) {
+                        expired.append(s.free(slot))
+                        continue
+                    }
+                    s.checkedOut += 1
+                    s.acquired += 1
+                    s.acquireWait.record(0)
+                    return .ready(s.lend(slot, now))
+                }
+                if s.total < s.capacity {
+                    s.creating += 1
+                    return .create(CreatePermit(startedAt: clock.precise()))
+                }
+            }
+            return .waiting(s.enqueue(clock.precise(), completion))
+        }
+        closeAll(expired)
+        return result
+    }
+
+    /// Records the connection made under `permit` as checked out by its maker.
+    public func fill(_ permit: CreatePermit, with connection: Connection) -> Lease {
+        let now = clock.precise()
+        // A pool closed meanwhile still lends it; it is closed when returned.
+        return state.withLock { s in
+            s.creating -= 1
+            s.created += 1
+            s.acquired += 1
+            s.acquireWait.record(now &- permit.startedAt)
+            let slot = s.newSlot(connection, now)
+            s.checkedOut += 1
+            return s.lend(slot, now)
+        }
+    }
+
+    /// Gives up the permit (the connection could not be made): the slot goes to the next waiter.
+    public func abandon(_ permit: CreatePermit) {
+        let handoff: Handoff? = state.withLock { s in
+            s.creating -= 1
+            s.createFailures += 1
+            return s.serveWaiter(name: name)
+        }
+        handoff?.run()
+    }
+
+    /// Returns a connection that still works.
+    public func release(_ lease: Lease) {
+        let now = clock.now()
+        var drop: Connection?
+        let handoff: Handoff? = state.withLock { s in
+            guard s.isOut(lease) else { return nil }
+            if s.closed || s.open + s.creating > s.capacity || s.expired(lease.id, now) {
+                s.checkedOut -= 1
+                drop = s.free(lease.id)
+                return s.serveWaiter(name: name)
+            }
+            s.slots[lease.id].lastUsed = now
+            if let w = s.dequeue() {
+                // Handed straight on: it stays checked out.
+                s.acquired += 1
+                s.acquireWait.record(clock.precise() &- w.since)
+                return Handoff(waiter: w, outcome: .ready(s.lend(lease.id, now, reuse: true)))
+            }
+            s.checkedOut -= 1
+            s.slots[lease.id].out = false
+            s.idle.append(lease.id)
+            return nil
+        }
+        if let drop { connector.close(drop) }
+        handoff?.run()
+    }
+
+    /// Closes a connection that failed (or failed validation); its slot goes to the next waiter.
+    public func discard(_ lease: Lease) {
+        var drop: Connection?
+        let handoff: Handoff? = state.withLock { s in
+            guard s.isOut(lease) else { return nil }
+            s.checkedOut -= 1
+            drop = s.free(lease.id)
+            return s.serveWaiter(name: name)
+        }
+        if let drop { connector.close(drop) }
+        handoff?.run()
+    }
+
+    /// Leaves the queue. False when the waiter was already served: its completion has run or
+    /// is running, and what it got must be released.
+    @discardableResult
+    public func cancel(_ ticket: WaitTicket, timedOut: Bool = true) -> Bool {
+        state.withLock { s in
+            guard s.remove(ticket) else { return false }
+            if timedOut { s.timeouts += 1 }
+            return true
+        }
+    }
+
+    // MARK: size
+
+    /// Sets the size the pool may grow to. Above `max` it raises `max` (an operator's
+    /// decision, e.g. an emergency increase); below `min` it lowers `min`. Idle connections
+    /// above the new size close at once, checked-out ones when returned; waiters get the
+    /// room a larger size makes.
+    public func resize(_ n: Int) throws(PoolError) {
+        if n < 1 { throw .badOption("size", "must be 1 or more, got \(n)") }
+        var drop: [Connection] = []
+        let handoffs: [Handoff] = state.withLock { s in
+            s.capacity = n
+            if n > s.options.max { s.options.max = n }
+            if n < s.options.min { s.options.min = n }
+            while s.total > n, let slot = s.idle.first {
+                s.idle.removeFirst()
+                drop.append(s.free(slot))
+            }
+            var hs: [Handoff] = []
+            while s.waitingCount > 0 && s.total < s.capacity, let h = s.serveWaiter(name: name) { hs.append(h) }
+            return hs
+        }
+        closeAll(drop)
+        for h in handoffs { h.run() }
+    }
+
+    /// Moves the size within the configured bounds (adaptive sizing): like `resize`, but
+    /// clamped to [max(min, 1), max] instead of moving the bounds.
+    public func setCapacityWithinBounds(_ n: Int) -> Int {
+        let b = bounds
+        let target = Swift.max(Swift.max(b.min, 1), Swift.min(n, b.max))
+        try? resize(target)
+        return target
+    }
+
+    public var bounds: (min: Int, max: Int) { state.withLock { ($0.options.min, $0.options.max) } }
+    public var capacity: Int { state.withLock { $0.capacity } }
+    public var options: PoolOptions { state.withLock { $0.options } }
+
+    // MARK: housekeeping
+
+    /// Closes expired and idle-too-long connections (keeping `min` open) and returns permits
+    /// to make the connections missing to reach `min` (make each, then `fill` + `release`,
+    /// or `abandon`).
+    public func maintain() -> [CreatePermit] {
+        let now = clock.now()
+        var drop: [Connection] = []
+        let permits: [CreatePermit] = state.withLock { s in
+            if s.closed { return [] }
+            let idleNs = PoolClock.nanos(s.options.idleTimeout)
+            var keep: [Int] = []
+            // Oldest first: the front of the idle list was used least recently.
+            for slot in s.idle {
+                let tooIdle = idleNs > 0 && now &- s.slots[slot].lastUsed > idleNs && s.open - drop.count > s.options.min
+                if s.expired(slot, now) || tooIdle { drop.append(s.free(slot)) } else { keep.append(slot) }
+            }
+            s.idle = keep
+            var ps: [CreatePermit] = []
+            while s.total < Swift.min(s.options.min, s.capacity) {
+                s.creating += 1
+                ps.append(CreatePermit(startedAt: clock.precise()))
+            }
+            return ps
+        }
+        closeAll(drop)
+        return permits
+    }
+
+    /// Puts a connection made under a `maintain` permit straight into the idle list.
+    public func fillIdle(_ permit: CreatePermit, with connection: Connection) {
+        let now = clock.now()
+        let lease = state.withLock { s in
+            s.creating -= 1
+            s.created += 1
+            s.checkedOut += 1
+            return s.lend(s.newSlot(connection, now), now)
+        }
+        release(lease)
+    }
+
+    /// Closes every idle connection and fails every waiter; checked-out connections close
+    /// when returned. Later checkouts fail.
+    public func close() {
+        var drop: [Connection] = []
+        let waiters: [Waiter] = state.withLock { s in
+            if s.closed { return [] }
+            s.closed = true
+            for slot in s.idle { drop.append(s.free(slot)) }
+            s.idle.removeAll()
+            var ws: [Waiter] = []
+            while let w = s.dequeue() { ws.append(w) }
+            return ws
+        }
+        closeAll(drop)
+        for w in waiters { w.completion(.failed(PoolError(.closed, "pool \(name) is closed"))) }
+    }
+
+    func closeAll(_ list: [Connection]) { for c in list { connector.close(c) } }
+
+    // MARK: statistics
+
+    public struct Stats: Sendable {
+        public var name: String
+        /// Open connections (idle + checked out).
+        public var size: Int
+        public var idle: Int
+        public var checkedOut: Int
+        public var creating: Int
+        public var waiting: Int
+        public var capacity: Int
+        public var min: Int
+        public var max: Int
+        public var createdTotal: Int
+        public var closedTotal: Int
+        public var acquiredTotal: Int
+        public var timeoutsTotal: Int
+        public var createFailuresTotal: Int
+        /// Nanoseconds from asking to getting a connection (0 when one was idle).
+        public var acquireWait: LogLinearHistogram
+    }
+
+    public var stats: Stats {
+        state.withLock { s in
+            Stats(name: name, size: s.open, idle: s.idle.count, checkedOut: s.checkedOut, creating: s.creating,
+                  waiting: s.waitingCount, capacity: s.capacity, min: s.options.min, max: s.options.max,
+                  createdTotal: s.created, closedTotal: s.closedTotal, acquiredTotal: s.acquired,
+                  timeoutsTotal: s.timeouts, createFailuresTotal: s.createFailures, acquireWait: s.acquireWait)
+        }
+    }
+
+    /// The ids of the idle connections, most recently returned last.
+    public var idleIDs: [Int] { state.withLock { $0.idle } }
+
+    struct Handoff {
+        let waiter: Waiter
+        let outcome: Checkout
+        func run() { waiter.completion(outcome) }
+    }
+}
+
+extension Pool.State {
+    func expired(_ slot: Int, _ now: UInt64) -> Bool {
+        let life = PoolClock.nanos(options.maxLifetime)
+        return life > 0 && now &- slots[slot].born >= life
+    }
+
+    func isOut(_ lease: Pool.Lease) -> Bool {
+        lease.id < slots.count && slots[lease.id].out && slots[lease.id].generation == lease.generation
+    }
+
+    mutating func lend(_ slot: Int, _ now: UInt64, reuse: Bool = false) -> Pool.Lease {
+        let validateAfter = PoolClock.nanos(options.validationInterval)
+        let stale = !reuse && now &- slots[slot].lastUsed > validateAfter
+        // Each loan has its own generation: a lease returned once cannot return a later loan.
+        slots[slot].generation &+= 1
+        slots[slot].out = true
+        slots[slot].lastUsed = now
+        return Pool.Lease(connection: slots[slot].connection!, id: slot, generation: slots[slot].generation, needsValidation: stale)
+    }
+
+    mutating func newSlot(_ c: Connection, _ now: UInt64) -> Int {
+        let slot: Int
+        if let f = freeSlots.popLast() { slot = f } else { slot = slots.count; slots.append(Pool.Slot()) }
+        slots[slot].connection = c
+        slots[slot].born = now
+        slots[slot].lastUsed = now
+        slots[slot].out = false
+        return slot
+    }
+
+    /// Forgets a slot's connection (the caller closes it, outside the lock).
+    mutating func free(_ slot: Int) -> Connection {
+        let c = slots[slot].connection!
+        slots[slot].connection = nil
+        slots[slot].out = false
+        slots[slot].generation &+= 1
+        freeSlots.append(slot)
+        closedTotal += 1
+        return c
+    }
+
+    /// Room was made (a connection closed, a permit given up): the oldest waiter may create.
+    mutating func serveWaiter(name: String) -> Pool.Handoff? {
+        guard !closed, total < capacity, let w = dequeue() else { return nil }
+        creating += 1
+        return Pool.Handoff(waiter: w, outcome: .create(Pool.CreatePermit(startedAt: w.since)))
+    }
+}
