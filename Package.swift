@@ -51,7 +51,7 @@ let package = Package(
         .target(name: "Sys", dependencies: ["CSys"]),
         // Swift 5 mode: Mutex<State> holds connections and completions that are not Sendable;
         // the pool guarantees their exclusive use under its lock (see Pool.swift).
-        .target(name: "Pool", dependencies: ["EventLoop", "Qdrant"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .target(name: "Pool", dependencies: ["EventLoop", "Qdrant", "RESP"], swiftSettings: [.swiftLanguageMode(.v5)]),
 
         // The Lua border: the only target that touches Lua's C API.
         .target(name: "LuaRuntime", dependencies: ["CLua", "CLuaShim", "EventLoop"]),

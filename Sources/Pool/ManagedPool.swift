@@ -194,9 +194,11 @@ extension ManagedPool {
     /// The blocking form for threads: the breaker's gate, a connection (affinity-routed for
     /// `pattern`), `body`, then the outcome recorded and the connection returned. `classify`
     /// says what a thrown error was (its failure type, or nil for a server's refusal that
-    /// leaves the endpoint healthy) and whether the connection is broken.
+    /// leaves the endpoint healthy) and whether the connection is broken; `judge` whether a
+    /// result is a failure of the endpoint.
     public func call<T>(pattern: String?, timeout: Double? = nil,
                         classify: (Error) -> (type: FailureType?, broken: Bool),
+                        judge: ((T) -> FailureType?)? = nil,
                         _ body: (Connection) throws -> T) throws -> T {
         let admission: CircuitBreaker.Admission
         switch admit() {
@@ -218,7 +220,9 @@ extension ManagedPool {
         }
         do {
             let r = try body(lease.connection)
-            finish(lease, admission: admission, pattern: pattern, nanoseconds: clock.precise() &- start, outcome: .success, broken: false)
+            // A result can be a failure too (a server's out-of-memory reply).
+            let outcome: CallOutcome = judge?(r).map { .failure($0, "\(r)") } ?? .success
+            finish(lease, admission: admission, pattern: pattern, nanoseconds: clock.precise() &- start, outcome: outcome, broken: false)
             return r
         } catch {
             let (type, broken) = classify(error)
