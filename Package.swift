@@ -69,6 +69,8 @@ let package = Package(
         .executableTarget(name: "opsh", dependencies: ["Engine"],
                           linkerSettings: [.unsafeFlags(["-static-stdlib", "-L", ".build-link"])]),
         .executableTarget(name: "resp-bench", dependencies: ["RESP"], path: "Benchmarks/RESPBench"),
+        .executableTarget(name: "pool-bench", dependencies: ["Pool", "RESP"], path: "Benchmarks/pool",
+                          exclude: ["run.sh"], swiftSettings: [.swiftLanguageMode(.v5)]),
 
         .testTarget(name: "LuaRuntimeTests", dependencies: ["LuaRuntime", "Modules", "CLua", "CLuaShim"]),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto"]),

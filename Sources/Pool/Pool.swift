@@ -60,97 +60,17 @@ public final class Pool<Connection: AnyObject>: @unchecked Sendable {
 
     public typealias Completion = (Checkout) -> Void
 
-    struct Slot {
-        var connection: Connection?
-        var generation: UInt32 = 0
-        var born: UInt64 = 0
-        var lastUsed: UInt64 = 0
-        var out = false
-    }
-
-    struct Waiter {
-        let id: UInt64
-        let since: UInt64
-        let completion: Completion
-    }
-
-    struct State {
-        var options: PoolOptions
-        /// The size the pool may grow to now (`max` for a fixed pool; moved by `resize`).
-        var capacity: Int
-        var slots: [Slot] = []
-        var freeSlots: [Int] = []
-        /// Idle slots; the last is the most recently returned (LIFO keeps few connections
-        /// warm and lets the others age out under idle_timeout).
-        var idle: [Int] = []
-        var checkedOut = 0
-        var creating = 0
-        var waiters: [Waiter?] = []
-        var waitHead = 0
-        var waitingCount = 0
-        var nextTicket: UInt64 = 1
-        var closed = false
-        var created = 0
-        var closedTotal = 0
-        var timeouts = 0
-        var acquired = 0
-        var createFailures = 0
-        var acquireWait = LogLinearHistogram()
-
-        var open: Int { idle.count + checkedOut }
-        var total: Int { idle.count + checkedOut + creating }
-
-        mutating func enqueue(_ since: UInt64, _ completion: @escaping Completion) -> WaitTicket {
-            let id = nextTicket
-            nextTicket += 1
-            waiters.append(Waiter(id: id, since: since, completion: completion))
-            waitingCount += 1
-            return WaitTicket(id: id)
-        }
-
-        mutating func dequeue() -> Waiter? {
-            while waitHead < waiters.count {
-                let w = waiters[waitHead]
-                waiters[waitHead] = nil
-                waitHead += 1
-                if let w {
-                    waitingCount -= 1
-                    compactQueue()
-                    return w
-                }
-            }
-            compactQueue()
-            return nil
-        }
-
-        mutating func remove(_ t: WaitTicket) -> Bool {
-            for i in waitHead..<waiters.count where waiters[i]?.id == t.id {
-                waiters[i] = nil
-                waitingCount -= 1
-                return true
-            }
-            return false
-        }
-
-        mutating func compactQueue() {
-            if waitHead == waiters.count { waiters.removeAll(keepingCapacity: true); waitHead = 0 }
-            else if waitHead > 64 && waitHead * 2 > waiters.count {
-                waiters.removeFirst(waitHead); waitHead = 0
-            }
-        }
-    }
-
     public let name: String
     let connector: Connector
     let clock: PoolClock
-    let state: Mutex<State>
+    let state: Mutex<PoolState>
 
     public init(name: String, options: PoolOptions, connector: Connector, clock: PoolClock = .monotonic) throws(PoolError) {
         try options.validate()
         self.name = name
         self.connector = connector
         self.clock = clock
-        self.state = Mutex(State(options: options, capacity: options.max))
+        self.state = Mutex(PoolState(options: options, capacity: options.max))
     }
 
     deinit { close() }
@@ -169,9 +89,9 @@ public final class Pool<Connection: AnyObject>: @unchecked Sendable {
     /// most recently returned.
     public func checkout(choosing choose: (([Int]) -> Int?)?, _ completion: @escaping Completion) -> Checkout {
         let now = clock.now()
-        var expired: [Connection] = []
-        let result: Checkout = state.withLock { s in
-            if s.closed { return .failed(PoolError(.closed, "pool \(name) is closed")) }
+        let (outcome, expired): (PoolOutcome?, [AnyObject]) = state.withLock { s in
+            if s.closed { return (.failed(PoolError(.closed, "pool \(name) is closed")), []) }
+            var expired: [AnyObject] = []
             if s.waitingCount == 0 {
                 if let choose, s.idle.count > 1, let id = choose(s.idle), let i = s.idle.lastIndex(of: id) {
                     s.idle.swapAt(i, s.idle.count - 1)
@@ -184,24 +104,43 @@ public final class Pool<Connection: AnyObject>: @unchecked Sendable {
                     s.checkedOut += 1
                     s.acquired += 1
                     s.acquireWait.record(0)
-                    return .ready(s.lend(slot, now))
+                    return (.ready(s.lend(slot, now)), expired)
                 }
                 if s.total < s.capacity {
                     s.creating += 1
-                    return .create(CreatePermit(startedAt: clock.precise()))
+                    return (.create(clock.precise()), expired)
                 }
             }
-            return .waiting(s.enqueue(clock.precise(), completion))
+            return (nil, expired)
         }
-        closeAll(expired)
-        return result
+        if !expired.isEmpty { closeAll(expired) }
+        if let outcome { return Pool.wrap(outcome) }
+        // Queued (the closure is made only here: the fast path allocates nothing).
+        let ticket = state.withLock { s -> WaitTicket? in
+            if s.waitingCount == 0 && (!s.idle.isEmpty || s.total < s.capacity) { return nil }
+            return WaitTicket(id: s.enqueue(clock.precise()) { o in completion(Pool.wrap(o)) })
+        }
+        return ticket.map { .waiting($0) } ?? checkout(choosing: choose, completion)
+    }
+
+    static func wrap(_ o: PoolOutcome) -> Checkout {
+        switch o {
+        case .ready(let l): return .ready(Pool.lease(l))
+        case .create(let t): return .create(CreatePermit(startedAt: t))
+        case .failed(let e): return .failed(e)
+        }
+    }
+
+    @inline(__always)
+    static func lease(_ l: PoolLent) -> Lease {
+        Lease(connection: unsafeDowncast(l.connection, to: Connection.self), id: l.slot, generation: l.generation, needsValidation: l.stale)
     }
 
     /// Records the connection made under `permit` as checked out by its maker.
     public func fill(_ permit: CreatePermit, with connection: Connection) -> Lease {
         let now = clock.precise()
         // A pool closed meanwhile still lends it; it is closed when returned.
-        return state.withLock { s in
+        return Pool.lease(state.withLock { s in
             s.creating -= 1
             s.created += 1
             s.acquired += 1
@@ -209,15 +148,15 @@ public final class Pool<Connection: AnyObject>: @unchecked Sendable {
             let slot = s.newSlot(connection, now)
             s.checkedOut += 1
             return s.lend(slot, now)
-        }
+        })
     }
 
     /// Gives up the permit (the connection could not be made): the slot goes to the next waiter.
     public func abandon(_ permit: CreatePermit) {
-        let handoff: Handoff? = state.withLock { s in
+        let handoff: PoolHandoff? = state.withLock { s in
             s.creating -= 1
             s.createFailures += 1
-            return s.serveWaiter(name: name)
+            return s.serveWaiter()
         }
         handoff?.run()
     }
@@ -225,40 +164,38 @@ public final class Pool<Connection: AnyObject>: @unchecked Sendable {
     /// Returns a connection that still works.
     public func release(_ lease: Lease) {
         let now = clock.now()
-        var drop: Connection?
-        let handoff: Handoff? = state.withLock { s in
-            guard s.isOut(lease) else { return nil }
+        let (handoff, drop): (PoolHandoff?, AnyObject?) = state.withLock { s in
+            guard s.isOut(lease.id, lease.generation) else { return (nil, nil) }
             if s.closed || s.open + s.creating > s.capacity || s.expired(lease.id, now) {
                 s.checkedOut -= 1
-                drop = s.free(lease.id)
-                return s.serveWaiter(name: name)
+                let drop = s.free(lease.id)
+                return (s.serveWaiter(), drop)
             }
             s.slots[lease.id].lastUsed = now
-            if let w = s.dequeue() {
+            if s.waitingCount > 0, let w = s.dequeue() {
                 // Handed straight on: it stays checked out.
                 s.acquired += 1
                 s.acquireWait.record(clock.precise() &- w.since)
-                return Handoff(waiter: w, outcome: .ready(s.lend(lease.id, now, reuse: true)))
+                return (PoolHandoff(waiter: w, outcome: .ready(s.lend(lease.id, now, reuse: true))), nil)
             }
             s.checkedOut -= 1
             s.slots[lease.id].out = false
             s.idle.append(lease.id)
-            return nil
+            return (nil, nil)
         }
-        if let drop { connector.close(drop) }
+        if let drop { connector.close(unsafeDowncast(drop, to: Connection.self)) }
         handoff?.run()
     }
 
     /// Closes a connection that failed (or failed validation); its slot goes to the next waiter.
     public func discard(_ lease: Lease) {
-        var drop: Connection?
-        let handoff: Handoff? = state.withLock { s in
-            guard s.isOut(lease) else { return nil }
+        let (handoff, drop): (PoolHandoff?, AnyObject?) = state.withLock { s in
+            guard s.isOut(lease.id, lease.generation) else { return (nil, nil) }
             s.checkedOut -= 1
-            drop = s.free(lease.id)
-            return s.serveWaiter(name: name)
+            let drop = s.free(lease.id)
+            return (s.serveWaiter(), drop)
         }
-        if let drop { connector.close(drop) }
+        if let drop { connector.close(unsafeDowncast(drop, to: Connection.self)) }
         handoff?.run()
     }
 
@@ -267,7 +204,7 @@ public final class Pool<Connection: AnyObject>: @unchecked Sendable {
     @discardableResult
     public func cancel(_ ticket: WaitTicket, timedOut: Bool = true) -> Bool {
         state.withLock { s in
-            guard s.remove(ticket) else { return false }
+            guard s.remove(ticket.id) else { return false }
             if timedOut { s.timeouts += 1 }
             return true
         }
@@ -281,8 +218,8 @@ public final class Pool<Connection: AnyObject>: @unchecked Sendable {
     /// room a larger size makes.
     public func resize(_ n: Int) throws(PoolError) {
         if n < 1 { throw .badOption("size", "must be 1 or more, got \(n)") }
-        var drop: [Connection] = []
-        let handoffs: [Handoff] = state.withLock { s in
+        let (handoffs, drop): ([PoolHandoff], [AnyObject]) = state.withLock { s in
+            var drop: [AnyObject] = []
             s.capacity = n
             if n > s.options.max { s.options.max = n }
             if n < s.options.min { s.options.min = n }
@@ -290,9 +227,9 @@ public final class Pool<Connection: AnyObject>: @unchecked Sendable {
                 s.idle.removeFirst()
                 drop.append(s.free(slot))
             }
-            var hs: [Handoff] = []
-            while s.waitingCount > 0 && s.total < s.capacity, let h = s.serveWaiter(name: name) { hs.append(h) }
-            return hs
+            var hs: [PoolHandoff] = []
+            while s.waitingCount > 0 && s.total < s.capacity, let h = s.serveWaiter() { hs.append(h) }
+            return (hs, drop)
         }
         closeAll(drop)
         for h in handoffs { h.run() }
@@ -318,9 +255,9 @@ public final class Pool<Connection: AnyObject>: @unchecked Sendable {
     /// or `abandon`).
     public func maintain() -> [CreatePermit] {
         let now = clock.now()
-        var drop: [Connection] = []
-        let permits: [CreatePermit] = state.withLock { s in
-            if s.closed { return [] }
+        let (permits, drop): ([CreatePermit], [AnyObject]) = state.withLock { s in
+            if s.closed { return ([], []) }
+            var drop: [AnyObject] = []
             let idleNs = PoolClock.nanos(s.options.idleTimeout)
             var keep: [Int] = []
             // Oldest first: the front of the idle list was used least recently.
@@ -334,7 +271,7 @@ public final class Pool<Connection: AnyObject>: @unchecked Sendable {
                 s.creating += 1
                 ps.append(CreatePermit(startedAt: clock.precise()))
             }
-            return ps
+            return (ps, drop)
         }
         closeAll(drop)
         return permits
@@ -343,33 +280,33 @@ public final class Pool<Connection: AnyObject>: @unchecked Sendable {
     /// Puts a connection made under a `maintain` permit straight into the idle list.
     public func fillIdle(_ permit: CreatePermit, with connection: Connection) {
         let now = clock.now()
-        let lease = state.withLock { s in
+        let lent = state.withLock { s in
             s.creating -= 1
             s.created += 1
             s.checkedOut += 1
             return s.lend(s.newSlot(connection, now), now)
         }
-        release(lease)
+        release(Pool.lease(lent))
     }
 
     /// Closes every idle connection and fails every waiter; checked-out connections close
     /// when returned. Later checkouts fail.
     public func close() {
-        var drop: [Connection] = []
-        let waiters: [Waiter] = state.withLock { s in
-            if s.closed { return [] }
+        let (waiters, drop): ([PoolWaiter], [AnyObject]) = state.withLock { s in
+            if s.closed { return ([], []) }
             s.closed = true
+            var drop: [AnyObject] = []
             for slot in s.idle { drop.append(s.free(slot)) }
             s.idle.removeAll()
-            var ws: [Waiter] = []
+            var ws: [PoolWaiter] = []
             while let w = s.dequeue() { ws.append(w) }
-            return ws
+            return (ws, drop)
         }
         closeAll(drop)
         for w in waiters { w.completion(.failed(PoolError(.closed, "pool \(name) is closed"))) }
     }
 
-    func closeAll(_ list: [Connection]) { for c in list { connector.close(c) } }
+    func closeAll(_ list: [AnyObject]) { for c in list { connector.close(unsafeDowncast(c, to: Connection.self)) } }
 
     // MARK: statistics
 
@@ -404,59 +341,4 @@ public final class Pool<Connection: AnyObject>: @unchecked Sendable {
 
     /// The ids of the idle connections, most recently returned last.
     public var idleIDs: [Int] { state.withLock { $0.idle } }
-
-    struct Handoff {
-        let waiter: Waiter
-        let outcome: Checkout
-        func run() { waiter.completion(outcome) }
-    }
-}
-
-extension Pool.State {
-    func expired(_ slot: Int, _ now: UInt64) -> Bool {
-        let life = PoolClock.nanos(options.maxLifetime)
-        return life > 0 && now &- slots[slot].born >= life
-    }
-
-    func isOut(_ lease: Pool.Lease) -> Bool {
-        lease.id < slots.count && slots[lease.id].out && slots[lease.id].generation == lease.generation
-    }
-
-    mutating func lend(_ slot: Int, _ now: UInt64, reuse: Bool = false) -> Pool.Lease {
-        let validateAfter = PoolClock.nanos(options.validationInterval)
-        let stale = !reuse && now &- slots[slot].lastUsed > validateAfter
-        // Each loan has its own generation: a lease returned once cannot return a later loan.
-        slots[slot].generation &+= 1
-        slots[slot].out = true
-        slots[slot].lastUsed = now
-        return Pool.Lease(connection: slots[slot].connection!, id: slot, generation: slots[slot].generation, needsValidation: stale)
-    }
-
-    mutating func newSlot(_ c: Connection, _ now: UInt64) -> Int {
-        let slot: Int
-        if let f = freeSlots.popLast() { slot = f } else { slot = slots.count; slots.append(Pool.Slot()) }
-        slots[slot].connection = c
-        slots[slot].born = now
-        slots[slot].lastUsed = now
-        slots[slot].out = false
-        return slot
-    }
-
-    /// Forgets a slot's connection (the caller closes it, outside the lock).
-    mutating func free(_ slot: Int) -> Connection {
-        let c = slots[slot].connection!
-        slots[slot].connection = nil
-        slots[slot].out = false
-        slots[slot].generation &+= 1
-        freeSlots.append(slot)
-        closedTotal += 1
-        return c
-    }
-
-    /// Room was made (a connection closed, a permit given up): the oldest waiter may create.
-    mutating func serveWaiter(name: String) -> Pool.Handoff? {
-        guard !closed, total < capacity, let w = dequeue() else { return nil }
-        creating += 1
-        return Pool.Handoff(waiter: w, outcome: .create(Pool.CreatePermit(startedAt: w.since)))
-    }
 }
