@@ -96,7 +96,7 @@ func micro() {
     print("acquire+release, 1 thread:          median \(fmt(median(single))) ns  (min \(fmt(single.min()!)), max \(fmt(single.max()!)))")
     print("acquire+release, 2 threads, 1 pool: median \(fmt(median(both))) ns per cycle of wall time (min \(fmt(both.min()!)), max \(fmt(both.max()!)))")
     print("closed-breaker check:               median \(fmt(median(check))) ns  (min \(fmt(check.min()!)), max \(fmt(check.max()!)))")
-    print("pool: created \(s.createdTotal), acquired \(s.acquiredTotal), waited \(s.acquireWait.count - UInt64(s.acquiredTotal) + UInt64(s.acquiredTotal)) (sink \(sink % 2))")
+    print("pool: created \(s.createdTotal), acquired \(s.acquiredTotal), acquire-wait samples \(s.acquireWait.count) (sink \(sink % 2))")
 }
 
 func fmt(_ v: Double) -> String {
