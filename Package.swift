@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "FileSystem"),
         .target(name: "YAML", dependencies: ["CDyn"]),
         .target(name: "JSON"),
-        .target(name: "RESP", dependencies: ["CDyn"]),
+        .target(name: "RESP", dependencies: ["CDyn", "EventLoop"]),
         .target(name: "HTTP", dependencies: ["CDyn", "EventLoop", "Crypto"]),
         .target(name: "Pickle"),
         .target(name: "Qdrant", dependencies: ["JSON"]),
@@ -73,7 +73,7 @@ let package = Package(
         .testTarget(name: "YAMLTests", dependencies: ["YAML"]),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CDyn"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], exclude: ["corpus"]),
-        .testTarget(name: "RESPTests", dependencies: ["RESP", "CDyn"], exclude: ["corpus"]),
+        .testTarget(name: "RESPTests", dependencies: ["RESP", "CDyn", "EventLoop"], exclude: ["corpus"]),
         // What the test targets that drive the built binary share (harness, redis-server, HTTP server).
         .target(name: "OpshTestSupport", path: "Tests/OpshTestSupport",
                 swiftSettings: [.swiftLanguageMode(.v5)]),

@@ -62,7 +62,7 @@ final class HostileServerTests: XCTestCase {
 
     func testHugeLengthFromServerIsRefused() throws {
         let h = HostileServer(reply: Array("$999999999999\r\n".utf8), closeAfter: false)
-        let c = try RESPClient.connect(url: "redis://127.0.0.1:\(h.port)")
+        let c = try RESPSession.connect(url: "redis://127.0.0.1:\(h.port)")
         c.retry.maxAttempts = 1
         XCTAssertThrowsError(try c.command(["GET", "x"])) { e in
             let e = e as! RESPError

@@ -45,7 +45,7 @@ final class RedisServer {
         try process.run()
         // Ready when the unix socket answers PING (a readiness wait, not a latency bound).
         for _ in 0..<500 {
-            if let c = try? RESPClient(endpoint: .unix(socketPath), connectTimeout: 1, timeout: 2),
+            if let c = try? RESPSession.connect(endpoint: .unix(socketPath), connectTimeout: 1, timeout: 2),
                (try? c.command(["PING"])) == .simpleString(Array("PONG".utf8)) { c.close(); return }
             usleep(20_000)
         }

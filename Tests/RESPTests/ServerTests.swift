@@ -13,9 +13,9 @@ final class ServerTests: XCTestCase {
         return s
     }
 
-    func client(_ db: Int = 0) throws -> RESPClient {
+    func client(_ db: Int = 0) throws -> RESPSession {
         let s = try redis()
-        return try RESPClient.connect(url: "redis://127.0.0.1:\(s.port)/\(db)")
+        return try RESPSession.connect(url: "redis://127.0.0.1:\(s.port)/\(db)")
     }
 
     func testSetGetBinaryWithNULs() throws {
@@ -99,10 +99,10 @@ final class ServerTests: XCTestCase {
 
     func testHello3GivesMapsDefaultStaysResp2() throws {
         let s = try redis()
-        let c2 = try RESPClient.connect(url: "redis://127.0.0.1:\(s.port)/7")
+        let c2 = try RESPSession.connect(url: "redis://127.0.0.1:\(s.port)/7")
         _ = try c2.command(["HSET", "h", "a", "1"])
         XCTAssertEqual(try c2.command(["HGETALL", "h"]), .array([.bulkString(b("a")), .bulkString(b("1"))]))
-        let c3 = try RESPClient.connect(url: "redis://127.0.0.1:\(s.port)/7?protocol=3")
+        let c3 = try RESPSession.connect(url: "redis://127.0.0.1:\(s.port)/7?protocol=3")
         XCTAssertEqual(try c3.command(["HGETALL", "h"]), .map([RESPPair(.bulkString(b("a")), .bulkString(b("1")))]))
         XCTAssertEqual(try c3.command(["GET", "nope"]), .null)
         if case .double(let d) = try c3.command(["ZINCRBY", "z", "1.5", "m"]) { XCTAssertEqual(d, 1.5) } else { XCTFail() }
@@ -125,25 +125,25 @@ final class ServerTests: XCTestCase {
         let s = try redis()
         let admin = try client()
         XCTAssertEqual(try admin.command(["ACL", "SETUSER", "ops", "on", ">s3cr#t/pw", "~*", "+@all"]), .simpleString(b("OK")))
-        let ok = try RESPClient.connect(url: "redis://ops:s3cr%23t%2Fpw@127.0.0.1:\(s.port)/0")
+        let ok = try RESPSession.connect(url: "redis://ops:s3cr%23t%2Fpw@127.0.0.1:\(s.port)/0")
         XCTAssertEqual(try ok.command(["ACL", "WHOAMI"]), .bulkString(b("ops")))
-        XCTAssertThrowsError(try RESPClient.connect(url: "redis://ops:wrong@127.0.0.1:\(s.port)")) { e in
+        XCTAssertThrowsError(try RESPSession.connect(url: "redis://ops:wrong@127.0.0.1:\(s.port)")) { e in
             let e = e as! RESPError
             XCTAssertEqual(e.kind, .handshake)
             XCTAssertEqual(e.serverCode, "WRONGPASS")
             XCTAssertTrue(e.message.contains("AUTH refused"), e.message)
         }
         // RESP3 with AUTH inside HELLO.
-        let h = try RESPClient.connect(url: "redis://ops:s3cr%23t%2Fpw@127.0.0.1:\(s.port)/0?protocol=3")
+        let h = try RESPSession.connect(url: "redis://ops:s3cr%23t%2Fpw@127.0.0.1:\(s.port)/0?protocol=3")
         XCTAssertEqual(try h.command(["ACL", "WHOAMI"]), .bulkString(b("ops")))
-        XCTAssertThrowsError(try RESPClient.connect(url: "redis://ops:nope@127.0.0.1:\(s.port)/0?protocol=3")) { e in
+        XCTAssertThrowsError(try RESPSession.connect(url: "redis://ops:nope@127.0.0.1:\(s.port)/0?protocol=3")) { e in
             XCTAssertEqual((e as! RESPError).serverCode, "WRONGPASS")
         }
     }
 
     func testUnixSocket() throws {
         let s = try redis()
-        let c = try RESPClient.connect(url: "unix://\(s.socketPath)?db=9")
+        let c = try RESPSession.connect(url: "unix://\(s.socketPath)?db=9")
         XCTAssertEqual(try c.command(["SET", "u", "1"]), .simpleString(b("OK")))
         let tcp = try client(9)
         XCTAssertEqual(try tcp.command(["GET", "u"]), .bulkString(b("1")))
@@ -151,12 +151,12 @@ final class ServerTests: XCTestCase {
 
     func testConnectToClosedPortFailsFast() throws {
         let port = RedisServer.freePort()
-        XCTAssertThrowsError(try RESPClient.connect(url: "redis://127.0.0.1:\(port)")) { e in
+        XCTAssertThrowsError(try RESPSession.connect(url: "redis://127.0.0.1:\(port)")) { e in
             let e = e as! RESPError
             XCTAssertEqual(e.kind, .connectRefused)
             XCTAssertTrue(e.message.contains("Connection refused"), e.message)
         }
-        XCTAssertThrowsError(try RESPClient.connect(url: "unix:///nonexistent/redis.sock")) { e in
+        XCTAssertThrowsError(try RESPSession.connect(url: "unix:///nonexistent/redis.sock")) { e in
             XCTAssertEqual((e as! RESPError).kind, .connectRefused)
         }
     }
@@ -195,7 +195,7 @@ final class ServerFailureTests: XCTestCase {
     func testServerKilledMidRead() throws {
         let s = try RedisServer()
         defer { s.stop() }
-        let c = try RESPClient.connect(url: "redis://127.0.0.1:\(s.port)")
+        let c = try RESPSession.connect(url: "redis://127.0.0.1:\(s.port)")
         c.retry.maxAttempts = 1
         // DEBUG SLEEP holds the reply; kill the server while the client waits for it.
         let pid = s.pid
@@ -239,10 +239,10 @@ final class ServerFailureTests: XCTestCase {
     func testReadOnlyCommandResentAfterReconnect() throws {
         let s = try RedisServer()
         defer { s.stop() }
-        let c = try RESPClient.connect(url: "redis://127.0.0.1:\(s.port)")
+        let c = try RESPSession.connect(url: "redis://127.0.0.1:\(s.port)")
         _ = try c.command(["SET", "k", "v"])
         // The server drops every client; a GET is re-sent on a new connection, a SET is not.
-        let admin = try RESPClient.connect(url: "redis://127.0.0.1:\(s.port)")
+        let admin = try RESPSession.connect(url: "redis://127.0.0.1:\(s.port)")
         _ = try admin.command(["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"])
         XCTAssertEqual(try c.command(["GET", "k"]), .bulkString(b("v")))
         XCTAssertEqual(c.connectCount, 2)
@@ -276,7 +276,7 @@ extension ServerTests {
 
     func testResp3PushMessages() throws {
         let s = try redis()
-        let sub = try RESPClient.connect(url: "redis://127.0.0.1:\(s.port)/0?protocol=3")
+        let sub = try RESPSession.connect(url: "redis://127.0.0.1:\(s.port)/0?protocol=3")
         var pushes: [RESPValue] = []
         sub.onPush = { pushes.append($0) }
         // In RESP3 the SUBSCRIBE confirmation itself is a push; PING still gets its reply.
