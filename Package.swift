@@ -73,8 +73,8 @@ let package = Package(
         .testTarget(name: "YAMLTests", dependencies: ["YAML"]),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CDyn"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], exclude: ["corpus"]),
-        .testTarget(name: "RESPTests", dependencies: ["RESP", "CDyn", "EventLoop"], exclude: ["corpus"]),
-        // What the test targets that drive the built binary share (harness, redis-server, HTTP server).
+        .testTarget(name: "RESPTests", dependencies: ["RESP", "CDyn", "EventLoop", "OpshTestSupport"], exclude: ["corpus"]),
+        // What the test targets share: the harness that drives the built binary, one redis-server, HTTP server.
         .target(name: "OpshTestSupport", path: "Tests/OpshTestSupport",
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "EngineTests", dependencies: ["OpshTestSupport"],

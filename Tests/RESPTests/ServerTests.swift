@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import OpshTestSupport
 @testable import RESP
 
 final class ServerTests: XCTestCase {
@@ -164,7 +165,7 @@ final class ServerTests: XCTestCase {
     func testEventLoopStyleDrivingWithPartialReads() throws {
         // Drive RESPConnection by hand with poll, as an event loop would.
         let s = try redis()
-        let c = try RESPConnection(endpoint: .tcp("127.0.0.1", s.port))
+        let c = try RESPConnection(endpoint: .tcp("127.0.0.1", UInt16(s.port)))
         func wait(_ need: IONeed) {
             var p = pollfd(fd: c.fd, events: Int16(need == .writable ? POLLOUT : POLLIN), revents: 0)
             _ = poll(&p, 1, 10_000)
@@ -197,17 +198,24 @@ final class ServerFailureTests: XCTestCase {
         defer { s.stop() }
         let c = try RESPSession.connect(url: "redis://127.0.0.1:\(s.port)")
         c.retry.maxAttempts = 1
-        // DEBUG SLEEP holds the reply; kill the server while the client waits for it.
-        let pid = s.pid
-        // 1.5 s of the 5 s sleep: the command is surely sent by then, even on a loaded machine
-        let killer = Thread { usleep(1_500_000); kill(pid, SIGKILL) }
+        // BLPOP holds the reply; the server is killed once CLIENT LIST shows the client waiting in
+        // it, and kill9 returns only when the server is gone (reaped, its port closed)
+        let admin = try RESPSession.connect(url: "redis://127.0.0.1:\(s.port)")
+        let gone = DispatchSemaphore(value: 0)
+        let shared = Shared((admin, s))
+        let killer = Thread {
+            _ = try? SessionTests.client(running: "blpop", on: shared.value.0)
+            shared.value.1.kill9()
+            gone.signal()
+        }
         killer.start()
-        XCTAssertThrowsError(try c.command(["DEBUG", "SLEEP", "5"])) { e in
+        XCTAssertThrowsError(try c.command(["BLPOP", "never", "0"])) { e in
             let e = e as! RESPError
             XCTAssertEqual(e.kind, .closedByServer, e.message)
             XCTAssertTrue(e.message.contains("closed by the server"), e.message)
         }
         XCTAssertNil(c.connection)   // dropped, never reused
+        gone.wait()
         // The next call tries to reconnect and fails clearly.
         XCTAssertThrowsError(try c.command(["PING"])) { e in
             XCTAssertEqual((e as! RESPError).kind, .connectRefused)
@@ -217,7 +225,7 @@ final class ServerFailureTests: XCTestCase {
     func testConnectionIsBrokenAfterServerDies() throws {
         let s = try RedisServer()
         defer { s.stop() }
-        let c = try RESPConnection(endpoint: .tcp("127.0.0.1", s.port))
+        let c = try RESPConnection(endpoint: .tcp("127.0.0.1", UInt16(s.port)))
         var p = pollfd(fd: c.fd, events: Int16(POLLOUT), revents: 0)
         while try c.connectStep() != .done { _ = poll(&p, 1, 10_000) }
         c.enqueue(["DEBUG", "SLEEP", "5"])

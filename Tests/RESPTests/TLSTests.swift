@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import OpshTestSupport
 @testable import RESP
 
 /// Debian's redis-server 7.0 is built with TLS: it starts with --tls-port and these options.
@@ -87,7 +88,7 @@ final class TLSTests: XCTestCase {
 
     func testClientCertificateRequired() throws {
         let (p, _) = try setup()
-        let s = try RedisServer(tls: (p.serverCert, p.serverKey, p.caCert), extra: ["--tls-auth-clients", "yes"])
+        let s = try RedisServer(tls: (p.serverCert, p.serverKey, p.caCert), extraArguments: ["--tls-auth-clients", "yes"])
         defer { s.stop() }
         let c = try RESPSession.connect(url: "rediss://localhost:\(s.port)?ca=\(p.caCert)&cert=\(p.clientCert)&key=\(p.clientKey)")
         XCTAssertEqual(try c.command(["PING"]), .simpleString(b("PONG")))
