@@ -10,6 +10,7 @@ public final class RedisServer {
     public let dir: URL
     public let socketPath: String
     public let process: Process
+    private var gone = false
 
     /// `tls`: (cert, key, ca) paths: the server then listens with TLS only, on `port`.
     public init(port fixedPort: Int? = nil, tls: (cert: String, key: String, ca: String)? = nil,
@@ -60,9 +61,12 @@ public final class RedisServer {
         waitGone()
     }
 
-    /// Waits for the process to be reaped and its port to refuse connections.
+    /// Waits for the process to be reaped and its port to refuse connections (once: the port
+    /// may serve a new server afterwards).
     public func waitGone() {
+        if gone { return }
         process.waitUntilExit()
+        gone = true
         var tries = 0
         while RedisServer.accepts(port) {
             tries += 1
