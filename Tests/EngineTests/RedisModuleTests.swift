@@ -379,4 +379,41 @@ final class RedisModuleTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(r.stdout, "nil\ttimeout\ntwo\tPONG\nfalse\ttwo\n1\n")
     }
+
+    /// Every reply of the RESP fuzz corpus (Tests/RESPTests/corpus), served to opsh.redis by a
+    /// fake server: each becomes a value or nil, err; none raises a Lua error. Under a small
+    /// --max-memory the wide one is a "memory" error.
+    func testCorpusRepliesBecomeValuesOrErrors() throws {
+        let dir = Harness.packageRoot.appendingPathComponent("Tests/RESPTests/corpus")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".resp") }.sorted()
+        XCTAssertGreaterThanOrEqual(files.count, 15)
+        let replies = try files.map { Array(try Data(contentsOf: dir.appendingPathComponent($0))) }
+        func run(_ flags: [String]) -> [String: String] {
+            let servers = replies.map { HostileServer(reply: $0, closeAfter: false) }   // one connection each
+            let r = Harness.run(flags + ["-e", """
+                local redis = require "opsh.redis"
+                local names = { \(files.map { "\"\($0)\"" }.joined(separator: ", ")) }
+                for i, port in ipairs{ \(servers.map { String($0.port) }.joined(separator: ", ")) } do
+                  local r = assert(redis.connect{ host = "127.0.0.1", port = port, timeout = 0.5 })
+                  local v, e = r:call("GET", "x")
+                  print(names[i], v == nil and e.code or type(v))
+                end
+                """])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            var out: [String: String] = [:]
+            for line in r.stdout.split(separator: "\n") {
+                let p = line.split(separator: "\t")
+                if p.count == 2 { out[String(p[0])] = String(p[1]) }
+            }
+            XCTAssertEqual(out.count, files.count, r.stdout)
+            return out
+        }
+        let plain = run([])
+        for f in ["map-nan-key.resp", "map-aggregate-key.resp", "map-map-key.resp", "map-nested-nan-key.resp"] {
+            XCTAssertEqual(plain[f], "protocol", f)
+        }
+        XCTAssertEqual(plain["memory-wide-array.resp"], "table")
+        XCTAssertEqual(plain["error.resp"], "WRONGTYPE")
+        XCTAssertEqual(run(["--max-memory", "128K"])["memory-wide-array.resp"], "memory")
+    }
 }
