@@ -5,7 +5,7 @@ import RESP
 
 /// `opsh.redis`: Redis and DragonflyDB as Lua sees them. A thin binding over `RESPSession`
 /// (Sources/RESP), which does the protocol, the reconnects and the transaction state; calls run
-/// on the VM's event loop, so a call inside a task suspends only that task (DESIGN.md §2).
+/// on the VM's event loop, so a call inside a task suspends only that task (docs/ARCHITECTURE.md §2).
 /// This file turns arguments into commands and replies into Lua values, and nothing else.
 public enum RedisModule {
     static let connectionType = "opsh.redis.connection"
