@@ -13,16 +13,9 @@ final class SlowReplicaSource: @unchecked Sendable {
 
     init(release: String, payload: [UInt8]) {
         self.release = release
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (fd, port) = HostileServer.listenOnLoopback()
         self.fd = fd
-        var a = sockaddr_in()
-        a.sin_family = sa_family_t(AF_INET)
-        a.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-        _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        port = UInt16(bigEndian: a.sin_port)
-        listen(fd, 1)
+        self.port = port
         Thread { [fd] in
             let c = accept(fd, nil, nil)
             guard c >= 0 else { return }
