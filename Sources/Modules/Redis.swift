@@ -1,4 +1,3 @@
-import CLuaShim
 import EventLoop
 import LuaRuntime
 import RESP
@@ -33,7 +32,7 @@ public enum RedisModule {
         var open = true
     }
 
-    public static let open: lk_SwiftFunction = { L in
+    public static let open: LuaFunction = { L in
         let lua = Lua(L!)
         lua.vm.register(LuaClass(name: connectionType, methods: [
             ("call", call), ("pipeline", pipeline), ("transaction", transaction), ("eval", eval),
@@ -101,7 +100,7 @@ public enum RedisModule {
     /// Raises `message` (after this Swift frame has returned).
     static func raise(_ lua: Lua, _ message: String) -> Int32 {
         lua.push(message)
-        return LK_STATUS_ERROR
+        return LuaStatus.error
     }
 
     /// Runs the call the session began on the VM's loop. A task cancelled meanwhile abandons
@@ -129,7 +128,7 @@ public enum RedisModule {
     static let tlsOptions = ["ca_file", "cert_file", "key_file", "verify", "server_name"]
 
     /// redis.connect([url | opts]) -> connection, or nil, err
-    static let connect: lk_SwiftFunction = { L in
+    static let connect: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             var url: String?
             var host: String?, port: Int64?
@@ -252,12 +251,9 @@ public enum RedisModule {
         }.joined(separator: " ") + (cmd.count > 8 ? " ... (\(cmd.count) arguments)" : "")
     }
 
+    /// Under --dry-run: records what the command would do and returns {dry_run = true, would = ...}.
     static func pushDryRun(_ lua: Lua, _ cmd: [RESPArgument]) {
-        let text = describe(cmd)
-        writeToStderr("would: \(text)\n")
-        lua.newTable(hashCount: 2)
-        lua.push(true); lua.rawSet(-2, field: "dry_run")
-        lua.push(text); lua.rawSet(-2, field: "would")
+        _ = lua.would(describe(cmd))
     }
 
     /// Why a reply cannot become a Lua value. Nothing of it is left on the stack: the call
@@ -380,7 +376,7 @@ public enum RedisModule {
     // MARK: methods
 
     /// r:call(cmd, ...)
-    static let call: lk_SwiftFunction = { L in
+    static let call: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let c = try connection(lua)
             _ = try lua.checkBytes(2)
@@ -399,16 +395,16 @@ public enum RedisModule {
         }
     }
 
-    static let get: lk_SwiftFunction = { L in named(L, "GET", 1) }
-    static let del: lk_SwiftFunction = { L in named(L, "DEL", 1) }
-    static let exists: lk_SwiftFunction = { L in named(L, "EXISTS", 1) }
-    static let expire: lk_SwiftFunction = { L in named(L, "EXPIRE", 2) }
-    static let ttl: lk_SwiftFunction = { L in named(L, "TTL", 1) }
-    static let type: lk_SwiftFunction = { L in named(L, "TYPE", 1) }
-    static let incr: lk_SwiftFunction = { L in named(L, "INCR", 1) }
-    static let hget: lk_SwiftFunction = { L in named(L, "HGET", 2) }
-    static let hset: lk_SwiftFunction = { L in named(L, "HSET", 3) }
-    static let dbsize: lk_SwiftFunction = { L in named(L, "DBSIZE", 0) }
+    static let get: LuaFunction = { L in named(L, "GET", 1) }
+    static let del: LuaFunction = { L in named(L, "DEL", 1) }
+    static let exists: LuaFunction = { L in named(L, "EXISTS", 1) }
+    static let expire: LuaFunction = { L in named(L, "EXPIRE", 2) }
+    static let ttl: LuaFunction = { L in named(L, "TTL", 1) }
+    static let type: LuaFunction = { L in named(L, "TYPE", 1) }
+    static let incr: LuaFunction = { L in named(L, "INCR", 1) }
+    static let hget: LuaFunction = { L in named(L, "HGET", 2) }
+    static let hset: LuaFunction = { L in named(L, "HSET", 3) }
+    static let dbsize: LuaFunction = { L in named(L, "DBSIZE", 0) }
 
     static func named(_ L: OpaquePointer?, _ command: String, _ minArgs: Int32) -> Int32 {
         Lua(L!).call { lua throws(LuaRaise) in try sendNamed(lua, command, minArgs: minArgs) }
@@ -422,7 +418,7 @@ public enum RedisModule {
     }
 
     /// r:set(key, value [, {ex=, px=, nx=, xx=}])
-    static let set: lk_SwiftFunction = { L in
+    static let set: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let c = try connection(lua)
             _ = try lua.checkBytes(2)
@@ -441,7 +437,7 @@ public enum RedisModule {
     }
 
     /// r:hgetall(key) -> { field = value }
-    static let hgetall: lk_SwiftFunction = { L in
+    static let hgetall: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let c = try connection(lua)
             let key = Array(try lua.checkBytes(2))
@@ -464,12 +460,12 @@ public enum RedisModule {
     }
 
     /// r:pipeline(function(p) p:call(...) end) -> replies
-    static let pipeline: lk_SwiftFunction = { L in
+    static let pipeline: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in try batch(lua, transaction: false) }
     }
 
     /// r:transaction(function(p) ... end) -> EXEC's replies
-    static let transaction: lk_SwiftFunction = { L in
+    static let transaction: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in try batch(lua, transaction: true) }
     }
 
@@ -481,7 +477,7 @@ public enum RedisModule {
         lua.push(object: p, type: pipelineType)
         let status = lua.pcall(nargs: 1, nresults: 0)
         p.open = false
-        if status != LUA_OK { throw .pushed }
+        if status != LuaStatus.ok { throw .pushed }
         var commands = p.commands
         if commands.isEmpty { lua.newTable(); return 1 }
         if lua.dryRun, commands.contains(where: { refused(c, $0) }) {
@@ -513,7 +509,7 @@ public enum RedisModule {
     }
 
     /// p:call(cmd, ...) inside pipeline()/transaction()
-    static let pipelineCall: lk_SwiftFunction = { L in
+    static let pipelineCall: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let p = try lua.checkObject(1, type: pipelineType, as: Pipeline.self)
             guard p.open else { throw .argument(1, "the pipeline was already sent") }
@@ -524,7 +520,7 @@ public enum RedisModule {
     }
 
     /// r:eval(script, keys, args): EVALSHA with the script loaded once (SCRIPT LOAD), reloaded on NOSCRIPT.
-    static let eval: lk_SwiftFunction = { L in
+    static let eval: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let c = try connection(lua)
             let script = Array(try lua.checkBytes(2))
@@ -642,7 +638,7 @@ public enum RedisModule {
     }
 
     /// for key in r:scan{match=, count=, type=} do
-    static let scan: lk_SwiftFunction = { L in
+    static let scan: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let c = try connection(lua)
             let cur = Cursor(command: "SCAN", key: nil, pairs: 1)
@@ -651,9 +647,9 @@ public enum RedisModule {
             return 1
         }
     }
-    static let hscan: lk_SwiftFunction = { L in Lua(L!).call { lua throws(LuaRaise) in try keyedScan(lua, "HSCAN", pairs: 2) } }
-    static let sscan: lk_SwiftFunction = { L in Lua(L!).call { lua throws(LuaRaise) in try keyedScan(lua, "SSCAN", pairs: 1) } }
-    static let zscan: lk_SwiftFunction = { L in Lua(L!).call { lua throws(LuaRaise) in try keyedScan(lua, "ZSCAN", pairs: 2) } }
+    static let hscan: LuaFunction = { L in Lua(L!).call { lua throws(LuaRaise) in try keyedScan(lua, "HSCAN", pairs: 2) } }
+    static let sscan: LuaFunction = { L in Lua(L!).call { lua throws(LuaRaise) in try keyedScan(lua, "SSCAN", pairs: 1) } }
+    static let zscan: LuaFunction = { L in Lua(L!).call { lua throws(LuaRaise) in try keyedScan(lua, "ZSCAN", pairs: 2) } }
 
     // MARK: bounded streams: SUBSCRIBE, MONITOR, XREAD
 
@@ -685,9 +681,9 @@ public enum RedisModule {
     }
 
     /// for channel, message in r:subscribe({"events"}, {duration = 5, max = 100}) do
-    static let subscribe: lk_SwiftFunction = { L in Lua(L!).call { lua throws(LuaRaise) in try subscribeTo(lua, pattern: false) } }
+    static let subscribe: LuaFunction = { L in Lua(L!).call { lua throws(LuaRaise) in try subscribeTo(lua, pattern: false) } }
     /// for channel, message, pattern in r:psubscribe({"events:*"}, {...}) do
-    static let psubscribe: lk_SwiftFunction = { L in Lua(L!).call { lua throws(LuaRaise) in try subscribeTo(lua, pattern: true) } }
+    static let psubscribe: LuaFunction = { L in Lua(L!).call { lua throws(LuaRaise) in try subscribeTo(lua, pattern: true) } }
 
     static func subscribeTo(_ lua: Lua, pattern: Bool) throws(LuaRaise) -> Int32 {
         let c = try connection(lua)
@@ -738,7 +734,7 @@ public enum RedisModule {
     }
 
     /// for line in r:monitor{duration = 5, max = 100} do  (MONITOR slows the server: keep it short)
-    static let monitor: lk_SwiftFunction = { L in
+    static let monitor: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let c = try connection(lua)
             let st = try streamLimits(lua, 2)
@@ -768,7 +764,7 @@ public enum RedisModule {
     }
 
     /// r:xread({stream = "0-0", ...}, {count = 10, block = ms}) -> { stream = { {id = , fields = {k = v}} } }, or opsh.null
-    static let xread: lk_SwiftFunction = { L in
+    static let xread: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let c = try connection(lua)
             try lua.checkTable(2)
@@ -834,7 +830,7 @@ public enum RedisModule {
     // MARK: INFO, PING, DragonflyDB
 
     /// r:info([section]) -> parsed table
-    static let info: lk_SwiftFunction = { L in
+    static let info: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let c = try connection(lua)
             var cmd: [RESPArgument] = [.string("INFO")]
@@ -870,7 +866,7 @@ public enum RedisModule {
     }
 
     /// redis.parse_info(text)
-    static let parseInfo: lk_SwiftFunction = { L in
+    static let parseInfo: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             pushInfo(lua, RESPInfo.parse(try lua.checkString(1)))
             return 1
@@ -878,7 +874,7 @@ public enum RedisModule {
     }
 
     /// r:ping() -> round trip in ms
-    static let ping: lk_SwiftFunction = { L in
+    static let ping: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let c = try connection(lua)
             let start = TimeModule.monotonicSeconds()
@@ -891,7 +887,7 @@ public enum RedisModule {
     }
 
     /// r:is_dragonfly() (INFO server, cached)
-    static let isDragonfly: lk_SwiftFunction = { L in
+    static let isDragonfly: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let c = try connection(lua)
             if let i = c.info { lua.push(i.isDragonfly); return 1 }
