@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "FileSystem"),
         .target(name: "YAML", dependencies: ["CDyn"]),
         .target(name: "JSON"),
-        .target(name: "RESP", dependencies: ["CDyn"]),
+        .target(name: "RESP", dependencies: ["CDyn", "EventLoop"]),
         .target(name: "HTTP", dependencies: ["CDyn", "EventLoop", "Crypto"]),
         .target(name: "Pickle"),
         .target(name: "Qdrant", dependencies: ["JSON"]),
@@ -56,7 +56,7 @@ let package = Package(
         // The Lua border: the only target that touches Lua's C API.
         .target(name: "LuaRuntime", dependencies: ["CLua", "CLuaShim", "EventLoop"]),
         // The modules scripts see: the runtime's API and the native libraries only.
-        .target(name: "Modules", dependencies: ["LuaRuntime", "JSON", "RESP", "HTTP", "Pickle", "Qdrant", "Archive", "Docker", "Sys", "Crypto", "FileSystem", "YAML", "EventLoop", "CDyn", "CLua", "CLuaShim"]),
+        .target(name: "Modules", dependencies: ["LuaRuntime", "JSON", "RESP", "HTTP", "Pickle", "Qdrant", "Archive", "Docker", "Sys", "Crypto", "FileSystem", "YAML", "EventLoop", "CDyn"]),
 
         // Script catalog, runner, report, REPL; lua/ and stdlib/ are embedded at build time.
         .executableTarget(name: "EmbedGen", path: "Sources/EmbedGen"),
@@ -80,8 +80,8 @@ let package = Package(
         .testTarget(name: "PoolTests", dependencies: ["Pool", "EventLoop", "RESP", "OpshTestSupport"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], exclude: ["corpus"]),
-        .testTarget(name: "RESPTests", dependencies: ["RESP", "CDyn"], exclude: ["corpus"]),
-        // What the test targets that drive the built binary share (harness, redis-server, HTTP server).
+        .testTarget(name: "RESPTests", dependencies: ["RESP", "CDyn", "EventLoop", "OpshTestSupport"], exclude: ["corpus"]),
+        // What the test targets share: the harness that drives the built binary, one redis-server, HTTP server.
         .target(name: "OpshTestSupport", path: "Tests/OpshTestSupport",
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "EngineTests", dependencies: ["OpshTestSupport"],

@@ -58,9 +58,9 @@ let host = optHost, port = optPort, reps = optReps
 let key = "resp-bench:k"
 let value: [UInt8] = Array("xxx".utf8)
 
-func connect() -> RESPClient {
+func connect() -> RESPSession {
     do {
-        let c = try RESPClient(endpoint: .tcp(host, port))
+        let c = try RESPSession.connect(endpoint: .tcp(host, port))
         let r = try c.command(["SET", key, "xxx"])
         guard r == .simpleString(Array("OK".utf8)) else { fail("SET replied \(r)") }
         return c
@@ -70,7 +70,7 @@ func connect() -> RESPClient {
 }
 
 /// Sequential round trips: time per request in microseconds.
-func sequential(_ c: RESPClient, _ cmd: [String], _ count: Int, _ expect: RESPValue) -> Double {
+func sequential(_ c: RESPSession, _ cmd: [String], _ count: Int, _ expect: RESPValue) -> Double {
     let t0 = now()
     for _ in 0..<count {
         let r: RESPValue
@@ -81,7 +81,7 @@ func sequential(_ c: RESPClient, _ cmd: [String], _ count: Int, _ expect: RESPVa
 }
 
 /// Pipelined GET at `depth`: requests per second over `count` requests.
-func pipelined(_ c: RESPClient, depth: Int, _ count: Int) -> Double {
+func pipelined(_ c: RESPSession, depth: Int, _ count: Int) -> Double {
     let batch = Array(repeating: ["GET", key], count: depth)
     let expect = RESPValue.bulkString(value)
     var total = 0

@@ -143,6 +143,28 @@ extension Lua {
         return true
     }
 
+    /// Refuses a key of the options table at `t` that is not in `known`, so that a misspelt
+    /// option is never ignored silently: "unknown option 'prot' (options: db, host, ...)".
+    public func checkOptionKeys(_ t: Int32, _ known: [String], arg: Int32) throws(LuaRaise) {
+        let t = absIndex(t)
+        var unknown: String?
+        withCollectorStopped {
+            pushNil()
+            while next(t) {
+                pop()
+                let key = toString(-1)   // nil for a key that is not a string (never converted)
+                if key == nil || !known.contains(key!) {
+                    unknown = key.map { "'\($0)'" } ?? "of type \(typeName(at: -1))"
+                    pop()
+                    break
+                }
+            }
+        }
+        if let unknown {
+            throw .argument(arg, "unknown option \(unknown) (options: \(known.sorted().joined(separator: ", ")))")
+        }
+    }
+
     static func typeWord(_ t: LuaType) -> String {
         switch t {
         case .boolean: return "boolean"

@@ -1,5 +1,3 @@
-import CLua
-import CLuaShim
 import LuaRuntime
 import Pickle
 
@@ -20,16 +18,16 @@ public enum ARQModule {
     static let setType = "opsh.arq.set"
     static let objectType = "opsh.arq.object"
 
-    public static let open: lk_SwiftFunction = { L in
+    public static let open: LuaFunction = { L in
         let lua = Lua(L!)
         JSONModule.ensureMetatables(lua)
-        for name in [tupleType, setType] { luaL_newmetatable(lua.L, name); lua.pop() }
-        if luaL_newmetatable(lua.L, bytesType) != 0 {
+        for name in [tupleType, setType] { lua.newMetatable(name); lua.pop() }
+        if lua.newMetatable(bytesType) {
             lua.push(function: bytesToString); lua.rawSet(-2, field: "__tostring")
             lua.push(function: bytesLength); lua.rawSet(-2, field: "__len")
         }
         lua.pop()
-        if luaL_newmetatable(lua.L, objectType) != 0 {
+        if lua.newMetatable(objectType) {
             lua.push(function: objectToString); lua.rawSet(-2, field: "__tostring")
         }
         lua.pop()
@@ -90,7 +88,7 @@ public enum ARQModule {
     // MARK: decode
 
     /// arq.decode(bytes [, opts]) -> value, or nil, err
-    static let decode: lk_SwiftFunction = { L in
+    static let decode: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let data = try lua.checkBytes(1)
             let l = try limits(lua, 2)
@@ -103,7 +101,7 @@ public enum ARQModule {
     }
 
     /// arq.decode_job(bytes [, {id=, score=, ...limits}]) -> job, or nil, err
-    static let decodeJob: lk_SwiftFunction = { L in
+    static let decodeJob: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let data = try lua.checkBytes(1)
             let l = try limits(lua, 2)
@@ -117,7 +115,7 @@ public enum ARQModule {
     }
 
     /// arq.decode_result(bytes [, opts]) -> result, or nil, err
-    static let decodeResult: lk_SwiftFunction = { L in
+    static let decodeResult: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let data = try lua.checkBytes(1)
             let l = try limits(lua, 2)
@@ -160,8 +158,7 @@ public enum ARQModule {
 
     /// Pushes a decoded value (depth is bounded by the decoder's limits).
     static func push(_ lua: Lua, _ v: PickleValue) {
-        let L = lua.L
-        _ = lua_checkstack(L, 8)
+        _ = lua.ensureStack(8)
         switch v {
         case .none: lua.pushNull()
         case .bool(let b): lua.push(b)
@@ -169,13 +166,13 @@ public enum ARQModule {
         case .bigInt(let b):
             lua.newTable(hashCount: 1)
             lua.push(PickleInt.decimal(b)); lua.rawSet(-2, field: "digits")
-            luaL_setmetatable(L, JSONModule.bignumType)
+            lua.setMetatable(named: JSONModule.bignumType)
         case .float(let d): lua.push(d)
         case .str(let b): lua.push(bytes: b)
         case .bytes(let b), .bytearray(let b):
             lua.newTable(hashCount: 1)
             lua.push(bytes: b); lua.rawSet(-2, field: "value")
-            luaL_setmetatable(L, bytesType)
+            lua.setMetatable(named: bytesType)
         case .list(let items), .tuple(let items), .set(let items), .frozenset(let items):
             lua.newTable(arrayCount: Int32(clamping: items.count))
             for (k, x) in items.enumerated() {
@@ -183,9 +180,9 @@ public enum ARQModule {
                 lua.rawSet(-2, index: Int64(k + 1))
             }
             switch v {
-            case .tuple: luaL_setmetatable(L, tupleType)
-            case .set, .frozenset: luaL_setmetatable(L, setType)
-            default: if items.isEmpty { luaL_setmetatable(L, JSONModule.arrayMarker) }
+            case .tuple: lua.setMetatable(named: tupleType)
+            case .set, .frozenset: lua.setMetatable(named: setType)
+            default: if items.isEmpty { lua.setMetatable(named: JSONModule.arrayMarker) }
             }
         case .dict(let entries):
             lua.newTable(hashCount: Int32(clamping: entries.count))
@@ -195,13 +192,13 @@ public enum ARQModule {
                 push(lua, e.value)
                 lua.rawSet(-3)
             }
-            if entries.isEmpty { luaL_setmetatable(L, JSONModule.objectMarker) }
+            if entries.isEmpty { lua.setMetatable(named: JSONModule.objectMarker) }
         case .global(let m, let n):
             lua.newTable(hashCount: 3)
             lua.push("\(m).\(n)"); lua.rawSet(-2, field: "class")
             lua.push(m); lua.rawSet(-2, field: "module")
             lua.push(n); lua.rawSet(-2, field: "name")
-            luaL_setmetatable(L, objectType)
+            lua.setMetatable(named: objectType)
         case .object(let o):
             lua.newTable(hashCount: 6)
             lua.push("\(o.module).\(o.name)"); lua.rawSet(-2, field: "class")
@@ -210,14 +207,14 @@ public enum ARQModule {
             push(lua, .tuple(o.args)); lua.rawSet(-2, field: "args")
             if let s = o.state { push(lua, s); lua.rawSet(-2, field: "state") }
             lua.push(o.summary); lua.rawSet(-2, field: "message")
-            luaL_setmetatable(L, objectType)
+            lua.setMetatable(named: objectType)
         }
     }
 
     // MARK: encode
 
     /// arq.encode(value) -> bytes, or nil, err
-    static let encode: lk_SwiftFunction = { L in
+    static let encode: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             try lua.checkAny(1)
             lua.top = 1
@@ -231,7 +228,7 @@ public enum ARQModule {
     }
 
     /// arq.encode_job{function=, args=, kwargs=, job_try=, enqueue_time_ms=} -> bytes, or nil, err
-    static let encodeJob: lk_SwiftFunction = { L in
+    static let encodeJob: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             try lua.checkTable(1)
             lua.top = 1
@@ -244,7 +241,7 @@ public enum ARQModule {
     }
 
     /// arq.encode_result{job fields..., success=, result=, start_time_ms=, finish_time_ms=, queue_name=, job_id=}
-    static let encodeResult: lk_SwiftFunction = { L in
+    static let encodeResult: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             try lua.checkTable(1)
             lua.top = 1
@@ -271,7 +268,7 @@ public enum ARQModule {
     /// arq.retry_payload(result_bytes [, {job_try=, enqueue_time_ms=}]) -> job_bytes, job, or nil, err
     /// The job a failed result describes, for re-enqueueing: the function, args and kwargs exactly
     /// as pickled (no trip through Lua values), job_try reset (None) unless given, enqueued now.
-    static let retryPayload: lk_SwiftFunction = { L in
+    static let retryPayload: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let data = try lua.checkBytes(1)
             var jobTry: Int64?
@@ -350,7 +347,6 @@ public enum ARQModule {
 
     /// A Lua value as a Python value (tables nested at most 200 deep: a cycle is refused there).
     static func toValue(_ lua: Lua, _ i: Int32, depth: Int = 0, emptyIsDict: Bool = true) throws(PickleError) -> PickleValue {
-        let L = lua.L
         let i = lua.absIndex(i)
         switch lua.type(at: i) {
         case .nil, .none: return .none
@@ -366,18 +362,9 @@ public enum ARQModule {
             return .none
         case .table:
             guard depth < 200 else { throw PickleError(.unencodable, "tables nested deeper than 200 levels (a cycle?)") }
-            guard lua_checkstack(L, 6) != 0 else { throw PickleError(.unencodable, "out of Lua stack") }
-            var mt = ""
-            if lua_getmetatable(L, i) != 0 {
-                for name in [tupleType, bytesType, setType, objectType, JSONModule.bignumType,
-                             JSONModule.arrayMarker, JSONModule.objectMarker] {
-                    lk_getmetatable(L, name)
-                    let same = lua_rawequal(L, -1, -2) != 0
-                    lua.pop()
-                    if same { mt = name; break }
-                }
-                lua.pop()
-            }
+            guard lua.ensureStack(6) else { throw PickleError(.unencodable, "out of Lua stack") }
+            let mt = [tupleType, bytesType, setType, objectType, JSONModule.bignumType,
+                      JSONModule.arrayMarker, JSONModule.objectMarker].first { lua.hasMetatable(i, named: $0) } ?? ""
             switch mt {
             case bytesType:
                 _ = lua.rawGet(i, field: "value")
@@ -395,50 +382,51 @@ public enum ARQModule {
             }
             let n = lua.rawLength(i)
             var count = 0
-            let gcRunning = lk_gcstop(L)   // no finalizer may change a table under lua_next
-            defer { lk_gcrestore(L, gcRunning) }
-            lua.pushNil()
-            while lua.next(i) { count += 1; lua.pop() }
-            let sequence = mt == tupleType || mt == setType || mt == JSONModule.arrayMarker
-                || (mt != JSONModule.objectMarker && n > 0 && count == n)
-            if sequence || (count == 0 && !emptyIsDict) {
-                guard count == n else { throw PickleError(.unencodable, "a tuple, set or array with keys other than 1..n") }
-                var items: [PickleValue] = []
-                items.reserveCapacity(n)
-                for k in 0..<n {
-                    lua_rawgeti(L, i, lua_Integer(k + 1))
-                    let x = try toValue(lua, lua.top, depth: depth + 1)
+            // no finalizer may change a table under lua_next
+            return try lua.withCollectorStopped { () throws(PickleError) -> PickleValue in
+                lua.pushNil()
+                while lua.next(i) { count += 1; lua.pop() }
+                let sequence = mt == tupleType || mt == setType || mt == JSONModule.arrayMarker
+                    || (mt != JSONModule.objectMarker && n > 0 && count == n)
+                if sequence || (count == 0 && !emptyIsDict) {
+                    guard count == n else { throw PickleError(.unencodable, "a tuple, set or array with keys other than 1..n") }
+                    var items: [PickleValue] = []
+                    items.reserveCapacity(n)
+                    for k in 0..<n {
+                        _ = lua.rawGet(i, index: Int64(k + 1))
+                        let x = try toValue(lua, lua.top, depth: depth + 1)
+                        lua.pop()
+                        items.append(x)
+                    }
+                    if mt == tupleType { return .tuple(items) }
+                    if mt == setType { return .set(items) }
+                    return .list(items)
+                }
+                var entries: [PickleEntry] = []
+                lua.pushNil()
+                while lua.next(i) {
+                    let k: PickleValue, v: PickleValue
+                    do throws(PickleError) {
+                        k = try toValue(lua, -2, depth: depth + 1)
+                        v = try toValue(lua, -1, depth: depth + 1)
+                    } catch {
+                        lua.pop(2)
+                        throw error
+                    }
+                    entries.append(PickleEntry(k, v))
                     lua.pop()
-                    items.append(x)
                 }
-                if mt == tupleType { return .tuple(items) }
-                if mt == setType { return .set(items) }
-                return .list(items)
-            }
-            var entries: [PickleEntry] = []
-            lua.pushNil()
-            while lua.next(i) {
-                let k: PickleValue, v: PickleValue
-                do throws(PickleError) {
-                    k = try toValue(lua, -2, depth: depth + 1)
-                    v = try toValue(lua, -1, depth: depth + 1)
-                } catch {
-                    lua.pop(2)
-                    throw error
+                // a stable order: string keys sorted, then the others
+                entries.sort { a, b in
+                    switch (a.key, b.key) {
+                    case (.str(let x), .str(let y)): return x.lexicographicallyPrecedes(y)
+                    case (.str, _): return true
+                    case (.int(let x), .int(let y)): return x < y
+                    default: return false
+                    }
                 }
-                entries.append(PickleEntry(k, v))
-                lua.pop()
+                return .dict(entries)
             }
-            // a stable order: string keys sorted, then the others
-            entries.sort { a, b in
-                switch (a.key, b.key) {
-                case (.str(let x), .str(let y)): return x.lexicographicallyPrecedes(y)
-                case (.str, _): return true
-                case (.int(let x), .int(let y)): return x < y
-                default: return false
-                }
-            }
-            return .dict(entries)
         default:
             throw PickleError(.unencodable, "cannot write a Lua \(lua.typeName(at: i))")
         }
@@ -447,50 +435,47 @@ public enum ARQModule {
     // MARK: markers
 
     /// arq.bytes(s) -> a bytes value
-    static let makeBytes: lk_SwiftFunction = { L in
+    static let makeBytes: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let b = try lua.checkBytes(1)
             lua.newTable(hashCount: 1)
             lua.push(bytes: b); lua.rawSet(-2, field: "value")
-            luaL_setmetatable(lua.L, bytesType)
+            lua.setMetatable(named: bytesType)
             return 1
         }
     }
 
     /// arq.tuple{...} -> the table, marked as a tuple
-    static let makeTuple: lk_SwiftFunction = { L in
+    static let makeTuple: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             if lua.isNoneOrNil(1) { lua.top = 0; lua.newTable() } else { try lua.checkTable(1); lua.top = 1 }
-            luaL_setmetatable(lua.L, tupleType)
+            lua.setMetatable(named: tupleType)
             return 1
         }
     }
 
     static func hasMetatable(_ lua: Lua, _ i: Int32, _ name: String) -> Bool {
-        guard lua.type(at: i) == .table, lua_getmetatable(lua.L, i) != 0 else { return false }
-        lk_getmetatable(lua.L, name)
-        defer { lua.pop(2) }
-        return lua_rawequal(lua.L, -1, -2) != 0
+        lua.type(at: i) == .table && lua.hasMetatable(i, named: name)
     }
 
-    static let isBytes: lk_SwiftFunction = { L in
+    static let isBytes: LuaFunction = { L in
         let lua = Lua(L!); lua.push(hasMetatable(lua, 1, bytesType)); return 1
     }
-    static let isTuple: lk_SwiftFunction = { L in
+    static let isTuple: LuaFunction = { L in
         let lua = Lua(L!); lua.push(hasMetatable(lua, 1, tupleType)); return 1
     }
 
-    static let bytesToString: lk_SwiftFunction = { L in
+    static let bytesToString: LuaFunction = { L in
         let lua = Lua(L!)
         if lua.type(at: 1) != .table || lua.rawGet(1, field: "value") != .string { lua.push("bytes") }
         return 1
     }
-    static let bytesLength: lk_SwiftFunction = { L in
+    static let bytesLength: LuaFunction = { L in
         let lua = Lua(L!)
         if lua.type(at: 1) == .table, lua.rawGet(1, field: "value") == .string { lua.push(lua.rawLength(-1)) } else { lua.push(0) }
         return 1
     }
-    static let objectToString: lk_SwiftFunction = { L in
+    static let objectToString: LuaFunction = { L in
         let lua = Lua(L!)
         if lua.type(at: 1) != .table || lua.rawGet(1, field: "message") != .string {
             lua.top = 1

@@ -447,20 +447,47 @@ extension BackupModule {
             do { endpoint = try RESPEndpoint(url: url) } catch { throw .argument(3, "\(error)") }
             if h.dryRun { return would(lua, "take an RDB from \(endpoint) as \(item)", [("name", .string(item))]) }
             guard let w = h.writer else { throw .message("the backup was already committed or aborted") }
-            var framing = ""
-            do {
-                let info = try w.addStream(item, origin: endpoint.description, extra: [("kind", .string("redis-rdb"))] + extra(o)) { sink in
-                    let r = try RESPReplica.fetchRDB(endpoint: endpoint, timeout: timeout) { try sink.write($0) }
-                    framing = r.framing
+            // The replication stream is read by blocking calls (RESPReplica) into the writer:
+            // that runs on a thread of its own, which owns the writer until it is done, and the
+            // task waits for it like any I/O, so timers and other tasks go on meanwhile.
+            final class Fetch: @unchecked Sendable {
+                let writer: BackupWriter
+                var result: Result<(MValue, String), Error>?
+                init(_ writer: BackupWriter) { self.writer = writer }
+            }
+            let job = Fetch(w)
+            let extraFields = [("kind", MValue.string("redis-rdb"))] + extra(o)
+            h.writer = nil
+            let loop = lua.vm.loop
+            let wait: NativeWait = .custom(start: { complete in
+                let token = loop.runOnThread({
+                    var framing = ""
+                    job.result = Result {
+                        let info = try job.writer.addStream(item, origin: endpoint.description, extra: extraFields) { sink in
+                            framing = try RESPReplica.fetchRDB(endpoint: endpoint, timeout: timeout) { try sink.write($0) }.framing
+                        }
+                        return (info, framing)
+                    }
+                }, complete)
+                return { loop.cancel(token) }
+            })
+            return lua.wait(wait, deadline: nil) { lua, _ in
+                switch job.result {
+                case .success(let (info, framing))?:
+                    h.writer = job.writer
+                    var v = BackupModule.lua(info)
+                    if case .map(var d) = v { d[.string("framing")] = .string(framing); v = .map(d) }
+                    return push(lua, v)
+                case .failure(let e as RESPError)?:
+                    let code = e.kind == .handshake ? "unsupported" : "redis"
+                    return lua.failure(code: code, message: "RDB from \(endpoint): \(e.message)", fields: e.serverCode.map { [("server_code", .string($0))] } ?? [])
+                case .failure(let e)?:
+                    return fail(lua, e)
+                case nil:
+                    // stopped while the fetch runs: the thread keeps the writer and aborts it when done
+                    return lua.failure(code: "cancelled", message: "RDB from \(endpoint): interrupted")
                 }
-                var v = BackupModule.lua(info)
-                if case .map(var d) = v { d[.string("framing")] = .string(framing); v = .map(d) }
-                return push(lua, v)
-            } catch let e as RESPError {
-                h.writer = nil
-                let code = e.kind == .handshake ? "unsupported" : "redis"
-                return lua.failure(code: code, message: "RDB from \(endpoint): \(e.message)", fields: e.serverCode.map { [("server_code", .string($0))] } ?? [])
-            } catch { h.writer = nil; return fail(lua, error) }
+            }
         }
     }
 }

@@ -1,13 +1,11 @@
-import CLua
-import CLuaShim
 import EventLoop
 import LuaRuntime
 import RESP
 
-/// `opsh.redis`: Redis and DragonflyDB over RESP (Sources/RESP) on the event loop.
-/// Every call drives a non-blocking RESPConnection step by step; between steps it
-/// waits for the socket with the call's deadline, so a call inside a task suspends
-/// only that task (DESIGN.md §2).
+/// `opsh.redis`: Redis and DragonflyDB as Lua sees them. A thin binding over `RESPSession`
+/// (Sources/RESP), which does the protocol, the reconnects and the transaction state; calls run
+/// on the VM's event loop, so a call inside a task suspends only that task (docs/ARCHITECTURE.md §2).
+/// This file turns arguments into commands and replies into Lua values, and nothing else.
 public enum RedisModule {
     static let connectionType = "opsh.redis.connection"
     static let pipelineType = "opsh.redis.pipeline"
@@ -16,22 +14,16 @@ public enum RedisModule {
     /// One Lua connection object. Calls on it run one at a time: replies arrive in
     /// order, so a second task using the same connection meanwhile gets an error.
     final class Connection: LuaClosable, CustomStringConvertible {
-        var conn: RESPConnection?
-        let endpoint: RESPEndpoint
-        let timeout: Double
-        var busy = false
-        var scripts: [[UInt8]: String] = [:]          // script text -> SHA-1 from SCRIPT LOAD
+        let session: RESPSession
         var commandTable = RESPCommandTable.fallback
         var info: RESPInfo?
 
-        init(endpoint: RESPEndpoint, timeout: Double) {
-            self.endpoint = endpoint
-            self.timeout = timeout
-        }
+        init(session: RESPSession) { self.session = session }
 
-        var fd: Int32 { conn?.fd ?? -1 }
-        func close() { conn?.close(); conn = nil }
-        var description: String { conn == nil ? "\(endpoint) (closed)" : "\(endpoint)" }
+        var endpoint: RESPEndpoint { session.endpoint }
+        var timeout: Double { session.timeout }
+        func close() { session.close() }
+        var description: String { "\(endpoint)" }
     }
 
     /// Commands queued by p:call inside pipeline()/transaction().
@@ -40,7 +32,7 @@ public enum RedisModule {
         var open = true
     }
 
-    public static let open: lk_SwiftFunction = { L in
+    public static let open: LuaFunction = { L in
         let lua = Lua(L!)
         lua.vm.register(LuaClass(name: connectionType, methods: [
             ("call", call), ("pipeline", pipeline), ("transaction", transaction), ("eval", eval),
@@ -69,158 +61,77 @@ public enum RedisModule {
         case .io: return "io"
         case .closedByServer, .broken: return "closed"
         case .handshake: return e.serverCode ?? "handshake"
+        case .busy: return "busy"
+        case .transactionLost: return "transaction_lost"
         }
     }
 
     static func fail(_ lua: Lua, _ c: Connection?, _ e: RESPError) -> Int32 {
-        c?.busy = false
         var fields: [(String, LuaValue)] = []
         if let c { fields.append(("endpoint", .string(c.endpoint.description))) }
         if let s = e.serverCode { fields.append(("server_code", .string(s))) }
         return lua.failure(code: code(e), message: e.message, fields: fields)
     }
 
-    // MARK: driving a connection on the event loop
-
-    /// Repeats `step` until it returns nil (done), waiting for the socket whenever it
-    /// needs to, until `deadline`; then runs `done`. A failure goes to `failed`.
-    static func drive(_ lua: Lua, _ c: Connection, _ deadline: Deadline, _ what: String,
-                      _ step: @escaping () throws(RESPError) -> IONeed?, _ done: @escaping (Lua) -> Int32,
-                      failed: @escaping (Lua, RESPError) -> Int32) -> Int32 {
-        while true {
-            let need: IONeed?
-            do { need = try step() } catch { return failed(lua, error) }
-            guard let need else { return done(lua) }
-            if need == .done { continue }
-            let events: IOEvents = need == .readable ? .readable : .writable
-            return lua.wait(.io(c.fd, events), deadline: deadline) { lua, outcome in
-                switch outcome {
-                case .timedOut:
-                    let e = RESPError(.timeout, "\(what) on \(c.endpoint) did not finish within \(c.timeout)s")
-                    c.conn?.fail(e)
-                    return failed(lua, e)
-                case .cancelled:
-                    let e = RESPError(.broken, "\(what) on \(c.endpoint) was interrupted")
-                    c.conn?.fail(e)
-                    return failed(lua, e)
-                case .ready:
-                    return drive(lua, c, deadline, what, step, done, failed: failed)
-                }
-            }
-        }
-    }
-
-    static func drive(_ lua: Lua, _ c: Connection, _ deadline: Deadline, _ what: String,
-                      _ step: @escaping () throws(RESPError) -> IONeed?, _ done: @escaping (Lua) -> Int32) -> Int32 {
-        drive(lua, c, deadline, what, step, done, failed: { lua, e in fail(lua, c, e) })
-    }
-
-    /// Whether every command may be sent again after a broken connection: only the
-    /// read-only allow-list (a write may have been applied before the connection broke).
-    static func safeToResend(_ commands: [[RESPArgument]]) -> Bool {
-        commands.allSatisfy { cmd in
-            guard let first = cmd.first else { return false }
-            return RESPRetryPolicy.isSafeToResend(name(first), subcommand: cmd.count > 1 ? name(cmd[1]) : nil)
-        }
-    }
-
-    static let retryPolicy = RESPRetryPolicy()
-
-    /// A new connection for `c`: connect, TLS, then the handshake (AUTH/HELLO/SELECT) and
-    /// `extra` commands in one round trip; `then` gets the replies to `extra`.
-    static func establish(_ lua: Lua, _ c: Connection, extra: [[RESPArgument]] = [],
-                          then: @escaping (Lua, ArraySlice<RESPValue>) -> Int32,
-                          failed: @escaping (Lua, RESPError) -> Int32) -> Int32 {
-        c.conn?.close()
-        let conn: RESPConnection
-        do throws(RESPError) { conn = try RESPConnection(endpoint: c.endpoint) } catch { return failed(lua, error) }
-        c.conn = conn
-        let deadline = Deadline.after(seconds: c.timeout)
-        return drive(lua, c, deadline, "connecting", { () throws(RESPError) -> IONeed? in
-            let need = try conn.connectStep()
-            return need == .done ? nil : need
-        }, { lua in
-            let handshake = RESPClient.handshakeCommands(for: c.endpoint)
-            let commands = handshake.map { $0.map { RESPArgument.string($0) } } + extra
-            if commands.isEmpty { return then(lua, []) }
-            return roundTrip(lua, c, conn, deadline, commands, what: "handshake", done: { lua, replies in
-                do throws(RESPError) {
-                    try RESPClient.checkHandshake(handshake, Array(replies.prefix(handshake.count)), endpoint: c.endpoint)
-                } catch {
-                    c.close()
-                    return failed(lua, error)
-                }
-                return then(lua, replies.dropFirst(handshake.count))
-            }, failed: failed)
-        }, failed: failed)
-    }
-
-    /// Writes `commands` and reads one reply each on `conn`.
-    static func roundTrip(_ lua: Lua, _ c: Connection, _ conn: RESPConnection, _ deadline: Deadline,
-                          _ commands: [[RESPArgument]], what: String,
-                          done: @escaping (Lua, [RESPValue]) -> Int32, failed: @escaping (Lua, RESPError) -> Int32) -> Int32 {
-        for cmd in commands { conn.enqueue(cmd) }
-        var replies: [RESPValue] = []
-        replies.reserveCapacity(commands.count)
-        var flushed = false
-        return drive(lua, c, deadline, what, { () throws(RESPError) -> IONeed? in
-            if !flushed {
-                let need = try conn.flushStep()
-                if need != .done { return need }
-                flushed = true
-            }
-            while replies.count < commands.count {
-                if let r = try conn.nextReply() { replies.append(r); continue }
-                let need = try conn.readStep()
-                if need != .done { return need }
-            }
-            return nil
-        }, { lua in done(lua, replies) }, failed: failed)
-    }
+    // MARK: calls on the event loop
 
     /// Sends `commands` (a pipeline) and reads one reply each; `done` gets them in order.
-    /// A broken connection is never reused: read-only commands are resent on a new
-    /// connection, with backoff, up to the retry policy's attempts; others fail.
-    static func exchange(_ lua: Lua, _ c: Connection, _ commands: [[RESPArgument]], what: String,
-                         attempt: Int = 1, done: @escaping (Lua, [RESPValue]) -> Int32) -> Int32 {
-        if c.busy {
-            lua.push("opsh.redis: this connection is in use by another task (open one connection per task)")
-            return LK_STATUS_ERROR
-        }
-        let failed: (Lua, RESPError) -> Int32 = { lua, e in
-            c.busy = false
-            // the commands may have reached the server: only read-only ones are sent again
-            let retryable = e.kind == .io || e.kind == .closedByServer
-            guard retryable, attempt < retryPolicy.maxAttempts, safeToResend(commands) else { return fail(lua, c, e) }
-            return lua.wait(.sleep, deadline: .after(seconds: retryPolicy.backoff(attempt: attempt))) { lua, _ in
-                establish(lua, c, then: { lua, _ in
-                    exchange(lua, c, commands, what: what, attempt: attempt + 1, done: done)
-                }, failed: { lua, e in fail(lua, c, e) })
+    /// A failure returns nil, err, or goes to `failed` when given.
+    static func exchange(_ lua: Lua, _ c: Connection, _ commands: [[RESPArgument]],
+                         failed: ((Lua, RESPError) -> Int32)? = nil,
+                         done: @escaping (Lua, [RESPValue]) -> Int32) -> Int32 {
+        if c.session.isBusy { return inUse(lua) }
+        do throws(RESPError) { try c.session.begin(commands) } catch { return (failed ?? { fail($0, c, $1) })(lua, error) }
+        return runCall(lua, c, failed: failed, done: done)
+    }
+
+    /// Reads the next message of a stream without sending anything; `done` gets nil once
+    /// `until` passes.
+    static func receive(_ lua: Lua, _ c: Connection, until: Deadline, done: @escaping (Lua, RESPValue?) -> Int32) -> Int32 {
+        if c.session.isBusy { return inUse(lua) }
+        do throws(RESPError) { try c.session.beginReceive(until: until) } catch { return fail(lua, c, error) }
+        return runCall(lua, c, failed: nil) { lua, replies in done(lua, replies.first) }
+    }
+
+    static func inUse(_ lua: Lua) -> Int32 {
+        raise(lua, "opsh.redis: this connection is in use by another task (open one connection per task)")
+    }
+
+    /// Raises `message` (after this Swift frame has returned).
+    static func raise(_ lua: Lua, _ message: String) -> Int32 {
+        lua.push(message)
+        return LuaStatus.error
+    }
+
+    /// Runs the call the session began on the VM's loop. A task cancelled meanwhile abandons
+    /// it: the session closes the connection, so the next call cannot read the old replies.
+    static func runCall(_ lua: Lua, _ c: Connection, failed: ((Lua, RESPError) -> Int32)?,
+                       done: @escaping (Lua, [RESPValue]) -> Int32) -> Int32 {
+        final class Outcome { var result: Result<[RESPValue], RESPError>? }
+        let out = Outcome()
+        let loop = lua.vm.loop
+        let wait: NativeWait = .custom(start: { complete in
+            c.session.run(on: loop) { r in out.result = r; complete(.ready([])) }
+        })
+        // the session keeps the call's deadlines: the wait has none of its own
+        return lua.wait(wait, deadline: nil) { lua, _ in
+            switch out.result ?? .failure(RESPError(.broken, "the call on \(c.endpoint) was interrupted")) {
+            case .success(let replies): return done(lua, replies)
+            case .failure(let e): return (failed ?? { fail($0, c, $1) })(lua, e)
             }
         }
-        guard let conn = c.conn, !conn.isBroken else {
-            // an earlier call broke the connection; nothing of these commands was sent yet,
-            // so a new connection is safe for any of them
-            guard c.conn != nil, attempt < retryPolicy.maxAttempts else {
-                return fail(lua, c, RESPError(.broken, "the connection to \(c.endpoint) is closed"))
-            }
-            return establish(lua, c, then: { lua, _ in
-                exchange(lua, c, commands, what: what, attempt: attempt + 1, done: done)
-            }, failed: { lua, e in fail(lua, c, e) })
-        }
-        c.busy = true
-        return roundTrip(lua, c, conn, .after(seconds: c.timeout), commands, what: what, done: { lua, replies in
-            c.busy = false
-            return done(lua, replies)
-        }, failed: failed)
     }
 
     // MARK: redis.connect
 
+    static let connectOptions = ["url", "host", "port", "db", "username", "password", "name", "protocol", "timeout", "tls"]
+    static let tlsOptions = ["ca_file", "cert_file", "key_file", "verify", "server_name"]
+
     /// redis.connect([url | opts]) -> connection, or nil, err
-    static let connect: lk_SwiftFunction = { L in
+    static let connect: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             var url: String?
+            var host: String?, port: Int64?
             var timeout = defaultTimeout
             var protocolVersion: Int?
             var db: Int?
@@ -230,16 +141,20 @@ public enum RedisModule {
             case .none, .nil: break
             case .string: url = lua.toString(1)
             case .table:
+                try lua.checkOptionKeys(1, connectOptions, arg: 1)
                 if try lua.optionField(1, "url", .string, arg: 1) { url = lua.toString(-1); lua.pop() }
+                if try lua.optionField(1, "host", .string, arg: 1) { host = lua.toString(-1); lua.pop() }
+                if try lua.optionField(1, "port", .number, arg: 1) { port = lua.toInteger(-1) ?? -1; lua.pop() }
                 if try lua.optionField(1, "timeout", .number, arg: 1) { timeout = lua.toNumber(-1)!; lua.pop() }
-                if try lua.optionField(1, "protocol", .number, arg: 1) { protocolVersion = Int(lua.toInteger(-1) ?? 2); lua.pop() }
-                if try lua.optionField(1, "db", .number, arg: 1) { db = Int(lua.toInteger(-1) ?? 0); lua.pop() }
+                if try lua.optionField(1, "protocol", .number, arg: 1) { protocolVersion = Int(lua.toInteger(-1) ?? 0); lua.pop() }
+                if try lua.optionField(1, "db", .number, arg: 1) { db = Int(lua.toInteger(-1) ?? -1); lua.pop() }
                 if try lua.optionField(1, "username", .string, arg: 1) { username = lua.toString(-1); lua.pop() }
                 if try lua.optionField(1, "password", .string, arg: 1) { password = lua.toString(-1); lua.pop() }
                 if try lua.optionField(1, "name", .string, arg: 1) { name = lua.toString(-1); lua.pop() }
                 if try lua.optionField(1, "tls", .table, arg: 1) {
                     var t = RESPTLSOptions()
                     let ti = lua.top
+                    try lua.checkOptionKeys(ti, tlsOptions, arg: 1)
                     if try lua.optionField(ti, "ca_file", .string, arg: 1) { t.caFile = lua.toString(-1); lua.pop() }
                     if try lua.optionField(ti, "cert_file", .string, arg: 1) { t.certFile = lua.toString(-1); lua.pop() }
                     if try lua.optionField(ti, "key_file", .string, arg: 1) { t.keyFile = lua.toString(-1); lua.pop() }
@@ -252,16 +167,28 @@ public enum RedisModule {
                 throw .type(1, "string or table")
             }
             guard timeout > 0, timeout.isFinite else { throw .argument(1, "timeout must be a positive number of seconds") }
-            let text = url ?? ConfigModule.string(lua, "redis_url") ?? "redis://localhost:6379"
             var endpoint: RESPEndpoint
-            do throws(RESPError) { endpoint = try RESPEndpoint(url: text) } catch {
-                return lua.failure(code: "bad_url", message: error.message)
+            if host != nil || port != nil {
+                // a server named here is that server: nothing comes from the configured redis_url
+                guard url == nil else { throw .argument(1, "give either url or host/port, not both") }
+                let p = port ?? 6379, h = host ?? "localhost"
+                guard p > 0, p <= 65535 else { throw .argument(1, "port must be between 1 and 65535") }
+                guard !h.isEmpty else { throw .argument(1, "host must not be empty") }
+                endpoint = .tcp(h, UInt16(p))
+            } else {
+                let text = url ?? ConfigModule.string(lua, "redis_url") ?? "redis://localhost:6379"
+                do throws(RESPError) { endpoint = try RESPEndpoint(url: text) } catch {
+                    return lua.failure(code: "bad_url", message: error.message)
+                }
             }
             if let p = protocolVersion {
                 guard p == 2 || p == 3 else { throw .argument(1, "protocol must be 2 or 3") }
                 endpoint.protocolVersion = p
             }
-            if let db { endpoint.database = db }
+            if let db {
+                guard db >= 0 else { throw .argument(1, "db must be a non-negative integer") }
+                endpoint.database = db
+            }
             if let username { endpoint.username = username }
             if let password { endpoint.password = password }
             if let name { endpoint.clientName = name }
@@ -278,19 +205,16 @@ public enum RedisModule {
         }
     }
 
+    /// Connects at once, so that a wrong address or password shows at redis.connect.
     static func open(_ lua: Lua, _ endpoint: RESPEndpoint, _ timeout: Double) -> Int32 {
-        let c = Connection(endpoint: endpoint, timeout: timeout)
+        let c = Connection(session: RESPSession(endpoint: endpoint, connectTimeout: timeout, timeout: timeout))
         // under --dry-run the server's own command flags decide what is a write
-        let extra: [[RESPArgument]] = lua.dryRun ? [[.string("COMMAND")]] : []
-        return establish(lua, c, extra: extra, then: { lua, replies in
+        let first: [[RESPArgument]] = lua.dryRun ? [[.string("COMMAND")]] : []
+        return exchange(lua, c, first) { lua, replies in
             if let reply = replies.first, let table = RESPCommandTable.parse(reply) { c.commandTable = table }
-            return finishOpen(lua, c)
-        }, failed: { lua, e in fail(lua, c, e) })
-    }
-
-    static func finishOpen(_ lua: Lua, _ c: Connection) -> Int32 {
-        lua.push(object: c, type: connectionType)
-        return 1
+            lua.push(object: c, type: connectionType)
+            return 1
+        }
     }
 
     // MARK: arguments and replies
@@ -313,40 +237,74 @@ public enum RedisModule {
         return out
     }
 
-    static func name(_ a: RESPArgument) -> String {
-        switch a {
-        case .bytes(let b): return String(decoding: b, as: UTF8.self)
-        case .string(let s): return s
-        case .int(let i): return String(i)
-        case .double(let d): return String(d)
-        }
-    }
-
     /// Under --dry-run: the commands that would change data are not sent.
     static func refused(_ c: Connection, _ cmd: [RESPArgument]) -> Bool {
         guard let first = cmd.first else { return false }
-        let sub = cmd.count > 1 ? name(cmd[1]) : nil
-        return c.commandTable.refusedUnderDryRun(name(first), subcommand: sub)
+        let sub = cmd.count > 1 ? cmd[1].text : nil
+        return c.commandTable.refusedUnderDryRun(first.text, subcommand: sub)
     }
 
     static func describe(_ cmd: [RESPArgument]) -> String {
         cmd.prefix(8).map { a -> String in
-            let s = name(a)
+            let s = a.text
             return s.count > 40 ? String(s.prefix(40)) + "..." : s
         }.joined(separator: " ") + (cmd.count > 8 ? " ... (\(cmd.count) arguments)" : "")
     }
 
+    /// Under --dry-run: records what the command would do and returns {dry_run = true, would = ...}.
     static func pushDryRun(_ lua: Lua, _ cmd: [RESPArgument]) {
-        let text = describe(cmd)
-        writeToStderr("would: \(text)\n")
-        lua.newTable(hashCount: 2)
-        lua.push(true); lua.rawSet(-2, field: "dry_run")
-        lua.push(text); lua.rawSet(-2, field: "would")
+        _ = lua.would(describe(cmd))
+    }
+
+    /// Why a reply cannot become a Lua value. Nothing of it is left on the stack: the call
+    /// returns nil, err with `code` "protocol" or "memory".
+    struct Unrepresentable: Error {
+        let code: String
+        let message: String
+    }
+
+    /// Pushes what `body` builds from a reply, or returns nil, err when the reply cannot
+    /// be represented (see `Unrepresentable`): every set with a key from the server goes
+    /// through `pushKey`, so no Lua error can be raised from here.
+    static func build(_ lua: Lua, _ c: Connection, _ r: RESPValue, _ body: () throws(Unrepresentable) -> Int32) -> Int32 {
+        let base = lua.top
+        do throws(Unrepresentable) {
+            try fits(lua, r)
+            return try body()
+        } catch {
+            lua.top = base
+            return lua.failure(code: error.code, message: "\(error.message) (from \(c.endpoint))",
+                               fields: [("endpoint", .string(c.endpoint.description))])
+        }
+    }
+
+    /// Refuses a reply whose Lua form would pass --max-memory before anything is allocated:
+    /// allocations made under a Swift frame are never refused, so the limit is checked here.
+    static func fits(_ lua: Lua, _ r: RESPValue) throws(Unrepresentable) {
+        let limit = lua.vm.memoryLimit
+        guard limit > 0 else { return }
+        let need = luaBytes(r), used = lua.vm.memoryUsed
+        if used + need > limit {
+            throw Unrepresentable(code: "memory", message: "the reply needs about \(need >> 10) KiB of Lua memory; "
+                + "\(max(0, limit - used) >> 10) KiB are left under --max-memory")
+        }
+    }
+
+    /// About how many bytes of Lua heap a reply takes as Lua values (strings, tables, slots).
+    static func luaBytes(_ v: RESPValue) -> Int {
+        switch v {
+        case .simpleString(let b), .bigNumber(let b), .verbatim(_, let b), .bulkString(let b?): return 40 + b.count
+        case .error(let b): return 200 + 2 * b.count
+        case .array(let a?), .set(let a), .push(let a): return a.reduce(72) { $0 + 16 + luaBytes($1) }
+        case .map(let pairs): return pairs.reduce(72) { $0 + 48 + luaBytes($1.key) + luaBytes($1.value) }
+        case .attribute(_, let inner): return luaBytes(inner)
+        default: return 16
+        }
     }
 
     /// A reply as a Lua value; errors inside aggregates become error objects.
-    static func push(_ lua: Lua, _ v: RESPValue, depth: Int = 0) {
-        _ = lua.ensureStack(4)
+    static func push(_ lua: Lua, _ v: RESPValue) throws(Unrepresentable) {
+        guard lua.ensureStack(4) else { throw Unrepresentable(code: "protocol", message: "reply nested too deeply") }
         switch v {
         case .simpleString(let b): lua.push(bytes: b)
         case .bulkString(let b?): lua.push(bytes: b)
@@ -361,19 +319,45 @@ public enum RedisModule {
         case .array(let a?), .set(let a), .push(let a):
             lua.newTable(arrayCount: Int32(clamping: a.count))
             for (k, e) in a.enumerated() {
-                push(lua, e, depth: depth + 1)
+                try push(lua, e)
                 lua.rawSet(-2, index: Int64(k + 1))
             }
         case .map(let pairs):
             lua.newTable(hashCount: Int32(clamping: pairs.count))
             for p in pairs {
-                push(lua, p.key, depth: depth + 1)
-                push(lua, p.value, depth: depth + 1)
-                if lua.type(at: -2) == .nil { lua.pop(2) } else { lua.rawSet(-3) }
+                try pushKey(lua, p.key)
+                try push(lua, p.value)
+                lua.rawSet(-3)
             }
         case .attribute(_, let inner):
-            push(lua, inner, depth: depth)
+            try push(lua, inner)
         }
+    }
+
+    /// A map key: only a value Lua can index with and a script can look up. lua_rawset raises
+    /// for a NaN key (a longjmp over this frame), and a table as a key can never be found.
+    static func pushKey(_ lua: Lua, _ k: RESPValue) throws(Unrepresentable) {
+        switch k.withoutAttribute {
+        case .double(let d) where d.isNaN:
+            throw Unrepresentable(code: "protocol", message: "a map key in the reply is the double NaN, which a Lua table cannot hold")
+        case .array(.some), .set, .push, .map, .attribute, .error:
+            throw Unrepresentable(code: "protocol", message: "a map key in the reply is an aggregate or an error (\(String(describing: k).prefix(60))), which a Lua table cannot be looked up by")
+        default:
+            try push(lua, k)
+        }
+    }
+
+    /// Returns `values` from an iterator; one that cannot be represented raises (a for-in
+    /// loop has no other channel).
+    static func results(_ lua: Lua, _ c: Connection, _ values: [RESPValue]) -> Int32 {
+        let base = lua.top
+        do throws(Unrepresentable) {
+            for v in values { try fits(lua, v); try push(lua, v) }
+        } catch {
+            lua.top = base
+            return raise(lua, "\(error.message) (from \(c.endpoint))")
+        }
+        return Int32(values.count)
     }
 
     /// Returns one reply: the value, or nil, err for a server error.
@@ -382,8 +366,7 @@ public enum RedisModule {
             return lua.failure(code: r.errorCode ?? "ERR", message: r.errorMessage ?? "error",
                                fields: [("endpoint", .string(c.endpoint.description))])
         }
-        push(lua, r)
-        return 1
+        return build(lua, c, r) { () throws(Unrepresentable) in try push(lua, r); return 1 }
     }
 
     static func connection(_ lua: Lua) throws(LuaRaise) -> Connection {
@@ -393,7 +376,7 @@ public enum RedisModule {
     // MARK: methods
 
     /// r:call(cmd, ...)
-    static let call: lk_SwiftFunction = { L in
+    static let call: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let c = try connection(lua)
             _ = try lua.checkBytes(2)
@@ -407,21 +390,21 @@ public enum RedisModule {
             pushDryRun(lua, cmd)
             return 1
         }
-        return exchange(lua, c, [cmd], what: name(cmd[0]).uppercased()) { lua, replies in
+        return exchange(lua, c, [cmd]) { lua, replies in
             result(lua, c, replies[0])
         }
     }
 
-    static let get: lk_SwiftFunction = { L in named(L, "GET", 1) }
-    static let del: lk_SwiftFunction = { L in named(L, "DEL", 1) }
-    static let exists: lk_SwiftFunction = { L in named(L, "EXISTS", 1) }
-    static let expire: lk_SwiftFunction = { L in named(L, "EXPIRE", 2) }
-    static let ttl: lk_SwiftFunction = { L in named(L, "TTL", 1) }
-    static let type: lk_SwiftFunction = { L in named(L, "TYPE", 1) }
-    static let incr: lk_SwiftFunction = { L in named(L, "INCR", 1) }
-    static let hget: lk_SwiftFunction = { L in named(L, "HGET", 2) }
-    static let hset: lk_SwiftFunction = { L in named(L, "HSET", 3) }
-    static let dbsize: lk_SwiftFunction = { L in named(L, "DBSIZE", 0) }
+    static let get: LuaFunction = { L in named(L, "GET", 1) }
+    static let del: LuaFunction = { L in named(L, "DEL", 1) }
+    static let exists: LuaFunction = { L in named(L, "EXISTS", 1) }
+    static let expire: LuaFunction = { L in named(L, "EXPIRE", 2) }
+    static let ttl: LuaFunction = { L in named(L, "TTL", 1) }
+    static let type: LuaFunction = { L in named(L, "TYPE", 1) }
+    static let incr: LuaFunction = { L in named(L, "INCR", 1) }
+    static let hget: LuaFunction = { L in named(L, "HGET", 2) }
+    static let hset: LuaFunction = { L in named(L, "HSET", 3) }
+    static let dbsize: LuaFunction = { L in named(L, "DBSIZE", 0) }
 
     static func named(_ L: OpaquePointer?, _ command: String, _ minArgs: Int32) -> Int32 {
         Lua(L!).call { lua throws(LuaRaise) in try sendNamed(lua, command, minArgs: minArgs) }
@@ -435,7 +418,7 @@ public enum RedisModule {
     }
 
     /// r:set(key, value [, {ex=, px=, nx=, xx=}])
-    static let set: lk_SwiftFunction = { L in
+    static let set: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let c = try connection(lua)
             _ = try lua.checkBytes(2)
@@ -454,33 +437,35 @@ public enum RedisModule {
     }
 
     /// r:hgetall(key) -> { field = value }
-    static let hgetall: lk_SwiftFunction = { L in
+    static let hgetall: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let c = try connection(lua)
             let key = Array(try lua.checkBytes(2))
-            return exchange(lua, c, [[.string("HGETALL"), .bytes(key)]], what: "HGETALL") { lua, replies in
+            return exchange(lua, c, [[.string("HGETALL"), .bytes(key)]]) { lua, replies in
                 let r = replies[0]
                 if r.isError { return result(lua, c, r) }
-                let e = r.elements ?? []
-                lua.newTable(hashCount: Int32(clamping: e.count / 2))
-                var i = 0
-                while i + 1 < e.count {
-                    push(lua, e[i]); push(lua, e[i + 1])
-                    lua.rawSet(-3)
-                    i += 2
+                return build(lua, c, r) { () throws(Unrepresentable) in
+                    let e = r.elements ?? []
+                    lua.newTable(hashCount: Int32(clamping: e.count / 2))
+                    var i = 0
+                    while i + 1 < e.count {
+                        try pushKey(lua, e[i]); try push(lua, e[i + 1])
+                        lua.rawSet(-3)
+                        i += 2
+                    }
+                    return 1
                 }
-                return 1
             }
         }
     }
 
     /// r:pipeline(function(p) p:call(...) end) -> replies
-    static let pipeline: lk_SwiftFunction = { L in
+    static let pipeline: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in try batch(lua, transaction: false) }
     }
 
     /// r:transaction(function(p) ... end) -> EXEC's replies
-    static let transaction: lk_SwiftFunction = { L in
+    static let transaction: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in try batch(lua, transaction: true) }
     }
 
@@ -492,7 +477,7 @@ public enum RedisModule {
         lua.push(object: p, type: pipelineType)
         let status = lua.pcall(nargs: 1, nresults: 0)
         p.open = false
-        if status != LUA_OK { throw .pushed }
+        if status != LuaStatus.ok { throw .pushed }
         var commands = p.commands
         if commands.isEmpty { lua.newTable(); return 1 }
         if lua.dryRun, commands.contains(where: { refused(c, $0) }) {
@@ -506,7 +491,7 @@ public enum RedisModule {
         if transaction {
             commands = [[.string("MULTI")]] + commands + [[.string("EXEC")]]
         }
-        return exchange(lua, c, commands, what: transaction ? "transaction" : "pipeline") { lua, replies in
+        return exchange(lua, c, commands) { lua, replies in
             if transaction {
                 let exec = replies[replies.count - 1]
                 if exec.isError || exec.isNull {
@@ -516,20 +501,15 @@ public enum RedisModule {
                                        message: exec.isNull ? "transaction aborted (a watched key changed)"
                                            : (firstError?.errorMessage ?? exec.errorMessage ?? "transaction failed"))
                 }
-                push(lua, exec)
-                return 1
+                return build(lua, c, exec) { () throws(Unrepresentable) in try push(lua, exec); return 1 }
             }
-            lua.newTable(arrayCount: Int32(replies.count))
-            for (k, r) in replies.enumerated() {
-                push(lua, r)
-                lua.rawSet(-2, index: Int64(k + 1))
-            }
-            return 1
+            let all = RESPValue.array(replies)
+            return build(lua, c, all) { () throws(Unrepresentable) in try push(lua, all); return 1 }
         }
     }
 
     /// p:call(cmd, ...) inside pipeline()/transaction()
-    static let pipelineCall: lk_SwiftFunction = { L in
+    static let pipelineCall: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let p = try lua.checkObject(1, type: pipelineType, as: Pipeline.self)
             guard p.open else { throw .argument(1, "the pipeline was already sent") }
@@ -540,7 +520,7 @@ public enum RedisModule {
     }
 
     /// r:eval(script, keys, args): EVALSHA with the script loaded once (SCRIPT LOAD), reloaded on NOSCRIPT.
-    static let eval: lk_SwiftFunction = { L in
+    static let eval: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let c = try connection(lua)
             let script = Array(try lua.checkBytes(2))
@@ -569,16 +549,16 @@ public enum RedisModule {
                 pushDryRun(lua, [.string("EVAL"), .string("<script of \(script.count) bytes>")] + tail)
                 return 1
             }
-            if let sha = c.scripts[script] { return evalSHA(lua, c, script, sha, tail, retried: false) }
+            if let sha = c.session.scriptSHA(script) { return evalSHA(lua, c, script, sha, tail, retried: false) }
             return loadScript(lua, c, script, tail, retried: false)
         }
     }
 
-    static func evalSHA(_ lua: Lua, _ c: Connection, _ script: [UInt8], _ sha: String, _ tail: [RESPArgument], retried: Bool) -> Int32 {
-        exchange(lua, c, [[.string("EVALSHA"), .string(sha)] + tail], what: "EVALSHA") { lua, replies in
+    static func evalSHA(_ lua: Lua, _ c: Connection, _ script: [UInt8], _ sha: [UInt8], _ tail: [RESPArgument], retried: Bool) -> Int32 {
+        exchange(lua, c, [[.string("EVALSHA"), .bytes(sha)] + tail]) { lua, replies in
             let r = replies[0]
             if r.errorCode == "NOSCRIPT" && !retried {   // the server lost its script cache: load it again
-                c.scripts[script] = nil
+                c.session.setScriptSHA(nil, for: script)
                 return loadScript(lua, c, script, tail, retried: true)
             }
             return result(lua, c, r)
@@ -586,9 +566,9 @@ public enum RedisModule {
     }
 
     static func loadScript(_ lua: Lua, _ c: Connection, _ script: [UInt8], _ tail: [RESPArgument], retried: Bool) -> Int32 {
-        exchange(lua, c, [[.string("SCRIPT"), .string("LOAD"), .bytes(script)]], what: "SCRIPT LOAD") { lua, replies in
-            guard let sha = replies[0].string, !replies[0].isError else { return result(lua, c, replies[0]) }
-            c.scripts[script] = sha
+        exchange(lua, c, [[.string("SCRIPT"), .string("LOAD"), .bytes(script)]]) { lua, replies in
+            guard let sha = replies[0].bytes, !replies[0].isError else { return result(lua, c, replies[0]) }
+            c.session.setScriptSHA(sha, for: script)
             return evalSHA(lua, c, script, sha, tail, retried: retried)
         }
     }
@@ -622,22 +602,23 @@ public enum RedisModule {
     /// The iterator function: the next key (or pair), fetching the next batch as needed.
     static func next(_ lua: Lua, _ c: Connection, _ cur: Cursor) -> Int32 {
         if cur.index + cur.pairs - 1 < cur.buffer.count {
-            for k in 0..<cur.pairs { push(lua, cur.buffer[cur.index + k]) }
             cur.index += cur.pairs
-            return Int32(cur.pairs)
+            return results(lua, c, Array(cur.buffer[(cur.index - cur.pairs)..<cur.index]))
         }
         if cur.finished { lua.pushNil(); return 1 }
         var cmd: [RESPArgument] = [.string(cur.command)]
         if let k = cur.key { cmd.append(.bytes(k)) }
         cmd.append(.bytes(cur.cursor))
         cmd += cur.options
-        return exchange(lua, c, [cmd], what: cur.command) { lua, replies in
+        // a failure ends the loop by raising: a for-in loop has no other channel
+        return exchange(lua, c, [cmd], failed: { lua, e in raise(lua, "\(cur.command) failed on \(c.endpoint): \(e.message)") }) { lua, replies in
             let r = replies[0]
             guard !r.isError, let parts = r.elements, parts.count == 2,
                   let nextCursor = parts[0].bytes, let batch = parts[1].elements else {
-                // a failure ends the loop by raising: a for-in loop has no other channel
-                lua.push("\(cur.command) failed on \(c.endpoint): \(r.errorMessage ?? "unexpected reply \(r)")")
-                return LK_STATUS_ERROR
+                return raise(lua, "\(cur.command) failed on \(c.endpoint): \(r.errorMessage ?? "unexpected reply \(r)")")
+            }
+            do throws(Unrepresentable) { try fits(lua, r) } catch {
+                return raise(lua, "\(cur.command) on \(c.endpoint): \(error.message)")
             }
             cur.started = true
             cur.cursor = nextCursor
@@ -657,7 +638,7 @@ public enum RedisModule {
     }
 
     /// for key in r:scan{match=, count=, type=} do
-    static let scan: lk_SwiftFunction = { L in
+    static let scan: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let c = try connection(lua)
             let cur = Cursor(command: "SCAN", key: nil, pairs: 1)
@@ -666,31 +647,11 @@ public enum RedisModule {
             return 1
         }
     }
-    static let hscan: lk_SwiftFunction = { L in Lua(L!).call { lua throws(LuaRaise) in try keyedScan(lua, "HSCAN", pairs: 2) } }
-    static let sscan: lk_SwiftFunction = { L in Lua(L!).call { lua throws(LuaRaise) in try keyedScan(lua, "SSCAN", pairs: 1) } }
-    static let zscan: lk_SwiftFunction = { L in Lua(L!).call { lua throws(LuaRaise) in try keyedScan(lua, "ZSCAN", pairs: 2) } }
+    static let hscan: LuaFunction = { L in Lua(L!).call { lua throws(LuaRaise) in try keyedScan(lua, "HSCAN", pairs: 2) } }
+    static let sscan: LuaFunction = { L in Lua(L!).call { lua throws(LuaRaise) in try keyedScan(lua, "SSCAN", pairs: 1) } }
+    static let zscan: LuaFunction = { L in Lua(L!).call { lua throws(LuaRaise) in try keyedScan(lua, "ZSCAN", pairs: 2) } }
 
     // MARK: bounded streams: SUBSCRIBE, MONITOR, XREAD
-
-    /// Reads the next reply without sending anything; `done` gets nil when `deadline` passes.
-    static func receive(_ lua: Lua, _ c: Connection, _ deadline: Deadline, done: @escaping (Lua, RESPValue?) -> Int32) -> Int32 {
-        guard let conn = c.conn, !conn.isBroken else {
-            return fail(lua, c, RESPError(.broken, "the connection to \(c.endpoint) is closed"))
-        }
-        var reply: RESPValue?
-        return drive(lua, c, deadline, "waiting for messages", { () throws(RESPError) -> IONeed? in
-            if let r = try conn.nextReply() { reply = r; return nil }
-            let need = try conn.readStep()
-            return need == .done ? .done : need
-        }, { lua in
-            c.busy = false
-            return done(lua, reply)
-        }, failed: { lua, e in
-            c.busy = false
-            if e.kind == .timeout { return done(lua, nil) }   // the stream's time is up: not an error
-            return fail(lua, c, e)
-        })
-    }
 
     /// The state of a subscription or MONITOR stream: it ends after `max` messages or at `end`.
     final class Stream {
@@ -716,13 +677,13 @@ public enum RedisModule {
     /// the next call on this object opens a new one.
     static func finish(_ c: Connection, _ st: Stream) {
         st.finished = true
-        c.conn?.fail(RESPError(.broken, "the stream ended"))
+        c.session.dropConnection()
     }
 
     /// for channel, message in r:subscribe({"events"}, {duration = 5, max = 100}) do
-    static let subscribe: lk_SwiftFunction = { L in Lua(L!).call { lua throws(LuaRaise) in try subscribeTo(lua, pattern: false) } }
+    static let subscribe: LuaFunction = { L in Lua(L!).call { lua throws(LuaRaise) in try subscribeTo(lua, pattern: false) } }
     /// for channel, message, pattern in r:psubscribe({"events:*"}, {...}) do
-    static let psubscribe: lk_SwiftFunction = { L in Lua(L!).call { lua throws(LuaRaise) in try subscribeTo(lua, pattern: true) } }
+    static let psubscribe: LuaFunction = { L in Lua(L!).call { lua throws(LuaRaise) in try subscribeTo(lua, pattern: true) } }
 
     static func subscribeTo(_ lua: Lua, pattern: Bool) throws(LuaRaise) -> Int32 {
         let c = try connection(lua)
@@ -737,7 +698,7 @@ public enum RedisModule {
         }
         let st = try streamLimits(lua, 3)
         let command: RESPArgument = .string(pattern ? "PSUBSCRIBE" : "SUBSCRIBE")
-        return exchange(lua, c, [[command] + channels], what: pattern ? "PSUBSCRIBE" : "SUBSCRIBE") { lua, replies in
+        return exchange(lua, c, [[command] + channels]) { lua, replies in
             // one confirmation per channel; the first came with the exchange
             let first = replies[0]
             if first.isError { return result(lua, c, first) }
@@ -748,7 +709,7 @@ public enum RedisModule {
                     lua.pushNil()
                     return 1
                 }
-                return receive(lua, c, st.end) { lua, reply in
+                return receive(lua, c, until: st.end) { lua, reply in
                     guard let reply, let parts = reply.elements, parts.count >= 3, let kind = parts[0].string else {
                         finish(c, st)
                         lua.pushNil()
@@ -757,12 +718,10 @@ public enum RedisModule {
                     switch kind {
                     case "message":
                         st.count += 1
-                        push(lua, parts[1]); push(lua, parts[2])
-                        return 2
+                        return results(lua, c, [parts[1], parts[2]])
                     case "pmessage" where parts.count >= 4:
                         st.count += 1
-                        push(lua, parts[2]); push(lua, parts[3]); push(lua, parts[1])
-                        return 3
+                        return results(lua, c, [parts[2], parts[3], parts[1]])
                     default:
                         confirmations += 1   // subscribe confirmations for the other channels
                         return next(lua)
@@ -775,11 +734,11 @@ public enum RedisModule {
     }
 
     /// for line in r:monitor{duration = 5, max = 100} do  (MONITOR slows the server: keep it short)
-    static let monitor: lk_SwiftFunction = { L in
+    static let monitor: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let c = try connection(lua)
             let st = try streamLimits(lua, 2)
-            return exchange(lua, c, [[.string("MONITOR")]], what: "MONITOR") { lua, replies in
+            return exchange(lua, c, [[.string("MONITOR")]]) { lua, replies in
                 if replies[0].isError { return result(lua, c, replies[0]) }
                 func next(_ lua: Lua) -> Int32 {
                     if st.finished || st.count >= st.max || st.end.secondsFromNow <= 0 {
@@ -787,7 +746,7 @@ public enum RedisModule {
                         lua.pushNil()
                         return 1
                     }
-                    return receive(lua, c, st.end) { lua, reply in
+                    return receive(lua, c, until: st.end) { lua, reply in
                         guard let reply, let line = reply.bytes else {
                             finish(c, st)
                             lua.pushNil()
@@ -805,7 +764,7 @@ public enum RedisModule {
     }
 
     /// r:xread({stream = "0-0", ...}, {count = 10, block = ms}) -> { stream = { {id = , fields = {k = v}} } }, or opsh.null
-    static let xread: lk_SwiftFunction = { L in
+    static let xread: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let c = try connection(lua)
             try lua.checkTable(2)
@@ -836,32 +795,34 @@ public enum RedisModule {
             var cmd: [RESPArgument] = [.string("XREAD"), .string("COUNT"), .int(count)]
             if let b = block { cmd += [.string("BLOCK"), .int(b)] }
             cmd += [.string("STREAMS")] + names + ids
-            return exchange(lua, c, [cmd], what: "XREAD") { lua, replies in
+            return exchange(lua, c, [cmd]) { lua, replies in
                 let r = replies[0]
                 if r.isError || r.isNull { return result(lua, c, r) }
-                lua.newTable()
-                // RESP2: [[name, [[id, [k, v, ...]], ...]], ...]; RESP3: a map name -> entries
-                var streams: [(RESPValue, RESPValue)] = []
-                if case .map(let pairs) = r.withoutAttribute { streams = pairs.map { ($0.key, $0.value) } }
-                else { for s in r.elements ?? [] { if let p = s.elements, p.count == 2 { streams.append((p[0], p[1])) } } }
-                for (name, entries) in streams {
-                    push(lua, name)
-                    let list = entries.elements ?? []
-                    lua.newTable(arrayCount: Int32(list.count))
-                    for (k, e) in list.enumerated() {
-                        guard let parts = e.elements, parts.count == 2 else { continue }
-                        lua.newTable(hashCount: 2)
-                        push(lua, parts[0]); lua.rawSet(-2, field: "id")
-                        let fv = parts[1].elements ?? []
-                        lua.newTable(hashCount: Int32(fv.count / 2))
-                        var i = 0
-                        while i + 1 < fv.count { push(lua, fv[i]); push(lua, fv[i + 1]); lua.rawSet(-3); i += 2 }
-                        lua.rawSet(-2, field: "fields")
-                        lua.rawSet(-2, index: Int64(k + 1))
+                return build(lua, c, r) { () throws(Unrepresentable) in
+                    lua.newTable()
+                    // RESP2: [[name, [[id, [k, v, ...]], ...]], ...]; RESP3: a map name -> entries
+                    var streams: [(RESPValue, RESPValue)] = []
+                    if case .map(let pairs) = r.withoutAttribute { streams = pairs.map { ($0.key, $0.value) } }
+                    else { for s in r.elements ?? [] { if let p = s.elements, p.count == 2 { streams.append((p[0], p[1])) } } }
+                    for (name, entries) in streams {
+                        try pushKey(lua, name)
+                        let list = entries.elements ?? []
+                        lua.newTable(arrayCount: Int32(clamping: list.count))
+                        for (k, e) in list.enumerated() {
+                            guard let parts = e.elements, parts.count == 2 else { continue }
+                            lua.newTable(hashCount: 2)
+                            try push(lua, parts[0]); lua.rawSet(-2, field: "id")
+                            let fv = parts[1].elements ?? []
+                            lua.newTable(hashCount: Int32(clamping: fv.count / 2))
+                            var i = 0
+                            while i + 1 < fv.count { try pushKey(lua, fv[i]); try push(lua, fv[i + 1]); lua.rawSet(-3); i += 2 }
+                            lua.rawSet(-2, field: "fields")
+                            lua.rawSet(-2, index: Int64(k + 1))
+                        }
+                        lua.rawSet(-3)
                     }
-                    lua.rawSet(-3)
+                    return 1
                 }
-                return 1
             }
         }
     }
@@ -869,12 +830,12 @@ public enum RedisModule {
     // MARK: INFO, PING, DragonflyDB
 
     /// r:info([section]) -> parsed table
-    static let info: lk_SwiftFunction = { L in
+    static let info: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let c = try connection(lua)
             var cmd: [RESPArgument] = [.string("INFO")]
             if let s = try lua.optString(2) { cmd.append(.string(s)) }
-            return exchange(lua, c, [cmd], what: "INFO") { lua, replies in
+            return exchange(lua, c, [cmd]) { lua, replies in
                 let r = replies[0]
                 guard !r.isError, let text = r.string else { return result(lua, c, r) }
                 let parsed = RESPInfo.parse(text)
@@ -905,7 +866,7 @@ public enum RedisModule {
     }
 
     /// redis.parse_info(text)
-    static let parseInfo: lk_SwiftFunction = { L in
+    static let parseInfo: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             pushInfo(lua, RESPInfo.parse(try lua.checkString(1)))
             return 1
@@ -913,11 +874,11 @@ public enum RedisModule {
     }
 
     /// r:ping() -> round trip in ms
-    static let ping: lk_SwiftFunction = { L in
+    static let ping: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let c = try connection(lua)
             let start = TimeModule.monotonicSeconds()
-            return exchange(lua, c, [[.string("PING")]], what: "PING") { lua, replies in
+            return exchange(lua, c, [[.string("PING")]]) { lua, replies in
                 if replies[0].isError { return result(lua, c, replies[0]) }
                 lua.push((TimeModule.monotonicSeconds() - start) * 1000)
                 return 1
@@ -926,11 +887,11 @@ public enum RedisModule {
     }
 
     /// r:is_dragonfly() (INFO server, cached)
-    static let isDragonfly: lk_SwiftFunction = { L in
+    static let isDragonfly: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let c = try connection(lua)
             if let i = c.info { lua.push(i.isDragonfly); return 1 }
-            return exchange(lua, c, [[.string("INFO"), .string("server")]], what: "INFO") { lua, replies in
+            return exchange(lua, c, [[.string("INFO"), .string("server")]]) { lua, replies in
                 guard let text = replies[0].string, !replies[0].isError else { return result(lua, c, replies[0]) }
                 let parsed = RESPInfo.parse(text)
                 lua.push(parsed.isDragonfly)

@@ -31,7 +31,8 @@ public enum IONeed: Sendable, Equatable {
 /// and the connection is broken). Any thrown error also breaks it; a broken connection throws
 /// `.broken` from every step and is never reused. Server error replies are not thrown: they are
 /// `RESPValue.error` replies. The handshake (AUTH/HELLO/SELECT) is the driver's too:
-/// `RESPClient.handshakeCommands(for:)` gives the commands to enqueue first.
+/// `RESPSession.handshakeCommands(for:)` gives the commands to enqueue first; `RESPSession` is
+/// the driver that does all of this (reconnects included).
 public final class RESPConnection {
     public let endpoint: RESPEndpoint
     public private(set) var fd: Int32 = -1

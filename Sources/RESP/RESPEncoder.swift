@@ -4,6 +4,16 @@ public enum RESPArgument: Sendable, Equatable {
     case string(String)
     case int(Int64)
     case double(Double)
+
+    /// The argument as text (bytes decoded as UTF-8), for command names and messages.
+    public var text: String {
+        switch self {
+        case .bytes(let b): return String(decoding: b, as: UTF8.self)
+        case .string(let s): return s
+        case .int(let i): return String(i)
+        case .double(let d): return RESPNumbers.formatDouble(d)
+        }
+    }
 }
 
 /// Encodes commands as RESP arrays of bulk strings into one reusable byte buffer.

@@ -9,7 +9,7 @@ public struct RESPProtocolError: Error, Sendable, Equatable, CustomStringConvert
 
 /// Every failure of the client. Server error replies are not errors here: they are
 /// `RESPValue.error` values (see `RESPValue.errorCode`), except during the handshake, where
-/// `RESPClient` throws `.handshake` carrying the server's code in `serverCode`.
+/// `RESPSession` throws `.handshake` carrying the server's code in `serverCode`.
 public struct RESPError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {
         case badURL            // the endpoint URL or options are invalid
@@ -26,6 +26,8 @@ public struct RESPError: Error, Sendable, Equatable, CustomStringConvertible {
         case timeout           // a read/write deadline passed (the connection is then broken)
         case broken            // the connection already failed or was closed; never reused
         case handshake         // AUTH/HELLO/SELECT was refused by the server
+        case busy              // the session is running another call (one call at a time)
+        case transactionLost   // a connection broke inside MULTI or after WATCH: that state is gone
     }
     public let kind: Kind
     public let message: String

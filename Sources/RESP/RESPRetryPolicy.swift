@@ -61,15 +61,9 @@ public struct RESPRetryPolicy: Sendable, Equatable {
         return false
     }
 
-    public func isSafeToResend(_ cmd: [RESPArgument]) -> Bool {
-        func text(_ a: RESPArgument) -> String? {
-            switch a {
-            case .string(let s): return s
-            case .bytes(let b): return String(decoding: b, as: UTF8.self)
-            default: return nil
-            }
-        }
-        guard let first = cmd.first, let name = text(first) else { return false }
-        return RESPRetryPolicy.isSafeToResend(name, subcommand: cmd.count > 1 ? text(cmd[1]) : nil)
+    /// Whether re-sending `cmd` cannot change data.
+    public static func isSafeToResend(_ cmd: [RESPArgument]) -> Bool {
+        guard let first = cmd.first else { return false }
+        return isSafeToResend(first.text, subcommand: cmd.count > 1 ? cmd[1].text : nil)
     }
 }

@@ -10,7 +10,7 @@ final class RedisModuleTests: XCTestCase {
     override func tearDown() { server?.stop() }
 
     func lua(_ code: String, flags: [String] = [], env: [String: String] = [:]) -> Run {
-        Harness.run(flags + ["-e", "redis = require 'opsh.redis'; opsh = require 'opsh'; URL = '\(server.url)'\n" + code], env: env)
+        Harness.run(flags + ["-e", "redis = require 'opsh.redis'; opsh = require 'opsh'; URL = '\(server.url)'; PORT = \(server.port)\n" + code], env: env)
     }
 
     func testValuesAndErrors() {
@@ -228,35 +228,192 @@ final class RedisModuleTests: XCTestCase {
     /// rediss:// through opsh.redis with a test CA made by openssl: verified, refused with the
     /// wrong CA, and accepted with verification turned off explicitly.
     func testTLSWithATestCA() throws {
-        let dir = Harness.tempDir("pki")
-        try "subjectAltName=DNS:localhost,IP:127.0.0.1\n".write(to: dir.appendingPathComponent("ext"), atomically: true, encoding: .utf8)
-        for cmd in [
-            "req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=opsh-test-CA",
-            "req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other.crt -days 2 -subj /CN=other-CA",
-            "req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=localhost",
-            "x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.crt -days 2 -extfile ext",
-        ] {
-            let r = Harness.run(cmd.split(separator: " ").map(String.init), cwd: dir, executable: URL(fileURLWithPath: "/usr/bin/openssl"))
-            guard r.status == 0 else { throw XCTSkip("openssl could not make a test CA: \(r.stderr)") }
-        }
+        let pki = try TestPKI()
+        defer { pki.remove() }
         let tlsPort = RedisServer.freePort()
         let tls = try RedisServer(extraArguments: [
-            "--tls-port", String(tlsPort), "--tls-cert-file", dir.path + "/srv.crt", "--tls-key-file", dir.path + "/srv.key",
-            "--tls-ca-cert-file", dir.path + "/ca.crt", "--tls-auth-clients", "no",
+            "--tls-port", String(tlsPort), "--tls-cert-file", pki.serverCert, "--tls-key-file", pki.serverKey,
+            "--tls-ca-cert-file", pki.caCert, "--tls-auth-clients", "no",
         ])
         defer { tls.stop() }
         for _ in 0..<100 where !RedisServer.accepts(tlsPort) { usleep(50_000) }
         let r = Harness.run(["-e", """
             local redis = require "opsh.redis"
             local url = "rediss://127.0.0.1:\(tlsPort)"
-            local c = assert(redis.connect{ url = url, tls = { ca_file = "\(dir.path)/ca.crt" } })
+            local c = assert(redis.connect{ url = url, tls = { ca_file = "\(pki.caCert)" } })
             print(c:set("k", "over tls"), c:get("k"))
-            local bad, e = redis.connect{ url = url, tls = { ca_file = "\(dir.path)/other.crt" } }
+            local bad, e = redis.connect{ url = url, tls = { ca_file = "\(pki.otherCA)" } }
             print(bad, e.code)
             local insecure = assert(redis.connect{ url = url, tls = { verify = false } })
             print(insecure:ping() >= 0)
             """])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(r.stdout, "OK\tover tls\nnil\ttls\ntrue\n")
+    }
+
+    /// host= and port= name the server: the configured redis_url (here a port nothing listens
+    /// on) is not used; a misspelt option is refused with the list of options.
+    func testConnectOptionsNameTheServer() {
+        let r = lua("""
+            local r = assert(redis.connect{ host = "127.0.0.1", port = PORT, db = 4, name = "checker" })
+            print(r:set("k", "v"), r:call("CLIENT", "INFO"):match(" db=4 ") ~= nil, r:call("CLIENT", "GETNAME"))
+            local ok, e = pcall(redis.connect, { host = "127.0.0.1", prot = PORT })
+            print(ok, e:match("unknown option 'prot' %(options: db, host, name, password, port, protocol, timeout, tls, url, username%)") ~= nil)
+            ok, e = pcall(redis.connect, { url = URL, tls = { verfy = false } })
+            print(ok, e:match("unknown option 'verfy'") ~= nil)
+            ok, e = pcall(redis.connect, { url = URL, port = PORT })
+            print(ok, e:match("either url or host/port") ~= nil)
+            local d = assert(redis.connect{ port = PORT })   -- host defaults to localhost
+            print(d:get("k") == opsh.null)
+            """, env: ["REDIS_URL": "redis://127.0.0.1:1"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, "OK\ttrue\tchecker\nfalse\ttrue\nfalse\ttrue\nfalse\ttrue\ntrue\n")
+    }
+
+    /// A connection killed by the server (CLIENT KILL from another connection): a read is re-sent
+    /// on a new connection in the db the script selected; inside MULTI nothing is re-sent, and
+    /// later commands are refused until DISCARD rather than run outside the transaction; a
+    /// pipeline killed midway is not re-sent (its first INCR ran once).
+    func testKilledConnectionsKeepTheDatabaseAndNeverResendTransactions() {
+        let r = lua("""
+            local r = assert(redis.connect(URL))
+            local admin = assert(redis.connect(URL))
+            r:call("SELECT", 5); r:set("k", "five")
+            admin:call("CLIENT", "KILL", "ID", r:call("CLIENT", "ID"))
+            print(r:get("k"))
+            local id = r:call("CLIENT", "ID")
+            r:call("MULTI"); r:call("SET", "a", 1)
+            admin:call("CLIENT", "KILL", "ID", id)
+            local v, e = r:call("SET", "b", 2)
+            print(v, e.code, e.message:match("not re%-sent") ~= nil)
+            v, e = r:call("SET", "c", 3)
+            print(v, e.code)
+            print(r:call("DISCARD"), r:call("EXISTS", "a", "b", "c"))
+            local killer = opsh.spawn(function()
+              while true do
+                local id = admin:call("CLIENT", "LIST"):match("id=(%d+) [^\\n]* cmd=blpop")
+                if id then return admin:call("CLIENT", "KILL", "ID", id) end
+                opsh.sleep(0.01)
+              end
+            end)
+            local p, pe = r:pipeline(function(p) p:call("INCR", "n"); p:call("BLPOP", "never", 0); p:call("INCR", "n") end)
+            print(p, pe.code, pe.message:match("INCR may already have run") ~= nil, killer:wait())
+            print(r:get("n"), r:call("CLIENT", "INFO"):match(" db=5 ") ~= nil)
+            """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, "five\nnil\tclosed\ttrue\nnil\ttransaction_lost\nOK\t0\nnil\tclosed\ttrue\t1\n1\ttrue\n")
+    }
+
+    /// RESP3 client tracking: the server pushes `invalidate` before the next reply; every GET
+    /// still gets its own reply.
+    func testTrackingPushesNeverTakeAReplysPlace() {
+        let r = lua("""
+            local r = assert(redis.connect{ url = URL, protocol = 3 })
+            local w = assert(redis.connect(URL))
+            w:set("k", "v1"); w:set("other", "o")
+            print(r:call("CLIENT", "TRACKING", "ON"), r:get("k"))
+            w:set("k", "v2")
+            print(r:get("k"), r:get("other"), r:get("k"), r:call("PING"))
+            w:set("k", "v3")
+            local p = r:pipeline(function(p) p:call("GET", "k"); p:call("GET", "other") end)
+            print(p[1], p[2], #p)
+            """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, "OK\tv1\nv2\to\tv2\tPONG\nv3\to\t2\n")
+    }
+
+    /// Replies Lua cannot hold as a table key (a NaN double, an aggregate) give nil, err with
+    /// code "protocol": lua_rawset would raise "table index is NaN" from inside Swift.
+    func testMapKeysLuaCannotHoldAreProtocolErrors() {
+        let nan = HostileServer(reply: Array("%1\r\n,nan\r\n:1\r\n".utf8), closeAfter: false)
+        let aggregate = HostileServer(reply: Array("%1\r\n*1\r\n:1\r\n:2\r\n".utf8), closeAfter: false)
+        let nested = HostileServer(reply: Array("*2\r\n+ok\r\n%2\r\n+a\r\n:1\r\n,nan\r\n:2\r\n".utf8), closeAfter: false)
+        let r = lua("""
+            for _, port in ipairs{ \(nan.port), \(aggregate.port), \(nested.port) } do
+              local r = assert(redis.connect("redis://127.0.0.1:" .. port))
+              local v, e = r:call("GET", "x")
+              print(v, e.code, e.message:match("map key") ~= nil)
+            end
+            """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, "nil\tprotocol\ttrue\nnil\tprotocol\ttrue\nnil\tprotocol\ttrue\n")
+    }
+
+    /// A reply larger than what --max-memory leaves gives nil, err with code "memory" and the
+    /// script goes on (the limit is checked before the reply becomes Lua values).
+    func testReplyBeyondTheMemoryLimitIsAMemoryError() {
+        let r = lua("""
+            local r = assert(redis.connect(URL))
+            r:call("SETRANGE", "big", 24 * 1024 * 1024, "x")
+            r:eval("for i = 1, 400000 do redis.call('RPUSH', KEYS[1], i) end", { "list" })
+            local v, e = r:get("big")
+            print(v, e.code, e.message:match("max%-memory") ~= nil)
+            v, e = r:call("LRANGE", "list", 0, -1)
+            print(v, e.code)
+            v, e = r:pipeline(function(p) p:call("GET", "big") end)
+            print(v, e.code)
+            print(#r:call("LRANGE", "list", 0, 9), r:call("STRLEN", "big"))
+            """, flags: ["--max-memory", "16M"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, "nil\tmemory\ttrue\nnil\tmemory\nnil\tmemory\n10\t25165825\n")
+    }
+
+    /// A task cancelled in the middle of a BLPOP (opsh.all's timeout, a sibling's error) leaves
+    /// the connection usable: the next call gets its own reply, in the db the script selected.
+    func testCancelledBlockingCallLeavesTheConnectionUsable() {
+        let r = lua("""
+            local r = assert(redis.connect(URL))
+            local admin = assert(redis.connect(URL))
+            r:call("SELECT", 2); r:set("k", "two")
+            local res, err = opsh.all({ function() return r:call("BLPOP", "never", 0) end }, { timeout = 0.2 })
+            print(res, err.code)
+            print(r:get("k"), r:call("PING"))
+            local ok = pcall(opsh.all, {
+              function() return r:call("BLPOP", "never", 0) end,
+              function() while not admin:call("CLIENT", "LIST"):match("cmd=blpop") do opsh.sleep(0.01) end error("sibling failed") end,
+            })
+            print(ok, r:get("k"))
+            admin:call("RPUSH", "never", "x")
+            print(admin:call("LLEN", "never"))   -- nobody took it: the cancelled BLPOPs are gone
+            """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, "nil\ttimeout\ntwo\tPONG\nfalse\ttwo\n1\n")
+    }
+
+    /// Every reply of the RESP fuzz corpus (Tests/RESPTests/corpus), served to opsh.redis by a
+    /// fake server: each becomes a value or nil, err; none raises a Lua error. Under a small
+    /// --max-memory the wide one is a "memory" error.
+    func testCorpusRepliesBecomeValuesOrErrors() throws {
+        let dir = Harness.packageRoot.appendingPathComponent("Tests/RESPTests/corpus")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".resp") }.sorted()
+        XCTAssertGreaterThanOrEqual(files.count, 15)
+        let replies = try files.map { Array(try Data(contentsOf: dir.appendingPathComponent($0))) }
+        func run(_ flags: [String]) -> [String: String] {
+            let servers = replies.map { HostileServer(reply: $0, closeAfter: false) }   // one connection each
+            let r = Harness.run(flags + ["-e", """
+                local redis = require "opsh.redis"
+                local names = { \(files.map { "\"\($0)\"" }.joined(separator: ", ")) }
+                for i, port in ipairs{ \(servers.map { String($0.port) }.joined(separator: ", ")) } do
+                  local r = assert(redis.connect{ host = "127.0.0.1", port = port, timeout = 0.5 })
+                  local v, e = r:call("GET", "x")
+                  print(names[i], v == nil and e.code or type(v))
+                end
+                """])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            var out: [String: String] = [:]
+            for line in r.stdout.split(separator: "\n") {
+                let p = line.split(separator: "\t")
+                if p.count == 2 { out[String(p[0])] = String(p[1]) }
+            }
+            XCTAssertEqual(out.count, files.count, r.stdout)
+            return out
+        }
+        let plain = run([])
+        for f in ["map-nan-key.resp", "map-aggregate-key.resp", "map-map-key.resp", "map-nested-nan-key.resp"] {
+            XCTAssertEqual(plain[f], "protocol", f)
+        }
+        XCTAssertEqual(plain["memory-wide-array.resp"], "table")
+        XCTAssertEqual(plain["error.resp"], "WRONGTYPE")
+        XCTAssertEqual(run(["--max-memory", "128K"])["memory-wide-array.resp"], "memory")
     }
 }

@@ -74,10 +74,10 @@ final class EndpointTests: XCTestCase {
     }
 
     func testHandshakeCommands() throws {
-        XCTAssertEqual(RESPClient.handshakeCommands(for: try ep("redis://h")), [])
-        XCTAssertEqual(RESPClient.handshakeCommands(for: try ep("redis://u:p@h/2?name=n")),
+        XCTAssertEqual(RESPSession.handshakeCommands(for: try ep("redis://h")), [])
+        XCTAssertEqual(RESPSession.handshakeCommands(for: try ep("redis://u:p@h/2?name=n")),
                        [["AUTH", "u", "p"], ["CLIENT", "SETNAME", "n"], ["SELECT", "2"]])
-        XCTAssertEqual(RESPClient.handshakeCommands(for: try ep("redis://:p@h?protocol=3")),
+        XCTAssertEqual(RESPSession.handshakeCommands(for: try ep("redis://:p@h?protocol=3")),
                        [["HELLO", "3", "AUTH", "default", "p"]])
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import OpshTestSupport
 @testable import RESP
 
 final class ServerTests: XCTestCase {
@@ -13,9 +14,9 @@ final class ServerTests: XCTestCase {
         return s
     }
 
-    func client(_ db: Int = 0) throws -> RESPClient {
+    func client(_ db: Int = 0) throws -> RESPSession {
         let s = try redis()
-        return try RESPClient.connect(url: "redis://127.0.0.1:\(s.port)/\(db)")
+        return try RESPSession.connect(url: "redis://127.0.0.1:\(s.port)/\(db)")
     }
 
     func testSetGetBinaryWithNULs() throws {
@@ -99,10 +100,10 @@ final class ServerTests: XCTestCase {
 
     func testHello3GivesMapsDefaultStaysResp2() throws {
         let s = try redis()
-        let c2 = try RESPClient.connect(url: "redis://127.0.0.1:\(s.port)/7")
+        let c2 = try RESPSession.connect(url: "redis://127.0.0.1:\(s.port)/7")
         _ = try c2.command(["HSET", "h", "a", "1"])
         XCTAssertEqual(try c2.command(["HGETALL", "h"]), .array([.bulkString(b("a")), .bulkString(b("1"))]))
-        let c3 = try RESPClient.connect(url: "redis://127.0.0.1:\(s.port)/7?protocol=3")
+        let c3 = try RESPSession.connect(url: "redis://127.0.0.1:\(s.port)/7?protocol=3")
         XCTAssertEqual(try c3.command(["HGETALL", "h"]), .map([RESPPair(.bulkString(b("a")), .bulkString(b("1")))]))
         XCTAssertEqual(try c3.command(["GET", "nope"]), .null)
         if case .double(let d) = try c3.command(["ZINCRBY", "z", "1.5", "m"]) { XCTAssertEqual(d, 1.5) } else { XCTFail() }
@@ -125,25 +126,25 @@ final class ServerTests: XCTestCase {
         let s = try redis()
         let admin = try client()
         XCTAssertEqual(try admin.command(["ACL", "SETUSER", "ops", "on", ">s3cr#t/pw", "~*", "+@all"]), .simpleString(b("OK")))
-        let ok = try RESPClient.connect(url: "redis://ops:s3cr%23t%2Fpw@127.0.0.1:\(s.port)/0")
+        let ok = try RESPSession.connect(url: "redis://ops:s3cr%23t%2Fpw@127.0.0.1:\(s.port)/0")
         XCTAssertEqual(try ok.command(["ACL", "WHOAMI"]), .bulkString(b("ops")))
-        XCTAssertThrowsError(try RESPClient.connect(url: "redis://ops:wrong@127.0.0.1:\(s.port)")) { e in
+        XCTAssertThrowsError(try RESPSession.connect(url: "redis://ops:wrong@127.0.0.1:\(s.port)")) { e in
             let e = e as! RESPError
             XCTAssertEqual(e.kind, .handshake)
             XCTAssertEqual(e.serverCode, "WRONGPASS")
             XCTAssertTrue(e.message.contains("AUTH refused"), e.message)
         }
         // RESP3 with AUTH inside HELLO.
-        let h = try RESPClient.connect(url: "redis://ops:s3cr%23t%2Fpw@127.0.0.1:\(s.port)/0?protocol=3")
+        let h = try RESPSession.connect(url: "redis://ops:s3cr%23t%2Fpw@127.0.0.1:\(s.port)/0?protocol=3")
         XCTAssertEqual(try h.command(["ACL", "WHOAMI"]), .bulkString(b("ops")))
-        XCTAssertThrowsError(try RESPClient.connect(url: "redis://ops:nope@127.0.0.1:\(s.port)/0?protocol=3")) { e in
+        XCTAssertThrowsError(try RESPSession.connect(url: "redis://ops:nope@127.0.0.1:\(s.port)/0?protocol=3")) { e in
             XCTAssertEqual((e as! RESPError).serverCode, "WRONGPASS")
         }
     }
 
     func testUnixSocket() throws {
         let s = try redis()
-        let c = try RESPClient.connect(url: "unix://\(s.socketPath)?db=9")
+        let c = try RESPSession.connect(url: "unix://\(s.socketPath)?db=9")
         XCTAssertEqual(try c.command(["SET", "u", "1"]), .simpleString(b("OK")))
         let tcp = try client(9)
         XCTAssertEqual(try tcp.command(["GET", "u"]), .bulkString(b("1")))
@@ -151,12 +152,12 @@ final class ServerTests: XCTestCase {
 
     func testConnectToClosedPortFailsFast() throws {
         let port = RedisServer.freePort()
-        XCTAssertThrowsError(try RESPClient.connect(url: "redis://127.0.0.1:\(port)")) { e in
+        XCTAssertThrowsError(try RESPSession.connect(url: "redis://127.0.0.1:\(port)")) { e in
             let e = e as! RESPError
             XCTAssertEqual(e.kind, .connectRefused)
             XCTAssertTrue(e.message.contains("Connection refused"), e.message)
         }
-        XCTAssertThrowsError(try RESPClient.connect(url: "unix:///nonexistent/redis.sock")) { e in
+        XCTAssertThrowsError(try RESPSession.connect(url: "unix:///nonexistent/redis.sock")) { e in
             XCTAssertEqual((e as! RESPError).kind, .connectRefused)
         }
     }
@@ -164,7 +165,7 @@ final class ServerTests: XCTestCase {
     func testEventLoopStyleDrivingWithPartialReads() throws {
         // Drive RESPConnection by hand with poll, as an event loop would.
         let s = try redis()
-        let c = try RESPConnection(endpoint: .tcp("127.0.0.1", s.port))
+        let c = try RESPConnection(endpoint: .tcp("127.0.0.1", UInt16(s.port)))
         func wait(_ need: IONeed) {
             var p = pollfd(fd: c.fd, events: Int16(need == .writable ? POLLOUT : POLLIN), revents: 0)
             _ = poll(&p, 1, 10_000)
@@ -195,19 +196,26 @@ final class ServerFailureTests: XCTestCase {
     func testServerKilledMidRead() throws {
         let s = try RedisServer()
         defer { s.stop() }
-        let c = try RESPClient.connect(url: "redis://127.0.0.1:\(s.port)")
+        let c = try RESPSession.connect(url: "redis://127.0.0.1:\(s.port)")
         c.retry.maxAttempts = 1
-        // DEBUG SLEEP holds the reply; kill the server while the client waits for it.
-        let pid = s.pid
-        // 1.5 s of the 5 s sleep: the command is surely sent by then, even on a loaded machine
-        let killer = Thread { usleep(1_500_000); kill(pid, SIGKILL) }
+        // BLPOP holds the reply; the server is killed once CLIENT LIST shows the client waiting in
+        // it, and kill9 returns only when the server is gone (reaped, its port closed)
+        let admin = try RESPSession.connect(url: "redis://127.0.0.1:\(s.port)")
+        let gone = DispatchSemaphore(value: 0)
+        let shared = Shared((admin, s))
+        let killer = Thread {
+            _ = try? SessionTests.client(running: "blpop", on: shared.value.0)
+            shared.value.1.kill9()
+            gone.signal()
+        }
         killer.start()
-        XCTAssertThrowsError(try c.command(["DEBUG", "SLEEP", "5"])) { e in
+        XCTAssertThrowsError(try c.command(["BLPOP", "never", "0"])) { e in
             let e = e as! RESPError
             XCTAssertEqual(e.kind, .closedByServer, e.message)
             XCTAssertTrue(e.message.contains("closed by the server"), e.message)
         }
         XCTAssertNil(c.connection)   // dropped, never reused
+        gone.wait()
         // The next call tries to reconnect and fails clearly.
         XCTAssertThrowsError(try c.command(["PING"])) { e in
             XCTAssertEqual((e as! RESPError).kind, .connectRefused)
@@ -217,7 +225,7 @@ final class ServerFailureTests: XCTestCase {
     func testConnectionIsBrokenAfterServerDies() throws {
         let s = try RedisServer()
         defer { s.stop() }
-        let c = try RESPConnection(endpoint: .tcp("127.0.0.1", s.port))
+        let c = try RESPConnection(endpoint: .tcp("127.0.0.1", UInt16(s.port)))
         var p = pollfd(fd: c.fd, events: Int16(POLLOUT), revents: 0)
         while try c.connectStep() != .done { _ = poll(&p, 1, 10_000) }
         c.enqueue(["DEBUG", "SLEEP", "5"])
@@ -239,10 +247,10 @@ final class ServerFailureTests: XCTestCase {
     func testReadOnlyCommandResentAfterReconnect() throws {
         let s = try RedisServer()
         defer { s.stop() }
-        let c = try RESPClient.connect(url: "redis://127.0.0.1:\(s.port)")
+        let c = try RESPSession.connect(url: "redis://127.0.0.1:\(s.port)")
         _ = try c.command(["SET", "k", "v"])
         // The server drops every client; a GET is re-sent on a new connection, a SET is not.
-        let admin = try RESPClient.connect(url: "redis://127.0.0.1:\(s.port)")
+        let admin = try RESPSession.connect(url: "redis://127.0.0.1:\(s.port)")
         _ = try admin.command(["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"])
         XCTAssertEqual(try c.command(["GET", "k"]), .bulkString(b("v")))
         XCTAssertEqual(c.connectCount, 2)
@@ -276,7 +284,7 @@ extension ServerTests {
 
     func testResp3PushMessages() throws {
         let s = try redis()
-        let sub = try RESPClient.connect(url: "redis://127.0.0.1:\(s.port)/0?protocol=3")
+        let sub = try RESPSession.connect(url: "redis://127.0.0.1:\(s.port)/0?protocol=3")
         var pushes: [RESPValue] = []
         sub.onPush = { pushes.append($0) }
         // In RESP3 the SUBSCRIBE confirmation itself is a push; PING still gets its reply.

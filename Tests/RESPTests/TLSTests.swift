@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import OpshTestSupport
 @testable import RESP
 
 /// Debian's redis-server 7.0 is built with TLS: it starts with --tls-port and these options.
@@ -22,7 +23,7 @@ final class TLSTests: XCTestCase {
     func testTLSWithTestCA() throws {
         let (p, s) = try setup()
         for host in ["127.0.0.1", "localhost"] {
-            let c = try RESPClient.connect(url: "rediss://\(host):\(s.port)/2?ca=\(p.caCert)")
+            let c = try RESPSession.connect(url: "rediss://\(host):\(s.port)/2?ca=\(p.caCert)")
             XCTAssertEqual(try c.command(["SET", "t", "secure"]), .simpleString(b("OK")))
             XCTAssertEqual(try c.command(["GET", "t"]), .bulkString(b("secure")))
             let big = [UInt8](repeating: 7, count: 3 << 20)
@@ -32,13 +33,13 @@ final class TLSTests: XCTestCase {
             XCTAssertEqual(r.count, 500)
         }
         // RESP3 over TLS.
-        let c3 = try RESPClient.connect(url: "rediss://localhost:\(s.port)/2?ca=\(p.caCert)&protocol=3")
+        let c3 = try RESPSession.connect(url: "rediss://localhost:\(s.port)/2?ca=\(p.caCert)&protocol=3")
         XCTAssertEqual(try c3.command(["EXISTS", "t"]), .integer(1))
     }
 
     func testWrongCAFailsVerification() throws {
         let (p, s) = try setup()
-        XCTAssertThrowsError(try RESPClient.connect(url: "rediss://localhost:\(s.port)?ca=\(p.otherCA)")) { e in
+        XCTAssertThrowsError(try RESPSession.connect(url: "rediss://localhost:\(s.port)?ca=\(p.otherCA)")) { e in
             let e = e as! RESPError
             XCTAssertEqual(e.kind, .tlsVerify, e.message)
             XCTAssertTrue(e.message.contains("certificate verification failed"), e.message)
@@ -46,20 +47,20 @@ final class TLSTests: XCTestCase {
             XCTAssertTrue(e.message.contains("X509 error"), e.message)
         }
         // Default trust store: the test CA is not in it.
-        XCTAssertThrowsError(try RESPClient.connect(url: "rediss://localhost:\(s.port)")) { e in
+        XCTAssertThrowsError(try RESPSession.connect(url: "rediss://localhost:\(s.port)")) { e in
             XCTAssertEqual((e as! RESPError).kind, .tlsVerify)
         }
         // A name the certificate does not hold.
-        XCTAssertThrowsError(try RESPClient.connect(url: "rediss://127.0.0.1:\(s.port)?ca=\(p.caCert)&sni=db.example.com")) { e in
+        XCTAssertThrowsError(try RESPSession.connect(url: "rediss://127.0.0.1:\(s.port)?ca=\(p.caCert)&sni=db.example.com")) { e in
             let e = e as! RESPError
             XCTAssertEqual(e.kind, .tlsVerify, e.message)
             XCTAssertTrue(e.message.contains("mismatch"), e.message)
         }
         // Turning verification off is explicit and then works.
-        let c = try RESPClient.connect(url: "rediss://localhost:\(s.port)?verify=no")
+        let c = try RESPSession.connect(url: "rediss://localhost:\(s.port)?verify=no")
         XCTAssertEqual(try c.command(["PING"]), .simpleString(b("PONG")))
         // Bad CA path: a clear setup error.
-        XCTAssertThrowsError(try RESPClient.connect(url: "rediss://localhost:\(s.port)?ca=/nonexistent.pem")) { e in
+        XCTAssertThrowsError(try RESPSession.connect(url: "rediss://localhost:\(s.port)?ca=/nonexistent.pem")) { e in
             let e = e as! RESPError
             XCTAssertEqual(e.kind, .tls)
             XCTAssertTrue(e.message.contains("cannot load CA file"), e.message)
@@ -72,13 +73,13 @@ final class TLSTests: XCTestCase {
         // handshake fails (or passes its deadline, here 1 s) with a TLS/connect-timeout error.
         let plain = try RedisServer()
         defer { plain.stop() }
-        XCTAssertThrowsError(try RESPClient(endpoint: RESPEndpoint(url: "rediss://localhost:\(plain.port)?ca=\(p.caCert)"),
+        XCTAssertThrowsError(try RESPSession.connect(endpoint: RESPEndpoint(url: "rediss://localhost:\(plain.port)?ca=\(p.caCert)"),
                                             connectTimeout: 1)) { e in
             let k = (e as! RESPError).kind
             XCTAssertTrue(k == .tls || k == .connectTimeout, "\(e)")
         }
         // Plain client against the TLS port: the server drops the connection.
-        XCTAssertThrowsError(try RESPClient(endpoint: RESPEndpoint(url: "redis://127.0.0.1:\(s.port)"), connectTimeout: 5)
+        XCTAssertThrowsError(try RESPSession.connect(endpoint: RESPEndpoint(url: "redis://127.0.0.1:\(s.port)"), connectTimeout: 5)
                                 .command(["PING"])) { e in
             let k = (e as! RESPError).kind
             XCTAssertTrue(k == .closedByServer || k == .io || k == .timeout, "\(e)")
@@ -87,13 +88,13 @@ final class TLSTests: XCTestCase {
 
     func testClientCertificateRequired() throws {
         let (p, _) = try setup()
-        let s = try RedisServer(tls: (p.serverCert, p.serverKey, p.caCert), extra: ["--tls-auth-clients", "yes"])
+        let s = try RedisServer(tls: (p.serverCert, p.serverKey, p.caCert), extraArguments: ["--tls-auth-clients", "yes"])
         defer { s.stop() }
-        let c = try RESPClient.connect(url: "rediss://localhost:\(s.port)?ca=\(p.caCert)&cert=\(p.clientCert)&key=\(p.clientKey)")
+        let c = try RESPSession.connect(url: "rediss://localhost:\(s.port)?ca=\(p.caCert)&cert=\(p.clientCert)&key=\(p.clientKey)")
         XCTAssertEqual(try c.command(["PING"]), .simpleString(b("PONG")))
         // Without a client certificate the server ends the session (during or right after the
         // TLS 1.3 handshake, depending on timing): a clear error either way.
-        XCTAssertThrowsError(try RESPClient(endpoint: RESPEndpoint(url: "rediss://localhost:\(s.port)?ca=\(p.caCert)"),
+        XCTAssertThrowsError(try RESPSession.connect(endpoint: RESPEndpoint(url: "rediss://localhost:\(s.port)?ca=\(p.caCert)"),
                                             connectTimeout: 5).command(["PING"])) { e in
             let k = (e as! RESPError).kind
             XCTAssertTrue(k == .tls || k == .io || k == .closedByServer, "\(e)")

@@ -2,11 +2,21 @@
 --- Redis and DragonflyDB over RESP: `local redis = require "opsh.redis"`.
 --- Calls inside a task suspend only that task; elsewhere they block. Every call has a
 --- deadline (the connection's timeout, default 5 s). A connection that broke is never
---- reused: the next call opens a new one; a command that may already have reached the
---- server is sent again only when it is read-only (GET, SCAN, INFO, ...), with backoff.
+--- reused: the next call opens a new one, restoring the db, client name, credentials and
+--- protocol the script chose (SELECT, CLIENT SETNAME, AUTH, HELLO). A command that may already
+--- have reached the server is sent again only when it is read-only (GET, SCAN, INFO, ...), with
+--- backoff, and never inside MULTI or after WATCH: the error says why it was not re-sent. After a
+--- connection broke inside MULTI or after WATCH, the server has dropped that state: every command
+--- then fails with err.code "transaction_lost" until the script sends DISCARD, UNWATCH or EXEC.
+--- A task cancelled during a call (opsh.all's timeout, a failing sibling, task:cancel) closes the
+--- connection, so the next call on it gets its own reply.
 --- One connection serves one call at a time: give each task its own. Misuse raises; failures of the
 --- server or the network return nil, err (err.code: a server error's first word such as
---- WRONGTYPE or NOAUTH, or "timeout", "connect", "tls", "io", "protocol", "closed").
+--- WRONGTYPE or NOAUTH, or "timeout", "connect", "tls", "io", "protocol", "closed",
+--- "transaction_lost", or "memory" for a reply larger than what --max-memory leaves).
+--- RESP3 push frames (client tracking's invalidations) never take a reply's place: they are
+--- counted and dropped. A reply Lua cannot represent (a map key that is NaN, a table or an
+--- error) is a "protocol" error.
 --- Replies: simple strings and bulk strings are Lua strings, integers integers, nil
 --- replies opsh.null, arrays Lua arrays; with protocol = 3, maps are tables, sets arrays,
 --- doubles numbers, booleans booleans. A server error inside an array (EXEC, pipelines)
@@ -16,10 +26,12 @@
 local redis = {}
 
 --- Connects. url_or_opts is a URL (redis://user:pass@host:port/db, rediss://..., unix:///path?db=1)
---- or a table {url=, timeout=, protocol=2|3, db=, username=, password=, name=,
---- tls = {ca_file=, cert_file=, key_file=, verify=true, server_name=}}. Without a URL the
---- configured redis_url is used.
----@param url_or_opts? string|table
+--- or a table {url=, host=, port=, timeout=, protocol=2|3, db=, username=, password=, name=,
+--- tls = {ca_file=, cert_file=, key_file=, verify=true, server_name=}}. host/port (host defaults
+--- to localhost, port to 6379) name the server instead of url; with neither, the configured
+--- redis_url is used. db, username, password, name, protocol and tls apply on top of either.
+--- An unknown option raises an error that lists the options.
+---@param url_or_opts? string|redis.options
 ---@return redis.connection|nil, table? err
 function redis.connect(url_or_opts) end
 
@@ -28,6 +40,18 @@ function redis.connect(url_or_opts) end
 ---@param text string
 ---@return table
 function redis.parse_info(text) end
+
+---@class redis.options
+---@field url? string redis://, rediss:// or unix:// URL (not with host/port)
+---@field host? string server host name or address (default "localhost")
+---@field port? integer server port (default 6379)
+---@field db? integer database to SELECT
+---@field username? string ACL user
+---@field password? string
+---@field name? string CLIENT SETNAME
+---@field protocol? integer 2 (default) or 3 (HELLO 3)
+---@field timeout? number seconds for the connect and for each call (default 5)
+---@field tls? {ca_file?: string, cert_file?: string, key_file?: string, verify?: boolean, server_name?: string}
 
 ---@class redis.connection
 local conn = {}
@@ -57,7 +81,7 @@ function conn:transaction(fn) end
 function conn:eval(script, keys, args) end
 
 --- Iterates keys with SCAN (never KEYS): for key in r:scan{match = "session:*", count = 1000, type = "hash"} do ... end.
---- A network failure ends the loop by raising.
+--- A network failure or an unusable reply ends the loop by raising.
 ---@param opts? {match?: string, count?: integer, type?: string}
 ---@return fun(): string?
 function conn:scan(opts) end
