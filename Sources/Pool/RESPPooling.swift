@@ -5,12 +5,12 @@ import RESP
 public enum RESPPooling {
     /// Clients that never reconnect or resend by themselves (retry attempts 1): a broken
     /// connection is the pool's to close, and its breaker's to count.
-    public static func connector(endpoint: RESPEndpoint, connectTimeout: Double, timeout: Double) -> Pool<RESPClient>.Connector {
-        Pool<RESPClient>.Connector(
+    public static func connector(endpoint: RESPEndpoint, connectTimeout: Double, timeout: Double) -> Pool<RESPSession>.Connector {
+        Pool<RESPSession>.Connector(
             close: { $0.close() },
             create: { deadline in
-                try RESPClient(endpoint: endpoint, connectTimeout: min(connectTimeout, max(deadline.secondsFromNow, 0.001)),
-                               timeout: timeout, retry: RESPRetryPolicy(maxAttempts: 1))
+                try RESPSession.connect(endpoint: endpoint, connectTimeout: min(connectTimeout, max(deadline.secondsFromNow, 0.001)),
+                                        timeout: timeout, retry: RESPRetryPolicy(maxAttempts: 1))
             },
             validate: { c in
                 guard let r = try? c.command(["PING"]) else { return false }
@@ -26,7 +26,8 @@ public enum RESPPooling {
         case .timeout, .connectTimeout: return (.timeout, true)
         case .dns, .connectRefused, .connect, .io, .closedByServer, .broken, .handshake, .tls, .tlsVerify, .tlsUnavailable:
             return (.connection, true)
-        case .protocolError: return (.query, true)
+        case .protocolError, .busy: return (.query, true)
+        case .transactionLost: return (.transaction, true)
         case .badURL: return (nil, true)
         }
     }

@@ -9,7 +9,7 @@ import XCTest
 /// (SIGSTOP) and thaw (SIGCONT) — by its pid, waiting until each change really happened.
 final class RedisPoolTests: XCTestCase {
     func makePool(_ server: RedisServer, max: Int = 2, timeout: Double = 2, acquire: Double = 2,
-                  clock: ManualClock? = nil) throws -> ManagedPool<RESPClient> {
+                  clock: ManualClock? = nil) throws -> ManagedPool<RESPSession> {
         let ep = try RESPEndpoint(url: server.url)
         return try ManagedPool(name: server.url, kind: "redis",
                                options: PoolOptions(min: 0, max: max, acquireTimeout: acquire),
@@ -17,7 +17,7 @@ final class RedisPoolTests: XCTestCase {
                                clock: clock.map { .manual($0) } ?? .monotonic)
     }
 
-    func call(_ m: ManagedPool<RESPClient>, _ args: [String]) throws -> RESPValue {
+    func call(_ m: ManagedPool<RESPSession>, _ args: [String]) throws -> RESPValue {
         try m.call(pattern: QueryPattern.redis(command: args[0], key: args.count > 1 ? args[1] : nil),
                    classify: RESPPooling.classify, judge: RESPPooling.failureType(ofReply:)) { try $0.command(args) }
     }
