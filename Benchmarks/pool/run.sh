@@ -13,16 +13,8 @@ bench=${1:-$root/.build-pbench/release/pool-bench}
 tick=${2:-0.25}
 [[ -x $bench ]] || { echo "run.sh: no pool-bench at $bench (build it first)" >&2; exit 2; }
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/opsh-pool-bench.XXXXXX")
-server_pid=
-cleanup() {
-    if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
-        kill "$server_pid"
-        for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+. "$here/../common.sh"
+bench_scratch pool-bench
 
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$bench" micro

@@ -39,16 +39,8 @@ for tool in redis-server redis-cli redis-benchmark taskset gcc; do
 done
 if (( $(nproc) < 2 )); then echo "run.sh: needs two CPUs (0 and 1)" >&2; exit 2; fi
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/opsh-redis-bench.XXXXXX")
-server_pid=
-cleanup() {
-    if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
-        kill "$server_pid"
-        for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+. "$here/../common.sh"
+bench_scratch redis-bench
 trap 'exit 130' INT TERM
 
 gcc -O2 -o "$tmp/hiredis_bench" "$here/hiredis_bench.c" -lhiredis
