@@ -52,6 +52,7 @@ let package = Package(
         // Swift 5 mode: Mutex<State> holds connections and completions that are not Sendable;
         // the pool guarantees their exclusive use under its lock (see Pool.swift).
         .target(name: "Pool", dependencies: ["EventLoop", "Qdrant", "RESP"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .target(name: "Predict"),
 
         // The Lua border: the only target that touches Lua's C API.
         .target(name: "LuaRuntime", dependencies: ["CLua", "CLuaShim", "EventLoop"]),
@@ -91,6 +92,7 @@ let package = Package(
         .testTarget(name: "UserTests", dependencies: ["OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "PickleTests", dependencies: ["Pickle"], exclude: ["corpus"]),
         .testTarget(name: "QdrantTests", dependencies: ["Qdrant"]),
+        .testTarget(name: "PredictTests", dependencies: ["Predict"]),
         .testTarget(name: "QdrantProcedureTests", dependencies: ["OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "ArchiveTests", dependencies: ["Archive", "CDyn"]),
         .testTarget(name: "BackupTests", dependencies: ["OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
