@@ -1,3 +1,5 @@
+import FileSystem
+
 /// The saved form of a predictor: its configuration, the history it trains on, the state its
 /// features run on, and its models, so a loaded predictor forecasts at once and retrains as the
 /// saved one would have. The live accuracy windows are not saved: they start again (the holdout
@@ -171,5 +173,30 @@ struct ByteReader {
     mutating func string() throws(PredictError) -> String {
         let n = try count(max: 256)
         return String(decoding: try take(n), as: UTF8.self)
+    }
+}
+
+extension LoadPredictor {
+    /// The largest file `load(from:)` reads (the longest history allowed is about 250 MB).
+    public static let fileLimit = 512 << 20
+
+    /// Writes `encoded()` to `path` atomically (FileSystem.writeAtomically: a reader sees the old
+    /// file or the new one, never a part).
+    public func save(to path: String) throws(PredictError) {
+        do { try FileSystem.writeAtomically(path, encoded()) } catch {
+            throw PredictError(.io, field: "path", error.message)
+        }
+    }
+
+    /// A predictor saved by `save(to:)`; a corrupt, truncated or foreign file is refused with an
+    /// error naming the file and what is wrong with it.
+    public static func load(from path: String) throws(PredictError) -> LoadPredictor {
+        let bytes: [UInt8]
+        do { bytes = try FileSystem.read(path, limit: fileLimit) } catch {
+            throw PredictError(.io, field: "path", error.message)
+        }
+        do { return try LoadPredictor(decoding: bytes) } catch {
+            throw PredictError(.corruptModel, field: "path", "\(path): \(error.message)")
+        }
     }
 }

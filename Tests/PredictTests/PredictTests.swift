@@ -401,3 +401,29 @@ final class MetricsTests: XCTestCase {
         XCTAssertTrue(text.contains("db_connection_pool_ml_model_trainings_total{pool=\"a\\\"b\"} \(p.retrains)\n"))
     }
 }
+
+final class SavedFileTests: XCTestCase {
+    func testSaveAndLoadAFileAndRefuseACorruptOne() throws {
+        let dir = "/tmp/opsh-predict-tests-\(getpid())"
+        mkdir(dir, 0o755)
+        defer { unlink(dir + "/m.bin"); rmdir(dir) }
+        var c = PredictorConfig()
+        c.horizons = [25]
+        var p = try LoadPredictor(c)
+        for i in 0..<300 { try p.observe(Sample(t: monday + Double(i) * 5, requests: dailyRequests(i * 30))) }
+        try p.save(to: dir + "/m.bin")
+        let q = try LoadPredictor.load(from: dir + "/m.bin")
+        XCTAssertEqual(try q.predict(horizon: 25).load, try p.predict(horizon: 25).load)
+        // cut the file short
+        truncate(dir + "/m.bin", 100)
+        XCTAssertThrowsError(try LoadPredictor.load(from: dir + "/m.bin")) { e in
+            let e = e as! PredictError
+            XCTAssertEqual(e.kind, .corruptModel)
+            XCTAssertTrue(e.message.hasPrefix(dir + "/m.bin: not a usable saved predictor: truncated"), e.message)
+        }
+        XCTAssertThrowsError(try LoadPredictor.load(from: dir + "/none.bin")) { e in
+            XCTAssertEqual((e as! PredictError).kind, .io)
+            XCTAssertTrue((e as! PredictError).message.contains("none.bin"))
+        }
+    }
+}
