@@ -52,14 +52,12 @@ let package = Package(
         // Swift 5 mode: Mutex<State> holds connections and completions that are not Sendable;
         // the pool guarantees their exclusive use under its lock (see Pool.swift).
         .target(name: "Pool", dependencies: ["EventLoop", "Qdrant", "RESP"], swiftSettings: [.swiftLanguageMode(.v5)]),
-        .target(name: "Predict"),
         .target(name: "Predict", dependencies: ["FileSystem"]),
 
         // The Lua border: the only target that touches Lua's C API.
         .target(name: "LuaRuntime", dependencies: ["CLua", "CLuaShim", "EventLoop"]),
         // The modules scripts see: the runtime's API and the native libraries only.
-        .target(name: "Modules", dependencies: ["LuaRuntime", "JSON", "RESP", "HTTP", "Pickle", "Qdrant", "Archive", "Docker", "Sys", "Crypto", "FileSystem", "YAML", "EventLoop", "CDyn"]),
-        .target(name: "Modules", dependencies: ["LuaRuntime", "JSON", "RESP", "HTTP", "Pickle", "Qdrant", "Archive", "Docker", "Sys", "Crypto", "FileSystem", "YAML", "Predict", "EventLoop", "CDyn", "CLua", "CLuaShim"]),
+        .target(name: "Modules", dependencies: ["LuaRuntime", "JSON", "RESP", "HTTP", "Pickle", "Qdrant", "Archive", "Docker", "Sys", "Crypto", "FileSystem", "YAML", "Predict", "EventLoop", "CDyn"]),
 
         // Script catalog, runner, report, REPL; lua/ and stdlib/ are embedded at build time.
         .executableTarget(name: "EmbedGen", path: "Sources/EmbedGen"),
