@@ -52,11 +52,12 @@ let package = Package(
         // Swift 5 mode: Mutex<State> holds connections and completions that are not Sendable;
         // the pool guarantees their exclusive use under its lock (see Pool.swift).
         .target(name: "Pool", dependencies: ["EventLoop", "Qdrant", "RESP"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .target(name: "Predict", dependencies: ["FileSystem"]),
 
         // The Lua border: the only target that touches Lua's C API.
         .target(name: "LuaRuntime", dependencies: ["CLua", "CLuaShim", "EventLoop"]),
         // The modules scripts see: the runtime's API and the native libraries only.
-        .target(name: "Modules", dependencies: ["LuaRuntime", "JSON", "RESP", "HTTP", "Pickle", "Qdrant", "Archive", "Docker", "Sys", "Crypto", "FileSystem", "YAML", "EventLoop", "CDyn"]),
+        .target(name: "Modules", dependencies: ["LuaRuntime", "JSON", "RESP", "HTTP", "Pickle", "Qdrant", "Archive", "Docker", "Sys", "Crypto", "FileSystem", "YAML", "Predict", "EventLoop", "CDyn"]),
 
         // Script catalog, runner, report, REPL; lua/ and stdlib/ are embedded at build time.
         .executableTarget(name: "EmbedGen", path: "Sources/EmbedGen"),
@@ -71,6 +72,7 @@ let package = Package(
         .executableTarget(name: "resp-bench", dependencies: ["RESP"], path: "Benchmarks/RESPBench"),
         .executableTarget(name: "pool-bench", dependencies: ["Pool", "RESP"], path: "Benchmarks/pool",
                           exclude: ["run.sh"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .executableTarget(name: "predict-bench", dependencies: ["Predict"], path: "Benchmarks/PredictBench"),
 
         .testTarget(name: "LuaRuntimeTests", dependencies: ["LuaRuntime", "Modules", "CLua", "CLuaShim"]),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto"]),
@@ -91,6 +93,7 @@ let package = Package(
         .testTarget(name: "UserTests", dependencies: ["OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "PickleTests", dependencies: ["Pickle"], exclude: ["corpus"]),
         .testTarget(name: "QdrantTests", dependencies: ["Qdrant"]),
+        .testTarget(name: "PredictTests", dependencies: ["Predict"]),
         .testTarget(name: "QdrantProcedureTests", dependencies: ["OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "ArchiveTests", dependencies: ["Archive", "CDyn"]),
         .testTarget(name: "BackupTests", dependencies: ["OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),

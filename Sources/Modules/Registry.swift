@@ -14,6 +14,7 @@ public enum ModuleRegistry {
         ("opsh.fs", FilesModule.open),
         ("opsh.backup", BackupModule.open),
         ("opsh.yaml", YAMLModule.open),
+        ("opsh.predict", PredictModule.open),
         ("opsh.arq", ARQModule.open),
         ("opsh._docker", DockerModule.open),
         ("opsh.sys", SysModule.open),

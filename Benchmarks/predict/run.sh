@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The load predictor, walk-forward against its baselines on two traces, and its speed.
+# See BENCHMARKS.md "Load predictor". Usage (from the repository root):
+#   Benchmarks/predict/setup
+#   swift build -c release --scratch-path .build-pbench --product predict-bench
+#   Benchmarks/predict/run.sh .build-pbench/release/predict-bench     # ~20 min, mostly the forest
+set -euo pipefail
+bench="${1:?usage: run.sh PATH/TO/predict-bench}"
+here="$(cd "$(dirname "$0")" && pwd)"
+out="${OUT:-/tmp/predict-bench}"
+mkdir -p "$out"
+
+echo "== speed"
+"$bench" speed
+
+echo "== synthetic: 17 days at 5 s (seed 1); the last 3 days scored, every minute, horizons 25 s and 15 min"
+python3 "$here/gen_trace.py" "$out/synthetic.csv" --days 17 --seed 1
+"$bench" walk "$out/synthetic.csv" 5 25 900 241920 "$out/synthetic-model.csv" | tail -3
+python3 "$here/score.py" "$out/synthetic.csv" "$out/synthetic-model.csv" --interval 5 --h1 5 --h2 180 \
+  --test-from 241920 --validation 17280 --day 17280 --week 120960 --rf-every 60 --stride 12
+
+echo "== public: Taylor's half-hourly demand (pmdarima), weeks 9-12 scored, horizons 5 and 180 steps (2.5 h, 90 h)"
+python3 "$here/public_trace.py" "$out/taylor.csv"
+"$bench" walk "$out/taylor.csv" 1800 9000 324000 2688 "$out/taylor-model.csv" | tail -3
+python3 "$here/score.py" "$out/taylor.csv" "$out/taylor-model.csv" --interval 1800 --h1 5 --h2 180 \
+  --test-from 2688 --validation 336 --day 48 --week 336 --rf-every 20

@@ -1,0 +1,181 @@
+/// Why a model was trained.
+public enum TrainingReason: String, Sendable {
+    case onDemand = "on demand"
+    case firstModel = "enough samples for a first model"
+    case historyDoubled = "the history doubled since the last training"
+    case newSamples = "retrain_every new samples"
+    case horizonReady = "a horizon has enough samples for its first model"
+    case maseAboveOne = "MASE above 1 on the last window"
+}
+
+/// What one training did.
+public struct TrainingReport: Sendable, Equatable {
+    public let reason: TrainingReason
+    /// Slots trained on.
+    public let samples: Int
+    /// Seconds the training took.
+    public let duration: Double
+    /// The holdout accuracy of each configured horizon (untrained ones with `trained` false).
+    public let accuracy: [Accuracy]
+}
+
+extension LoadPredictor {
+    /// The ridge penalties tried, in units of each input's variance (infinity: the last-value
+    /// forecast). Fixed before any scoring; the choice among them is made on a validation split
+    /// inside the training rows, never on the holdout.
+    static let lambdas: [Double] = [1e-4, 1e-3, 1e-2, 0.1, 1, 10, .infinity]
+    static let minimumFitRows = 30, minimumHoldout = 20
+
+    /// The rows of one horizon: with R = slots − steps forecast origins, the holdout is the last
+    /// fifth of them (at least 20), the fit rows end `steps` slots before it so that no fitted
+    /// target falls in the holdout, and the fit rows are split the same way for choosing λ.
+    struct Split {
+        let rows: Int, holdoutStart: Int, fitEnd: Int, validationStart: Int, innerFitEnd: Int
+        init?(count n: Int, steps h: Int) {
+            rows = n - h
+            holdoutStart = rows - max(LoadPredictor.minimumHoldout, rows / 5)
+            fitEnd = holdoutStart - h
+            guard fitEnd >= LoadPredictor.minimumFitRows else { return nil }
+            validationStart = fitEnd - max(10, fitEnd / 5)
+            innerFitEnd = validationStart - h
+        }
+        var cuts: [Int] { [0, max(0, innerFitEnd), fitEnd, rows] }
+    }
+
+    /// The trigger that is due, if any (checked as each slot closes).
+    func trainingDue() -> TrainingReason? {
+        let n = history.count
+        guard let at = trainedAtTotal else { return n >= config.minSamples ? .firstModel : nil }
+        let since = history.total - at
+        if since >= config.retrainEvery { return .newSamples }
+        if trainedCount < config.retrainEvery && n >= 2 * trainedCount { return .historyDoubled }
+        for k in steps.indices where models[k] == nil {
+            if Split(count: n, steps: steps[k]) != nil && Split(count: trainedCount, steps: steps[k]) == nil { return .horizonReady }
+        }
+        // MASE on a full window, looked at a dozen times per window
+        if since % max(1, config.accuracyWindow / 12) == 0 {
+            for k in steps.indices where models[k] != nil && live[k].window.isFull {
+                if let mase = live[k].window.summary.mase, mase > 1 { return .maseAboveOne }
+            }
+        }
+        return nil
+    }
+
+    /// Trains a model for every horizon the history is long enough for, on everything kept.
+    @discardableResult
+    public mutating func train() -> TrainingReport { train(reason: .onDemand) }
+
+    @discardableResult
+    mutating func train(reason: TrainingReason) -> TrainingReport {
+        let started = Self.monotonic()
+        let n = history.count, p = Features.count, base = history.oldest
+        // the design matrix, row by row as the EWMAs run over the history
+        var x = [Double](repeating: 0, count: n * p)
+        var y = [Double](repeating: 0, count: n)
+        var measured = [Bool](repeating: true, count: n)
+        var s = Features.Smoothing()
+        let h = history
+        x.withUnsafeMutableBufferPointer { xb in
+            for r in 0..<n {
+                let i = base + r
+                y[r] = h.loadAt(i)
+                measured[r] = !h.isFilled(i)
+                s = s.adding(y[r])
+                Features.write(h, i, s, time: time(ofSlot: i), into: xb.baseAddress! + r * p)
+            }
+        }
+        let splits = steps.map { Split(count: n, steps: $0) }
+
+        // prefix sums of the rows, taken at every cut any split needs
+        var cutSet = Set<Int>()
+        for sp in splits { if let sp { cutSet.formUnion(sp.cuts) } }
+        let cuts = cutSet.sorted()
+        var rowPrefix: [Int: RowSums] = [:]
+        var targetPrefix: [[Int: TargetSums]] = Array(repeating: [:], count: steps.count)
+        var rows = 0.0
+        var sums = [Double](repeating: 0, count: p)
+        var gram = [Double](repeating: 0, count: p * p)
+        var ts = steps.map { _ in TargetSums(p) }
+        x.withUnsafeBufferPointer { xb in
+            gram.withUnsafeMutableBufferPointer { g in
+                var next = 0
+                for r in 0...n {
+                    while next < cuts.count && cuts[next] == r {
+                        var snapshot = RowSums(p)
+                        snapshot.rows = rows; snapshot.sums = sums; snapshot.gram = Array(g)
+                        rowPrefix[r] = snapshot
+                        for k in steps.indices { targetPrefix[k][r] = ts[k] }
+                        next += 1
+                    }
+                    if r == n || next == cuts.count { break }
+                    let row = xb.baseAddress! + r * p
+                    for j in 0..<p {
+                        let xj = row[j]
+                        sums[j] += xj
+                        for k in j..<p { g[j * p + k] += xj * row[k] }
+                    }
+                    rows += 1
+                    for k in steps.indices where r < n - steps[k] {
+                        let d = y[r + steps[k]] - y[r]
+                        ts[k].sum += d
+                        for j in 0..<p { ts[k].cross[j] += d * row[j] }
+                    }
+                }
+            }
+        }
+
+        func fit(_ k: Int, _ a: Int, _ b: Int, _ lambda: Double) -> LinearFit? {
+            guard let rb = rowPrefix[b], let ra = rowPrefix[a], let tb = targetPrefix[k][b], let ta = targetPrefix[k][a] else { return nil }
+            return Ridge.fit(rb - ra, tb - ta, lambda: lambda)
+        }
+        func score(_ f: LinearFit, _ k: Int, _ a: Int, _ b: Int) -> ErrorSummary {
+            var e = ErrorSummary()
+            x.withUnsafeBufferPointer { xb in
+                for r in a..<b where measured[r + steps[k]] {
+                    let forecast = Self.clamp(y[r] + f.predict(xb.baseAddress! + r * p))
+                    e.add(predicted: forecast, naive: y[r], actual: y[r + steps[k]])
+                }
+            }
+            return e
+        }
+
+        for k in steps.indices {
+            guard let sp = splits[k] else { models[k] = nil; continue }
+            // λ: the best on the validation rows of a fit on the rows before them
+            var lambda = 0.1
+            if sp.innerFitEnd >= Self.minimumFitRows {
+                var best = Double.infinity
+                for l in Self.lambdas {
+                    guard let f = fit(k, 0, sp.innerFitEnd, l), let mae = score(f, k, sp.validationStart, sp.fitEnd).mae else { continue }
+                    if mae <= best { best = mae; lambda = l }
+                }
+            }
+            guard let heldOut = fit(k, 0, sp.fitEnd, lambda), let final = fit(k, 0, sp.rows, lambda) else { models[k] = nil; continue }
+            let holdout = score(heldOut, k, sp.holdoutStart, sp.rows)
+            models[k] = HorizonModel(fit: final, holdout: holdout, importance: Self.importance(final, rowPrefix[sp.rows]! - rowPrefix[0]!))
+        }
+        trainedAtTotal = history.total
+        trainedCount = n
+        retrains += 1
+        live = steps.map { LiveScore(steps: $0, window: config.accuracyWindow) }
+        let report = TrainingReport(reason: reason, samples: n, duration: Self.monotonic() - started, accuracy: accuracy())
+        lastTraining = report
+        return report
+    }
+
+    /// |weight| × standard deviation per input, summed per group, as shares of the total.
+    static func importance(_ f: LinearFit, _ rows: RowSums) -> [FeatureImportance] {
+        let p = Features.count
+        var raw = [Double](repeating: 0, count: p)
+        for j in 0..<p where rows.rows > 0 {
+            let mean = rows.sums[j] / rows.rows
+            let v = max(0, rows.gram[j * p + j] / rows.rows - mean * mean)
+            raw[j] = abs(f.weights[j]) * v.squareRoot()
+        }
+        let total = raw.reduce(0, +)
+        guard total > 0 else { return [] }
+        return Features.groups.map { g in
+            FeatureImportance(name: g.name, weight: raw[g.range].reduce(0, +) / total)
+        }.sorted { $0.weight > $1.weight }
+    }
+}
