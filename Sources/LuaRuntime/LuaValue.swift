@@ -23,6 +23,15 @@ public enum LuaValue: Hashable, Sendable {
         if case .string(let b) = self { return String(decoding: b, as: UTF8.self) }
         return nil
     }
+
+    /// Whether a Lua table can hold this as a key (nil and NaN it cannot).
+    public var canBeTableKey: Bool {
+        switch self {
+        case .nil: return false
+        case .number(let d): return !d.isNaN
+        default: return true
+        }
+    }
 }
 
 public enum LuaValueError: Error, CustomStringConvertible {
@@ -55,7 +64,9 @@ extension Lua {
         case .map(let m):
             _ = ensureStack(4)
             newTable(hashCount: Int32(clamping: m.count))
-            for (k, v) in m where k != .nil {
+            // lua_rawset raises on a nil or NaN key: such an entry cannot be a Lua table's, and
+            // raising here would unwind through this Swift frame
+            for (k, v) in m where k.canBeTableKey {
                 push(value: k)
                 push(value: v)
                 rawSet(-3)

@@ -41,6 +41,15 @@ final class BorderTests: XCTestCase {
                        [.string("float"), .string("integer"), .boolean(true)])
     }
 
+    /// A map holding a NaN key (a decoder's input can): pushing it must not call lua_rawset with
+    /// that key, which raises from inside this Swift frame; the entry is left out.
+    func testMapWithANaNKeyPushesWithoutRaising() throws {
+        let lua = vm.main
+        lua.push(value: .map([.number(.nan): .integer(1), .string("ok"): .integer(2), .number(1.5): .integer(3)]))
+        XCTAssertEqual(try lua.value(at: -1), .map([.string("ok"): .integer(2), .number(1.5): .integer(3)]))
+        lua.pop()
+    }
+
     func testTableCycleIsAnErrorNotACrash() throws {
         let lua = vm.main
         try vm.load("local t = {1}; t[2] = t; return t", chunkName: "=t")
