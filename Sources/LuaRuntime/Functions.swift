@@ -165,6 +165,20 @@ extension Lua {
         }
     }
 
+    /// The options table at `i` as Swift values, by string key (none or nil: empty). With
+    /// `known`, a key not in it is refused by name (checkOptionKeys); nil: the caller checks.
+    public func options(_ i: Int32, known: [String]?) throws(LuaRaise) -> [String: LuaValue] {
+        guard type(at: i) == .table else {
+            if isNoneOrNil(i) { return [:] }
+            throw .type(i, "table")
+        }
+        if let known { try checkOptionKeys(i, known, arg: i) }
+        guard case .map(let m) = (try? value(at: i, maxDepth: 8)) ?? .nil else { return [:] }
+        var out: [String: LuaValue] = [:]
+        for (k, v) in m { if let s = k.text { out[s] = v } }
+        return out
+    }
+
     static func typeWord(_ t: LuaType) -> String {
         switch t {
         case .boolean: return "boolean"

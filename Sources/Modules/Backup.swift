@@ -37,17 +37,6 @@ public enum BackupModule {
 
     // MARK: conversions
 
-    static func options(_ lua: Lua, _ i: Int32) throws(LuaRaise) -> [String: LuaValue] {
-        guard lua.type(at: i) == .table else {
-            if lua.isNoneOrNil(i) { return [:] }
-            throw .type(i, "table")
-        }
-        guard case .map(let m) = (try? lua.value(at: i, maxDepth: 8)) ?? .nil else { return [:] }
-        var out: [String: LuaValue] = [:]
-        for (k, v) in m { if let s = k.text { out[s] = v } }
-        return out
-    }
-
     static func int(_ v: LuaValue?) -> Int64? {
         switch v { case .integer(let i)?: return i; case .number(let d)?: return Int64(d); default: return nil }
     }
@@ -118,7 +107,7 @@ public enum BackupModule {
     /// backup.begin{root=, tier="daily", compression="gzip"|"zstd"|"none", level=, threads=, meta={...}}
     static let begin: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
-            let o = try options(lua, 1)
+            let o = try lua.options(1, known: ["root", "tier", "compression", "level", "threads", "meta"])
             guard let root = o["root"]?.text, !root.isEmpty else { throw .argument(1, "root (the backup directory) is required") }
             let tier = o["tier"]?.text ?? "manual"
             guard let comp = Compression(rawValue: o["compression"]?.text ?? "gzip") else {
@@ -159,7 +148,7 @@ public enum BackupModule {
             let h = try handle(lua)
             let item = try lua.checkString(2)
             let path = try lua.checkString(3)
-            let o = try options(lua, 4)
+            let o = try lua.options(4, known: ["exclude", "meta"])
             if h.dryRun { return would(lua, "archive \(path) as \(item)", [("name", .string(item))]) }
             guard let w = h.writer else { throw .message("the backup was already committed or aborted") }
             defer { if w.progress != nil { writeToStderr("\r\u{1B}[K") } }
@@ -174,7 +163,7 @@ public enum BackupModule {
             let h = try handle(lua)
             let item = try lua.checkString(2)
             let data = Array(try lua.checkBytes(3))
-            let o = try options(lua, 4)
+            let o = try lua.options(4, known: ["mode", "meta"])
             if h.dryRun { return would(lua, "write \(data.count) bytes as \(item)", [("name", .string(item))]) }
             guard let w = h.writer else { throw .message("the backup was already committed or aborted") }
             let mode = int(o["mode"]).map { mode_t($0 & 0o7777) } ?? 0o600
@@ -190,7 +179,7 @@ public enum BackupModule {
             let h = try handle(lua)
             let item = try lua.checkString(2)
             let path = try lua.checkString(3)
-            let o = try options(lua, 4)
+            let o = try lua.options(4, known: ["strip_components", "origin", "meta"])
             if h.dryRun { return would(lua, "re-archive \(path) as \(item)", [("name", .string(item))]) }
             guard let w = h.writer else { throw .message("the backup was already committed or aborted") }
             let strip = Int(int(o["strip_components"]) ?? 0)
@@ -205,7 +194,7 @@ public enum BackupModule {
             let h = try handle(lua)
             let item = try lua.checkString(2)
             let path = try lua.checkString(3)
-            let o = try options(lua, 4)
+            let o = try lua.options(4, known: ["mode", "move", "meta"])
             if h.dryRun { return would(lua, "copy \(path) as \(item)", [("name", .string(item))]) }
             guard let w = h.writer else { throw .message("the backup was already committed or aborted") }
             let mode = int(o["mode"]).map { mode_t($0 & 0o7777) }
@@ -310,7 +299,7 @@ public enum BackupModule {
     static let verify: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let path = try lua.checkString(1)
-            let o = try options(lua, 2)
+            let o = try lua.options(2, known: ["depth"])
             guard let depth = BackupSet.Depth(rawValue: o["depth"]?.text ?? "files") else { throw .argument(2, "depth must be files or archives") }
             let v = BackupSet.verify(path, depth: depth)
             var m: [LuaValue: LuaValue] = [
@@ -329,7 +318,7 @@ public enum BackupModule {
             let path = try lua.checkString(1)
             let item = try lua.checkString(2)
             let target = try lua.checkString(3)
-            let o = try options(lua, 4)
+            let o = try lua.options(4, known: ["dry_run", "keep_old"])
             var opts = Restore.Options()
             opts.dryRun = lua.dryRun || o["dry_run"] == .boolean(true)
             opts.keepOld = o["keep_old"] == .boolean(true)
@@ -368,7 +357,7 @@ public enum BackupModule {
             let path = try lua.checkString(1)
             let item = try lua.checkString(2)
             let out = try lua.checkString(3)
-            let o = try options(lua, 4)
+            let o = try lua.options(4, known: ["prefix"])
             if lua.dryRun { return would(lua, "export \(item) of \(path) to \(out)") }
             do {
                 let n = try Restore.export(backup: path, item: item, to: out, prefix: o["prefix"]?.text ?? "")
@@ -377,7 +366,6 @@ public enum BackupModule {
         }
     }
 
-    static let retentionOptions: Set<String> = ["tiers", "now", "dry_run"]
     static let policyFields: Set<String> = ["last", "daily", "weekly", "monthly", "days"]
 
     /// backup.retention(root, {tiers = {TIER = {last=, daily=, weekly=, monthly=, days=}}, now=, dry_run=})
@@ -386,10 +374,7 @@ public enum BackupModule {
     static let retention: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let root = try lua.checkString(1)
-            let o = try options(lua, 2)
-            for k in o.keys where !retentionOptions.contains(k) {
-                throw .argument(2, "unknown option '\(k)' (options: \(retentionOptions.sorted().joined(separator: ", ")))")
-            }
+            let o = try lua.options(2, known: ["tiers", "now", "dry_run"])
             guard case .map(let tiers)? = o["tiers"], !tiers.isEmpty else {
                 throw .argument(2, "tiers = {TIER = {last=, daily=, weekly=, monthly=, days=}} is required: retention applies to the tiers it names, and to no other")
             }
@@ -441,7 +426,7 @@ extension BackupModule {
             let h = try handle(lua)
             let item = try lua.checkString(2)
             let url = try lua.checkString(3)
-            let o = try options(lua, 4)
+            let o = try lua.options(4, known: ["timeout", "meta"])
             let timeout = Double(int(o["timeout"]) ?? 60)
             let endpoint: RESPEndpoint
             do { endpoint = try RESPEndpoint(url: url) } catch { throw .argument(3, "\(error)") }

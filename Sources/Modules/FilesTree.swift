@@ -44,8 +44,8 @@ extension FilesModule {
         }
     }
 
-    static func optionTable(_ lua: Lua, _ i: Int32) throws(LuaRaise) -> [String: LuaValue] {
-        try BackupModule.options(lua, i)
+    static func optionTable(_ lua: Lua, _ i: Int32, known: [String]) throws(LuaRaise) -> [String: LuaValue] {
+        try lua.options(i, known: known)
     }
 
     /// fs.walk(root [, {max_depth=, max_entries=}]) -> iterator of path, stat-table (paths
@@ -53,7 +53,7 @@ extension FilesModule {
     static let walk: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let root = try lua.checkString(1)
-            let o = try optionTable(lua, 2)
+            let o = try optionTable(lua, 2, known: ["max_depth", "max_entries"])
             let maxDepth = Int(BackupModule.int(o["max_depth"]) ?? 256)
             let limit = Int(BackupModule.int(o["max_entries"]) ?? 1_000_000)
             var items: [(String, FileStatus)] = []
@@ -93,7 +93,7 @@ extension FilesModule {
     static let find: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let root = try lua.checkString(1)
-            let o = try optionTable(lua, 2)
+            let o = try optionTable(lua, 2, known: ["name", "type", "older_than", "newer_than", "larger_than", "smaller_than", "max_depth"])
             let name = o["name"]?.text
             let type = o["type"]?.text
             let now = TimeModule.wallSeconds()
@@ -130,7 +130,7 @@ extension FilesModule {
         Lua(L!).call { lua throws(LuaRaise) in
             let src = try lua.checkString(1)
             let dst = try lua.checkString(2)
-            let o = try optionTable(lua, 3)
+            let o = try optionTable(lua, 3, known: ["mode"])
             let mode = BackupModule.int(o["mode"]).map { mode_t($0 & 0o7777) }
             if lua.dryRun {
                 return lua.would("copy \(src) to \(dst)")
@@ -163,7 +163,7 @@ extension FilesModule {
     static let delete: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let path = try lua.checkString(1)
-            let o = try optionTable(lua, 2)
+            let o = try optionTable(lua, 2, known: ["recursive"])
             let recursive = o["recursive"] == .boolean(true)
             guard path != "/" && !path.isEmpty else { throw .argument(1, "refusing to delete '\(path)'") }
             let isDir: Bool

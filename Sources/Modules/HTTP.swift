@@ -44,7 +44,7 @@ public enum HTTPModule {
             lua.pop()
             var method = "GET"
             if try lua.optionField(1, "method", .string, arg: 1) { method = lua.toString(-1)!.uppercased(); lua.pop() }
-            return try perform(lua, method: method, url: url, options: 1)
+            return try perform(lua, method: method, url: url, options: 1, alsoKnown: ["url", "method"])
         }
     }
 
@@ -63,10 +63,15 @@ public enum HTTPModule {
         var showProgress = false
     }
 
-    static func perform(_ lua: Lua, method: String, url: String, options t: Int32?) throws(LuaRaise) -> Int32 {
+    /// The keys an options table may hold (stdlib/meta/opsh/http.lua's http.options).
+    static let optionKeys = ["headers", "body", "json", "timeout", "connect_timeout", "unix_socket", "insecure", "ca_file",
+                             "output", "upload", "sha256", "multipart", "max_bytes", "retries", "allow_status", "read_only", "progress"]
+
+    static func perform(_ lua: Lua, method: String, url: String, options t: Int32?, alsoKnown: [String] = []) throws(LuaRaise) -> Int32 {
         var req = HTTPRequest(method: method, url: url)
         var opts = Options()
         if let t {
+            try lua.checkOptionKeys(t, optionKeys + alsoKnown, arg: t)
             if try lua.optionField(t, "headers", .table, arg: t) {
                 let h = lua.top
                 var pairs: [(String, String)] = []
@@ -105,6 +110,7 @@ public enum HTTPModule {
             if try lua.optionField(t, "sha256", .string, arg: t) { req.expectedSHA256 = lua.toString(-1); lua.pop() }
             if try lua.optionField(t, "multipart", .table, arg: t) {
                 let m = lua.top
+                try lua.checkOptionKeys(m, ["field", "filename"], arg: t)
                 guard try lua.optionField(m, "field", .string, arg: t) else { throw .argument(t, "multipart needs field = name") }
                 let field = lua.toString(-1)!
                 lua.pop()

@@ -32,7 +32,7 @@ public enum PredictModule {
     /// A table of string keys, each one of `allowed`; an unknown key is an error naming it and
     /// the keys that exist.
     static func fields(_ lua: Lua, _ i: Int32, allowed: [String], what: String) throws(LuaRaise) -> [String: LuaValue] {
-        let o = try BackupModule.options(lua, i)
+        let o = try lua.options(i, known: nil)
         for k in o.keys.sorted() where !allowed.contains(k) {
             throw .argument(i, "unknown \(what) '\(k)' (\(what)s: \(allowed.joined(separator: ", ")))")
         }

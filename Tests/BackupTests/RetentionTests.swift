@@ -334,6 +334,16 @@ final class RetentionTests: XCTestCase {
         XCTAssertTrue(lines[2].contains("whole number >= 0"), lines[2])
         XCTAssertTrue(lines[3].contains("tiers.daily must be a table"), lines[3])
         XCTAssertTrue(lines[4].contains("tiers = "), lines[4])
+        // the other options tables of opsh.backup are checked the same way
+        let o = Harness.run(["-e", """
+        local backup = require "opsh.backup"
+        print(pcall(backup.begin, { root = '\(work)/R', teir = "daily" }))
+        print(pcall(backup.verify, '\(work)/R', { deep = "archives" }))
+        """])
+        XCTAssertEqual(o.status, 0, o.stderr)
+        XCTAssertTrue(o.stdout.contains("unknown option 'teir' (options: compression, level, meta, root, threads, tier)"), o.stdout)
+        XCTAssertTrue(o.stdout.contains("unknown option 'deep' (options: depth)"), o.stdout)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(work)/R"), "nothing written")
         let bad = Harness.write("return { backup = { retention = { daily = 7 } } }", to: "config.lua", in: Harness.tempDir("cfg"))
         let p = Harness.run(["--config", bad, "--yes", "run", "backup/retention", "--dir", "\(work)/R"])
         XCTAssertEqual(p.status, 3, p.stdout + p.stderr)

@@ -66,6 +66,26 @@ final class HTTPModuleTests: XCTestCase {
         XCTAssertEqual(server.received.filter { $0["path"] == "/hang/1" }.count, 1, "\(server.received)")
     }
 
+    /// A misspelt option is refused by name with the options that exist, never ignored (a
+    /// `timout = 1` would otherwise wait the default 30 s); nothing is sent.
+    func testUnknownOptionsAreRefusedByName() {
+        let r = lua("""
+        for _, call in ipairs {
+          function() return http.get(URL .. '/echo', { timout = 1 }) end,
+          function() return http.request { url = URL .. '/echo', methd = 'POST' } end,
+          function() return http.post(URL .. '/echo', { upload = '/dev/null', multipart = { field = 'f', name = 'x' } }) end,
+        } do
+          print(pcall(call))
+        end
+        """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.count, 3, r.stdout)
+        XCTAssertTrue(lines[0].hasPrefix("false") && lines[0].contains("unknown option 'timout'") && lines[0].contains("timeout"), lines[0])
+        XCTAssertTrue(lines[1].hasPrefix("false") && lines[1].contains("unknown option 'methd'") && lines[1].contains("method"), lines[1])
+        XCTAssertTrue(lines[2].hasPrefix("false") && lines[2].contains("unknown option 'name'") && lines[2].contains("field, filename"), lines[2])
+    }
+
     func testStreamingDownloadAndUpload() throws {
         let dir = Harness.tempDir("dl")
         let out = dir.appendingPathComponent("snapshot.bin").path
