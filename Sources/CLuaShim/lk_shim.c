@@ -426,6 +426,34 @@ int lk_msghandler(lua_State *L) {
     return 1;
 }
 
+static int lk_keeptraceback_f(lua_State *L) {
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &lk_tb_text_key);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &lk_tb_err_key);
+    return 0;
+}
+int lk_pkeeptraceback(lua_State *L) { return lk_pcallf(L, lk_keeptraceback_f, 2, 0); }
+
+int lk_keptraceback(lua_State *L, int idx) {
+    idx = lua_absindex(L, idx);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &lk_tb_err_key);
+    int known = lua_type(L, -1) != LUA_TNIL && lua_rawequal(L, -1, idx);
+    lua_pop(L, 1);
+    if (!known) return 0;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &lk_tb_text_key);
+    return 1;
+}
+
+int lk_where(lua_State *co, char *buf, size_t size) {
+    lua_Debug ar;
+    for (int level = 0; lua_getstack(co, level, &ar); level++) {
+        if (lua_getinfo(co, "Sl", &ar) && ar.currentline > 0) {
+            snprintf(buf, size, "%s:%d", ar.short_src, ar.currentline);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int lk_gettable_f(lua_State *L) { lua_gettable(L, 1); return 1; }
 int lk_pgettable(lua_State *L, int idx) {
     idx = lua_absindex(L, idx);

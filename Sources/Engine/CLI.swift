@@ -132,6 +132,14 @@ public enum CLI {
         return plain ? 1 : 3
     }
 
+    /// After a plain run: a task that failed when nothing waited for it makes the run UNKNOWN (3).
+    static func reportLostTaskErrors(_ session: Session) -> Int32 {
+        guard let lost = HostModule.lostTaskErrors(session.vm) else { return 0 }
+        writeStderr("opsh: \(lost.message)\n")
+        if session.options.verbose { writeStderr(lost.traceback + "\n") }
+        return 3
+    }
+
     static func printStoppedReport(_ session: Session, _ message: String) {
         let lua = session.vm.main
         do {
@@ -183,7 +191,7 @@ public enum CLI {
             }
             vm.scheduler.drain()
             if ScriptStop.requested { throw LuaError(kind: .stop, message: "stopped") }
-            return 0
+            return reportLostTaskErrors(session)
         } catch let error as LuaError {
             return finishAfterError(error, session, limits, plain: true)
         } catch {
@@ -217,6 +225,12 @@ public enum CLI {
             }
             vm.scheduler.drain()
             if ScriptStop.requested { throw LuaError(kind: .stop, message: "stopped") }
+            let lost = reportLostTaskErrors(session)
+            if lost != 0 {
+                session.vm.close()
+                limits.end()
+                return lost
+            }
         } catch let error as LuaError {
             let code = finishAfterError(error, session, limits, plain: true)
             printWouldActions(vm)

@@ -7,7 +7,8 @@ import Sys
 enum HostModule {
     static let open: LuaFunction = { L in
         let lua = Lua(L!)
-        lua.newModule([("drain", drain), ("monotonic", monotonic), ("now", now), ("iso_now", isoNow), ("isatty", tty), ("would", would)])
+        lua.newModule([("drain", drain), ("unobserved", unobserved), ("traceback", traceback),
+                       ("monotonic", monotonic), ("now", now), ("iso_now", isoNow), ("isatty", tty), ("would", would)])
         return 1
     }
 
@@ -22,6 +23,36 @@ enum HostModule {
         let lua = Lua(L!)
         lua.push(value: .array(lua.vm.takeWouldActions().map { .string($0) }))
         return 1
+    }
+
+    /// The failures of tasks nothing waited for, as the error of the run: {message, traceback}, or nil.
+    static let unobserved: LuaFunction = { L in
+        let lua = Lua(L!)
+        guard let lost = lostTaskErrors(lua.vm) else { lua.pushNil(); return 1 }
+        lua.push(value: .map([.string("message"): .string(lost.message), .string("traceback"): .string(lost.traceback)]))
+        return 1
+    }
+
+    /// The traceback kept for an error value re-raised from a task (task:wait, opsh.all), or nil.
+    static let traceback: LuaFunction = { L in
+        let lua = Lua(L!)
+        if let tb = lua.keptTraceback(1) { lua.push(tb) } else { lua.pushNil() }
+        return 1
+    }
+
+    /// A task that failed when nothing waited for it (never given to task:wait or opsh.all by
+    /// the end of the run) makes the run fail: the first such failure with where it was raised,
+    /// how many more there were, and every traceback. Nil when there is none; the failures
+    /// count as observed once reported.
+    static func lostTaskErrors(_ vm: LuaVM) -> (message: String, traceback: String)? {
+        let lost = vm.scheduler.unobservedFailures
+        guard let first = lost.first else { return nil }
+        for t in lost { vm.scheduler.observe(t) }
+        var message = "task \(first.id) failed and nothing waited for it: \(first.errorMessage ?? "error")"
+        if let at = first.errorLocation, !message.contains(at) { message += " (raised at \(at))" }
+        if lost.count > 1 { message += " (and \(lost.count - 1) more failed task\(lost.count > 2 ? "s" : ""))" }
+        let traceback = lost.map { "task \($0.id): \($0.errorTraceback ?? $0.errorMessage ?? "error")" }.joined(separator: "\n")
+        return (message, traceback)
     }
 
     static let monotonic: LuaFunction = { L in

@@ -113,6 +113,10 @@ enum Repl {
                 try vm.pcall(nargs: n, nresults: 0)
             }
             fflush(nil)
+            if let lost = HostModule.lostTaskErrors(vm) {
+                writeStderr(lost.message + "\n")
+                return false
+            }
             return true
         } catch {
             let reason = ScriptStop.reason

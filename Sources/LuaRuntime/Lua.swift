@@ -169,6 +169,14 @@ public struct Lua {
         return status
     }
 
+    /// The traceback kept at the origin of the error value at `i` when it was re-raised
+    /// elsewhere (a task's error raised by task:wait or opsh.all), or nil.
+    public func keptTraceback(_ i: Int32) -> String? {
+        guard lk_keptraceback(L, i) != 0 else { return nil }
+        defer { pop() }
+        return toString(-1)
+    }
+
     // MARK: protected access (may run metamethods; errors come back as LuaError)
 
     /// t[field] honouring metamethods; pushes the value.

@@ -28,9 +28,18 @@ public final class LuaTask {
     var startArgs: Int32
     var started = false
     var resultCount: Int32 = 0
-    /// The error message with traceback, when failed.
+    /// What the error says (its text, or a table error's message or code), when failed.
     public internal(set) var errorMessage: String?
+    /// Where the error was raised ("file:line"), when known.
+    public internal(set) var errorLocation: String?
+    /// The traceback at the error's origin (for --verbose), when failed.
+    public internal(set) var errorTraceback: String?
+    /// Whether the script was given the outcome (task:wait, opsh.all). A failure nobody was
+    /// given by the end of the run is an error of the run (`Scheduler.unobservedFailures`).
+    public internal(set) var observed = false
     var errorRef: Int32 = LUA_NOREF
+    var closeHandlers: [(id: Int, run: () -> Void)] = []
+    var nextHandlerID = 0
     var joiners: [(WaitOutcome) -> Void] = []
     var deadlineToken: WaitToken?
     var cancelRequested: State?
@@ -73,6 +82,25 @@ final class PendingWait {
     }
 }
 
+/// What a native call holds while its task may end under it: a child process to kill, a
+/// connection to drain or close (nmap NSE's close handlers). A task that is cancelled (task:cancel,
+/// its deadline, a sibling's failure in opsh.all, the end of the VM) drops the continuation of its
+/// native wait without calling it; the handlers still registered then run, innermost first, before
+/// the task's `<close>` variables are closed. They also run if the task ends any other way while
+/// registered. Register with `Lua.addCloseHandler`; `release()` when the native no longer holds it.
+public final class CloseHandler {
+    weak var task: LuaTask?
+    let id: Int
+    init(task: LuaTask?, id: Int) { self.task = task; self.id = id }
+
+    /// The native no longer holds it: the handler will not run.
+    public func release() {
+        guard let task else { return }
+        task.closeHandlers.removeAll { $0.id == id }
+        self.task = nil
+    }
+}
+
 /// Cooperative scheduling of tasks over the VM's event loop (docs/ARCHITECTURE.md §2).
 public final class Scheduler {
     unowned let vm: LuaVM
@@ -88,6 +116,10 @@ public final class Scheduler {
 
     /// Tasks not finished yet.
     public var liveTaskCount: Int { tasks.count }
+
+    /// Failed tasks whose error the script was not given (no task:wait, no opsh.all delivered it),
+    /// oldest first. At the end of a run each is an error of the run: a failure is never lost.
+    public private(set) var unobservedFailures: [LuaTask] = []
 
     // MARK: native waits
 
@@ -224,25 +256,38 @@ public final class Scheduler {
             task.errorMessage = "stopped"
             return
         }
+        var at = [CChar](repeating: 0, count: 256)
+        if lk_where(T, &at, at.count) != 0 {
+            task.errorLocation = String(decoding: at.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
         lua_xmove(T, lua.L, 1)
         lua.pushValue(at: -1)
         task.errorRef = luaL_ref(lua.L, lk_registryindex())
-        if lua.type(at: -1) == .string || lua.type(at: -1) == .table {
-            let msg = lua.type(at: -1) == .string ? lua.toString(-1)! : lua.describe(-1)
-            lua.pop()
-            lua.push(msg)
-            if lk_ptraceback(lua.L, T, 0) == LUA_OK {
-                task.errorMessage = lua.toString(-1)
-            } else {
-                task.errorMessage = msg
-            }
-        } else {
-            task.errorMessage = lua.describe(-1)
-        }
+        let message = Scheduler.errorText(lua, -1)
         lua.pop()
+        task.errorMessage = message
+        lua.push(message)
+        task.errorTraceback = lk_ptraceback(lua.L, T, 0) == LUA_OK ? lua.toString(-1) : message
+        lua.pop()
+        unobservedFailures.append(task)
+    }
+
+    /// An error value as a line of text: a string as it is, a table error by its __tostring,
+    /// its message or its code.
+    static func errorText(_ lua: Lua, _ i: Int32) -> String {
+        let i = lua.absIndex(i)
+        if lua.type(at: i) == .string { return lua.toString(i)! }
+        if lua.type(at: i) == .table && lk_hastostring(lua.L, i) == 0 {
+            for field in ["message", "code"] {
+                defer { lua.pop() }
+                if lua.rawGet(i, field: field) == .string { return lua.toString(-1)! }
+            }
+        }
+        return lua.describe(i)
     }
 
     private func finish(_ task: LuaTask, _ state: LuaTask.State) {
+        runCloseHandlers(of: task)
         task.state = state
         if let t = task.deadlineToken { task.deadlineToken = nil; loop.cancel(t) }
         tasks.removeValue(forKey: task.thread)
@@ -264,10 +309,46 @@ public final class Scheduler {
             pending.removeValue(forKey: thread)
         }
         ready.removeAll { $0 === task }
+        runCloseHandlers(of: task)
         if task.started { _ = lua_resetthread(task.thread) }
         lua_settop(task.thread, 0)
         task.errorMessage = why == .timedOut ? "task deadline exceeded" : "task cancelled"
         finish(task, why)
+    }
+
+    /// The task's close handlers still registered, innermost (last registered) first.
+    private func runCloseHandlers(of task: LuaTask) {
+        while let h = task.closeHandlers.popLast() { h.run() }
+    }
+
+    /// Registers a close handler with the task running on `lua` (see `CloseHandler`). Outside a
+    /// task the handler never runs: a wait there always ends through its continuation.
+    func addCloseHandler(_ lua: Lua, _ run: @escaping () -> Void) -> CloseHandler {
+        guard let owner = lk_current_task(lua.L), let task = tasks[owner] else { return CloseHandler(task: nil, id: 0) }
+        task.nextHandlerID += 1
+        task.closeHandlers.append((task.nextHandlerID, run))
+        return CloseHandler(task: task, id: task.nextHandlerID)
+    }
+
+    /// The script was given the task's outcome: its failure, if any, is no longer unobserved.
+    public func observe(_ task: LuaTask) {
+        guard !task.observed else { return }
+        task.observed = true
+        unobservedFailures.removeAll { $0 === task }
+    }
+
+    /// Raises a failed task's error on `lua` as the value it was raised with (a table keeps its
+    /// fields); the outermost message handler gets the traceback from the task's origin. Returns
+    /// the status the native function must return.
+    public func raiseError(of task: LuaTask, on lua: Lua) -> Int32 {
+        observe(task)
+        pushError(of: task, to: lua)
+        if let tb = task.errorTraceback {
+            lua.pushValue(at: -1)
+            lua.push(tb)
+            if lk_pkeeptraceback(lua.L) != LUA_OK { lua.pop() }
+        }
+        return LK_STATUS_ERROR
     }
 
     /// Registers `done` to be called when the task finishes (immediately if it has).
@@ -344,6 +425,7 @@ public final class Scheduler {
 
     func shutdown() {
         for p in pending.values { abandon(p) }
+        for task in Array(tasks.values) { runCloseHandlers(of: task) }
         pending.removeAll()
         ready.removeAll()
         tasks.removeAll()
@@ -351,6 +433,11 @@ public final class Scheduler {
 }
 
 extension Lua {
+    /// Registers a close handler with the task running on this thread (see `CloseHandler`).
+    public func addCloseHandler(_ run: @escaping () -> Void) -> CloseHandler {
+        vm.scheduler.addCloseHandler(self, run)
+    }
+
     /// Waits for `what` (see `Scheduler.wait`): `return lua.wait(.io(fd, .readable), deadline: d) { lua, outcome in ... }`.
     public func wait(_ what: NativeWait, deadline: Deadline?, then k: @escaping NativeContinuation) -> Int32 {
         vm.scheduler.wait(self, what, deadline: deadline, then: k)

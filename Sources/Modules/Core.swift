@@ -43,7 +43,7 @@ public enum CoreModule {
         }
     }
 
-    /// task:wait([timeout]) -> results..., or raises the task's error, or nil, err on timeout/cancel
+    /// task:wait([timeout]) -> results..., or raises the task's error value, or nil, err on timeout/cancel
     static let taskWait: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let task = try lua.checkObject(1, type: taskType, as: LuaTask.self)
@@ -62,12 +62,12 @@ public enum CoreModule {
 
     static func taskOutcome(_ lua: Lua, _ task: LuaTask) -> Int32 {
         let scheduler = lua.vm.scheduler
+        scheduler.observe(task)
         switch task.state {
         case .done:
             return scheduler.pushResults(of: task, to: lua)
         case .failed:
-            lua.push(task.errorMessage ?? "task failed")
-            return LuaStatus.error
+            return scheduler.raiseError(of: task, on: lua)
         case .timedOut:
             return lua.failure(code: "timeout", message: "task \(task.id): deadline exceeded")
         default:
@@ -102,7 +102,7 @@ public enum CoreModule {
     }
 
     /// opsh.all({f1, f2, ...} [, {timeout = s}]) -> first result of each, in order.
-    /// A function that raises cancels the others and the error is raised here.
+    /// A function that raises cancels the others and its error value is raised here, unchanged.
     /// On timeout the unfinished ones are cancelled and all returns nil, err.
     static let all: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
@@ -141,11 +141,15 @@ public enum CoreModule {
                 }
                 return { for c in cancels { c() } }
             })
+            // cancelled while waiting: the functions it started are cancelled with it
+            let closer = lua.addCloseHandler { for t in tasks where !t.isFinished { scheduler.cancel(t) } }
             return lua.wait(everything, deadline: deadline) { lua, outcome in
+                closer.release()
+                // opsh.all answers for every function it ran: the first failure is raised here
+                for t in tasks { scheduler.observe(t) }
                 if let f = failed {
                     for t in tasks where !t.isFinished { scheduler.cancel(t) }
-                    lua.push(f.errorMessage ?? "task failed")
-                    return LuaStatus.error
+                    return scheduler.raiseError(of: f, on: lua)
                 }
                 if tasks.contains(where: { !$0.isFinished }) {
                     let pending = tasks.enumerated().filter { !$0.element.isFinished }.map { LuaValue.integer(Int64($0.offset + 1)) }

@@ -66,7 +66,10 @@ public enum SysModule {
                 return lua.failure(code: error.kind.rawValue, message: error.message)
             }
             if p.poll() { return finish(lua, p, maxBytes) }
+            // a task cancelled while the program runs kills and reaps it, and closes its descriptors
+            let closer = lua.addCloseHandler { p.close() }
             return lua.wait(.io(p.pidfd, .readable), deadline: .after(seconds: timeout)) { lua, outcome in
+                closer.release()
                 if p.poll() { return finish(lua, p, maxBytes) }
                 p.kill()
                 let o = p.output(limit: maxBytes)

@@ -33,8 +33,8 @@ public final class SpawnedProcess {
         // must still fit for the first maxBytes to be kept and the excess to be seen
         let cap = Int64(maxBytes) + 65536 + 1
         guard out >= 0, err >= 0, opsh_memfd_cap(out, cap) == 0, opsh_memfd_cap(err, cap) == 0 else {
-            if out >= 0 { close(out) }
-            if err >= 0 { close(err) }
+            if out >= 0 { Glibc.close(out) }
+            if err >= 0 { Glibc.close(err) }
             throw Failure(kind: .spawn, message: "memfd_create: \(String(cString: strerror(errno)))")
         }
         var actions = posix_spawn_file_actions_t()
@@ -67,7 +67,7 @@ public final class SpawnedProcess {
             rc = posix_spawnp(&p, argv[0], &actions, &attr, cargs, environ)
         }
         guard rc == 0 else {
-            close(out); close(err)
+            Glibc.close(out); Glibc.close(err)
             let why = String(cString: strerror(rc))
             switch rc {
             case ENOENT: throw Failure(kind: .notFound, message: "\(argv[0]): not found")
@@ -85,10 +85,18 @@ public final class SpawnedProcess {
         }
     }
 
-    deinit {
-        if !reaped { _ = Glibc.kill(pid, SIGKILL); var s: Int32 = 0; while waitpid(pid, &s, 0) < 0 && errno == EINTR {} }
-        if pidfd >= 0 { close(pidfd) }
-        close(out); close(err)
+    var closed = false
+
+    deinit { close() }
+
+    /// Kills the process if it still runs, reaps it, and closes its descriptors (pidfd, outputs):
+    /// what a caller that gives up on it does. Idempotent; `output` is empty afterwards.
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        kill()
+        if pidfd >= 0 { Glibc.close(pidfd) }
+        Glibc.close(out); Glibc.close(err)
     }
 
     private func record(_ status: Int32) {
@@ -117,6 +125,7 @@ public final class SpawnedProcess {
 
     /// What it wrote, at most `limit` bytes of each, and whether either was longer.
     public func output(limit: Int) -> (stdout: [UInt8], stderr: [UInt8], truncated: Bool) {
+        if closed { return ([], [], false) }
         func read(_ fd: Int32) -> ([UInt8], Bool) {
             // the child shares this open file's offset: it is how far the child wrote
             let size = Int(lseek(fd, 0, SEEK_CUR))

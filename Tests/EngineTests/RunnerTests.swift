@@ -212,6 +212,59 @@ final class RunnerTests: XCTestCase {
         XCTAssertTrue(Harness.run(["--dry-run", "-e", "print(require('opsh').dry_run)"]).stdout.contains("true"))
     }
 
+    /// A task that fails when nothing waits for it makes the run UNKNOWN, with the error and where
+    /// it was raised (text and --json; the traceback with --verbose), for procedures and plain Lua.
+    func testAFailedTaskNothingWaitedForFailsTheRun() throws {
+        let path = Harness.write("""
+            local opsh = require "opsh"
+            return { description = "spawns a task that fails", categories = {"safe"},
+              run = function(args, ctx)
+                opsh.spawn(function() opsh.sleep(0.01); error({ code = "mine", message = "bg broke" }) end)
+                ctx:ok("main", "fine")
+              end }
+            """, to: "lost.lua")
+        var r = Harness.run(["run", path])
+        XCTAssertEqual(r.status, 3, r.stdout + r.stderr)
+        XCTAssertTrue(r.stdout.contains("error: task 1 failed and nothing waited for it: bg broke (raised at \(path):4)"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("UNKNOWN"), r.stdout)
+        XCTAssertFalse(r.stderr.contains("stack traceback"), r.stderr)
+        r = Harness.run(["--verbose", "run", path])
+        XCTAssertTrue(r.stderr.contains("stack traceback:"), r.stderr)
+        r = Harness.run(["--json", "run", path])
+        let doc = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(doc["status"] as? String, "unknown")
+        let err = try XCTUnwrap(doc["error"] as? [String: Any])
+        XCTAssertEqual(err["message"] as? String, "task 1 failed and nothing waited for it: bg broke (raised at \(path):4)")
+        XCTAssertTrue((err["traceback"] as? String ?? "").contains("stack traceback:"))
+
+        r = Harness.run(["-e", "local opsh=require'opsh'; opsh.spawn(function() error('bg broke') end); print('main done')"])
+        XCTAssertEqual(r.status, 3)
+        XCTAssertEqual(r.stdout, "main done\n")
+        XCTAssertEqual(r.stderr, "opsh: task 1 failed and nothing waited for it: (command line):1: bg broke\n")
+        // waited for, the same failure is the script's to handle
+        r = Harness.run(["-e", "local opsh=require'opsh'; local t = opsh.spawn(function() error('bg broke') end); print(pcall(t.wait, t))"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, "false\t(command line):1: bg broke\n")
+    }
+
+    /// opsh.all raises the value a function raised: a table error keeps its code, a message stays
+    /// one line in the report.
+    func testAllRaisesTheOriginalError() {
+        let path = Harness.write("""
+            local opsh = require "opsh"
+            return { description = "opsh.all errors", categories = {"safe"},
+              run = function(args, ctx)
+                local ok, err = pcall(opsh.all, { function() error({ code = "mine" }) end })
+                ctx:ok("code", tostring(err.code))
+                opsh.all { function() error("plain failure") end }
+              end }
+            """, to: "all.lua")
+        let r = Harness.run(["run", path])
+        XCTAssertEqual(r.status, 3)
+        XCTAssertTrue(r.stdout.contains("code: mine"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("  error: \(path):6: plain failure\nUNKNOWN"), r.stdout)
+    }
+
     func testTasksLeftRunningAreWaitedFor() {
         let path = Harness.write("""
             local opsh = require "opsh"

@@ -119,6 +119,67 @@ final class TaskTests: XCTestCase {
         XCTAssertEqual(r, [.boolean(false), .boolean(true), .boolean(true)])
     }
 
+    /// task:wait and opsh.all raise the value the task raised: a table keeps its fields, a message
+    /// stays one line (the traceback goes to the outermost handler, for --verbose).
+    func testTaskErrorsKeepTheirValue() throws {
+        let r = try vm.run("""
+            local ok1, e1 = pcall(opsh.all, { function() error({ code = "mine" }) end, function() opsh.sleep(5) end })
+            local t = opsh.spawn(function() opsh.sleep(0.01); error({ code = "waited" }) end)
+            local ok2, e2 = pcall(t.wait, t)
+            local ok3, e3 = pcall(opsh.all, { function() error("plain", 0) end })
+            return ok1, type(e1), e1.code, ok2, e2.code, ok3, e3
+            """)
+        XCTAssertEqual(r, [.boolean(false), .string("table"), .string("mine"), .boolean(false), .string("waited"),
+                           .boolean(false), .string("plain")])
+        XCTAssertTrue(vm.scheduler.unobservedFailures.isEmpty, "errors given to the script are observed")
+        // uncaught, the error reaches the host with the traceback of the task that raised it
+        XCTAssertThrowsError(try vm.run("""
+            local t = opsh.spawn(function()
+              error("deep in the task")
+            end)
+            t:wait()
+            """, chunkName: "@origin.lua")) { e in
+            let m = (e as! LuaError).message
+            XCTAssertTrue(m.hasPrefix("origin.lua:2: deep in the task\nstack traceback:"), m)
+            XCTAssertTrue(m.contains("origin.lua:2: in function <origin.lua:1>"), m)
+        }
+    }
+
+    /// A failure no task:wait or opsh.all was given stays recorded, with where it was raised.
+    func testUnobservedFailuresAreKept() throws {
+        try vm.run("""
+            opsh.spawn(function() error({ code = "lost" }) end)
+            local t = opsh.spawn(function() error("seen") end)
+            opsh.sleep(0.01)
+            pcall(t.wait, t)
+            """, chunkName: "@lost.lua")
+        let lost = vm.scheduler.unobservedFailures
+        XCTAssertEqual(lost.count, 1)
+        XCTAssertEqual(lost.first?.errorMessage, "lost")
+        XCTAssertEqual(lost.first?.errorLocation, "lost.lua:1")
+        XCTAssertTrue(lost.first?.errorTraceback?.contains("stack traceback:") ?? false)
+    }
+
+    /// A cancelled task's `<close>` variables close, and so do what its native calls hold
+    /// (close handlers), innermost first; opsh.all cancelled takes its functions with it.
+    func testCancelClosesWhatTheTaskHeld() throws {
+        let r = try vm.run("""
+            local log = {}
+            local t = opsh.spawn(function()
+              local outer <close> = setmetatable({}, { __close = function() log[#log + 1] = "close" end })
+              opsh.all { function()
+                local inner <close> = setmetatable({}, { __close = function() log[#log + 1] = "inner" end })
+                opsh.sleep(10)
+              end }
+            end)
+            opsh.sleep(0.01)
+            t:cancel()
+            return t:status(), table.concat(log, ",")
+            """)
+        XCTAssertEqual(r, [.string("cancelled"), .string("inner,close")])
+        XCTAssertEqual(vm.scheduler.liveTaskCount, 0, "the function opsh.all ran was cancelled with it")
+    }
+
     func testAllWithTimeout() throws {
         let r = try vm.run("""
             local v, err = opsh.all({ function() return 1 end, function() opsh.sleep(5) end }, { timeout = 0.05 })

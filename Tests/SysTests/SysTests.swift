@@ -35,6 +35,31 @@ final class SysTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("tasks\t0\t0"), r.stdout)
     }
 
+    /// A task cancelled while its program runs kills the program, reaps it (no zombie left in
+    /// /proc) and closes the descriptors the call held (the pidfd and both output files).
+    func testCancellingATaskKillsAndReapsItsProgram() {
+        let pidfile = Harness.tempDir("pid").appendingPathComponent("child.pid").path
+        let r = lua("""
+        local fs = require 'opsh.fs'
+        local function fds() return #assert(fs.list("/proc/self/fd")) end
+        local function exists(pid) local f = io.open("/proc/" .. pid .. "/stat"); if f then f:close() end; return f ~= nil end
+        local before = fds()
+        local t = opsh.spawn(function() return sys.exec({"sh", "-c", "echo $$ > \(pidfile); exec sleep 30"}, {timeout = 60}) end)
+        local pid
+        repeat
+          opsh.sleep(0.01)
+          local f = io.open("\(pidfile)")
+          if f then pid = f:read("n"); f:close() end
+        until pid
+        print("running", exists(pid), fds() - before)
+        t:cancel()
+        print("cancelled", t:status(), not exists(pid), fds() - before)
+        """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("running\ttrue\t3\n"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("cancelled\tcancelled\ttrue\t0\n"), r.stdout)
+    }
+
     func testDryRunRunsOnlyWhatOnlyReads() {
         let marker = Harness.tempDir("dry").appendingPathComponent("made").path
         let r = lua("""

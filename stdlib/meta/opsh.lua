@@ -16,14 +16,20 @@ opsh.dry_run = false
 --- Starts a task running fn(...). With an options table first, {timeout = seconds}
 --- gives the task a deadline: when it passes the task is cancelled (its <close>
 --- variables are closed) and wait() returns nil, err with err.code == "timeout".
+---
+--- A task's error is never lost. It is observed when task:wait or opsh.all raises
+--- it to the script; a task that failed and was never observed by the end of the
+--- run (after the tasks still running have finished) makes the run fail: exit 3
+--- (UNKNOWN), the report's error names the task, the error and where it was raised.
 ---@param fn function|{timeout?: number}
 ---@param ... any
 ---@return opsh.task
 function opsh.spawn(fn, ...) end
 
 --- Runs the functions concurrently and returns the first result of each, in order.
---- A function that raises cancels the others and the error is raised here.
---- With {timeout = seconds}, functions not done by then are cancelled and all
+--- A function that raises cancels the others and its error is raised here, the
+--- value it raised (a table keeps its fields; the traceback goes to --verbose).
+--- If the task calling opsh.all is cancelled, the functions are cancelled too. With {timeout = seconds}, functions not done by then are cancelled and all
 --- returns nil, err (err.code "timeout", err.pending = their indices).
 ---@param fns function[]
 ---@param opts? {timeout?: number}
@@ -42,13 +48,14 @@ function opsh.is_null(v) end
 ---@class opsh.task
 local task = {}
 
---- Waits for the task: its results; raises if the task raised; nil, err on
+--- Waits for the task: its results; raises the value the task raised; nil, err on
 --- timeout (the task keeps running), cancellation or deadline.
 ---@param timeout? number seconds
 ---@return any ...
 function task:wait(timeout) end
 
---- Cancels the task: its pending wait is abandoned and its <close> variables closed.
+--- Cancels the task: its pending wait is abandoned, what its native call held is
+--- released (a program run by opsh.sys.exec is killed), and its <close> variables closed.
 function task:cancel() end
 
 --- "ready", "running", "waiting", "done", "failed", "cancelled" or "timeout".

@@ -9,11 +9,19 @@ local M = {}
 local function stderr(s) io.stderr:write(s) end
 
 local function traceback_handler(e)
+  -- an error re-raised by task:wait or opsh.all keeps the traceback of the task that raised it
+  local kept = host.traceback(e)
   if type(e) ~= "string" then
     local mt = getmetatable(e)
-    if mt and mt.__tostring then e = tostring(e) else return e end
+    if mt and mt.__tostring then
+      e = tostring(e)
+    elseif type(e) == "table" then
+      e = tostring(e.message or e.code or e)   -- an error table of the nil, err channel
+    else
+      return e
+    end
   end
-  return { message = e, traceback = debug.traceback(e, 2) }
+  return { message = e, traceback = kept or debug.traceback(e, 2) }
 end
 
 local function split_error(e)
@@ -102,6 +110,11 @@ function M.run(job)
   if ok then
     local dok, derr = pcall(host.drain) -- tasks the script spawned and did not wait for
     if not dok then ok, err = false, { message = tostring(derr) } end
+  end
+  if ok then
+    -- a task that failed when nothing waited for it makes the run fail (UNKNOWN)
+    local lost = host.unobserved()
+    if lost then ok, err = false, lost end
   end
   local rep = build(ctx, not ok and { message = split_error(err), traceback = select(2, split_error(err)) } or nil)
   M.current = nil

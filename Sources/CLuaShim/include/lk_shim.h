@@ -70,6 +70,13 @@ static inline lk_vmstate *lk_state(lua_State *L) { return *(lk_vmstate **)lua_ge
 static inline int lk_getmetatable(lua_State *L, const char *name) { return lua_getfield(L, LUA_REGISTRYINDEX, name); }
 static inline const char *lk_release(void) { return LUA_RELEASE; }
 static inline int lk_isyieldable(lua_State *L) { return lua_isyieldable(L); }
+/* Whether the value at idx has a __tostring metamethod (raw lookups: cannot raise but for memory,
+ * which is never refused while a Swift frame is active). */
+static inline int lk_hastostring(lua_State *L, int idx) {
+    int t = luaL_getmetafield(L, idx, "__tostring");
+    if (t != LUA_TNIL) lua_pop(L, 1);
+    return t != LUA_TNIL;
+}
 
 /* Stops the collector and returns whether it was running (lua_gc is variadic). While it is
  * stopped no finalizer can run, so a traversal with lua_next from Swift cannot meet a table
@@ -117,6 +124,14 @@ int lk_psettable(lua_State *L, int idx);     /* t[k] = v with k, v on top */
 int lk_ptolstring(lua_State *L, int idx);    /* luaL_tolstring: pushes the string */
 int lk_prequire(lua_State *L, const char *name); /* require(name): pushes the module */
 int lk_ptraceback(lua_State *L, lua_State *co, int level); /* message on top -> traceback */
+/* Error value and traceback text on top (popped): the outermost message handler gives this
+ * traceback to this error value (a task's error re-raised by the task that waited for it). */
+int lk_pkeeptraceback(lua_State *L);
+/* Pushes the traceback kept for the error value at idx and returns 1, or returns 0. */
+int lk_keptraceback(lua_State *L, int idx);
+/* "source:line" of the innermost Lua function on co's stack (a failed coroutine keeps its
+ * stack): written to buf, 1 if found. */
+int lk_where(lua_State *co, char *buf, size_t size);
 
 /* ---- native waits ---- */
 /* Whether a native call made by L now may suspend L's task (every thread in the resume
