@@ -73,14 +73,14 @@ public enum CLI {
         guard let session = session(options) else { return 3 }
         defer { printWouldActions(session.vm); session.vm.close() }
         guard let entry = session.catalog.procedure(name) else {
-            writeStderr("opsh: no procedure named '\(name)' (opsh list shows them; a path must end in .lua)\n")
+            writeStderr("opsh: \(notFound(name, session.catalog))\n")
             return 3
         }
         let lua = session.vm.main
         do {
             try session.vm.require("opsh.engine")
             _ = lua.rawGet(-1, field: "run")
-            pushJob(lua, name: entry.name, argv: arguments, options: options)
+            pushJob(lua, name: entry.name, ref: name, argv: arguments, options: options)
             try session.load(entry)
             lua.rawSet(-2, field: "chunk")
             try session.vm.pcall(nargs: 1, nresults: 1)
@@ -90,10 +90,22 @@ public enum CLI {
         }
     }
 
-    /// The job table engine.run takes: name, argv, flags.
-    static func pushJob(_ lua: Lua, name: String, argv: [String], options: Options) {
-        lua.newTable(hashCount: 4)
+    /// Why `opsh run NAME|PATH` found nothing: a path that does not exist, or a name, with the
+    /// procedures it may have meant.
+    static func notFound(_ name: String, _ catalog: Catalog) -> String {
+        if name.hasSuffix(".lua") {
+            return "\(name): no such file"
+        }
+        let close = catalog.suggestions(for: name)
+        let hint = close.isEmpty ? "" : "; did you mean \(close.map { "'\($0)'" }.joined(separator: " or "))?"
+        return "no procedure named '\(name)'\(hint) (opsh list shows them)"
+    }
+
+    /// The job table engine.run takes: name, ref (how a command line names it), argv, flags.
+    static func pushJob(_ lua: Lua, name: String, ref: String, argv: [String], options: Options) {
+        lua.newTable(hashCount: 5)
         lua.push(name); lua.rawSet(-2, field: "name")
+        lua.push(ref); lua.rawSet(-2, field: "ref")
         lua.push(value: .array(argv.map { .string($0) })); lua.rawSet(-2, field: "argv")
         let tty = isTTY(0) && isTTY(2)
         let color = options.color ?? (isTTY(1) && getenv("NO_COLOR") == nil)
@@ -120,7 +132,7 @@ public enum CLI {
             return 3
         }
         if session.vm.memoryLimitHit || error.kind == .memory {
-            writeStderr("opsh: memory limit exceeded: the Lua heap may use \(formatBytes(session.vm.memoryLimit)) (--max-memory)\n")
+            writeStderr("opsh: \(HostModule.memoryLimitMessage(session.vm))\n")
             return 3
         }
         var message = error.message
@@ -183,7 +195,7 @@ public enum CLI {
             if lua.type(at: -1) == .table, isProcedure(lua, -1) {
                 try vm.require("opsh.engine")
                 _ = lua.rawGet(-1, field: "run")
-                pushJob(lua, name: Catalog.procedureName(forPath: path), argv: arguments, options: options)
+                pushJob(lua, name: Catalog.procedureName(forPath: path), ref: path, argv: arguments, options: options)
                 lua.pushValue(at: base + 1)
                 lua.rawSet(-2, field: "meta")
                 try vm.pcall(nargs: 1, nresults: 1)

@@ -102,6 +102,35 @@ public struct Catalog {
         return out
     }
 
+    /// Procedure names close to a misspelled one (a typo or two in the whole name, or in its last
+    /// part: "dayly" finds backup/daily), nearest first, at most three.
+    public func suggestions(for name: String) -> [String] {
+        let wanted = Array(name.lowercased().utf8)
+        let scored: [(Int, String)] = procedures().compactMap { e in
+            let full = Array(e.name.lowercased().utf8)
+            let tail = full.split(separator: 0x2F).last.map(Array.init) ?? full
+            let d = min(Catalog.editDistance(wanted, full), Catalog.editDistance(wanted, tail))
+            return d <= max(2, wanted.count / 4) ? (d, e.name) : nil
+        }
+        return scored.sorted { $0 < $1 }.prefix(3).map(\.1)
+    }
+
+    /// Levenshtein distance, two rows.
+    static func editDistance(_ a: [UInt8], _ b: [UInt8]) -> Int {
+        if a.isEmpty { return b.count }
+        var prev = Array(0...b.count), cur = prev
+        for i in 1...a.count {
+            cur[0] = i
+            if !b.isEmpty {
+                for j in 1...b.count {
+                    cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+                }
+            }
+            swap(&prev, &cur)
+        }
+        return prev[b.count]
+    }
+
     // MARK: stdlib modules
 
     /// A Lua stdlib module ("opsh.report") from the search directories or the built-ins.

@@ -154,10 +154,23 @@ enum ModuleDocs {
         var doc: [String] = []
         var params: [String] = []
         var returns: [String] = []
+        var fields: [String]?   // the @field lines of the @class being read
         for raw in source.split(separator: "\n", omittingEmptySubsequences: false) {
             let line = raw.trimmingSpaces()
             if line.hasPrefix("---@meta") { continue }
-            if line.hasPrefix("---@param") {
+            // an option or result type (---@class NAME, then ---@field lines): its fields, one a line
+            if let f = fields, !line.hasPrefix("---@field") {
+                for field in f { out += "    " + field + "\n" }
+                fields = nil
+            }
+            if line.hasPrefix("---@class") {
+                out += "\n" + line.dropFirst(9).trimmingSpaces() + "\n"
+                for d in doc where !d.isEmpty { out += "    " + d + "\n" }
+                doc = []
+                fields = []
+            } else if line.hasPrefix("---@field") {
+                fields?.append(line.dropFirst(9).trimmingSpaces())
+            } else if line.hasPrefix("---@param") {
                 params.append("    " + line.dropFirst(9).trimmingSpaces())
             } else if line.hasPrefix("---@return") {
                 returns.append("    returns " + line.dropFirst(10).trimmingSpaces())
@@ -184,6 +197,7 @@ enum ModuleDocs {
                 doc = []; params = []; returns = []
             }
         }
+        for field in fields ?? [] { out += "    " + field + "\n" }
         return out
     }
 }

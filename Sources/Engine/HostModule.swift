@@ -8,6 +8,7 @@ enum HostModule {
     static let open: LuaFunction = { L in
         let lua = Lua(L!)
         lua.newModule([("drain", drain), ("unobserved", unobserved), ("traceback", traceback),
+                       ("memory_limit_hit", memoryLimitHit),
                        ("monotonic", monotonic), ("now", now), ("iso_now", isoNow), ("isatty", tty), ("would", would)])
         return 1
     }
@@ -53,6 +54,17 @@ enum HostModule {
         if lost.count > 1 { message += " (and \(lost.count - 1) more failed task\(lost.count > 2 ? "s" : ""))" }
         let traceback = lost.map { "task \($0.id): \($0.errorTraceback ?? $0.errorMessage ?? "error")" }.joined(separator: "\n")
         return (message, traceback)
+    }
+
+    /// What to say of a "not enough memory" error: the --max-memory limit, when it was hit; nil otherwise.
+    static let memoryLimitHit: LuaFunction = { L in
+        let lua = Lua(L!)
+        if lua.vm.memoryLimitHit { lua.push(memoryLimitMessage(lua.vm)) } else { lua.pushNil() }
+        return 1
+    }
+
+    static func memoryLimitMessage(_ vm: LuaVM) -> String {
+        "memory limit exceeded: the Lua heap may use \(formatBytes(vm.memoryLimit)) (--max-memory)"
     }
 
     static let monotonic: LuaFunction = { L in

@@ -19,7 +19,7 @@ public struct Options {
         usage: opsh [FLAGS] run NAME|PATH [SCRIPT ARGS]   run a procedure
                opsh [FLAGS] FILE.lua [ARGS]               run a Lua file (as lua5.4 does)
                opsh [FLAGS] -e CHUNK [-e CHUNK ...]       run Lua text
-               opsh [FLAGS] repl                          interactive Lua with every module loaded
+               opsh [FLAGS] repl                          interactive Lua, every module a global
                opsh list [CATEGORY] [--json]              procedures, their categories and descriptions
                opsh help [NAME|MODULE]                    a procedure's arguments or a module's API
                opsh eject NAME [--to DIR] [--force]       copy a built-in out for editing

@@ -3,7 +3,7 @@ import LuaRuntime
 import Modules
 
 /// `opsh repl`: lua.c's REPL rules (expressions printed, `=expr`, multi-line
-/// input continued while the chunk is incomplete) with every module preloaded
+/// input continued while the chunk is incomplete) with every module loaded
 /// as a global, pretty-printed results, tasks, and Ctrl-C that stops the
 /// running statement but not the REPL. Without a terminal it reads statements
 /// from stdin, so a pipe can drive it.
@@ -14,7 +14,7 @@ enum Repl {
         let interactive = isTTY(0)
         let reader: LineReader = interactive ? (EditLineReader.make(session) ?? PlainReader(prompts: true)) : PlainReader(prompts: false)
         if interactive {
-            print("opsh \(CoreModule.version) on \(LuaVM.luaRelease); modules are globals: \(globalNames.map(\.0).joined(separator: ", ")). Ctrl-D exits.")
+            print("opsh \(CoreModule.version) on \(LuaVM.luaRelease); every module is a global: \(globalNames.map(\.0).joined(separator: ", ")). Ctrl-D exits.")
         }
         do {
             try preloadGlobals(session.vm)
@@ -26,18 +26,26 @@ enum Repl {
         while let chunk = readChunk(session.vm, reader) {
             if chunk.isEmpty { continue }
             reader.remember(chunk.source)
-            if !evaluate(session, chunk) { failures += 1 }
+            switch evaluate(session, chunk) {
+            case .ok: continue
+            case .failed: failures += 1
+            case .exit(let code):
+                // os.exit: return through the deferred close, so <close> variables and finalizers run
+                reader.close()
+                return code
+            }
         }
         reader.close()
         if interactive { print("") }
         return interactive || failures == 0 ? 0 : 1
     }
 
-    /// The globals the REPL defines: every module under a short name.
-    static let globalNames: [(String, String)] = [
-        ("opsh", "opsh"), ("json", "opsh.json"), ("time", "opsh.time"), ("log", "opsh.log"),
-        ("config", "opsh.config"), ("pretty", "opsh.pretty"), ("redis", "opsh.redis"), ("http", "opsh.http"),
-    ]
+    /// The globals the REPL defines: every module (each one `opsh help` documents) under its
+    /// name without "opsh." (opsh.qdrant.spec is qdrant_spec).
+    static let globalNames: [(String, String)] = Catalog.documentedModules.map { module in
+        let short = module == "opsh" ? module : String(module.dropFirst("opsh.".count))
+        return (String(short.map { $0 == "." ? "_" : $0 }), module)
+    }
 
     static func preloadGlobals(_ vm: LuaVM) throws(LuaError) {
         for (global, module) in globalNames {
@@ -93,8 +101,10 @@ enum Repl {
         return lines.joined(separator: "\n")
     }
 
-    /// Runs the function on top; prints its results. False on error.
-    static func evaluate(_ session: Session, _ chunk: Chunk) -> Bool {
+    enum Outcome: Equatable { case ok, failed, exit(Int32) }
+
+    /// Runs the function on top; prints its results.
+    static func evaluate(_ session: Session, _ chunk: Chunk) -> Outcome {
         let vm = session.vm
         let lua = vm.main
         let base = lua.top - 1
@@ -115,21 +125,23 @@ enum Repl {
             fflush(nil)
             if let lost = HostModule.lostTaskErrors(vm) {
                 writeStderr(lost.message + "\n")
-                return false
+                return .failed
             }
-            return true
+            return .ok
         } catch {
             let reason = ScriptStop.reason
             ScriptStop.clear()
-            if reason == .exit { exit(ScriptStop.exitCode) }
+            if reason == .exit { return .exit(ScriptStop.exitCode) }
             if reason == .interrupt || error.kind == .stop {
                 writeStderr("interrupted\n")
-            } else if vm.memoryLimitHit || error.kind == .memory {
-                writeStderr("not enough memory (--max-memory \(formatBytes(vm.memoryLimit)))\n")
+            } else if vm.memoryLimitHit {
+                writeStderr(HostModule.memoryLimitMessage(vm) + "\n")
+            } else if error.kind == .memory {
+                writeStderr("not enough memory\n")
             } else {
                 writeStderr(error.message + "\n")
             }
-            return false
+            return .failed
         }
     }
 }

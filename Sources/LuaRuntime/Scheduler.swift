@@ -423,9 +423,14 @@ public final class Scheduler {
         }
     }
 
+    /// The VM is closing (the end of a run, os.exit): tasks still alive end here, their close
+    /// handlers and `<close>` variables run (lua_close closes only the main thread's).
     func shutdown() {
         for p in pending.values { abandon(p) }
-        for task in Array(tasks.values) { runCloseHandlers(of: task) }
+        for task in Array(tasks.values) {
+            runCloseHandlers(of: task)
+            if task.started && task.state != .running { _ = lua_resetthread(task.thread) }
+        }
         pending.removeAll()
         ready.removeAll()
         tasks.removeAll()

@@ -81,6 +81,14 @@ final class LimitsTests: XCTestCase {
         let ok = Harness.run(["--max-memory", "32M", "-e", "local t = {} for i = 1, 1000 do t[i] = ('x'):rep(100) end print(#t)"])
         XCTAssertEqual(ok.status, 0, ok.stderr)
         XCTAssertEqual(ok.stdout, "1000\n")
+        // a procedure's report names the limit too, as the file and -e forms do
+        let grow = Harness.write("""
+            return { description = "grows", categories = {"safe"},
+              run = function() local t = {} for i = 1, 1e9 do t[i] = ('x'):rep(64) .. i end end }
+            """, to: "grow.lua")
+        let p = Harness.run(["--max-memory", "32M", "run", grow], timeout: 30)
+        XCTAssertEqual(p.status, 3)
+        XCTAssertTrue(p.stdout.contains("error: memory limit exceeded: the Lua heap may use 32 MiB (--max-memory)"), p.stdout + p.stderr)
         let bad = Harness.run(["--max-memory", "lots", "-e", "print(1)"])
         XCTAssertEqual(bad.status, 3)
         XCTAssertTrue(bad.stderr.contains("--max-memory: invalid size 'lots'"), bad.stderr)

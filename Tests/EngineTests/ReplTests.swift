@@ -46,6 +46,36 @@ final class ReplTests: XCTestCase {
         XCTAssertEqual(Harness.run(["repl"], stdin: "x = 1\n").status, 0)
     }
 
+    /// os.exit in the REPL closes the state as everywhere else: a task's <close> variables and
+    /// finalizers run, and the code is the one given.
+    func testExitClosesTheState() {
+        let r = Harness.run(["repl"], stdin: """
+            t = opsh.spawn(function() local c <close> = setmetatable({}, { __close = function() print("task closed") end }); opsh.sleep(100) end)
+            opsh.sleep(0.01)
+            x = setmetatable({}, { __gc = function() print("finalizer ran") end })
+            os.exit(4)
+            print("not reached")
+            """)
+        XCTAssertEqual(r.status, 4, r.stderr)
+        XCTAssertTrue(r.stdout.contains("task closed\n"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("finalizer ran\n"), r.stdout)
+        XCTAssertFalse(r.stdout.contains("not reached"), r.stdout)
+    }
+
+    /// Every module `opsh help` documents is a global, as the banner and the usage say.
+    func testEveryModuleIsAGlobal() {
+        let modules = Harness.run(["help"]).stdout.split(separator: "\n").first { $0.hasPrefix("modules") }
+            .map { $0.drop { $0 != ":" }.dropFirst().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? []
+        XCTAssertGreaterThan(modules.count, 20)
+        let checks = modules.map { m -> String in
+            let global = m == "opsh" ? m : String(m.dropFirst(5)).replacingOccurrences(of: ".", with: "_")
+            return "assert(\(global) == require('\(m)'), '\(m)')"
+        }
+        let r = Harness.run(["repl"], stdin: checks.joined(separator: "\n") + "\nprint('all globals')\n")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("all globals"), r.stdout)
+    }
+
     func testIncompleteInputAtEndOfFile() {
         let r = Harness.run(["repl"], stdin: "x =")
         XCTAssertTrue(r.stderr.contains("unexpected symbol near <eof>"), r.stderr)

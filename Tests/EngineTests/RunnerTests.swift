@@ -141,6 +141,51 @@ final class RunnerTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir.path)/new"))
     }
 
+    /// Every hint names a command that works: the help of a script run from a file, and opsh's
+    /// flags written after the script name moved before `run`.
+    func testArgumentHintsGiveCommandsThatWork() {
+        let path = Harness.write(checks, to: "checks.lua")
+        var r = Harness.run(["run", path, "--x", "bad"])
+        XCTAssertEqual(r.status, 3)
+        XCTAssertTrue(r.stderr.contains("unknown argument --x for script checks (see: opsh help \(path))"), r.stderr)
+        XCTAssertEqual(Harness.run(["help", path]).status, 0, "the command the hint gives works")
+        r = Harness.run(["run", path, "--json", "--count", "2", "--timeout", "5s"])
+        XCTAssertEqual(r.status, 3)
+        let corrected = "opsh --json --timeout 5s run \(path) --count 2"
+        XCTAssertTrue(r.stderr.contains("--json is a flag of opsh, and opsh's flags go before `run`: \(corrected)"), r.stderr)
+        r = Harness.run(Array(corrected.split(separator: " ").dropFirst().map(String.init)))
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("\"schema\""), r.stdout)
+    }
+
+    /// A misuse of ctx names the script's line; text from outside never reaches the terminal raw.
+    func testReportMessagesNameTheLineAndEscapeControlBytes() {
+        let path = Harness.write("""
+            return { description = "misuses ctx", categories = {"safe"},
+              run = function(args, ctx)
+                ctx:crit("escape", "a\\27[31mred\\rback\\0")
+                ctx:ok("metric", "msg", { s = "string" })
+              end }
+            """, to: "misuse.lua")
+        let r = Harness.run(["run", path])
+        XCTAssertEqual(r.status, 3)
+        XCTAssertTrue(r.stdout.contains("escape: a\\x1b[31mred\\x0dback\\x00\n"), r.stdout)
+        XCTAssertFalse(r.stdout.contains("\u{1b}"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("error: \(path):4: bad argument #3 (metrics must be a table of name = number; 's' is a string)"), r.stdout)
+        // a threshold reports through ctx:crit: still the script's line
+        let t = Harness.write("""
+            return { description = "threshold", categories = {"safe"},
+              run = function(args, ctx)
+                ctx:threshold("disk", 95, 80, 90, "full", "not a table")
+              end }
+            """, to: "threshold.lua")
+        XCTAssertTrue(Harness.run(["run", t]).stdout.contains("error: \(t):3: bad argument #6 (metrics must be a table of name = number, got string)"))
+        // a bad REDIS_URL from the environment, as the report shows it
+        let u = Harness.run(["run", "redis/health"], env: ["REDIS_URL": "redis://ho\u{1b}[31mst:1"])
+        XCTAssertFalse(u.stdout.contains("\u{1b}"), u.stdout)
+        XCTAssertTrue(u.stdout.contains("ho\\x1b[31mst"), u.stdout)
+    }
+
     func testMalformedMetadataNamesScriptAndField() {
         let cases: [(String, String)] = [
             ("return 42", "must return a table"),
@@ -189,6 +234,12 @@ final class RunnerTests: XCTestCase {
         let r = Harness.run(["run", "no/such/procedure"])
         XCTAssertEqual(r.status, 3)
         XCTAssertTrue(r.stderr.contains("no procedure named 'no/such/procedure'"), r.stderr)
+        let typo = Harness.run(["run", "backup/dayly"])
+        XCTAssertEqual(typo.status, 3)
+        XCTAssertTrue(typo.stderr.contains("no procedure named 'backup/dayly'; did you mean 'backup/daily'?"), typo.stderr)
+        let missing = Harness.run(["run", "./nothere.lua"])
+        XCTAssertEqual(missing.status, 3)
+        XCTAssertEqual(missing.stderr, "opsh: ./nothere.lua: no such file\n")
         let u = Harness.run(["frobnicate"])
         XCTAssertEqual(u.status, 3)
         XCTAssertTrue(u.stderr.contains("unknown command 'frobnicate'"), u.stderr)

@@ -79,7 +79,8 @@ local function confirm(name, meta, flags)
   return answer ~= nil and answer:lower():match("^y") ~= nil
 end
 
---- Runs a procedure. job = { name, chunk | meta, argv, flags }. Returns the exit code.
+--- Runs a procedure. job = { name, ref (how a command line names it), chunk | meta, argv, flags }.
+--- Returns the exit code.
 function M.run(job)
   local flags = job.flags or {}
   local name = job.name
@@ -96,7 +97,7 @@ function M.run(job)
   end
   local okv, verr = pcall(script.validate, meta, name)
   if not okv then stderr("opsh: " .. tostring(verr) .. "\n"); return 3 end
-  local oka, args, help = pcall(script.parse_args, meta, name, job.argv or {})
+  local oka, args, help = pcall(script.parse_args, meta, name, job.argv or {}, job.ref)
   if not oka then stderr("opsh: " .. tostring(args) .. "\n"); return 3 end
   if help == "help" then io.stdout:write(script.help(meta, name)); return 0 end
   if not confirm(name, meta, flags) then return 3 end
@@ -110,6 +111,9 @@ function M.run(job)
   if ok then
     local dok, derr = pcall(host.drain) -- tasks the script spawned and did not wait for
     if not dok then ok, err = false, { message = tostring(derr) } end
+  end
+  if not ok and err == "not enough memory" then
+    err = host.memory_limit_hit() or err   -- name the --max-memory limit the run hit
   end
   if ok then
     -- a task that failed when nothing waited for it makes the run fail (UNKNOWN)

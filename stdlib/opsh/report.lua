@@ -20,14 +20,30 @@ function M.new(name, meta, args, opts)
   }, Ctx)
 end
 
-local function check_metrics(metrics, level)
+local THIS_FILE = debug.getinfo(1, "S").source
+
+-- The error level, for a function of this file calling error(), of the first Lua function
+-- outside this file: the script's line that called ctx (ctx:threshold calls ctx:crit, and
+-- tail calls leave no frame, so a fixed level would point elsewhere).
+local function caller_level()
+  local level = 3
+  while true do
+    local info = debug.getinfo(level, "S")
+    if not info then return 1 end
+    if info.source ~= THIS_FILE and info.what ~= "C" then return level - 1 end
+    level = level + 1
+  end
+end
+
+local function check_metrics(metrics, arg)
   if metrics == nil then return {} end
   if type(metrics) ~= "table" then
-    error("bad argument #3 (metrics must be a table of name = number)", level + 1)
+    error(string.format("bad argument #%d (metrics must be a table of name = number, got %s)", arg, type(metrics)), caller_level())
   end
   for k, v in pairs(metrics) do
     if type(k) ~= "string" or (type(v) ~= "number" and type(v) ~= "boolean") then
-      error("bad argument #3 (metrics must be a table of name = number)", level + 1)
+      error(string.format("bad argument #%d (metrics must be a table of name = number; %s is a %s)", arg,
+        type(k) == "string" and ("'" .. k .. "'") or tostring(k), type(v)), caller_level())
     end
   end
   return metrics
@@ -35,7 +51,7 @@ end
 
 local function add(self, status, check, message, metrics)
   if type(check) ~= "string" or check == "" then
-    error("bad argument #1 (check name expected)", 3)
+    error("bad argument #1 (check name expected)", caller_level())
   end
   if message ~= nil and type(message) ~= "string" then message = tostring(message) end
   local r = { name = check, status = status, message = message or "", metrics = check_metrics(metrics, 3) }
@@ -53,7 +69,7 @@ function Ctx:crit(check, message, metrics) return add(self, "critical", check, m
 function Ctx:unknown(check, message, metrics) return add(self, "unknown", check, message, metrics) end
 --- Compares a value with warn/crit thresholds (higher is worse) and reports it.
 function Ctx:threshold(check, value, warn, crit, message, metrics)
-  metrics = metrics or {}
+  metrics = check_metrics(metrics, 6)
   metrics[check:match("[^.]+$")] = value
   if crit and value >= crit then return self:crit(check, message, metrics) end
   if warn and value >= warn then return self:warn(check, message, metrics) end
@@ -80,24 +96,34 @@ local function fmt_metric(v)
   return tostring(v)
 end
 
+-- Text from the outside world (a URL from the environment, a server's reply) never reaches the
+-- terminal raw: a control byte is shown as \xNN; a newline goes on as an indented line.
+local function printable(s)
+  return (tostring(s):gsub("%c", function(c)
+    if c == "\n" then return "\n    " end
+    if c == "\t" then return c end
+    return string.format("\\x%02x", c:byte())
+  end))
+end
+
 --- The report as text for a person.
 function M.text(report, color)
   local out = {}
   local function paint(status, s) return color and (COLORS[status] .. s .. "\27[0m") or s end
-  out[#out + 1] = string.format("%s%s", report.script, report.dry_run and " (dry run)" or "")
+  out[#out + 1] = string.format("%s%s", printable(report.script), report.dry_run and " (dry run)" or "")
   for _, c in ipairs(report.checks) do
     local metrics = {}
     local keys = {}
     for k in pairs(c.metrics) do keys[#keys + 1] = k end
     table.sort(keys)
-    for _, k in ipairs(keys) do metrics[#metrics + 1] = k .. "=" .. fmt_metric(c.metrics[k]) end
-    out[#out + 1] = string.format("  %-16s %s%s%s", paint(c.status, "[" .. LABEL[c.status] .. "]"), c.name,
-      c.message ~= "" and (": " .. c.message) or "",
+    for _, k in ipairs(keys) do metrics[#metrics + 1] = printable(k) .. "=" .. fmt_metric(c.metrics[k]) end
+    out[#out + 1] = string.format("  %-16s %s%s%s", paint(c.status, "[" .. LABEL[c.status] .. "]"), printable(c.name),
+      c.message ~= "" and (": " .. printable(c.message)) or "",
       #metrics > 0 and ("  (" .. table.concat(metrics, " ") .. ")") or "")
   end
   for _, w in ipairs(report.would or {}) do out[#out + 1] = "  would: " .. w end
   if #report.checks == 0 and not report.error then out[#out + 1] = "  (no checks reported)" end
-  if report.error then out[#out + 1] = "  error: " .. report.error.message end
+  if report.error then out[#out + 1] = "  error: " .. printable(report.error.message) end
   out[#out + 1] = string.format("%s in %.1f ms", paint(report.status, string.upper(report.status)), report.duration_ms)
   return table.concat(out, "\n") .. "\n"
 end

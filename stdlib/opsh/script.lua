@@ -105,13 +105,51 @@ function M.coerce(a, v)
   end
 end
 
-local function argument_error(name, msg)
-  error(string.format("%s (see: opsh help %s)", msg, name), 0)
+-- opsh's own flags (opsh [FLAGS] run NAME [SCRIPT ARGS]), with whether each takes a value
+local OPSH_FLAGS = {
+  json = false, prom = false, ["dry-run"] = false, verbose = false, yes = false, color = false,
+  ["no-color"] = false, timeout = true, ["max-memory"] = true, config = true, ["env-file"] = true,
+  set = true, path = true,
+}
+
+local function shell_word(s)
+  if s:match("^[%w%./_:=,@%%+-]+$") then return s end
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+-- The command line that does what was meant when opsh's flags came after the script name:
+-- every one the script does not take moves before `run`, with its value.
+local function flags_moved(ref, argv, specs)
+  local flags, rest = {}, {}
+  local i = 1
+  while i <= #argv do
+    local w = argv[i]
+    local key, inline = w:match("^%-%-([^=]+)(=?)")
+    if key and OPSH_FLAGS[key] ~= nil and not specs[key] and not specs[key:gsub("%-", "_")] then
+      flags[#flags + 1] = shell_word(w)
+      if OPSH_FLAGS[key] and inline == "" and argv[i + 1] then
+        i = i + 1
+        flags[#flags + 1] = shell_word(argv[i])
+      end
+    else
+      rest[#rest + 1] = shell_word(w)
+    end
+    i = i + 1
+  end
+  local line = "opsh " .. table.concat(flags, " ") .. " run " .. shell_word(ref)
+  if #rest > 0 then line = line .. " " .. table.concat(rest, " ") end
+  return line
+end
+
+local function argument_error(ref, msg)
+  error(string.format("%s (see: opsh help %s)", msg, shell_word(ref)), 0)
 end
 
 --- Parses `--name value`, `--name=value`, `--flag`, `--no-flag` against meta.args.
---- Returns the typed args table, or nil and "help" when --help was given.
-function M.parse_args(meta, name, argv)
+--- Returns the typed args table, or nil and "help" when --help was given. `ref` is how a
+--- command line names the script (its path when run from a file; default `name`).
+function M.parse_args(meta, name, argv, ref)
+  ref = ref or name
   local specs = {}
   for _, a in ipairs(meta.args or {}) do specs[a.name] = a end
   local args, i = {}, 1
@@ -120,7 +158,7 @@ function M.parse_args(meta, name, argv)
     if word == "--help" or word == "-h" then return nil, "help" end
     local key, value = word:match("^%-%-([^=]+)=(.*)$")
     if not key then key = word:match("^%-%-(.+)$") end
-    if not key then argument_error(name, string.format("unexpected argument '%s': script arguments are --name value", word)) end
+    if not key then argument_error(ref, string.format("unexpected argument '%s': script arguments are --name value", word)) end
     local spec = specs[key] or specs[key:gsub("%-", "_")]
     local negated = false
     if not spec and key:match("^no%-") then
@@ -128,25 +166,29 @@ function M.parse_args(meta, name, argv)
       negated = spec ~= nil and spec.type == "boolean"
       if not negated then spec = nil end
     end
-    if not spec then argument_error(name, string.format("unknown argument --%s for script %s", key, name)) end
+    if not spec and OPSH_FLAGS[key] ~= nil then
+      error(string.format("unknown argument --%s for script %s: --%s is a flag of opsh, and opsh's flags go before `run`: %s",
+        key, name, key, flags_moved(ref, argv, specs)), 0)
+    end
+    if not spec then argument_error(ref, string.format("unknown argument --%s for script %s", key, name)) end
     if spec.type == "boolean" and value == nil then
       local nxt = argv[i + 1]
       if nxt == "true" or nxt == "false" then value = nxt; i = i + 1 else value = not negated end
     elseif value == nil then
       value = argv[i + 1]
-      if value == nil then argument_error(name, string.format("argument --%s needs a value", key)) end
+      if value == nil then argument_error(ref, string.format("argument --%s needs a value", key)) end
       i = i + 1
     end
     local typed = M.coerce(spec, value)
     if typed == nil then
-      argument_error(name, string.format("argument --%s must be %s %s, got '%s'", spec.name,
+      argument_error(ref, string.format("argument --%s must be %s %s, got '%s'", spec.name,
         spec.type == "integer" and "an" or "a", spec.type, tostring(value)))
     end
     if spec.choices then
       local ok = false
       for _, c in ipairs(spec.choices) do if c == typed then ok = true end end
       if not ok then
-        argument_error(name, string.format("argument --%s must be one of %s, got '%s'", spec.name,
+        argument_error(ref, string.format("argument --%s must be one of %s, got '%s'", spec.name,
           table.concat(spec.choices, ", "), tostring(value)))
       end
     end
@@ -156,7 +198,7 @@ function M.parse_args(meta, name, argv)
   for _, a in ipairs(meta.args or {}) do
     if args[a.name] == nil then
       if a.default ~= nil then args[a.name] = M.coerce(a, a.default)
-      elseif a.required then argument_error(name, string.format("argument --%s is required", a.name)) end
+      elseif a.required then argument_error(ref, string.format("argument --%s is required", a.name)) end
     end
   end
   return args

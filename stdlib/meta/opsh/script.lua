@@ -19,12 +19,14 @@ local script = {}
 function script.validate(meta, name) end
 
 --- Parses --name value / --name=value / --flag / --no-flag against meta.args; returns typed args,
---- or nil, "help" for --help. Raises a clear error for unknown or ill-typed arguments.
+--- or nil, "help" for --help. Raises a clear error for unknown or ill-typed arguments; `ref` is
+--- how a command line names the script in the hints (its path when run from a file; default name).
 ---@param meta table
 ---@param name string
 ---@param argv string[]
+---@param ref? string
 ---@return table|nil args, string? help
-function script.parse_args(meta, name, argv) end
+function script.parse_args(meta, name, argv, ref) end
 
 --- The help text of a script.
 ---@param meta table
