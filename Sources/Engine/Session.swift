@@ -1,8 +1,8 @@
 import LuaRuntime
 import Modules
 
-/// A VM set up as opsh runs scripts: every module preloaded, the stdlib
-/// searcher installed, configuration attached, limits applied.
+/// A VM set up as opsh runs scripts: every module requirable (loaded when first required),
+/// configuration attached, limits applied.
 final class Session {
     let vm: LuaVM
     let catalog: Catalog
@@ -20,37 +20,44 @@ final class Session {
                                           envFile: options.envFile, evaluate: evaluateConfig)
         ConfigModule.attach(configuration.values, to: vm)
         LogModule.configure(vm, level: options.verbose ? "debug" : configuration.string("log_level") ?? "info")
-        for (name, opener) in ModuleRegistry.natives { vm.preload(name, opener) }
-        vm.preload("opsh._host", HostModule.open)
         try installSearcher()
         if options.memoryLimit > 0 { vm.memoryLimit = options.memoryLimit }
     }
 
-    /// opsh's searcher runs right after package.preload: it looks in the search
-    /// directories (so a local copy overrides a built-in) and then in the embedded
-    /// stdlib, before package.path's many disk locations are tried.
+    /// How `require` finds opsh's modules without changing what Lua shows of it (lua5.4 has four
+    /// searchers, and so does opsh): the built-ins (native modules, the embedded stdlib) answer
+    /// package.preload's lookups, made when first required; the search directories come first on
+    /// package.path, so a local copy of a stdlib module overrides the built-in, and a module found
+    /// nowhere gets lua5.4's message, opsh's directories listed as "no file '...'".
+    static let natives = Dictionary(ModuleRegistry.natives + [("opsh._host", HostModule.open)]) { a, _ in a }
+
     private func installSearcher() throws(LuaError) {
         let lua = vm.main
         let catalog = self.catalog
         try vm.load("""
-            local searcher, load_procedure = ...
-            table.insert(package.searchers, 2, searcher)
+            local builtin, load_procedure, dirs = ...
+            local first = {}
+            for i, dir in ipairs(dirs) do first[i] = dir .. "/?.lua;" end
+            package.path = table.concat(first) .. package.path
+            setmetatable(package.preload, { __index = builtin })
             package.preload["opsh._catalog"] = function() return { load = load_procedure } end
             """, chunkName: "=(opsh)")
         lua.push(closure: { lua in
-            guard let name = lua.toString(1) else { return 0 }
-            guard let entry = catalog.module(name) else {
-                lua.push("\n\tno module '\(name)' in opsh's search path or built-ins")
+            // __index(package.preload, name)
+            guard lua.type(at: 2) == .string, let name = lua.toString(2) else { return 0 }
+            if let opener = Session.natives[name] {
+                lua.push(function: opener)
                 return 1
             }
+            // a copy in a search directory is package.path's to find
+            guard let entry = catalog.module(name), entry.origin == "built-in" else { return 0 }
             do throws(LuaError) {
                 try Session.load(entry, onto: lua)
             } catch {
                 lua.push("error loading module '\(name)' from \(entry.path):\n\t\(error.message)")
                 return LuaStatus.error
             }
-            lua.push(entry.path)
-            return 2
+            return 1
         })
         // opsh.procedure: a procedure found as `opsh run NAME` finds it, compiled, for scripts
         // that run other procedures (the daily check runs several)
@@ -71,7 +78,8 @@ final class Session {
             lua.push(entry.path)
             return 2
         })
-        try vm.pcall(nargs: 2, nresults: 0)
+        lua.push(value: .array(catalog.directories.map { .string($0) }))
+        try vm.pcall(nargs: 3, nresults: 0)
     }
 
     /// Compiles an entry and pushes the function onto `lua`'s stack: the VM compiles on its main

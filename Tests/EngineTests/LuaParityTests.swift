@@ -72,6 +72,37 @@ final class LuaParityTests: XCTestCase {
         }
     }
 
+    /// require and package.searchers as in lua5.4: four searchers, and a missing module's message
+    /// in lua5.4's format, where opsh's search directories appear as more "no file '...'" lines.
+    func testRequireMatchesLua54() throws {
+        guard FileManager.default.fileExists(atPath: "/usr/bin/lua5.4") else {
+            throw XCTSkip("lua5.4 is not installed (scripts/setup installs it)")
+        }
+        let extra = Harness.tempDir("path")
+        let program = Harness.write("""
+            print(#package.searchers)
+            for i, s in ipairs(package.searchers) do print(i, type(s)) end
+            local ok, e = pcall(require, "no.such.module")
+            print(ok, e)
+            package.preload.mine = function(...) return select("#", ...) end
+            print(require("mine"), package.loaded.mine)
+            print(pcall(require, 42))
+            """, to: "require.lua")
+        let ours = Harness.run(["--path", extra.path, program])
+        let theirs = Harness.run([program], executable: URL(fileURLWithPath: "/usr/bin/lua5.4"))
+        XCTAssertEqual(ours.status, 0, ours.stderr)
+        let searchDirs = [extra.path + "/", "/.config/opsh/scripts/"]
+        let opshLines = ours.stdout.split(separator: "\n", omittingEmptySubsequences: false).filter { l in searchDirs.contains { l.contains($0) } }
+        XCTAssertEqual(opshLines.first, "\tno file '\(extra.path)/no/such/module.lua'", ours.stdout)
+        XCTAssertEqual(opshLines.count, 4, "--path and the user's scripts directory, for each of the two missing modules: \(ours.stdout)")
+        XCTAssertTrue(opshLines.allSatisfy { $0.hasPrefix("\tno file '") && ($0.hasSuffix("/no/such/module.lua'") || $0.hasSuffix("/42.lua'")) }, ours.stdout)
+        let rest = ours.stdout.split(separator: "\n", omittingEmptySubsequences: false).filter { l in !searchDirs.contains { l.contains($0) } }
+        XCTAssertEqual(rest.joined(separator: "\n"), theirs.stdout)
+        // built-ins load when first required, and are found as lua5.4 finds preloaded modules
+        let builtin = Harness.run(["-e", "print(package.loaded['opsh.json'], type(package.preload['opsh.json']), require('opsh.json').encode({1}))"])
+        XCTAssertEqual(builtin.stdout, "nil\tfunction\t[1]\n", builtin.stderr)
+    }
+
     func testDashEAndStdin() {
         XCTAssertEqual(Harness.run(["-e", "x = 6", "-e", "print(x * 7)"]).stdout, "42\n")
         XCTAssertEqual(Harness.run(["-"], stdin: "print('from stdin', ...)").stdout, "from stdin\n")
