@@ -76,11 +76,39 @@ static volatile sig_atomic_t g_stop_reason = LK_STOP_NONE;
 static volatile sig_atomic_t g_exit_code = 0;
 static lk_vmstate *volatile g_active = NULL;
 static volatile int g_wake_fd = -1;
+static pthread_t g_vm_thread;            /* the thread that runs the active VM */
 static char g_stop_sentinel; /* its address is the stop error value */
 
+/* The stop hook is armed only on the VM's own thread: lua_sethook on a state that another thread
+ * is running races with it (the coroutine on top of the resume chain may be finished and freed,
+ * and setting the hook walks the CallInfo list the VM is changing). A stop requested elsewhere
+ * (the watchdog, a SIGINT delivered to a worker thread) sends this signal to the VM's thread,
+ * whose handler arms the hook there, as lua.c's SIGINT handler does. */
+#define LK_ARM_SIGNAL (SIGRTMIN + 1)
+
+static void lk_arm_signal(int sig);
+
 void lk_set_active(lk_vmstate *st, int wake_fd) {
-    g_active = st;
+    static int installed = 0;
+    if (!installed) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = lk_arm_signal;
+        sa.sa_flags = SA_RESTART;
+        sigfillset(&sa.sa_mask);
+        sigaction(LK_ARM_SIGNAL, &sa, NULL);
+        installed = 1;
+    }
+    g_vm_thread = pthread_self();
     g_wake_fd = wake_fd;
+    __atomic_store_n(&g_active, st, __ATOMIC_SEQ_CST);
+}
+
+void lk_clear_active(lk_vmstate *st) {
+    /* on the VM's thread, before lua_close: a stop arriving later arms nothing */
+    lk_vmstate *expected = st;
+    __atomic_compare_exchange_n(&g_active, &expected, NULL, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    if (expected == st) g_wake_fd = -1;
 }
 
 int lk_stop_reason(void) { return g_stop_reason; }
@@ -107,15 +135,30 @@ static void lk_arm(lua_State *L) {
     if (L) lua_sethook(L, lk_stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
 }
 
+/* On the VM's thread only: the innermost thread being resumed and the main thread. */
+static void lk_arm_active(void) {
+    lk_vmstate *st = __atomic_load_n(&g_active, __ATOMIC_SEQ_CST);
+    if (!st || g_stop_reason == LK_STOP_NONE) return;
+    int d = st->chain_depth;
+    if (d > 0 && d <= LK_CHAIN_MAX) lk_arm(st->chain[d - 1]);
+    lk_arm(st->main);
+}
+
+static void lk_arm_signal(int sig) {
+    (void)sig;
+    int saved = errno;
+    lk_arm_active();
+    errno = saved;
+}
+
 static void lk_watchdog_notify(void);
 
 void lk_request_stop(int reason) {
-    if (g_stop_reason == LK_STOP_NONE) g_stop_reason = reason;
-    lk_vmstate *st = g_active;
-    if (st) {
-        int d = st->chain_depth;
-        if (d > 0 && d <= LK_CHAIN_MAX) lk_arm(st->chain[d - 1]);
-        lk_arm(st->main);
+    sig_atomic_t none = LK_STOP_NONE;
+    __atomic_compare_exchange_n(&g_stop_reason, &none, reason, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&g_active, __ATOMIC_SEQ_CST)) {
+        if (pthread_equal(pthread_self(), g_vm_thread)) lk_arm_active();
+        else pthread_kill(g_vm_thread, LK_ARM_SIGNAL);
     }
     int fd = g_wake_fd;
     if (fd >= 0) {
@@ -126,7 +169,7 @@ void lk_request_stop(int reason) {
     if (reason != LK_STOP_EXIT) lk_watchdog_notify();
 }
 
-void lk_clear_stop(void) { g_stop_reason = LK_STOP_NONE; }
+void lk_clear_stop(void) { __atomic_store_n(&g_stop_reason, LK_STOP_NONE, __ATOMIC_SEQ_CST); }
 
 /* ---- SIGINT ---- */
 static struct sigaction g_old_sigint;
@@ -211,8 +254,7 @@ static void *lk_watchdog_main(void *arg) {
         }
         if (stop_at >= 0 && now >= stop_at && kill_at < 0) {
             stop_at = -1;
-            g_stop_reason = g_stop_reason == LK_STOP_NONE ? LK_STOP_TIMEOUT : g_stop_reason;
-            lk_request_stop(LK_STOP_TIMEOUT);
+            lk_request_stop(LK_STOP_TIMEOUT);   /* keeps an earlier reason (Ctrl-C) */
             kill_at = lk_now_ms() + g_grace_ms;
         }
     }

@@ -49,6 +49,7 @@ public final class LuaVM {
         guard !isClosed else { return }
         isClosed = true
         scheduler.shutdown()
+        lk_clear_active(state)   // the watchdog or a signal must not arm a hook in a closed state
         lua_close(L)
         state.deinitialize(count: 1)
         state.deallocate()

@@ -22,6 +22,26 @@ final class LimitsTests: XCTestCase {
         }
     }
 
+    /// The watchdog's stop arrives while the VM keeps creating, resuming and collecting coroutines:
+    /// the hook is armed on the VM's own thread (a signal to it), never from the watchdog's, where
+    /// the coroutine on top of the resume chain may be finished and freed under it.
+    func testTimeoutWhileCoroutinesComeAndGo() {
+        let path = Harness.write("""
+            local n = 0
+            while true do
+              local co = coroutine.wrap(function(a) local t = {} for i = 1, 8 do t[i] = { i } end coroutine.yield(a) return a end)
+              co(1); co(2)
+              n = n + 1
+              if n % 1000 == 0 then collectgarbage("step", 100) end
+            end
+            """, to: "churn.lua")
+        for round in 1...20 {
+            let r = Harness.run(["--timeout", "0.05", path], timeout: 20)
+            XCTAssertEqual(r.status, 3, "round \(round): \(r.stderr)")
+            XCTAssertEqual(r.stderr, "opsh: timed out after 0.05s (--timeout)\n", "round \(round)")
+        }
+    }
+
     func testALoopThatKeepsRemovingTheHookStillEnds() {
         // the stop hook usually catches this at the first call; if the loop wins the race, the watchdog ends it
         let path = Harness.write("while true do debug.sethook() end", to: "evil.lua")

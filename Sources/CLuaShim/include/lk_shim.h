@@ -141,9 +141,14 @@ int lk_can_suspend(lua_State *L);
 lua_State *lk_current_task(lua_State *L);
 
 /* ---- limits: timeout, Ctrl-C, os.exit, memory ---- */
-/* The VM the process-wide stop machinery acts on (signal handler, watchdog). */
+/* The VM the process-wide stop machinery acts on (signal handler, watchdog); call it on the
+ * thread that runs the VM. */
 void lk_set_active(lk_vmstate *st, int wake_fd);
-/* Async-signal-safe: arms the stop hook on the running thread and main thread, wakes the loop. */
+/* The VM is closing (before lua_close): stops requested from now on arm nothing in it. */
+void lk_clear_active(lk_vmstate *st);
+/* Async-signal-safe, from any thread: records the reason (the first one wins), arms the stop hook
+ * on the running thread and main thread (on the VM's thread: from another thread, through a
+ * signal to it), wakes the loop. */
 void lk_request_stop(int reason);
 int lk_stop_reason(void);
 int lk_exit_code(void);
