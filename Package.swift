@@ -95,7 +95,7 @@ let package = Package(
         .testTarget(name: "QdrantTests", dependencies: ["Qdrant"]),
         .testTarget(name: "PredictTests", dependencies: ["Predict"]),
         .testTarget(name: "QdrantProcedureTests", dependencies: ["OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "ArchiveTests", dependencies: ["Archive", "CDyn"]),
+        .testTarget(name: "ArchiveTests", dependencies: ["Archive", "CDyn", "OpshTestSupport"]),
         .testTarget(name: "BackupTests", dependencies: ["OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "QueueTests", dependencies: ["OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "SysTests", dependencies: ["Sys", "OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),

@@ -1,5 +1,6 @@
 import Archive
 import Foundation
+import OpshTestSupport
 import XCTest
 
 /// opsh's archives read by GNU tar 1.34, and GNU tar's archives (its default gnu format, pax,
@@ -15,7 +16,7 @@ final class InteropTests: XCTestCase {
             let flag = c == .gzip ? "-z" : c == .zstd ? "--zstd" : ""
             let dst = "\(work)/x"
             mkdir(dst, 0o755)
-            let (rc, out) = T.sh("tar \(flag) -xpf \(arch) -C \(dst)")
+            let (rc, out) = sh("tar \(flag) -xpf \(arch) -C \(dst)")
             XCTAssertEqual(rc, 0, "GNU tar failed on the \(c) archive: \(out)")
             XCTAssertEqual(out, "", "GNU tar warned: \(out)")
             T.assertSameTree(src, dst)
@@ -23,12 +24,12 @@ final class InteropTests: XCTestCase {
             XCTAssertLessThan(T.allocatedBlocks("\(dst)/sparse.wal") * 512, 1 << 20)
             // the per-file listing is what sha256sum -c accepts
             try (lines.joined(separator: "\n") + "\n").write(toFile: "\(work)/SUMS", atomically: true, encoding: .utf8)
-            let (rc2, out2) = T.sh("sha256sum -c --quiet \(work)/SUMS", cwd: dst)
+            let (rc2, out2) = sh("sha256sum -c --quiet \(work)/SUMS", cwd: dst)
             XCTAssertEqual(rc2, 0, out2)
             XCTAssertFalse(lines.contains { $0.hasSuffix("  sparse.wal") }, "sparse files carry a regions digest instead")
             XCTAssertTrue(lines.contains { $0.hasSuffix("  random.bin") })
             // GNU tar's own listing agrees on names, sizes and kinds
-            let (_, listing) = T.sh("tar \(flag) -tvf \(arch)")
+            let (_, listing) = sh("tar \(flag) -tvf \(arch)")
             XCTAssertTrue(listing.contains("link-to-small -> small.txt"), listing)
             // names are sorted: the hard link's first name is the one stored with the data
             XCTAssertTrue(listing.contains("small.txt link to hardlink-to-small"), listing)
@@ -41,7 +42,7 @@ final class InteropTests: XCTestCase {
         let arch = T.tmp("a") + "/a.tar"
         try T.archive(src, to: arch, .none)
         // tar --compare (-d) checks every member against the disk: contents, modes, times, links
-        let (rc, out) = T.sh("tar -df \(arch) -C \(src)")
+        let (rc, out) = sh("tar -df \(arch) -C \(src)")
         XCTAssertEqual(rc, 0, out)
         let size = (try FileManager.default.attributesOfItem(atPath: arch)[.size] as! NSNumber).intValue
         XCTAssertEqual(size % 10240, 0, "padded to GNU tar's record size")
@@ -62,7 +63,7 @@ final class InteropTests: XCTestCase {
                 let work = T.tmp("gnu-\(name)")
                 let arch = "\(work)/a.tar"
                 let z = c == .gzip ? "-z" : ""
-                let (rc, out) = T.sh("tar \(flags) \(z) -cSpf \(arch) -C \(src) .")
+                let (rc, out) = sh("tar \(flags) \(z) -cSpf \(arch) -C \(src) .")
                 XCTAssertEqual(rc, 0, out)
                 let dst = "\(work)/x"
                 mkdir(dst, 0o755)
@@ -80,9 +81,9 @@ final class InteropTests: XCTestCase {
         try "x".write(toFile: "\(src)/a", atomically: true, encoding: .utf8)
         try "y".write(toFile: "\(src)/b", atomically: true, encoding: .utf8)
         let work = T.tmp("ustar")
-        XCTAssertEqual(T.sh("tar --format=ustar -cf \(work)/u.tar -C \(src) .").0, 0)
+        XCTAssertEqual(sh("tar --format=ustar -cf \(work)/u.tar -C \(src) .").0, 0)
         // GNU format with an owner id beyond octal's 7 digits: written in base-256
-        XCTAssertEqual(T.sh("tar --format=gnu --owner=:3000000 --group=:4000000 -cf \(work)/g.tar -C \(src) .").0, 0)
+        XCTAssertEqual(sh("tar --format=gnu --owner=:3000000 --group=:4000000 -cf \(work)/g.tar -C \(src) .").0, 0)
         let raw = try Data(contentsOf: URL(fileURLWithPath: "\(work)/g.tar"))
         XCTAssertEqual(raw[512 + 108] & 0x80, 0x80, "uid field is base-256")
         let (s, fd) = try T.source("\(work)/g.tar", .none)
@@ -118,12 +119,12 @@ final class InteropTests: XCTestCase {
             try sink.finish()
             close(fd)
             let tool = c == .gzip ? "gzip -dc" : "zstd -qdc"
-            XCTAssertEqual(T.sh("\(tool) \(out) | cmp - \(work)/in").0, 0, "\(c) output decodes with \(tool)")
+            XCTAssertEqual(sh("\(tool) \(out) | cmp - \(work)/in").0, 0, "\(c) output decodes with \(tool)")
             XCTAssertEqual(file.digest.map { _ in T.sha256(out) }, T.sha256(out))
             XCTAssertLessThan(file.count, Int64(data.count) * 7 / 10)
         }
         // reading what gzip and zstd wrote, with two gzip members back to back (pigz, cat a.gz b.gz)
-        T.sh("gzip -c \(work)/in > \(work)/two.gz && gzip -c \(work)/in >> \(work)/two.gz && zstd -q -c \(work)/in > \(work)/in.zst")
+        sh("gzip -c \(work)/in > \(work)/two.gz && gzip -c \(work)/in >> \(work)/two.gz && zstd -q -c \(work)/in > \(work)/in.zst")
         for (name, c, times) in [("two.gz", T.Compression.gzip, 2), ("in.zst", .zstd, 1)] {
             let (s, fd) = try T.source("\(work)/\(name)", c)
             defer { close(fd) }
@@ -156,18 +157,18 @@ final class InteropTests: XCTestCase {
     /// File names that are not UTF-8 are stored and restored byte for byte, both ways.
     func testNonUTF8NamesRoundTrip() throws {
         let src = T.tmp("bytes")
-        XCTAssertEqual(T.sh("cd \(src) && mkdir \"$(printf 'd\\377ir')\" && printf 'one' > \"$(printf 'd\\377ir/f\\376\\200.txt')\" && ln -s \"$(printf 'd\\377ir')\" link").0, 0)
-        let names = T.sh("cd \(src) && find . | sort | od -An -c").1
+        XCTAssertEqual(sh("cd \(src) && mkdir \"$(printf 'd\\377ir')\" && printf 'one' > \"$(printf 'd\\377ir/f\\376\\200.txt')\" && ln -s \"$(printf 'd\\377ir')\" link").0, 0)
+        let names = sh("cd \(src) && find . | sort | od -An -c").1
         let arch = T.tmp("bytes-a") + "/a.tar"
         try T.archive(src, to: arch, .none)
         let x = T.tmp("bytes-x")
-        XCTAssertEqual(T.sh("tar -xf \(arch) -C \(x)").0, 0)
-        XCTAssertEqual(T.sh("cd \(x) && find . | sort | od -An -c").1, names, "GNU tar sees the same bytes")
-        XCTAssertEqual(T.sh("cat \(x)/\"$(printf 'd\\377ir/f\\376\\200.txt')\"").1, "one")
+        XCTAssertEqual(sh("tar -xf \(arch) -C \(x)").0, 0)
+        XCTAssertEqual(sh("cd \(x) && find . | sort | od -An -c").1, names, "GNU tar sees the same bytes")
+        XCTAssertEqual(sh("cat \(x)/\"$(printf 'd\\377ir/f\\376\\200.txt')\"").1, "one")
         let gnu = T.tmp("bytes-g") + "/g.tar"
-        XCTAssertEqual(T.sh("tar -cf \(gnu) -C \(src) .").0, 0)
+        XCTAssertEqual(sh("tar -cf \(gnu) -C \(src) .").0, 0)
         let y = T.tmp("bytes-y")
         _ = try T.extract(gnu, .none, into: y)
-        XCTAssertEqual(T.sh("cd \(y) && find . | sort | od -An -c").1, names, "opsh restores the same bytes")
+        XCTAssertEqual(sh("cd \(y) && find . | sort | od -An -c").1, names, "opsh restores the same bytes")
     }
 }

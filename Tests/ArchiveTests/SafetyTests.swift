@@ -1,5 +1,6 @@
 import Archive
 import Foundation
+import OpshTestSupport
 import XCTest
 
 /// Hostile and damaged archives: every escaping member refused and named, nothing written
@@ -22,7 +23,7 @@ final class SafetyTests: XCTestCase {
         t.close()
         """
         try! script.write(toFile: "\(work)/mk.py", atomically: true, encoding: .utf8)
-        let (rc, out) = T.sh("python3 \(work)/mk.py")
+        let (rc, out) = sh("python3 \(work)/mk.py")
         XCTAssertEqual(rc, 0, out)
         return "\(work)/h.tar"
     }

@@ -1,5 +1,6 @@
 import Archive
 import Foundation
+import OpshTestSupport
 import XCTest
 
 /// Test helpers: make trees with every kind of member, run real GNU tar, compare trees byte for byte.
@@ -8,21 +9,6 @@ enum T {
         let d = NSTemporaryDirectory() + "opsh-archive-\(getpid())-\(name)-\(UUID().uuidString.prefix(6))"
         try! FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
         return d
-    }
-
-    @discardableResult
-    static func sh(_ cmd: String, cwd: String? = nil) -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", cmd]
-        if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try! p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
     static func write(_ path: String, _ data: Data, mode: Int = 0o644) {

@@ -5,19 +5,6 @@ import XCTest
 /// lua/backup, lua/logs/archive and lua/config/version run as an operator runs them, against a
 /// real redis-server and the Qdrant stand-in; the results are compared byte for byte.
 final class BackupProcedureTests: XCTestCase {
-    func sh(_ cmd: String) -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", cmd]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try! p.run()
-        let d = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: d, as: UTF8.self)
-    }
-
     func checks(_ r: Run) -> [String: [String: Any]] {
         guard let doc = try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any],
               let list = doc["checks"] as? [[String: Any]] else { XCTFail("not a report: \(r.stdout) \(r.stderr)"); return [:] }
@@ -27,7 +14,7 @@ final class BackupProcedureTests: XCTestCase {
     }
 
     func tree(_ root: String) -> String {
-        sh("cd '\(root)' && find . -printf '%p %y %m %s %l\\n' | sort && find . -type f -print0 | sort -z | xargs -0 -r sha256sum")
+        sh("cd '\(root)' && find . -printf '%p %y %m %s %l\\n' | sort && find . -type f -print0 | sort -z | xargs -0 -r sha256sum").output
     }
 
     func testDailyBackupThenPointInTimeRecovery() throws {
@@ -64,9 +51,9 @@ final class BackupProcedureTests: XCTestCase {
         let c = checks(r)
         XCTAssertEqual(c["backup"]?["status"] as? String, "ok", "\(c)")
         XCTAssertEqual(c["backup.retention"]?["status"] as? String, "ok")
-        let dir = sh("ls -d \(work)/backups/*-daily").trimmingCharacters(in: .whitespacesAndNewlines)
-        XCTAssertEqual(sh("cd \(dir) && sha256sum -c --quiet SHA256SUMS && echo ok"), "ok\n")
-        XCTAssertEqual(sh("stat -c %a \(dir)/env"), "600\n", "the .env copy is 0600")
+        let dir = sh("ls -d \(work)/backups/*-daily").output.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(sh("cd \(dir) && sha256sum -c --quiet SHA256SUMS && echo ok").output, "ok\n")
+        XCTAssertEqual(sh("stat -c %a \(dir)/env").output, "600\n", "the .env copy is 0600")
         XCTAssertTrue(FileManager.default.fileExists(atPath: "\(dir)/redis.rdb"))
         if qdrantAvailable {
             XCTAssertTrue(FileManager.default.fileExists(atPath: "\(dir)/qdrant-docs.snapshot"))
@@ -81,7 +68,7 @@ final class BackupProcedureTests: XCTestCase {
         // the RDB loaded by a throwaway redis-server: the 500 keys of backup time
         XCTAssertEqual(vc["backup.verify.redis"]?["status"] as? String, "ok", v.stdout)
         XCTAssertTrue((vc["backup.verify.redis"]?["message"] as? String ?? "").contains("500 keys"), v.stdout)
-        XCTAssertEqual(sh("ls -A \(work)/backups | grep -c verify"), "0\n", "the scratch directory is removed")
+        XCTAssertEqual(sh("ls -A \(work)/backups | grep -c verify").output, "0\n", "the scratch directory is removed")
         if qdrantAvailable {
             XCTAssertEqual(vc["backup.verify.qdrant"]?["status"] as? String, "ok", v.stdout)
             XCTAssertTrue((vc["backup.verify.qdrant"]?["message"] as? String ?? "").contains("300 points"), v.stdout)
@@ -105,11 +92,11 @@ final class BackupProcedureTests: XCTestCase {
         XCTAssertEqual(rc["restore.redis.aof"]?["status"] as? String, "warning", rr.stdout)
         XCTAssertEqual(rc["restore.redis.rdb"]?["status"] as? String, "ok", rr.stdout)
         XCTAssertEqual(tree("\(work)/app"), original, "trees and .env back byte for byte")
-        XCTAssertEqual(sh("ls \(redisDir)").split(separator: "\n").filter { $0.hasPrefix("appendonlydir.before-restore-") }.count, 1)
+        XCTAssertEqual(sh("ls \(redisDir)").output.split(separator: "\n").filter { $0.hasPrefix("appendonlydir.before-restore-") }.count, 1)
         // the restored RDB loads: the same 500 keys
         let loaded = try RedisServer(extraArguments: ["--dir", redisDir, "--dbfilename", "dump.rdb"])
         defer { loaded.stop() }
-        XCTAssertEqual(sh("redis-cli -p \(loaded.port) DBSIZE"), "500\n")
+        XCTAssertEqual(sh("redis-cli -p \(loaded.port) DBSIZE").output, "500\n")
         if qdrantAvailable {
             XCTAssertEqual(rc["restore.health.qdrant"]?["status"] as? String, "ok", rr.stdout)
             let n = Harness.run(["-e", "print(require('opsh.qdrant').connect():count('docs'))"], env: env)
@@ -134,7 +121,7 @@ final class BackupProcedureTests: XCTestCase {
         let r = Harness.run(["--yes", "--json", "run", "backup/restore", "--dir", "\(work)/b", "--date", "2020-01-01", "--to", "\(work)/out"])
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
         XCTAssertTrue(r.stdout.contains("20200101T000000Z-daily"), r.stdout)
-        XCTAssertEqual(sh("cat \(work)/out/config-src/f"), "v1\n")
+        XCTAssertEqual(sh("cat \(work)/out/config-src/f").output, "v1\n")
         let none = Harness.run(["--yes", "--json", "run", "backup/restore", "--dir", "\(work)/b", "--date", "2019-12-31", "--to", "\(work)/out2"])
         XCTAssertEqual(none.status, 2, none.stdout)
         XCTAssertTrue(none.stdout.contains("no complete backup"), none.stdout)
@@ -149,10 +136,10 @@ final class BackupProcedureTests: XCTestCase {
         """)
         let r = Harness.run(["--yes", "--json", "run", "logs/archive", "--log_dir", "\(work)/log", "--dir", "\(work)/b"])
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
-        XCTAssertEqual(sh("ls \(work)/log"), "app.log\nnotes.txt\n", "only *.log older than 30 days deleted")
-        let arch = sh("ls -d \(work)/b/logs/*-logs | grep -v 20200102").trimmingCharacters(in: .whitespacesAndNewlines)
-        XCTAssertEqual(sh("tar -tzf \(arch)/logs.tar.gz | sort"), "./\napp.log\nnotes.txt\nold.log\n")
-        XCTAssertEqual(sh("cat \(work)/b/logs/20200102T000000Z-logs/manifest.json"), "{}\n", "not opsh's: left alone")
+        XCTAssertEqual(sh("ls \(work)/log").output, "app.log\nnotes.txt\n", "only *.log older than 30 days deleted")
+        let arch = sh("ls -d \(work)/b/logs/*-logs | grep -v 20200102").output.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(sh("tar -tzf \(arch)/logs.tar.gz | sort").output, "./\napp.log\nnotes.txt\nold.log\n")
+        XCTAssertEqual(sh("cat \(work)/b/logs/20200102T000000Z-logs/manifest.json").output, "{}\n", "not opsh's: left alone")
         // a real archive from 2020 (its manifest's time too) is past the 30 days: deleted by the next run
         _ = sh("""
         cd \(work)/b/logs && new=20200101T000000Z-logs && cp -a \(arch) $new && \
@@ -162,7 +149,7 @@ final class BackupProcedureTests: XCTestCase {
         XCTAssertEqual(again.status, 0, again.stdout + again.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(work)/b/logs/20200101T000000Z-logs"), "older than the logs tier's 30 days")
         XCTAssertTrue(FileManager.default.fileExists(atPath: arch), "within 30 days")
-        XCTAssertEqual(sh("cat \(work)/b/logs/20200102T000000Z-logs/manifest.json"), "{}\n", "not opsh's: left alone")
+        XCTAssertEqual(sh("cat \(work)/b/logs/20200102T000000Z-logs/manifest.json").output, "{}\n", "not opsh's: left alone")
     }
 
     func testConfigVersionWritesMetadata() {
@@ -171,14 +158,14 @@ final class BackupProcedureTests: XCTestCase {
         let r = Harness.run(["--json", "run", "config/version", "--config_dir", "\(work)/config", "--compose_file", "\(work)/docker-compose.yml",
                              "--env_file", "\(work)/.env", "--dir", "\(work)/b", "--description", "before the TLS change"], env: ["USER": "alice"])
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
-        let dir = sh("ls -d \(work)/b/config/*-config").trimmingCharacters(in: .whitespacesAndNewlines)
+        let dir = sh("ls -d \(work)/b/config/*-config").output.trimmingCharacters(in: .whitespacesAndNewlines)
         let meta = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/metadata.json")))) as? [String: Any]
         XCTAssertEqual(meta?["operator"] as? String, "alice")
         XCTAssertEqual(meta?["description"] as? String, "before the TLS change")
         XCTAssertNotNil(meta?["version"] as? String)
         XCTAssertNotNil(meta?["timestamp"] as? String)
-        XCTAssertEqual(sh("stat -c %a \(dir)/env; cat \(dir)/env"), "600\nK=v\n")
-        XCTAssertEqual(sh("cd \(dir) && sha256sum -c --quiet SHA256SUMS && echo ok"), "ok\n")
+        XCTAssertEqual(sh("stat -c %a \(dir)/env; cat \(dir)/env").output, "600\nK=v\n")
+        XCTAssertEqual(sh("cd \(dir) && sha256sum -c --quiet SHA256SUMS && echo ok").output, "ok\n")
     }
 
     func testConfigValidateYAMLEnvAndConnectivity() throws {
@@ -221,6 +208,6 @@ final class BackupProcedureTests: XCTestCase {
             XCTAssertFalse(r.stderr.contains("would: "), "\(args): \(r.stderr)")
             XCTAssertFalse(FileManager.default.fileExists(atPath: "\(work)/b"), "\(args) wrote something")
         }
-        XCTAssertEqual(sh("ls \(work)/src"), "f\n")
+        XCTAssertEqual(sh("ls \(work)/src").output, "f\n")
     }
 }

@@ -13,19 +13,6 @@ final class BackupTests: XCTestCase {
     }
 
     @discardableResult
-    func sh(_ cmd: String) -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", cmd]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try! p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
     /// A tree with text, JSON, random bytes, a sparse file, a symlink, a hard link, modes and
     /// nanosecond mtimes (`seed` changes every file's content).
     func makeTree(_ root: String, seed: Int, randomMB: Int = 2) {

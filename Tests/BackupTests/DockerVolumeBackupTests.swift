@@ -45,12 +45,12 @@ final class DockerVolumeBackupTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("started 2 containers again"), r.stdout)
         for c in [c1, c2] { XCTAssertEqual(DockerEngine.docker(["inspect", "-f", "{{.State.Running}}", c]).stdout, "true\n") }
         XCTAssertNotEqual(DockerEngine.docker(["inspect", "-f", "{{.State.StartedAt}}", c1]).stdout, started, "really stopped and started")
-        let dir = DockerEngine.sh(["sh", "-c", "ls -d \(work)/b/*-weekly"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let dir = Shell.run(["sh", "-c", "ls -d \(work)/b/*-weekly"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let item1 = "volume-\(v1)"
         let x = Harness.tempDir("x").path
-        XCTAssertEqual(DockerEngine.sh(["tar", "-xzf", "\(dir)/\(item1).tar.gz", "-C", x]).status, 0)
-        XCTAssertEqual(DockerEngine.sh(["sh", "-c", "cat \(x)/a.txt \(x)/sub/b.txt; readlink \(x)/link"]).stdout, "vectors\ndeep\na.txt\n")
-        XCTAssertEqual(DockerEngine.sh(["sh", "-c", "cd \(dir) && sha256sum -c --quiet SHA256SUMS && echo ok"]).stdout, "ok\n")
+        XCTAssertEqual(Shell.run(["tar", "-xzf", "\(dir)/\(item1).tar.gz", "-C", x]).status, 0)
+        XCTAssertEqual(Shell.run(["sh", "-c", "cat \(x)/a.txt \(x)/sub/b.txt; readlink \(x)/link"]).stdout, "vectors\ndeep\na.txt\n")
+        XCTAssertEqual(Shell.run(["sh", "-c", "cd \(dir) && sha256sum -c --quiet SHA256SUMS && echo ok"]).stdout, "ok\n")
         // no helper container is left behind
         XCTAssertFalse(DockerEngine.docker(["ps", "-a", "--format", "{{.Names}}"]).stdout.contains("opsh-backup-"))
 
@@ -81,7 +81,7 @@ final class DockerVolumeBackupTests: XCTestCase {
         let work = Harness.tempDir("deploy").path
         let cfgDir = "\(work)/app-config"
         func write(_ dir: String, _ text: String) {
-            _ = DockerEngine.sh(["sh", "-c", "mkdir -p \(dir) && printf '\(text)' > \(dir)/app.yml"])
+            _ = Shell.run(["sh", "-c", "mkdir -p \(dir) && printf '\(text)' > \(dir)/app.yml"])
         }
         write(cfgDir, "status: healthy\\nversion: 1\\n")
         let project = "opshdeploy\(getpid())"

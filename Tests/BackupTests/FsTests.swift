@@ -4,18 +4,6 @@ import XCTest
 
 /// opsh.fs's tree and space functions against what find, du and df say.
 final class FsTests: XCTestCase {
-    func sh(_ cmd: String) -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", cmd]
-        let out = Pipe()
-        p.standardOutput = out
-        try! p.run()
-        let d = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: d, as: UTF8.self)
-    }
-
     func lua(_ script: String, flags: [String] = []) -> Run {
         Harness.run(flags + [Harness.write(script, to: "fs.lua", in: Harness.tempDir("fs"))])
     }
@@ -48,12 +36,12 @@ final class FsTests: XCTestCase {
         """)
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("walk-link\tlink"), r.stdout)
-        let total = sh("find \(d) -mindepth 1 | wc -l").trimmingCharacters(in: .whitespacesAndNewlines)
+        let total = sh("find \(d) -mindepth 1 | wc -l").output.trimmingCharacters(in: .whitespacesAndNewlines)
         XCTAssertTrue(r.stdout.contains("walk\t\(total)\n"), r.stdout + " vs find: " + total)
         XCTAssertTrue(r.stdout.contains("old\tlogs/app1.log,logs/old/ancient.log\n"), r.stdout)
         XCTAssertTrue(r.stdout.contains("big\t1\n"), r.stdout)
         XCTAssertTrue(r.stdout.contains("glob\t4\n"), r.stdout)
-        let du = sh("du -s -B1 \(d) | cut -f1").trimmingCharacters(in: .whitespacesAndNewlines)
+        let du = sh("du -s -B1 \(d) | cut -f1").output.trimmingCharacters(in: .whitespacesAndNewlines)
         XCTAssertTrue(r.stdout.contains("du\t\(du)\t"), r.stdout + " vs du: " + du)
         XCTAssertTrue(r.stdout.contains("df\ttrue\ttrue"), r.stdout)
     }
@@ -70,7 +58,7 @@ final class FsTests: XCTestCase {
         XCTAssertEqual(dry.status, 0, dry.stderr)
         XCTAssertEqual(dry.stdout, "true\ttrue\ntrue\t3\n")
         XCTAssertTrue(dry.stderr.contains("would: delete \(d)/tree (3 entries)"), dry.stderr)
-        XCTAssertEqual(sh("ls \(d)"), "f\ntree\n")
+        XCTAssertEqual(sh("ls \(d)").output, "f\ntree\n")
         let r = lua("""
         local fs = require "opsh.fs"
         local c = assert(fs.copy('\(d)/f', '\(d)/g', {mode = tonumber("600", 8)}))
@@ -81,8 +69,8 @@ final class FsTests: XCTestCase {
         print(assert(fs.delete('\(d)/tree', {recursive = true})).deleted)
         """)
         XCTAssertEqual(r.status, 0, r.stderr)
-        let sha = sh("sha256sum \(d)/f | cut -c1-64").trimmingCharacters(in: .whitespacesAndNewlines)
+        let sha = sh("sha256sum \(d)/f | cut -c1-64").output.trimmingCharacters(in: .whitespacesAndNewlines)
         XCTAssertEqual(r.stdout, "6\t\(sha)\nnil\tEISDIR\n3\n")
-        XCTAssertEqual(sh("ls \(d); stat -c %a \(d)/h; cat \(d)/h"), "f\nh\n600\nhello\n")
+        XCTAssertEqual(sh("ls \(d); stat -c %a \(d)/h; cat \(d)/h").output, "f\nh\n600\nhello\n")
     }
 }

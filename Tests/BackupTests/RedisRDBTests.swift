@@ -5,19 +5,6 @@ import XCTest
 /// RDB snapshots taken by replication from a real redis-server, in both framings, then loaded
 /// by a throwaway redis-server whose DBSIZE and values must match.
 final class RedisRDBTests: XCTestCase {
-    func sh(_ cmd: String) -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", cmd]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try! p.run()
-        let d = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: d, as: UTF8.self)
-    }
-
     func takeAndLoad(diskless: Bool, password: String? = nil) throws {
         var args = ["--repl-diskless-sync", diskless ? "yes" : "no", "--repl-diskless-sync-delay", "0"]
         if let password { args += ["--requirepass", password] }
@@ -42,16 +29,16 @@ final class RedisRDBTests: XCTestCase {
         let lines = r.stdout.split(separator: "\n").map(String.init)
         XCTAssertTrue(lines.first?.hasPrefix(diskless ? "eof\t" : "length\t") ?? false, r.stdout)
         let dir = lines.last ?? ""
-        XCTAssertEqual(sh("cd '\(dir)' && sha256sum -c --quiet SHA256SUMS && echo ok"), "ok\n")
-        XCTAssertTrue(sh("redis-check-rdb '\(dir)/redis.rdb'").contains("RDB looks OK"))
+        XCTAssertEqual(sh("cd '\(dir)' && sha256sum -c --quiet SHA256SUMS && echo ok").output, "ok\n")
+        XCTAssertTrue(sh("redis-check-rdb '\(dir)/redis.rdb'").output.contains("RDB looks OK"))
         // load it in a throwaway server: same DBSIZE and values
         let loadDir = Harness.tempDir("rdb-load")
         _ = sh("cp '\(dir)/redis.rdb' '\(loadDir.path)/dump.rdb'")
         let copy = try RedisServer(extraArguments: ["--dir", loadDir.path, "--dbfilename", "dump.rdb"])
         defer { copy.stop() }
-        XCTAssertEqual(sh("redis-cli -p \(copy.port) DBSIZE"), "20003\n")
-        XCTAssertEqual(sh("redis-cli -p \(copy.port) GET key:12345"), "value-12345\n")
-        XCTAssertEqual(sh("redis-cli -p \(copy.port) GET big | sha256sum"), sh("redis-cli -p \(redis.port) \(auth) GET big | sha256sum"))
+        XCTAssertEqual(sh("redis-cli -p \(copy.port) DBSIZE").output, "20003\n")
+        XCTAssertEqual(sh("redis-cli -p \(copy.port) GET key:12345").output, "value-12345\n")
+        XCTAssertEqual(sh("redis-cli -p \(copy.port) GET big | sha256sum").output, sh("redis-cli -p \(redis.port) \(auth) GET big | sha256sum").output)
     }
 
     func testDisklessEOFFraming() throws { try takeAndLoad(diskless: true) }

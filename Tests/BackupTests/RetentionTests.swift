@@ -41,7 +41,7 @@ final class RetentionTests: XCTestCase {
         }
         XCTAssertEqual(sh(script).status, 0)
         let fingerprint = { [self] in
-            sh("cd '\(root)' && for n in \(names.sorted().map { "'\($0)'" }.joined(separator: " ")); do find \"$n\" | sort; find \"$n\" -type f -print0 | sort -z | xargs -0 -r sha256sum; readlink \"$n\" || true; done").stdout
+            sh("cd '\(root)' && for n in \(names.sorted().map { "'\($0)'" }.joined(separator: " ")); do find \"$n\" | sort; find \"$n\" -type f -print0 | sort -z | xargs -0 -r sha256sum; readlink \"$n\" || true; done").output
         }
         return Neighbourhood(names: names, fingerprint: fingerprint)
     }
@@ -70,11 +70,11 @@ final class RetentionTests: XCTestCase {
             let r = Harness.run(args)
             XCTAssertEqual(r.status, 0, "\(args): \(r.stdout)\(r.stderr)")
         }
-        let real = sh("ls -d '\(root)'/*-daily").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let real = sh("ls -d '\(root)'/*-daily").output.trimmingCharacters(in: .whitespacesAndNewlines)
         let hood = makeNeighbourhood(root, copyOf: real)
         let before = hood.fingerprint()
-        let configBefore = sh("cd '\(root)/config' && find . | sort && find . -type f -print0 | sort -z | xargs -0 sha256sum").stdout
-        let logsBefore = sh("cd '\(root)/logs' && find . | sort && find . -type f -print0 | sort -z | xargs -0 sha256sum").stdout
+        let configBefore = sh("cd '\(root)/config' && find . | sort && find . -type f -print0 | sort -z | xargs -0 sha256sum").output
+        let logsBefore = sh("cd '\(root)/logs' && find . | sort && find . -type f -print0 | sort -z | xargs -0 sha256sum").output
         XCTAssertTrue(configBefore.contains("-config/manifest.json"), configBefore)
         XCTAssertTrue(logsBefore.contains("-logs/manifest.json"), logsBefore)
 
@@ -87,8 +87,8 @@ final class RetentionTests: XCTestCase {
             let r = Harness.run(args)
             XCTAssertEqual(r.status, 0, "\(args): \(r.stdout)\(r.stderr)")
             XCTAssertEqual(hood.fingerprint(), before, "\(args) touched what is not a backup")
-            XCTAssertEqual(sh("cd '\(root)/config' && find . | sort && find . -type f -print0 | sort -z | xargs -0 sha256sum").stdout, configBefore)
-            XCTAssertEqual(sh("cd '\(root)/logs' && find . | sort && find . -type f -print0 | sort -z | xargs -0 sha256sum").stdout, logsBefore)
+            XCTAssertEqual(sh("cd '\(root)/config' && find . | sort && find . -type f -print0 | sort -z | xargs -0 sha256sum").output, configBefore)
+            XCTAssertEqual(sh("cd '\(root)/logs' && find . | sort && find . -type f -print0 | sort -z | xargs -0 sha256sum").output, logsBefore)
         }
         // the second daily backup replaced the first (policy: only the newest); within the same
         // second it is named TIMESTAMP-daily-2
@@ -134,7 +134,7 @@ final class RetentionTests: XCTestCase {
         let r = Harness.run(["--yes", "run", "backup/daily", "--dir", root, "--config_dirs", "\(work)/src", "--no-retention"])
         XCTAssertEqual(r.status, 1, "a warning: a leftover was found " + r.stdout + r.stderr)
         XCTAssertTrue(r.stdout.contains("removed an interrupted backup: 20261201T020000Z-daily.partial"), r.stdout)
-        XCTAssertEqual(sh("cat '\(root)/download.partial/part1'").stdout, "keep\n")
+        XCTAssertEqual(sh("cat '\(root)/download.partial/part1'").output, "keep\n")
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(root)/20261201T020000Z-daily.partial"))
     }
 
@@ -262,12 +262,12 @@ final class RetentionTests: XCTestCase {
         XCTAssertEqual(sh("mkdir -p '\(work)/app' && echo good > '\(work)/app/state'").status, 0)
         var r = Harness.run(["--yes", "run", "backup/daily", "--dir", root, "--app_data", "\(work)/app", "--no-retention"])
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
-        let daily = sh("ls '\(root)' | grep -- -daily").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let daily = sh("ls '\(root)' | grep -- -daily").output.trimmingCharacters(in: .whitespacesAndNewlines)
         sleep(1)   // a second later: backup names have one-second resolution
         XCTAssertEqual(sh("echo damaged > '\(work)/app/state'").status, 0)
         r = Harness.run(["run", "backup/emergency", "--dir", root, "--app_data", "\(work)/app"])
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
-        let emergency = sh("ls '\(root)' | grep -- -emergency").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let emergency = sh("ls '\(root)' | grep -- -emergency").output.trimmingCharacters(in: .whitespacesAndNewlines)
         XCTAssertFalse(emergency.isEmpty)
 
         r = Harness.run(["--yes", "--json", "run", "backup/restore", "--dir", root, "--to", "\(work)/out"])
@@ -275,7 +275,7 @@ final class RetentionTests: XCTestCase {
         let chosen = reportChecks(r)["restore.backup"]?["message"] as? String ?? ""
         XCTAssertTrue(chosen.hasPrefix(daily), chosen)
         XCTAssertTrue(chosen.contains("not the newer emergency backup \(emergency)"), chosen)
-        XCTAssertEqual(sh("find '\(work)/out' -name state -exec cat {} +").stdout, "good\n")
+        XCTAssertEqual(sh("find '\(work)/out' -name state -exec cat {} +").output, "good\n")
 
         r = Harness.run(["--yes", "--json", "run", "backup/restore", "--dir", root, "--tier", "emergency", "--to", "\(work)/out2"])
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
@@ -283,7 +283,7 @@ final class RetentionTests: XCTestCase {
         r = Harness.run(["--yes", "--json", "run", "backup/restore", "--dir", root, "--name", emergency, "--to", "\(work)/out3"])
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
         XCTAssertTrue((reportChecks(r)["restore.backup"]?["message"] as? String ?? "").contains("named by --name"))
-        XCTAssertEqual(sh("find '\(work)/out3' -name state -exec cat {} +").stdout, "damaged\n")
+        XCTAssertEqual(sh("find '\(work)/out3' -name state -exec cat {} +").output, "damaged\n")
 
         // a name that is not a backup is refused with the reason
         XCTAssertEqual(sh("mkdir -p '\(root)/mine'").status, 0)
@@ -360,9 +360,6 @@ final class RetentionTests: XCTestCase {
         for c in checks { if let n = c["name"] as? String { out[n] = c } }
         return out
     }
-
-    @discardableResult
-    func sh(_ cmd: String) -> Run { DockerEngine.sh(["sh", "-c", cmd]) }
 
     func utc(_ y: Int, _ m: Int, _ d: Int, _ h: Int, _ mi: Int) -> Date {
         Calendar.iso.date(from: DateComponents(year: y, month: m, day: d, hour: h, minute: mi))!

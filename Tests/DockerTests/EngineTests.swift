@@ -325,7 +325,7 @@ final class EngineTests: XCTestCase {
         let src = dir.appendingPathComponent("src")
         try? FileManager.default.createDirectory(at: src, withIntermediateDirectories: true)
         try? "restored\n".write(to: src.appendingPathComponent("new.txt"), atomically: true, encoding: .utf8)
-        XCTAssertEqual(DockerEngine.sh(["tar", "-C", src.path, "-cf", dir.appendingPathComponent("in.tar").path, "new.txt"]).status, 0)
+        XCTAssertEqual(Shell.run(["tar", "-C", src.path, "-cf", dir.appendingPathComponent("in.tar").path, "new.txt"]).status, 0)
         let r = lua("""
         local vols = assert(d:volumes())
         local found = false
@@ -342,7 +342,7 @@ final class EngineTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("listed\ttrue\tlocal"), r.stdout)
         XCTAssertTrue(r.stdout.contains("archive\ttrue\t64"), r.stdout)
         XCTAssertTrue(r.stdout.contains("state\tcreated"), r.stdout)   // nothing ran
-        let list = DockerEngine.sh(["tar", "-tf", tarPath])
+        let list = Shell.run(["tar", "-tf", tarPath])
         XCTAssertTrue(list.stdout.contains("data/file.txt"), list.stdout)
         let check = DockerEngine.docker(["run", "--rm", "-v", "\(vol):/data", DockerEngine.image, "cat", "/data/new.txt", "/data/file.txt"])
         XCTAssertEqual(check.stdout, "restored\nprecious\n")

@@ -31,7 +31,7 @@ final class ServiceProcedureTests: XCTestCase {
     @discardableResult
     static func stackScript(_ args: [String], _ s: TestStack) -> Run {
         let env = s.env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-        return DockerEngine.sh(env + [Harness.packageRoot.appendingPathComponent("scripts/stack").path] + args, timeout: 300)
+        return Shell.run(env + [Harness.packageRoot.appendingPathComponent("scripts/stack").path] + args, timeout: 300)
     }
 
     override func setUpWithError() throws {
@@ -65,7 +65,7 @@ final class ServiceProcedureTests: XCTestCase {
     }
 
     func redis(_ args: [String]) -> String {
-        DockerEngine.sh(["redis-cli", "-p", String(s.redisPort)] + args).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        Shell.run(["redis-cli", "-p", String(s.redisPort)] + args).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// This test process's containers and volumes (other test runs may share the engine), and
@@ -285,7 +285,7 @@ final class ServiceProcedureTests: XCTestCase {
         }
         var r = Self.stackScript(["up"], t)
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
-        XCTAssertEqual(DockerEngine.sh(["redis-cli", "-p", String(t.redisPort), "set", "kept", "1"]).stdout, "OK\n")
+        XCTAssertEqual(Shell.run(["redis-cli", "-p", String(t.redisPort), "set", "kept", "1"]).stdout, "OK\n")
         r = Self.stackScript(["down"], t)
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("volumes kept: \(t.project)_qdrant_data \(t.project)_dragonfly_data"), r.stdout)
@@ -297,7 +297,7 @@ final class ServiceProcedureTests: XCTestCase {
         // up again: the data is back (AOF on the kept volume)
         r = Self.stackScript(["up"], t)
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
-        XCTAssertEqual(DockerEngine.sh(["redis-cli", "-p", String(t.redisPort), "get", "kept"]).stdout, "1\n")
+        XCTAssertEqual(Shell.run(["redis-cli", "-p", String(t.redisPort), "get", "kept"]).stdout, "1\n")
         Self.stackScript(["down"], t)
     }
 

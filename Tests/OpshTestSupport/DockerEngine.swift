@@ -21,9 +21,9 @@ public enum DockerEngine {
 
     static func prepare() -> String {
         let script = Harness.packageRoot.appendingPathComponent("scripts/dockerd").path
-        let start = sh([script, "start"])
+        let start = Shell.run([script, "start"], timeout: 1800)
         if start.status != 0 { return "scripts/dockerd start failed: \(start.stderr.suffix(600))" }
-        let img = sh([script, "image"])
+        let img = Shell.run([script, "image"], timeout: 1800)
         if img.status != 0 { return "scripts/dockerd image failed: \(img.stderr.suffix(600))" }
         return ""
     }
@@ -36,7 +36,7 @@ public enum DockerEngine {
 
     /// Runs the docker CLI (for setting up and checking from the outside; opsh never uses it).
     @discardableResult
-    public static func docker(_ args: [String]) -> Run { sh(["docker"] + args) }
+    public static func docker(_ args: [String]) -> Run { Shell.run(["docker"] + args) }
 
     /// Removes the test's containers and volumes by their exact names.
     public static func cleanup(containers: [String], volumes: [String] = []) {
@@ -46,19 +46,4 @@ public enum DockerEngine {
 
     /// Whether a container of that exact name exists.
     public static func exists(_ name: String) -> Bool { docker(["container", "inspect", name]).status == 0 }
-
-    @discardableResult
-    public static func sh(_ args: [String], timeout: TimeInterval = 120) -> Run {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        do { try p.run() } catch { return Run(status: 127, stdout: "", stderr: "\(error)") }
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
-    }
 }
