@@ -13,7 +13,7 @@ public enum CoreModule {
         lua.vm.register(LuaClass(name: taskType, methods: [
             ("wait", taskWait), ("cancel", taskCancel), ("status", taskStatus),
         ]))
-        lua.newModule([("spawn", spawn), ("all", all), ("sleep", sleep), ("is_null", isNull)], extraFields: 3)
+        lua.newModule([("spawn", spawn), ("all", all), ("sleep", sleep), ("is_null", isNull), ("error", error)], extraFields: 3)
         lua.pushNull(); lua.rawSet(-2, field: "null")
         lua.push(version); lua.rawSet(-2, field: "version")
         lua.push(lua.dryRun); lua.rawSet(-2, field: "dry_run")
@@ -177,6 +177,32 @@ public enum CoreModule {
                 if outcome == .cancelled { return lua.failure(code: "cancelled", message: "sleep interrupted") }
                 return 0
             }
+        }
+    }
+
+    /// opsh.error(code, message [, fields]) -> the error value of the `nil, err` channel, the same
+    /// the native modules return (err.code, err.message, the fields; prints as its message).
+    /// The one constructor stdlib modules use.
+    static let error: LuaFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let code = try lua.checkString(1)
+            let message = try lua.checkString(2)
+            let hasFields = !lua.isNoneOrNil(3)
+            if hasFields { try lua.checkTable(3) }
+            lua.pushError(code: code, message: message)
+            if hasFields {
+                let err = lua.top
+                lua.withCollectorStopped {
+                    lua.pushNil()
+                    while lua.next(3) {   // key, value: the values as they are (a cause keeps its metatable)
+                        lua.pushValue(at: -2)
+                        lua.pushValue(at: -2)
+                        lua.rawSet(err)
+                        lua.pop()
+                    }
+                }
+            }
+            return 1
         }
     }
 

@@ -14,6 +14,19 @@ final class ModuleTests: XCTestCase {
 
     override func tearDown() { vm.close() }
 
+    /// opsh.error: the stdlib's one error constructor makes the value native modules return.
+    func testErrorValuesAreTheNativeOnes() throws {
+        XCTAssertEqual(try vm.run("""
+            local opsh = require "opsh"
+            local cause = opsh.error("connect", "refused")
+            local e = opsh.error("notify", "not delivered", { status = 503, cause = cause })
+            local _, native = require("opsh.fs").read("/nonexistent/opsh-test")
+            return tostring(e), e.code, e.status, e.cause == cause, getmetatable(e) == getmetatable(native),
+                   select(2, pcall(opsh.error, "only a code"))
+            """), [.string("not delivered"), .string("notify"), .integer(503), .boolean(true), .boolean(true),
+                      .string("bad argument #2 to 'opsh.error' (string expected, got no value)")])
+    }
+
     func testDurations() throws {
         XCTAssertEqual(try vm.run("""
             return time.duration("24h"), time.duration("1h30m"), time.duration("500ms"), time.duration("2d"),

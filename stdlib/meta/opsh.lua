@@ -40,6 +40,14 @@ function opsh.all(fns, opts) end
 ---@param seconds number
 function opsh.sleep(seconds) end
 
+--- An error value of the `nil, err` channel, the same the native modules return:
+--- err.code, err.message and the fields given; it prints as its message.
+---@param code string
+---@param message string
+---@param fields? table more context (status, path, cause, ...)
+---@return table err
+function opsh.error(code, message, fields) end
+
 --- Whether v is opsh.null.
 ---@param v any
 ---@return boolean

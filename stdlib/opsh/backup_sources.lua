@@ -6,16 +6,12 @@
 --- `restore` runs in `order` (lower first): files and configuration, then data services.
 --- New kinds (a Docker volume through the Docker client) plug in by adding a constructor here;
 --- the procedures only iterate over sources.
+local opsh = require "opsh"
 local backup = require "opsh.backup"
 local config = require "opsh.config"
 local fs = require "opsh.fs"
 
 local M = {}
-
---- An error value like the native ones: err.code, err.message, and it prints as its message.
-local function failure(code, message)
-  return setmetatable({ code = code, message = message }, { __tostring = function(e) return e.message end })
-end
 
 local function sanitize(s)
   return (tostring(s):gsub("[^%w%._%-]", "_"):gsub("^%.", "_"))
@@ -65,7 +61,7 @@ function M.redis(url, opts)
         r:close()
         dir = type(dir) == "table" and dir[2] or nil
         if not dir or not fs.exists(dir) then
-          return nil, failure("unsupported", "DragonflyDB refuses SYNC and its snapshot dir is not on this host")
+          return nil, opsh.error("unsupported", "DragonflyDB refuses SYNC and its snapshot dir is not on this host")
         end
         return w:add_tree("dragonfly", dir, { meta = { source = "dragonfly", dbsize = dbsize } })
       end
@@ -158,7 +154,7 @@ function M.docker_volume(volume, opts)
       local users = d:containers { all = true, filters = { volume = { vol } } } or {}
       for _, c in ipairs(users) do
         if c.State == "running" then
-          return nil, failure("busy", "volume " .. vol .. " is in use by running container " .. tostring((c.Names or {})[1]) .. ": stop the service first")
+          return nil, opsh.error("busy", "volume " .. vol .. " is in use by running container " .. tostring((c.Names or {})[1]) .. ": stop the service first")
         end
       end
       if ropts.dry_run then return { dry_run = true, would = "restore volume " .. vol .. " from " .. item.file } end
@@ -186,7 +182,7 @@ function M.docker_volume(volume, opts)
       local code = ok and d:wait(swapper, { timeout = 600 })
       d:remove(swapper, { force = true })
       if not ok then return nil, err end
-      if code ~= 0 then return nil, failure("swap", "the swap inside volume " .. vol .. " exited " .. tostring(code) .. " (old data kept in " .. old .. ")") end
+      if code ~= 0 then return nil, opsh.error("swap", "the swap inside volume " .. vol .. " exited " .. tostring(code) .. " (old data kept in " .. old .. ")") end
       return { target = "volume " .. vol, bytes = item.data_bytes, files = item.files }
     end,
   }
@@ -230,7 +226,7 @@ function M.take(root, tier, sources, ctx, opts)
     local item, ierr = s.take(w, ctx)
     if not item then
       w:abort()
-      return nil, failure(ierr and ierr.code or "error", s.name .. ": " .. tostring(ierr))
+      return nil, opsh.error(ierr and ierr.code or "error", s.name .. ": " .. tostring(ierr))
     end
     if ctx and not item.dry_run then
       ctx:ok("backup." .. s.name, string.format("%s: %d bytes, sha256 %s", s.name, item.bytes or 0, (item.sha256 or ""):sub(1, 16)),

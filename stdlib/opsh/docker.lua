@@ -34,11 +34,6 @@ local function urlencode(s)
 end
 M.urlencode = urlencode
 
-local function failure(code, message, fields)
-  local e = { code = code, message = message }
-  for k, v in pairs(fields or {}) do e[k] = v end
-  return setmetatable(e, { __tostring = function(x) return x.message end })
-end
 
 --- A query string from a table (booleans as 1/0, tables as JSON: the engine's filters).
 local function query(q)
@@ -119,7 +114,7 @@ end
 function Client:ping()
   local r, err = self.core:request("GET", "/_ping", { timeout = 10 })
   if not r then return nil, err end
-  return r.body == "OK" or nil, r.body ~= "OK" and failure("bad_reply", "docker /_ping answered " .. tostring(r.body)) or nil
+  return r.body == "OK" or nil, r.body ~= "OK" and opsh.error("bad_reply", "docker /_ping answered " .. tostring(r.body)) or nil
 end
 
 function Client:version() return self:call("GET", "/version") end
@@ -393,7 +388,7 @@ function Client:stats(ids, opts)
       if opts.raw then x.raw = r.s end
       out[#out + 1] = x
     else
-      errors[id] = r and r.err or failure("stats", "no stats for " .. id)
+      errors[id] = r and r.err or opsh.error("stats", "no stats for " .. id)
     end
   end
   return out, errors
@@ -512,7 +507,7 @@ function Client:restart_service(service, opts)
   opts = opts or {}
   local list, err = self:service_containers(service, opts.project)
   if not list then return nil, err end
-  if #list == 0 then return nil, failure("not_found", "no container of service " .. service) end
+  if #list == 0 then return nil, opsh.error("not_found", "no container of service " .. service) end
   local fns = {}
   for i, c in ipairs(list) do
     fns[i] = function()
@@ -554,7 +549,7 @@ function Client:scale_service(service, n, opts)
   opts = opts or {}
   local list, err = self:service_containers(service, opts.project)
   if not list then return nil, err end
-  if #list == 0 then return nil, failure("not_found", "no container of service " .. service .. " to copy") end
+  if #list == 0 then return nil, opsh.error("not_found", "no container of service " .. service .. " to copy") end
   local running, created = {}, {}
   for _, c in ipairs(list) do
     if c.State == "running" then running[#running + 1] = c end

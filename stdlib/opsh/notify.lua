@@ -27,8 +27,8 @@ local function post_with_retries(url, payload, opts)
     if status and status >= 400 and status < 500 and status ~= 429 then break end
     if attempt < attempts then opsh.sleep((opts.backoff or 0.5) * 2 ^ (attempt - 1)) end
   end
-  return nil, setmetatable({ code = "notify", message = "notification not delivered: " .. tostring(last),
-    status = last and last.status, cause = last }, getmetatable(last))
+  return nil, opsh.error("notify", "notification not delivered: " .. tostring(last),
+    { status = last and last.status, cause = last })
 end
 
 --- Sends a Slack-compatible message. text is the message; opts.url defaults to the
@@ -40,9 +40,7 @@ function M.slack(text, opts)
   opts = opts or {}
   local url = opts.url or config.get("slack_webhook_url")
   if not url then
-    return nil, setmetatable({ code = "not_configured",
-      message = "no Slack webhook: set slack_webhook_url (SLACK_WEBHOOK_URL) or pass url" },
-      { __tostring = function(e) return e.message end })
+    return nil, opsh.error("not_configured", "no Slack webhook: set slack_webhook_url (SLACK_WEBHOOK_URL) or pass url")
   end
   local prefix = opts.level and M.LEVEL_EMOJI[opts.level] and (M.LEVEL_EMOJI[opts.level] .. " ") or ""
   local lines = { prefix .. text }

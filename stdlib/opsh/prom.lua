@@ -1,5 +1,6 @@
 --- opsh.prom: Prometheus's HTTP API (instant and range queries) and the text exposition
 --- format (what /metrics endpoints such as Qdrant's serve). `local prom = require "opsh.prom"`.
+local opsh = require "opsh"
 local http = require "opsh.http"
 local config = require "opsh.config"
 local time = require "opsh.time"
@@ -29,14 +30,12 @@ local function api(path, params, opts)
   if not r then return nil, err end
   local doc = r.json
   if type(doc) ~= "table" then
-    return nil, setmetatable({ code = "prometheus", status = r.status,
-      message = string.format("%s: not a Prometheus API answer (HTTP %d)", path, r.status) }, getmetatable(err or {}) or
-      { __tostring = function(e) return e.message end })
+    return nil, opsh.error("prometheus", string.format("%s: not a Prometheus API answer (HTTP %d)", path, r.status),
+      { status = r.status })
   end
   if doc.status ~= "success" then
-    return nil, setmetatable({ code = "prometheus", status = r.status, error_type = doc.errorType,
-      message = string.format("%s: %s: %s", path, tostring(doc.errorType), tostring(doc.error)) },
-      { __tostring = function(e) return e.message end })
+    return nil, opsh.error("prometheus", string.format("%s: %s: %s", path, tostring(doc.errorType), tostring(doc.error)),
+      { status = r.status, error_type = doc.errorType })
   end
   return doc.data, nil, doc.warnings
 end

@@ -16,12 +16,8 @@ local opsh = require "opsh"
 
 local M = { spec_version = spec.version }
 
-local ERR = { __tostring = function(e) return e.message end, __name = "opsh.error" }
-
 local function fail(code, message, fields)
-  local e = fields or {}
-  e.code, e.message = code, message
-  return nil, setmetatable(e, ERR)
+  return nil, opsh.error(code, message, fields)
 end
 
 local function escape(s)
