@@ -313,7 +313,13 @@ static int lk_finish(lua_State *L, int n) {
     }
     if (n <= LK_STATUS_TYPEERROR_BASE) {
         int arg = LK_STATUS_TYPEERROR_BASE - n;
-        return luaL_typeerror(L, arg, lua_tostring(L, -1));
+        /* the expected type's name leaves the stack first: pushed past the last argument, it
+         * would be the missing argument luaL_typeerror describes ("got string", not "got no value") */
+        char expected[64];
+        const char *t = lua_tostring(L, -1);
+        snprintf(expected, sizeof expected, "%s", t ? t : "?");
+        lua_pop(L, 1);
+        return luaL_typeerror(L, arg, expected);
     }
     if (n <= LK_STATUS_ARGERROR_BASE) {
         int arg = LK_STATUS_ARGERROR_BASE - n;

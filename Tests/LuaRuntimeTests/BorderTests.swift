@@ -127,6 +127,9 @@ final class BorderTests: XCTestCase {
         // a script's pcall sees native errors as ordinary errors, named as Lua names them
         XCTAssertEqual(try vm.run("local ok, e = pcall(require('opsh.time').duration, {}); return ok, e"),
                        [.boolean(false), .string("bad argument #1 to 'opsh.time.duration' (string expected, got table)")])
+        // a missing argument is "no value", as lua5.4 says (string.rep() there)
+        XCTAssertEqual(try vm.run("local ok, e = pcall(require('opsh.time').duration); return e"),
+                       [.string("bad argument #1 to 'opsh.time.duration' (string expected, got no value)")])
     }
 
     func testUserdataLifecycle() throws {
