@@ -207,6 +207,25 @@ final class RunnerTests: XCTestCase {
         }
     }
 
+    /// A run that fails: UNKNOWN (3) with `error: MESSAGE` in the report, the traceback only with
+    /// --verbose, and the message and traceback in --json's error. Returns the JSON report.
+    @discardableResult
+    func assertRunFails(_ path: String, with message: String, file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
+        var r = Harness.run(["run", path])
+        XCTAssertEqual(r.status, 3, r.stdout + r.stderr, file: file, line: line)
+        XCTAssertTrue(r.stdout.contains("  error: \(message)\nUNKNOWN"), r.stdout, file: file, line: line)
+        XCTAssertFalse(r.stderr.contains("stack traceback"), r.stderr, file: file, line: line)
+        r = Harness.run(["--verbose", "run", path])
+        XCTAssertTrue(r.stderr.contains("stack traceback:"), r.stderr, file: file, line: line)
+        r = Harness.run(["--json", "run", path])
+        let doc = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], file: file, line: line)
+        XCTAssertEqual(doc["status"] as? String, "unknown", file: file, line: line)
+        let err = try XCTUnwrap(doc["error"] as? [String: Any], file: file, line: line)
+        XCTAssertEqual(err["message"] as? String, message, file: file, line: line)
+        XCTAssertTrue((err["traceback"] as? String ?? "").contains("stack traceback:"), file: file, line: line)
+        return doc
+    }
+
     func testScriptErrorIsReportedWithItsLine() throws {
         let path = Harness.write("""
             return { description = "fails", categories = {"safe"},
@@ -216,17 +235,7 @@ final class RunnerTests: XCTestCase {
                 return t.field
               end }
             """, to: "fails.lua")
-        var r = Harness.run(["run", path])
-        XCTAssertEqual(r.status, 3)
-        XCTAssertTrue(r.stdout.contains("fails.lua:5: attempt to index a nil value (local 't')"), r.stdout)
-        XCTAssertFalse(r.stderr.contains("stack traceback"), r.stderr)
-        r = Harness.run(["--verbose", "run", path])
-        XCTAssertTrue(r.stderr.contains("stack traceback"), r.stderr)
-        r = Harness.run(["--json", "run", path])
-        let doc = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
-        XCTAssertEqual(doc["status"] as? String, "unknown")
-        let err = try XCTUnwrap(doc["error"] as? [String: Any])
-        XCTAssertTrue((err["message"] as? String ?? "").contains("fails.lua:5:"))
+        let doc = try assertRunFails(path, with: "\(path):5: attempt to index a nil value (local 't')")
         XCTAssertEqual((doc["checks"] as? [[String: Any]])?.count, 1, "checks reported before the error are kept")
     }
 
@@ -274,21 +283,9 @@ final class RunnerTests: XCTestCase {
                 ctx:ok("main", "fine")
               end }
             """, to: "lost.lua")
-        var r = Harness.run(["run", path])
-        XCTAssertEqual(r.status, 3, r.stdout + r.stderr)
-        XCTAssertTrue(r.stdout.contains("error: task 1 failed and nothing waited for it: bg broke (raised at \(path):4)"), r.stdout)
-        XCTAssertTrue(r.stdout.contains("UNKNOWN"), r.stdout)
-        XCTAssertFalse(r.stderr.contains("stack traceback"), r.stderr)
-        r = Harness.run(["--verbose", "run", path])
-        XCTAssertTrue(r.stderr.contains("stack traceback:"), r.stderr)
-        r = Harness.run(["--json", "run", path])
-        let doc = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
-        XCTAssertEqual(doc["status"] as? String, "unknown")
-        let err = try XCTUnwrap(doc["error"] as? [String: Any])
-        XCTAssertEqual(err["message"] as? String, "task 1 failed and nothing waited for it: bg broke (raised at \(path):4)")
-        XCTAssertTrue((err["traceback"] as? String ?? "").contains("stack traceback:"))
+        try assertRunFails(path, with: "task 1 failed and nothing waited for it: bg broke (raised at \(path):4)")
 
-        r = Harness.run(["-e", "local opsh=require'opsh'; opsh.spawn(function() error('bg broke') end); print('main done')"])
+        var r = Harness.run(["-e", "local opsh=require'opsh'; opsh.spawn(function() error('bg broke') end); print('main done')"])
         XCTAssertEqual(r.status, 3)
         XCTAssertEqual(r.stdout, "main done\n")
         XCTAssertEqual(r.stderr, "opsh: task 1 failed and nothing waited for it: (command line):1: bg broke\n")

@@ -51,24 +51,7 @@ public enum Harness {
         p.arguments = args
         p.environment = environment(env)
         p.currentDirectoryURL = cwd ?? tempDir("cwd")
-        let out = Pipe(), err = Pipe(), inp = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = inp
-        try! p.run()
-        if let stdin { inp.fileHandleForWriting.write(stdin.data(using: .utf8)!) }
-        try? inp.fileHandleForWriting.close()
-        let outBox = DataBox(), errBox = DataBox()
-        let group = DispatchGroup()
-        group.enter(); DispatchQueue.global().async { outBox.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        group.enter(); DispatchQueue.global().async { errBox.data = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        if group.wait(timeout: .now() + timeout) == .timedOut {
-            kill(p.processIdentifier, SIGKILL)
-            XCTFail("opsh \(args) did not finish within \(timeout)s")
-        }
-        p.waitUntilExit()
-        return Run(status: p.terminationStatus, stdout: String(decoding: outBox.data, as: UTF8.self),
-                   stderr: String(decoding: errBox.data, as: UTF8.self))
+        return Shell.capture(p, input: stdin ?? "", timeout: timeout)
     }
 
     /// Starts opsh and returns the process, for signals.

@@ -12,20 +12,30 @@ public enum Shell {
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = argv
         if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-        let out = Pipe(), err = Pipe()
+        return capture(p, timeout: timeout)
+    }
+
+    /// Runs a configured process with stdin from `input` (or nothing), stdout and stderr on pipes
+    /// read at once (a program that fills one while we wait on the other never blocks); after
+    /// `timeout` seconds it is killed and the test fails.
+    public static func capture(_ p: Process, input: String? = nil, timeout: TimeInterval) -> Run {
+        let out = Pipe(), err = Pipe(), inp = Pipe()
         p.standardOutput = out
         p.standardError = err
-        p.standardInput = FileHandle.nullDevice
+        p.standardInput = input == nil ? FileHandle.nullDevice : inp
         do { try p.run() } catch { return Run(status: 127, stdout: "", stderr: "\(error)") }
-        // both pipes at once: a program that fills one while we wait on the other never blocks
+        if let input {
+            inp.fileHandleForWriting.write(Data(input.utf8))
+            try? inp.fileHandleForWriting.close()
+        }
         let outBox = DataBox(), errBox = DataBox()
         let group = DispatchGroup()
         group.enter(); DispatchQueue.global().async { outBox.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
         group.enter(); DispatchQueue.global().async { errBox.data = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
         if group.wait(timeout: .now() + timeout) == .timedOut {
             kill(p.processIdentifier, SIGKILL)
-            XCTFail("\(argv) did not finish within \(timeout)s")
-            group.wait()
+            XCTFail("\(p.executableURL?.path ?? "?") \(p.arguments ?? []) did not finish within \(timeout)s")
+            _ = group.wait(timeout: .now() + 10)   // a child it left may hold the pipes open
         }
         p.waitUntilExit()
         return Run(status: p.terminationStatus, stdout: String(decoding: outBox.data, as: UTF8.self),
