@@ -12,7 +12,6 @@ final class BackupTests: XCTestCase {
         work = Harness.tempDir("backup").path
     }
 
-    @discardableResult
     /// A tree with text, JSON, random bytes, a sparse file, a symlink, a hard link, modes and
     /// nanosecond mtimes (`seed` changes every file's content).
     func makeTree(_ root: String, seed: Int, randomMB: Int = 2) {
