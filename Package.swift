@@ -21,7 +21,19 @@
 // The run path imports no Foundation (docs/ARCHITECTURE.md §2 "Start-up"): every library
 // below uses Glibc directly, and libcurl, libcrypto/libssl, libedit, libyaml and libzstd
 // are opened with dlopen on first use through CDyn.
+import Foundation
 import PackageDescription
+
+// How the opsh binary is linked (BENCHMARKS.md, start-up; scripts/setup prepares .build-link):
+// the C++ runtime and libgcc's unwinder from static archives (linker scripts in .build-link),
+// Lua 5.4 as one object made from liblua5.4.a (its API exported for Lua C modules such as
+// cjson, so they use this Lua), and relative relocations packed (DT_RELR). Without
+// .build-link/lua5.4.o (a plain `swift build`), Lua is the shared library, as before.
+let staticLua = Context.packageDirectory + "/.build-link/lua5.4.o"
+var opshLinkFlags = ["-static-stdlib", "-L", ".build-link", "-use-ld=bfd", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"]
+if FileManager.default.fileExists(atPath: staticLua) {
+    opshLinkFlags += ["-Xlinker", staticLua, "-Xlinker", "--dynamic-list=" + Context.packageDirectory + "/.build-link/lua-exports.list"]
+}
 
 let package = Package(
     name: "opsh",
@@ -68,7 +80,7 @@ let package = Package(
         // The command: nothing but the Engine.
 
         .executableTarget(name: "opsh", dependencies: ["Engine"],
-                          linkerSettings: [.unsafeFlags(["-static-stdlib", "-L", ".build-link"])]),
+                          linkerSettings: [.unsafeFlags(opshLinkFlags)]),
         .executableTarget(name: "resp-bench", dependencies: ["RESP"], path: "Benchmarks/RESPBench"),
         .executableTarget(name: "pool-bench", dependencies: ["Pool", "RESP"], path: "Benchmarks/pool",
                           exclude: ["run.sh"], swiftSettings: [.swiftLanguageMode(.v5)]),

@@ -106,14 +106,17 @@ public enum CLI {
         lua.newTable(hashCount: 5)
         lua.push(name); lua.rawSet(-2, field: "name")
         lua.push(ref); lua.rawSet(-2, field: "ref")
-        lua.push(value: .array(argv.map { .string($0) })); lua.rawSet(-2, field: "argv")
+        lua.newTable(arrayCount: Int32(argv.count))
+        for (k, a) in argv.enumerated() { lua.push(a); lua.rawSet(-2, index: Int64(k + 1)) }
+        lua.rawSet(-2, field: "argv")
         let tty = isTTY(0) && isTTY(2)
         let color = options.color ?? (isTTY(1) && getenv("NO_COLOR") == nil)
-        lua.push(value: .map([
-            .string("json"): .boolean(options.json), .string("prom"): .boolean(options.prom),
-            .string("dry_run"): .boolean(options.dryRun), .string("verbose"): .boolean(options.verbose),
-            .string("yes"): .boolean(options.yes), .string("tty"): .boolean(tty), .string("color"): .boolean(color),
-        ]))
+        // field by field: a LuaValue map would instantiate a Dictionary at every start
+        lua.newTable(hashCount: 7)
+        for (flag, on) in [("json", options.json), ("prom", options.prom), ("dry_run", options.dryRun), ("verbose", options.verbose),
+                           ("yes", options.yes), ("tty", tty), ("color", color)] {
+            lua.push(on); lua.rawSet(-2, field: flag)
+        }
         lua.rawSet(-2, field: "flags")
     }
 

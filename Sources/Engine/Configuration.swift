@@ -39,20 +39,26 @@ public struct Configuration {
     /// Resolves the configuration. `evaluate` runs config.lua's text and returns its table.
     public init(flags: [(String, String)], configFile: String?, envFile: String?,
                 evaluate: (String, String) throws -> [String: LuaValue]) throws {
-        var table: [String: (LuaValue, String)] = [:]
-        for s in Configuration.known where s.defaultValue != .nil { table[s.key] = (s.defaultValue, "default") }
+        // lists, not dictionaries: a dozen keys, and no generic Dictionary to instantiate at every
+        // start (BENCHMARKS.md, start-up)
+        var table: [(key: String, value: LuaValue, source: String)] = []
+        func set(_ key: String, _ value: LuaValue, _ source: String) {
+            if let i = table.firstIndex(where: { $0.key == key }) { table[i] = (key, value, source) } else { table.append((key, value, source)) }
+        }
+        func current(_ key: String) -> LuaValue? { table.first { $0.key == key }?.value }
+        for s in Configuration.known where s.defaultValue != .nil { set(s.key, s.defaultValue, "default") }
 
         let configPath = configFile ?? (Catalog.userConfigDirectory + "/config.lua")
         if fileExists(configPath) {
             let text = String(decoding: try readFile(configPath), as: UTF8.self)
-            for (k, v) in try evaluate(text, configPath) { table[k] = (v, configPath) }
+            for (k, v) in try evaluate(text, configPath) { set(k, v, configPath) }
             files.append(configPath)
         } else if configFile != nil {
             throw FileError(path: configPath, message: "no such configuration file")
         }
 
         let dotenvPath = envFile ?? ".env"
-        var dotenv: [String: String] = [:]
+        var dotenv: [(key: String, value: String)] = []
         if fileExists(dotenvPath) {
             dotenv = Configuration.parseDotenv(String(decoding: try readFile(dotenvPath), as: UTF8.self))
             files.append(dotenvPath)
@@ -61,15 +67,14 @@ public struct Configuration {
         }
         for s in Configuration.known {
             guard let env = s.env else { continue }
-            if let v = dotenv[env] { table[s.key] = (Configuration.typed(v, like: table[s.key]?.0), dotenvPath + " (\(env))") }
-            if let p = getenv(env) { table[s.key] = (Configuration.typed(String(cString: p), like: table[s.key]?.0), "env \(env)") }
+            if let v = dotenv.last(where: { $0.key == env })?.value { set(s.key, Configuration.typed(v, like: current(s.key)), dotenvPath + " (\(env))") }
+            if let p = getenv(env) { set(s.key, Configuration.typed(String(cString: p), like: current(s.key)), "env \(env)") }
         }
-        for (k, v) in flags { table[k] = (Configuration.typed(v, like: table[k]?.0), "flag --set") }
+        for (k, v) in flags { set(k, Configuration.typed(v, like: current(k)), "flag --set") }
 
-        let secretKeys = Set(Configuration.known.filter(\.secret).map(\.key))
-        values = table.keys.sorted().map { k in
-            ConfigModule.Entry(key: k, value: table[k]!.0, source: table[k]!.1,
-                               secret: secretKeys.contains(k) || ConfigModule.looksSecret(k))
+        values = table.sorted { $0.key < $1.key }.map { e in
+            ConfigModule.Entry(key: e.key, value: e.value, source: e.source,
+                               secret: Configuration.known.contains { $0.key == e.key && $0.secret } || ConfigModule.looksSecret(e.key))
         }
     }
 
@@ -87,8 +92,8 @@ public struct Configuration {
     }
 
     /// KEY=VALUE lines; `export` prefixes, comments, single and double quotes.
-    static func parseDotenv(_ text: String) -> [String: String] {
-        var out: [String: String] = [:]
+    static func parseDotenv(_ text: String) -> [(key: String, value: String)] {
+        var out: [(key: String, value: String)] = []
         for raw in text.split(separator: "\n", omittingEmptySubsequences: true) {
             var line = raw.drop { $0 == " " || $0 == "\t" }
             if line.hasPrefix("#") || line.isEmpty { continue }
@@ -102,7 +107,7 @@ public struct Configuration {
             } else if let hash = value.range(of: " #", options: .backwards) {
                 value = String(value[..<hash.lowerBound]).trimmingSpaces()
             }
-            if !key.isEmpty { out[key] = value }
+            if !key.isEmpty { out.append((key, value)) }   // a later line wins
         }
         return out
     }

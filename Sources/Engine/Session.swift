@@ -29,7 +29,12 @@ final class Session {
     /// package.preload's lookups, made when first required; the search directories come first on
     /// package.path, so a local copy of a stdlib module overrides the built-in, and a module found
     /// nowhere gets lua5.4's message, opsh's directories listed as "no file '...'".
-    static let natives = Dictionary(ModuleRegistry.natives + [("opsh._host", HostModule.open)]) { a, _ in a }
+    /// The native module named `name`: a list search (a Dictionary would cost its generic
+    /// instantiation at every start, BENCHMARKS.md).
+    static func native(_ name: String) -> LuaFunction? {
+        if name == "opsh._host" { return HostModule.open }
+        return ModuleRegistry.natives.first { $0.0 == name }?.1
+    }
 
     private func installSearcher() throws(LuaError) {
         let lua = vm.main
@@ -45,7 +50,7 @@ final class Session {
         lua.push(closure: { lua in
             // __index(package.preload, name)
             guard lua.type(at: 2) == .string, let name = lua.toString(2) else { return 0 }
-            if let opener = Session.natives[name] {
+            if let opener = Session.native(name) {
                 lua.push(function: opener)
                 return 1
             }

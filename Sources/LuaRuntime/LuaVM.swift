@@ -13,7 +13,7 @@ public final class LuaVM {
     var liveRefs = 0
     public private(set) var isClosed = false
     /// Objects the host attaches for its modules (the configuration, the log settings).
-    public var hostObjects: [String: AnyObject] = [:]
+    public var hostObjects = HostObjects()
     /// What calls refused under --dry-run would have done (DryRun.swift).
     var wouldActions: [String] = []
 
@@ -227,4 +227,19 @@ private let errorToString: lk_SwiftFunction = { L in
     lua.pop()
     lua.push("error")
     return 1
+}
+
+/// A handful of named objects, in a list: a Dictionary here would make every start instantiate
+/// its generic metadata and look up `String: Hashable` among the binary's conformance records
+/// (BENCHMARKS.md, start-up).
+public struct HostObjects {
+    private var entries: [(name: String, object: AnyObject)] = []
+
+    public subscript(name: String) -> AnyObject? {
+        get { entries.first { $0.name == name }?.object }
+        set {
+            entries.removeAll { $0.name == name }
+            if let newValue { entries.append((name, newValue)) }
+        }
+    }
 }
