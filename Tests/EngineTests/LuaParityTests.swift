@@ -103,6 +103,25 @@ final class LuaParityTests: XCTestCase {
         XCTAssertEqual(builtin.stdout, "nil\tfunction\t[1]\n", builtin.stderr)
     }
 
+    /// A Lua C module (lua-cjson, which links no liblua) loads as under lua5.4 and uses opsh's Lua:
+    /// scripts/setup links Lua into the binary and exports its API (BENCHMARKS.md, start-up).
+    func testLuaCModulesUseThisLua() throws {
+        guard FileManager.default.fileExists(atPath: "/usr/lib/x86_64-linux-gnu/lua/5.4/cjson.so") else {
+            throw XCTSkip("lua-cjson is not installed (scripts/setup installs it)")
+        }
+        let r = Harness.run(["-e", "print(require('cjson').encode({ 1, 2 }))"], env: ["LD_DEBUG": "bindings"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, "[1,2]\n")
+        let bindings = r.stderr.split(separator: "\n").filter { $0.contains("cjson.so") && $0.contains("`lua_pushinteger'") }
+        XCTAssertFalse(bindings.isEmpty, r.stderr.suffix(2000).description)
+        // one Lua in the process: the module binds where opsh's own calls go
+        let opshUsesSharedLua = r.stderr.split(separator: "\n").contains {
+            $0.contains("binding file \(Harness.binary.path)") && $0.contains("liblua5.4.so") && $0.contains("`lua_")
+        }
+        let expected = opshUsesSharedLua ? "liblua5.4.so" : "to \(Harness.binary.path)"
+        XCTAssertTrue(bindings.allSatisfy { $0.contains(expected) }, "\(bindings)")
+    }
+
     func testDashEAndStdin() {
         XCTAssertEqual(Harness.run(["-e", "x = 6", "-e", "print(x * 7)"]).stdout, "42\n")
         XCTAssertEqual(Harness.run(["-"], stdin: "print('from stdin', ...)").stdout, "from stdin\n")
