@@ -146,6 +146,14 @@ extension Lua {
     /// Refuses a key of the options table at `t` that is not in `known`, so that a misspelt
     /// option is never ignored silently: "unknown option 'prot' (options: db, host, ...)".
     public func checkOptionKeys(_ t: Int32, _ known: [String], arg: Int32) throws(LuaRaise) {
+        if let unknown = unknownOptionKey(t, known) {
+            throw .argument(arg, "unknown option \(unknown) (options: \(known.sorted().joined(separator: ", ")))")
+        }
+    }
+
+    /// The first key of the table at `t` that is not in `known`, quoted ('prot'), or described
+    /// when it is not a string; nil when every key is known.
+    public func unknownOptionKey(_ t: Int32, _ known: [String]) -> String? {
         let t = absIndex(t)
         var unknown: String?
         withCollectorStopped {
@@ -160,9 +168,7 @@ extension Lua {
                 }
             }
         }
-        if let unknown {
-            throw .argument(arg, "unknown option \(unknown) (options: \(known.sorted().joined(separator: ", ")))")
-        }
+        return unknown
     }
 
     /// The options table at `i` as Swift values, by string key (none or nil: empty). With

@@ -13,7 +13,8 @@ public enum CoreModule {
         lua.vm.register(LuaClass(name: taskType, methods: [
             ("wait", taskWait), ("cancel", taskCancel), ("status", taskStatus),
         ]))
-        lua.newModule([("spawn", spawn), ("all", all), ("sleep", sleep), ("is_null", isNull), ("error", error)], extraFields: 3)
+        lua.newModule([("spawn", spawn), ("all", all), ("sleep", sleep), ("is_null", isNull), ("error", error),
+                       ("check_options", checkOptions)], extraFields: 3)
         lua.pushNull(); lua.rawSet(-2, field: "null")
         lua.push(version); lua.rawSet(-2, field: "version")
         lua.push(lua.dryRun); lua.rawSet(-2, field: "dry_run")
@@ -177,6 +178,27 @@ public enum CoreModule {
                 if outcome == .cancelled { return lua.failure(code: "cancelled", message: "sleep interrupted") }
                 return 0
             }
+        }
+    }
+
+    /// opsh.check_options(opts, known, fname) -> opts: raises "bad argument #1 to 'FNAME' (unknown
+    /// option 'x' (options: ...))" for a key of `opts` not in the list `known`, as native modules
+    /// do, so that a Lua module's misspelt option is never ignored silently (nil opts pass).
+    static let checkOptions: LuaFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            try lua.checkTable(2)
+            let fname = try lua.checkString(3)
+            if lua.isNoneOrNil(1) { lua.pushNil(); return 1 }
+            guard lua.type(at: 1) == .table else {
+                throw .message("bad argument #1 to '\(fname)' (table expected, got \(lua.typeName(at: 1)))")
+            }
+            guard case .array(let list)? = try? lua.value(at: 2, maxDepth: 2) else { throw .argument(2, "a list of option names") }
+            let known = list.compactMap { $0.text }
+            if let unknown = lua.unknownOptionKey(1, known) {
+                throw .message("bad argument #1 to '\(fname)' (unknown option \(unknown) (options: \(known.sorted().joined(separator: ", "))))")
+            }
+            lua.pushValue(at: 1)
+            return 1
         }
     }
 

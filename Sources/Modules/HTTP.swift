@@ -14,7 +14,7 @@ public enum HTTPModule {
         let lua = Lua(L!)
         lua.newModule([
             ("request", request), ("get", get), ("head", head), ("post", post), ("put", put),
-            ("patch", patch), ("delete", delete),
+            ("patch", patch), ("delete", delete), ("urlencode", urlencode), ("query", query),
         ])
         return 1
     }
@@ -45,6 +45,40 @@ public enum HTTPModule {
             var method = "GET"
             if try lua.optionField(1, "method", .string, arg: 1) { method = lua.toString(-1)!.uppercased(); lua.pop() }
             return try perform(lua, method: method, url: url, options: 1, alsoKnown: ["url", "method"])
+        }
+    }
+
+    /// http.urlencode(value) -> the value percent-encoded as one URL component (numbers as text)
+    static let urlencode: LuaFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let bytes: [UInt8]
+            switch lua.type(at: 1) {
+            case .string: bytes = Array(lua.toBytes(1)!)
+            case .number: bytes = Array((lua.isInteger(1) ? String(lua.toInteger(1)!) : String(lua.toNumber(1)!)).utf8)
+            default: throw .type(1, "string")
+            }
+            lua.push(URLEncoding.component(bytes))
+            return 1
+        }
+    }
+
+    /// http.query{key = value, ...} -> "a=1&b=x%20y": sorted by key, encoded; booleans as
+    /// true/false, nil values left out
+    static let query: LuaFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let params = try lua.options(1, known: nil)
+            var pairs: [(String, [UInt8])] = []
+            for (k, v) in params {
+                switch v {
+                case .string(let b): pairs.append((k, b))
+                case .integer(let i): pairs.append((k, Array(String(i).utf8)))
+                case .number(let d): pairs.append((k, Array(String(d).utf8)))
+                case .boolean(let b): pairs.append((k, Array((b ? "true" : "false").utf8)))
+                default: throw .argument(1, "query value '\(k)' must be a string, number or boolean")
+                }
+            }
+            lua.push(URLEncoding.query(pairs))
+            return 1
         }
     }
 

@@ -86,6 +86,29 @@ final class HTTPModuleTests: XCTestCase {
         XCTAssertTrue(lines[2].hasPrefix("false") && lines[2].contains("unknown option 'name'") && lines[2].contains("field, filename"), lines[2])
     }
 
+    /// One percent-encoding (RFC 3986 unreserved kept) for every Lua module's URLs and queries,
+    /// and the Lua modules' connect options checked as the native ones are.
+    func testURLEncodingAndLuaModulesOptions() {
+        let r = lua("""
+        print(http.urlencode("a b/c?d=e&f%g~h_i-j.k"), http.urlencode("\\0\\255é"), http.urlencode(42))
+        print(http.query { b = "x y", a = 1, c = true, z = nil })
+        print(http.query {})
+        print(pcall(http.query, { a = {} }))
+        print(pcall(require("opsh.qdrant").connect, { url = "http://127.0.0.1:1", timout = 3 }))
+        print(pcall(require("opsh.docker").connect, { hots = "unix:///x" }))
+        print(require("opsh.qdrant").connect({ url = "http://127.0.0.1:1" }) ~= nil, opsh.check_options(nil, { "a" }, "f"))
+        """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = r.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        XCTAssertEqual(lines[0], "a%20b%2Fc%3Fd%3De%26f%25g~h_i-j.k\t%00%FF%C3%A9\t42")
+        XCTAssertEqual(lines[1], "a=1&b=x%20y&c=true")
+        XCTAssertEqual(lines[2], "")
+        XCTAssertTrue(lines[3].hasPrefix("false") && lines[3].contains("query value 'a'"), lines[3])
+        XCTAssertTrue(lines[4].contains("bad argument #1 to 'connect' (unknown option 'timout' (options: api_key, ca_file, insecure, metrics_prefix, timeout, url))"), lines[4])
+        XCTAssertTrue(lines[5].contains("unknown option 'hots' (options: api_version, host, timeout)"), lines[5])
+        XCTAssertEqual(lines[6], "true\tnil")
+    }
+
     func testStreamingDownloadAndUpload() throws {
         let dir = Harness.tempDir("dl")
         let out = dir.appendingPathComponent("snapshot.bin").path

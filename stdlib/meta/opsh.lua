@@ -48,6 +48,15 @@ function opsh.sleep(seconds) end
 ---@return table err
 function opsh.error(code, message, fields) end
 
+--- Refuses an options table holding a key not in `known`, as the native modules do: raises
+--- "bad argument #1 to 'FNAME' (unknown option 'x' (options: ...))". Returns opts (nil passes).
+--- For Lua modules, so a misspelt option is never ignored silently.
+---@param opts table|nil
+---@param known string[]
+---@param fname string the function's name, for the message
+---@return table|nil opts
+function opsh.check_options(opts, known, fname) end
+
 --- Whether v is opsh.null.
 ---@param v any
 ---@return boolean

@@ -10,6 +10,7 @@
 --- prune_containers removes only stopped containers with that label, prune_images only dangling
 --- images, and there is no volume prune at all. `remove` never removes volumes unless asked.
 local core = require "opsh._docker"
+local http = require "opsh.http"
 local json = require "opsh.json"
 local time = require "opsh.time"
 local config = require "opsh.config"
@@ -29,24 +30,19 @@ Client.__index = Client
 -- JSON null (opsh.null) as nil: the engine sends null for empty lists
 local function nn(x) if x == nil or opsh.is_null(x) then return nil end return x end
 
-local function urlencode(s)
-  return (tostring(s):gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
-end
-M.urlencode = urlencode
+local urlencode = http.urlencode
 
 
 --- A query string from a table (booleans as 1/0, tables as JSON: the engine's filters).
 local function query(q)
-  local parts = {}
+  local engine = {}
   for k, v in pairs(q) do
-    if v ~= nil then
-      if type(v) == "boolean" then v = v and "1" or "0"
-      elseif type(v) == "table" then v = json.encode(v) end
-      parts[#parts + 1] = k .. "=" .. urlencode(v)
-    end
+    if type(v) == "boolean" then v = v and "1" or "0"
+    elseif type(v) == "table" then v = json.encode(v) end
+    engine[k] = v
   end
-  table.sort(parts)
-  return #parts > 0 and ("?" .. table.concat(parts, "&")) or ""
+  local s = http.query(engine)
+  return s ~= "" and ("?" .. s) or ""
 end
 
 --- A point in time for since/until as the engine takes it (Unix seconds): a number is a Unix
@@ -66,7 +62,7 @@ end
 --- opts.timeout: seconds per request (default 30).
 ---@return table|nil client, table? err
 function M.connect(opts)
-  opts = opts or {}
+  opts = opsh.check_options(opts, { "host", "timeout", "api_version" }, "connect") or {}
   local host = opts.host or config.get("docker_host")
   local c, err = core.client(host, opts.timeout or 30)
   if not c then return nil, err end

@@ -16,17 +16,10 @@ function M.number(s)
   return n and n + 0.0
 end
 
-local function urlencode(s)
-  return (tostring(s):gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
-end
-
 local function api(path, params, opts)
   opts = opts or {}
   local base = (opts.url or config.get("prometheus_url") or "http://localhost:9090"):gsub("/+$", "")
-  local q = {}
-  for k, v in pairs(params) do q[#q + 1] = k .. "=" .. urlencode(v) end
-  table.sort(q)
-  local r, err = http.get(base .. path .. "?" .. table.concat(q, "&"), { timeout = opts.timeout or 30, allow_status = true })
+  local r, err = http.get(base .. path .. "?" .. http.query(params), { timeout = opts.timeout or 30, allow_status = true })
   if not r then return nil, err end
   local doc = r.json
   if type(doc) ~= "table" then

@@ -20,19 +20,11 @@ local function fail(code, message, fields)
   return nil, opsh.error(code, message, fields)
 end
 
-local function escape(s)
-  return (tostring(s):gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
-end
+local escape = http.urlencode
 
 local function query_string(params)
-  if not params then return "" end
-  local keys = {}
-  for k, v in pairs(params) do if v ~= nil then keys[#keys + 1] = k end end
-  if #keys == 0 then return "" end
-  table.sort(keys)
-  local out = {}
-  for i, k in ipairs(keys) do out[i] = k .. "=" .. escape(params[k]) end
-  return "?" .. table.concat(out, "&")
+  local q = params and http.query(params) or ""
+  return q ~= "" and ("?" .. q) or ""
 end
 
 -- spec.route answers per method and path; the same few paths come back all the time
@@ -46,9 +38,10 @@ function Client:__tostring() return "qdrant client " .. self.url end
 --- A client. opts.url (default: the configured qdrant_url, QDRANT_URL), opts.api_key
 --- (qdrant_api_key, QDRANT_API_KEY: sent as the api-key header), opts.timeout (seconds, 30),
 --- opts.insecure, opts.ca_file, opts.metrics_prefix (the server's service.metrics_prefix).
+local CONNECT_OPTIONS = { "url", "api_key", "timeout", "insecure", "ca_file", "metrics_prefix" }
+
 function M.connect(opts)
-  opts = opts or {}
-  assert(type(opts) == "table", "bad argument #1 to 'connect' (table expected)")
+  opts = opsh.check_options(opts, CONNECT_OPTIONS, "connect") or {}
   local url = opts.url or config.get("qdrant_url") or "http://localhost:6333"
   assert(type(url) == "string" and url:match("^https?://"), "bad argument #1 to 'connect' (url must be http:// or https://)")
   local self = setmetatable({

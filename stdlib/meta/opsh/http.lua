@@ -61,4 +61,16 @@ function http.patch(url, opts) end
 ---@return http.response|nil, table? err
 function http.delete(url, opts) end
 
+--- A value percent-encoded as one URL component (RFC 3986: all but letters, digits and -._~),
+--- so it is one path segment or one query value whatever it holds; numbers as their text.
+---@param value string|number
+---@return string
+function http.urlencode(value) end
+
+--- A query string without its "?": key=value pairs, sorted by key, both encoded; booleans as
+--- true/false; nil values left out.
+---@param params table<string, string|number|boolean>
+---@return string
+function http.query(params) end
+
 return http
