@@ -55,7 +55,7 @@ let package = Package(
         .target(name: "JSON"),
         .target(name: "RESP", dependencies: ["CDyn", "EventLoop"]),
         .target(name: "HTTP", dependencies: ["CDyn", "EventLoop", "Crypto"]),
-        .target(name: "Pickle"),
+        .target(name: "Pickle", dependencies: ["JSON"]),
         .target(name: "Qdrant", dependencies: ["JSON"]),
         .target(name: "Archive", dependencies: ["CDyn", "JSON", "Crypto", "FileSystem"]),
         .target(name: "Docker", dependencies: ["HTTP", "EventLoop", "JSON"]),

@@ -1,3 +1,4 @@
+import JSON
 import LuaRuntime
 import Pickle
 
@@ -356,7 +357,7 @@ public enum ARQModule {
             return .float(lua.toNumber(i)!)
         case .string:
             let b = lua.toBytes(i)!
-            guard JSONModule.isValidUTF8(b) else { throw PickleError(.unencodable, "a string that is not valid UTF-8 (use arq.bytes for binary data)") }
+            guard UTF8Validation.isValid(b) else { throw PickleError(.unencodable, "a string that is not valid UTF-8 (use arq.bytes for binary data)") }
             return .str(Array(b))
         case .userdata where lua.vm.isNull(lua, i):
             return .none

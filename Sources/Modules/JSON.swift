@@ -205,7 +205,7 @@ public enum JSONModule {
                 }
             case .string:
                 let b = lua.toBytes(i)!
-                guard isValidUTF8(b) else { throw fail("string is not valid UTF-8") }
+                guard UTF8Validation.isValid(b) else { throw fail("string is not valid UTF-8") }
                 w.string(b)
             case .table:
                 try table(i, into: &w, depth: depth)
@@ -306,7 +306,7 @@ public enum JSONModule {
             switch lua.type(at: i) {
             case .string:
                 let b = lua.toBytes(i)!
-                guard isValidUTF8(b) else { throw fail("object key is not valid UTF-8") }
+                guard UTF8Validation.isValid(b) else { throw fail("object key is not valid UTF-8") }
                 return Array(b)
             case .number where lua.isInteger(i):
                 return Array(String(lua.toInteger(i)!).utf8)
@@ -314,31 +314,6 @@ public enum JSONModule {
                 throw fail("object keys must be strings (got a \(lua.typeName(at: i)) key)")
             }
         }
-    }
-
-    static func isValidUTF8(_ b: UnsafeRawBufferPointer) -> Bool {
-        var i = 0
-        let n = b.count
-        while i < n {
-            let c = b[i]
-            if c < 0x80 { i += 1; continue }
-            var need = 0
-            var min: UInt32 = 0
-            var cp: UInt32 = 0
-            if c & 0xE0 == 0xC0 { need = 1; min = 0x80; cp = UInt32(c & 0x1F) }
-            else if c & 0xF0 == 0xE0 { need = 2; min = 0x800; cp = UInt32(c & 0x0F) }
-            else if c & 0xF8 == 0xF0 { need = 3; min = 0x10000; cp = UInt32(c & 0x07) }
-            else { return false }
-            for k in 1...need {
-                guard i + k < n else { return false }
-                let d = b[i + k]
-                guard d & 0xC0 == 0x80 else { return false }
-                cp = cp << 6 | UInt32(d & 0x3F)
-            }
-            guard cp >= min, cp <= 0x10FFFF, !(0xD800...0xDFFF).contains(cp) else { return false }
-            i += need + 1
-        }
-        return true
     }
 
     // MARK: markers and bignums

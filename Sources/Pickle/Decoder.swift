@@ -1,3 +1,5 @@
+import JSON
+
 /// The unpickler: a stack machine over the binary opcodes, with mutable containers held by
 /// reference while decoding (the memo shares them, as Python's does) and turned into values at
 /// the end, where cycles are refused and depth and size are bounded.
@@ -133,7 +135,8 @@ struct Unpickler {
 
     mutating func str(_ n: Int) throws(PickleError) -> [UInt8] {
         let b = Array(try take(n))
-        guard validUTF8(b) else { throw err(.malformed, "str is not valid UTF-8") }
+        // pickle writes str with "surrogatepass": encoded surrogates are accepted as Python reads them
+        guard UTF8Validation.isValid(b, allowingSurrogates: true) else { throw err(.malformed, "str is not valid UTF-8") }
         return b
     }
 
@@ -374,31 +377,6 @@ struct Converter {
     }
 }
 
-func validUTF8(_ b: [UInt8]) -> Bool {
-    // pickle writes str with "surrogatepass": accept encoded surrogates (ED A0..BF xx) as Python reads them
-    var i = 0
-    let n = b.count
-    while i < n {
-        let c = b[i]
-        if c < 0x80 { i += 1; continue }
-        var need = 0
-        var min: UInt32 = 0
-        var v: UInt32
-        if c & 0xE0 == 0xC0 { need = 1; min = 0x80; v = UInt32(c & 0x1F) }
-        else if c & 0xF0 == 0xE0 { need = 2; min = 0x800; v = UInt32(c & 0x0F) }
-        else if c & 0xF8 == 0xF0 { need = 3; min = 0x10000; v = UInt32(c & 0x07) }
-        else { return false }
-        guard i + need < n else { return false }
-        for k in 1...need {
-            let x = b[i + k]
-            guard x & 0xC0 == 0x80 else { return false }
-            v = v << 6 | UInt32(x & 0x3F)
-        }
-        guard v >= min, v <= 0x10FFFF else { return false }
-        i += need + 1
-    }
-    return true
-}
 
 /// The keys whose equality is plain (str, bytes, int, bool, None), for duplicate detection.
 enum DictKey: Hashable {
