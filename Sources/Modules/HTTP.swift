@@ -248,14 +248,9 @@ public enum HTTPModule {
         if let sha = r.sha256 { lua.push(Hex.encode(sha)); lua.rawSet(-2, field: "sha256") }
         if let ct = r.header("content-type"), ct.contains("json"), !r.body.isEmpty {
             JSONModule.ensureMetatables(lua)
-            var tape = JSONTape()
             let ok = r.body.withUnsafeBytes { b -> Bool in
                 do throws(JSONError) {
-                    try tape.parse(b)
-                    lua.pushNull()
-                    let null = lua.top
-                    _ = JSONModule.push(lua, tape, at: tape.rootIndex, null: null)
-                    lua.remove(null)
+                    try JSONModule.pushParsed(lua, b)
                     return true
                 } catch {
                     lua.push(error.message)

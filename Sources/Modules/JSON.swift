@@ -55,21 +55,27 @@ public enum JSONModule {
                 options.maxDepth = Int(lua.toInteger(-1) ?? 512)
                 lua.pop()
             }
-            let b = buffers(lua)
             do throws(JSONError) {
-                try b.tape.parse(text, options: options)
+                try pushParsed(lua, text, options: options)
             } catch {
                 return lua.failure(code: "json_syntax", message: error.message, fields: [
                     ("offset", .integer(Int64(error.offset))), ("line", .integer(Int64(error.line))),
                     ("column", .integer(Int64(error.column))),
                 ])
             }
-            lua.pushNull()
-            let nullSlot = lua.top
-            _ = push(lua, b.tape, at: b.tape.rootIndex, null: nullSlot)
-            lua.remove(nullSlot)
             return 1
         }
+    }
+
+    /// Parses JSON text and pushes it as Lua values (opsh.json.decode's, and every module's that
+    /// decodes a response); on bad text throws and pushes nothing.
+    public static func pushParsed(_ lua: Lua, _ text: UnsafeRawBufferPointer, options: JSONParseOptions = JSONParseOptions()) throws(JSONError) {
+        let b = buffers(lua)
+        try b.tape.parse(text, options: options)
+        lua.pushNull()
+        let nullSlot = lua.top
+        _ = push(lua, b.tape, at: b.tape.rootIndex, null: nullSlot)
+        lua.remove(nullSlot)
     }
 
     /// Pushes the value at tape index i; returns the index after it.
