@@ -1,4 +1,3 @@
-import CDyn
 import Docker
 import EventLoop
 import Glibc
@@ -108,9 +107,8 @@ public enum DockerModule {
             if lua.dryRun && method != "GET" && method != "HEAD" {
                 return lua.would("docker \(what ?? shown)", returning: what ?? shown)
             }
-            guard let multi = HTTPModule.multi(lua) else {
-                return lua.failure(code: "unavailable", message: "libcurl is not available: \(String(cString: opsh_dyn_error()))")
-            }
+            let multi: CurlMulti
+            do throws(EventLoopError) { multi = try HTTPModule.multi(lua) } catch { return HTTPModule.unavailable(lua, error) }
             let transfer: HTTPTransfer
             do throws(HTTPError) { transfer = try HTTPTransfer(req) } catch {
                 return fail(lua, DockerAPI.error(from: error, endpointText: c.endpoint.description), shown)
@@ -270,9 +268,8 @@ public enum DockerModule {
             // a stream has no overall time limit of its own: `duration` bounds it, and a stream
             // without one ends when the engine ends it (logs without follow)
             req.timeout = duration.map { $0 + 3600 } ?? 24 * 3600
-            guard let multi = HTTPModule.multi(lua) else {
-                return lua.failure(code: "unavailable", message: "libcurl is not available: \(String(cString: opsh_dyn_error()))")
-            }
+            let multi: CurlMulti
+            do throws(EventLoopError) { multi = try HTTPModule.multi(lua) } catch { return HTTPModule.unavailable(lua, error) }
             let s: DockerLineStream
             do throws(DockerError) { s = try DockerLineStream(request: req, options: opts) } catch {
                 return fail(lua, error, "GET \(path)")

@@ -1,4 +1,3 @@
-import CDyn
 import Crypto
 import EventLoop
 import Glibc
@@ -83,11 +82,17 @@ public enum HTTPModule {
     }
 
     /// The event loop's libcurl multi handle, made on first use.
-    static func multi(_ lua: Lua) -> CurlMulti? {
+    static func multi(_ lua: Lua) throws(EventLoopError) -> CurlMulti {
         if let m = lua.vm.hostObjects["curl"] as? CurlMulti { return m }
-        guard let m = try? CurlMulti(loop: lua.vm.loop) else { return nil }
+        let m = try CurlMulti(loop: lua.vm.loop)
         lua.vm.hostObjects["curl"] = m
         return m
+    }
+
+    /// The `nil, err` of a libcurl that cannot be opened (err.code "unavailable", naming what
+    /// failed to load).
+    static func unavailable(_ lua: Lua, _ error: EventLoopError) -> Int32 {
+        lua.failure(code: "unavailable", message: "libcurl is not available: \(error)")
     }
 
     struct Options {
@@ -171,9 +176,8 @@ public enum HTTPModule {
             return lua.would("download \(redactedURL(url)) to \(req.outputFile!)", returning: "download to \(req.outputFile!)")
         }
         if opts.showProgress && Terminal.stderrIsTerminal { req.progress = progressPrinter(url) }
-        guard let multi = multi(lua) else {
-            return lua.failure(code: "unavailable", message: "libcurl is not available: \(String(cString: opsh_dyn_error()))")
-        }
+        let multi: CurlMulti
+        do throws(EventLoopError) { multi = try self.multi(lua) } catch { return unavailable(lua, error) }
         return attempt(lua, multi, req, opts, HTTPRetryPolicy(retries: opts.retries, timeout: req.timeout), try: 1)
     }
 
