@@ -138,13 +138,17 @@ public final class Pool<Connection: AnyObject>: @unchecked Sendable {
 
     /// Records the connection made under `permit` as checked out by its maker.
     public func fill(_ permit: CreatePermit, with connection: Connection) -> Lease {
-        let now = clock.precise()
+        // The slot's times are on the coarse clock that `release` and `checkout` compare them
+        // with (the precise one runs ahead of it: a birth stamped with it looked like a
+        // lifetime of 2^64 ns to the next coarse reading); only the wait is measured precisely.
+        let now = clock.now()
+        let waited = clock.precise() &- permit.startedAt
         // A pool closed meanwhile still lends it; it is closed when returned.
         return Pool.lease(state.withLock { s in
             s.creating -= 1
             s.created += 1
             s.acquired += 1
-            s.acquireWait.record(now &- permit.startedAt)
+            s.acquireWait.record(waited)
             let slot = s.newSlot(connection, now)
             s.checkedOut += 1
             return s.lend(slot, now)

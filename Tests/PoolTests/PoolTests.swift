@@ -225,6 +225,23 @@ final class PoolTests: XCTestCase {
         XCTAssertEqual(p.stats.size, 0)
     }
 
+    /// On the real clocks: a connection made and returned at once is kept. `fill` stamped its
+    /// birth with the precise clock, which runs ahead of the coarse one `release` reads, so
+    /// `now - born` wrapped around and every new connection was closed as expired.
+    func testAConnectionMadeAndReturnedAtOnceIsKept() throws {
+        let fc = FakeConnector()
+        let p = try Pool(name: "t", options: PoolOptions(min: 0, max: 2), connector: fc.connector)
+        for _ in 0..<20 {
+            switch p.checkout({ _ in }) {
+            case .create(let permit): p.release(p.fill(permit, with: FakeConn(1)))
+            case .ready(let l): p.release(l)
+            default: return XCTFail("no connection")
+            }
+        }
+        XCTAssertEqual(fc.closedList, [])
+        XCTAssertEqual(p.stats.createdTotal, 1)
+    }
+
     func testIdleEvictionKeepsMinAndMaintainRefills() throws {
         let clock = ManualClock()
         let (p, fc) = try makePool(min: 1, max: 3, clock: clock, idle: 10)
