@@ -1,5 +1,6 @@
 import LuaRuntime
 import Predict
+import Synchronization
 
 /// `opsh.predict`: the load predictor (Sources/Predict) as Lua sees it. `predict.new(opts)`
 /// makes one, `predict.load(path)` reads a saved one; a predictor takes samples
@@ -21,8 +22,26 @@ public enum PredictModule {
     /// The predictor behind a Lua handle.
     final class Handle: LuaClosable {
         var predictor: LoadPredictor
-        init(_ p: LoadPredictor) { predictor = p }
+        init(_ p: LoadPredictor) {
+            predictor = p
+            PredictModule.live.withLock { list in
+                list.removeAll { $0.handle == nil }
+                list.append(Weak(handle: self))
+            }
+        }
         func close() {}
+    }
+
+    struct Weak: @unchecked Sendable { weak var handle: Handle? }
+    /// Every predictor of the process, for opsh.pool.metrics() (held weakly).
+    static let live = Mutex<[Weak]>([])
+
+    /// The Prometheus text of every live predictor (empty when there is none), labelled
+    /// predictor="1", "2", ... in the order they were made.
+    static func metricsText() -> String {
+        let handles = live.withLock { $0.compactMap(\.handle) }
+        guard !handles.isEmpty else { return "" }
+        return LoadPredictor.prometheusText(handles.enumerated().map { (labels: [("predictor", String($0.offset + 1))], predictor: $0.element.predictor) })
     }
 
     static func number(_ v: LuaValue) -> Double? {

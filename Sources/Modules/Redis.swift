@@ -1,5 +1,6 @@
 import EventLoop
 import LuaRuntime
+import Pool
 import RESP
 
 /// `opsh.redis`: Redis and DragonflyDB as Lua sees them. A thin binding over `RESPSession`
@@ -17,12 +18,19 @@ public enum RedisModule {
         let session: RESPSession
         var commandTable = RESPCommandTable.fallback
         var info: RESPInfo?
+        /// Lent by a pool (opsh.pool): closing it leaves the session to the pool, and once the
+        /// lease is given back (`revoked`) the object refuses every call.
+        let borrowed: Bool
+        var revoked = false
+        /// The last call's failure and error reply, for the pool's breaker.
+        var lastError: RESPError?
+        var lastErrorReply: RESPValue?
 
-        init(session: RESPSession) { self.session = session }
+        init(session: RESPSession, borrowed: Bool = false) { self.session = session; self.borrowed = borrowed }
 
         var endpoint: RESPEndpoint { session.endpoint }
         var timeout: Double { session.timeout }
-        func close() { session.close() }
+        func close() { if !borrowed { session.close() } }
         var description: String { "\(endpoint)" }
     }
 
@@ -45,7 +53,7 @@ public enum RedisModule {
             ("hgetall", hgetall), ("dbsize", dbsize),
         ]))
         lua.vm.register(LuaClass(name: pipelineType, methods: [("call", pipelineCall)]))
-        lua.newModule([("connect", connect), ("parse_info", parseInfo)])
+        lua.newModule([("connect", connect), ("parse_info", parseInfo), ("pool", pool)])
         return 1
     }
 
@@ -67,6 +75,7 @@ public enum RedisModule {
     }
 
     static func fail(_ lua: Lua, _ c: Connection?, _ e: RESPError) -> Int32 {
+        c?.lastError = e
         var fields: [(String, LuaValue)] = []
         if let c { fields.append(("endpoint", .string(c.endpoint.description))) }
         if let s = e.serverCode { fields.append(("server_code", .string(s))) }
@@ -363,6 +372,7 @@ public enum RedisModule {
     /// Returns one reply: the value, or nil, err for a server error.
     static func result(_ lua: Lua, _ c: Connection, _ r: RESPValue) -> Int32 {
         if r.isError {
+            c.lastErrorReply = r
             return lua.failure(code: r.errorCode ?? "ERR", message: r.errorMessage ?? "error",
                                fields: [("endpoint", .string(c.endpoint.description))])
         }
@@ -370,7 +380,9 @@ public enum RedisModule {
     }
 
     static func connection(_ lua: Lua) throws(LuaRaise) -> Connection {
-        try lua.checkObject(1, type: connectionType, as: Connection.self)
+        let c = try lua.checkObject(1, type: connectionType, as: Connection.self)
+        if c.revoked { throw .argument(1, "this connection went back to its pool (use it inside the call that borrowed it)") }
+        return c
     }
 
     // MARK: methods
@@ -495,6 +507,7 @@ public enum RedisModule {
             if transaction {
                 let exec = replies[replies.count - 1]
                 if exec.isError || exec.isNull {
+                    if exec.isError { c.lastErrorReply = exec }
                     // a queued command was rejected (EXECABORT), or WATCH aborted it
                     let firstError = replies.dropFirst().dropLast().first { $0.isError }
                     return lua.failure(code: exec.isNull ? "aborted" : (exec.errorCode ?? "EXECABORT"),
@@ -897,6 +910,53 @@ public enum RedisModule {
                 lua.push(parsed.isDragonfly)
                 return 1
             }
+        }
+    }
+
+    // MARK: pools (opsh.pool)
+
+    /// redis.pool([url], [opts]) -> pool: opsh.pool's `redis` (stdlib/opsh/pool.lua), which
+    /// wraps a native pool of sessions (Sources/Modules/Pool.swift).
+    static let pool: LuaFunction = { L in
+        let lua = Lua(L!)
+        let nargs = lua.top
+        lua.pushGlobals()
+        _ = lua.rawGet(-1, field: "require")
+        lua.remove(-2)
+        lua.push("opsh.pool")
+        if lua.pcall(nargs: 1, nresults: 1) != LuaStatus.ok { return LuaStatus.error }
+        _ = lua.rawGet(-1, field: "redis")
+        lua.remove(-2)
+        lua.insert(1)
+        if lua.pcall(nargs: nargs, nresults: 1) != LuaStatus.ok { return LuaStatus.error }
+        return 1
+    }
+
+    /// A pooled session as a lease shows it: a borrowed connection object, how its call
+    /// ended (from the session's failure or error reply), and whether it may be reused.
+    static func borrowed(_ session: RESPSession) -> PoolModule.LeaseFace {
+        let c = Connection(session: session, borrowed: true)
+        return PoolModule.LeaseFace(
+            push: { lua in lua.push(object: c, type: connectionType) },
+            outcome: { _, _, _ in
+                if let e = c.lastError {
+                    let (type, broken) = RESPPooling.classify(e)
+                    return (type.map { .failure($0, e.message) } ?? .rejectedByServer, broken)
+                }
+                if let r = c.lastErrorReply {
+                    return (RESPPooling.failureType(ofReply: r).map { .failure($0, r.errorMessage ?? "error") } ?? .rejectedByServer, false)
+                }
+                return (.success, false)
+            },
+            idle: { !session.isBusy && session.connection.map { !$0.isBroken } ?? true },
+            revoke: { c.revoked = true })
+    }
+
+    /// PINGs a pooled session idle past the pool's validation interval.
+    static func validate(_ lua: Lua, _ session: RESPSession, _ then: @escaping (Lua, Bool) -> Int32) -> Int32 {
+        let c = Connection(session: session, borrowed: true)
+        return exchange(lua, c, [[.string("PING")]], failed: { lua, _ in then(lua, false) }) { lua, replies in
+            then(lua, !(replies.first?.isError ?? true))
         }
     }
 }

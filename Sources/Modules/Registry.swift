@@ -15,6 +15,7 @@ public enum ModuleRegistry {
         ("opsh.backup", BackupModule.open),
         ("opsh.yaml", YAMLModule.open),
         ("opsh.predict", PredictModule.open),
+        ("opsh._pool", PoolModule.open),
         ("opsh.arq", ARQModule.open),
         ("opsh._docker", DockerModule.open),
         ("opsh.sys", SysModule.open),

@@ -322,6 +322,8 @@ public final class CircuitBreaker: @unchecked Sendable {
         public var probeSuccesses: Int
         public var options: BreakerOptions
         public var transitions: [Transition]
+        /// The breaker's clock now, in seconds (what `Transition.at` is measured on).
+        public var now: Double
     }
 
     public var status: Status {
@@ -340,7 +342,7 @@ public final class CircuitBreaker: @unchecked Sendable {
                           lastFailureAgo: c.lastFailureAt.map { Double(now &- $0) / 1e9 },
                           lastFailureType: c.lastFailureType, lastFailureMessage: c.lastFailureMessage,
                           nextProbeIn: next, probesAdmitted: c.probesAdmitted, probeSuccesses: c.probeSuccesses,
-                          options: c.options, transitions: c.transitions)
+                          options: c.options, transitions: c.transitions, now: Double(now) / 1e9)
         }
     }
 

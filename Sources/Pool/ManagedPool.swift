@@ -52,6 +52,7 @@ public final class ManagedPool<Connection: AnyObject>: MetricsSource, @unchecked
 
     public var name: String { pool.name }
     public var metricsName: String { pool.name }
+    public var metricsKind: String { kind }
 
     /// The breaker's answer; `.rejected` carries the error to return at once.
     public func admit() -> Result<CircuitBreaker.Admission, PoolError> {

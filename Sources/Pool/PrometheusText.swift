@@ -95,6 +95,8 @@ public struct PrometheusText {
 public protocol MetricsSource: AnyObject {
     /// The name `pool.list()` shows.
     var metricsName: String { get }
+    /// What it is ("redis", "qdrant", "predictor"), for `pool.list()`.
+    var metricsKind: String { get }
     func writeMetrics(_ out: inout PrometheusText)
 }
 

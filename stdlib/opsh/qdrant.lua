@@ -451,5 +451,9 @@ function M.uuid()
   return s:sub(1, 8) .. "-" .. s:sub(9, 12) .. "-" .. s:sub(13, 16) .. "-" .. s:sub(17, 20) .. "-" .. s:sub(21)
 end
 
+--- qdrant.pool([url], [opts]) -> a client whose requests go through one of opsh's pools (circuit
+--- breaker, affinity by method and path template, metrics): see opsh.pool.
+function M.pool(url, opts) return require("opsh.pool").qdrant(url, opts) end
+
 M.Client = Client
 return M
