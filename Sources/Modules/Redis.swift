@@ -25,6 +25,8 @@ public enum RedisModule {
         /// The last call's failure and error reply, for the pool's breaker.
         var lastError: RESPError?
         var lastErrorReply: RESPValue?
+        /// A call was sent and its end not seen (its task was cancelled): replies may be owed.
+        var inFlight = false
 
         init(session: RESPSession, borrowed: Bool = false) { self.session = session; self.borrowed = borrowed }
 
@@ -122,8 +124,10 @@ public enum RedisModule {
         let wait: NativeWait = .custom(start: { complete in
             c.session.run(on: loop) { r in out.result = r; complete(.ready([])) }
         })
+        c.inFlight = true
         // the session keeps the call's deadlines: the wait has none of its own
         return lua.wait(wait, deadline: nil) { lua, _ in
+            c.inFlight = false
             switch out.result ?? .failure(RESPError(.broken, "the call on \(c.endpoint) was interrupted")) {
             case .success(let replies): return done(lua, replies)
             case .failure(let e): return (failed ?? { fail($0, c, $1) })(lua, e)
@@ -948,7 +952,7 @@ public enum RedisModule {
                 }
                 return (.success, false)
             },
-            idle: { !session.isBusy && session.connection.map { !$0.isBroken } ?? true },
+            idle: { !c.inFlight && !session.isBusy && session.connection.map { !$0.isBroken } ?? true },
             revoke: { c.revoked = true })
     }
 
