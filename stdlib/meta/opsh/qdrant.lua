@@ -35,6 +35,16 @@ local Client = {}
 ---@return qdrant.client
 function qdrant.connect(opts) end
 
+--- A client whose requests go through one of opsh's pools (see opsh.pool): every client method,
+--- with the endpoint's circuit breaker (nil, err{code = "circuit_open"} at once while open),
+--- affinity by method and route template ("POST /collections/{collection_name}/points/query"),
+--- and the pool's metrics. The pool's size bounds the requests in flight, hence the TCP
+--- connections libcurl keeps to the endpoint. url: the configured qdrant_url when nil.
+---@param url? string
+---@param opts? opsh.pool.options
+---@return opsh.pool.qdrant
+function qdrant.pool(url, opts) end
+
 --- A random UUID v4, usable as a point id.
 ---@return string
 function qdrant.uuid() end

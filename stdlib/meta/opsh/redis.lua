@@ -35,6 +35,18 @@ local redis = {}
 ---@return redis.connection|nil, table? err
 function redis.connect(url_or_opts) end
 
+--- A pool of connections to one server, opsh's own (see opsh.pool): every connection method
+--- (call, get, set, incr, hgetall, pipeline, transaction, eval, info, ping, ...) borrows a
+--- connection for the call and gives it back; a task waiting for one suspends only itself.
+--- Calls go through the server's circuit breaker: while it is open they return nil, err with
+--- err.code "circuit_open" at once, without connecting. Iterators and streams (scan, subscribe,
+--- monitor) hold a connection: use pool:with(function(conn) ... end). Connections never resend
+--- a command by themselves. url: the configured redis_url when nil.
+---@param url? string
+---@param opts? opsh.pool.options
+---@return opsh.pool.redis
+function redis.pool(url, opts) end
+
 --- Parses INFO text into { section = { field = value } } with numbers as numbers and
 --- keyspace lines (db0:keys=1,expires=0) as tables.
 ---@param text string
