@@ -61,11 +61,11 @@ let package = Package(
         .target(name: "Docker", dependencies: ["HTTP", "EventLoop", "JSON"]),
         .target(name: "CSys"),
         .target(name: "Sys", dependencies: ["CSys"]),
+        .target(name: "Predict", dependencies: ["FileSystem"]),
         // Swift 5 mode: Mutex<State> holds connections and completions that are not Sendable;
         // the pool guarantees their exclusive use under its lock (see Pool.swift).
-        .target(name: "Pool", dependencies: ["EventLoop", "Qdrant", "RESP"], swiftSettings: [.swiftLanguageMode(.v5)]),
-        .target(name: "Predict", dependencies: ["FileSystem"]),
-
+        .target(name: "Pool", dependencies: ["EventLoop", "Qdrant", "RESP", "Predict"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        
         // The Lua border: the only target that touches Lua's C API.
         .target(name: "LuaRuntime", dependencies: ["CLua", "CLuaShim", "EventLoop"]),
         // The modules scripts see: the runtime's API and the native libraries only.

@@ -21,6 +21,7 @@ public enum PoolModule {
         lua.vm.register(LuaClass(name: poolType, methods: [
             ("acquire", acquire), ("stats", stats), ("resize", resize), ("breaker", breaker),
             ("affinity", affinity), ("clear_low_performers", clearLowPerformers), ("optimize", optimize),
+            ("sample", sample), ("predictor", predictor), ("retrain", retrain),
         ]))
         lua.vm.register(LuaClass(name: leaseType, methods: [("connection", leaseConnection), ("finish", finish)]))
         lua.vm.register(LuaClass(name: breakerType, methods: [
@@ -61,6 +62,9 @@ public enum PoolModule {
         func stats(_ lua: Lua) {}
         func resize(_ n: Int) throws(PoolError) {}
         func close() {}
+        func sample(t: Double) -> AdaptiveSizer.Decision? { nil }
+        var sizer: AdaptiveSizer? { nil }
+        var forecaster: PredictorForecaster? { nil }
     }
 
     /// A lease as Lua holds it.
@@ -116,7 +120,12 @@ public enum PoolModule {
             }
         }
 
+        override func sample(t: Double) -> AdaptiveSizer.Decision? { managed.sample(t: t) }
+        override var sizer: AdaptiveSizer? { managed.sizer }
+        override var forecaster: PredictorForecaster? { managed.forecaster }
+
         override func acquire(_ lua: Lua, _ h: Handle, pattern: String) -> Int32 {
+            managed.sampleIfDue(t: PoolClock.unixSeconds())
             let admission: CircuitBreaker.Admission
             switch managed.admit() {
             case .failure(let e): return PoolModule.fail(lua, e, h)
@@ -239,7 +248,7 @@ public enum PoolModule {
 
     // MARK: creating pools
 
-    static let poolOptions = ["min", "max", "timeout", "acquire_timeout", "max_lifetime", "idle_timeout", "breaker"]
+    static let poolOptions = ["min", "max", "timeout", "acquire_timeout", "max_lifetime", "idle_timeout", "breaker", "adaptive"]
     static let breakerOptions = ["failure_threshold", "recovery_timeout", "half_open_max_calls", "half_open_success_threshold",
                                  "failure_rate_threshold", "min_requests"]
 
@@ -258,11 +267,36 @@ public enum PoolModule {
     }
 
     /// The options table at `t` (or none): pool options, the call timeout, breaker options.
-    static func options(_ lua: Lua, _ t: Int32) throws(LuaRaise) -> (PoolOptions, Double, BreakerOptions) {
+    struct Options {
+        var pool = PoolOptions(min: 0, max: 10)
+        var timeout = 5.0
+        var breaker = BreakerOptions()
+        var adaptive = false
+
+        /// Adaptive sizing between max(min, 1) and max, starting at half of max (the cap is
+        /// min(max, 2 x base): the original's rules), forecast by the load predictor.
+        func sizing() throws(PoolError) -> (SizingRules, PredictorForecaster)? {
+            guard adaptive else { return nil }
+            var r = SizingRules()
+            r.minSize = max(pool.min, 1)
+            r.maxSize = pool.max
+            r.baseSize = max(r.minSize, (pool.max + 1) / 2)
+            return (r, try PredictorForecaster(rules: r))
+        }
+    }
+
+    static func options(_ lua: Lua, _ t: Int32) throws(LuaRaise) -> Options {
+        var all = Options()
+        guard !lua.isNoneOrNil(t) else { return all }
+        let (o, timeout, b) = try parse(lua, t, &all.adaptive)
+        all.pool = o; all.timeout = timeout; all.breaker = b
+        return all
+    }
+
+    static func parse(_ lua: Lua, _ t: Int32, _ adaptive: inout Bool) throws(LuaRaise) -> (PoolOptions, Double, BreakerOptions) {
         var o = PoolOptions(min: 0, max: 10)
         var timeout = 5.0
         var b = BreakerOptions()
-        guard !lua.isNoneOrNil(t) else { return (o, timeout, b) }
         try lua.checkTable(t)
         try lua.checkOptionKeys(t, poolOptions, arg: t)
         if let v = try whole(lua, t, "min", arg: t) { o.min = v }
@@ -274,6 +308,7 @@ public enum PoolModule {
         if let v = try number(lua, t, "acquire_timeout", arg: t) { o.acquireTimeout = v }
         if let v = try number(lua, t, "max_lifetime", arg: t) { o.maxLifetime = v }
         if let v = try number(lua, t, "idle_timeout", arg: t) { o.idleTimeout = v }
+        if try lua.optionField(t, "adaptive", .boolean, arg: t) { adaptive = lua.toBool(-1); lua.pop() }
         do throws(PoolError) { try o.validate() } catch { throw .argument(t, error.message) }
         if try lua.optionField(t, "breaker", .table, arg: t) {
             let bt = lua.top
@@ -351,14 +386,17 @@ public enum PoolModule {
     static let redis: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let url = try lua.optString(1) ?? ConfigModule.string(lua, "redis_url") ?? "redis://localhost:6379"
-            let (o, timeout, b) = try options(lua, 2)
+            let opts = try options(lua, 2)
+            let (o, timeout, b) = (opts.pool, opts.timeout, opts.breaker)
             let endpoint: RESPEndpoint
             do throws(RESPError) { endpoint = try RESPEndpoint(url: url) } catch { throw .argument(1, error.message) }
             let name = uniqueName(endpoint.description)
             let managed: ManagedPool<RESPSession>
             do throws(PoolError) {
+                let sizing = try opts.sizing()
                 managed = try ManagedPool(name: name, kind: "redis", options: o, breaker: b,
-                                          connector: RESPPooling.connector(endpoint: endpoint, connectTimeout: timeout, timeout: timeout))
+                                          connector: RESPPooling.connector(endpoint: endpoint, connectTimeout: timeout, timeout: timeout),
+                                          sizing: sizing?.0, forecaster: sizing?.1)
             } catch { throw .argument(2, error.message) }
             let lending = Lending<RESPSession>(
                 managed: managed,
@@ -374,11 +412,14 @@ public enum PoolModule {
     static let qdrant: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let url = try lua.checkString(1)
-            let (o, timeout, b) = try options(lua, 2)
+            let opts = try options(lua, 2)
+            let (o, timeout, b) = (opts.pool, opts.timeout, opts.breaker)
             let name = uniqueName(url)
             let managed: ManagedPool<QdrantPooling.Slot>
             do throws(PoolError) {
-                managed = try ManagedPool(name: name, kind: "qdrant", options: o, breaker: b, connector: QdrantPooling.connector)
+                let sizing = try opts.sizing()
+                managed = try ManagedPool(name: name, kind: "qdrant", options: o, breaker: b, connector: QdrantPooling.connector,
+                                          sizing: sizing?.0, forecaster: sizing?.1)
             } catch { throw .argument(2, error.message) }
             let lending = Lending<QdrantPooling.Slot>(
                 managed: managed, make: { QdrantPooling.Slot() },
@@ -503,6 +544,58 @@ public enum PoolModule {
                 return .map(m)
             }
             lua.push(value: .array(changes))
+            return 1
+        }
+    }
+
+    // MARK: adaptive sizing and the load predictor
+
+    static func decision(_ d: AdaptiveSizer.Decision) -> LuaValue {
+        var m: [LuaValue: LuaValue] = [.string("t"): .number(d.t), .string("from"): .integer(Int64(d.from)), .string("to"): .integer(Int64(d.to)),
+                                       .string("current_load"): .number(d.currentLoad), .string("applied"): .boolean(d.applied),
+                                       .string("reason"): .string(d.reason)]
+        if let p = d.predictedLoad { m[.string("predicted_load")] = .number(p) }
+        return .map(m)
+    }
+
+    /// h:sample() -> the sizing decision of a sample taken now (nil for a fixed pool)
+    static let sample: LuaFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let h = try handle(lua)
+            guard let d = h.lender.sample(t: PoolClock.unixSeconds()) else { lua.pushNil(); return 1 }
+            lua.push(value: decision(d))
+            return 1
+        }
+    }
+
+    /// h:predictor() -> nil (fixed pool), or {trained, samples, retrains, accuracy = {...},
+    /// forecast = {...} (at the sizing horizon), forecast_15m = {...}, decisions = {...}}
+    static let predictor: LuaFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let h = try handle(lua)
+            guard let f = h.lender.forecaster, let sizer = h.lender.sizer else { lua.pushNil(); return 1 }
+            let p = f.snapshot
+            var m: [LuaValue: LuaValue] = [
+                .string("trained"): .boolean(p.isTrained), .string("samples"): .integer(Int64(p.sampleCount)),
+                .string("retrains"): .integer(Int64(p.retrains)), .string("accuracy"): .array(p.accuracy().map(PredictModule.value)),
+                .string("horizon"): .number(sizer.rules.horizon), .string("interval"): .number(sizer.rules.sampleInterval),
+                .string("decisions"): .array(sizer.decisions.suffix(20).map(decision)),
+            ]
+            if let fc = try? p.predict(horizon: sizer.rules.horizon) { m[.string("forecast")] = PredictModule.value(fc) }
+            if let fc = try? p.predict(horizon: PredictorForecaster.longHorizon) { m[.string("forecast_15m")] = PredictModule.value(fc) }
+            if let t = p.lastTraining { m[.string("last_training")] = PredictModule.value(t) }
+            lua.push(value: .map(m))
+            return 1
+        }
+    }
+
+    /// h:retrain() -> the training report (nil for a fixed pool); refused under --dry-run
+    static let retrain: LuaFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let h = try handle(lua)
+            guard let f = h.lender.forecaster else { lua.pushNil(); return 1 }
+            if lua.dryRun { return lua.would("retrain the load predictor of pool \(h.name)") }
+            lua.push(value: PredictModule.value(f.train()))
             return 1
         }
     }
@@ -650,7 +743,8 @@ public enum PoolModule {
     /// _pool.metrics() -> Prometheus text of every pool, breaker and predictor
     static let metrics: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
-            lua.push(MetricsRegistry.shared.render() + PredictModule.metricsText())
+            let pools = MetricsRegistry.shared.live.compactMap { s in s.loadPredictor.map { (s.metricsName, $0) } }
+            lua.push(MetricsRegistry.shared.render() + PredictModule.metricsText(pools: pools))
             return 1
         }
     }

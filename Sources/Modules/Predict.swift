@@ -36,12 +36,13 @@ public enum PredictModule {
     /// Every predictor of the process, for opsh.pool.metrics() (held weakly).
     static let live = Mutex<[Weak]>([])
 
-    /// The Prometheus text of every live predictor (empty when there is none), labelled
-    /// predictor="1", "2", ... in the order they were made.
-    static func metricsText() -> String {
+    /// The Prometheus text of every live predictor: the pools' (labelled pool=NAME) and the
+    /// scripts' (predictor="1", "2", ... in the order they were made); empty with none.
+    static func metricsText(pools: [(String, LoadPredictor)]) -> String {
         let handles = live.withLock { $0.compactMap(\.handle) }
-        guard !handles.isEmpty else { return "" }
-        return LoadPredictor.prometheusText(handles.enumerated().map { (labels: [("predictor", String($0.offset + 1))], predictor: $0.element.predictor) })
+        var all = pools.map { (labels: [("pool", $0.0)], predictor: $0.1) }
+        all += handles.enumerated().map { (labels: [("predictor", String($0.offset + 1))], predictor: $0.element.predictor) }
+        return all.isEmpty ? "" : LoadPredictor.prometheusText(all)
     }
 
     static func number(_ v: LuaValue) -> Double? {
@@ -139,18 +140,21 @@ public enum PredictModule {
             let h = try handle(lua)
             let horizon = try lua.checkNumber(2)
             do throws(PredictError) {
-                let f = try h.predictor.predict(horizon: horizon)
-                var importance: [LuaValue: LuaValue] = [:]
-                for i in f.featureImportance { importance[.string(i.name)] = .number(i.weight) }
-                lua.push(value: .map([
-                    .string("load"): .number(f.load), .string("confidence"): .number(f.confidence),
-                    .string("trend"): .string(f.trend.rawValue), .string("horizon"): .number(f.horizon),
-                    .string("steps"): .integer(Int64(f.steps)), .string("recommendation"): .string(f.recommendation.rawValue),
-                    .string("feature_importance"): .map(importance), .string("trained"): .boolean(f.trained),
-                ]))
+                lua.push(value: value(try h.predictor.predict(horizon: horizon)))
                 return 1
             } catch { throw .argument(2, error.message) }
         }
+    }
+
+    static func value(_ f: Forecast) -> LuaValue {
+        var importance: [LuaValue: LuaValue] = [:]
+        for i in f.featureImportance { importance[.string(i.name)] = .number(i.weight) }
+        return .map([
+            .string("load"): .number(f.load), .string("confidence"): .number(f.confidence),
+            .string("trend"): .string(f.trend.rawValue), .string("horizon"): .number(f.horizon),
+            .string("steps"): .integer(Int64(f.steps)), .string("recommendation"): .string(f.recommendation.rawValue),
+            .string("feature_importance"): .map(importance), .string("trained"): .boolean(f.trained),
+        ])
     }
 
     /// p:train() -> {reason, samples, duration, accuracy}

@@ -1,3 +1,4 @@
+import Predict
 import Synchronization
 
 /// One load sample, as the sampling loop takes it every `sampleInterval` seconds.
@@ -82,14 +83,19 @@ public struct SizingRules: Sendable, Equatable {
         if !(responseScaleMs > 0) { throw .badOption("response_scale_ms", "must be above 0, got \(responseScaleMs)") }
     }
 
-    /// The original's load factor: 0.3 request + 0.2 memory + 0.2 cpu + 0.3 response, plus
-    /// 0.1 per connection error up to 0.5, capped at 1.
+    /// The load factor of a sample: Predict's `LoadFactor` (the original's weights, 0.3
+    /// request + 0.2 memory + 0.2 cpu + 0.3 response plus 0.1 per error up to 0.5, capped at
+    /// 1), with the in-flight calls as the request term over `requestScale` and the response
+    /// time over `responseScaleMs`. One formula for the sizer and the predictor: a pressure the
+    /// sample does not measure (cpu, memory) is left out of the weighted mean, not taken as 0.
     public func loadFactor(_ s: LoadSample) -> Double {
-        let request = min(s.concurrent / requestScale, 1)
-        let response = min(s.latencyMs / responseScaleMs, 1)
-        let penalty = min(0.1 * s.errors, 0.5)
-        let v = 0.3 * request + 0.2 * (s.memory ?? 0) + 0.2 * (s.cpu ?? 0) + 0.3 * response + penalty
-        return min(1, max(0, v.isNaN ? 0 : v))
+        var f = LoadFactor(capacity: requestScale, latencyThresholdMs: responseScaleMs)
+        return f.update(predictSample(s))
+    }
+
+    /// A pool's sample as the predictor takes it (the in-flight calls as its request measure).
+    public func predictSample(_ s: LoadSample) -> Sample {
+        Sample(t: s.t, requests: s.concurrent, latencyMs: s.latencyMs, errors: s.errors, cpu: s.cpu, memory: s.memory)
     }
 
     /// The original's target size for `load` from `current`: minSize + (cap − minSize) × load;

@@ -1,3 +1,4 @@
+import Predict
 import Synchronization
 
 /// How a call through a managed pool ended, for the breaker and the statistics.
@@ -125,6 +126,19 @@ public final class ManagedPool<Connection: AnyObject>: MetricsSource, @unchecked
         var d = sizer.step(s, current: st.capacity)
         if d.applied { d.to = pool.setCapacityWithinBounds(d.to) }
         return d
+    }
+
+    /// The load predictor driving the sizer, when it is one.
+    public var forecaster: PredictorForecaster? { sizer?.forecaster as? PredictorForecaster }
+    public var loadPredictor: LoadPredictor? { forecaster?.snapshot }
+
+    /// Takes a sample when one is due (`sampleInterval` after the last): pools sampled as they
+    /// are used need no timer of their own; a gap is filled by the predictor with the last load.
+    @discardableResult
+    public func sampleIfDue(t: Double) -> AdaptiveSizer.Decision? {
+        guard let sizer else { return nil }
+        let due = counters.withLock { c in c.lastSampleT.map { t - $0 >= sizer.rules.sampleInterval } ?? true }
+        return due ? sample(t: t) : nil
     }
 
     // MARK: metrics

@@ -27,6 +27,13 @@ public struct PoolClock: Sendable {
         return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
     }
 
+    /// Unix time in seconds (the predictor learns time of day and day of week from it).
+    public static func unixSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
     /// Seconds as nanoseconds (negative: 0; beyond UInt64: UInt64.max).
     public static func nanos(_ seconds: Double) -> UInt64 {
         guard seconds > 0 else { return 0 }

@@ -1,3 +1,4 @@
+import Predict
 import Synchronization
 
 /// Prometheus text exposition (format 0.0.4): samples are grouped by metric family, each
@@ -98,6 +99,12 @@ public protocol MetricsSource: AnyObject {
     /// What it is ("redis", "qdrant", "predictor"), for `pool.list()`.
     var metricsKind: String { get }
     func writeMetrics(_ out: inout PrometheusText)
+    /// Its load predictor, whose families Predict writes (`LoadPredictor.prometheusText`).
+    var loadPredictor: LoadPredictor? { get }
+}
+
+extension MetricsSource {
+    public var loadPredictor: LoadPredictor? { nil }
 }
 
 /// Every pool, breaker and predictor of the process, held weakly: one that is gone drops out.

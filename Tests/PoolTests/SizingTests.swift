@@ -19,9 +19,11 @@ final class SizingTests: XCTestCase {
     func testLoadFactorIsTheOriginalsFormula() {
         let r = SizingRules()
         XCTAssertEqual(r.loadFactor(sample()), 0)
-        XCTAssertEqual(r.loadFactor(sample(concurrent: 25)), 0.15, accuracy: 1e-12)
-        XCTAssertEqual(r.loadFactor(sample(concurrent: 500)), 0.3, accuracy: 1e-12, "request term capped at 1")
-        XCTAssertEqual(r.loadFactor(sample(ms: 250)), 0.15, accuracy: 1e-12)
+        // cpu and memory unmeasured: the mean is over request and response (weights 0.3 + 0.3)
+        XCTAssertEqual(r.loadFactor(sample(concurrent: 25)), 0.25, accuracy: 1e-12)
+        XCTAssertEqual(r.loadFactor(sample(concurrent: 500)), 0.5, accuracy: 1e-12, "request term capped at 1")
+        XCTAssertEqual(r.loadFactor(sample(ms: 250)), 0.25, accuracy: 1e-12)
+        XCTAssertEqual(r.loadFactor(sample(concurrent: 25, cpu: 0, memory: 0)), 0.15, accuracy: 1e-12, "all four measured: the original's weights")
         XCTAssertEqual(r.loadFactor(sample(cpu: 0.5, memory: 0.5)), 0.2, accuracy: 1e-12)
         XCTAssertEqual(r.loadFactor(sample(errors: 2)), 0.2, accuracy: 1e-12)
         XCTAssertEqual(r.loadFactor(sample(errors: 9)), 0.5, accuracy: 1e-12, "error penalty capped at 0.5")
@@ -74,9 +76,9 @@ final class SizingTests: XCTestCase {
 
     func testWithoutForecastTheCurrentLoadIsUsed() throws {
         let s = try AdaptiveSizer(rules: SizingRules(), forecaster: ScriptedForecaster())
-        let d = s.step(sample(t: 0, concurrent: 50, ms: 500), current: 20)   // load 0.6: raw 26 -> 20 + 9
-        XCTAssertEqual(d.to, 29)
-        XCTAssertTrue(d.reason.contains("current load 0.6 (no forecast yet)"), d.reason)
+        let d = s.step(sample(t: 0, concurrent: 25, ms: 100, cpu: 0, memory: 0), current: 20)   // load 0.21: raw 12
+        XCTAssertEqual(d.to, 12)
+        XCTAssertTrue(d.reason.contains("current load 0.21 (no forecast yet)"), d.reason)
     }
 
     func testRateLimitHoldsChangesFor300Seconds() throws {
@@ -122,5 +124,34 @@ final class SizingTests: XCTestCase {
         f.next = LoadForecast(load: 0, confidence: 1, horizon: 25)
         _ = m.sample(t: 5)
         XCTAssertEqual(m.pool.capacity, 2)
+    }
+
+    /// The load predictor as the sizer's forecaster: fed a pool's samples every 5 s, it trains
+    /// by itself (horizons 25 s and 15 min: 5 and 180 steps) and then drives the decisions.
+    func testThePredictorForecastsOnceTrainedAndDrivesSizing() throws {
+        var rules = SizingRules()
+        rules.minSize = 2; rules.maxSize = 40; rules.baseSize = 20; rules.rateLimit = 0
+        let f = try PredictorForecaster(rules: rules)
+        let s = try AdaptiveSizer(rules: rules, forecaster: f)
+        XCTAssertEqual(f.snapshot.steps, [5, 180])
+        var last: AdaptiveSizer.Decision?
+        var current = 20
+        for i in 0..<400 {
+            // a slow wave of in-flight calls
+            let inFlight = 25 + 20 * sin(Double(i) / 15)
+            let d = s.step(sample(t: 1_700_000_000 + 5 * Double(i), concurrent: inFlight, ms: 20), current: current)
+            current = d.to
+            last = d
+        }
+        XCTAssertTrue(f.snapshot.isTrained)
+        XCTAssertNotNil(last?.predictedLoad)
+        XCTAssertTrue(last?.reason.contains("predicted load") ?? false, last?.reason ?? "")
+        let forecast = try f.predict(horizon: 25)
+        XCTAssertTrue(forecast.trained)
+        XCTAssertEqual(forecast.steps, 5)
+        XCTAssertEqual(try f.predict(horizon: 900).steps, 180)
+        // an out-of-order sample is refused by the predictor, not taken
+        f.observe(sample(t: 1_000), loadFactor: 0)
+        XCTAssertNotNil(f.lastRefusal)
     }
 }
