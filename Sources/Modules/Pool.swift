@@ -22,6 +22,7 @@ public enum PoolModule {
             ("acquire", acquire), ("stats", stats), ("resize", resize), ("breaker", breaker),
             ("affinity", affinity), ("clear_low_performers", clearLowPerformers), ("optimize", optimize),
             ("sample", sample), ("predictor", predictor), ("retrain", retrain),
+            ("save_predictor", savePredictor), ("load_predictor", loadPredictor),
         ]))
         lua.vm.register(LuaClass(name: leaseType, methods: [("connection", leaseConnection), ("finish", finish)]))
         lua.vm.register(LuaClass(name: breakerType, methods: [
@@ -596,6 +597,36 @@ public enum PoolModule {
             guard let f = h.lender.forecaster else { lua.pushNil(); return 1 }
             if lua.dryRun { return lua.would("retrain the load predictor of pool \(h.name)") }
             lua.push(value: PredictModule.value(f.train()))
+            return 1
+        }
+    }
+
+    /// h:save_predictor(path) -> true, or nil, err; refused under --dry-run
+    static let savePredictor: LuaFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let h = try handle(lua)
+            let path = try lua.checkString(2)
+            guard let f = h.lender.forecaster else { throw .argument(1, "pool \(h.name) is not adaptive: it has no predictor") }
+            if lua.dryRun { return lua.would("save the load predictor of pool \(h.name) to \(path)") }
+            do throws(PredictError) { try f.save(to: path) } catch {
+                return lua.failure(code: "io", message: error.message, fields: [("path", .string(path))])
+            }
+            lua.push(true)
+            return 1
+        }
+    }
+
+    /// h:load_predictor(path) -> true, or nil, err {code = "io" | "corrupt_model" | "mismatch"}
+    static let loadPredictor: LuaFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let h = try handle(lua)
+            let path = try lua.checkString(2)
+            guard let f = h.lender.forecaster else { throw .argument(1, "pool \(h.name) is not adaptive: it has no predictor") }
+            do throws(PredictError) { try f.load(from: path) } catch {
+                let code = error.kind == .io ? "io" : error.kind == .invalidOption ? "mismatch" : "corrupt_model"
+                return lua.failure(code: code, message: error.message, fields: [("path", .string(path))])
+            }
+            lua.push(true)
             return 1
         }
     }

@@ -137,7 +137,14 @@ public final class ManagedPool<Connection: AnyObject>: MetricsSource, @unchecked
     @discardableResult
     public func sampleIfDue(t: Double) -> AdaptiveSizer.Decision? {
         guard let sizer else { return nil }
-        let due = counters.withLock { c in c.lastSampleT.map { t - $0 >= sizer.rules.sampleInterval } ?? true }
+        // The first call starts the clock: a sample is the load since the previous one.
+        let due = counters.withLock { c -> Bool in
+            guard let last = c.lastSampleT else {
+                c.lastSampleT = t; c.lastCalls = c.calls; c.lastErrors = c.connectionErrors; c.lastQueries = c.queries
+                return false
+            }
+            return t - last >= sizer.rules.sampleInterval
+        }
         return due ? sample(t: t) : nil
     }
 

@@ -51,4 +51,19 @@ public final class PredictorForecaster: LoadForecaster, @unchecked Sendable {
         let p = snapshot
         return try p.predict(horizon: horizon)
     }
+
+    /// Saves the predictor (model and history) atomically.
+    public func save(to path: String) throws(PredictError) { try snapshot.save(to: path) }
+
+    /// Replaces the predictor with one saved earlier, when it was made for the same sampling
+    /// interval and horizons (another predictor's file is refused, naming the difference).
+    public func load(from path: String) throws(PredictError) {
+        let saved = try LoadPredictor.load(from: path)
+        let mine = snapshot.config
+        guard saved.config.interval == mine.interval, saved.steps == snapshot.steps else {
+            throw PredictError(.invalidOption, field: "interval",
+                               "\(path) holds a predictor for a \(saved.config.interval) s interval and steps \(saved.steps), not \(mine.interval) s and \(snapshot.steps)")
+        }
+        predictor.withLock { $0 = saved }
+    }
 }

@@ -8,6 +8,7 @@
 --- connection back with its outcome: the breaker counts endpoint failures by type, affinity
 --- learns which connection serves which pattern best, and db_query_duration_seconds the time.
 local core = require "opsh._pool"
+require "opsh.redis"   -- registers the connection objects a Redis pool lends
 
 local M = {}
 
@@ -37,6 +38,11 @@ function common:affinity() return self._h:affinity() end
 function common:clear_low_performers(min_score) return self._h:clear_low_performers(min_score) end
 function common:optimize() return self._h:optimize() end
 function common:close() return self._h:close() end
+function common:sample() return self._h:sample() end
+function common:predictor() return self._h:predictor() end
+function common:retrain() return self._h:retrain() end
+function common:save_predictor(path) return self._h:save_predictor(path) end
+function common:load_predictor(path) return self._h:load_predictor(path) end
 
 -- Redis --------------------------------------------------------------------------------------
 
