@@ -218,7 +218,8 @@ public enum PoolModule {
             let q = managed.queryStats
             let fields: [(String, LuaValue)] = [
                 ("size", .integer(Int64(s.capacity))), ("open", .integer(Int64(s.size))), ("idle", .integer(Int64(s.idle))),
-                ("checked_out", .integer(Int64(s.checkedOut))), ("creating", .integer(Int64(s.creating))),
+                ("checked_out", .integer(Int64(s.checkedOut))), ("peak_checked_out", .integer(Int64(s.peakCheckedOut))),
+                ("creating", .integer(Int64(s.creating))),
                 ("waiting", .integer(Int64(s.waiting))), ("min", .integer(Int64(s.min))), ("max", .integer(Int64(s.max))),
                 ("created_total", .integer(Int64(s.createdTotal))), ("closed_total", .integer(Int64(s.closedTotal))),
                 ("acquired_total", .integer(Int64(s.acquiredTotal))), ("timeouts_total", .integer(Int64(s.timeoutsTotal))),

@@ -320,6 +320,8 @@ public final class Pool<Connection: AnyObject>: @unchecked Sendable {
         public var size: Int
         public var idle: Int
         public var checkedOut: Int
+        /// The most connections checked out at once since the pool was made.
+        public var peakCheckedOut: Int
         public var creating: Int
         public var waiting: Int
         public var capacity: Int
@@ -336,7 +338,7 @@ public final class Pool<Connection: AnyObject>: @unchecked Sendable {
 
     public var stats: Stats {
         state.withLock { s in
-            Stats(name: name, size: s.open, idle: s.idle.count, checkedOut: s.checkedOut, creating: s.creating,
+            Stats(name: name, size: s.open, idle: s.idle.count, checkedOut: s.checkedOut, peakCheckedOut: s.peakCheckedOut, creating: s.creating,
                   waiting: s.waitingCount, capacity: s.capacity, min: s.options.min, max: s.options.max,
                   createdTotal: s.created, closedTotal: s.closedTotal, acquiredTotal: s.acquired,
                   timeoutsTotal: s.timeouts, createFailuresTotal: s.createFailures, acquireWait: s.acquireWait)

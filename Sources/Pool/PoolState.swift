@@ -47,6 +47,8 @@ struct PoolState {
     /// and lets the others age out under idle_timeout).
     var idle: [Int] = []
     var checkedOut = 0
+    /// The most connections checked out at once (the utilisation peak a run reports).
+    var peakCheckedOut = 0
     var creating = 0
     var waiters: [PoolWaiter?] = []
     var waitHead = 0
@@ -121,6 +123,7 @@ struct PoolState {
         let validateAfter = PoolClock.nanos(options.validationInterval)
         let stale = !reuse && now &- slots[slot].lastUsed > validateAfter
         // Each loan has its own generation: a lease returned once cannot return a later loan.
+        if checkedOut > peakCheckedOut { peakCheckedOut = checkedOut }
         slots[slot].generation &+= 1
         slots[slot].out = true
         slots[slot].lastUsed = now

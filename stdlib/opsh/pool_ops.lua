@@ -99,27 +99,24 @@ function M.probe(t)
   return r ~= nil and r.ok, err or (r and ("HTTP " .. tostring(r.status)))
 end
 
---- `calls` probes, `concurrency` at a time in tasks; the peak of checked-out connections
---- over the size is the run's utilisation. Returns {ok, failed, peak, utilization, last_error}.
+--- `calls` probes, `concurrency` at a time in tasks; the most connections checked out at once
+--- over the size is the run's utilisation. Returns {ok, failed, peak, size, utilization, last_error}.
 function M.exercise(t, calls, concurrency)
-  local res = { ok = 0, failed = 0, peak = 0 }
+  local res = { ok = 0, failed = 0 }
   local left = calls
   local function worker()
     while left > 0 do
       left = left - 1
-      local s = t.pool:stats()
       local ok, err = M.probe(t)
-      s = t.pool:stats()
-      if s.checked_out > res.peak then res.peak = s.checked_out end
       if ok then res.ok = res.ok + 1 else res.failed = res.failed + 1; res.last_error = err end
     end
   end
   local fns = {}
   for i = 1, math.max(1, concurrency) do fns[i] = worker end
   opsh.all(fns)
-  local size = t.pool:stats().size
-  res.utilization = size > 0 and res.peak / size or 0
-  res.size = size
+  local s = t.pool:stats()
+  res.peak, res.size = s.peak_checked_out, s.size
+  res.utilization = s.size > 0 and s.peak_checked_out / s.size or 0
   return res
 end
 

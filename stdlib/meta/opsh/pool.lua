@@ -38,6 +38,7 @@ local pool = {}
 ---@field open integer idle + checked out
 ---@field idle integer
 ---@field checked_out integer
+---@field peak_checked_out integer the most checked out at once since the pool was made
 ---@field waiting integer callers queued
 ---@field min integer
 ---@field max integer
