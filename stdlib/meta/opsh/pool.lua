@@ -22,6 +22,7 @@ local pool = {}
 ---@field max_lifetime? number a connection older than this is closed when returned or found idle (1800; 0 never)
 ---@field idle_timeout? number an idle connection above min unused this long is closed (600; 0 never)
 ---@field breaker? opsh.pool.breaker_options
+---@field adaptive? boolean size moved by the original's rules between max(min, 1) and max, from half of max, driven by the load predictor's 25 s forecast (false)
 
 ---@class opsh.pool.breaker_options
 ---@field failure_threshold? integer|table<string, integer> failures that open it: one number for every type, or {connection = 3, timeout = 5, query = 10, transaction = 5, resource = 3} (the defaults)
@@ -80,6 +81,24 @@ function common:clear_low_performers(min_score) end
 function common:optimize() end
 --- Closes the idle connections and fails the waiters; later calls fail.
 function common:close() end
+--- Adaptive pools: takes a load sample now; returns the sizing decision {from, to, applied,
+--- reason, current_load, predicted_load} (nil for a fixed pool).
+---@return table?
+function common:sample() end
+--- Adaptive pools: the load predictor {trained, samples, retrains, accuracy = {{horizon, mae,
+--- mape, mase, source, count}}, forecast (25 s), forecast_15m, last_training, decisions}.
+---@return table?
+function common:predictor() end
+--- Adaptive pools: retrains the predictor now; its report {reason, samples, duration, accuracy}.
+---@return table?
+function common:retrain() end
+--- Adaptive pools: saves the predictor (model and samples) to path, atomically.
+---@return boolean|nil, table? err
+function common:save_predictor(path) end
+--- Adaptive pools: loads a predictor saved for the same interval and horizons (err.code "io",
+--- "corrupt_model" or "mismatch").
+---@return boolean|nil, table? err
+function common:load_predictor(path) end
 
 ---@class opsh.pool.redis: opsh.pool.common, redis.connection
 local redis_pool = {}
