@@ -1,26 +1,10 @@
 import Foundation
+import OpshTestSupport
 @testable import Pool
 import XCTest
 
 final class MetricsTests: XCTestCase {
-    func promtool(_ text: String) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/promtool")
-        p.arguments = ["check", "metrics"]
-        let input = Pipe(), output = Pipe()
-        p.standardInput = input
-        p.standardOutput = output
-        p.standardError = output
-        try p.run()
-        input.fileHandleForWriting.write(text.data(using: .utf8)!)
-        try input.fileHandleForWriting.close()
-        let out = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return (p.terminationStatus, out)
-    }
-
     func testEveryPoolIsOneFamilySetThatPromtoolAccepts() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/promtool") else { throw XCTSkip("promtool missing") }
         let reg = MetricsRegistry()
         let fc = FakeConnector()
         var rules = SizingRules(); rules.minSize = 1; rules.maxSize = 4; rules.baseSize = 2
@@ -32,7 +16,7 @@ final class MetricsTests: XCTestCase {
         XCTAssertThrowsError(try a.call(pattern: "GET a:*", classify: { _ in (.timeout, true) }) { _ in throw PoolError(.timeout, "slow") })
         _ = a.sample(t: 0)
         let text = reg.render()
-        let (rc, out) = try promtool(text)
+        let (rc, out) = try Promtool.checkMetrics(text)
         XCTAssertEqual(rc, 0, out + "\n" + text)
         XCTAssertEqual(text.components(separatedBy: "# TYPE db_connection_pool_size gauge").count, 2, "one family")
         XCTAssertTrue(text.contains("db_circuit_breaker_state{pool=\"redis://127.0.0.1:6379/0\",state=\"closed\"} 1"))
