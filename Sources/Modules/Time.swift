@@ -1,5 +1,6 @@
 import Glibc
 import LuaRuntime
+import Sys
 
 /// `opsh.time`: the monotonic clock, wall time, durations like "24h", ISO 8601 and Unix timestamps.
 public enum TimeModule {
@@ -12,17 +13,8 @@ public enum TimeModule {
         return 1
     }
 
-    public static func monotonicSeconds() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
-
-    public static func wallSeconds() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
+    public static func monotonicSeconds() -> Double { SystemClock.monotonic() }
+    public static func wallSeconds() -> Double { SystemClock.wall() }
 
     static let units: [(String, Double)] = [
         ("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400), ("w", 604800),

@@ -115,8 +115,10 @@ final class SessionTests: XCTestCase {
         s.retry.initialBackoff = 0
         // a pipeline with writes: not re-sent, and INCR ran once, not twice
         let a = Shared(admin!)
+        let killerDone = DispatchSemaphore(value: 0)
         let killer = Thread {
             if let id = try? SessionTests.client(running: "blpop", on: a.value) { _ = try? a.value.command(["CLIENT", "KILL", "ID", id]) }
+            killerDone.signal()
         }
         killer.start()
         XCTAssertThrowsError(try s.pipeline([["INCR", "n"], ["BLPOP", "never", "0"], ["INCR", "n"]])) { e in
@@ -125,11 +127,15 @@ final class SessionTests: XCTestCase {
             XCTAssertTrue(e.message.contains("not re-sent: INCR may already have run"), e.message)
         }
         XCTAssertEqual(try s.command(["GET", "n"]), .bulkString(b("1")))
+        // the admin session is the killer's until its CLIENT KILL has its reply: one call at a time
+        killerDone.wait()
 
         // a read-only pipeline is sent again on a new connection; a write answers the second XREAD
         _ = try s.command(["XADD", "s", "1-1", "f", "old"])
         let before = s.connectCount
+        let helperDone = DispatchSemaphore(value: 0)
         let helper = Thread {
+            defer { helperDone.signal() }
             let admin = a.value
             guard let first = try? SessionTests.client(running: "xread", on: admin) else { return }
             _ = try? admin.command(["CLIENT", "KILL", "ID", first])
@@ -141,6 +147,7 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(r[0], .bulkString(b("1")))
         XCTAssertEqual(r[1].elements?.first?.elements?[1].elements?.first?.elements?[0], .bulkString(b("2-1")))
         XCTAssertEqual(s.connectCount, before + 1)
+        helperDone.wait()
     }
 
     /// CLIENT TRACKING in RESP3: the server pushes `invalidate` when another connection writes a
