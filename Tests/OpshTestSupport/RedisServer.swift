@@ -36,9 +36,10 @@ public final class RedisServer {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        // a readiness wait, not a latency bound
+        // a readiness wait, not a latency bound: the port accepts, and (without TLS) PING gets a
+        // reply other than -LOADING (an AOF or RDB still being loaded; -NOAUTH means ready)
         for _ in 0..<400 {
-            if RedisServer.accepts(port) { return }
+            if RedisServer.accepts(port) && (tls != nil || RedisServer.doneLoading(port)) { return }
             if !process.isRunning { break }
             usleep(25_000)
         }
@@ -92,6 +93,28 @@ public final class RedisServer {
             }
         }
         return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    /// Whether the server on `port` answers a plain-text PING within a second with anything but
+    /// -LOADING (+PONG, or -NOAUTH when it wants a password).
+    public static func doneLoading(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var tv = timeval(tv_sec: 1, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        let connected = withUnsafePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        guard connected else { return false }
+        let ping = Array("PING\r\n".utf8)
+        guard write(fd, ping, ping.count) == ping.count else { return false }
+        var buf = [UInt8](repeating: 0, count: 64)
+        let n = read(fd, &buf, buf.count)
+        return n > 0 && !(n >= 8 && Array(buf[0..<8]) == Array("-LOADING".utf8))
     }
 
     public static func accepts(_ port: Int) -> Bool {
