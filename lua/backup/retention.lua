@@ -51,7 +51,7 @@ this run.]],
         places[dir].policies[tier] = p
         table.insert(places[dir].described, tier .. " (" .. retention.describe(p) .. ")")
       else
-        ctx:ok("backup.retention." .. tier, "tier " .. tier .. " has no retention policy: nothing of it is deleted")
+        ctx:ok("backup.retention.tier." .. tier, "tier " .. tier .. " has no retention policy: nothing of it is deleted")
       end
     end
     if #order == 0 then return ctx:ok("backup.retention", "no tier to prune") end
