@@ -61,27 +61,33 @@ final class PoolModuleTests: XCTestCase {
     func testACancelledTaskGivesItsConnectionBackOrClosesIt() {
         let r = lua("""
             local p = redis.pool(URL, { max = 1, acquire_timeout = 5 })
+            local admin = redis.connect(URL)
+            -- each step waits for the state it needs, not for a time: a loaded machine is slower
+            local function until_(cond) for _ = 1, 1000 do if cond() then return end opsh.sleep(0.01) end error("gave up waiting") end
             p:set("x", 1)
             -- cancelled while its BLPOP is in flight: replies are owed, so the connection is closed
             local t = opsh.spawn(function() return p:call("BLPOP", "q", 5) end)
-            opsh.sleep(0.1)
+            until_(function() return admin:call("CLIENT", "LIST"):match("cmd=blpop") end)
             t:cancel()
             local s = p:stats()
             print(s.open, s.checked_out, s.closed_total)
             -- cancelled while holding an idle connection (inside pool:with): it goes back
-            local t2 = opsh.spawn(function() return p:with(function(c) c:get("x"); opsh.sleep(5) end) end)
-            opsh.sleep(0.1)
+            local got = false
+            local t2 = opsh.spawn(function() return p:with(function(c) c:get("x"); got = true; opsh.sleep(5) end) end)
+            until_(function() return got end)
             t2:cancel()
             s = p:stats()
             print(s.open, s.checked_out, s.idle, s.closed_total)
             -- cancelled while waiting in the queue: it leaves the queue
-            local holder = opsh.spawn(function() return p:with(function() opsh.sleep(0.3) end) end)
-            opsh.sleep(0.05)
+            local release = false
+            local holder = opsh.spawn(function() return p:with(function() until_(function() return release end) end) end)
+            until_(function() return p:stats().checked_out == 1 end)
             local waiter = opsh.spawn(function() return p:get("x") end)
-            opsh.sleep(0.05)
+            until_(function() return p:stats().waiting == 1 end)
             print(p:stats().waiting)
             waiter:cancel()
             print(p:stats().waiting)
+            release = true
             holder:wait()
             print(p:get("x"), p:stats().checked_out)
             """)
