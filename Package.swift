@@ -10,7 +10,7 @@
 //
 // - Only LuaRuntime imports the C Lua targets (CLua, CLuaShim): it is the one border between
 //   Swift and Lua, and no Lua error or yield ever unwinds through a Swift frame beyond it.
-// - A native library (RESP, HTTP, JSON, Qdrant, Docker, Archive, Sys, FileSystem, Crypto,
+// - A native library (RESP, HTTP, JSON, Qdrant, Docker, Archive, Sys, FileSystem, Crypto, Store,
 //   YAML, ...) knows nothing of Lua: it is usable and tested from Swift alone.
 // - A module (Sources/Modules) translates between Lua values and a native library; it does no
 //   I/O of its own.
@@ -19,7 +19,7 @@
 // scripts/check-layers fails the build in scripts/test when an import crosses one of these walls.
 //
 // The run path imports no Foundation (docs/ARCHITECTURE.md §2 "Start-up"): every library
-// below uses Glibc directly, and libcurl, libcrypto/libssl, libedit, libyaml and libzstd
+// below uses Glibc directly, and libcurl, libcrypto/libssl, libedit, libyaml, libzstd and libsqlite3
 // are opened with dlopen on first use through CDyn.
 import Foundation
 import PackageDescription
@@ -62,6 +62,7 @@ let package = Package(
         .target(name: "CSys"),
         .target(name: "Sys", dependencies: ["CSys"]),
         .target(name: "Predict", dependencies: ["FileSystem"]),
+        .target(name: "Store", dependencies: ["CDyn"]),
         // Swift 5 mode: Mutex<State> holds connections and completions that are not Sendable;
         // the pool guarantees their exclusive use under its lock (see Pool.swift).
         .target(name: "Pool", dependencies: ["EventLoop", "Qdrant", "RESP", "Predict"], swiftSettings: [.swiftLanguageMode(.v5)]),
@@ -88,6 +89,7 @@ let package = Package(
 
         .testTarget(name: "LuaRuntimeTests", dependencies: ["LuaRuntime", "Modules", "CLua", "CLuaShim"]),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "FileSystemTests", dependencies: ["FileSystem"]),
         .testTarget(name: "YAMLTests", dependencies: ["YAML"]),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CDyn"]),

@@ -367,3 +367,54 @@ int opsh_yaml_check(const char *data, size_t len, size_t *documents, size_t *lin
     y->yaml_parser_delete(&p);
     return ok;
 }
+
+/* ---------------------------------------------------------------- libsqlite3 */
+
+DEFINE_LOADER(sqlite, "libsqlite3.so.0",
+    SYM(sqlite3_libversion, "sqlite3_libversion")
+    SYM(sqlite3_open_v2, "sqlite3_open_v2")
+    SYM(sqlite3_close_v2, "sqlite3_close_v2")
+    SYM(sqlite3_errmsg, "sqlite3_errmsg")
+    SYM(sqlite3_errstr, "sqlite3_errstr")
+    SYM(sqlite3_extended_errcode, "sqlite3_extended_errcode")
+    SYM(sqlite3_busy_timeout, "sqlite3_busy_timeout")
+    SYM(sqlite3_extended_result_codes, "sqlite3_extended_result_codes")
+    SYM(sqlite3_exec, "sqlite3_exec")
+    SYM(sqlite3_free, "sqlite3_free")
+    SYM(sqlite3_prepare_v2, "sqlite3_prepare_v2")
+    SYM(sqlite3_finalize, "sqlite3_finalize")
+    SYM(sqlite3_reset, "sqlite3_reset")
+    SYM(sqlite3_clear_bindings, "sqlite3_clear_bindings")
+    SYM(sqlite3_bind_parameter_count, "sqlite3_bind_parameter_count")
+    SYM(sqlite3_bind_null, "sqlite3_bind_null")
+    SYM(sqlite3_bind_int64, "sqlite3_bind_int64")
+    SYM(sqlite3_bind_double, "sqlite3_bind_double")
+    SYM(sqlite3_bind_text, "sqlite3_bind_text")
+    SYM(sqlite3_bind_blob, "sqlite3_bind_blob")
+    SYM(sqlite3_step, "sqlite3_step")
+    SYM(sqlite3_column_count, "sqlite3_column_count")
+    SYM(sqlite3_column_name, "sqlite3_column_name")
+    SYM(sqlite3_column_type, "sqlite3_column_type")
+    SYM(sqlite3_column_int64, "sqlite3_column_int64")
+    SYM(sqlite3_column_double, "sqlite3_column_double")
+    SYM(sqlite3_column_text, "sqlite3_column_text")
+    SYM(sqlite3_column_blob, "sqlite3_column_blob")
+    SYM(sqlite3_column_bytes, "sqlite3_column_bytes")
+    SYM(sqlite3_changes, "sqlite3_changes")
+    SYM(sqlite3_last_insert_rowid, "sqlite3_last_insert_rowid")
+    SYM(sqlite3_get_autocommit, "sqlite3_get_autocommit")
+)
+
+int opsh_sqlite_bind_text_copy(sqlite3_stmt *stmt, int index, const char *text, int bytes) {
+    const struct opsh_sqlite_api *s = opsh_sqlite();
+    if (!s) return SQLITE_MISUSE;
+    return s->sqlite3_bind_text(stmt, index, text, bytes, SQLITE_TRANSIENT);
+}
+
+int opsh_sqlite_bind_blob_copy(sqlite3_stmt *stmt, int index, const void *data, int bytes) {
+    const struct opsh_sqlite_api *s = opsh_sqlite();
+    if (!s) return SQLITE_MISUSE;
+    /* a NULL pointer would bind NULL, not an empty blob */
+    static const char empty[1] = {0};
+    return s->sqlite3_bind_blob(stmt, index, data ? data : empty, bytes, SQLITE_TRANSIENT);
+}

@@ -1,5 +1,5 @@
 /*
- * CDyn: libcurl, libcrypto, libssl, libedit, libzstd, zlib and libyaml opened with dlopen on first use
+ * CDyn: libcurl, libcrypto, libssl, libedit, libzstd, zlib, libyaml and libsqlite3 opened with dlopen on first use
  * (docs/ARCHITECTURE.md §2 "Start-up": the opsh binary links only libc, libm, liblua and the C++ runtime).
  *
  * The dev headers are included for their types only; nothing here links against them.
@@ -29,6 +29,7 @@
 #include <zstd.h>
 #include <zlib.h>
 #include <yaml.h>
+#include <sqlite3.h>
 #include <editline/readline.h>
 
 #include "cdyn_sys.h"
@@ -213,6 +214,48 @@ struct opsh_zstd_api {
     OPSH_FN(size_t, ZSTD_compressBound, (size_t));
 };
 const struct opsh_zstd_api * _Nullable opsh_zstd(void);
+
+/* ------------------------------------------------------------------ libsqlite3 (libsqlite3.so.0) */
+
+/* The embedded database of opsh's history and the agent's runs (Sources/Store). */
+struct opsh_sqlite_api {
+    OPSH_FN(const char *, sqlite3_libversion, (void));
+    OPSH_FN(int, sqlite3_open_v2, (const char *, sqlite3 **, int, const char *));
+    OPSH_FN(int, sqlite3_close_v2, (sqlite3 *));
+    OPSH_FN(const char *, sqlite3_errmsg, (sqlite3 *));
+    OPSH_FN(const char *, sqlite3_errstr, (int));
+    OPSH_FN(int, sqlite3_extended_errcode, (sqlite3 *));
+    OPSH_FN(int, sqlite3_busy_timeout, (sqlite3 *, int));
+    OPSH_FN(int, sqlite3_extended_result_codes, (sqlite3 *, int));
+    OPSH_FN(int, sqlite3_exec, (sqlite3 *, const char *, int (*)(void *, int, char **, char **), void *, char **));
+    OPSH_FN(void, sqlite3_free, (void *));
+    OPSH_FN(int, sqlite3_prepare_v2, (sqlite3 *, const char *, int, sqlite3_stmt **, const char **));
+    OPSH_FN(int, sqlite3_finalize, (sqlite3_stmt *));
+    OPSH_FN(int, sqlite3_reset, (sqlite3_stmt *));
+    OPSH_FN(int, sqlite3_clear_bindings, (sqlite3_stmt *));
+    OPSH_FN(int, sqlite3_bind_parameter_count, (sqlite3_stmt *));
+    OPSH_FN(int, sqlite3_bind_null, (sqlite3_stmt *, int));
+    OPSH_FN(int, sqlite3_bind_int64, (sqlite3_stmt *, int, sqlite3_int64));
+    OPSH_FN(int, sqlite3_bind_double, (sqlite3_stmt *, int, double));
+    OPSH_FN(int, sqlite3_bind_text, (sqlite3_stmt *, int, const char *, int, void (*)(void *)));
+    OPSH_FN(int, sqlite3_bind_blob, (sqlite3_stmt *, int, const void *, int, void (*)(void *)));
+    OPSH_FN(int, sqlite3_step, (sqlite3_stmt *));
+    OPSH_FN(int, sqlite3_column_count, (sqlite3_stmt *));
+    OPSH_FN(const char *, sqlite3_column_name, (sqlite3_stmt *, int));
+    OPSH_FN(int, sqlite3_column_type, (sqlite3_stmt *, int));
+    OPSH_FN(sqlite3_int64, sqlite3_column_int64, (sqlite3_stmt *, int));
+    OPSH_FN(double, sqlite3_column_double, (sqlite3_stmt *, int));
+    OPSH_FN(const unsigned char *, sqlite3_column_text, (sqlite3_stmt *, int));
+    OPSH_FN(const void *, sqlite3_column_blob, (sqlite3_stmt *, int));
+    OPSH_FN(int, sqlite3_column_bytes, (sqlite3_stmt *, int));
+    OPSH_FN(int, sqlite3_changes, (sqlite3 *));
+    OPSH_FN(sqlite3_int64, sqlite3_last_insert_rowid, (sqlite3 *));
+    OPSH_FN(int, sqlite3_get_autocommit, (sqlite3 *));
+};
+const struct opsh_sqlite_api * _Nullable opsh_sqlite(void);
+/* Bind text or a blob that SQLite copies (SQLITE_TRANSIENT, a macro Swift cannot import). */
+int opsh_sqlite_bind_text_copy(sqlite3_stmt * _Nonnull stmt, int index, const char * _Nonnull text, int bytes);
+int opsh_sqlite_bind_blob_copy(sqlite3_stmt * _Nonnull stmt, int index, const void * _Nullable data, int bytes);
 
 /* ------------------------------------------------------------------ zlib (libz.so.1) */
 
