@@ -25,6 +25,7 @@ public struct Configuration {
         Setting(key: "docker_host", env: "DOCKER_HOST", defaultValue: .string("unix:///var/run/docker.sock"), secret: false, help: "Docker Engine API endpoint"),
         Setting(key: "prometheus_url", env: "PROMETHEUS_URL", defaultValue: .string("http://localhost:9090"), secret: false, help: "Prometheus HTTP API"),
         Setting(key: "pool_state_dir", env: "OPSH_POOL_STATE_DIR", defaultValue: .nil, secret: false, help: "where the pool procedures keep their state: predictors, incidents, scaling reviews (default ~/.local/state/opsh/pool)"),
+        Setting(key: "state_dir", env: "OPSH_STATE_DIR", defaultValue: .nil, secret: false, help: "where opsh keeps what must outlive a run: incidents, history (default ~/.local/state/opsh)"),
         Setting(key: "backup_dir", env: "BACKUP_DIR", defaultValue: .string("/backup"), secret: false, help: "where backups are written"),
         Setting(key: "slack_webhook_url", env: "SLACK_WEBHOOK_URL", defaultValue: .nil, secret: true, help: "Slack-compatible incoming webhook"),
         Setting(key: "log_level", env: "OPSH_LOG_LEVEL", defaultValue: .string("info"), secret: false, help: "debug, info, warn or error"),
