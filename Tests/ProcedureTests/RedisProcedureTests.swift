@@ -502,6 +502,29 @@ final class RedisProcedureTests: XCTestCase {
         XCTAssertEqual(dbsize(), 25)
     }
 
+    func testCacheOptimizeSetsTheMemoryLimitBeforeThePolicy() throws {
+        try start()
+        XCTAssertEqual(cli(["CONFIG", "GET", "maxmemory"]).last, "0")
+        // under --dry-run nothing is sent
+        let d = opsh(["--json", "--dry-run"], "redis/cache-optimize", ["--set-maxmemory", "64mb", "--set-policy", "allkeys-lru"])
+        XCTAssertEqual(d.status, 0, d.stdout + d.stderr)
+        XCTAssertTrue((check(json(d), "cache.maxmemory")["message"] as? String ?? "").contains("would set maxmemory 64.0 MiB (now no limit)"))
+        XCTAssertEqual(cli(["CONFIG", "GET", "maxmemory"]).last, "0")
+        // set: the limit first, so the policy is not reported as inert
+        let r = opsh(["--json", "--yes"], "redis/cache-optimize", ["--set-maxmemory", "64mb", "--set-policy", "allkeys-lru"])
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        let rep = json(r)
+        XCTAssertTrue((check(rep, "cache.maxmemory")["message"] as? String ?? "").contains("no limit -> 64.0 MiB"))
+        XCTAssertEqual(check(rep, "cache.policy")["status"] as? String, "ok")
+        XCTAssertEqual(cli(["CONFIG", "GET", "maxmemory"]).last, "67108864")
+        XCTAssertEqual(cli(["CONFIG", "GET", "maxmemory-policy"]).last, "allkeys-lru")
+        // a size that is not one is refused by name, and nothing changes
+        let bad = opsh(["--yes"], "redis/cache-optimize", ["--set-maxmemory", "lots"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue((bad.stdout + bad.stderr).contains("--set_maxmemory: not a size: lots"), bad.stdout + bad.stderr)
+        XCTAssertEqual(cli(["CONFIG", "GET", "maxmemory"]).last, "67108864")
+    }
+
     func testCacheOptimizeSetsPolicy() throws {
         try start(["--maxmemory", "100mb"])
         let r = opsh(["--json", "--yes"], "redis/cache-optimize", ["--set-policy", "allkeys-lru"])

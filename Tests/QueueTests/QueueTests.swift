@@ -132,6 +132,35 @@ final class QueueTests: XCTestCase {
         Harness.run(args, env: ["TASK_QUEUE_REDIS_URL": dsn])
     }
 
+    /// --rate: jobs that arrive and leave while it watches are counted; what was there and stays is not.
+    func testRateCountsJobsEnqueuedAndDequeuedWhileItWatches() throws {
+        func cli(_ args: [String]) -> Run { Shell.run(["/usr/bin/redis-cli", "-u", dsn] + args) }
+        let far = String(Int(Date().timeIntervalSince1970 * 1000) + 3_600_000)
+        for id in ["stays", "leaves"] { XCTAssertEqual(cli(["ZADD", "arq:queue", far, id]).status, 0) }
+        let p = Process()
+        p.executableURL = Harness.binary
+        p.arguments = ["--json", "run", "queue/status", "--rate", "4"]
+        p.environment = Harness.environment(["TASK_QUEUE_REDIS_URL": dsn])
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        // the first reading is taken before anything changes: wait for its connection
+        var waited = 0
+        while !cli(["CLIENT", "LIST"]).stdout.contains("cmd=zrange") && waited < 400 && p.isRunning { usleep(20_000); waited += 1 }
+        XCTAssertTrue(p.isRunning, "queue/status ended before the jobs were added (waited \(waited) rounds)")
+        for id in ["new-1", "new-2", "new-3"] { XCTAssertEqual(cli(["ZADD", "arq:queue", far, id]).status, 0) }
+        XCTAssertEqual(cli(["ZREM", "arq:queue", "leaves"]).stdout, "1\n")
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let doc = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+        let rate = (doc["checks"] as! [[String: Any]]).first { $0["name"] as? String == "queue.rate" }
+        let m = try XCTUnwrap(rate?["metrics"] as? [String: Any], String(decoding: data, as: UTF8.self))
+        XCTAssertEqual(m["enqueued"] as? Int, 3)
+        XCTAssertEqual(m["dequeued"] as? Int, 1)
+        XCTAssertGreaterThan((m["enqueue_per_s"] as? Double) ?? 0, 0)
+    }
+
     /// A job fails on its first try; queue/status and queue/failed show it; queue/retry --dry-run
     /// changes nothing; queue/retry re-enqueues it and ARQ's own Job.result() shows success.
     func testFailedJobRetriedUntilARQReportsSuccess() throws {

@@ -5,12 +5,47 @@
 -- arq:dead keys do not exist); <queue>:health-check is written by each worker every
 -- health_check_interval seconds with a TTL of interval + 1 s. Reads only.
 -- Worker processes and their memory: queue/workers.
+-- --rate SECONDS measures the enqueue and dequeue rates: the queue's members are read every
+-- 0.25 s for that long; a job present in one reading and absent in the next was dequeued
+-- (taken by a worker, or cancelled), one absent then present was enqueued. A job enqueued and
+-- taken between two readings is not seen, so under a fast worker both rates are lower bounds
+-- (ARQ keeps no counters in Redis beyond its workers' health records). Queues deeper than
+-- --rate_max_jobs are not diffed: only the net change is reported.
 local redis = require "opsh.redis"
 local config = require "opsh.config"
 local arq = require "opsh.arq"
 local time = require "opsh.time"
 
 local function iso_ms(ms) return time.iso(ms / 1000) end
+
+-- The queue's members as a set, or nil when it holds more than `max` (or the read failed).
+local function members(r, queue, max)
+  local ids, err = r:call("ZRANGE", queue, "0", tostring(max))
+  if type(ids) ~= "table" then return nil, err end
+  if #ids > max then return nil, "deeper than " .. max end
+  local set = {}
+  for _, id in ipairs(ids) do set[id] = true end
+  return set
+end
+
+-- Enqueued and dequeued job counts over `seconds`, from readings every 0.25 s.
+local function measure_rates(r, queue, seconds, max)
+  local opsh = require "opsh"
+  local start_depth = r:call("ZCARD", queue)
+  local before, err = members(r, queue, max)
+  if not before then return nil, err, start_depth end
+  local enq, deq = 0, 0
+  local started = time.monotonic()
+  while time.monotonic() - started < seconds do
+    opsh.sleep(math.min(0.25, seconds - (time.monotonic() - started)))
+    local now_set, nerr = members(r, queue, max)
+    if not now_set then return nil, nerr, start_depth end
+    for id in pairs(now_set) do if not before[id] then enq = enq + 1 end end
+    for id in pairs(before) do if not now_set[id] then deq = deq + 1 end end
+    before = now_set
+  end
+  return { enqueued = enq, dequeued = deq, seconds = time.monotonic() - started }
+end
 
 local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8, Sep = 9, Oct = 10, Nov = 11, Dec = 12 }
 
@@ -44,6 +79,8 @@ return {
     { name = "health_interval", type = "number", default = 3600, help = "the workers' health_check_interval in seconds (ARQ's default 3600; the origin system uses 60)" },
     { name = "list", type = "integer", default = 10, help = "deferred and in-progress jobs listed" },
     { name = "max_results", type = "integer", default = 10000, help = "result keys read at most" },
+    { name = "rate", type = "number", default = 0, help = "seconds to measure the enqueue and dequeue rates over (0: not measured)" },
+    { name = "rate_max_jobs", type = "integer", default = 100000, help = "deeper queues get only their net change measured" },
     { name = "depth_warn", type = "integer", default = 1000 },
     { name = "depth_crit", type = "integer", default = 10000 },
   },
@@ -73,6 +110,20 @@ return {
     ctx:threshold("queue.depth", depth, args.depth_warn, args.depth_crit,
       ("%s: %d job(s), %d due, %d deferred"):format(queue, depth, ready, deferred),
       { depth = depth, ready = ready, deferred = deferred })
+
+    if args.rate > 0 then
+      local rates, rerr, start_depth = measure_rates(r, queue, args.rate, args.rate_max_jobs)
+      if rates then
+        local enq_s, deq_s = rates.enqueued / rates.seconds, rates.dequeued / rates.seconds
+        ctx:ok("queue.rate", ("%.2f job(s)/s enqueued, %.2f/s dequeued over %.1f s (%d in, %d out; lower bounds: see --help)"):format(
+          enq_s, deq_s, rates.seconds, rates.enqueued, rates.dequeued),
+          { enqueue_per_s = enq_s, dequeue_per_s = deq_s, enqueued = rates.enqueued, dequeued = rates.dequeued })
+      else
+        local after = r:call("ZCARD", queue)
+        ctx:ok("queue.rate", ("rates not measured (%s): net change %+d job(s) over %.1f s"):format(tostring(rerr),
+          (tonumber(after) or 0) - (tonumber(start_depth) or 0), args.rate), { net_change = (tonumber(after) or 0) - (tonumber(start_depth) or 0) })
+      end
+    end
 
     local d = replies[3]
     for i = 1, #d, 2 do

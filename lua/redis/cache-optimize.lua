@@ -11,6 +11,8 @@
 --   the cache pattern would match it;
 -- - --dry-run counts what would go and lists a sample; the engine asks for confirmation on a
 --   terminal and needs --yes otherwise.
+-- --set-maxmemory SIZE sets the memory limit with CONFIG SET maxmemory (the guide's memory
+-- troubleshooting: "optimize cache usage" presumes a limit; 0 removes it), before the policy.
 -- --set-policy POLICY changes maxmemory-policy with CONFIG SET (the guide's
 -- "config set maxmemory-policy allkeys-lru"). DragonflyDB has no maxmemory-policy in CONFIG SET:
 -- eviction there is the --cache_mode=true start flag, so on Dragonfly this is detected and
@@ -49,6 +51,7 @@ return {
     { name = "count", type = "integer", default = 1000, help = "SCAN COUNT hint per page" },
     { name = "protect", type = "list", default = cache_policy.PROTECTED,
       help = "patterns whose presence makes the script refuse (users, API keys, sessions, task queue)" },
+    { name = "set_maxmemory", help = "also set maxmemory (CONFIG SET), e.g. 2gb; 0 removes the limit" },
     { name = "set_policy", choices = POLICIES, help = "also set maxmemory-policy (CONFIG SET; reported, not sent, on DragonflyDB)" },
     { name = "sample", type = "integer", default = 20, help = "how many key names to list under --dry-run" },
   },
@@ -64,6 +67,28 @@ return {
     local r, err = redis.connect(url)
     if not r then return ctx:crit("cache.optimize", "Redis is not reachable: " .. tostring(err) .. auth_hint(err), { up = 0 }) end
     local dragonfly = r:is_dragonfly()
+
+    -- memory limit
+    if args.set_maxmemory then
+      local bytes = parse_size(args.set_maxmemory)
+      if not bytes then r:close(); error("--set_maxmemory: not a size: " .. args.set_maxmemory .. " (e.g. 2gb, 512mb, 0)", 0) end
+      local old = r:call("CONFIG", "GET", "maxmemory")
+      old = type(old) == "table" and tonumber(old[2]) or nil
+      local old_text = old == nil and "?" or old == 0 and "no limit" or human(old)
+      local new_text = bytes == 0 and "no limit" or human(bytes)
+      local res, merr = r:call("CONFIG", "SET", "maxmemory", tostring(math.floor(bytes)))
+      if not res then
+        ctx:crit("cache.maxmemory", "CONFIG SET maxmemory " .. math.floor(bytes) .. " failed: " .. tostring(merr))
+      elseif type(res) == "table" and res.dry_run then
+        ctx:ok("cache.maxmemory", string.format("would set maxmemory %s (now %s)", new_text, old_text))
+      else
+        local used = used_memory(r)
+        local f = (bytes > 0 and used and used > bytes) and ctx.warn or ctx.ok
+        f(ctx, "cache.maxmemory", string.format("maxmemory %s -> %s%s; not persisted to the server's config file (CONFIG REWRITE does that)",
+          old_text, new_text, (bytes > 0 and used and used > bytes) and (" (used " .. human(used) .. " is above it: eviction or write errors start now)") or ""),
+          { maxmemory_bytes = bytes })
+      end
+    end
 
     -- maxmemory policy
     if args.set_policy then
