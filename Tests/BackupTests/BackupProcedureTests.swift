@@ -104,6 +104,52 @@ final class BackupProcedureTests: XCTestCase {
         }
     }
 
+    /// The emergency backup takes every source now, with zstd, verifies it, and deletes nothing:
+    /// not the older backups of any tier, not what is not a backup, however many there are.
+    func testEmergencyBackupTakesEverythingAndDeletesNothing() throws {
+        let work = Harness.tempDir("emergency").path
+        let redis = try RedisServer(extraArguments: ["--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"])
+        defer { redis.stop() }
+        _ = sh("(for i in $(seq 1 200); do echo \"SET session:$i s-$i\"; done) | redis-cli -p \(redis.port) > /dev/null")
+        _ = sh("""
+        mkdir -p \(work)/app/config \(work)/app/data \(work)/backups/manual-copy && echo 'a: 1' > \(work)/app/config/app.yml
+        echo 'REDIS_URL=redis://x' > \(work)/app/.env && head -c 100000 /dev/urandom > \(work)/app/data/state.bin
+        echo mine > \(work)/backups/notes.txt && echo keep > \(work)/backups/manual-copy/f
+        """)
+        // eight older daily backups: far more than any retention would keep
+        for _ in 0..<8 {
+            let d = Harness.run(["--yes", "run", "backup/daily", "--dir", "\(work)/backups", "--config_dirs", "\(work)/app/config", "--no-retention"])
+            XCTAssertEqual(d.status, 0, d.stdout + d.stderr)
+        }
+        let before = tree("\(work)/backups")
+        let r = Harness.run(["--yes", "--json", "run", "backup/emergency", "--dir", "\(work)/backups", "--config_dirs", "\(work)/app/config",
+                             "--env_file", "\(work)/app/.env", "--app_data", "\(work)/app/data", "--redis", "--redis_url", redis.url,
+                             "--reason", "disk failing on node 2"], env: ["QDRANT_URL": "http://127.0.0.1:1"], timeout: 120)
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertEqual(checks(r)["backup"]?["status"] as? String, "ok", r.stdout)
+        let made = sh("ls -d \(work)/backups/*-emergency").output.split(separator: "\n").map(String.init)
+        XCTAssertEqual(made.count, 1, sh("ls -la \(work)/backups").output)
+        let dir = made[0]
+        XCTAssertEqual(sh("cd \(dir) && sha256sum -c --quiet SHA256SUMS && echo ok").output, "ok\n")
+        XCTAssertEqual(sh("ls \(dir) | grep -c 'tar.zst$'").output, "2\n", sh("ls \(dir)").output)   // zstd: config and app data
+        XCTAssertEqual(sh("stat -c %a \(dir)/env").output, "600\n")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(dir)/redis.rdb"))
+        let manifest = try String(contentsOfFile: "\(dir)/manifest.json", encoding: .utf8)
+        XCTAssertTrue(manifest.contains("disk failing on node 2"), manifest)
+        // nothing that was there changed or went away
+        let after = tree("\(work)/backups")
+        // (the root directory's own line changes with its new entry)
+        let kept = before.split(separator: "\n").filter { !$0.hasPrefix(". d ") && !after.contains($0) }
+        XCTAssertEqual(kept, [], "entries changed or removed by the emergency backup")
+        XCTAssertEqual(sh("ls -d \(work)/backups/*-daily* | wc -l").output, "8\n")
+        // the default recovery never picks the emergency backup; asked for by tier, it is there
+        let dry = Harness.run(["--dry-run", "--json", "run", "backup/restore", "--dir", "\(work)/backups", "--date", "now", "--to", "\(work)/out"])
+        let chosen = checks(dry)["restore.backup"]?["message"] as? String ?? ""
+        XCTAssertTrue(chosen.range(of: #"^\d{8}T\d{6}Z-daily(-\d+)? "#, options: .regularExpression) != nil, chosen)
+        let asked = Harness.run(["--dry-run", "--json", "run", "backup/restore", "--dir", "\(work)/backups", "--tier", "emergency", "--to", "\(work)/out"])
+        XCTAssertTrue(asked.stdout.contains(dir.split(separator: "/").last.map(String.init) ?? "?"), asked.stdout)
+    }
+
     func testRecoveryPicksTheNewestBackupAtOrBeforeTheDate() {
         let work = Harness.tempDir("pitr").path
         _ = sh("mkdir -p \(work)/src && echo v1 > \(work)/src/f")
