@@ -9,9 +9,7 @@
 -- real ones and find real neighbours), or random unit vectors with --random. Searches run
 -- --concurrency at a time. Reads only.
 local qdrant = require "opsh.qdrant"
-local opsh = require "opsh"
-local time = require "opsh.time"
-local stats = require "opsh.stats"
+local loadgen = require "opsh.loadgen"
 
 local function random_unit(dim)
   local v, norm = {}, 0
@@ -37,7 +35,6 @@ return {
     { name = "error_crit_pct", type = "number", default = 5 },
   },
   run = function(args, ctx)
-    if args.queries < 1 or args.concurrency < 1 then error("--queries and --concurrency must be at least 1", 0) end
     local q, err = qdrant.connect { url = args.url }
     if not q then return ctx:crit("canary", tostring(err)) end
     local info, ierr = q:collection(args.collection)
@@ -49,38 +46,24 @@ return {
     local vectors = {}
     if not args.random and (info.points_count or 0) > 0 then
       local page = q:scroll(args.collection, { limit = math.min(args.queries, 256), with_vector = true, with_payload = false })
-      for _, p in ipairs(page and page.points or {}) do vectors[#vectors + 1] = p.vector end
+      for _, p in ipairs(page or {}) do vectors[#vectors + 1] = p.vector end
     end
+    local source = #vectors > 0 and (#vectors .. " stored vectors") or "random vectors"
     if #vectors == 0 then for i = 1, math.min(args.queries, 64) do vectors[i] = random_unit(params.size) end end
 
-    local latencies, errors, next_query = {}, {}, 0
-    local function worker()
-      while next_query < args.queries do
-        next_query = next_query + 1
-        local v = vectors[math.random(#vectors)]
-        local t0 = time.monotonic()
-        local r, qerr = q:query(args.collection, { query = v, limit = args.limit })
-        local ms = (time.monotonic() - t0) * 1000
-        if r then latencies[#latencies + 1] = ms else errors[#errors + 1] = tostring(qerr) end
-      end
-      return true
-    end
-    local started = time.monotonic()
-    local workers = {}
-    for i = 1, math.min(args.concurrency, args.queries) do workers[i] = worker end
-    opsh.all(workers)
-    local elapsed = time.monotonic() - started
-    local s = stats.summary(latencies)
-    local error_pct = #errors * 100 / args.queries
-    local m = { queries = args.queries, errors = #errors, error_pct = error_pct, qps = args.queries / elapsed }
+    local run = loadgen.run { n = args.queries, concurrency = args.concurrency, fn = function()
+      return q:query(args.collection, { query = vectors[math.random(#vectors)], limit = args.limit })
+    end }
+    local s = run.latency
+    local m = { queries = args.queries, errors = run.failed, error_pct = run.error_pct, qps = run.per_s }
     if s.n > 0 then
       m.p50_ms, m.p95_ms, m.p99_ms, m.max_ms = s.p50, s.p95, s.p99, s.max
       ctx:threshold("canary.latency", s.p95, args.latency_warn_ms, args.latency_crit_ms, string.format(
-        "%s: p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms over %d searches, %.0f/s at concurrency %d",
-        args.collection, s.p50, s.p95, s.p99, s.max, s.n, args.queries / elapsed, args.concurrency), m)
+        "%s: p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms over %d searches, %.0f/s at concurrency %d (queries: %s)",
+        args.collection, s.p50, s.p95, s.p99, s.max, s.n, run.per_s, args.concurrency, source), m)
     end
-    ctx:threshold("canary.error_pct", error_pct, args.error_warn_pct, args.error_crit_pct,
-      string.format("%d of %d searches failed (%.1f%%)%s", #errors, args.queries, error_pct,
-        #errors > 0 and (": " .. errors[1]) or ""), { errors = #errors })
+    ctx:threshold("canary.error_pct", run.error_pct, args.error_warn_pct, args.error_crit_pct,
+      string.format("%d of %d searches failed (%.1f%%)%s", run.failed, args.queries, run.error_pct,
+        #run.errors > 0 and (": " .. run.errors[1]) or ""), { errors = run.failed })
   end,
 }

@@ -83,6 +83,7 @@ final class ExamplesTests: XCTestCase {
         let lat = try XCTUnwrap(c.first { $0.name == "canary.latency" })
         let p50 = try XCTUnwrap((lat.metrics["p50_ms"] as? NSNumber)?.doubleValue)
         let p99 = try XCTUnwrap((lat.metrics["p99_ms"] as? NSNumber)?.doubleValue)
+        XCTAssertTrue(lat.message.hasSuffix("(queries: 60 stored vectors)"), lat.message)
         XCTAssertGreaterThan(p50, 0)
         XCTAssertLessThanOrEqual(p50, p99)
         XCTAssertEqual((c.first { $0.name == "canary.error_pct" }?.metrics["errors"] as? NSNumber)?.intValue, 0)
