@@ -17,7 +17,9 @@ final class DailyCheckTests: XCTestCase {
                    "DOCKER_HOST": "unix:///nonexistent/docker.sock"]
         // latency limits out of the way (config.lua thresholds): a loaded machine must not decide this test
         let config = Harness.write("return { thresholds = { redis_latency_warn_ms = 5000, redis_latency_crit_ms = 10000, qdrant_latency_warn_ms = 5000, qdrant_latency_crit_ms = 10000 } }", to: "config.lua")
-        let r = Harness.run(["--json", "--config", config, "run", "daily/check"], env: env, timeout: 120)
+        // the deadline out of the way too (the stalled-service test below is about it)
+        let slack = ["--timeout", "20", "--deadline", "90"]
+        let r = Harness.run(["--json", "--config", config, "run", "daily/check"] + slack, env: env, timeout: 120)
         // services/errors cannot read the logs: UNKNOWN, the worst status, decides the exit code
         XCTAssertEqual(r.status, 3, r.stdout + r.stderr)
         let names = try checks(r).map { $0["name"] as! String }
@@ -37,7 +39,7 @@ final class DailyCheckTests: XCTestCase {
         XCTAssertTrue(serviceChecks.allSatisfy { ["critical", "unknown"].contains($0["status"] as! String) })
 
         // --skip leaves parts out
-        let skipped = Harness.run(["--json", "--config", config, "run", "daily/check", "--skip", "services,logs"], env: env, timeout: 120)
+        let skipped = Harness.run(["--json", "--config", config, "run", "daily/check", "--skip", "services,logs"] + slack, env: env, timeout: 120)
         let c2 = try checks(skipped)
         let names2 = c2.map { $0["name"] as! String }
         XCTAssertFalse(names2.contains { $0.hasPrefix("service") || $0.hasPrefix("errors") || $0 == "docker" }, names2.joined(separator: ","))
@@ -74,6 +76,35 @@ final class DailyCheckTests: XCTestCase {
             2.0 KiB\ttrue
 
             """)
+    }
+
+    /// The guide's stalled services: Redis and Qdrant frozen (SIGSTOP) for 3 s. The check does not
+    /// wait for them: each request gives up after --timeout, the whole check after --deadline, and
+    /// both services are reported.
+    func testTwoStalledServicesAreReportedWithoutStallingTheCheck() throws {
+        let redis = try RedisServer()
+        let qdrant = try QdrantStandin()
+        defer { kill(redis.process.processIdentifier, SIGCONT); kill(qdrant.process.processIdentifier, SIGCONT); redis.stop(); qdrant.stop() }
+        let env = ["QDRANT_URL": qdrant.url, "REDIS_URL": redis.url, "TASK_QUEUE_REDIS_URL": redis.url + "/1"]
+        kill(redis.process.processIdentifier, SIGSTOP)
+        kill(qdrant.process.processIdentifier, SIGSTOP)
+        let thaw = DispatchWorkItem {
+            kill(redis.process.processIdentifier, SIGCONT)
+            kill(qdrant.process.processIdentifier, SIGCONT)
+        }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 3, execute: thaw)
+        let r = Harness.run(["--json", "run", "daily/check", "--skip", "services,logs,system"], env: env, timeout: 60)
+        thaw.perform()
+        XCTAssertEqual(r.status, 2, r.stdout + r.stderr)
+        let doc = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        let c = try checks(r)
+        let critical = Set(c.filter { $0["status"] as? String == "critical" }.map { $0["name"] as! String })
+        XCTAssertTrue(critical.contains { $0.hasPrefix("qdrant") }, "\(critical)")
+        XCTAssertTrue(critical.contains { $0.hasPrefix("redis") }, "\(critical)")
+        // not a timing test: the check stops at its own deadline (3.5 s) instead of waiting for
+        // the services (5 s per request before); the margin is for a loaded machine
+        let ms = try XCTUnwrap(doc["duration_ms"] as? Double)
+        XCTAssertLessThan(ms, 3500 + 3000, "the check waited for the stalled services")
     }
 
     func testSystemResourcesThresholds() throws {

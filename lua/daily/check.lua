@@ -4,6 +4,9 @@
 -- check takes about as long as its slowest part, and their checks are reported in the
 -- guide's order. A part that cannot run (no Docker engine, say) reports CRITICAL or UNKNOWN
 -- like any failed check; the others still run.
+-- A stalled service must not stall the check: every request to Qdrant and Redis gives up after
+-- --timeout (2 s), and the whole check after --deadline (3.5 s): a part still waiting then is
+-- stopped and reported CRITICAL ("did not finish"), with whatever it had found by then.
 local procedure = require "opsh.procedure"
 local report = require "opsh.report"
 local opsh = require "opsh"
@@ -15,15 +18,17 @@ return {
   args = {
     { name = "since", default = "24h", help = "window for the log errors" },
     { name = "skip", type = "list", help = "parts to leave out: services, qdrant, redis, logs, queue, system" },
+    { name = "timeout", type = "number", default = 2, help = "seconds per request to Qdrant and Redis" },
+    { name = "deadline", type = "number", default = 3.5, help = "seconds for the whole check: parts still running then are reported as not finished" },
   },
   run = function(args, ctx)
     local parts = {
       { key = "services", name = "services/status" },                                 -- 1. service status
-      { key = "qdrant", name = "qdrant/health" },                                     -- 2. database connectivity
-      { key = "redis", name = "redis/health" },                                       -- 3. Redis/DragonflyDB
+      { key = "qdrant", name = "qdrant/health", args = { timeout = args.timeout } },  -- 2. database connectivity
+      { key = "redis", name = "redis/health", args = { timeout = args.timeout } },    -- 3. Redis/DragonflyDB
       { key = "system", name = "system/resources" },                                  -- 4. disk, 7. resources
       { key = "logs", name = "services/errors", args = { since = args.since } },      -- 5. errors in the logs
-      { key = "queue", name = "queue/status" },                                       -- 6. task queue
+      { key = "queue", name = "queue/status", args = { timeout = args.timeout } },    -- 6. task queue
     }
     local skip = {}
     for _, k in ipairs(args.skip or {}) do skip[k] = true end
@@ -40,9 +45,19 @@ return {
         end
       end
     end
-    opsh.all(fns)
-    for _, o in ipairs(order) do
+    local done, err = opsh.all(fns, { timeout = args.deadline })
+    local late = {}
+    if done == nil and type(err) == "table" and err.code == "timeout" then
+      for _, i in ipairs(err.pending or {}) do late[i] = true end
+    elseif done == nil and err ~= nil then
+      error(err, 0)
+    end
+    for i, o in ipairs(order) do
       for _, c in ipairs(o.ctx.checks) do ctx.checks[#ctx.checks + 1] = c end
+      if late[i] then
+        ctx:crit(o.part.key, string.format("%s did not finish within the check's %gs deadline (a stalled service?)%s", o.part.name,
+          args.deadline, #o.ctx.checks > 0 and "; what it found so far is above" or ""))
+      end
     end
   end,
 }

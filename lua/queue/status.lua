@@ -74,6 +74,7 @@ return {
   },
   args = {
     { name = "url", help = "task-queue Redis URL (default: config task_queue_redis_url, redis://localhost:6379/1)" },
+    { name = "timeout", type = "number", default = 5, help = "seconds for the connection and each command" },
     { name = "queue", help = "queue name (default: config task_queue_name, arq:queue)" },
     { name = "health_key", help = "worker health-check key (default: <queue>:health-check)" },
     { name = "health_interval", type = "number", default = 3600, help = "the workers' health_check_interval in seconds (ARQ's default 3600; the origin system uses 60)" },
@@ -87,7 +88,7 @@ return {
   run = function(args, ctx)
     local url = args.url or config.get("task_queue_redis_url") or "redis://localhost:6379/1"
     local queue = args.queue or config.get("task_queue_name") or arq.keys.default_queue
-    local r, err = redis.connect(url)
+    local r, err = redis.connect { url = url, timeout = args.timeout }
     if not r then return ctx:crit("queue.redis", "task-queue Redis is not reachable: " .. tostring(err), { up = 0 }) end
     local now = math.floor(time.now() * 1000)
 

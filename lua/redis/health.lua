@@ -37,6 +37,7 @@ return {
   },
   args = {
     { name = "url", help = "Redis URL (default: the configured redis_url / REDIS_URL)" },
+    { name = "timeout", type = "number", default = 5, help = "seconds for the connection and each command" },
     { name = "memory_warn", type = "number", help = "used memory % of maxmemory (or of system memory without maxmemory) for WARNING (default 80)" },
     { name = "memory_crit", type = "number", help = "used memory % for CRITICAL (default 90)" },
     { name = "latency_warn_ms", type = "number", help = "PING round trip in ms for WARNING (default 10)" },
@@ -50,7 +51,7 @@ return {
     .. "DragonflyDB: detected from INFO; snapshot fields (last_success_save, .dfs files) and the absence of AOF are handled.",
   run = function(args, ctx)
     local url = (args.url and args.url ~= "") and args.url or config.get("redis_url")
-    local r, err = redis.connect(url)
+    local r, err = redis.connect { url = url, timeout = args.timeout }
     if not r then
       return ctx:crit("redis.ping", "Redis is not reachable: " .. tostring(err) .. auth_hint(err), { up = 0 })
     end
