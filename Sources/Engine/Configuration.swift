@@ -25,7 +25,7 @@ public struct Configuration {
         Setting(key: "docker_host", env: "DOCKER_HOST", defaultValue: .string("unix:///var/run/docker.sock"), secret: false, help: "Docker Engine API endpoint"),
         Setting(key: "prometheus_url", env: "PROMETHEUS_URL", defaultValue: .string("http://localhost:9090"), secret: false, help: "Prometheus HTTP API"),
         Setting(key: "pool_state_dir", env: "OPSH_POOL_STATE_DIR", defaultValue: .nil, secret: false, help: "where the pool procedures keep their state: predictors, incidents, scaling reviews (default ~/.local/state/opsh/pool)"),
-        Setting(key: "state_dir", env: "OPSH_STATE_DIR", defaultValue: .nil, secret: false, help: "where opsh keeps what must outlive a run: incidents, history (default ~/.local/state/opsh)"),
+        Setting(key: "state_dir", env: "OPSH_STATE_DIR", defaultValue: .nil, secret: false, help: "where opsh keeps what must outlive a run: incidents, history, a failover in force (default ~/.local/state/opsh)"),
         Setting(key: "backup_dir", env: "BACKUP_DIR", defaultValue: .string("/backup"), secret: false, help: "where backups are written"),
         Setting(key: "slack_webhook_url", env: "SLACK_WEBHOOK_URL", defaultValue: .nil, secret: true, help: "Slack-compatible incoming webhook"),
         Setting(key: "log_level", env: "OPSH_LOG_LEVEL", defaultValue: .string("info"), secret: false, help: "debug, info, warn or error"),
@@ -49,6 +49,7 @@ public struct Configuration {
         }
         func current(_ key: String) -> LuaValue? { table.first { $0.key == key }?.value }
         for s in Configuration.known where s.defaultValue != .nil { set(s.key, s.defaultValue, "default") }
+        set("state_dir", .string(Catalog.homeDirectory + "/.local/state/opsh"), "default")
 
         let configPath = configFile ?? (Catalog.userConfigDirectory + "/config.lua")
         if fileExists(configPath) {
@@ -71,6 +72,17 @@ public struct Configuration {
             guard let env = s.env else { continue }
             if let v = dotenv.last(where: { $0.key == env })?.value { set(s.key, Configuration.typed(v, like: current(s.key)), dotenvPath + " (\(env))") }
             if let p = getenv(env) { set(s.key, Configuration.typed(String(cString: p), like: current(s.key)), "env \(env)") }
+        }
+        // A failover in force (dr/failover) moves opsh's own endpoints with the application's:
+        // state_dir/failover.env holds them until `dr/failover --back` removes them. Above the
+        // environment (a shell's REDIS_URL is the endpoint that failed), below --set.
+        let failoverPath = (current("state_dir")?.text ?? "") + "/failover.env"
+        if fileExists(failoverPath) {
+            for (k, v) in Configuration.parseDotenv(String(decoding: try readFile(failoverPath), as: UTF8.self))
+            where k == "redis_url" || k == "qdrant_url" {
+                set(k, .string(v), "failover (\(failoverPath))")
+            }
+            files.append(failoverPath)
         }
         for (k, v) in flags { set(k, Configuration.typed(v, like: current(k)), "flag --set") }
 

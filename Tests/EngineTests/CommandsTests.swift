@@ -116,6 +116,24 @@ final class CommandsTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("no such configuration file"), r.stderr)
     }
 
+    /// A failover in force (dr/failover writes state_dir/failover.env) moves opsh's endpoints
+    /// above the environment, below --set; only the endpoints, nothing else, come from it.
+    func testAFailoverInForceMovesTheEndpoints() throws {
+        let home = Harness.tempDir("home")
+        do {
+            let state = home.appendingPathComponent(".local/state/opsh")
+            _ = Harness.write("redis_url=redis://backup:6379\nbackup_dir=/elsewhere\n", to: "failover.env", in: state)
+            let run = Harness.run(["-e", "local c = require 'opsh.config'; print(c.get('redis_url'), c.source('redis_url'), c.get('backup_dir'), c.get('state_dir'))"],
+                                  env: ["HOME": home.path, "REDIS_URL": "redis://failed-primary:6379"])
+            XCTAssertEqual(run.stdout, "redis://backup:6379\tfailover (\(state.path)/failover.env)\t/backup\t\(state.path)\n", run.stderr)
+            let flag = Harness.run(["--set", "redis_url=redis://chosen:6379", "-e", "print(require('opsh.config').get('redis_url'))"], env: ["HOME": home.path])
+            XCTAssertEqual(flag.stdout, "redis://chosen:6379\n")
+            try FileManager.default.removeItem(at: state.appendingPathComponent("failover.env"))
+            let back = Harness.run(["-e", "print(require('opsh.config').get('redis_url'))"], env: ["HOME": home.path, "REDIS_URL": "redis://primary:6379"])
+            XCTAssertEqual(back.stdout, "redis://primary:6379\n")
+        }
+    }
+
     func testVersionAndUsage() {
         XCTAssertTrue(Harness.run(["version"]).stdout.hasPrefix("opsh "))
         let r = Harness.run(["--timeout"])

@@ -3,28 +3,10 @@
 -- (present and not empty), and connectivity to each configured service (Redis PING, Qdrant
 -- health). Reads only.
 local config = require "opsh.config"
+local dotenv = require "opsh.dotenv"
 local fs = require "opsh.fs"
 local yaml = require "opsh.yaml"
 
-local function read_env(path)
-  local text, err = fs.read(path, 1 << 20)
-  if not text then return nil, err end
-  local vars, n = {}, 0
-  for line in (text .. "\n"):gmatch("([^\n]*)\n") do
-    n = n + 1
-    local l = line:gsub("^%s+", ""):gsub("^export%s+", "")
-    if l ~= "" and l:sub(1, 1) ~= "#" then
-      local k, v = l:match("^([%w_%.]+)%s*=%s*(.*)$")
-      if k then
-        v = v:gsub("%s+#.*$", ""):gsub("%s+$", "")
-        local q = v:sub(1, 1)
-        if (q == '"' or q == "'") and v:sub(-1) == q and #v >= 2 then v = v:sub(2, -2) end
-        vars[k] = v
-      end
-    end
-  end
-  return vars
-end
 
 return {
   description = "Validates configuration: YAML syntax (with line numbers), required .env variables, service connectivity",
@@ -61,7 +43,7 @@ return {
     end
     if bad == 0 then ctx:ok("config.yaml", string.format("%d YAML files are valid", #files), { files = #files }) end
     -- 2. .env
-    local vars, err = read_env(args.env_file)
+    local vars, err = dotenv.read(args.env_file)
     if not vars then
       ctx:crit("config.env", "cannot read " .. args.env_file .. ": " .. tostring(err))
       vars = {}
