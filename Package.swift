@@ -61,6 +61,7 @@ let package = Package(
         .target(name: "Docker", dependencies: ["HTTP", "EventLoop", "JSON"]),
         .target(name: "CSys"),
         .target(name: "Sys", dependencies: ["CSys"]),
+        .target(name: "TLS", dependencies: ["CDyn", "Crypto", "EventLoop"]),
         .target(name: "Predict", dependencies: ["FileSystem"]),
         .target(name: "Store", dependencies: ["CDyn"]),
         // Swift 5 mode: Mutex<State> holds connections and completions that are not Sendable;
@@ -70,7 +71,7 @@ let package = Package(
         // The Lua border: the only target that touches Lua's C API.
         .target(name: "LuaRuntime", dependencies: ["CLua", "CLuaShim", "EventLoop"]),
         // The modules scripts see: the runtime's API and the native libraries only.
-        .target(name: "Modules", dependencies: ["LuaRuntime", "JSON", "RESP", "HTTP", "Pickle", "Qdrant", "Archive", "Docker", "Sys", "Crypto", "FileSystem", "YAML", "Predict", "Pool", "EventLoop"]),
+        .target(name: "Modules", dependencies: ["LuaRuntime", "JSON", "RESP", "HTTP", "Pickle", "Qdrant", "Archive", "Docker", "Sys", "Crypto", "FileSystem", "YAML", "Predict", "Pool", "EventLoop", "TLS"]),
 
         // Script catalog, runner, report, REPL; lua/ and stdlib/ are embedded at build time.
         .executableTarget(name: "EmbedGen", path: "Sources/EmbedGen"),
@@ -113,6 +114,7 @@ let package = Package(
         .testTarget(name: "BackupTests", dependencies: ["OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "QueueTests", dependencies: ["OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "SysTests", dependencies: ["Sys", "OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "TLSTests", dependencies: ["TLS", "OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "DockerTests", dependencies: ["Docker", "OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

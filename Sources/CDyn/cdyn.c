@@ -234,6 +234,10 @@ DEFINE_LOADER(ssl, "libssl.so.3",
     SYM(SSL_get_verify_result, "SSL_get_verify_result")
     SYM(SSL_ctrl, "SSL_ctrl")
     SYM(SSL_set1_host, "SSL_set1_host")
+    SYM(SSL_get_peer_cert_chain, "SSL_get_peer_cert_chain")
+    SYM(SSL_get_version, "SSL_get_version")
+    SYM(SSL_get_current_cipher, "SSL_get_current_cipher")
+    SYM(SSL_CIPHER_get_name, "SSL_CIPHER_get_name")
     if (t->OPENSSL_init_ssl(0, NULL) != 1) {
         snprintf(err, ERR_LEN, "OPENSSL_init_ssl failed");
         return;
@@ -244,6 +248,78 @@ int opsh_ssl_set_hostname(SSL *ssl, const char *name) {
     const struct opsh_ssl_api *s = opsh_ssl();
     if (!s) return 0;
     return (int)s->SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, (void *)name);
+}
+
+/* ---------------------------------------------------------------- X.509 (libcrypto) */
+
+DEFINE_LOADER(x509, "libcrypto.so.3",
+    SYM(BIO_new_mem_buf, "BIO_new_mem_buf")
+    SYM(BIO_new, "BIO_new")
+    SYM(BIO_s_mem, "BIO_s_mem")
+    SYM(BIO_free, "BIO_free")
+    SYM(BIO_ctrl, "BIO_ctrl")
+    SYM(PEM_read_bio_X509, "PEM_read_bio_X509")
+    SYM(d2i_X509, "d2i_X509")
+    SYM(X509_free, "X509_free")
+    SYM(X509_up_ref, "X509_up_ref")
+    SYM(X509_get_subject_name, "X509_get_subject_name")
+    SYM(X509_get_issuer_name, "X509_get_issuer_name")
+    SYM(X509_NAME_print_ex, "X509_NAME_print_ex")
+    SYM(X509_NAME_get_text_by_NID, "X509_NAME_get_text_by_NID")
+    SYM(X509_get_ext_d2i, "X509_get_ext_d2i")
+    SYM(GENERAL_NAMES_free, "GENERAL_NAMES_free")
+    SYM(OPENSSL_sk_num, "OPENSSL_sk_num")
+    SYM(OPENSSL_sk_value, "OPENSSL_sk_value")
+    SYM(OPENSSL_sk_new_null, "OPENSSL_sk_new_null")
+    SYM(OPENSSL_sk_push, "OPENSSL_sk_push")
+    SYM(OPENSSL_sk_free, "OPENSSL_sk_free")
+    SYM(ASN1_STRING_get0_data, "ASN1_STRING_get0_data")
+    SYM(ASN1_STRING_length, "ASN1_STRING_length")
+    SYM(X509_get_serialNumber, "X509_get_serialNumber")
+    SYM(X509_get0_notBefore, "X509_get0_notBefore")
+    SYM(X509_get0_notAfter, "X509_get0_notAfter")
+    SYM(ASN1_TIME_to_tm, "ASN1_TIME_to_tm")
+    SYM(X509_get_signature_nid, "X509_get_signature_nid")
+    SYM(OBJ_nid2ln, "OBJ_nid2ln")
+    SYM(X509_get0_pubkey, "X509_get0_pubkey")
+    SYM(EVP_PKEY_get_bits, "EVP_PKEY_get_bits")
+    SYM(EVP_PKEY_get0_type_name, "EVP_PKEY_get0_type_name")
+    SYM(EVP_sha256, "EVP_sha256")
+    SYM(X509_digest, "X509_digest")
+    SYM(X509_check_host, "X509_check_host")
+    SYM(X509_check_ip_asc, "X509_check_ip_asc")
+    SYM(X509_check_issued, "X509_check_issued")
+    SYM(X509_check_ca, "X509_check_ca")
+    SYM(X509_STORE_new, "X509_STORE_new")
+    SYM(X509_STORE_free, "X509_STORE_free")
+    SYM(X509_STORE_set_default_paths, "X509_STORE_set_default_paths")
+    SYM(X509_STORE_load_file, "X509_STORE_load_file")
+    SYM(X509_STORE_CTX_new, "X509_STORE_CTX_new")
+    SYM(X509_STORE_CTX_free, "X509_STORE_CTX_free")
+    SYM(X509_STORE_CTX_init, "X509_STORE_CTX_init")
+    SYM(X509_verify_cert, "X509_verify_cert")
+    SYM(X509_STORE_CTX_get_error, "X509_STORE_CTX_get_error")
+    SYM(X509_verify_cert_error_string, "X509_verify_cert_error_string")
+    SYM(ERR_get_error, "ERR_get_error")
+    SYM(ERR_error_string_n, "ERR_error_string_n")
+    SYM(ERR_clear_error, "ERR_clear_error")
+)
+
+int opsh_x509_general_name(const GENERAL_NAMES *names, int i, int *type, const unsigned char **data, int *len) {
+    const struct opsh_x509_api *x = opsh_x509();
+    if (!x || i < 0 || i >= x->OPENSSL_sk_num((const OPENSSL_STACK *)names)) return 0;
+    const GENERAL_NAME *gn = x->OPENSSL_sk_value((const OPENSSL_STACK *)names, i);
+    *type = gn->type;
+    /* every GENERAL_NAME member that carries bytes is an ASN1_STRING (ia5, ip, ...) */
+    const ASN1_STRING *s = (gn->type == GEN_DNS || gn->type == GEN_EMAIL || gn->type == GEN_URI) ? gn->d.ia5
+                         : gn->type == GEN_IPADD ? gn->d.ip : NULL;
+    *data = s ? x->ASN1_STRING_get0_data(s) : NULL;
+    *len = s ? x->ASN1_STRING_length(s) : 0;
+    return 1;
+}
+
+unsigned long opsh_x509_name_flags(void) {
+    return (ASN1_STRFLGS_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) | XN_FLAG_SEP_CPLUS_SPC | XN_FLAG_FN_SN;
 }
 
 /* ---------------------------------------------------------------- libedit */

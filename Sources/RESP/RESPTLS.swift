@@ -1,4 +1,5 @@
 import CDyn
+import EventLoop
 import Glibc
 
 /// One client TLS session over a connected non-blocking socket, through libssl opened with
@@ -70,7 +71,7 @@ final class RESPTLS {
 
     /// One handshake step.
     func handshake() throws(RESPError) -> IONeed {
-        let rc = RESPTLS.noSigpipe { api.pointee.SSL_connect(ssl) }
+        let rc = withoutSIGPIPE { api.pointee.SSL_connect(ssl) }
         if rc == 1 { return .done }
         let e = api.pointee.SSL_get_error(ssl, rc)
         if e == RESPTLS.errorWantRead { return .readable }
@@ -96,7 +97,7 @@ final class RESPTLS {
     }
 
     func write(_ p: UnsafeRawPointer, _ n: Int) -> Result {
-        let rc = RESPTLS.noSigpipe { api.pointee.SSL_write(ssl, p, Int32(min(n, 1 << 20))) }
+        let rc = withoutSIGPIPE { api.pointee.SSL_write(ssl, p, Int32(min(n, 1 << 20))) }
         if rc > 0 { return .bytes(Int(rc)) }
         return classify(rc)
     }
@@ -140,29 +141,5 @@ final class RESPTLS {
             if let s = f(code) { return String(cString: s) }
         }
         return "X509 verify error \(code)"
-    }
-
-    /// Runs `body` (which may write to a socket the peer closed) without a SIGPIPE reaching the
-    /// process: the signal is blocked on this thread and a pending one is consumed.
-    static func noSigpipe<T>(_ body: () -> T) -> T {
-        var block = sigset_t(), old = sigset_t(), pending = sigset_t()
-        sigemptyset(&block); sigaddset(&block, SIGPIPE)
-        sigpending(&pending)
-        let wasPending = sigismember(&pending, SIGPIPE) == 1
-        pthread_sigmask(SIG_BLOCK, &block, &old)
-        let savedErrno = errno
-        let r = body()
-        let bodyErrno = errno
-        if !wasPending {
-            sigpending(&pending)
-            if sigismember(&pending, SIGPIPE) == 1 {
-                var ts = timespec(tv_sec: 0, tv_nsec: 0)
-                _ = sigtimedwait(&block, nil, &ts)
-            }
-        }
-        pthread_sigmask(SIG_SETMASK, &old, nil)
-        _ = savedErrno
-        errno = bodyErrno
-        return r
     }
 }

@@ -26,6 +26,8 @@
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 #include <zstd.h>
 #include <zlib.h>
 #include <yaml.h>
@@ -164,12 +166,85 @@ struct opsh_ssl_api {
     OPSH_FN(long, SSL_get_verify_result, (const SSL *));
     OPSH_FN(long, SSL_ctrl, (SSL *, int cmd, long larg, void *parg));
     OPSH_FN(int, SSL_set1_host, (SSL *, const char *hostname));
+    /* Certificate inspection (Sources/TLS): the peer's chain and what was negotiated. */
+    OPSH_FN(STACK_OF(X509) *, SSL_get_peer_cert_chain, (const SSL *));
+    OPSH_FN(const char *, SSL_get_version, (const SSL *));
+    OPSH_FN(const SSL_CIPHER *, SSL_get_current_cipher, (const SSL *));
+    OPSH_FN(const char *, SSL_CIPHER_get_name, (const SSL_CIPHER *));
 };
 /* Loads libssl.so.3 (which brings libcrypto) and calls OPENSSL_init_ssl(0, NULL) once. */
 const struct opsh_ssl_api * _Nullable opsh_ssl(void);
 /* SNI: SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, name).
    Returns 1 on success, 0 on failure (or when libssl is unavailable). */
 int opsh_ssl_set_hostname(SSL * _Nonnull ssl, const char * _Nonnull name);
+
+/* ------------------------------------------------------------------ X.509 (libcrypto.so.3) */
+
+/* Certificates read, described and verified (Sources/TLS): the same libcrypto as opsh_crypto(),
+   in a table of its own so that hashing never resolves what only certificate checks need. */
+struct opsh_x509_api {
+    OPSH_FN(BIO *, BIO_new_mem_buf, (const void *buf, int len));
+    OPSH_FN(BIO *, BIO_new, (const BIO_METHOD *));
+    OPSH_FN(const BIO_METHOD *, BIO_s_mem, (void));
+    OPSH_FN(int, BIO_free, (BIO *));
+    OPSH_FN(long, BIO_ctrl, (BIO *, int cmd, long larg, void *parg));
+    OPSH_FN(X509 *, PEM_read_bio_X509, (BIO *, X509 **, pem_password_cb *, void *));
+    OPSH_FN(X509 *, d2i_X509, (X509 **, const unsigned char **, long));
+    OPSH_FN(void, X509_free, (X509 *));
+    OPSH_FN(int, X509_up_ref, (X509 *));
+    OPSH_FN(X509_NAME *, X509_get_subject_name, (const X509 *));
+    OPSH_FN(X509_NAME *, X509_get_issuer_name, (const X509 *));
+    OPSH_FN(int, X509_NAME_print_ex, (BIO *, const X509_NAME *, int indent, unsigned long flags));
+    OPSH_FN(int, X509_NAME_get_text_by_NID, (X509_NAME *, int nid, char *buf, int len));
+    OPSH_FN(void *, X509_get_ext_d2i, (const X509 *, int nid, int *crit, int *idx));
+    OPSH_FN(void, GENERAL_NAMES_free, (GENERAL_NAMES *));
+    OPSH_FN(int, OPENSSL_sk_num, (const OPENSSL_STACK *));
+    OPSH_FN(void *, OPENSSL_sk_value, (const OPENSSL_STACK *, int));
+    OPSH_FN(OPENSSL_STACK *, OPENSSL_sk_new_null, (void));
+    OPSH_FN(int, OPENSSL_sk_push, (OPENSSL_STACK *, const void *));
+    OPSH_FN(void, OPENSSL_sk_free, (OPENSSL_STACK *));
+    OPSH_FN(const unsigned char *, ASN1_STRING_get0_data, (const ASN1_STRING *));
+    OPSH_FN(int, ASN1_STRING_length, (const ASN1_STRING *));
+    OPSH_FN(ASN1_INTEGER *, X509_get_serialNumber, (X509 *));
+    OPSH_FN(const ASN1_TIME *, X509_get0_notBefore, (const X509 *));
+    OPSH_FN(const ASN1_TIME *, X509_get0_notAfter, (const X509 *));
+    OPSH_FN(int, ASN1_TIME_to_tm, (const ASN1_TIME *, struct tm *));
+    OPSH_FN(int, X509_get_signature_nid, (const X509 *));
+    OPSH_FN(const char *, OBJ_nid2ln, (int nid));
+    OPSH_FN(EVP_PKEY *, X509_get0_pubkey, (const X509 *));
+    OPSH_FN(int, EVP_PKEY_get_bits, (const EVP_PKEY *));
+    OPSH_FN(const char *, EVP_PKEY_get0_type_name, (const EVP_PKEY *));
+    OPSH_FN(const EVP_MD *, EVP_sha256, (void));
+    OPSH_FN(int, X509_digest, (const X509 *, const EVP_MD *, unsigned char *, unsigned int *));
+    OPSH_FN(int, X509_check_host, (X509 *, const char *name, size_t namelen, unsigned int flags, char **peername));
+    OPSH_FN(int, X509_check_ip_asc, (X509 *, const char *address, unsigned int flags));
+    OPSH_FN(int, X509_check_issued, (X509 *issuer, X509 *subject));
+    OPSH_FN(int, X509_check_ca, (X509 *));
+    OPSH_FN(X509_STORE *, X509_STORE_new, (void));
+    OPSH_FN(void, X509_STORE_free, (X509_STORE *));
+    OPSH_FN(int, X509_STORE_set_default_paths, (X509_STORE *));
+    OPSH_FN(int, X509_STORE_load_file, (X509_STORE *, const char *file));
+    OPSH_FN(X509_STORE_CTX *, X509_STORE_CTX_new, (void));
+    OPSH_FN(void, X509_STORE_CTX_free, (X509_STORE_CTX *));
+    OPSH_FN(int, X509_STORE_CTX_init, (X509_STORE_CTX *, X509_STORE *, X509 *, STACK_OF(X509) *));
+    OPSH_FN(int, X509_verify_cert, (X509_STORE_CTX *));
+    OPSH_FN(int, X509_STORE_CTX_get_error, (const X509_STORE_CTX *));
+    OPSH_FN(const char *, X509_verify_cert_error_string, (long));
+    OPSH_FN(unsigned long, ERR_get_error, (void));
+    OPSH_FN(void, ERR_error_string_n, (unsigned long, char *, size_t));
+    OPSH_FN(void, ERR_clear_error, (void));
+};
+const struct opsh_x509_api * _Nullable opsh_x509(void);
+
+/* One subjectAltName entry of the GENERAL_NAMES that X509_get_ext_d2i returned: its GEN_* type
+   (GEN_DNS 2, GEN_IPADD 7, ...) and its bytes (an IA5 name, or 4/16 address bytes). Returns 0
+   when i is out of range or libcrypto is unavailable. */
+int opsh_x509_general_name(const GENERAL_NAMES * _Nonnull names, int i, int * _Nonnull type,
+                           const unsigned char * _Nullable * _Nonnull data, int * _Nonnull len);
+
+/* X509_NAME_print_ex flags for one readable line: "CN=a, O=b", RFC 2253 escaping, UTF-8 kept
+   (the XN_FLAG_* macros are expressions Swift does not import). */
+unsigned long opsh_x509_name_flags(void);
 
 /* ------------------------------------------------------------------ libedit (libedit.so.2) */
 
