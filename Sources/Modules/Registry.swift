@@ -19,6 +19,7 @@ public enum ModuleRegistry {
         ("opsh.arq", ARQModule.open),
         ("opsh._docker", DockerModule.open),
         ("opsh.sys", SysModule.open),
+        ("opsh.tls", TLSModule.open),
         ("opsh.qdrant.spec", QdrantSpecModule.open),
         ("opsh._bench", BenchModule.open),
     ]
