@@ -10,7 +10,7 @@ import Sys
 public enum SysModule {
     public static let open: LuaFunction = { L in
         let lua = Lua(L!)
-        lua.newModule([("exec", exec)])
+        lua.newModule([("exec", exec), ("upgradable_packages", upgradablePackages)])
         return 1
     }
 
@@ -89,5 +89,57 @@ public enum SysModule {
         lua.push(bytes: o.stderr); lua.rawSet(-2, field: "stderr")
         lua.push(o.truncated); lua.rawSet(-2, field: "truncated")
         return 1
+    }
+}
+
+// MARK: upgradable packages (security updates)
+
+extension SysModule {
+    /// sys.upgradable_packages([{timeout}]) -> {packages = {{name, suites, version, architecture,
+    /// installed_version, security}}, total, security, unparsed}, or nil, err. Read-only: it runs
+    /// `apt list --upgradable` (also under --dry-run), waiting on the event loop.
+    static let upgradablePackages: LuaFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let o = try lua.options(1, known: ["timeout"])
+            var timeout = 60.0
+            switch o["timeout"] {
+            case nil: break
+            case .integer(let i)?: timeout = Double(i)
+            case .number(let d)?: timeout = d
+            default: throw .argument(1, "timeout must be a number")
+            }
+            guard timeout > 0 else { throw .argument(1, "timeout must be positive") }
+            let p: SpawnedProcess
+            do throws(SpawnedProcess.Failure) { p = try UpgradablePackages.start() } catch {
+                return lua.failure(code: error.kind.rawValue, message: error.message)
+            }
+            let closer = lua.addCloseHandler { p.close() }
+            return lua.wait(.io(p.pidfd, .readable), deadline: .after(seconds: timeout)) { lua, _ in
+                closer.release()
+                defer { p.close() }
+                guard p.poll() else {
+                    return lua.failure(code: "timeout", message: "\(UpgradablePackages.command.joined(separator: " ")): did not finish within \(timeout) s (killed)")
+                }
+                switch UpgradablePackages.result(of: p) {
+                case .failure(let e): return lua.failure(code: e.kind.rawValue, message: e.message)
+                case .success(let r):
+                    let list: [LuaValue] = r.packages.map { pkg in
+                        var t: [LuaValue: LuaValue] = [
+                            .string("name"): .string(pkg.name), .string("suites"): .array(pkg.suites.map { .string($0) }),
+                            .string("version"): .string(pkg.version), .string("architecture"): .string(pkg.architecture),
+                            .string("security"): .boolean(pkg.security),
+                        ]
+                        if let v = pkg.installedVersion { t[.string("installed_version")] = .string(v) }
+                        return .map(t)
+                    }
+                    lua.push(value: .map([
+                        .string("packages"): .array(list), .string("total"): .integer(Int64(list.count)),
+                        .string("security"): .integer(Int64(r.packages.filter(\.security).count)),
+                        .string("unparsed"): .array(r.unparsed.map { .string($0) }),
+                    ]))
+                    return 1
+                }
+            }
+        }
     }
 }

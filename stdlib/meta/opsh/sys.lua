@@ -18,4 +18,22 @@ local sys = {}
 ---@return {status?: integer, signal?: integer, stdout: string, stderr: string, truncated: boolean}|nil, table? err
 function sys.exec(argv, opts) end
 
+-- upgradable packages (security updates) ------------------------------------------------------
+
+---@class sys.upgradable_package
+---@field name string
+---@field suites string[] where the new version comes from ("bookworm-security", "stable-updates")
+---@field version string the new version
+---@field architecture string
+---@field installed_version string|nil
+---@field security boolean whether a suite is a security one ("*-security"): the guide's `grep -i security`
+
+--- The packages apt would upgrade: `apt list --upgradable` (under LC_ALL=C) parsed, security
+--- ones marked from their suite. Read-only (it also runs under --dry-run); the lists are what
+--- the last `apt update` fetched. Lines that are neither packages nor apt's chatter are in
+--- `unparsed`. Failures: "not_found" (no apt), "spawn" (apt failed: its stderr), "timeout".
+---@param opts? {timeout?: number} seconds (default 60)
+---@return {packages: sys.upgradable_package[], total: integer, security: integer, unparsed: string[]}|nil, table? err
+function sys.upgradable_packages(opts) end
+
 return sys
