@@ -29,6 +29,10 @@ public struct Configuration {
         Setting(key: "backup_dir", env: "BACKUP_DIR", defaultValue: .string("/backup"), secret: false, help: "where backups are written"),
         Setting(key: "slack_webhook_url", env: "SLACK_WEBHOOK_URL", defaultValue: .nil, secret: true, help: "Slack-compatible incoming webhook"),
         Setting(key: "log_level", env: "OPSH_LOG_LEVEL", defaultValue: .string("info"), secret: false, help: "debug, info, warn or error"),
+        Setting(key: "tls_files", env: "TLS_FILES", defaultValue: .nil, secret: false, help: "certificate files security/tls checks (comma-separated, or a list in config.lua)"),
+        Setting(key: "tls_endpoints", env: "TLS_ENDPOINTS", defaultValue: .nil, secret: false, help: "host:port endpoints security/tls checks (comma-separated, or a list)"),
+        Setting(key: "tls_ca_file", env: "TLS_CA_FILE", defaultValue: .nil, secret: false, help: "CA file to verify certificates against instead of the system store"),
+        Setting(key: "public_urls", env: "PUBLIC_URLS", defaultValue: .nil, secret: false, help: "the public endpoints' URLs security/config-audit expects behind TLS (comma-separated, or a list)"),
     ]
 
     public private(set) var values: [ConfigModule.Entry] = []

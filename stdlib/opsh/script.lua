@@ -192,7 +192,12 @@ function M.parse_args(meta, name, argv, ref)
           table.concat(spec.choices, ", "), tostring(value)))
       end
     end
-    args[spec.name] = typed
+    if spec.type == "list" and args[spec.name] then
+      -- a list argument given again adds to it: --file a.log --file 'b*.log'
+      for _, item in ipairs(typed) do table.insert(args[spec.name], item) end
+    else
+      args[spec.name] = typed
+    end
     i = i + 1
   end
   for _, a in ipairs(meta.args or {}) do

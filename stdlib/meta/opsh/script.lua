@@ -8,7 +8,7 @@
 ---     run = function(args, ctx) ... end }
 --- categories must include one of safe (reads only), intrusive (changes state),
 --- destructive (deletes data: needs --yes or a yes at the prompt).
---- Argument types: string, number, integer, boolean (--flag / --no-flag), list (comma-separated);
+--- Argument types: string, number, integer, boolean (--flag / --no-flag), list (comma-separated, or the argument repeated: --file a --file b);
 --- an argument may also have required = true and choices = {...}.
 local script = {}
 

@@ -1,30 +1,29 @@
 import Foundation
-import OpshTestSupport
 import XCTest
 
 /// Certificates made with the openssl CLI in a temporary directory, for what a test needs: a
 /// self-signed one, one signed by a test CA, one that expired (made under faketime).
-struct TestCertificates {
-    let dir: URL
+public struct TestCertificates {
+    public let dir: URL
 
-    init() { dir = Harness.tempDir("tls") }
+    public init() { dir = Harness.tempDir("tls") }
 
-    func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+    public func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
 
-    func openssl(_ args: [String], faketime: String? = nil) throws {
+    public func openssl(_ args: [String], faketime: String? = nil) throws {
         let argv = (faketime.map { ["faketime", "-f", $0] } ?? []) + ["openssl"] + args
         let r = Shell.run(argv, cwd: dir.path, timeout: 120)
         guard r.status == 0 else { throw XCTSkip("\(argv.joined(separator: " ")) failed: \(r.stderr)") }
     }
 
     /// What the openssl CLI says of a certificate file, for comparing.
-    func cli(_ args: [String], _ file: String) -> String {
+    public func cli(_ args: [String], _ file: String) -> String {
         Shell.run(["openssl", "x509", "-in", file, "-noout"] + args, timeout: 60).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// A self-signed RSA certificate `name`.crt / .key valid for `days`, with these SANs.
     @discardableResult
-    func selfSigned(_ name: String, cn: String, days: Int, sans: String? = nil, faketime: String? = nil) throws -> String {
+    public func selfSigned(_ name: String, cn: String, days: Int, sans: String? = nil, faketime: String? = nil) throws -> String {
         var args = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(name).key", "-out", "\(name).crt",
                     "-days", String(days), "-subj", "/CN=\(cn)/O=opsh tests"]
         if let sans { args += ["-addext", "subjectAltName=\(sans)"] }
@@ -33,7 +32,7 @@ struct TestCertificates {
     }
 
     /// A test CA (ca.crt, ca.key).
-    func ca() throws -> String {
+    public func ca() throws -> String {
         try openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key",
                      "-out", "ca.crt", "-days", "30", "-subj", "/CN=opsh test CA",
                      "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
@@ -42,7 +41,7 @@ struct TestCertificates {
 
     /// `name`.crt / .key signed by ca(), valid for `days`, with these SANs.
     @discardableResult
-    func signed(_ name: String, cn: String, days: Int, sans: String) throws -> String {
+    public func signed(_ name: String, cn: String, days: Int, sans: String) throws -> String {
         try "subjectAltName=\(sans)\n".write(to: dir.appendingPathComponent("\(name).ext"), atomically: true, encoding: .utf8)
         try openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(name).key", "-out", "\(name).csr", "-subj", "/CN=\(cn)"])
         try openssl(["x509", "-req", "-in", "\(name).csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
@@ -50,16 +49,16 @@ struct TestCertificates {
         return path("\(name).crt")
     }
 
-    func remove() { try? FileManager.default.removeItem(at: dir) }
+    public func remove() { try? FileManager.default.removeItem(at: dir) }
 }
 
 /// `openssl s_server` on a free loopback port, started by the test and stopped by its pid: it
 /// serves `cert` by default and `sniCert` to a client whose SNI is `sniName`.
-final class TLSTestServer {
-    let port: Int
-    let process: Process
+public final class TLSTestServer {
+    public let port: Int
+    public let process: Process
 
-    init(cert: String, key: String, chain: String? = nil, sniName: String? = nil, sniCert: String? = nil, sniKey: String? = nil) throws {
+    public init(cert: String, key: String, chain: String? = nil, sniName: String? = nil, sniCert: String? = nil, sniKey: String? = nil) throws {
         port = RedisServer.freePort()
         var args = ["s_server", "-quiet", "-accept", "127.0.0.1:\(port)", "-cert", cert, "-key", key]
         if let chain { args += ["-cert_chain", chain] }
@@ -82,7 +81,7 @@ final class TLSTestServer {
     }
 
     /// SIGTERM by pid, then waits until the process is reaped and the port refuses connections.
-    func stop() {
+    public func stop() {
         if process.isRunning { kill(process.processIdentifier, SIGTERM) }
         process.waitUntilExit()
         var tries = 0
