@@ -137,6 +137,95 @@ final class SecurityProcedureTests: XCTestCase {
         let help = Harness.run(["--path", luaDir, "run", "security/config-audit", "--help"])
         XCTAssertTrue(help.stdout.contains("(changes nothing)"), help.stdout)
     }
+
+    /// Whether the build has opsh.logs (logs14's scanner, merged separately): the failed-login and
+    /// access-log parts of security/daily need it.
+    var haveLogs: Bool { Harness.run(["-e", "require 'opsh.logs'"]).status == 0 }
+
+    func syslogTime(_ t: Date) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "MMM d HH:mm:ss"
+        let s = f.string(from: t)
+        // syslog pads the day to two columns: "Dec  3"
+        let parts = s.split(separator: " ", maxSplits: 2)
+        return parts[0] + (parts[1].count == 1 ? "  " : " ") + parts[1] + " " + parts[2]
+    }
+
+    func testDailyReportsEveryPart() throws {
+        let dir = Harness.tempDir("daily")
+        let now = Date()
+        // 12 failed logins in the last hour and one three days ago (outside the 24-hour window)
+        var auth = "\(syslogTime(now.addingTimeInterval(-3 * 86400))) host sshd[9]: Failed password for root from 10.9.9.9 port 22 ssh2\n"
+        for i in 0..<12 {
+            auth += "\(syslogTime(now.addingTimeInterval(-3600 + Double(i)))) host sshd[\(100 + i)]: Failed password for invalid user admin\(i) from 10.0.0.\(i) port 22 ssh2\n"
+            auth += "\(syslogTime(now.addingTimeInterval(-3500 + Double(i)))) host sshd[\(200 + i)]: Accepted publickey for deploy from 10.0.1.1 port 22 ssh2\n"
+        }
+        let authLog = Harness.write(auth, to: "auth.log", in: dir)
+        // an access log with an SQL-injection attempt
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "dd/MMM/yyyy:HH:mm:ss"
+        let stamp = f.string(from: now.addingTimeInterval(-600))
+        let access = Harness.write("""
+        10.1.1.1 - - [\(stamp) +0000] "GET /api/search?q=1 HTTP/1.1" 200 123 "-" "curl/8"
+        10.1.1.2 - - [\(stamp) +0000] "GET /api/search?q=1%20union%20select%20password HTTP/1.1" 200 99 "-" "sqlmap"
+        10.1.1.1 - - [\(stamp) +0000] "GET /api/health HTTP/1.1" 429 0 "-" "curl/8"
+
+        """, to: "access.log", in: dir)
+        // a certificate 10 days from expiry, from the configuration
+        let ca = try certs.ca()
+        let cert = try certs.signed("api", cn: "api.test", days: 10, sans: "DNS:api.test")
+        let redis = try RedisServer()
+        defer { redis.stop() }
+        XCTAssertEqual(sh("redis-cli -p \(redis.port) SET api_access:10.1.1.2 5000").status, 0)
+        let env = ["TLS_FILES": cert, "TLS_CA_FILE": ca]
+        var (r, c) = opsh("security/daily", ["--url", redis.url, "--auth-log", authLog, "--access-log", access,
+                                             "--skip", "audit"], env: env)
+        // warnings: logins, counters, certificate; no critical (UNKNOWN without opsh.logs)
+        XCTAssertEqual(r.status, haveLogs ? 1 : 3, r.stdout + r.stderr)
+        XCTAssertEqual(status(c, "api_access.10.1.1.2"), "warning")
+        XCTAssertEqual(status(c, "tls.file." + cert), "warning")
+        XCTAssertNotNil(status(c, "security.updates"), "\(c.keys.sorted())")
+        XCTAssertNotNil((c["security.updates"]?["metrics"] as? [String: Any])?["security_updates"])
+        if haveLogs {
+            XCTAssertEqual(status(c, "security.auth"), "warning")
+            XCTAssertTrue(message(c, "security.auth").hasPrefix("12 failed authentication attempt(s) in \(authLog) since "), message(c, "security.auth"))
+            XCTAssertTrue(message(c, "security.auth").contains("Failed password for invalid user admin11 from 10.0.0.11"), message(c, "security.auth"))
+            XCTAssertEqual(status(c, "access.sql_injection"), "warning")
+            XCTAssertEqual(status(c, "access.rate_limited"), "ok")
+        } else {
+            XCTAssertEqual(status(c, "security.auth"), "unknown")
+            print("opsh.logs is not in this build: the failed-login and access-log assertions did not run")
+        }
+        // the order is the guide's: logins, counters, access log, certificates, updates
+        let order = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])?["checks"] as? [[String: Any]] ?? []
+        let names = order.compactMap { $0["name"] as? String }
+        XCTAssertEqual(names.first, "security.auth")
+        XCTAssertEqual(names.last, "security.updates")
+
+        // no auth.log: the journal, here a journal file made by the test
+        let journal = dir.appendingPathComponent("t.journal").path
+        var export = ""
+        let usec = Int64(now.timeIntervalSince1970 * 1e6) - 600_000_000
+        for i in 0..<3 {
+            export += "__REALTIME_TIMESTAMP=\(usec + Int64(i))\n__MONOTONIC_TIMESTAMP=\(i + 1)\n_BOOT_ID=0123456789abcdef0123456789abcdef\n"
+            export += "MESSAGE=pam_unix(sshd:auth): authentication failure; rhost=10.2.2.\(i) user=root\n_COMM=sshd\nPRIORITY=5\n\n"
+        }
+        let exportFile = Harness.write(export, to: "export.txt", in: dir)
+        let made = sh("/lib/systemd/systemd-journal-remote -o \(journal) \(exportFile)")
+        guard made.status == 0 else { throw XCTSkip("systemd-journal-remote cannot write a journal file here: \(made.output)") }
+        (r, c) = opsh("security/daily", ["--auth-log", dir.appendingPathComponent("no-auth.log").path, "--journal-file", journal,
+                                         "--skip", "api,access,tls,audit,updates"])
+        if haveLogs {
+            XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+            XCTAssertTrue(message(c, "security.auth").hasPrefix("3 failed authentication attempt(s) in journal \(journal)"), message(c, "security.auth"))
+        } else {
+            XCTAssertEqual(status(c, "security.auth"), "unknown")
+        }
+    }
 }
 
 /// security/config-audit's container findings, on containers this test creates (run it under
