@@ -211,6 +211,22 @@ DEFINE_LOADER(crypto, "libcrypto.so.3",
     SYM(ERR_error_string_n, "ERR_error_string_n")
 )
 
+size_t opsh_crypto_error_text(char *buf, size_t len) {
+    const struct opsh_crypto_api *c = opsh_crypto();
+    size_t used = 0;
+    if (len == 0) return 0;
+    buf[0] = 0;
+    if (!c) return 0;
+    for (unsigned long code; (code = c->ERR_get_error()) != 0;) {
+        char one[256];
+        c->ERR_error_string_n(code, one, sizeof one);
+        int n = snprintf(buf + used, len - used, "%s%s", used ? "; " : "", one);
+        if (n < 0) break;
+        used = (size_t)n >= len - used ? len - 1 : used + (size_t)n;
+    }
+    return used;
+}
+
 /* ---------------------------------------------------------------- libssl */
 
 DEFINE_LOADER(ssl, "libssl.so.3",
@@ -300,8 +316,6 @@ DEFINE_LOADER(x509, "libcrypto.so.3",
     SYM(X509_verify_cert, "X509_verify_cert")
     SYM(X509_STORE_CTX_get_error, "X509_STORE_CTX_get_error")
     SYM(X509_verify_cert_error_string, "X509_verify_cert_error_string")
-    SYM(ERR_get_error, "ERR_get_error")
-    SYM(ERR_error_string_n, "ERR_error_string_n")
     SYM(ERR_clear_error, "ERR_clear_error")
 )
 

@@ -121,16 +121,9 @@ final class RESPTLS {
 
     /// OpenSSL's queued errors as text (and clears the queue).
     static func errorQueue() -> String {
-        guard let c = opsh_crypto() else { return "" }
-        var parts: [String] = []
-        while true {
-            let code = c.pointee.ERR_get_error()
-            if code == 0 { break }
-            var buf = [CChar](repeating: 0, count: 256)
-            c.pointee.ERR_error_string_n(code, &buf, 256)
-            parts.append(buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
-        }
-        return parts.joined(separator: "; ")
+        var buf = [CChar](repeating: 0, count: 2048)
+        _ = opsh_crypto_error_text(&buf, buf.count)
+        return buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 
     /// X509_verify_cert_error_string from the already loaded libcrypto.

@@ -52,7 +52,7 @@ public enum CertificateFile {
             while let x = a.PEM_read_bio_X509(bio, nil, nil, nil) { certs.append(x) }
             // reading stops at the end of the input with "no start line" queued: not an error
             // once something was read; a block that does not decode leaves nothing read
-            let why = TLSLibrary.errorQueue(api)
+            let why = TLSLibrary.errorQueue()
             if certs.isEmpty { throw TLSError(.parse, source, "\(source): a PEM CERTIFICATE block that does not decode: \(why)") }
         } else {
             bytes.withUnsafeBufferPointer { b in

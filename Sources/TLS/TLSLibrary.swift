@@ -18,16 +18,10 @@ enum TLSLibrary {
     }
 
     /// OpenSSL's queued errors as text (the queue is emptied).
-    static func errorQueue(_ api: UnsafePointer<opsh_x509_api>) -> String {
-        var parts: [String] = []
-        while true {
-            let code = api.pointee.ERR_get_error()
-            if code == 0 { break }
-            var buf = [CChar](repeating: 0, count: 256)
-            api.pointee.ERR_error_string_n(code, &buf, 256)
-            parts.append(buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
-        }
-        return parts.joined(separator: "; ")
+    static func errorQueue() -> String {
+        var buf = [CChar](repeating: 0, count: 2048)
+        _ = opsh_crypto_error_text(&buf, buf.count)
+        return buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 
     static func isIPLiteral(_ s: String) -> Bool {

@@ -125,7 +125,7 @@ public final class TLSProbe {
                 let e = api.pointee.SSL_get_error(ssl, rc)
                 if e == 2 { return .readable }   // SSL_ERROR_WANT_READ
                 if e == 3 { return .writable }   // SSL_ERROR_WANT_WRITE
-                let queue = (try? TLSLibrary.x509(target)).map { TLSLibrary.errorQueue($0) } ?? ""
+                let queue = TLSLibrary.errorQueue()
                 if e == 5 && queue.isEmpty {     // SSL_ERROR_SYSCALL without a reason: the peer closed
                     throw TLSError(.handshake, target, "\(target): TLS handshake failed: connection closed by the server" + (en != 0 ? " (\(String(cString: strerror(en))))" : "") + " (is it a TLS port?)")
                 }

@@ -37,11 +37,11 @@ final class X509Chain {
         guard let leaf = certificates.first else {
             return Verification(verified: false, code: -1, error: "no certificate", trustStore: store)
         }
-        guard let st = a.X509_STORE_new() else { throw TLSError(.unavailable, source, "\(source): X509_STORE_new failed: \(TLSLibrary.errorQueue(api))") }
+        guard let st = a.X509_STORE_new() else { throw TLSError(.unavailable, source, "\(source): X509_STORE_new failed: \(TLSLibrary.errorQueue())") }
         defer { a.X509_STORE_free(st) }
         if let caFile {
             guard a.X509_STORE_load_file(st, caFile) == 1 else {
-                throw TLSError(.caFile, caFile, "cannot load CA file \(caFile): \(TLSLibrary.errorQueue(api))")
+                throw TLSError(.caFile, caFile, "cannot load CA file \(caFile): \(TLSLibrary.errorQueue())")
             }
         } else {
             _ = a.X509_STORE_set_default_paths(st)
@@ -52,7 +52,7 @@ final class X509Chain {
         guard let ctx = a.X509_STORE_CTX_new() else { throw TLSError(.unavailable, source, "\(source): X509_STORE_CTX_new failed") }
         defer { a.X509_STORE_CTX_free(ctx) }
         guard a.X509_STORE_CTX_init(ctx, st, leaf, untrusted) == 1 else {
-            throw TLSError(.unavailable, source, "\(source): X509_STORE_CTX_init failed: \(TLSLibrary.errorQueue(api))")
+            throw TLSError(.unavailable, source, "\(source): X509_STORE_CTX_init failed: \(TLSLibrary.errorQueue())")
         }
         let ok = a.X509_verify_cert(ctx) == 1
         let code = Int(a.X509_STORE_CTX_get_error(ctx))

@@ -33,16 +33,13 @@ return {
       return ctx:unknown("tls", "nothing to check: give --file or --endpoint, or set tls_files / tls_endpoints")
     end
     local counts = { ok = 0, warn = 0, crit = 0 }
-    for _, path in ipairs(files) do
-      local r, err = tls.file(path, { ca_file = ca })
-      if r then
-        local level = security.certificate(ctx, "tls.file." .. path, r, limits)
-        counts[level] = counts[level] + 1
-      else
-        ctx:crit("tls.file." .. path, tostring(err))
-        counts.crit = counts.crit + 1
-      end
+    -- a report judged, or the error that kept it from being read: CRITICAL
+    local function judge(check, r, err)
+      local level = "crit"
+      if r then level = security.certificate(ctx, check, r, limits) else ctx:crit(check, tostring(err)) end
+      counts[level] = counts[level] + 1
     end
+    for _, path in ipairs(files) do judge("tls.file." .. path, tls.file(path, { ca_file = ca })) end
     local probes = {}
     for i, target in ipairs(endpoints) do
       probes[i] = function()
@@ -50,16 +47,7 @@ return {
       end
     end
     local results = #probes > 0 and { opsh.all(probes) } or {}
-    for i, target in ipairs(endpoints) do
-      local r, err = results[i][1], results[i][2]
-      if r then
-        local level = security.certificate(ctx, "tls.endpoint." .. target, r, limits)
-        counts[level] = counts[level] + 1
-      else
-        ctx:crit("tls.endpoint." .. target, tostring(err))
-        counts.crit = counts.crit + 1
-      end
-    end
+    for i, target in ipairs(endpoints) do judge("tls.endpoint." .. target, results[i][1], results[i][2]) end
     local total = #files + #endpoints
     ctx:ok("tls", string.format("%d certificate source(s): %d ok, %d expiring within %d days, %d critical",
       total, counts.ok, counts.warn, limits.warn_days, counts.crit),

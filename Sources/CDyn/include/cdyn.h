@@ -142,6 +142,9 @@ struct opsh_crypto_api {
     OPSH_FN(void, ERR_error_string_n, (unsigned long, char *, size_t));
 };
 const struct opsh_crypto_api * _Nullable opsh_crypto(void);
+/* OpenSSL's queued errors as one text ("...; ..."), written into buf (always terminated) and
+   removed from the queue. Returns the text's length (0: no error, or libcrypto unavailable). */
+size_t opsh_crypto_error_text(char * _Nonnull buf, size_t len);
 
 /* ------------------------------------------------------------------ libssl (libssl.so.3) */
 
@@ -230,8 +233,6 @@ struct opsh_x509_api {
     OPSH_FN(int, X509_verify_cert, (X509_STORE_CTX *));
     OPSH_FN(int, X509_STORE_CTX_get_error, (const X509_STORE_CTX *));
     OPSH_FN(const char *, X509_verify_cert_error_string, (long));
-    OPSH_FN(unsigned long, ERR_get_error, (void));
-    OPSH_FN(void, ERR_error_string_n, (unsigned long, char *, size_t));
     OPSH_FN(void, ERR_clear_error, (void));
 };
 const struct opsh_x509_api * _Nullable opsh_x509(void);
