@@ -171,7 +171,7 @@ final class SecurityProcedureTests: XCTestCase {
         let stamp = f.string(from: now.addingTimeInterval(-600))
         let access = Harness.write("""
         10.1.1.1 - - [\(stamp) +0000] "GET /api/search?q=1 HTTP/1.1" 200 123 "-" "curl/8"
-        10.1.1.2 - - [\(stamp) +0000] "GET /api/search?q=1%20union%20select%20password HTTP/1.1" 200 99 "-" "sqlmap"
+        10.1.1.2 - - [\(stamp) +0000] "GET /api/search?q=1+union+select+password HTTP/1.1" 200 99 "-" "sqlmap"
         10.1.1.1 - - [\(stamp) +0000] "GET /api/health HTTP/1.1" 429 0 "-" "curl/8"
 
         """, to: "access.log", in: dir)
