@@ -103,7 +103,8 @@ final class ReplTests: XCTestCase {
         }
         XCTAssertEqual(system("\(env) /usr/bin/tmux new-session -d -s \(session) -x 120 -y 40 '\(env) \(Harness.binary.path) repl' </dev/null >/dev/null 2>&1"), 0)
         defer { _ = system("/usr/bin/tmux kill-session -t \(session) >/dev/null 2>&1") }
-        func screen() -> String { tmux("capture-pane -p -t \(session)") }
+        // -J joins the lines the terminal wrapped: the banner lists every module and grows with them
+        func screen() -> String { tmux("capture-pane -p -J -t \(session)") }
         func waitFor(_ text: String, _ what: String) {
             for _ in 0..<100 {
                 if screen().contains(text) { return }

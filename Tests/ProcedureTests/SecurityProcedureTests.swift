@@ -29,6 +29,20 @@ final class SecurityProcedureTests: XCTestCase {
     func status(_ checks: [String: [String: Any]], _ name: String) -> String? { checks[name]?["status"] as? String }
     func message(_ checks: [String: [String: Any]], _ name: String) -> String { checks[name]?["message"] as? String ?? "(no check \(name) in \(checks.keys.sorted()))" }
 
+    /// The built-in (embedded) copies are listed with their guide sections; each says it changes nothing.
+    func testBuiltinsListedWithGuideSections() {
+        let list = Harness.run(["list", "security"], env: ["HOME": home.path])
+        XCTAssertEqual(list.status, 0, list.stderr)
+        for p in ["security/tls", "security/config-audit", "security/daily"] {
+            XCTAssertTrue(list.stdout.contains(p), "\(p) not in the built-in list:\n\(list.stdout)")
+            let h = Harness.run(["run", p, "--help"], env: ["HOME": home.path])
+            XCTAssertEqual(h.status, 0, "\(p): \(h.stderr)")
+            XCTAssertTrue(h.stdout.contains("(changes nothing)"), h.stdout)
+            XCTAssertTrue(h.stdout.contains("categories: security") && h.stdout.contains("safe"), h.stdout)
+            XCTAssertTrue(h.stdout.contains("guide: Security Operations /"), h.stdout)
+        }
+    }
+
     func testTLSExitCodesForExpiryVerificationAndEndpoints() throws {
         let ca = try certs.ca()
         let fine = try certs.signed("fine", cn: "fine.test", days: 90, sans: "DNS:fine.test")
