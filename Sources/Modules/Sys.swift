@@ -3,14 +3,18 @@ import Glibc
 import LuaRuntime
 import Sys
 
-/// `opsh.sys`: running a program where no API exists (systemctl, journalctl, apt: docs/ARCHITECTURE.md §4),
-/// once, with a timeout, without a shell. The wait is a native wait on the process's pidfd, so
-/// other tasks run meanwhile. Under --dry-run a program is not run unless the caller says it
-/// only reads (read_only = true, e.g. `systemctl show`).
+/// `opsh.sys`: the machine (CPU, memory, disks, load, processes, sockets: SysMachine.swift, DNS
+/// and TCP reachability: SysNetwork.swift), upgradable packages, and running a program where no API exists
+/// (systemctl, journalctl, apt: docs/ARCHITECTURE.md §4), once, with a timeout, without a shell.
+/// The wait is a native wait on the process's pidfd, so other tasks run meanwhile. Under
+/// --dry-run a program is not run unless the caller says it only reads (read_only = true, e.g.
+/// `systemctl show`).
 public enum SysModule {
     public static let open: LuaFunction = { L in
         let lua = Lua(L!)
-        lua.newModule([("exec", exec), ("upgradable_packages", upgradablePackages)])
+        lua.newModule([("exec", exec), ("upgradable_packages", upgradablePackages), ("cpu", cpu), ("memory", memory),
+                       ("disks", disks), ("load", load), ("uptime", uptime), ("processes", processes),
+                       ("listening", listening), ("resolve", resolve), ("connect", connect)])
         return 1
     }
 

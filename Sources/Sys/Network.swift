@@ -14,6 +14,12 @@ public struct Resolution: Sendable {
     /// Each address once, in getaddrinfo's order (the order a client tries them in).
     public let addresses: [SocketAddress]
     public let seconds: Double
+
+    public init(host: String, addresses: [SocketAddress], seconds: Double) {
+        self.host = host
+        self.addresses = addresses
+        self.seconds = seconds
+    }
 }
 
 public enum Network {

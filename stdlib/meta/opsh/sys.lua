@@ -1,8 +1,107 @@
 ---@meta
---- Running a program where no API exists (systemctl, journalctl, apt: docs/ARCHITECTURE.md §4):
---- `local sys = require "opsh.sys"`. Procedures never use it for what an opsh module does
---- (docker, redis-cli, curl, tar, df, ps...).
+--- The machine, read natively from /proc, statvfs and the system resolver (what `top`, `free`,
+--- `df`, `uptime`, `ps`, `ss -ltnpx`, `nslookup` and `nc -z` show), and running a program where
+--- no API exists (systemctl, journalctl, apt: docs/ARCHITECTURE.md §4):
+--- `local sys = require "opsh.sys"`. Procedures never run a program for what an opsh module
+--- does (docker, redis-cli, curl, tar, df, ps...).
+--- Failures of the outside world return nil, err (err.code, err.message). The calls that
+--- measure over an interval (cpu, processes by CPU) and resolve/connect are native waits:
+--- inside a task, other tasks run meanwhile, so `opsh.all{function() return sys.cpu() end,
+--- function() return sys.processes() end}` measures both over the same interval.
 local sys = {}
+
+---@class opsh.sys.cpu_share
+---@field busy number % of the time not idle (iowait counts as idle, as in top)
+---@field user number % in user mode (nice included)
+---@field system number % in the kernel (irq and softirq included)
+---@field iowait number
+---@field steal number % taken by the hypervisor
+---@field idle number
+
+---@class opsh.sys.cpu: opsh.sys.cpu_share
+---@field interval number the seconds measured
+---@field cores (opsh.sys.cpu_share|{id: integer})[] each core, by its number
+
+--- CPU utilisation over an interval: two readings of /proc/stat `interval` seconds apart
+--- (default 0.2), for all cores together and each core.
+---@param opts? {interval?: number}
+---@return opsh.sys.cpu|nil, table? err
+function sys.cpu(opts) end
+
+--- Memory and swap from /proc/meminfo, in bytes. `used` is total - available (MemAvailable:
+--- what the kernel can give without swapping), so caches are not counted as used.
+---@return {total: integer, available: integer, used: integer, used_percent: number, free: integer, buffers: integer, cached: integer, shared: integer, swap_total: integer, swap_free: integer, swap_used: integer, swap_used_percent: number}|nil, table? err
+function sys.memory() end
+
+---@class opsh.sys.disk
+---@field mount string where it is mounted
+---@field source string the device or remote ("/dev/vda", "server:/export")
+---@field type string "ext4", "xfs", "overlay", "nfs4"...
+---@field device string "major:minor"
+---@field read_only boolean
+---@field total integer bytes
+---@field free integer bytes free (root's reserve included)
+---@field available integer bytes available to non-root users
+---@field used integer
+---@field used_percent number used / (used + available), as df computes it
+---@field inodes integer
+---@field inodes_free integer
+---@field inodes_used_percent number
+
+--- Every mounted filesystem (/proc/self/mountinfo and statvfs) except pseudo ones (proc, sysfs,
+--- tmpfs, devtmpfs, cgroup, squashfs...: what holds no data of its own on a disk), each
+--- device once: a bind mount of a filesystem already listed is left out.
+---@return opsh.sys.disk[]|nil, table? err
+function sys.disks() end
+
+--- The load averages (/proc/loadavg), the CPUs online and the 1-minute load per CPU.
+---@return {load1: number, load5: number, load15: number, cores: integer, per_core: number, running: integer, tasks: integer}|nil, table? err
+function sys.load() end
+
+--- Seconds since boot, and the boot time (Unix time).
+---@return {seconds: number, boot_time: number}|nil, table? err
+function sys.uptime() end
+
+---@class opsh.sys.process
+---@field pid integer
+---@field ppid integer
+---@field user string
+---@field name string the kernel's name for it (comm)
+---@field command string the command line, arguments joined by spaces ("[name]" for a kernel thread)
+---@field state string "R", "S", "D", "Z"...
+---@field cpu_percent? number % of one CPU over the interval (200 = two cores); only when sorted by CPU
+---@field rss integer resident memory, bytes
+---@field memory_percent number rss of MemTotal
+
+--- The top processes: by CPU (two readings of every /proc/PID/stat `interval` seconds apart,
+--- default 0.2: as top's %CPU) or by resident memory (one reading). Default sort "cpu", top 10.
+---@param opts? {sort?: "cpu"|"memory", top?: integer, interval?: number}
+---@return opsh.sys.process[]|nil, table? err
+function sys.processes(opts) end
+
+--- The listening sockets: TCP over IPv4 and IPv6 (/proc/net/tcp, tcp6) and unix stream sockets
+--- (/proc/net/unix), with the owning process (pid, process) where this user may read its
+--- /proc/PID/fd (other users' processes need root). For unix sockets `address` is the path
+--- ("@name" for an abstract one) and there is no port.
+---@return {proto: "tcp"|"tcp6"|"unix", address: string, port?: integer, inode: integer, uid?: integer, pid?: integer, process?: string}[]
+function sys.listening() end
+
+--- Resolves a name with the system resolver (getaddrinfo: /etc/hosts, DNS), timed. Runs on a
+--- thread while the task waits. Failures: code "not_found", "temporary", "resolve", "timeout".
+---@param host string
+---@param opts? {timeout?: number} seconds (default 5)
+---@return {host: string, addresses: string[], seconds: number}|nil, table? err
+function sys.resolve(host, opts) end
+
+--- Whether `host:port` accepts a TCP connection, timed: resolves the name, then a non-blocking
+--- connect to each address in turn until one answers; the connection is closed at once, nothing
+--- is sent. One deadline for both (default 5 s). Failures: code "refused", "timeout",
+--- "unreachable", "not_found", "connect", with err.address and err.seconds.
+---@param host string
+---@param port integer
+---@param opts? {timeout?: number}
+---@return {connected: true, address: string, seconds: number, resolve_seconds: number}|nil, table? err
+function sys.connect(host, port, opts) end
 
 --- Runs `argv[1]` (looked up in PATH) with the arguments as they are: no shell, stdin from
 --- /dev/null. stdout and stderr are kept in memory up to max_bytes each (a program that writes
