@@ -10,7 +10,7 @@
 //
 // - Only LuaRuntime imports the C Lua targets (CLua, CLuaShim): it is the one border between
 //   Swift and Lua, and no Lua error or yield ever unwinds through a Swift frame beyond it.
-// - A native library (RESP, HTTP, JSON, Qdrant, Docker, Archive, Sys, FileSystem, Crypto, Store,
+// - A native library (RESP, HTTP, JSON, Qdrant, Docker, Archive, Sys, FileSystem, Crypto, Store, History,
 //   YAML, ...) knows nothing of Lua: it is usable and tested from Swift alone.
 // - A module (Sources/Modules) translates between Lua values and a native library; it does no
 //   I/O of its own.
@@ -64,6 +64,7 @@ let package = Package(
         .target(name: "TLS", dependencies: ["CDyn", "Crypto", "EventLoop"]),
         .target(name: "Predict", dependencies: ["FileSystem"]),
         .target(name: "Store", dependencies: ["CDyn"]),
+        .target(name: "History", dependencies: ["Store"]),
         // Swift 5 mode: Mutex<State> holds connections and completions that are not Sendable;
         // the pool guarantees their exclusive use under its lock (see Pool.swift).
         .target(name: "Pool", dependencies: ["EventLoop", "Qdrant", "RESP", "Predict"], swiftSettings: [.swiftLanguageMode(.v5)]),
@@ -71,7 +72,7 @@ let package = Package(
         // The Lua border: the only target that touches Lua's C API.
         .target(name: "LuaRuntime", dependencies: ["CLua", "CLuaShim", "EventLoop"]),
         // The modules scripts see: the runtime's API and the native libraries only.
-        .target(name: "Modules", dependencies: ["LuaRuntime", "JSON", "RESP", "HTTP", "Pickle", "Qdrant", "Archive", "Docker", "Sys", "Crypto", "FileSystem", "YAML", "Predict", "Pool", "EventLoop", "TLS"]),
+        .target(name: "Modules", dependencies: ["LuaRuntime", "JSON", "RESP", "HTTP", "Pickle", "Qdrant", "Archive", "Docker", "Sys", "Crypto", "FileSystem", "YAML", "Predict", "Pool", "EventLoop", "TLS", "History"]),
 
         // Script catalog, runner, report, REPL; lua/ and stdlib/ are embedded at build time.
         .executableTarget(name: "EmbedGen", path: "Sources/EmbedGen"),
@@ -91,6 +92,7 @@ let package = Package(
         .testTarget(name: "LuaRuntimeTests", dependencies: ["LuaRuntime", "Modules", "CLua", "CLuaShim"]),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "HistoryTests", dependencies: ["History", "Store"]),
         .testTarget(name: "FileSystemTests", dependencies: ["FileSystem"]),
         .testTarget(name: "YAMLTests", dependencies: ["YAML"]),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CDyn"]),

@@ -20,6 +20,7 @@ public enum ModuleRegistry {
         ("opsh._docker", DockerModule.open),
         ("opsh.sys", SysModule.open),
         ("opsh.tls", TLSModule.open),
+        ("opsh._history", HistoryModule.open),
         ("opsh.qdrant.spec", QdrantSpecModule.open),
         ("opsh._bench", BenchModule.open),
     ]
