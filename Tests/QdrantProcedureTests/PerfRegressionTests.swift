@@ -7,39 +7,7 @@ import XCTest
 final class PerfRegressionTests: XCTestCase {
     static let endpoint = "/collections/{collection_name}/points/query"
 
-    final class Prometheus {
-        let process = Process()
-        let port = RedisServer.freePort()
-        var url: String { "http://127.0.0.1:\(port)" }
-
-        init(config: String, data: URL) throws {
-            guard FileManager.default.isExecutableFile(atPath: "/usr/bin/prometheus") else {
-                throw XCTSkip("prometheus is not installed (scripts/setup installs it)")
-            }
-            let file = data.deletingLastPathComponent().appendingPathComponent("prometheus.yml")
-            try config.write(to: file, atomically: true, encoding: .utf8)
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/prometheus")
-            process.arguments = ["--config.file=\(file.path)", "--storage.tsdb.path=\(data.path)",
-                                 "--web.listen-address=127.0.0.1:\(port)", "--storage.tsdb.retention.time=30d"]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-        }
-
-        func stop() { if process.isRunning { process.terminate(); process.waitUntilExit() } }
-        deinit { stop() }
-
-        /// Polls an expression until it has a sample (Prometheus answers before its first scrape).
-        func waitFor(_ expr: String, at time: Int? = nil, seconds: Int = 30) -> Bool {
-            let at = time.map { ", time = \($0)" } ?? ""
-            for _ in 0..<(seconds * 4) {
-                let r = Harness.run(["-e", "local v = require('opsh.prom').query([[\(expr)]], { url = '\(url)'\(at) }); print(v and #v or 0)"])
-                if r.stdout != "0\n" && r.stdout != "" { return true }
-                usleep(250_000)
-            }
-            return false
-        }
-    }
+    typealias Prometheus = PrometheusServer
 
     func testLiveScrapeOfTheStandin() throws {
         let s = try QdrantStandin()
@@ -109,18 +77,8 @@ final class PerfRegressionTests: XCTestCase {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/promtool") else { throw XCTSkip("promtool is not installed") }
         let dir = Harness.tempDir("prom-backfill")
         let end = Int(Date().timeIntervalSince1970) / 60 * 60 - 600
-        let input = dir.appendingPathComponent("history.om")
-        try history(end: end).write(to: input, atomically: true, encoding: .utf8)
         let data = dir.appendingPathComponent("data")
-        let tool = Process()
-        tool.executableURL = URL(fileURLWithPath: "/usr/bin/promtool")
-        tool.arguments = ["tsdb", "create-blocks-from", "openmetrics", input.path, data.path]
-        tool.standardOutput = FileHandle.nullDevice
-        let err = Pipe()
-        tool.standardError = err
-        try tool.run()
-        tool.waitUntilExit()
-        XCTAssertEqual(tool.terminationStatus, 0, String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        try PrometheusServer.backfill(history(end: end), into: data)
         let prom = try Prometheus(config: "global: {scrape_interval: 15s}\n", data: data)
         defer { prom.stop() }
         XCTAssertTrue(prom.waitFor("rest_responses_duration_seconds_count", at: end), "the backfilled blocks were not loaded")
