@@ -24,9 +24,16 @@ public struct ProcessSnapshot: Sendable {
     public static func take() -> ProcessSnapshot {
         let page = Int64(sysconf(Int32(_SC_PAGESIZE)))
         var entries: [Int32: Entry] = [:]
-        for pid in Processes.pids() {
-            guard let e = Processes.readStat(pid, page: page) else { continue }
-            entries[pid] = e
+        let proc = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard proc >= 0 else { return ProcessSnapshot(taken: SystemClock.monotonic(), entries: [:]) }
+        defer { close(proc) }
+        let pids = Processes.pids()
+        entries.reserveCapacity(pids.count)
+        // one buffer for every stat file (they are a few hundred bytes)
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { buf in
+            for pid in pids {
+                if let e = Processes.readStat(pid, in: proc, buffer: buf, page: page) { entries[pid] = e }
+            }
         }
         return ProcessSnapshot(taken: SystemClock.monotonic(), entries: entries)
     }
@@ -105,19 +112,63 @@ public enum Processes {
     }
 
     /// /proc/PID/stat: "pid (comm) state ppid ..." where comm may hold spaces and parentheses,
-    /// so the fields are counted from the last ")".
-    static func readStat(_ pid: Int32, page: Int64) -> ProcessSnapshot.Entry? {
-        guard let b = ProcFile.read("/proc/\(pid)/stat", limit: 4096),
-              let open = b.firstIndex(of: 40), let close = b.lastIndex(of: 41), open < close else { return nil }
-        let f = ProcFile.fields(b[(close + 1)...])
-        guard f.count >= 22 else { return nil }
-        func n(_ i: Int) -> Int64 { ProcFile.integer(f[i]) ?? 0 }
+    /// so the fields are counted from the last ")". Read relative to /proc's descriptor into the
+    /// caller's buffer, parsed in place: a snapshot of every process allocates nothing per
+    /// process but its entry. The file's owner is the process's user, as for /proc/PID itself.
+    static func readStat(_ pid: Int32, in proc: Int32, buffer: UnsafeMutableBufferPointer<UInt8>, page: Int64) -> ProcessSnapshot.Entry? {
+        var path: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        let fd = withUnsafeMutableBytes(of: &path) { p -> Int32 in
+            // "PID/stat"
+            var i = 0, v = pid
+            repeat { i += 1; v /= 10 } while v > 0
+            v = pid
+            for k in stride(from: i - 1, through: 0, by: -1) { p[k] = UInt8(48 + v % 10); v /= 10 }
+            for c in "/stat".utf8 { p[i] = c; i += 1 }
+            return openat(proc, p.baseAddress!.assumingMemoryBound(to: CChar.self), O_RDONLY | O_CLOEXEC)
+        }
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var n = 0
+        while n < buffer.count {
+            let r = read(fd, buffer.baseAddress! + n, buffer.count - n)
+            if r < 0 { if errno == EINTR { continue }; return nil }
+            if r == 0 { break }
+            n += r
+        }
         var st = stat()
-        let uid = stat("/proc/\(pid)", &st) == 0 ? st.st_uid : 0
-        return ProcessSnapshot.Entry(pid: pid, ppid: Int32(n(1)), name: ProcFile.string(b[(open + 1)..<close]),
-                                     state: Character(Unicode.Scalar(f[0].first ?? 63)),
-                                     ticks: UInt64(max(0, n(11))) + UInt64(max(0, n(12))), started: UInt64(max(0, n(19))),
-                                     rss: n(21) * page, uid: uid)
+        let uid = fstat(fd, &st) == 0 ? st.st_uid : 0
+        let b = UnsafeBufferPointer(rebasing: buffer[0..<n])
+        guard let open = b.firstIndex(of: 40), let close = b.lastIndex(of: 41), open < close else { return nil }
+        // the fields after ")": 0 state, 1 ppid, 11 utime, 12 stime, 19 starttime, 21 rss
+        var field = -1, value: Int64 = 0, inField = false
+        var state: UInt8 = 63, ppid: Int64 = 0, utime: Int64 = 0, stime: Int64 = 0, start: Int64 = 0, rss: Int64 = 0
+        var i = close + 1
+        func finish(_ f: Int, _ v: Int64) {
+            switch f {
+            case 1: ppid = v
+            case 11: utime = v
+            case 12: stime = v
+            case 19: start = v
+            case 21: rss = v
+            default: break
+            }
+        }
+        while i < n && field <= 21 {
+            let c = b[i]
+            if c == 32 || c == 10 {
+                if inField { finish(field, value); inField = false }
+            } else {
+                if !inField { inField = true; field += 1; value = 0; if field == 0 { state = c } }
+                if c >= 48 && c <= 57 { value = value &* 10 &+ Int64(c - 48) }
+            }
+            i += 1
+        }
+        if inField { finish(field, value) }
+        guard field >= 21 else { return nil }
+        return ProcessSnapshot.Entry(pid: pid, ppid: Int32(ppid), name: String(decoding: b[(open + 1)..<close], as: UTF8.self),
+                                     state: Character(Unicode.Scalar(state)), ticks: UInt64(utime + stime), started: UInt64(start),
+                                     rss: rss * page, uid: uid)
     }
 
     /// The arguments of `pid` joined by spaces (nil for a kernel thread or a process gone).

@@ -57,18 +57,20 @@ public enum Sockets {
     static func owners(of inodes: Set<UInt64>) -> [UInt64: (pid: Int32, name: String)] {
         var out: [UInt64: (pid: Int32, name: String)] = [:]
         guard !inodes.isEmpty else { return out }
-        var link = [CChar](repeating: 0, count: 64)
+        let prefix = Array("socket:[".utf8)
+        var link = [UInt8](repeating: 0, count: 64)
         for pid in Processes.pids().sorted() {
-            let dir = "/proc/\(pid)/fd"
-            guard let d = opendir(dir) else { continue }
+            guard let d = opendir("/proc/\(pid)/fd") else { continue }
             defer { closedir(d) }
+            let dir = dirfd(d)
             while let e = readdir(d) {
-                let name = withUnsafeBytes(of: e.pointee.d_name) { String(cString: $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
-                guard name.first != "." else { continue }
-                let n = readlink(dir + "/" + name, &link, link.count - 1)
-                guard n > 9 else { continue }
-                let target = link.prefix(n).map { UInt8(bitPattern: $0) }
-                guard target.starts(with: Array("socket:[".utf8)), let inode = ProcFile.integer(target.dropFirst(8)),
+                // readlinkat on the entry's own name: no path built per descriptor
+                let n = withUnsafeBytes(of: e.pointee.d_name) { name -> Int in
+                    let cname = name.baseAddress!.assumingMemoryBound(to: CChar.self)
+                    guard cname.pointee != 46 else { return -1 }   // "." and ".."
+                    return link.withUnsafeMutableBytes { readlinkat(dir, cname, $0.baseAddress!.assumingMemoryBound(to: CChar.self), 63) }
+                }
+                guard n > 9, link.starts(with: prefix), let inode = ProcFile.integer(link[8..<n]),
                       inodes.contains(UInt64(inode)), out[UInt64(inode)] == nil else { continue }
                 let comm = ProcFile.read("/proc/\(pid)/comm", limit: 64).map { ProcFile.string($0.prefix { $0 != 10 }[...]) } ?? ""
                 out[UInt64(inode)] = (pid, comm)

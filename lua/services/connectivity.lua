@@ -5,19 +5,14 @@
 -- a listening socket in /proc/net/tcp and tcp6 (what netstat reads). A name that does not resolve
 -- and a port that refuses are told apart.
 local services = require "opsh.services"
-local fs = require "opsh.fs"
+local sys = require "opsh.sys"
 local opsh = require "opsh"
 
--- listening TCP ports from /proc/net/tcp{,6} (state 0A = LISTEN)
+-- listening TCP ports (opsh.sys.listening reads /proc/net/tcp and tcp6, as netstat does)
 local function listening()
   local ports = {}
-  for _, f in ipairs { "/proc/net/tcp", "/proc/net/tcp6" } do
-    local text = fs.read(f)
-    if text then
-      for local_addr, state in text:gmatch("%s*%d+:%s+(%x+:%x+)%s+%x+:%x+%s+(%x%x)") do
-        if state == "0A" then ports[tonumber(local_addr:match(":(%x+)$"), 16)] = true end
-      end
-    end
+  for _, s in ipairs(sys.listening()) do
+    if s.port then ports[s.port] = true end
   end
   return ports
 end

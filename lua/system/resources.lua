@@ -70,7 +70,7 @@ Limits, highest first: the arguments, config.lua's thresholds table (system_cpu_
 system_memory_crit, ... or the guide's cpu_warning, memory_critical, disk_warning, ...), the
 guide's Capacity Thresholds (CPU 70/85, memory 75/90, disk 80/95).]],
   args = {
-    { name = "interval", type = "number", default = 0.2, help = "seconds CPU use (total and per process) is measured over" },
+    { name = "interval", type = "number", default = 0.15, help = "seconds CPU use (total and per process) is measured over (top -bn1 waits 0.15 s)" },
     { name = "top", type = "integer", default = 5, help = "processes listed by CPU and by memory" },
     { name = "paths", type = "list", help = "also check the filesystems holding these paths, named by path (default: config disk_paths)" },
     { name = "cpu_warn", type = "number", help = "CPU busy % for WARNING (default 70)" },
