@@ -1,3 +1,4 @@
+import Glibc
 import Store
 
 /// Resource samples and check results kept between runs (docs/ARCHITECTURE.md §4: what
@@ -16,9 +17,15 @@ public final class History {
         """,
     ]
 
-    /// Opens (creating) the history file at `path`; its directory must exist.
-    public init(path: String) throws(StoreError) {
-        database = try Database(path: path)
+    /// Where the samples are (the file's path, also when `create` was false and it had none).
+    public let path: String
+
+    /// Opens (creating) the history file at `path`; its directory must exist. With `create`
+    /// false (a dry run) a missing file is not created: an empty history in memory stands in
+    /// for it, so reads find nothing and nothing is left on disk.
+    public init(path: String, create: Bool = true) throws(StoreError) {
+        self.path = path
+        database = try Database(path: create || access(path, F_OK) == 0 ? path : ":memory:")
         try database.migrate(History.schema)
     }
 

@@ -13,7 +13,7 @@ public enum HistoryModule {
         let history: History
         init(_ history: History) { self.history = history }
         func close() { history.close() }
-        var description: String { history.database.path }
+        var description: String { history.path }
     }
 
     public static let open: LuaFunction = { L in
@@ -35,12 +35,13 @@ public enum HistoryModule {
         }
     }
 
-    /// _history.open(path) -> store, or nil, err (the directory must exist)
+    /// _history.open(path) -> store, or nil, err (the directory must exist; under --dry-run a
+    /// missing file is not created)
     static let openStore: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let path = try lua.checkString(1)
             do throws(StoreError) {
-                lua.push(object: Handle(try History(path: path)), type: handleType)
+                lua.push(object: Handle(try History(path: path, create: !lua.dryRun)), type: handleType)
                 return 1
             } catch { return failure(lua, error) }
         }
@@ -61,13 +62,13 @@ public enum HistoryModule {
             }
             values.sort { $0.metric < $1.metric }
             let time = lua.isNoneOrNil(4) ? SystemClock.wall() : try lua.checkNumber(4)
-            if lua.dryRun { return lua.would("record \(values.count) \(kind) sample(s) in \(h.history.database.path)") }
+            if lua.dryRun { return lua.would("record \(values.count) \(kind) sample(s) in \(h.history.path)") }
             do {
                 try h.history.record(kind: kind, values: values, at: time)
                 lua.push(values.count)
                 return 1
             } catch let e as StoreError { return failure(lua, e) } catch {
-                return lua.failure(code: "store", message: "\(h.history.database.path): \(error)")
+                return lua.failure(code: "store", message: "\(h.history.path): \(error)")
             }
         }
     }
@@ -103,7 +104,7 @@ public enum HistoryModule {
         Lua(L!).call { lua throws(LuaRaise) in
             let h = try lua.checkObject(1, type: handleType, as: Handle.self)
             let before = try lua.checkNumber(2)
-            if lua.dryRun { return lua.would("delete history samples older than \(before) from \(h.history.database.path)") }
+            if lua.dryRun { return lua.would("delete history samples older than \(before) from \(h.history.path)") }
             do throws(StoreError) {
                 lua.push(try h.history.prune(before: before))
                 return 1

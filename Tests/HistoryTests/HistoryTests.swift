@@ -41,6 +41,17 @@ final class HistoryTests: XCTestCase {
                        "check|check.system.memory|1.0\nresources|disk./.used_percent|41.0\n")
     }
 
+    /// A dry run opens without creating: a missing file stays missing, an existing one is read.
+    func testOpeningWithoutCreatingLeavesNoFile() throws {
+        let p = path()
+        let empty = try History(path: p, create: false)
+        XCTAssertEqual(try empty.metrics(), [])
+        XCTAssertEqual(empty.path, p)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: p))
+        try History(path: p).record(kind: "resources", values: [("load.load1", 1.5)], at: 10)
+        XCTAssertEqual(try History(path: p, create: false).samples(metric: "load.load1").map(\.value), [1.5])
+    }
+
     func testAFileThatIsNotADatabaseIsRefused() throws {
         let p = path()
         try Data("not a database, just text that is long enough to be looked at".utf8).write(to: URL(fileURLWithPath: p))

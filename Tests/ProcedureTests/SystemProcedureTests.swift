@@ -63,6 +63,11 @@ final class SystemProcedureTests: XCTestCase {
         XCTAssertTrue(dry.stdout.contains("would: record"), dry.stdout)
         Harness.run(["run", "system/resources", "--interval", "0.05", "--no_history"], env: ["OPSH_STATE_DIR": state])
         XCTAssertEqual(sqlite(db, "SELECT count(*) FROM samples WHERE metric = 'memory.used_percent'"), "2\n")
+        // a dry run with no history yet leaves no file behind and warns of nothing
+        let fresh = stateDir()
+        let dry2 = Harness.run(["--json", "--dry-run", "run", "system/resources", "--interval", "0.05"], env: ["OPSH_STATE_DIR": fresh])
+        XCTAssertNil(checks(dry2)["system.history"], dry2.stdout)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: fresh + "/history.db"))
     }
 
     /// The configuration's thresholds are honoured (the old procedure's argument defaults hid
