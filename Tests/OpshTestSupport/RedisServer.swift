@@ -186,8 +186,10 @@ public final class HostileServer: @unchecked Sendable {
 
     deinit { close(fd) }
 
-    /// A listening TCP socket on 127.0.0.1 and a free port the kernel chose.
-    public static func listenOnLoopback() -> (fd: Int32, port: UInt16) {
+    /// A listening TCP socket on 127.0.0.1 and a free port the kernel chose. With a backlog of
+    /// 0 and nobody accepting, Linux queues one connection and drops further SYNs: a connect
+    /// that gets no answer, on loopback.
+    public static func listenOnLoopback(backlog: Int32 = 4) -> (fd: Int32, port: UInt16) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -197,7 +199,7 @@ public final class HostileServer: @unchecked Sendable {
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
         _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        listen(fd, 4)
+        listen(fd, backlog)
         return (fd, UInt16(bigEndian: a.sin_port))
     }
 }

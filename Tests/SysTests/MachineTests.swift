@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import OpshTestSupport
 @testable import Sys
 import XCTest
 
@@ -235,15 +236,5 @@ final class MachineTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(last.seconds, 0.3)
     }
 
-    func listenLoopback(backlog: Int32) -> (Int32, UInt16) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var a = sockaddr_in()
-        a.sin_family = sa_family_t(AF_INET)
-        a.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-        _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        listen(fd, backlog)
-        return (fd, UInt16(bigEndian: a.sin_port))
-    }
+    func listenLoopback(backlog: Int32) -> (Int32, UInt16) { HostileServer.listenOnLoopback(backlog: backlog) }
 }

@@ -93,16 +93,8 @@ final class SysModuleTests: XCTestCase {
     /// A connect that gets no answer (a listener with a full backlog of 0 that never accepts)
     /// ends at its deadline with code "timeout", and other tasks run while it waits.
     func testConnectTimesOutWithoutBlockingOtherTasks() {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (fd, port) = HostileServer.listenOnLoopback(backlog: 0)
         defer { close(fd) }
-        var a = sockaddr_in()
-        a.sin_family = sa_family_t(AF_INET)
-        a.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-        _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        listen(fd, 0)
-        let port = UInt16(bigEndian: a.sin_port)
         let r = lua("""
         local ticks, done = 0, false
         local ticker = opsh.spawn(function() while not done do opsh.sleep(0.01); ticks = ticks + 1 end end)
