@@ -112,14 +112,7 @@ final class ReplTests: XCTestCase {
             }
             XCTFail("\(what): '\(text)' never appeared:\n\(screen())\nsessions: \(tmux("ls"))")
         }
-        // the banner names every module and wraps at the pane's width wherever that falls
-        // (capture-pane trims trailing blanks), so it is matched with the lines joined
-        var banner = false
-        for _ in 0..<100 where !banner {
-            banner = screen().replacingOccurrences(of: "\n", with: "").contains("Ctrl-D exits.>")
-            if !banner { usleep(50_000) }
-        }
-        XCTAssertTrue(banner, "banner and prompt never appeared:\n\(screen())")
+        waitFor("Ctrl-D exits.\n>", "banner and prompt")  // capture-pane trims trailing blanks
         _ = tmux("send-keys -t \(session) 'function g(x)' Enter")
         waitFor("\n>>", "continuation prompt")
         _ = tmux("send-keys -t \(session) 'return x + 1 end' Enter")
