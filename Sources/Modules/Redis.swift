@@ -73,6 +73,7 @@ public enum RedisModule {
         case .handshake: return e.serverCode ?? "handshake"
         case .busy: return "busy"
         case .transactionLost: return "transaction_lost"
+        case .cluster: return "cluster"
         }
     }
 
