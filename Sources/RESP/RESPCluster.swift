@@ -318,6 +318,7 @@ public final class RESPCluster {
         }
         c.pending.removeAll()
         c.rounds += 1
+        if parts.isEmpty { finish(c, .success(c.replies.map { $0 ?? .null })); return }
         var left = parts.count
         var retry = false, refreshAfter = false
         var failure: RESPError? = nil
@@ -418,6 +419,50 @@ public final class RESPCluster {
             c.timer = nil
             guard o != .cancelled, let self else { return }
             self.round(c, loop)
+        }
+    }
+
+    // MARK: transactions
+
+    /// Sends MULTI ... EXEC (or any batch that must run on one connection) to the primary of
+    /// the one slot its keys hash to. Not redirected: a slot that moved meanwhile makes EXEC
+    /// fail (EXECABORT), and the map is read again before the next call.
+    @discardableResult
+    public func sendPinned(_ commands: [[RESPArgument]], on loop: EventLoop,
+                           _ done: @escaping (Result<[RESPValue], RESPError>) -> Void) -> () -> Void {
+        var slot: Int? = nil
+        for cmd in commands {
+            guard case .keys(let k) = RESPKeys.route(cmd) else { continue }
+            do throws(RESPError) {
+                guard let s = try RESPKeys.slot(of: cmd, keys: k) else { continue }
+                if let t = slot, t != s {
+                    throw RESPError(.cluster, "a transaction runs on one node: its keys must share one hash slot "
+                        + "(\(t) and \(s) here); give them a common {hash tag}")
+                }
+                slot = s
+            } catch { done(.failure(error)); return {} }
+        }
+        guard !isBusy else { done(.failure(RESPError(.busy, "the cluster client is in use by another call"))); return {} }
+        isBusy = true
+        var cancel: (() -> Void)? = nil
+        var over = false
+        func end(_ r: Result<[RESPValue], RESPError>) {
+            guard !over else { return }
+            over = true; isBusy = false
+            if case .success(let rs) = r, rs.contains(where: { $0.errorCode == "MOVED" || $0.errorCode == "ASK" }) { staleMap = true }
+            done(r)
+        }
+        func go() {
+            guard let map, let t = target(slot: slot, readOnly: false, map: map) else {
+                end(.failure(RESPError(.cluster, "slot \(slot ?? -1) is served by no node of the cluster"))); return
+            }
+            cancel = session(for: t.address).send(commands, on: loop) { r in end(r) }
+        }
+        if staleMap || map == nil { refresh(on: loop) { e in if let e { end(.failure(e)) } else { go() } } } else { go() }
+        return {
+            guard !over else { return }
+            over = true; self.isBusy = false
+            cancel?()
         }
     }
 
