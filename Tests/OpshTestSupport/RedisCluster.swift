@@ -8,15 +8,18 @@ import XCTest
 /// of its own (`cluster-port`), not port + 10000.
 public final class RedisCluster {
     public private(set) var nodes: [RedisServer] = []
+    private var arguments: [[String]] = []
 
     public init(primaries: Int = 3, replicas: Int = 1) throws {
         for _ in 0..<(primaries * (1 + replicas)) {
-            nodes.append(try RedisServer(extraArguments: [
+            let args = [
                 "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                 // short enough that a killed primary's replica takes over within seconds
                 "--cluster-node-timeout", "1000", "--cluster-port", String(RedisServer.freePort()),
                 "--cluster-replica-validity-factor", "0",
-            ]))
+            ]
+            arguments.append(args)
+            nodes.append(try RedisServer(extraArguments: args))
         }
         let create = Shell.run(["redis-cli", "--cluster", "create"] + nodes.map { "127.0.0.1:\($0.port)" }
                                + ["--cluster-replicas", String(replicas), "--cluster-yes"])
@@ -34,6 +37,15 @@ public final class RedisCluster {
     public var ports: [Int] { nodes.map(\.port) }
     /// "127.0.0.1:p1,127.0.0.1:p2,..." (every node).
     public var seedList: String { nodes.map { "127.0.0.1:\($0.port)" }.joined(separator: ",") }
+
+    /// Starts the node on `port` again (after `kill9`/`stop`) on its port, cluster bus port and
+    /// directory: it reads its nodes.conf and rejoins the cluster as the node it was.
+    public func restart(_ port: Int) throws {
+        guard let i = nodes.firstIndex(where: { $0.port == port }) else { return }
+        nodes[i].waitGone()
+        // the second --dir wins: the node finds its nodes.conf there
+        nodes[i] = try RedisServer(port: port, extraArguments: arguments[i] + ["--dir", nodes[i].dir.path])
+    }
 
     /// redis-cli against one node (`-c`: following redirects as an operator would).
     @discardableResult

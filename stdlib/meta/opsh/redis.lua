@@ -47,6 +47,28 @@ function redis.connect(url_or_opts) end
 ---@return opsh.pool.redis
 function redis.pool(url, opts) end
 
+--- A Redis Cluster client with the connection's API (call, get, set, pipeline, transaction,
+--- eval, scan, info, dbsize, ...). seeds: "redis://h1:7000,h2:7001" (credentials and TLS of the
+--- URL apply to every node), "h1:7000,h2:7001", or a list {"h1:7000", ...}; nil: the configured
+--- redis_url. The slot map comes from CLUSTER SHARDS (CLUSTER SLOTS before Redis 7) and is read
+--- at once: a cluster no node of which answers returns nil, err (err.code "cluster").
+--- Commands go to the primary of their keys' hash slot (CRC16 of the key or of its {hash tag});
+--- a pipeline is split per node, sent at once, and its replies come back in the caller's order.
+--- MOVED is followed (the map read again), ASK followed with ASKING; TRYAGAIN, CLUSTERDOWN,
+--- READONLY and a node that cannot be reached are retried with backoff within the timeout, so a
+--- failover is followed. A write whose connection broke after it was sent is not sent again.
+--- Refused with err.code "cluster" before anything is sent: a multi-key command (MGET, DEL a b,
+--- EVAL with keys) or a transaction whose keys hash to different slots (give them a common
+--- {hash tag}), SELECT, SUBSCRIBE, MONITOR. DBSIZE, FLUSHDB, FLUSHALL, KEYS and SCRIPT go to every
+--- primary: integers summed, arrays joined. r:info() merges every primary's INFO (counters of
+--- clients, memory, stats and keyspace summed; the rest the first primary's) and adds
+--- nodes = { ["host:port"] = that node's INFO }. r:scan{} walks every primary in turn.
+--- opts.read_from = "replica" sends read-only commands to a replica of the slot (READONLY).
+---@param seeds? string|string[]
+---@param opts? {timeout?: number, read_from?: "primary"|"replica", username?: string, password?: string}
+---@return redis.connection|nil, table? err
+function redis.cluster(seeds, opts) end
+
 --- Parses INFO text into { section = { field = value } } with numbers as numbers and
 --- keyspace lines (db0:keys=1,expires=0) as tables.
 ---@param text string
@@ -158,6 +180,20 @@ function conn:hget(key, field) end
 function conn:hset(key, field, value, ...) end
 function conn:hgetall(key) end            -- a table field = value
 function conn:dbsize() end
+
+--- A cluster's nodes as its slot map names them: {address=, id=, role="primary"|"replica",
+--- primary= (a replica's primary id), health= ("online", "failed", "loading"), slots= (a
+--- primary's slot count)}. Empty for a connection to one server.
+---@return table[]
+function conn:nodes() end
+
+--- for node, conn in r:each_node{role = "primary"|"replica"|"all"} do ... end: each node (a
+--- table as nodes() gives) with a connection to it alone (default: the primaries). An iterator,
+--- not a callback, so that calls in the loop can suspend a task. A connection to one server
+--- gives itself once.
+---@param opts? {role?: "primary"|"replica"|"all"}
+---@return fun(): table, redis.connection
+function conn:each_node(opts) end
 
 --- Closes the connection (also on <close> and garbage collection).
 function conn:close() end
