@@ -15,10 +15,14 @@ public enum RedisModule {
     /// One Lua connection object. Calls on it run one at a time: replies arrive in
     /// order, so a second task using the same connection meanwhile gets an error.
     final class Connection: LuaClosable, CustomStringConvertible {
-        /// For a cluster: the first seed's session (its endpoint, timeout and script cache).
-        let session: RESPSession
+        /// The session commands go to. For a cluster: the first seed's (its endpoint and script
+        /// cache); through Sentinel: the current primary's, once one was found.
+        var session: RESPSession { sentinel?.primary ?? base }
+        private let base: RESPSession
         /// Set for redis.cluster: commands are routed by RESPCluster over one session per node.
         let cluster: RESPCluster?
+        /// Set for redis.sentinel: commands go to the primary RESPSentinel found.
+        let sentinel: RESPSentinel?
         var commandTable = RESPCommandTable.fallback
         var info: RESPInfo?
         /// Lent by a pool (opsh.pool): closing it leaves the session to the pool, and once the
@@ -31,14 +35,17 @@ public enum RedisModule {
         /// A call was sent and its end not seen (its task was cancelled): replies may be owed.
         var inFlight = false
 
-        init(session: RESPSession, borrowed: Bool = false, cluster: RESPCluster? = nil) {
-            self.session = session; self.borrowed = borrowed; self.cluster = cluster
+        init(session: RESPSession, borrowed: Bool = false, cluster: RESPCluster? = nil, sentinel: RESPSentinel? = nil) {
+            base = session; self.borrowed = borrowed; self.cluster = cluster; self.sentinel = sentinel
         }
 
         var endpoint: RESPEndpoint { session.endpoint }
-        var timeout: Double { cluster?.timeout ?? session.timeout }
-        var isBusy: Bool { cluster?.isBusy ?? session.isBusy }
-        func close() { if !borrowed { cluster?.close() ?? session.close() } }
+        var timeout: Double { cluster?.timeout ?? sentinel?.timeout ?? session.timeout }
+        var isBusy: Bool { cluster?.isBusy ?? sentinel?.isBusy ?? session.isBusy }
+        func close() {
+            if borrowed { return }
+            if let cluster { cluster.close() } else if let sentinel { sentinel.close() } else { session.close() }
+        }
         var description: String { cluster.map { "cluster \($0.seeds.map(\.description).joined(separator: ","))" } ?? "\(endpoint)" }
     }
 
@@ -61,7 +68,7 @@ public enum RedisModule {
             ("hgetall", hgetall), ("dbsize", dbsize), ("nodes", nodes), ("each_node", eachNode),
         ]))
         lua.vm.register(LuaClass(name: pipelineType, methods: [("call", pipelineCall)]))
-        lua.newModule([("connect", connect), ("cluster", cluster), ("parse_info", parseInfo), ("pool", pool)])
+        lua.newModule([("connect", connect), ("cluster", cluster), ("sentinel", sentinel), ("parse_info", parseInfo), ("pool", pool)])
         return 1
     }
 
@@ -80,6 +87,7 @@ public enum RedisModule {
         case .busy: return "busy"
         case .transactionLost: return "transaction_lost"
         case .cluster: return "cluster"
+        case .sentinel: return "sentinel"
         }
     }
 
@@ -104,6 +112,9 @@ public enum RedisModule {
             return runCall(lua, c, failed: failed, done: done) { loop, finished in
                 pinned ? cl.sendPinned(commands, on: loop, finished) : cl.send(commands, on: loop, finished)
             }
+        }
+        if let sn = c.sentinel {
+            return runCall(lua, c, failed: failed, done: done) { loop, finished in sn.send(commands, on: loop, finished) }
         }
         do throws(RESPError) { try c.session.begin(commands) } catch { return (failed ?? { fail($0, c, $1) })(lua, error) }
         return runCall(lua, c, failed: failed, done: done) { loop, finished in c.session.run(on: loop, finished) }
@@ -207,6 +218,22 @@ public enum RedisModule {
                 endpoint = .tcp(h, UInt16(p))
             } else {
                 let text = url ?? ConfigModule.string(lua, "redis_url") ?? "redis://localhost:6379"
+                // the configured redis_url may name a Sentinel service or a cluster: every
+                // procedure that connects with it then uses that
+                if text.hasPrefix("sentinel://") || text.hasPrefix("redis+sentinel://") {
+                    return openSentinel(lua, text, timeout: timeout)
+                }
+                if text.contains(",") || ConfigModule.bool(lua, "redis_cluster") == true {
+                    var seeds: [RESPEndpoint]
+                    do throws(RESPError) { seeds = try RESPCluster.seeds(from: text) } catch {
+                        return lua.failure(code: "bad_url", message: error.message)
+                    }
+                    for i in seeds.indices {
+                        if let username { seeds[i].username = username }
+                        if let password { seeds[i].password = password }
+                    }
+                    return openCluster(lua, seeds, timeout, .primary)
+                }
                 do throws(RESPError) { endpoint = try RESPEndpoint(url: text) } catch {
                     return lua.failure(code: "bad_url", message: error.message)
                 }

@@ -181,3 +181,61 @@ extension RedisModule {
         }
     }
 }
+
+/// `redis.sentinel` and `sentinel://` URLs: the primary of a Sentinel service behind the
+/// connection's API. Discovery and failover are `RESPSentinel`'s (Sources/RESP).
+extension RedisModule {
+    static let sentinelOptions = ["sentinels", "service", "timeout", "username", "password", "db"]
+
+    /// redis.sentinel{sentinels = {"h:26379", ...}, service = "mymaster", ...} -> connection, or nil, err
+    static let sentinel: LuaFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            try lua.checkTable(1)
+            try lua.checkOptionKeys(1, sentinelOptions, arg: 1)
+            var hosts: [String] = []
+            guard try lua.optionField(1, "sentinels", .table, arg: 1) else { throw .argument(1, "sentinels = {\"host:port\", ...} expected") }
+            let t = lua.top
+            for k in 0..<lua.rawLength(t) {
+                guard lua.rawGet(t, index: Int64(k + 1)) == .string else { lua.pop(2); throw .argument(1, "sentinel \(k + 1) must be a \"host:port\" string") }
+                hosts.append(lua.toString(-1)!)
+                lua.pop()
+            }
+            lua.pop()
+            guard !hosts.isEmpty else { throw .argument(1, "at least one sentinel expected") }
+            guard try lua.optionField(1, "service", .string, arg: 1) else { throw .argument(1, "service (the name the sentinels monitor) expected") }
+            let service = lua.toString(-1)!; lua.pop()
+            var timeout = defaultTimeout
+            if try lua.optionField(1, "timeout", .number, arg: 1) { timeout = lua.toNumber(-1)!; lua.pop() }
+            guard timeout > 0, timeout.isFinite else { throw .argument(1, "timeout must be a positive number of seconds") }
+            var template = RESPEndpoint.tcp("localhost")
+            if try lua.optionField(1, "username", .string, arg: 1) { template.username = lua.toString(-1); lua.pop() }
+            if try lua.optionField(1, "password", .string, arg: 1) { template.password = lua.toString(-1); lua.pop() }
+            if try lua.optionField(1, "db", .number, arg: 1) { template.database = Int(lua.toInteger(-1) ?? 0); lua.pop() }
+            let sentinels: [RESPEndpoint]
+            do throws(RESPError) { sentinels = try RESPCluster.seeds(from: hosts.joined(separator: ",")) } catch {
+                return lua.failure(code: "bad_url", message: error.message)
+            }
+            return openSentinel(lua, RESPSentinel(sentinels: sentinels, service: service, template: template,
+                                                  connectTimeout: timeout, timeout: max(timeout, 10)))
+        }
+    }
+
+    static func openSentinel(_ lua: Lua, _ url: String, timeout: Double) -> Int32 {
+        do throws(RESPError) {
+            return openSentinel(lua, try RESPSentinel(url: url, connectTimeout: timeout, timeout: max(timeout, 10)))
+        } catch {
+            return lua.failure(code: "bad_url", message: error.message)
+        }
+    }
+
+    /// Finds the primary at once, so that a service no sentinel knows shows at the call that opens it.
+    static func openSentinel(_ lua: Lua, _ sn: RESPSentinel) -> Int32 {
+        let c = Connection(session: RESPSession(endpoint: sn.template), sentinel: sn)
+        let first: [[RESPArgument]] = lua.dryRun ? [[.string("COMMAND")]] : [[.string("PING")]]
+        return exchange(lua, c, first) { lua, replies in
+            if let reply = replies.first, let table = RESPCommandTable.parse(reply) { c.commandTable = table }
+            lua.push(object: c, type: connectionType)
+            return 1
+        }
+    }
+}

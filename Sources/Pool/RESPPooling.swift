@@ -28,6 +28,7 @@ public enum RESPPooling {
             return (.connection, true)
         case .protocolError, .busy: return (.query, true)
         case .cluster: return (.query, false)
+        case .sentinel: return (.connection, true)
         case .transactionLost: return (.transaction, true)
         case .badURL: return (nil, true)
         }

@@ -44,7 +44,7 @@ public final class RESPCluster {
     private var readonlyOn: [String: Int] = [:]
     private var staleMap = true
     private var replicaTurn = 0
-    private var ownLoop: EventLoop?
+    private let blocking = RESPBlockingLoop()
     public private(set) var isBusy = false
 
     public init(seeds: [RESPEndpoint], connectTimeout: Double = 5, timeout: Double = 10, readFrom: ReadFrom = .primary) {
@@ -546,22 +546,8 @@ public final class RESPCluster {
 
     // MARK: blocking
 
-    private func loop() throws(RESPError) -> EventLoop {
-        if let l = ownLoop { return l }
-        do { ownLoop = try EventLoop() } catch { throw RESPError(.io, "cannot make an event loop: \(error)") }
-        return ownLoop!
-    }
-
     private func wait<T>(_ start: (EventLoop, @escaping (Result<T, RESPError>) -> Void) -> Void) throws(RESPError) -> T {
-        let l = try loop()
-        var out: Result<T, RESPError>? = nil
-        start(l) { out = $0 }
-        while out == nil {
-            if l.runOnce(until: nil) == 0 && l.pendingCount == 0 && out == nil {
-                throw RESPError(.broken, "the cluster call stopped without an answer")
-            }
-        }
-        return try out!.get()
+        try blocking.wait("cluster", start)
     }
 
     /// `send`, blocking on a loop of its own. Not for code on an event loop.
