@@ -277,9 +277,9 @@ public enum RedisModule {
     // MARK: arguments and replies
 
     /// Arguments from..top as RESP arguments (strings and numbers).
-    static func arguments(_ lua: Lua, from first: Int32) throws(LuaRaise) -> [RESPArgument] {
+    static func arguments(_ lua: Lua, from first: Int32, through last: Int32? = nil) throws(LuaRaise) -> [RESPArgument] {
         var out: [RESPArgument] = []
-        let top = lua.top
+        let top = min(lua.top, last ?? lua.top)
         guard top >= first else { return out }
         out.reserveCapacity(Int(top - first + 1))
         for i in first...top {
@@ -483,7 +483,8 @@ public enum RedisModule {
             let c = try connection(lua)
             _ = try lua.checkBytes(2)
             try lua.checkAny(3)
-            var cmd: [RESPArgument] = [.string("SET")] + (try arguments(lua, from: 2).prefix(2))
+            // the key and the value only: the options table (4) is read below
+            var cmd: [RESPArgument] = [.string("SET")] + (try arguments(lua, from: 2, through: 3))
             if lua.type(at: 4) == .table {
                 if try lua.optionField(4, "ex", .number, arg: 4) { cmd += [.string("EX"), .int(lua.toInteger(-1) ?? 0)]; lua.pop() }
                 if try lua.optionField(4, "px", .number, arg: 4) { cmd += [.string("PX"), .int(lua.toInteger(-1) ?? 0)]; lua.pop() }
