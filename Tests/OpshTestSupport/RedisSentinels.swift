@@ -41,8 +41,10 @@ public final class RedisSentinels {
             sentinelPorts.append(port)
         }
         for _ in 0..<600 {
-            if sentinelPorts.allSatisfy({ cli($0, ["SENTINEL", "REPLICAS", service]).contains(String(replica.port)) }),
-               cli(replica.port, ["INFO", "replication"]).contains("master_link_status:up") {
+            if sentinelPorts.allSatisfy({
+                let r = cli($0, ["SENTINEL", "REPLICAS", service])
+                return r.contains(String(replica.port)) && r.contains("master-link-status\nok")
+            }) {
                 return
             }
             usleep(100_000)
