@@ -82,4 +82,38 @@ final class RedisClusterProcedureTests: XCTestCase {
         }
         XCTAssertEqual(c["redis.cluster.slots"], "critical: 16284 of 16384 slots served; no node serves 100-199")
     }
+
+    /// The guide's Redis procedures with redis_url naming the cluster's seeds: the read-only ones
+    /// work unchanged; those whose atomic batches span hash slots say why they cannot.
+    func testGuideProceduresOnTheCluster() throws {
+        for i in 1...20 { cluster.cli(cluster.ports[0], ["SET", "session:\(i)", "s", "EX", "600"], follow: true) }
+        for i in 1...10 { cluster.cli(cluster.ports[0], ["SET", "cache:\(i)", "c"], follow: true) }
+        var r = opsh("redis/health")
+        var c = checks(r)
+        XCTAssertTrue(c["redis.server"]?.contains("cluster mode") == true, "\(c)")
+        XCTAssertTrue(c["redis.keyspace"]?.hasPrefix("ok: 30 keys") == true, "\(c)")
+        XCTAssertTrue(c["redis.ping"]?.contains("PONG") == true, "\(c)")
+
+        r = opsh("redis/sessions", ["--window", "0"])
+        c = checks(r)
+        XCTAssertEqual(c["sessions.count"], "ok: 20 keys match session:*", "\(c)")
+
+        r = opsh("redis/cache")
+        c = checks(r)
+        XCTAssertTrue(c["cache.keys"]?.hasPrefix("ok: 10 keys match cache:*") == true, "\(c)")
+
+        r = Harness.run(["--json", "--yes", "--path", luaDir, "run", "redis/sessions-cleanup", "--url", cluster.seedList],
+                        env: ["HOME": home.path], timeout: 120)
+        c = checks(r)
+        XCTAssertEqual(r.status, 3)
+        XCTAssertTrue(c["sessions.cleanup"]?.contains("CROSSSLOT") == true, "\(c)")
+
+        r = opsh("queue/status")
+        c = checks(r)
+        XCTAssertEqual(r.status, 3)
+        XCTAssertTrue(c["queue.redis"]?.contains("ARQ keeps a job in arq:queue") == true, "\(c)")
+        // nothing was deleted: the keys on every primary, counted with redis-cli
+        let keys = cluster.ports.filter { cluster.role($0) == "master" }.reduce(0) { $0 + (Int(cluster.cli($1, ["DBSIZE"])) ?? 0) }
+        XCTAssertEqual(keys, 30)
+    }
 }
