@@ -181,7 +181,8 @@ public final class RESPCluster {
         let commands: [[RESPArgument]]
         var replies: [RESPValue?]
         var slots: [Int?]
-        var readOnly: [Bool]
+        private var readOnly: [Bool]
+        func isReadOnly(_ i: Int) -> Bool { readOnly.isEmpty ? RESPRetryPolicy.isSafeToResend(commands[i]) : readOnly[i] }
         var ask: [Int: String] = [:]
         var redirects: [Int]
         var pending: [Int]
@@ -193,11 +194,13 @@ public final class RESPCluster {
         var timer: WaitToken?
         var over = false
         let done: (Result<[RESPValue], RESPError>) -> Void
-        init(_ commands: [[RESPArgument]], slots: [Int?], deadline: Deadline, done: @escaping (Result<[RESPValue], RESPError>) -> Void) {
+        init(_ commands: [[RESPArgument]], slots: [Int?], readFrom: ReadFrom, deadline: Deadline,
+             done: @escaping (Result<[RESPValue], RESPError>) -> Void) {
             self.commands = commands
             self.slots = slots
             replies = Array(repeating: nil, count: commands.count)
-            readOnly = commands.map(RESPRetryPolicy.isSafeToResend)
+            // only replica reads need it before a failure: spared on the common path
+            readOnly = readFrom == .replica ? commands.map(RESPRetryPolicy.isSafeToResend) : []
             redirects = Array(repeating: 0, count: commands.count)
             pending = Array(commands.indices)
             self.deadline = deadline
@@ -233,7 +236,7 @@ public final class RESPCluster {
         }
         guard !isBusy else { done(.failure(RESPError(.busy, "the cluster client is in use by another call"))); return {} }
         isBusy = true
-        let call = Call(commands, slots: slots, deadline: .after(seconds: timeout)) { [weak self] r in
+        let call = Call(commands, slots: slots, readFrom: readFrom, deadline: .after(seconds: timeout)) { [weak self] r in
             self?.isBusy = false
             done(r)
         }
@@ -286,7 +289,7 @@ public final class RESPCluster {
         var holes: [Int] = []
         for i in c.pending {
             let address: String, replica: Bool
-            if let a = c.ask[i] { address = a; replica = false } else if let t = target(slot: c.slots[i], readOnly: c.readOnly[i], map: map) {
+            if let a = c.ask[i] { address = a; replica = false } else if let t = target(slot: c.slots[i], readOnly: readFrom == .replica && c.isReadOnly(i), map: map) {
                 (address, replica) = t
             } else { holes.append(i); continue }
             let k: Int
@@ -351,7 +354,7 @@ public final class RESPCluster {
         case .failure(let e):
             let neverSent = [RESPError.Kind.connectRefused, .connectTimeout, .connect, .dns].contains(e.kind)
             for case let i? in part.owners {
-                if neverSent || c.readOnly[i] { c.pending.append(i); c.ask[i] = nil; continue }
+                if neverSent || c.isReadOnly(i) { c.pending.append(i); c.ask[i] = nil; continue }
                 return (false, false, RESPError(e.kind, "\(e.message) (node \(address) of the cluster; "
                     + "\(c.commands[i].first?.text.uppercased() ?? "the command") not sent again: it may already have run)", serverCode: e.serverCode))
             }
