@@ -30,6 +30,9 @@ local redis = {}
 --- tls = {ca_file=, cert_file=, key_file=, verify=true, server_name=}}. host/port (host defaults
 --- to localhost, port to 6379) name the server instead of url; with neither, the configured
 --- redis_url is used. db, username, password, name, protocol and tls apply on top of either.
+--- A URL (or redis_url) that lists several nodes (redis://h1:7000,h2:7001), or redis_url with
+--- redis_cluster = true in the configuration, gives a cluster client (see redis.cluster); a
+--- sentinel:// URL gives the primary of a Sentinel service (see redis.sentinel).
 --- An unknown option raises an error that lists the options.
 ---@param url_or_opts? string|redis.options
 ---@return redis.connection|nil, table? err
@@ -68,6 +71,19 @@ function redis.pool(url, opts) end
 ---@param opts? {timeout?: number, read_from?: "primary"|"replica", username?: string, password?: string}
 ---@return redis.connection|nil, table? err
 function redis.cluster(seeds, opts) end
+
+--- The primary of a Redis Sentinel service with the connection's API: the sentinels are asked in
+--- turn (SENTINEL get-master-addr-by-name), the node named must say ROLE master (a sentinel naming
+--- a demoted node is passed over: a stale primary is refused). A failover is followed: when the
+--- primary answers READONLY (it was demoted; the command did not run), cannot be reached, or
+--- its connection broke, the primary is discovered again and the commands that did not run (for
+--- a broken connection, only read-only ones) are sent to the new one, within the timeout.
+--- redis.connect("sentinel://[user:pass@]h1:26379,h2:26379/mymaster[/db]") and a redis_url of
+--- that form do the same: every procedure that connects with redis_url follows the service.
+--- No sentinel answering, or none naming a primary, returns nil, err (err.code "sentinel").
+---@param opts {sentinels: string[], service: string, timeout?: number, username?: string, password?: string, db?: integer}
+---@return redis.connection|nil, table? err
+function redis.sentinel(opts) end
 
 --- Parses INFO text into { section = { field = value } } with numbers as numbers and
 --- keyspace lines (db0:keys=1,expires=0) as tables.
