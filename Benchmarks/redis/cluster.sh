@@ -59,9 +59,9 @@ for r in $(seq "$rounds"); do
         "$bench" cluster --seeds "$seeds" --n "$n" --depth "$depth" --reps 1
         "$bench" single --seeds "127.0.0.1:$single" --n "$n" --depth "$depth" --reps 1)
     for t in set get; do
-        v=$(redis-benchmark --cluster -h 127.0.0.1 -p "${ports[0]}" -c 1 -P "$depth" -n "$n" -t "$t" -q 2>/dev/null | tr '\r' '\n' | grep -i "^$t:" | tail -1 | awk '{print int($2)}')
+        v=$(redis-benchmark --cluster -h 127.0.0.1 -p "${ports[0]}" -c 1 -P "$depth" -n "$n" -t "$t" -q 2>/dev/null | tr '\r' '\n' | grep -i "^$t:" | tail -1 | awk '{print int($2)}' || true)
         got["rb-cluster-$t"]+="$v "
-        v=$(redis-benchmark -h 127.0.0.1 -p "$single" -c 1 -P "$depth" -n "$n" -t "$t" -q 2>/dev/null | tr '\r' '\n' | grep -i "^$t:" | tail -1 | awk '{print int($2)}')
+        v=$(redis-benchmark -h 127.0.0.1 -p "$single" -c 1 -P "$depth" -n "$n" -t "$t" -q 2>/dev/null | tr '\r' '\n' | grep -i "^$t:" | tail -1 | awk '{print int($2)}' || true)
         got["rb-single-$t"]+="$v "
     done
 done
@@ -69,8 +69,8 @@ echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); N=$n DEPTH=$depth ROUNDS=$
 printf '%-34s %12s %12s\n' "" SET GET
 for row in "opsh cluster (3 primaries):opsh-cluster" "redis-benchmark --cluster:rb-cluster" "opsh one node:opsh-single" "redis-benchmark one node:rb-single"; do
     label=${row%%:*}; key=${row#*:}
-    s=$(tr ' ' '\n' <<<"${got[$key-SET]:-${got[$key-set]}}" | grep . | median)
-    g=$(tr ' ' '\n' <<<"${got[$key-GET]:-${got[$key-get]}}" | grep . | median)
+    s=$(tr ' ' '\n' <<<"${got[$key-SET]:-${got[$key-set]:-}}" | grep . | median || true)
+    g=$(tr ' ' '\n' <<<"${got[$key-GET]:-${got[$key-get]:-}}" | grep . | median || true)
     printf '%-34s %12s %12s\n' "$label" "$s" "$g"
 done
 

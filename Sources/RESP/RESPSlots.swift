@@ -103,44 +103,18 @@ public enum RESPKeys {
         "FAILOVER": "use CLUSTER FAILOVER on a connection to the replica",
     ]
 
-    /// A command name upper-cased as ASCII (names are ASCII; a short name stays a small string,
-    /// with no allocation).
-    static func upperName(_ a: RESPArgument) -> String {
-        func up(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
-            guard bytes.count <= 32 else { return String(decoding: bytes, as: UTF8.self).uppercased() }
-            var lower = false
-            for b in bytes where b >= 0x61 && b <= 0x7A { lower = true; break }
-            if !lower { return String(decoding: bytes, as: UTF8.self) }
-            return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bytes.count) { buf in
-                var i = 0
-                for b in bytes { buf[i] = (b >= 0x61 && b <= 0x7A) ? b - 0x20 : b; i += 1 }
-                return String(decoding: UnsafeBufferPointer(buf), as: UTF8.self)
-            }
-        }
-        switch a {
-        case .bytes(let b): return b.withUnsafeBufferPointer(up)
-        case .string(var s): return s.withUTF8(up)
-        default: return a.text
-        }
-    }
-
-    /// Commands whose one key is their first argument: the common case, answered first.
-    private static let firstKey: Set<String> = [
-        "GET", "SET", "INCR", "DECR", "INCRBY", "DECRBY", "EXPIRE", "TTL", "HGET", "HSET", "HGETALL", "LPUSH", "RPUSH",
-        "SADD", "ZADD", "TYPE", "PEXPIRE", "PTTL", "GETDEL", "SETEX", "HINCRBY", "HDEL", "LRANGE", "XADD",
-    ]
-
     /// The route of `cmd` (its name upper-cased once).
     public static func route(_ cmd: [RESPArgument]) -> Route {
         guard let first = cmd.first else { return .anyNode }
-        let name = upperName(first)
+        let name = first.text.uppercased()
         let n = cmd.count
         switch name {
-        // the common commands first, compared as small strings (no hashing)
-        case "GET", "SET", "INCR", "HGET", "HSET", "DEL", "EXPIRE", "TTL", "HGETALL", "EXISTS":
-            if n == 2 || name != "DEL" && name != "EXISTS" { return n > 1 ? .keys(firstKeyIndex) : .anyNode }
-        default:
-            if firstKey.contains(name) { return n > 1 ? .keys(firstKeyIndex) : .anyNode }
+        // the common commands first, compared as small strings (measured cheaper than hashing
+        // them into a set: BENCHMARKS.md, Redis Cluster)
+        case "GET", "SET", "INCR", "DECR", "INCRBY", "DECRBY", "EXPIRE", "TTL", "HGET", "HSET", "HGETALL", "LPUSH",
+             "RPUSH", "SADD", "ZADD", "TYPE", "PEXPIRE", "PTTL", "GETDEL", "SETEX", "HINCRBY", "HDEL", "LRANGE", "XADD":
+            return n > 1 ? .keys(firstKeyIndex) : .anyNode
+        default: break
         }
         if anyNode.contains(name) { return .anyNode }
         if everyPrimary.contains(name) { return .everyPrimary }
