@@ -224,15 +224,7 @@ public enum RedisModule {
                     return openSentinel(lua, text, timeout: timeout)
                 }
                 if text.contains(",") || ConfigModule.bool(lua, "redis_cluster") == true {
-                    var seeds: [RESPEndpoint]
-                    do throws(RESPError) { seeds = try RESPCluster.seeds(from: text) } catch {
-                        return lua.failure(code: "bad_url", message: error.message)
-                    }
-                    for i in seeds.indices {
-                        if let username { seeds[i].username = username }
-                        if let password { seeds[i].password = password }
-                    }
-                    return openCluster(lua, seeds, timeout, .primary)
+                    return openCluster(lua, text, username: username, password: password, timeout, .primary)
                 }
                 do throws(RESPError) { endpoint = try RESPEndpoint(url: text) } catch {
                     return lua.failure(code: "bad_url", message: error.message)

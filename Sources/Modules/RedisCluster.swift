@@ -46,16 +46,22 @@ extension RedisModule {
                 if try lua.optionField(2, "password", .string, arg: 2) { password = lua.toString(-1); lua.pop() }
             }
             guard timeout > 0, timeout.isFinite else { throw .argument(2, "timeout must be a positive number of seconds") }
-            var seeds: [RESPEndpoint]
-            do throws(RESPError) { seeds = try RESPCluster.seeds(from: text) } catch {
-                return lua.failure(code: "bad_url", message: error.message)
-            }
-            for i in seeds.indices {
-                if let username { seeds[i].username = username }
-                if let password { seeds[i].password = password }
-            }
-            return openCluster(lua, seeds, timeout, readFrom)
+            return openCluster(lua, text, username: username, password: password, timeout, readFrom)
         }
+    }
+
+    /// The seeds of `text` ("redis://h1:p,h2:p" or "h1:p,h2:p"), credentials given apart applied to each.
+    static func openCluster(_ lua: Lua, _ text: String, username: String?, password: String?,
+                            _ timeout: Double, _ readFrom: RESPCluster.ReadFrom) -> Int32 {
+        var seeds: [RESPEndpoint]
+        do throws(RESPError) { seeds = try RESPCluster.seeds(from: text) } catch {
+            return lua.failure(code: "bad_url", message: error.message)
+        }
+        for i in seeds.indices {
+            if let username { seeds[i].username = username }
+            if let password { seeds[i].password = password }
+        }
+        return openCluster(lua, seeds, timeout, readFrom)
     }
 
     /// Reads the slot map at once, so that a cluster that cannot be reached shows at redis.cluster.

@@ -42,7 +42,7 @@ final class RedisClusterProcedureTests: XCTestCase {
 
         // a primary killed: once its replica took over, the cluster serves every slot again,
         // but the old primary is a failed node and the new primary has no replica
-        let slot0 = cluster.primaryPort(slot: 0, askPort: cluster.ports[0])!
+        let slot0 = try XCTUnwrap(cluster.primaryPort(slot: 0, askPort: cluster.ports[0]))
         let replica = cluster.ports.first { p in p != slot0 && cluster.cli(p, ["ROLE"]).contains("\(slot0)") }!
         cluster.nodes.first { $0.port == slot0 }!.kill9()
         var promoted = false
@@ -71,7 +71,7 @@ final class RedisClusterProcedureTests: XCTestCase {
     }
 
     func testUncoveredSlotsAreCritical() throws {
-        let owner = cluster.primaryPort(slot: 100, askPort: cluster.ports[0])!
+        let owner = try XCTUnwrap(cluster.primaryPort(slot: 100, askPort: cluster.ports[0]))
         XCTAssertEqual(cluster.cli(owner, ["CLUSTER", "DELSLOTSRANGE", "100", "199"]), "OK")
         // every node learns it once the owner's config spreads; the view used is the first seed's
         var c: [String: String] = [:]

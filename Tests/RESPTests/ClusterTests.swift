@@ -157,18 +157,24 @@ final class ClusterTests: XCTestCase {
 
     func testReadsFromReplicas() throws {
         XCTAssertEqual(try client.command(["SET", "replicated", "yes"]), .simpleString(b("OK")))
-        let primary = cluster.primaryPort(slot: RESPSlots.slot(b("replicated")), askPort: cluster.ports[0])!
-        XCTAssertEqual(cluster.cli(primary, ["WAIT", "1", "5000"]), "1")
+        let owner = try XCTUnwrap(cluster.primaryPort(slot: RESPSlots.slot(b("replicated")), askPort: cluster.ports[0]))
+        XCTAssertEqual(cluster.cli(owner, ["WAIT", "1", "5000"]), "1")
         for p in cluster.ports { XCTAssertEqual(cluster.cli(p, ["CONFIG", "RESETSTAT"]), "OK") }
         let reader = RESPCluster(seeds: try RESPCluster.seeds(from: cluster.seedList), timeout: 15, readFrom: .replica)
         defer { reader.close() }
+        // readiness, not a latency bound: CLUSTER SHARDS calls a replica "online" once it is in sync
+        var p: RESPClusterNode? = nil, replica: RESPClusterNode? = nil
+        for _ in 0..<200 where replica == nil {
+            try reader.refresh()
+            p = reader.map?.primary(of: RESPSlots.slot(b("replicated")))
+            replica = p.flatMap { reader.map?.replicas(of: $0).first }
+            if replica == nil { usleep(50_000) }
+        }
+        let primary = try XCTUnwrap(p), copy = try XCTUnwrap(replica, "no replica of the key's primary is online")
         XCTAssertEqual(try reader.command(["GET", "replicated"]), .bulkString(b("yes")))
         // the GET was answered by the primary's replica
-        try reader.refresh()
-        let p = reader.map!.primary(of: RESPSlots.slot(b("replicated")))!
-        let replica = reader.map!.replicas(of: p).first!
-        XCTAssertTrue(cluster.cli(replica.port, ["INFO", "commandstats"]).contains("cmdstat_get:calls=1,"))
-        XCTAssertFalse(cluster.cli(p.port, ["INFO", "commandstats"]).contains("cmdstat_get:"))
+        XCTAssertTrue(cluster.cli(copy.port, ["INFO", "commandstats"]).contains("cmdstat_get:calls=1,"))
+        XCTAssertFalse(cluster.cli(primary.port, ["INFO", "commandstats"]).contains("cmdstat_get:"))
         // writes still go to the primary
         XCTAssertEqual(try reader.command(["SET", "replicated", "again"]), .simpleString(b("OK")))
     }
@@ -179,7 +185,7 @@ final class ClusterTests: XCTestCase {
     func testSlotMigratedDuringPipelines() throws {
         let slot = RESPSlots.slot(b("{mig}"))
         let keys = (0..<20).map { "{mig}:\($0)" }
-        let source = cluster.primaryPort(slot: slot, askPort: cluster.ports[0])!
+        let source = try XCTUnwrap(cluster.primaryPort(slot: slot, askPort: cluster.ports[0]))
         let primaries = Set(cluster.ports.filter { cluster.role($0) == "master" })
         let target = primaries.first { $0 != source }!
         let (srcID, tgtID) = (cluster.nodeID(source), cluster.nodeID(target))
@@ -226,7 +232,7 @@ final class ClusterFailoverTests: XCTestCase {
         defer { client.close() }
         let slot = RESPSlots.slot(b("survivor"))
         XCTAssertEqual(try client.command(["SET", "survivor", "before"]), .simpleString(b("OK")))
-        let old = cluster.primaryPort(slot: slot, askPort: cluster.ports[0])!
+        let old = try XCTUnwrap(cluster.primaryPort(slot: slot, askPort: cluster.ports[0]))
         XCTAssertEqual(cluster.cli(old, ["WAIT", "1", "5000"]), "1")
         let victim = cluster.nodes.first { $0.port == old }!
         victim.kill9()
@@ -234,7 +240,7 @@ final class ClusterFailoverTests: XCTestCase {
         // one call: retried (connection refused, CLUSTERDOWN) until the replica is promoted
         XCTAssertEqual(try client.command(["GET", "survivor"]), .bulkString(b("before")))
         XCTAssertEqual(try client.command(["SET", "survivor", "after"]), .simpleString(b("OK")))
-        let now = client.map!.primary(of: slot)!
+        let now = try XCTUnwrap(client.map?.primary(of: slot))
         XCTAssertNotEqual(now.port, old)
         XCTAssertEqual(cluster.role(now.port), "master")
         XCTAssertEqual(cluster.cli(now.port, ["GET", "survivor"]), "after")
