@@ -85,6 +85,7 @@ let package = Package(
         .executableTarget(name: "opsh", dependencies: ["Engine"],
                           linkerSettings: [.unsafeFlags(opshLinkFlags)]),
         .executableTarget(name: "resp-bench", dependencies: ["RESP"], path: "Benchmarks/RESPBench"),
+        .executableTarget(name: "cluster-bench", dependencies: ["RESP"], path: "Benchmarks/ClusterBench"),
         .executableTarget(name: "pool-bench", dependencies: ["Pool", "RESP"], path: "Benchmarks/pool",
                           exclude: ["run.sh"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(name: "predict-bench", dependencies: ["Predict"], path: "Benchmarks/PredictBench"),

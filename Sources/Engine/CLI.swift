@@ -117,6 +117,7 @@ public enum CLI {
                            ("yes", options.yes), ("tty", tty), ("color", color)] {
             lua.push(on); lua.rawSet(-2, field: flag)
         }
+        if let t = options.target { lua.push(t); lua.rawSet(-2, field: "target") }
         lua.rawSet(-2, field: "flags")
     }
 

@@ -20,6 +20,7 @@ public struct Configuration {
         Setting(key: "qdrant_api_key", env: "QDRANT_API_KEY", defaultValue: .nil, secret: true, help: "Qdrant API key (api-key header)"),
         Setting(key: "qdrant_metrics_prefix", env: "QDRANT_METRICS_PREFIX", defaultValue: .nil, secret: false, help: "Qdrant's service.metrics_prefix, if the server sets one (e.g. qdrant_)"),
         Setting(key: "redis_url", env: "REDIS_URL", defaultValue: .string("redis://localhost:6379"), secret: false, help: "Redis/DragonflyDB URL"),
+        Setting(key: "redis_cluster", env: "REDIS_CLUSTER", defaultValue: .nil, secret: false, help: "true: redis_url names Redis Cluster seed nodes (a list host:port,host:port does too); sentinel://h1:26379,h2:26379/service names a Sentinel service"),
         Setting(key: "task_queue_redis_url", env: "TASK_QUEUE_REDIS_URL", defaultValue: .string("redis://localhost:6379/1"), secret: false, help: "Redis database of the ARQ task queue (the guide's redis-cli -n 1)"),
         Setting(key: "task_queue_name", env: "TASK_QUEUE_NAME", defaultValue: .string("arq:queue"), secret: false, help: "ARQ queue key"),
         Setting(key: "docker_host", env: "DOCKER_HOST", defaultValue: .string("unix:///var/run/docker.sock"), secret: false, help: "Docker Engine API endpoint"),

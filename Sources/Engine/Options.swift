@@ -5,6 +5,8 @@ public struct Options {
     public var dryRun = false
     public var verbose = false
     public var yes = false
+    /// --target GROUP: run the procedure once per member of targets[GROUP] in the configuration.
+    public var target: String?
     public var color: Bool? = nil
     public var timeout: Double = 0         // seconds; 0: none
     public var memoryLimit = 0             // bytes; 0: none
@@ -28,6 +30,8 @@ public struct Options {
 
         flags:
           --json                 report as JSON (schema opsh.report/v1)
+          --target GROUP         run the procedure once per member of targets.GROUP in config.lua
+                                 (its redis, qdrant or docker list, by the procedure's area), concurrently
           --prom                 report as Prometheus text (node_exporter textfile collector)
           --dry-run              refuse changes in the native layer; report what would happen
           --timeout DURATION     stop the script after DURATION (30s, 5m, ...); exit code 3
@@ -64,6 +68,7 @@ public struct Options {
             case "--dry-run": dryRun = true
             case "--verbose", "-v": verbose = true
             case "--yes", "-y": yes = true
+            case "--target": target = try value()
             case "--color": color = true
             case "--no-color": color = false
             case "--timeout":

@@ -24,6 +24,17 @@ public enum ConfigModule {
     /// A setting's text, for modules that default to configured endpoints.
     public static func string(_ lua: Lua, _ key: String) -> String? { store(lua).find(key)?.value.text }
 
+    /// A setting that is a switch: true/false in config.lua, or true/1/yes (false/0/no) in the environment.
+    public static func bool(_ lua: Lua, _ key: String) -> Bool? {
+        guard let v = store(lua).find(key)?.value else { return nil }
+        if case .boolean(let b) = v { return b }
+        switch v.text?.lowercased() {
+        case "true", "1", "yes": return true
+        case "false", "0", "no": return false
+        default: return nil
+        }
+    }
+
     static func store(_ lua: Lua) -> Store {
         if let s = lua.vm.hostObjects["config"] as? Store { return s }
         let s = Store([])

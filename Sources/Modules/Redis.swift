@@ -15,7 +15,14 @@ public enum RedisModule {
     /// One Lua connection object. Calls on it run one at a time: replies arrive in
     /// order, so a second task using the same connection meanwhile gets an error.
     final class Connection: LuaClosable, CustomStringConvertible {
-        let session: RESPSession
+        /// The session commands go to. For a cluster: the first seed's (its endpoint and script
+        /// cache); through Sentinel: the current primary's, once one was found.
+        var session: RESPSession { sentinel?.primary ?? base }
+        private let base: RESPSession
+        /// Set for redis.cluster: commands are routed by RESPCluster over one session per node.
+        let cluster: RESPCluster?
+        /// Set for redis.sentinel: commands go to the primary RESPSentinel found.
+        let sentinel: RESPSentinel?
         var commandTable = RESPCommandTable.fallback
         var info: RESPInfo?
         /// Lent by a pool (opsh.pool): closing it leaves the session to the pool, and once the
@@ -28,12 +35,18 @@ public enum RedisModule {
         /// A call was sent and its end not seen (its task was cancelled): replies may be owed.
         var inFlight = false
 
-        init(session: RESPSession, borrowed: Bool = false) { self.session = session; self.borrowed = borrowed }
+        init(session: RESPSession, borrowed: Bool = false, cluster: RESPCluster? = nil, sentinel: RESPSentinel? = nil) {
+            base = session; self.borrowed = borrowed; self.cluster = cluster; self.sentinel = sentinel
+        }
 
         var endpoint: RESPEndpoint { session.endpoint }
-        var timeout: Double { session.timeout }
-        func close() { if !borrowed { session.close() } }
-        var description: String { "\(endpoint)" }
+        var timeout: Double { cluster?.timeout ?? sentinel?.timeout ?? session.timeout }
+        var isBusy: Bool { cluster?.isBusy ?? sentinel?.isBusy ?? session.isBusy }
+        func close() {
+            if borrowed { return }
+            if let cluster { cluster.close() } else if let sentinel { sentinel.close() } else { session.close() }
+        }
+        var description: String { cluster.map { "cluster \($0.seeds.map(\.description).joined(separator: ","))" } ?? "\(endpoint)" }
     }
 
     /// Commands queued by p:call inside pipeline()/transaction().
@@ -52,10 +65,10 @@ public enum RedisModule {
             ("get", get), ("set", set), ("del", del), ("exists", exists),
             ("expire", expire), ("ttl", ttl), ("type", type),
             ("incr", incr), ("hget", hget), ("hset", hset),
-            ("hgetall", hgetall), ("dbsize", dbsize),
+            ("hgetall", hgetall), ("dbsize", dbsize), ("nodes", nodes), ("each_node", eachNode),
         ]))
         lua.vm.register(LuaClass(name: pipelineType, methods: [("call", pipelineCall)]))
-        lua.newModule([("connect", connect), ("parse_info", parseInfo), ("pool", pool)])
+        lua.newModule([("connect", connect), ("cluster", cluster), ("sentinel", sentinel), ("parse_info", parseInfo), ("pool", pool)])
         return 1
     }
 
@@ -73,6 +86,8 @@ public enum RedisModule {
         case .handshake: return e.serverCode ?? "handshake"
         case .busy: return "busy"
         case .transactionLost: return "transaction_lost"
+        case .cluster: return "cluster"
+        case .sentinel: return "sentinel"
         }
     }
 
@@ -88,20 +103,31 @@ public enum RedisModule {
 
     /// Sends `commands` (a pipeline) and reads one reply each; `done` gets them in order.
     /// A failure returns nil, err, or goes to `failed` when given.
-    static func exchange(_ lua: Lua, _ c: Connection, _ commands: [[RESPArgument]],
+    /// On a cluster, `pinned` sends the whole batch to the one node of its keys' slot (MULTI ... EXEC).
+    static func exchange(_ lua: Lua, _ c: Connection, _ commands: [[RESPArgument]], pinned: Bool = false,
                          failed: ((Lua, RESPError) -> Int32)? = nil,
                          done: @escaping (Lua, [RESPValue]) -> Int32) -> Int32 {
-        if c.session.isBusy { return inUse(lua) }
+        if c.isBusy { return inUse(lua) }
+        if let cl = c.cluster {
+            return runCall(lua, c, failed: failed, done: done) { loop, finished in
+                pinned ? cl.sendPinned(commands, on: loop, finished) : cl.send(commands, on: loop, finished)
+            }
+        }
+        if let sn = c.sentinel {
+            return runCall(lua, c, failed: failed, done: done) { loop, finished in sn.send(commands, on: loop, finished) }
+        }
         do throws(RESPError) { try c.session.begin(commands) } catch { return (failed ?? { fail($0, c, $1) })(lua, error) }
-        return runCall(lua, c, failed: failed, done: done)
+        return runCall(lua, c, failed: failed, done: done) { loop, finished in c.session.run(on: loop, finished) }
     }
 
     /// Reads the next message of a stream without sending anything; `done` gets nil once
     /// `until` passes.
     static func receive(_ lua: Lua, _ c: Connection, until: Deadline, done: @escaping (Lua, RESPValue?) -> Int32) -> Int32 {
-        if c.session.isBusy { return inUse(lua) }
+        if c.isBusy { return inUse(lua) }
         do throws(RESPError) { try c.session.beginReceive(until: until) } catch { return fail(lua, c, error) }
-        return runCall(lua, c, failed: nil) { lua, replies in done(lua, replies.first) }
+        return runCall(lua, c, failed: nil, done: { lua, replies in done(lua, replies.first) }) { loop, finished in
+            c.session.run(on: loop, finished)
+        }
     }
 
     static func inUse(_ lua: Lua) -> Int32 {
@@ -114,15 +140,17 @@ public enum RedisModule {
         return LuaStatus.error
     }
 
-    /// Runs the call the session began on the VM's loop. A task cancelled meanwhile abandons
-    /// it: the session closes the connection, so the next call cannot read the old replies.
+    /// Runs a call on the VM's loop (`start` begins it: the session's, or the cluster's). A task
+    /// cancelled meanwhile abandons it: the session closes the connection, so the next call
+    /// cannot read the old replies.
     static func runCall(_ lua: Lua, _ c: Connection, failed: ((Lua, RESPError) -> Int32)?,
-                       done: @escaping (Lua, [RESPValue]) -> Int32) -> Int32 {
+                       done: @escaping (Lua, [RESPValue]) -> Int32,
+                       start: @escaping (EventLoop, @escaping (Result<[RESPValue], RESPError>) -> Void) -> () -> Void) -> Int32 {
         final class Outcome { var result: Result<[RESPValue], RESPError>? }
         let out = Outcome()
         let loop = lua.vm.loop
         let wait: NativeWait = .custom(start: { complete in
-            c.session.run(on: loop) { r in out.result = r; complete(.ready([])) }
+            start(loop) { r in out.result = r; complete(.ready([])) }
         })
         c.inFlight = true
         // the session keeps the call's deadlines: the wait has none of its own
@@ -190,6 +218,14 @@ public enum RedisModule {
                 endpoint = .tcp(h, UInt16(p))
             } else {
                 let text = url ?? ConfigModule.string(lua, "redis_url") ?? "redis://localhost:6379"
+                // the configured redis_url may name a Sentinel service or a cluster: every
+                // procedure that connects with it then uses that
+                if text.hasPrefix("sentinel://") || text.hasPrefix("redis+sentinel://") {
+                    return openSentinel(lua, text, timeout: timeout)
+                }
+                if text.contains(",") || ConfigModule.bool(lua, "redis_cluster") == true {
+                    return openCluster(lua, text, username: username, password: password, timeout, .primary)
+                }
                 do throws(RESPError) { endpoint = try RESPEndpoint(url: text) } catch {
                     return lua.failure(code: "bad_url", message: error.message)
                 }
@@ -233,9 +269,9 @@ public enum RedisModule {
     // MARK: arguments and replies
 
     /// Arguments from..top as RESP arguments (strings and numbers).
-    static func arguments(_ lua: Lua, from first: Int32) throws(LuaRaise) -> [RESPArgument] {
+    static func arguments(_ lua: Lua, from first: Int32, through last: Int32? = nil) throws(LuaRaise) -> [RESPArgument] {
         var out: [RESPArgument] = []
-        let top = lua.top
+        let top = min(lua.top, last ?? lua.top)
         guard top >= first else { return out }
         out.reserveCapacity(Int(top - first + 1))
         for i in first...top {
@@ -439,7 +475,8 @@ public enum RedisModule {
             let c = try connection(lua)
             _ = try lua.checkBytes(2)
             try lua.checkAny(3)
-            var cmd: [RESPArgument] = [.string("SET")] + (try arguments(lua, from: 2).prefix(2))
+            // the key and the value only: the options table (4) is read below
+            var cmd: [RESPArgument] = [.string("SET")] + (try arguments(lua, from: 2, through: 3))
             if lua.type(at: 4) == .table {
                 if try lua.optionField(4, "ex", .number, arg: 4) { cmd += [.string("EX"), .int(lua.toInteger(-1) ?? 0)]; lua.pop() }
                 if try lua.optionField(4, "px", .number, arg: 4) { cmd += [.string("PX"), .int(lua.toInteger(-1) ?? 0)]; lua.pop() }
@@ -507,7 +544,7 @@ public enum RedisModule {
         if transaction {
             commands = [[.string("MULTI")]] + commands + [[.string("EXEC")]]
         }
-        return exchange(lua, c, commands) { lua, replies in
+        return exchange(lua, c, commands, pinned: transaction) { lua, replies in
             if transaction {
                 let exec = replies[replies.count - 1]
                 if exec.isError || exec.isNull {
@@ -617,12 +654,16 @@ public enum RedisModule {
     }
 
     /// The iterator function: the next key (or pair), fetching the next batch as needed.
-    static func next(_ lua: Lua, _ c: Connection, _ cur: Cursor) -> Int32 {
+    /// `exhausted` runs instead of ending the loop when the cursor is done (the next node's).
+    static func next(_ lua: Lua, _ c: Connection, _ cur: Cursor, exhausted: ((Lua) -> Int32)? = nil) -> Int32 {
         if cur.index + cur.pairs - 1 < cur.buffer.count {
             cur.index += cur.pairs
             return results(lua, c, Array(cur.buffer[(cur.index - cur.pairs)..<cur.index]))
         }
-        if cur.finished { lua.pushNil(); return 1 }
+        if cur.finished {
+            if let exhausted { return exhausted(lua) }
+            lua.pushNil(); return 1
+        }
         var cmd: [RESPArgument] = [.string(cur.command)]
         if let k = cur.key { cmd.append(.bytes(k)) }
         cmd.append(.bytes(cur.cursor))
@@ -641,7 +682,7 @@ public enum RedisModule {
             cur.cursor = nextCursor
             cur.buffer = batch
             cur.index = 0
-            return next(lua, c, cur)
+            return next(lua, c, cur, exhausted: exhausted)
         }
     }
 
@@ -658,9 +699,29 @@ public enum RedisModule {
     static let scan: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let c = try connection(lua)
-            let cur = Cursor(command: "SCAN", key: nil, pairs: 1)
-            cur.options = try scanOptions(lua, 2, allowType: true)
-            lua.push(closure: { lua in next(lua, c, cur) })
+            let options = try scanOptions(lua, 2, allowType: true)
+            guard let cl = c.cluster else {
+                let cur = Cursor(command: "SCAN", key: nil, pairs: 1)
+                cur.options = options
+                lua.push(closure: { lua in next(lua, c, cur) })
+                return 1
+            }
+            // a cluster: SCAN on every primary, one after the other
+            var nodes = (cl.map?.servingPrimaries ?? []).map { Connection(session: cl.session(for: $0.address), borrowed: true) }
+            var cur = Cursor(command: "SCAN", key: nil, pairs: 1)
+            cur.options = options
+            lua.push(closure: { lua in
+                func step(_ lua: Lua) -> Int32 {
+                    guard let node = nodes.first else { lua.pushNil(); return 1 }
+                    return next(lua, node, cur) { lua in
+                        nodes.removeFirst()
+                        cur = Cursor(command: "SCAN", key: nil, pairs: 1)
+                        cur.options = options
+                        return step(lua)
+                    }
+                }
+                return step(lua)
+            })
             return 1
         }
     }
@@ -852,6 +913,7 @@ public enum RedisModule {
             let c = try connection(lua)
             var cmd: [RESPArgument] = [.string("INFO")]
             if let s = try lua.optString(2) { cmd.append(.string(s)) }
+            if c.cluster != nil { return clusterInfo(lua, c, cmd) }
             return exchange(lua, c, [cmd]) { lua, replies in
                 let r = replies[0]
                 guard !r.isError, let text = r.string else { return result(lua, c, r) }
@@ -909,7 +971,8 @@ public enum RedisModule {
             let c = try connection(lua)
             if let i = c.info { lua.push(i.isDragonfly); return 1 }
             return exchange(lua, c, [[.string("INFO"), .string("server")]]) { lua, replies in
-                guard let text = replies[0].string, !replies[0].isError else { return result(lua, c, replies[0]) }
+                // a cluster answers with every primary's INFO: they are the same product
+                guard let text = replies[0].string ?? replies[0].elements?.first?.string, !replies[0].isError else { return result(lua, c, replies[0]) }
                 let parsed = RESPInfo.parse(text)
                 lua.push(parsed.isDragonfly)
                 return 1

@@ -27,6 +27,8 @@ public enum RESPPooling {
         case .dns, .connectRefused, .connect, .io, .closedByServer, .broken, .handshake, .tls, .tlsVerify, .tlsUnavailable:
             return (.connection, true)
         case .protocolError, .busy: return (.query, true)
+        case .cluster: return (.query, false)
+        case .sentinel: return (.connection, true)
         case .transactionLost: return (.transaction, true)
         case .badURL: return (nil, true)
         }

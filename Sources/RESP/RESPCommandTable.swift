@@ -44,6 +44,8 @@ public struct RESPCommandTable: Sendable, Equatable {
     /// changes data or server state. Unknown commands answer true.
     public func isWrite(_ name: String, subcommand: String? = nil) -> Bool {
         let n = name.lowercased()
+        // a read-only subcommand the server's table may not list (Sentinel's SENTINEL REPLICAS)
+        if let s = subcommand, let reads = RESPCommandTable.readSubcommands[n], reads.contains(s.lowercased()) { return false }
         if let s = subcommand, let c = commands[n + "|" + s.lowercased()] { return RESPCommandTable.writes(c) }
         if let c = commands[n] {
             // A container whose subcommand is unknown: judge the container's own flags only if
@@ -96,7 +98,8 @@ public struct RESPCommandTable: Sendable, Equatable {
         "object": ["encoding", "freq", "idletime", "refcount", "help"], "xinfo": ["stream", "groups", "consumers", "help"],
         "command": ["info", "count", "docs", "list", "getkeys"], "script": ["exists"], "function": ["list", "stats", "dump"],
         "latency": ["latest", "history", "doctor", "graph"], "acl": ["whoami", "list", "users", "getuser", "cat", "log"],
-        "cluster": ["info", "nodes", "slots", "shards", "myid"], "pubsub": ["channels", "numsub", "numpat", "shardchannels"],
+        "cluster": ["info", "nodes", "slots", "shards", "myid", "keyslot", "countkeysinslot"], "pubsub": ["channels", "numsub", "numpat", "shardchannels"],
+        "sentinel": ["get-master-addr-by-name", "replicas", "slaves", "masters", "master", "sentinels", "ckquorum", "myid", "info-cache"],
     ]
 
     static func fallbackIsWrite(_ n: String, subcommand: String?) -> Bool {

@@ -282,6 +282,13 @@ public final class RESPConnection {
         }
     }
 
+    /// True when the connection owes no reply yet the socket is readable: the server closed it
+    /// (or wrote unasked) while it sat idle, so a command sent on it now would fail unsent
+    /// though it could not be told apart from one that reached the server. One poll(2).
+    public var closedWhileIdle: Bool {
+        state == .ready && pendingReplies == 0 && !isTLS && RESPSocket.ready(fd, Int16(POLLIN))
+    }
+
     /// Closes the socket (no QUIT is sent). Idempotent; the connection is broken afterwards.
     public func close() {
         breakWith(RESPError(.broken, "connection closed by the client"))

@@ -28,6 +28,9 @@ public struct RESPError: Error, Sendable, Equatable, CustomStringConvertible {
         case handshake         // AUTH/HELLO/SELECT was refused by the server
         case busy              // the session is running another call (one call at a time)
         case transactionLost   // a connection broke inside MULTI or after WATCH: that state is gone
+        case cluster           // a Redis Cluster cannot serve the call: keys in several slots, a slot
+                               // no node serves, a redirect loop, no seed node answering
+        case sentinel          // no Sentinel named a primary that says it is one
     }
     public let kind: Kind
     public let message: String

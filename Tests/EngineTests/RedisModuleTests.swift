@@ -13,6 +13,19 @@ final class RedisModuleTests: XCTestCase {
         Harness.run(flags + ["-e", "redis = require 'opsh.redis'; opsh = require 'opsh'; URL = '\(server.url)'; PORT = \(server.port)\n" + code], env: env)
     }
 
+    /// r:set(key, value, {ex=, nx=}) raised "bad argument #3 ... got table": the options table
+    /// was read as a command argument.
+    func testSetWithOptions() {
+        let r = lua("""
+            local r = assert(redis.connect(URL))
+            print(r:set("k", "v", { ex = 60 }), r:ttl("k") > 0)
+            print(r:set("k", "w", { nx = true }) == opsh.null, r:get("k"))
+            print(r:set("n", 1, { px = 50000, xx = true }) == opsh.null, r:set("k", 2, { xx = true }))
+            """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, "OK\ttrue\ntrue\tv\ntrue\tOK\n")
+    }
+
     func testValuesAndErrors() {
         let r = lua("""
             local r = assert(redis.connect(URL))

@@ -56,6 +56,8 @@ return {
     local queue = args.queue or config.get("task_queue_name") or arq.keys.default_queue
     local r, err = redis.connect(url)
     if not r then return ctx:crit("queue.redis", "task-queue Redis is not reachable: " .. tostring(err), { up = 0 }) end
+    local refusal = require("opsh.units").redis_cluster_refusal(r, "arq")
+    if refusal then r:close(); return ctx:unknown("queue.redis", refusal) end
     local now = math.floor(time.now() * 1000)
 
     local targets = {}   -- { id, raw, job }

@@ -34,6 +34,8 @@ return {
     local url = args.url or config.get("task_queue_redis_url") or "redis://localhost:6379/1"
     local r, err = redis.connect(url)
     if not r then return ctx:crit("queue.redis", "task-queue Redis is not reachable: " .. tostring(err), { up = 0 }) end
+    local refusal = require("opsh.units").redis_cluster_refusal(r, "arq")
+    if refusal then r:close(); return ctx:unknown("queue.redis", refusal) end
     local failed, scanned, listed = {}, 0, 0
     for key in r:scan { match = arq.keys.result .. "*", count = 500 } do
       scanned = scanned + 1

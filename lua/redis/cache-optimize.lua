@@ -66,6 +66,8 @@ return {
     local url = (args.url and args.url ~= "") and args.url or config.get("redis_url")
     local r, err = redis.connect(url)
     if not r then return ctx:crit("cache.optimize", "Redis is not reachable: " .. tostring(err) .. auth_hint(err), { up = 0 }) end
+    local refusal = units.redis_cluster_refusal(r, "batches")
+    if refusal then r:close(); return ctx:unknown("cache.optimize", refusal) end
     local dragonfly = r:is_dragonfly()
 
     -- memory limit

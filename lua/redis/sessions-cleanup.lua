@@ -50,6 +50,8 @@ return {
     local url = (args.url and args.url ~= "") and args.url or config.get("redis_url")
     local r, err = redis.connect(url)
     if not r then return ctx:crit("sessions.cleanup", "Redis is not reachable: " .. tostring(err) .. auth_hint(err), { up = 0 }) end
+    local refusal = units.redis_cluster_refusal(r, "batches")
+    if refusal then r:close(); return ctx:unknown("sessions.cleanup", refusal) end
     -- deleting runs on a second connection, so that the next SCAN and the previous round's
     -- EVALs travel at the same time (two tasks): the cleanup takes about as long as the longer
     -- of the two streams of round trips instead of their sum

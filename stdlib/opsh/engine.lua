@@ -101,6 +101,7 @@ function M.run(job)
   if not oka then stderr("opsh: " .. tostring(args) .. "\n"); return 3 end
   if help == "help" then io.stdout:write(script.help(meta, name)); return 0 end
   if not confirm(name, meta, flags) then return 3 end
+  if flags.target then return require("opsh.fleet").run(name, meta, args, flags, { build = build, emit = emit }) end
 
   local ctx = report.new(name, meta, args, {
     dry_run = flags.dry_run, verbose = flags.verbose,

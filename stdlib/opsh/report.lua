@@ -128,8 +128,8 @@ function M.text(report, color)
   return table.concat(out, "\n") .. "\n"
 end
 
---- The report as JSON (schema opsh.report/v1).
-function M.json(report)
+--- The report as the table its JSON encodes (schema opsh.report/v1).
+function M.json_table(report)
   local json = require "opsh.json"
   local checks = json.array {}
   for i, c in ipairs(report.checks) do
@@ -151,7 +151,7 @@ function M.json(report)
     end
     args[k] = v
   end
-  return json.encode({
+  return {
     schema = M.SCHEMA,
     script = report.script,
     description = report.description or json.null,
@@ -164,7 +164,12 @@ function M.json(report)
     checks = checks,
     would = json.array(report.would or {}),
     error = report.error and { message = report.error.message, traceback = report.error.traceback or json.null } or json.null,
-  }, { pretty = true, sort_keys = true }) .. "\n"
+  }
+end
+
+--- The report as JSON (schema opsh.report/v1).
+function M.json(report)
+  return require("opsh.json").encode(M.json_table(report), { pretty = true, sort_keys = true }) .. "\n"
 end
 
 local function prom_label(s)

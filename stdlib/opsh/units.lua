@@ -29,6 +29,21 @@ end
 --- A hint to append to a Redis error that is an authentication failure ("" otherwise).
 ---@param err any
 ---@return string
+--- Why a procedure cannot run on a Redis Cluster, or nil when `r` is a connection to one server.
+--- what: "arq" (the task queue) or "batches" (atomic multi-key batches).
+function M.redis_cluster_refusal(r, what)
+  if #r:nodes() == 0 then return nil end
+  if what == "arq" then
+    return "the task queue cannot run on a Redis Cluster: ARQ keeps a job in arq:queue (a sorted set), "
+      .. "arq:job:<id>, arq:in-progress:<id>, arq:retry:<id> and arq:result:<id>, keys that hash to different "
+      .. "slots, and its workers change several of them in one transaction or script, which a cluster refuses "
+      .. "(CROSSSLOT). Point task_queue_redis_url at a single Redis or a Sentinel primary (sentinel://...)"
+  end
+  return "not on a Redis Cluster: each batch is one atomic command over many keys (EVAL or UNLINK), and keys of a "
+    .. "batch hash to different slots, which a cluster refuses (CROSSSLOT); run it against each primary's keys "
+    .. "with a single-slot pattern ({tag}) or on a single Redis"
+end
+
 function M.redis_auth_hint(err)
   local code = type(err) == "table" and err.code or ""
   if code == "WRONGPASS" or code == "NOAUTH" or tostring(err):find("AUTH", 1, true) then

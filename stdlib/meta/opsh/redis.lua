@@ -30,6 +30,9 @@ local redis = {}
 --- tls = {ca_file=, cert_file=, key_file=, verify=true, server_name=}}. host/port (host defaults
 --- to localhost, port to 6379) name the server instead of url; with neither, the configured
 --- redis_url is used. db, username, password, name, protocol and tls apply on top of either.
+--- A URL (or redis_url) that lists several nodes (redis://h1:7000,h2:7001), or redis_url with
+--- redis_cluster = true in the configuration, gives a cluster client (see redis.cluster); a
+--- sentinel:// URL gives the primary of a Sentinel service (see redis.sentinel).
 --- An unknown option raises an error that lists the options.
 ---@param url_or_opts? string|redis.options
 ---@return redis.connection|nil, table? err
@@ -46,6 +49,41 @@ function redis.connect(url_or_opts) end
 ---@param opts? opsh.pool.options
 ---@return opsh.pool.redis
 function redis.pool(url, opts) end
+
+--- A Redis Cluster client with the connection's API (call, get, set, pipeline, transaction,
+--- eval, scan, info, dbsize, ...). seeds: "redis://h1:7000,h2:7001" (credentials and TLS of the
+--- URL apply to every node), "h1:7000,h2:7001", or a list {"h1:7000", ...}; nil: the configured
+--- redis_url. The slot map comes from CLUSTER SHARDS (CLUSTER SLOTS before Redis 7) and is read
+--- at once: a cluster no node of which answers returns nil, err (err.code "cluster").
+--- Commands go to the primary of their keys' hash slot (CRC16 of the key or of its {hash tag});
+--- a pipeline is split per node, sent at once, and its replies come back in the caller's order.
+--- MOVED is followed (the map read again), ASK followed with ASKING; TRYAGAIN, CLUSTERDOWN,
+--- READONLY and a node that cannot be reached are retried with backoff within the timeout, so a
+--- failover is followed. A write whose connection broke after it was sent is not sent again.
+--- Refused with err.code "cluster" before anything is sent: a multi-key command (MGET, DEL a b,
+--- EVAL with keys) or a transaction whose keys hash to different slots (give them a common
+--- {hash tag}), SELECT, SUBSCRIBE, MONITOR. DBSIZE, FLUSHDB, FLUSHALL, KEYS and SCRIPT go to every
+--- primary: integers summed, arrays joined. r:info() merges every primary's INFO (counters of
+--- clients, memory, stats and keyspace summed; the rest the first primary's) and adds
+--- nodes = { ["host:port"] = that node's INFO }. r:scan{} walks every primary in turn.
+--- opts.read_from = "replica" sends read-only commands to a replica of the slot (READONLY).
+---@param seeds? string|string[]
+---@param opts? {timeout?: number, read_from?: "primary"|"replica", username?: string, password?: string}
+---@return redis.connection|nil, table? err
+function redis.cluster(seeds, opts) end
+
+--- The primary of a Redis Sentinel service with the connection's API: the sentinels are asked in
+--- turn (SENTINEL get-master-addr-by-name), the node named must say ROLE master (a sentinel naming
+--- a demoted node is passed over: a stale primary is refused). A failover is followed: when the
+--- primary answers READONLY (it was demoted; the command did not run), cannot be reached, or
+--- its connection broke, the primary is discovered again and the commands that did not run (for
+--- a broken connection, only read-only ones) are sent to the new one, within the timeout.
+--- redis.connect("sentinel://[user:pass@]h1:26379,h2:26379/mymaster[/db]") and a redis_url of
+--- that form do the same: every procedure that connects with redis_url follows the service.
+--- No sentinel answering, or none naming a primary, returns nil, err (err.code "sentinel").
+---@param opts {sentinels: string[], service: string, timeout?: number, username?: string, password?: string, db?: integer}
+---@return redis.connection|nil, table? err
+function redis.sentinel(opts) end
 
 --- Parses INFO text into { section = { field = value } } with numbers as numbers and
 --- keyspace lines (db0:keys=1,expires=0) as tables.
@@ -158,6 +196,20 @@ function conn:hget(key, field) end
 function conn:hset(key, field, value, ...) end
 function conn:hgetall(key) end            -- a table field = value
 function conn:dbsize() end
+
+--- A cluster's nodes as its slot map names them: {address=, id=, role="primary"|"replica",
+--- primary= (a replica's primary id), health= ("online", "failed", "loading"), slots= (a
+--- primary's slot count)}. Empty for a connection to one server.
+---@return table[]
+function conn:nodes() end
+
+--- for node, conn in r:each_node{role = "primary"|"replica"|"all"} do ... end: each node (a
+--- table as nodes() gives) with a connection to it alone (default: the primaries). An iterator,
+--- not a callback, so that calls in the loop can suspend a task. A connection to one server
+--- gives itself once.
+---@param opts? {role?: "primary"|"replica"|"all"}
+---@return fun(): table, redis.connection
+function conn:each_node(opts) end
 
 --- Closes the connection (also on <close> and garbage collection).
 function conn:close() end

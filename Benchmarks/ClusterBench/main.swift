@@ -1,0 +1,107 @@
+// cluster-bench: opsh's Redis Cluster client (RESPCluster) against one node (RESPSession), and
+// the per-command cost of slot routing. Driven by Benchmarks/redis/cluster.sh; see BENCHMARKS.md
+// "Redis Cluster".
+//
+//   cluster-bench MODE --seeds h:p[,h:p...] [--n N] [--depth D] [--reps R]
+//
+// MODE is one of
+//   cluster   pipelined SET then GET through RESPCluster: D commands per pipeline (split per
+//             node, sent at once, reassembled in order), N commands in all, req/s
+//   single    the same pipelines through one RESPSession to the first seed, req/s
+//   route     routing only, no I/O: RESPKeys.route + the slot of the key + the slot map lookup
+//             for N GET commands (for callgrind: instructions per command)
+// Keys are "cb:<i mod 10000>" (spread over every slot), values "xxx" (redis-benchmark's default).
+import Glibc
+import RESP
+
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+func fail(_ msg: String) -> Never {
+    let line = Array("cluster-bench: \(msg)\n".utf8)
+    _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    exit(2)
+}
+
+var args = Array(CommandLine.arguments.dropFirst())
+guard let mode = args.first else { fail("usage: cluster-bench cluster|single|route --seeds h:p,... [--n N] [--depth D] [--reps R]") }
+args.removeFirst()
+var seedText = "127.0.0.1:7000", n = 200_000, depth = 16, reps = 3
+while !args.isEmpty {
+    let flag = args.removeFirst()
+    guard let v = args.first else { fail("\(flag) needs a value") }
+    args.removeFirst()
+    switch flag {
+    case "--seeds": seedText = v
+    case "--n": n = Int(v) ?? n
+    case "--depth": depth = Int(v) ?? depth
+    case "--reps": reps = Int(v) ?? reps
+    default: fail("unknown option \(flag)")
+    }
+}
+
+let total = n, perPipeline = depth, repetitions = reps
+let keys: [[UInt8]] = (0..<10_000).map { Array("cb:\($0)".utf8) }
+let value: [UInt8] = Array("xxx".utf8)
+
+func batches(_ op: String) -> [[[RESPArgument]]] {
+    var out: [[[RESPArgument]]] = []
+    var i = 0
+    while i < total {
+        let d = min(perPipeline, total - i)
+        out.append((0..<d).map { k in
+            op == "SET" ? [.string("SET"), .bytes(keys[(i + k) % keys.count]), .bytes(value)]
+                        : [.string("GET"), .bytes(keys[(i + k) % keys.count])]
+        })
+        i += d
+    }
+    return out
+}
+
+let seeds: [RESPEndpoint]
+do { seeds = try RESPCluster.seeds(from: seedText) } catch { fail("\(error)") }
+
+switch mode {
+case "route":
+    let cluster = RESPCluster(seeds: seeds)
+    do { try cluster.refresh() } catch { fail("\(error)") }
+    guard let map = cluster.map else { fail("no slot map") }
+    let cmds: [[RESPArgument]] = (0..<1000).map { [.string("GET"), .bytes(keys[$0])] }
+    var sum = 0
+    let t0 = now()
+    for i in 0..<total {
+        let cmd = cmds[i % cmds.count]
+        guard case .keys(let k) = RESPKeys.route(cmd) else { fail("not routed by key") }
+        let found: Int? = (try? RESPKeys.slot(of: cmd, keys: k)) ?? nil
+        let slot = found ?? 0
+        sum &+= slot &+ Int(map.slots[slot])
+    }
+    let ns = Int((now() - t0) / Double(max(total, 1)) * 1e9)
+    print("route \(ns) ns/cmd (checksum \(sum))")
+case "cluster", "single":
+    let sets = batches("SET"), gets = batches("GET")
+    let cluster = RESPCluster(seeds: seeds)
+    let single = RESPSession(endpoint: seeds[0])
+    func run(_ b: [[[RESPArgument]]]) {
+        for p in b {
+            do {
+                let r = mode == "cluster" ? try cluster.perform(p) : try single.perform(p)
+                if r.count != p.count || r.contains(where: \.isError) { fail("bad replies: \(r.first { $0.isError } ?? .null)") }
+            } catch { fail("\(error)") }
+        }
+    }
+    run(Array(sets.prefix(100)))     // warm-up: connections, slot map
+    for _ in 0..<repetitions {
+        for (name, b) in [("SET", sets), ("GET", gets)] {
+            let t0 = now()
+            run(b)
+            let dt = now() - t0
+            print("\(mode) \(name) depth \(perPipeline): \(Int(Double(total) / dt)) req/s")
+        }
+    }
+default:
+    fail("unknown mode \(mode)")
+}
