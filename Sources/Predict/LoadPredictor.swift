@@ -22,8 +22,10 @@ public struct LoadPredictor: Sendable {
     var openSum = 0.0
     /// The EWMAs through the slot before the newest.
     var smoothing = Features.Smoothing()
+    /// The seasonal lag inputs for these horizons at this interval.
+    let lags: SeasonalLags
     /// The features of the newest slot, as it stands.
-    var current = [Double](repeating: 0, count: Features.count)
+    var current: [Double]
 
     var models: [HorizonModel?]
     var live: [LiveScore]
@@ -37,6 +39,8 @@ public struct LoadPredictor: Sendable {
         try config.validate()
         self.config = config
         steps = config.stepCounts
+        lags = SeasonalLags(interval: config.interval, steps: steps)
+        current = [Double](repeating: 0, count: lags.count)
         factor = LoadFactor(capacity: config.capacity, latencyThresholdMs: config.latencyThresholdMs)
         history = History(capacity: config.history)
         models = Array(repeating: nil, count: steps.count)
@@ -124,8 +128,8 @@ public struct LoadPredictor: Sendable {
         let i = history.total - 1
         let s = smoothing.adding(history.loadAt(i))
         let time = time(ofSlot: i)
-        let h = history
-        current.withUnsafeMutableBufferPointer { Features.write(h, i, s, time: time, into: $0.baseAddress!) }
+        let h = history, lags = lags
+        current.withUnsafeMutableBufferPointer { Features.write(h, i, s, lags, time: time, into: $0.baseAddress!) }
     }
 
     /// The newest slot is final: score the forecasts that targeted it, forecast from it, and
