@@ -46,11 +46,17 @@ public final class Pool<Connection: AnyObject>: @unchecked Sendable {
         public let connection: Connection
         /// The pool's number for the connection (stable while it lives; affinity keys on it).
         public let id: Int
-        let generation: UInt32
+        @usableFromInline let generation: UInt32
         /// Idle for longer than the validation interval: check it before use.
         public let needsValidation: Bool
         /// The slot (the pool keeps every cell for its life; a lease is returned to a live pool).
-        unowned(unsafe) let cell: SlotCell
+        @usableFromInline let cell: Unmanaged<SlotCell>
+
+        @usableFromInline
+        init(connection: Connection, id: Int, generation: UInt32, needsValidation: Bool, cell: Unmanaged<SlotCell>) {
+            self.connection = connection; self.id = id; self.generation = generation
+            self.needsValidation = needsValidation; self.cell = cell
+        }
     }
 
     /// The right to make one new connection: the slot is reserved for it.
@@ -71,15 +77,19 @@ public final class Pool<Connection: AnyObject>: @unchecked Sendable {
 
     public let name: String
     let connector: Connector
-    let clock: PoolClock
+    @usableFromInline let clock: PoolClock
     let state: Mutex<PoolState>
     /// `Gate` bits, published by the lock (see `PoolState.gateBits`); non-zero sends returns to
     /// the lock instead of the thread's cache.
-    let gate = Atomic<UInt8>(0)
-    /// This pool's key in the threads' caches.
-    let token = ThreadCache.newToken()
+    @usableFromInline let gate = Atomic<UInt8>(0)
+    /// This pool's key in the threads' caches, and the threads' caches' key (read once here:
+    /// a global's lazy initialisation is checked at every access).
+    @usableFromInline let token = ThreadCache.newToken()
+    @usableFromInline let threadKey = ThreadCache.key
     /// The options the lock-free paths read (fixed for the pool's life).
-    let lifetimeNs: UInt64, validateAfterNs: UInt64
+    @usableFromInline let lifetimeNs: UInt64, validateAfterNs: UInt64
+    /// The clock is the system's (read without going through the manual clock's reference).
+    @usableFromInline let systemClock: Bool
 
     public init(name: String, options: PoolOptions, connector: Connector, clock: PoolClock = .monotonic) throws(PoolError) {
         try options.validate()
@@ -89,7 +99,11 @@ public final class Pool<Connection: AnyObject>: @unchecked Sendable {
         self.state = Mutex(PoolState(options: options, capacity: options.max))
         lifetimeNs = PoolClock.nanos(options.maxLifetime)
         validateAfterNs = PoolClock.nanos(options.validationInterval)
+        systemClock = clock.manual == nil
     }
+
+    @inlinable
+    var coarseNow: UInt64 { systemClock ? PoolClock.coarse() : clock.now() }
 
     deinit { close() }
 
@@ -98,6 +112,10 @@ public final class Pool<Connection: AnyObject>: @unchecked Sendable {
     /// An idle connection, the right to make one, or a place in the queue (`completion` runs
     /// later with `.ready`, `.create` or `.failed`; never when `checkout` itself returns
     /// something else).
+    ///
+    /// Inlinable, with the thread-cache paths it starts with: specialised for the caller's
+    /// connection type, instead of going through generic value witnesses at every call.
+    @inlinable
     public func checkout(_ completion: @escaping Completion) -> Checkout {
         if let lease = checkoutCached() { return .ready(lease) }
         return checkout(choosing: nil, completion)
@@ -106,51 +124,58 @@ public final class Pool<Connection: AnyObject>: @unchecked Sendable {
     // MARK: the thread's cache
 
     /// The connection this thread returned last, if it is still cached for it (no lock).
-    @inline(__always)
+    @inlinable
     public func checkoutCached() -> Lease? {
-        guard let e = ThreadCache.entries(create: false), let i = ThreadCache.find(e, token), let cell = e[i].cell else { return nil }
+        guard let e = ThreadCache.entries(threadKey, create: false), let i = ThreadCache.find(e, token), let ref = e[i].cell else { return nil }
         let g = e[i].generation
         e[i].token = 0
-        guard cell.word.compareExchange(expected: SlotCell.pack(g, SlotCell.cached), desired: SlotCell.pack(g &+ 1, SlotCell.out),
-                                        ordering: .acquiringAndReleasing).exchanged else { return nil }
-        let now = clock.now()
-        if lifetimeNs > 0 && now &- cell.born >= lifetimeNs {
-            // past its lifetime while cached: closed, and the caller goes to the lock
-            retire(cell.index, g &+ 1)
-            return nil
+        // the cell lives as long as the pool: no reference counting on this path
+        return ref._withUnsafeGuaranteedRef { cell -> Lease? in
+            guard cell.word.compareExchange(expected: SlotCell.pack(g, SlotCell.cached), desired: SlotCell.pack(g &+ 1, SlotCell.out),
+                                            ordering: .acquiringAndReleasing).exchanged else { return nil }
+            let now = coarseNow
+            if lifetimeNs > 0 && now &- cell.born >= lifetimeNs {
+                // past its lifetime while cached: closed, and the caller goes to the lock
+                retire(cell.index, g &+ 1)
+                return nil
+            }
+            cell.cacheHits.store(cell.cacheHits.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+            return Lease(connection: unsafeDowncast(cell.connection.unsafelyUnwrapped, to: Connection.self), id: cell.index, generation: g &+ 1,
+                         needsValidation: now &- cell.lastUsed.load(ordering: .relaxed) > validateAfterNs, cell: ref)
         }
-        cell.cacheHits.store(cell.cacheHits.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
-        return Lease(connection: unsafeDowncast(cell.connection.unsafelyUnwrapped, to: Connection.self), id: cell.index, generation: g &+ 1,
-                     needsValidation: now &- cell.lastUsed.load(ordering: .relaxed) > validateAfterNs, cell: cell)
     }
 
     /// Returns `lease` to this thread's cache; false when it must go to the lock (someone
     /// waits, the pool is closed or too big, the connection expired, the thread already holds
     /// one of this pool's, or the lease is not the slot's current loan).
-    @inline(__always)
+    @inlinable
     func releaseToCache(_ lease: Lease) -> Bool {
-        guard let e = ThreadCache.entries(create: true) else { return false }
+        guard let e = ThreadCache.entries(threadKey, create: true) else { return false }
         let i = ThreadCache.place(e, token)
         if e[i].token == token, let held = e[i].cell,
-           held.word.load(ordering: .relaxed) == SlotCell.pack(e[i].generation, SlotCell.cached) { return false }
-        let cell = lease.cell, g = lease.generation
-        let now = clock.now()
-        if lifetimeNs > 0 && now &- cell.born >= lifetimeNs { return false }
-        cell.lastUsed.store(now, ordering: .relaxed)
-        guard cell.word.compareExchange(expected: SlotCell.pack(g, SlotCell.out), desired: SlotCell.pack(g, SlotCell.cached),
-                                        ordering: .sequentiallyConsistent).exchanged else { return false }
-        // The lock publishes a gate bit before it looks for cached connections; this return
-        // made the slot cached before reading the gate: one of the two sees the other.
-        if gate.load(ordering: .sequentiallyConsistent) != 0 {
-            // taken back here, or by the lock (then it is the lock's: nothing left to do)
-            return !cell.word.compareExchange(expected: SlotCell.pack(g, SlotCell.cached), desired: SlotCell.pack(g, SlotCell.out),
-                                              ordering: .sequentiallyConsistent).exchanged
+           held._withUnsafeGuaranteedRef({ $0.word.load(ordering: .relaxed) }) == SlotCell.pack(e[i].generation, SlotCell.cached) { return false }
+        let g = lease.generation
+        let cached = lease.cell._withUnsafeGuaranteedRef { cell -> Bool in
+            let now = coarseNow
+            if lifetimeNs > 0 && now &- cell.born >= lifetimeNs { return false }
+            cell.lastUsed.store(now, ordering: .relaxed)
+            guard cell.word.compareExchange(expected: SlotCell.pack(g, SlotCell.out), desired: SlotCell.pack(g, SlotCell.cached),
+                                            ordering: .sequentiallyConsistent).exchanged else { return false }
+            // The lock publishes a gate bit before it looks for cached connections; this return
+            // made the slot cached before reading the gate: one of the two sees the other.
+            if gate.load(ordering: .sequentiallyConsistent) != 0 {
+                // taken back here (to the lock), or by the lock (then it is the lock's: done)
+                return !cell.word.compareExchange(expected: SlotCell.pack(g, SlotCell.cached), desired: SlotCell.pack(g, SlotCell.out),
+                                                  ordering: .sequentiallyConsistent).exchanged
+            }
+            e[i] = CachedEntry(token: token, cell: lease.cell, generation: g)
+            return true
         }
-        e[i] = CachedEntry(token: token, cell: cell, generation: g)
-        return true
+        return cached
     }
 
     /// Closes the connection of a slot a cache hit found past its lifetime.
+    @usableFromInline
     func retire(_ slot: Int, _ generation: UInt32) {
         let (handoff, drop): (PoolHandoff?, AnyObject?) = state.withLock { s in
             guard s.isOut(slot, generation) else { return (nil, nil) }
@@ -238,7 +263,7 @@ public final class Pool<Connection: AnyObject>: @unchecked Sendable {
     @inline(__always)
     static func lease(_ l: PoolLent) -> Lease {
         Lease(connection: unsafeDowncast(l.connection, to: Connection.self), id: l.cell.index, generation: l.generation,
-              needsValidation: l.stale, cell: l.cell)
+              needsValidation: l.stale, cell: Unmanaged.passUnretained(l.cell))
     }
 
     /// Records the connection made under `permit` as checked out by its maker.
@@ -273,12 +298,14 @@ public final class Pool<Connection: AnyObject>: @unchecked Sendable {
     }
 
     /// Returns a connection that still works.
+    @inlinable
     public func release(_ lease: Lease) {
         if releaseToCache(lease) { return }
         releaseToPool(lease)
     }
 
     /// `release` through the lock: to the oldest waiter, the idle list, or closed.
+    @usableFromInline
     func releaseToPool(_ lease: Lease) {
         let now = clock.now()
         let (handoff, drop): (PoolHandoff?, AnyObject?) = state.withLock { s in

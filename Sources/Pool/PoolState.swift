@@ -8,25 +8,31 @@ import Synchronization
 /// kept for the thread that returned it; counted by the lock's bookkeeping as checked out until
 /// taken back). Only a thread-cache hit (cached → out, by the thread that cached it), a fast
 /// return (out → cached, by the loan's holder) and `steal` (cached → idle, under the lock) race.
+@usableFromInline
 final class SlotCell: @unchecked Sendable {
-    static let free: UInt64 = 0, idle: UInt64 = 1, out: UInt64 = 2, cached: UInt64 = 3
+    // computed, not stored: inlined into callers in other modules without a global's accessor
+    @inlinable static var free: UInt64 { 0 }
+    @inlinable static var idle: UInt64 { 1 }
+    @inlinable static var out: UInt64 { 2 }
+    @inlinable static var cached: UInt64 { 3 }
 
     /// generation << 2 | state
-    let word = Atomic<UInt64>(0)
+    @usableFromInline let word = Atomic<UInt64>(0)
     /// When the connection was last returned (coarse clock; a fast return writes it too).
-    let lastUsed = Atomic<UInt64>(0)
+    @usableFromInline let lastUsed = Atomic<UInt64>(0)
     /// Checkouts served from a thread's cache (written only by the thread holding the slot).
-    let cacheHits = Atomic<Int>(0)
-    let index: Int
+    @usableFromInline let cacheHits = Atomic<Int>(0)
+    @usableFromInline let index: Int
     /// Under the lock, while no thread can reach the slot (free or idle).
-    var born: UInt64 = 0
-    var connection: AnyObject?
+    // (no dynamic exclusivity checks: the slot's state word is what orders access to them)
+    @exclusivity(unchecked) @usableFromInline var born: UInt64 = 0
+    @exclusivity(unchecked) @usableFromInline var connection: AnyObject?
     // Two cells on one cache line would make two threads' private slots contend.
     private let padding: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0)
 
     init(index: Int) { self.index = index }
 
-    @inline(__always) static func pack(_ generation: UInt32, _ state: UInt64) -> UInt64 { UInt64(generation) << 2 | state }
+    @inlinable static func pack(_ generation: UInt32, _ state: UInt64) -> UInt64 { UInt64(generation) << 2 | state }
     @inline(__always) static func generation(_ w: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: w >> 2) }
     @inline(__always) static func state(_ w: UInt64) -> UInt64 { w & 3 }
 

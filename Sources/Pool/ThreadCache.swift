@@ -15,16 +15,23 @@ import Synchronization
 /// for another pool: an entry of a pool that is gone is only ever overwritten. A thread keeps
 /// `ways` entries (a few pools used from one thread); the memory is freed when the thread exits
 /// (its cached connections, if any, are taken back by their pools as above).
+@usableFromInline
 struct CachedEntry {
-    var token: UInt64 = 0
-    unowned(unsafe) var cell: SlotCell? = nil
-    var generation: UInt32 = 0
+    @usableFromInline var token: UInt64 = 0
+    @usableFromInline var cell: Unmanaged<SlotCell>? = nil
+    @usableFromInline var generation: UInt32 = 0
+
+    @usableFromInline init() {}
+    @usableFromInline init(token: UInt64, cell: Unmanaged<SlotCell>, generation: UInt32) {
+        self.token = token; self.cell = cell; self.generation = generation
+    }
 }
 
+@usableFromInline
 enum ThreadCache {
-    static let ways = 4
+    @inlinable static var ways: Int { 4 }
 
-    static let key: pthread_key_t = {
+    @usableFromInline static let key: pthread_key_t = {
         var k = pthread_key_t()
         // Without a key there is no cache: every checkout takes the lock (still correct).
         if pthread_key_create(&k, { free($0) }) != 0 { k = pthread_key_t(UInt32.max) }
@@ -36,12 +43,17 @@ enum ThreadCache {
     /// A token no other pool of this process has had.
     static func newToken() -> UInt64 { tokens.wrappingAdd(1, ordering: .relaxed).oldValue }
 
-    /// This thread's entries (nil when it has none yet and `create` is false).
-    @inline(__always)
-    static func entries(create: Bool) -> UnsafeMutablePointer<CachedEntry>? {
-        let k = key
+    /// This thread's entries (nil when it has none yet and `create` is false); `k` is `key`.
+    @inlinable
+    static func entries(_ k: pthread_key_t, create: Bool) -> UnsafeMutablePointer<CachedEntry>? {
         if let p = pthread_getspecific(k) { return p.assumingMemoryBound(to: CachedEntry.self) }
-        guard create, k != pthread_key_t(UInt32.max) else { return nil }
+        guard create else { return nil }
+        return make(k)
+    }
+
+    @usableFromInline
+    static func make(_ k: pthread_key_t) -> UnsafeMutablePointer<CachedEntry>? {
+        guard k != pthread_key_t(UInt32.max) else { return nil }
         guard let raw = malloc(MemoryLayout<CachedEntry>.stride * ways) else { return nil }
         let p = raw.bindMemory(to: CachedEntry.self, capacity: ways)
         p.initialize(repeating: CachedEntry(), count: ways)
@@ -50,7 +62,7 @@ enum ThreadCache {
     }
 
     /// The entry of the pool with `token` in `e`, or nil.
-    @inline(__always)
+    @inlinable
     static func find(_ e: UnsafeMutablePointer<CachedEntry>, _ token: UInt64) -> Int? {
         for i in 0..<ways where e[i].token == token { return i }
         return nil
@@ -59,7 +71,7 @@ enum ThreadCache {
     /// Where to put an entry for `token`: its own, an empty one, or one chosen by the token
     /// (its previous pool's cached slot, if still cached, is then taken back by that pool
     /// when it needs it).
-    @inline(__always)
+    @inlinable
     static func place(_ e: UnsafeMutablePointer<CachedEntry>, _ token: UInt64) -> Int {
         var empty = -1
         for i in 0..<ways {
