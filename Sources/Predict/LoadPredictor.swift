@@ -231,12 +231,22 @@ public struct LoadPredictor: Sendable {
     }
 }
 
-/// The fitted model of one horizon.
-struct HorizonModel: Sendable, Equatable {
-    var fit: LinearFit
+/// The fitted model of one horizon. A class, immutable once trained: a forecast takes it out of
+/// the predictor's array as one reference (a struct of three arrays cost a forecast hundreds of
+/// instructions of copies and value-witness calls).
+final class HorizonModel: Sendable, Equatable {
+    let fit: LinearFit
     /// Errors at training, of a model fitted without the holdout, on the holdout.
-    var holdout: ErrorSummary
-    var importance: [FeatureImportance]
+    let holdout: ErrorSummary
+    let importance: [FeatureImportance]
+
+    init(fit: LinearFit, holdout: ErrorSummary, importance: [FeatureImportance]) {
+        self.fit = fit; self.holdout = holdout; self.importance = importance
+    }
+
+    static func == (a: HorizonModel, b: HorizonModel) -> Bool {
+        a.fit == b.fit && a.holdout == b.holdout && a.importance == b.importance
+    }
 }
 
 /// The live scoring of one horizon: the forecasts made from the last `steps + 1` slots, waiting
