@@ -6,6 +6,8 @@
 //       configuration but for `interval` and horizons H1, H2 (seconds), training on its own
 //       triggers as it goes; from sample FROM on, writes "i,load,forecast_h1,forecast_h2" for
 //       each sample i (the forecasts made after sample i was taken in). Prints the trainings.
+//   predict-bench count predict|train N
+//       N predictions or N trainings on 1,000 samples, silent (for callgrind).
 //   predict-bench speed
 //       The cost of one predict() on a trained predictor (ns, best of 7 runs of 1,000,000),
 //       of one observe(), and of train() on 1,000 samples (ms, median of 21).
@@ -83,19 +85,36 @@ func walk(_ args: [String]) {
     }
 }
 
-func speed() {
+/// A predictor at horizons 25 s and 900 s that has taken 1,000 samples (5 s apart) and trained.
+func trainedPredictor() -> LoadPredictor {
     var c = PredictorConfig()
     c.horizons = [25, 900]
     c.autoTrain = false
     var p = try! LoadPredictor(c)
-    var samples: [Sample] = []
     for i in 0..<1000 {
         let t = 1_700_438_400.0 + Double(i) * 5
         let r = 25 + 10 * sin(2 * Double.pi * t / 86_400) + 5 * sin(Double(i) / 7) + Double(i % 13) * 0.2
-        samples.append(Sample(t: t, requests: r))
+        try! p.observe(Sample(t: t, requests: r))
     }
-    for s in samples { try! p.observe(s) }
     p.train()
+    return p
+}
+
+/// N predictions, or N trainings on the 1,000 samples, nothing printed (callgrind runs it
+/// with two N and takes the difference: the cost of one operation without the setup's).
+func count(_ what: String, _ n: Int) {
+    let p = trainedPredictor()
+    var sink = 0.0
+    if what == "predict" {
+        for k in 0..<n { sink += try! p.predict(horizon: k & 1 == 0 ? 25 : 900).load }
+    } else {
+        for _ in 0..<n { var r = p; sink += Double(r.train().samples) }
+    }
+    if sink.isNaN { exit(1) }
+}
+
+func speed() {
+    let p = trainedPredictor()
 
     var best = Double.infinity
     var sink = 0.0
@@ -131,5 +150,6 @@ let args = Array(CommandLine.arguments.dropFirst())
 switch args.first {
 case "walk": walk(Array(args.dropFirst()))
 case "speed": speed()
-default: fail("usage: predict-bench walk|speed ...")
+case "count": count(args[1], Int(args[2])!)
+default: fail("usage: predict-bench walk|speed|count ...")
 }
