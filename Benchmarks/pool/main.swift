@@ -19,6 +19,14 @@ func now() -> UInt64 {
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
+/// This thread's CPU time: on a machine shared with other work, the time the loop really ran
+/// (wall time also counts the time the scheduler gave to others).
+func cpuNow() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
 func median(_ xs: [Double]) -> Double {
     let s = xs.sorted()
     return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
@@ -72,13 +80,14 @@ func runThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
 
 func micro() {
     let n = 5_000_000
-    var single: [Double] = [], both: [Double] = [], check: [Double] = []
+    var single: [Double] = [], singleCPU: [Double] = [], both: [Double] = [], check: [Double] = [], checkCPU: [Double] = []
     let p = makePool(max: 2)
     acquireLoop(p, 1000)
     for _ in 0..<7 {
-        let t0 = now()
+        let t0 = now(), c0 = cpuNow()
         acquireLoop(p, n)
         single.append(Double(now() - t0) / Double(n))
+        singleCPU.append(Double(cpuNow() - c0) / Double(n))
     }
     for _ in 0..<5 {
         let t0 = now()
@@ -104,15 +113,18 @@ func micro() {
     let b = try! CircuitBreaker(name: "bench")
     var sink = 0
     for _ in 0..<7 {
-        let t0 = now()
+        let t0 = now(), c0 = cpuNow()
         sink &+= breakerLoop(b, n * 4)
         check.append(Double(now() - t0) / Double(n * 4))
+        checkCPU.append(Double(cpuNow() - c0) / Double(n * 4))
     }
     let s = p.stats
     print("acquire+release, 1 thread:          median \(fmt(median(single))) ns  (min \(fmt(single.min()!)), max \(fmt(single.max()!)))")
+    print("  the same, thread CPU time:        median \(fmt(median(singleCPU))) ns  (min \(fmt(singleCPU.min()!)), max \(fmt(singleCPU.max()!)))")
     print("acquire+release, 2 threads, 1 pool: median \(fmt(median(both))) ns per cycle of wall time (min \(fmt(both.min()!)), max \(fmt(both.max()!)))")
     print("acquire+release, 2 threads, pool of 1 connection: median \(fmt(median(one))) ns per cycle of wall time (min \(fmt(one.min()!)), max \(fmt(one.max()!))); waits \(q.stats.acquireWait.count - q.stats.acquireWait.countAtMost(0)) of \(q.stats.acquiredTotal)")
     print("closed-breaker check:               median \(fmt(median(check))) ns  (min \(fmt(check.min()!)), max \(fmt(check.max()!)))")
+    print("  the same, thread CPU time:        median \(fmt(median(checkCPU))) ns  (min \(fmt(checkCPU.min()!)), max \(fmt(checkCPU.max()!)))")
     print("pool: created \(s.createdTotal), acquired \(s.acquiredTotal), acquire-wait samples \(s.acquireWait.count) (sink \(sink % 2))")
 }
 
