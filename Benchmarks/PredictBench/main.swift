@@ -6,6 +6,8 @@
 //       configuration but for `interval` and horizons H1, H2 (seconds), training on its own
 //       triggers as it goes; from sample FROM on, writes "i,load,forecast_h1,forecast_h2" for
 //       each sample i (the forecasts made after sample i was taken in). Prints the trainings.
+//   predict-bench count predict|train N
+//       N predictions or N trainings on 1,000 samples, silent (for callgrind).
 //   predict-bench speed
 //       The cost of one predict() on a trained predictor (ns, best of 7 runs of 1,000,000),
 //       of one observe(), and of train() on 1,000 samples (ms, median of 21).
@@ -15,6 +17,13 @@ import Predict
 func now() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+/// This thread's CPU time (on a shared machine, wall time also counts others' turns).
+func cpuNow() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 
@@ -83,29 +92,47 @@ func walk(_ args: [String]) {
     }
 }
 
-func speed() {
+/// A predictor at horizons 25 s and 900 s that has taken 1,000 samples (5 s apart) and trained.
+func trainedPredictor() -> LoadPredictor {
     var c = PredictorConfig()
     c.horizons = [25, 900]
     c.autoTrain = false
     var p = try! LoadPredictor(c)
-    var samples: [Sample] = []
     for i in 0..<1000 {
         let t = 1_700_438_400.0 + Double(i) * 5
         let r = 25 + 10 * sin(2 * Double.pi * t / 86_400) + 5 * sin(Double(i) / 7) + Double(i % 13) * 0.2
-        samples.append(Sample(t: t, requests: r))
+        try! p.observe(Sample(t: t, requests: r))
     }
-    for s in samples { try! p.observe(s) }
     p.train()
+    return p
+}
 
-    var best = Double.infinity
+/// N predictions, or N trainings on the 1,000 samples, nothing printed (callgrind runs it
+/// with two N and takes the difference: the cost of one operation without the setup's).
+func count(_ what: String, _ n: Int) {
+    let p = trainedPredictor()
+    var sink = 0.0
+    if what == "predict" {
+        for k in 0..<n { sink += try! p.predict(horizon: k & 1 == 0 ? 25 : 900).load }
+    } else {
+        for _ in 0..<n { var r = p; sink += Double(r.train().samples) }
+    }
+    if sink.isNaN { exit(1) }
+}
+
+func speed() {
+    let p = trainedPredictor()
+
+    var best = Double.infinity, bestCPU = Double.infinity
     var sink = 0.0
     let n = 1_000_000
     for _ in 0..<7 {
-        let t0 = now()
+        let t0 = now(), c0 = cpuNow()
         for k in 0..<n { sink += try! p.predict(horizon: k & 1 == 0 ? 25 : 900).load }
         best = min(best, (now() - t0) / Double(n))
+        bestCPU = min(bestCPU, (cpuNow() - c0) / Double(n))
     }
-    print("predict \(Int((best * 1e9).rounded())) ns   (best of 7 x \(n), horizons 25 s and 900 s alternately; sink \(sink > 0))")
+    print("predict \(Int((best * 1e9).rounded())) ns, thread CPU time \(Int((bestCPU * 1e9).rounded())) ns   (best of 7 x \(n), horizons 25 s and 900 s alternately; sink \(sink > 0))")
 
     var q = p
     var bestObserve = Double.infinity
@@ -116,20 +143,22 @@ func speed() {
     }
     print("observe \(Int((bestObserve * 1e9).rounded())) ns   (best of 5 x 100000, no training)")
 
-    var times: [Double] = []
+    var times: [Double] = [], cpu: [Double] = []
     for _ in 0..<21 {
         var r = p
-        let t0 = now()
+        let t0 = now(), c0 = cpuNow()
         r.train()
         times.append(now() - t0)
+        cpu.append(cpuNow() - c0)
     }
-    times.sort()
-    print("train(1000 samples) \(String(Int(times[10] * 1e6))) us median, \(String(Int(times[0] * 1e6))) us best (21 runs)")
+    times.sort(); cpu.sort()
+    print("train(1000 samples) \(String(Int(times[10] * 1e6))) us median, \(String(Int(times[0] * 1e6))) us best (21 runs); thread CPU time \(String(Int(cpu[10] * 1e6))) us median")
 }
 
 let args = Array(CommandLine.arguments.dropFirst())
 switch args.first {
 case "walk": walk(Array(args.dropFirst()))
 case "speed": speed()
-default: fail("usage: predict-bench walk|speed ...")
+case "count": count(args[1], Int(args[2])!)
+default: fail("usage: predict-bench walk|speed|count ...")
 }

@@ -4,7 +4,8 @@
 //
 //   pool-bench micro                 acquire+release (1 thread, 2 threads), breaker check
 //   pool-bench count acquire|breaker N   N iterations, nothing printed (callgrind runs it twice)
-//   pool-bench replay PORT [SCALE]   the trace through an adaptive pool, then a fixed one
+//   pool-bench replay PORT [TICK]    the window through two adaptive pools driven by the predictor's
+//                                    forecast (+25 s, +900 s of trace time), then a fixed one
 import Glibc
 import Pool
 import RESP
@@ -18,6 +19,14 @@ func now() -> UInt64 {
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
+/// This thread's CPU time: on a machine shared with other work, the time the loop really ran
+/// (wall time also counts the time the scheduler gave to others).
+func cpuNow() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
 func median(_ xs: [Double]) -> Double {
     let s = xs.sorted()
     return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
@@ -25,7 +34,7 @@ func median(_ xs: [Double]) -> Double {
 
 func makePool(max: Int) -> Pool<Conn> {
     try! Pool(name: "bench", options: PoolOptions(min: 0, max: max, maxLifetime: 0, idleTimeout: 0),
-              connector: .init(close: { _ in }))
+              connector: .init(close: { _ in }, create: { _ in Conn() }))
 }
 
 /// One checkout + release; a fresh slot is filled the first time.
@@ -71,13 +80,14 @@ func runThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
 
 func micro() {
     let n = 5_000_000
-    var single: [Double] = [], both: [Double] = [], check: [Double] = []
+    var single: [Double] = [], singleCPU: [Double] = [], both: [Double] = [], check: [Double] = [], checkCPU: [Double] = []
     let p = makePool(max: 2)
     acquireLoop(p, 1000)
     for _ in 0..<7 {
-        let t0 = now()
+        let t0 = now(), c0 = cpuNow()
         acquireLoop(p, n)
         single.append(Double(now() - t0) / Double(n))
+        singleCPU.append(Double(cpuNow() - c0) / Double(n))
     }
     for _ in 0..<5 {
         let t0 = now()
@@ -85,17 +95,36 @@ func micro() {
         // both threads' cycles over the wall time: the pool's throughput under contention
         both.append(Double(now() - t0) / Double(n))
     }
+    // two threads on a pool of one connection: every cycle contends (a waiter is queued, the
+    // return is handed to it), through the blocking acquire
+    var one: [Double] = []
+    let q = makePool(max: 1)
+    let m = 200_000
+    for _ in 0..<5 {
+        let t0 = now()
+        runThreads(2) { _ in
+            for _ in 0..<(m / 2) {
+                let l = try! q.acquire(timeout: 30)
+                q.release(l)
+            }
+        }
+        one.append(Double(now() - t0) / Double(m))
+    }
     let b = try! CircuitBreaker(name: "bench")
     var sink = 0
     for _ in 0..<7 {
-        let t0 = now()
+        let t0 = now(), c0 = cpuNow()
         sink &+= breakerLoop(b, n * 4)
         check.append(Double(now() - t0) / Double(n * 4))
+        checkCPU.append(Double(cpuNow() - c0) / Double(n * 4))
     }
     let s = p.stats
     print("acquire+release, 1 thread:          median \(fmt(median(single))) ns  (min \(fmt(single.min()!)), max \(fmt(single.max()!)))")
+    print("  the same, thread CPU time:        median \(fmt(median(singleCPU))) ns  (min \(fmt(singleCPU.min()!)), max \(fmt(singleCPU.max()!)))")
     print("acquire+release, 2 threads, 1 pool: median \(fmt(median(both))) ns per cycle of wall time (min \(fmt(both.min()!)), max \(fmt(both.max()!)))")
+    print("acquire+release, 2 threads, pool of 1 connection: median \(fmt(median(one))) ns per cycle of wall time (min \(fmt(one.min()!)), max \(fmt(one.max()!))); waits \(q.stats.acquireWait.count - q.stats.acquireWait.countAtMost(0)) of \(q.stats.acquiredTotal)")
     print("closed-breaker check:               median \(fmt(median(check))) ns  (min \(fmt(check.min()!)), max \(fmt(check.max()!)))")
+    print("  the same, thread CPU time:        median \(fmt(median(checkCPU))) ns  (min \(fmt(checkCPU.min()!)), max \(fmt(checkCPU.max()!)))")
     print("pool: created \(s.createdTotal), acquired \(s.acquiredTotal), acquire-wait samples \(s.acquireWait.count) (sink \(sink % 2))")
 }
 
@@ -106,16 +135,67 @@ func fmt(_ v: Double) -> String {
 
 // MARK: replay
 
-/// The trace, in ticks of one sampling interval: in-flight callers per tick. Quiet at 2,
-/// two bursts at 24 with a ramp, as a service sees a batch job or a cache stampede.
+/// The replay runs in compressed time: one tick of `tick` real seconds (default 0.25) is one
+/// 5-second sampling interval of trace time (x 20 at the default). Everything the sizer and the
+/// predictor see is in trace time: samples every 5 s, the forecast horizon 25 s = 5 steps (or
+/// 900 s = 180 steps), the rate limit the original's 300 s = 60 steps; only the traffic against
+/// redis-server runs in real time, 20 times faster.
+let traceInterval = 5.0
+let monday = 1_700_438_400.0       // 2023-11-20 00:00 UTC
+/// The slot of the day the replayed window starts at: 08:52.
+let windowSlot = (8 * 3600 + 52 * 60) / 5
+
+/// The window replayed, in 5 s slots: in-flight callers per slot. Quiet at 2, two bursts at 24
+/// with a ramp (from 09:00:00 and 09:07:50), as a service sees a batch job or a cache stampede.
+/// The 8 quiet minutes before the first let the adaptive pools leave their starting size more
+/// than one rate-limit period (300 s) before it.
 func trace() -> [Int] {
     var t: [Int] = []
-    t += Array(repeating: 2, count: 24)
+    t += Array(repeating: 2, count: 96)
     t += [6, 12, 18] + Array(repeating: 24, count: 29)
     t += Array(repeating: 2, count: 32)
     t += [8, 16] + Array(repeating: 24, count: 30)
     t += Array(repeating: 2, count: 24)
     return t
+}
+
+/// Callers at slot `k` of any day: the window's shape every day at the same time, 2 otherwise.
+func callers(slotOfDay k: Int) -> Int {
+    let w = trace()
+    return k >= windowSlot && k < windowSlot + w.count ? w[k - windowSlot] : 2
+}
+
+/// The rules both adaptive runs use (trace time).
+func sizingRules(horizon: Double) -> SizingRules {
+    var rules = SizingRules()
+    rules.minSize = 2; rules.maxSize = 24; rules.baseSize = 12
+    rules.requestScale = 8                 // 8 callers in flight saturate this 2-core machine
+    rules.sampleInterval = traceInterval
+    rules.horizon = horizon
+    rules.rateLimit = 300                  // the original's
+    return rules
+}
+
+/// A predictor that has seen the two days before the replayed one (its history is two days):
+/// one sample per 5 s slot with 60 to 100 % of the callers in flight (seeded) and a request latency of 1 ms (the
+/// response term is 0.3 x 1/500 of the load: nothing), no CPU or memory (left out, as in the
+/// live samples). Prints its trainings' accuracy at its horizons.
+func warmedForecaster(_ rules: SizingRules) -> PredictorForecaster {
+    let f = try! PredictorForecaster(rules: rules)
+    let perDay = Int(86_400 / traceInterval)
+    var seed: UInt64 = 1
+    for i in 0..<(2 * perDay) {
+        // a sample sees some of the callers between two calls: 60 to 100 % of them in flight
+        seed = seed &* 6364136223846793005 &+ 1442695040888963407
+        let share = 0.6 + 0.4 * Double(seed >> 11) / Double(1 << 53)
+        let s = LoadSample(t: monday + Double(i) * traceInterval, concurrent: Double(callers(slotOfDay: i % perDay)) * share,
+                           requestsPerSecond: 0, latencyMs: 1, errors: 0)
+        f.observe(s, loadFactor: rules.loadFactor(s))
+    }
+    let p = f.snapshot
+    let acc = p.accuracy().map { "\(Int($0.horizonSeconds)) s: MASE \(fmt($0.mase ?? .nan)) (\($0.source.rawValue))" }
+    print("predictor warmed on 2 days (\(p.sampleCount) slots, \(p.retrains) trainings): " + acc.joined(separator: ", "))
+    return f
 }
 
 struct ReplayResult {
@@ -128,41 +208,25 @@ struct ReplayResult {
     var decisions: [AdaptiveSizer.Decision] = []
 }
 
-/// Process CPU use since the last call, as a share of the machine (0...1).
-final class CPUMeter {
-    var lastCPU = 0.0, lastWall = 0.0
-    func read() -> Double {
-        var ru = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &ru)
-        let cpu = Double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + Double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6
-        let wall = Double(now()) / 1e9
-        defer { lastCPU = cpu; lastWall = wall }
-        guard lastWall > 0 else { return 0 }
-        return min(1, max(0, (cpu - lastCPU) / (wall - lastWall) / 2))
-    }
-}
-
-func replay(port: UInt16, tick: Double, fixedSize: Int?) -> ReplayResult {
+/// One pool through the window: adaptive on the forecast at `horizon` (trace seconds), or fixed.
+func replay(port: UInt16, tick: Double, horizon: Double?, fixedSize: Int?) -> ReplayResult {
     let ep = RESPEndpoint(address: .tcp(host: "127.0.0.1", port: port))
-    var rules = SizingRules()
-    rules.minSize = 2; rules.maxSize = 24; rules.baseSize = 12
-    rules.requestScale = 8                 // 8 callers saturate this 2-core machine
-    rules.sampleInterval = tick
-    rules.horizon = 5 * tick
-    rules.rateLimit = 8 * tick             // the original's 300 s at its 5 s sampling is 60 ticks; see BENCHMARKS.md
+    let rules = horizon.map { sizingRules(horizon: $0) }
+    let forecaster = rules.map { warmedForecaster($0) }
     let m = try! ManagedPool(name: fixedSize == nil ? "adaptive" : "fixed", kind: "redis",
                              options: PoolOptions(min: fixedSize ?? 2, max: fixedSize ?? 24, acquireTimeout: 10),
                              connector: RESPPooling.connector(endpoint: ep, connectTimeout: 2, timeout: 5),
-                             sizing: fixedSize == nil ? rules : nil, forecaster: nil)
+                             sizing: rules, forecaster: forecaster)
+    // the replayed day is the third: the predictor's history ends the slot before it
+    let dayStart = monday + 2 * 86_400
     let plan = trace()
     let level = Atomic<Int>(0)
     let stop = Atomic<Bool>(false)
     let results = Mutex<ReplayResult>(ReplayResult())
     let workers = plan.max()!
-    let cpu = CPUMeter()
     let start = now()
-    var sizeSum = 0.0
-    var decisions: [AdaptiveSizer.Decision] = []
+    let sizeSum = Box(0.0)
+    let decisions = Box<[AdaptiveSizer.Decision]>([])
     let driver = Box(0)
     // the driver runs on its own thread: it sets the level each tick and samples the pool
     runThreads(workers + 1) { i in
@@ -171,8 +235,10 @@ func replay(port: UInt16, tick: Double, fixedSize: Int?) -> ReplayResult {
                 level.store(lv, ordering: .relaxed)
                 let until = start + UInt64(Double(k + 1) * tick * 1e9)
                 while now() < until { usleep(2000) }
-                if let d = m.sample(t: Double(now() - start) / 1e9, cpu: cpu.read()) { decisions.append(d) }
-                sizeSum += Double(m.pool.capacity)
+                // the slot that just ended, in trace time
+                let t = dayStart + Double(windowSlot + k + 1) * traceInterval
+                if let d = m.sample(t: t) { decisions.value.append(d) }
+                sizeSum.value += Double(m.pool.capacity)
                 driver.value += 1
             }
             stop.store(true, ordering: .relaxed)
@@ -204,8 +270,8 @@ func replay(port: UInt16, tick: Double, fixedSize: Int?) -> ReplayResult {
     }
     var r = results.withLock { $0 }
     r.seconds = Double(now() - start) / 1e9
-    r.averageSize = sizeSum / Double(max(driver.value, 1))
-    r.decisions = decisions
+    r.averageSize = sizeSum.value / Double(max(driver.value, 1))
+    r.decisions = decisions.value
     m.pool.close()
     return r
 }
@@ -230,17 +296,36 @@ case "count":
         let b = try! CircuitBreaker(name: "bench")
         if breakerLoop(b, n) != n { exit(1) }
     }
+case "forecast":
+    // the predictor alone over the window, fed the plan's callers (no server): what it forecasts
+    let h = Double(args[2])!
+    let rules = sizingRules(horizon: h)
+    let f = warmedForecaster(rules)
+    for (k, c) in trace().enumerated() {
+        let s = LoadSample(t: monday + 2 * 86_400 + Double(windowSlot + k) * traceInterval, concurrent: Double(c),
+                           requestsPerSecond: 0, latencyMs: 1, errors: 0)
+        f.observe(s, loadFactor: rules.loadFactor(s))
+        let fc = f.forecast(horizon: h)
+        print("slot \(k) callers \(c) load \(fmt(rules.loadFactor(s))) forecast \(fc.map { fmt($0.load) } ?? "-") truth \(k + Int(h / traceInterval) < trace().count ? fmt(rules.loadFactor(LoadSample(t: 0, concurrent: Double(trace()[k + Int(h / traceInterval)]), requestsPerSecond: 0, latencyMs: 1, errors: 0))) : "-")")
+    }
 case "replay":
     let port = UInt16(args[2])!
     let tick = args.count > 3 ? Double(args[3])! : 0.25
-    let a = replay(port: port, tick: tick, fixedSize: nil)
-    let fixed = max(1, Int(a.averageSize.rounded()))
-    let f = replay(port: port, tick: tick, fixedSize: fixed)
-    print("trace: \(trace().count) ticks of \(tick) s; callers 2 quiet, 24 in two bursts")
-    report("adaptive (2..24, load factor of the current sample)", a)
-    report("fixed at the adaptive average (\(fixed))", f)
-    print("sizing decisions applied:")
-    for d in a.decisions where d.applied { print("  t=\(fmt(d.t))s \(d.from) -> \(d.to): \(d.reason)") }
+    let near = replay(port: port, tick: tick, horizon: 25, fixedSize: nil)
+    let far = replay(port: port, tick: tick, horizon: 900, fixedSize: nil)
+    let fixed = max(1, Int(near.averageSize.rounded()))
+    let f = replay(port: port, tick: tick, horizon: nil, fixedSize: fixed)
+    print("window: \(trace().count) slots of 5 s from 08:52 of the third day, each replayed in \(tick) s (x \(fmt(traceInterval / tick)) compressed); callers 2 quiet, 24 in two bursts")
+    report("adaptive (2..24), forecast at +25 s (5 steps)", near)
+    report("adaptive (2..24), forecast at +900 s (180 steps)", far)
+    report("fixed at the +25 s run's average (\(fixed))", f)
+    for (name, r) in [("+25 s", near), ("+900 s", far)] {
+        print("sizing decisions applied (\(name)):")
+        for d in r.decisions where d.applied {
+            let slot = Int(((d.t - monday - 2 * 86_400) / traceInterval).rounded()) - windowSlot - 1
+            print("  slot \(slot) (\(trace()[max(0, min(slot, trace().count - 1))]) callers) \(d.from) -> \(d.to): \(d.reason)")
+        }
+    }
 default:
     print("usage: pool-bench micro | count acquire|breaker N | replay PORT [TICK]")
     exit(2)

@@ -12,10 +12,16 @@ mkdir -p "$out"
 
 echo "== speed"
 "$bench" speed
+# instructions per operation: the difference of two counts (valgrind refuses the debug info: a stripped copy)
+tmpd=$(mktemp -d) && tmpb=$tmpd/predict-bench && cp "$bench" "$tmpb" && strip --strip-debug "$tmpb"
+ir() { valgrind --tool=callgrind --callgrind-out-file=/dev/null "$tmpb" count "$1" "$2" 2>&1 | sed -n 's/.*Collected : //p'; }
+p1=$(ir predict 10000); p2=$(ir predict 30000); t1=$(ir train 2); t2=$(ir train 6)
+echo "callgrind: predict $(( (p2 - p1) / 20000 )) instructions, train(1000 samples) $(( (t2 - t1) / 4 )) instructions"
+rm -rf "$tmpd"
 
 echo "== synthetic: 17 days at 5 s (seed 1); the last 3 days scored, every minute, horizons 25 s and 15 min"
 python3 "$here/gen_trace.py" "$out/synthetic.csv" --days 17 --seed 1
-"$bench" walk "$out/synthetic.csv" 5 25 900 241920 "$out/synthetic-model.csv" | tail -3
+"$bench" walk "$out/synthetic.csv" 5 25 900 241920 "$out/synthetic-model.csv" | tail -4
 python3 "$here/score.py" "$out/synthetic.csv" "$out/synthetic-model.csv" --interval 5 --h1 5 --h2 180 \
   --test-from 241920 --validation 17280 --day 17280 --week 120960 --rf-every 60 --stride 12
 

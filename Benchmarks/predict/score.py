@@ -9,7 +9,7 @@ predictor (predict-bench walk, which wrote MODEL.csv) runs with its defaults and
 own triggers.
 
 Usage: score.py TRACE.csv MODEL.csv --interval S --h1 STEPS --h2 STEPS --test-from I
-                --validation N --day P --week W --rf-every K [--stride S]
+                --validation N --day P --week W --rf-every K [--stride S] [--history N]
 """
 import argparse
 import time
@@ -25,6 +25,7 @@ p.add_argument("--validation", type=int, required=True, help="origins before --t
 p.add_argument("--day", type=int, required=True); p.add_argument("--week", type=int, required=True)
 p.add_argument("--rf-every", type=int, required=True, help="the original's forest retrains every this many samples")
 p.add_argument("--stride", type=int, default=1, help="score every stride-th origin")
+p.add_argument("--history", type=int, default=138240, help="origins the boosted trees train on (the predictor's history)")
 a = p.parse_args()
 
 data = np.loadtxt(a.trace, delimiter=",", skiprows=1)
@@ -122,6 +123,57 @@ def random_forest(h, test):
     return out
 
 
+# --- gradient-boosted trees (scikit-learn's HistGradientBoostingRegressor with its defaults:
+# 100 iterations, learning rate 0.1, 31 leaves, no early stopping), given the same information
+# as the predictor: the level, its changes over 1, 3 and 12 steps, the mean of the last 12, the
+# target's time of day and day of week, and the seasonal lags of Sources/Predict/Features.swift
+# (the load at the same phase of the day and of the week as the target, and as the origin, the
+# most recent one known). Trained on the last `history` origins (the predictor's own history,
+# capped) before each retraining, retrained every --day origins. Target: the change of the load.
+def seasonal_offsets(h):
+    offs = []
+    for P in (a.day, a.week):
+        back = -(-h // P) * P
+        offs += [h - back, -back]
+    return offs
+
+
+def gbt_features(idx, h):
+    idx = np.asarray(idx)
+    cols = [y[idx], y[idx] - y[idx - 1], y[idx] - y[idx - 3], y[idx] - y[idx - 12]]
+    cs = np.concatenate([[0.0], np.cumsum(y)])
+    cols.append((cs[idx + 1] - cs[idx - 11]) / 12 - y[idx])
+    tt = t[idx] + h * a.interval
+    cols += [(tt % 86400) / 86400, ((tt // 86400) % 7)]
+    r = max(0, int(30 // a.interval))
+    lags = []
+    for k, o in enumerate(seasonal_offsets(h)):
+        at = idx + o
+        lo, hi = at - r, np.minimum(at + r, idx)
+        v = (cs[hi + 1] - cs[np.maximum(lo, 0)]) / (hi - lo + 1) - y[idx]
+        # as the predictor: a weekly lag before the trace's start takes the daily one's value
+        lags.append(np.where(lo >= 0, v, lags[k - 2] if k >= 2 else 0.0))
+    return np.column_stack(cols + lags)
+
+
+def gradient_boosting(h, test, history):
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    out = {}
+    k = 0
+    while k < len(test):
+        T = test[k]
+        lo = max(12, T - h - history)
+        idx = np.arange(lo, T - h + 1)
+        m = HistGradientBoostingRegressor(early_stopping=False, random_state=42)
+        m.fit(gbt_features(idx, h), y[idx + h] - y[idx])
+        batch = [i for i in test[k:] if i < T + a.day]
+        pr = m.predict(gbt_features(batch, h)) + y[np.asarray(batch)]
+        for i, v in zip(batch, pr):
+            out[i] = min(1.0, max(0.0, v))
+        k += len(batch)
+    return out
+
+
 rows = []
 vlo = a.test_from - a.validation
 val = {h: origins(h, vlo, a.test_from - h) for h in horizons}
@@ -152,8 +204,12 @@ for h in horizons:
     rf = random_forest(h, list(o))
     res["original's random forest (9 features)"] = np.array([rf[i] for i in o])
     rf_time = time.time() - started
+    started = time.time()
+    gb = gradient_boosting(h, list(o), a.history)
+    res["gradient-boosted trees (HistGradientBoosting)"] = np.array([gb[i] for i in o])
+    gb_time = time.time() - started
     res["opsh predictor (ridge, per horizon)"] = np.array([model_fc[h][i] for i in o])
-    print(f"\nhorizon {h} steps = {h * a.interval:g} s, {len(o)} origins (forest: {rf_time:.0f} s)")
+    print(f"\nhorizon {h} steps = {h * a.interval:g} s, {len(o)} origins (forest: {rf_time:.0f} s, boosted trees: {gb_time:.0f} s)")
     print(f"{'model':50} {'MAE':>8} {'MAPE':>8} {'MASE':>8}")
     for name, pred in res.items():
         mae, mape, mase = metrics(np.asarray(pred), actual, naive)

@@ -49,6 +49,10 @@ extension Pool {
     /// and `validate`; an idle connection that fails validation is closed and the next tried.
     /// Not for the event loop's thread (use `checkout`).
     public func acquire(timeout: Double? = nil, choosing choose: (([Int]) -> Int?)? = nil) throws(PoolError) -> Lease {
+        if choose == nil, let lease = checkoutCached() {
+            if !lease.needsValidation || connector.validate?(lease.connection) != false { return lease }
+            discard(lease)
+        }
         let seconds = timeout ?? options.acquireTimeout
         let deadline = Deadline.after(seconds: seconds)
         while true {

@@ -49,6 +49,16 @@ public struct LogLinearHistogram: Sendable, Equatable {
         if v > max { max = v }
     }
 
+    /// `n` samples of the value `v` at once.
+    public mutating func record(_ v: UInt64, count n: Int) {
+        guard n > 0 else { return }
+        let k = UInt64(n)
+        counts[Self.index(v)] &+= k
+        count &+= k
+        sum &+= v &* k
+        if v > max { max = v }
+    }
+
     public mutating func merge(_ o: LogLinearHistogram) {
         for i in 0..<counts.count { counts[i] &+= o.counts[i] }
         count &+= o.count

@@ -4,19 +4,25 @@ import Synchronization
 /// Where the pool, the breaker and the sizer read the time: the system's monotonic clock, or a
 /// clock a test moves by hand (so every timer-driven transition is tested without sleeping).
 public struct PoolClock: Sendable {
-    let manual: ManualClock?
+    @usableFromInline let manual: ManualClock?
 
     public static let monotonic = PoolClock(manual: nil)
     public static func manual(_ clock: ManualClock) -> PoolClock { PoolClock(manual: clock) }
 
     /// Nanoseconds, to a few milliseconds (CLOCK_MONOTONIC_COARSE: a few ns to read): for
     /// lifetimes, idle times and recovery timeouts, never for latencies.
-    @inline(__always)
+    @inlinable
     public func now() -> UInt64 {
         if let manual { return manual.nanoseconds }
+        return Self.coarse()
+    }
+
+    /// The system's coarse monotonic clock (what `now()` reads unless the clock is manual).
+    @inlinable
+    public static func coarse() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
-        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+        return UInt64(truncatingIfNeeded: ts.tv_sec) &* 1_000_000_000 &+ UInt64(truncatingIfNeeded: ts.tv_nsec)
     }
 
     /// Nanoseconds, exact (CLOCK_MONOTONIC): for latencies. Never earlier than `now()`.

@@ -14,6 +14,10 @@ import Glibc
 /// Fourier terms are taken at the origin, not at the target time: sin ω(t+h) is a fixed linear
 /// mix of sin ωt and cos ωt, so a model per horizon learns the shift, and every horizon shares
 /// one design matrix.
+///
+/// After these `baseCount` inputs come the seasonal lags (`SeasonalLags`): the load at the same
+/// time of day and of week as each horizon's target, and as its origin, which three Fourier
+/// harmonics cannot draw when a day has a sharp shape.
 enum Features {
     static let names = [
         "level", "change_1", "change_3", "change_12",
@@ -22,9 +26,10 @@ enum Features {
         "time_of_day_sin1", "time_of_day_cos1", "time_of_day_sin2", "time_of_day_cos2", "time_of_day_sin3", "time_of_day_cos3",
         "day_of_week_sin1", "day_of_week_cos1", "day_of_week_sin2", "day_of_week_cos2", "day_of_week_sin3", "day_of_week_cos3",
     ]
-    static let count = 25
-    /// The groups feature importance is reported by (the Fourier terms summed per cycle).
-    static let groups: [(name: String, range: Range<Int>)] = [
+    static let baseCount = 25
+    /// The groups feature importance is reported by (the Fourier terms summed per cycle; the
+    /// seasonal lags per period are added by `SeasonalLags.groups`).
+    static let baseGroups: [(name: String, range: Range<Int>)] = [
         ("level", 0..<1), ("change_1", 1..<2), ("change_3", 2..<3), ("change_12", 3..<4),
         ("ewma_fast", 4..<5), ("ewma_medium", 5..<6), ("ewma_slow", 6..<7), ("ewma_slowest", 7..<8),
         ("peak", 8..<9), ("volatility_index", 9..<10), ("memory_trend", 10..<11),
@@ -49,9 +54,9 @@ enum Features {
         }
     }
 
-    /// Writes the features of absolute slot `i` of `h` into `out` (Features.count values),
-    /// where `s` already includes slot i's load and `time` is the slot's Unix time.
-    static func write(_ h: History, _ i: Int, _ s: Smoothing, time: Double, into out: UnsafeMutablePointer<Double>) {
+    /// Writes the features of absolute slot `i` of `h` into `out` (`lags.count` values), where
+    /// `s` already includes slot i's load and `time` is the slot's Unix time.
+    static func write(_ h: History, _ i: Int, _ s: Smoothing, _ lags: SeasonalLags, time: Double, into out: UnsafeMutablePointer<Double>) {
         let y = h.loadAt(i)
         out[0] = y
         out[1] = y - h.loadAt(i - 1)
@@ -87,6 +92,7 @@ enum Features {
 
         fourier(time, period: day, into: out + 13)
         fourier(time, period: week, into: out + 19)
+        lags.write(h, i, y, into: out + baseCount)
     }
 
     /// sin and cos of the first three harmonics of `time` over `period` (UTC; the week's phase
@@ -99,5 +105,84 @@ enum Features {
         let s2 = 2 * s1 * c1, c2 = c1 * c1 - s1 * s1
         out[0] = s1; out[1] = c1; out[2] = s2; out[3] = c2
         out[4] = s2 * c1 + c2 * s1; out[5] = c2 * c1 - s2 * s1
+    }
+}
+
+/// The seasonal lags: for each period (a day, a week) and each horizon h (in slots), the load at
+/// the most recent slot in the same phase as the target (i + h − k·P, with k = ⌈h / P⌉ so that it
+/// is already known) and at the same shift before the origin (i − k·P), as differences from the
+/// level, each the mean of the slots within `radiusSeconds` of it (never past the origin). "The
+/// load one day and one week before the target" when h < P. A weekly lag older than the history
+/// kept takes the daily lag of the same horizon and role instead (the best guess there is: a
+/// weight learnt for "last week" stays right for the rows that have it, instead of being pulled
+/// toward 0 by the first week's rows); a daily lag older than the history is 0.
+///
+/// The settings are fixed, not tuned on any trace: both periods, both lags, ±30 s of smoothing
+/// (none at sampling intervals above 30 s), the daily lag standing in for a missing weekly one.
+struct SeasonalLags: Sendable, Equatable {
+    static let radiusSeconds = 30.0
+    static let periods: [(name: String, seconds: Double)] = [("seasonal_day", Features.day), ("seasonal_week", Features.week)]
+
+    /// Distinct slot offsets from the origin (all ≤ 0), grouped by period, and the group of each.
+    let offsets: [Int]
+    let groupOf: [Int]
+    /// The input standing in for each one when its slot is older than the history (an earlier
+    /// index: the daily lag of the same horizon and role), or -1 (then 0).
+    let fallback: [Int]
+    let radius: Int
+
+    init(interval: Double, steps: [Int]) {
+        radius = Int((Self.radiusSeconds / interval).rounded(.down))
+        var offsets: [Int] = [], groupOf: [Int] = [], fallback: [Int] = []
+        // (horizon, role) -> index of the daily lag, for the weekly one to fall back on
+        var daily: [Int: Int] = [:]
+        for (g, period) in Self.periods.enumerated() {
+            let p = Int((period.seconds / interval).rounded())
+            // a period of fewer than two slots has no phase to repeat
+            guard p >= 2 else { continue }
+            var seen = Set<Int>()
+            for h in steps {
+                let back = (h + p - 1) / p * p
+                for (role, o) in [h - back, -back].enumerated() {
+                    let key = h * 2 + role
+                    guard seen.insert(o).inserted else {
+                        if g == 0, let at = offsets.firstIndex(of: o) { daily[key] = daily[key] ?? at }
+                        continue
+                    }
+                    if g == 0 { daily[key] = offsets.count }
+                    fallback.append(g == 0 ? -1 : daily[key] ?? -1)
+                    offsets.append(o); groupOf.append(g)
+                }
+            }
+        }
+        self.offsets = offsets
+        self.groupOf = groupOf
+        self.fallback = fallback
+    }
+
+    /// Features.baseCount plus one input per offset.
+    var count: Int { Features.baseCount + offsets.count }
+
+    /// Feature importance groups: the base groups, then one per period with lags.
+    var groups: [(name: String, range: Range<Int>)] {
+        var gs = Features.baseGroups
+        for g in Self.periods.indices {
+            let cols = offsets.indices.filter { groupOf[$0] == g }
+            if let first = cols.first, let last = cols.last {
+                gs.append((Self.periods[g].name, Features.baseCount + first ..< Features.baseCount + last + 1))
+            }
+        }
+        return gs
+    }
+
+    func write(_ h: History, _ i: Int, _ level: Double, into out: UnsafeMutablePointer<Double>) {
+        for (j, o) in offsets.enumerated() {
+            let at = i + o
+            let lo = at - radius, hi = min(at + radius, i)
+            guard lo >= h.oldest else { out[j] = fallback[j] >= 0 ? out[fallback[j]] : 0; continue }
+            var sum = 0.0
+            for k in lo...hi { sum += h.loadAt(k) }
+            out[j] = sum / Double(hi - lo + 1) - level
+        }
     }
 }

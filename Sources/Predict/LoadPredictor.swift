@@ -22,8 +22,10 @@ public struct LoadPredictor: Sendable {
     var openSum = 0.0
     /// The EWMAs through the slot before the newest.
     var smoothing = Features.Smoothing()
+    /// The seasonal lag inputs for these horizons at this interval.
+    let lags: SeasonalLags
     /// The features of the newest slot, as it stands.
-    var current = [Double](repeating: 0, count: Features.count)
+    var current: [Double]
 
     var models: [HorizonModel?]
     var live: [LiveScore]
@@ -37,6 +39,8 @@ public struct LoadPredictor: Sendable {
         try config.validate()
         self.config = config
         steps = config.stepCounts
+        lags = SeasonalLags(interval: config.interval, steps: steps)
+        current = [Double](repeating: 0, count: lags.count)
         factor = LoadFactor(capacity: config.capacity, latencyThresholdMs: config.latencyThresholdMs)
         history = History(capacity: config.history)
         models = Array(repeating: nil, count: steps.count)
@@ -124,8 +128,8 @@ public struct LoadPredictor: Sendable {
         let i = history.total - 1
         let s = smoothing.adding(history.loadAt(i))
         let time = time(ofSlot: i)
-        let h = history
-        current.withUnsafeMutableBufferPointer { Features.write(h, i, s, time: time, into: $0.baseAddress!) }
+        let h = history, lags = lags
+        current.withUnsafeMutableBufferPointer { Features.write(h, i, s, lags, time: time, into: $0.baseAddress!) }
     }
 
     /// The newest slot is final: score the forecasts that targeted it, forecast from it, and
@@ -227,12 +231,22 @@ public struct LoadPredictor: Sendable {
     }
 }
 
-/// The fitted model of one horizon.
-struct HorizonModel: Sendable, Equatable {
-    var fit: LinearFit
+/// The fitted model of one horizon. A class, immutable once trained: a forecast takes it out of
+/// the predictor's array as one reference (a struct of three arrays cost a forecast hundreds of
+/// instructions of copies and value-witness calls).
+final class HorizonModel: Sendable, Equatable {
+    let fit: LinearFit
     /// Errors at training, of a model fitted without the holdout, on the holdout.
-    var holdout: ErrorSummary
-    var importance: [FeatureImportance]
+    let holdout: ErrorSummary
+    let importance: [FeatureImportance]
+
+    init(fit: LinearFit, holdout: ErrorSummary, importance: [FeatureImportance]) {
+        self.fit = fit; self.holdout = holdout; self.importance = importance
+    }
+
+    static func == (a: HorizonModel, b: HorizonModel) -> Bool {
+        a.fit == b.fit && a.holdout == b.holdout && a.importance == b.importance
+    }
 }
 
 /// The live scoring of one horizon: the forecasts made from the last `steps + 1` slots, waiting

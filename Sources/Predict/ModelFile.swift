@@ -10,7 +10,7 @@ import FileSystem
 /// of another version is refused with an error saying which.
 extension LoadPredictor {
     static let magic = Array("OPSHPRED".utf8)
-    static let formatVersion: UInt32 = 1
+    static let formatVersion: UInt32 = 2
 
     /// The predictor as bytes (see the layout above).
     public func encoded() -> [UInt8] {
@@ -28,7 +28,7 @@ extension LoadPredictor {
         w.int(openCount); w.double(openSum)
         w.bool(smoothing.started)
         for v in [smoothing.fast, smoothing.medium, smoothing.slow, smoothing.slowest] { w.double(v) }
-        w.int(Features.count)
+        w.int(lags.count)
         w.int(models.count)
         for m in models {
             w.bool(m != nil)
@@ -90,16 +90,16 @@ extension LoadPredictor {
         openCount = try r.int(); openSum = try r.double()
         let started = try r.bool()
         smoothing = Features.Smoothing(fast: try r.double(), medium: try r.double(), slow: try r.double(), slowest: try r.double(), started: started)
-        guard try r.int() == Features.count else { throw corrupt("made with another set of features") }
+        guard try r.int() == lags.count else { throw corrupt("made with another set of features") }
         guard try r.int() == steps.count else { throw corrupt("its models do not match its horizons") }
         for k in steps.indices {
             guard try r.bool() else { models[k] = nil; continue }
             let lambda = try r.double(), intercept = try r.double()
-            let weights = try (0..<Features.count).map { _ throws(PredictError) in try r.double() }
+            let weights = try (0..<lags.count).map { _ throws(PredictError) in try r.double() }
             var e = ErrorSummary()
             e.count = try r.int(); e.absoluteError = try r.double(); e.naiveAbsoluteError = try r.double()
             e.percentageError = try r.double(); e.percentageCount = try r.int()
-            let importance = try (0..<r.count(max: Features.count)).map { _ throws(PredictError) in
+            let importance = try (0..<r.count(max: lags.count)).map { _ throws(PredictError) in
                 FeatureImportance(name: try r.string(), weight: try r.double())
             }
             models[k] = HorizonModel(fit: LinearFit(weights: weights, intercept: intercept, lambda: lambda), holdout: e, importance: importance)

@@ -68,20 +68,20 @@ extension LoadPredictor {
     @discardableResult
     mutating func train(reason: TrainingReason) -> TrainingReport {
         let started = Self.monotonic()
-        let n = history.count, p = Features.count, base = history.oldest
+        let n = history.count, p = lags.count, base = history.oldest
         // the design matrix, row by row as the EWMAs run over the history
         var x = [Double](repeating: 0, count: n * p)
         var y = [Double](repeating: 0, count: n)
         var measured = [Bool](repeating: true, count: n)
         var s = Features.Smoothing()
-        let h = history
+        let h = history, lags = lags
         x.withUnsafeMutableBufferPointer { xb in
             for r in 0..<n {
                 let i = base + r
                 y[r] = h.loadAt(i)
                 measured[r] = !h.isFilled(i)
                 s = s.adding(y[r])
-                Features.write(h, i, s, time: time(ofSlot: i), into: xb.baseAddress! + r * p)
+                Features.write(h, i, s, lags, time: time(ofSlot: i), into: xb.baseAddress! + r * p)
             }
         }
         let splits = steps.map { Split(count: n, steps: $0) }
@@ -152,7 +152,7 @@ extension LoadPredictor {
             }
             guard let heldOut = fit(k, 0, sp.fitEnd, lambda), let final = fit(k, 0, sp.rows, lambda) else { models[k] = nil; continue }
             let holdout = score(heldOut, k, sp.holdoutStart, sp.rows)
-            models[k] = HorizonModel(fit: final, holdout: holdout, importance: Self.importance(final, rowPrefix[sp.rows]! - rowPrefix[0]!))
+            models[k] = HorizonModel(fit: final, holdout: holdout, importance: Self.importance(final, rowPrefix[sp.rows]! - rowPrefix[0]!, groups: lags.groups))
         }
         trainedAtTotal = history.total
         trainedCount = n
@@ -164,8 +164,8 @@ extension LoadPredictor {
     }
 
     /// |weight| × standard deviation per input, summed per group, as shares of the total.
-    static func importance(_ f: LinearFit, _ rows: RowSums) -> [FeatureImportance] {
-        let p = Features.count
+    static func importance(_ f: LinearFit, _ rows: RowSums, groups: [(name: String, range: Range<Int>)]) -> [FeatureImportance] {
+        let p = f.weights.count
         var raw = [Double](repeating: 0, count: p)
         for j in 0..<p where rows.rows > 0 {
             let mean = rows.sums[j] / rows.rows
@@ -174,7 +174,7 @@ extension LoadPredictor {
         }
         let total = raw.reduce(0, +)
         guard total > 0 else { return [] }
-        return Features.groups.map { g in
+        return groups.map { g in
             FeatureImportance(name: g.name, weight: raw[g.range].reduce(0, +) / total)
         }.sorted { $0.weight > $1.weight }
     }

@@ -37,13 +37,19 @@ final class NSLockish: @unchecked Sendable {
     func run<T>(_ f: () throws -> T) rethrows -> T { pthread_mutex_lock(&m); defer { pthread_mutex_unlock(&m) }; return try f() }
 }
 
+/// A pool of FakeConns on a manual clock (acquire timeout 1 s).
+func makeFakePool(min: Int = 0, max: Int = 2, clock: ManualClock = ManualClock(), lifetime: Double = 1800,
+                  idle: Double = 600) throws -> (Pool<FakeConn>, FakeConnector) {
+    let fc = FakeConnector()
+    let p = try Pool(name: "t", options: PoolOptions(min: min, max: max, acquireTimeout: 1, maxLifetime: lifetime, idleTimeout: idle),
+                     connector: fc.connector, clock: .manual(clock))
+    return (p, fc)
+}
+
 final class PoolTests: XCTestCase {
     func makePool(min: Int = 0, max: Int = 2, clock: ManualClock = ManualClock(), lifetime: Double = 1800,
                   idle: Double = 600) throws -> (Pool<FakeConn>, FakeConnector) {
-        let fc = FakeConnector()
-        let p = try Pool(name: "t", options: PoolOptions(min: min, max: max, acquireTimeout: 1, maxLifetime: lifetime, idleTimeout: idle),
-                         connector: fc.connector, clock: .manual(clock))
-        return (p, fc)
+        try makeFakePool(min: min, max: max, clock: clock, lifetime: lifetime, idle: idle)
     }
 
     func lease(_ c: Pool<FakeConn>.Checkout, file: StaticString = #file, line: UInt = #line) -> Pool<FakeConn>.Lease? {
@@ -204,6 +210,7 @@ final class PoolTests: XCTestCase {
         let (p, fc) = try makePool(clock: clock)
         let a = try p.acquire()
         p.release(a)
+        XCTAssertEqual(p.state.withLock { $0.slots[a.id].state }, SlotCell.cached, "in this thread's cache: validated on that path too")
         a.connection.alive = false
         clock.advance(seconds: 1)
         let b = try p.acquire()

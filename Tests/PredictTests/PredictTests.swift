@@ -427,3 +427,72 @@ final class SavedFileTests: XCTestCase {
         }
     }
 }
+
+final class SeasonalLagTests: XCTestCase {
+    func testOffsetsAreTheSamePhaseAsTargetAndOriginAlreadyKnown() {
+        // 5 s slots: a day is 17,280 slots, a week 120,960; horizons 5 and 180 slots
+        let l = SeasonalLags(interval: 5, steps: [5, 180])
+        XCTAssertEqual(l.offsets, [5 - 17_280, -17_280, 180 - 17_280, 5 - 120_960, -120_960, 180 - 120_960])
+        XCTAssertEqual(l.groupOf, [0, 0, 0, 1, 1, 1])
+        XCTAssertEqual(l.radius, 6)
+        XCTAssertEqual(l.count, Features.baseCount + 6)
+        XCTAssertEqual(l.groups.suffix(2).map(\.name), ["seasonal_day", "seasonal_week"])
+        // half-hour slots: 90 h ahead is 180 slots, past 3 days (144): the lag is 4 days back
+        let h = SeasonalLags(interval: 1800, steps: [5, 180])
+        XCTAssertEqual(h.offsets, [5 - 48, -48, 180 - 192, -192, 5 - 336, -336, 180 - 336])
+        XCTAssertEqual(h.radius, 0)
+        XCTAssertTrue(h.offsets.allSatisfy { $0 <= 0 })
+    }
+
+    func testALagIsTheSmoothedLoadThereMinusTheLevelAndZeroBeyondTheHistory() {
+        let l = SeasonalLags(interval: 1800, steps: [5])
+        var h = History(capacity: 400)
+        for i in 0..<400 { h.append(load: Double(i) / 1000, memory: 0, latency: 0, errors: 0, filled: false) }
+        var out = [Double](repeating: .nan, count: l.offsets.count)
+        let i = 399, level = 0.399
+        l.write(h, i, level, into: &out)
+        // [5 - 48, -48, 5 - 336, -336]: every lag is within the 400 slots kept
+        for (j, o) in l.offsets.enumerated() { XCTAssertEqual(out[j], Double(i + o) / 1000 - level, accuracy: 1e-12) }
+        // slot 60: a week back is before slot 0: the day's lags stand in for the week's
+        XCTAssertEqual(l.fallback, [-1, -1, 0, 1])
+        l.write(h, 60, 0.060, into: &out)
+        XCTAssertEqual(out[0], Double(60 + 5 - 48) / 1000 - 0.060, accuracy: 1e-12)
+        XCTAssertEqual(out[1], Double(60 - 48) / 1000 - 0.060, accuracy: 1e-12)
+        XCTAssertEqual(out[2], out[0])
+        XCTAssertEqual(out[3], out[1])
+        // slot 20: a day back is before slot 0 too: nothing known, 0
+        l.write(h, 20, 0.020, into: &out)
+        XCTAssertEqual(out, [0, 0, 0, 0])
+        // at 5 s the lag is the mean of ±30 s (never past the origin)
+        let f = SeasonalLags(interval: 5, steps: [1])
+        var g = History(capacity: 20_000)
+        for i in 0..<20_000 { g.append(load: Double(i % 7), memory: 0, latency: 0, errors: 0, filled: false) }
+        var o2 = [Double](repeating: .nan, count: f.offsets.count)
+        f.write(g, 19_999, 0, into: &o2)
+        let at = 19_999 + 1 - 17_280
+        let want = (at - 6...at + 6).map { Double($0 % 7) }.reduce(0, +) / 13
+        XCTAssertEqual(o2[0], want, accuracy: 1e-12)
+    }
+
+    func testAWeeklyShapeThreeHarmonicsCannotDrawIsForecastFromItsLags() throws {
+        // half-hourly: a sharp weekday block 08:00-18:00 at 0.8, 0.2 otherwise, weekends 0.2
+        func load(_ i: Int) -> Double {
+            let slotOfDay = i % 48, day = (i / 48) % 7
+            return day < 5 && slotOfDay >= 16 && slotOfDay < 36 ? 0.8 : 0.2
+        }
+        var c = PredictorConfig()
+        c.interval = 1800
+        c.horizons = [1800 * 5]
+        c.history = 4000
+        var p = try LoadPredictor(c)
+        for i in 0..<(48 * 7 * 4) { try p.observe(Sample(t: monday + Double(i) * 1800, requests: 50 * load(i))) }
+        p.train()
+        // out of sample (the holdout), far better than the last value
+        let a = p.accuracy()[0]
+        XCTAssertEqual(a.source, .holdout)
+        XCTAssertLessThan(a.mase!, 0.5, "\(a)")
+        let last = 48 * 7 * 4 - 1
+        XCTAssertEqual(try p.predict(horizon: 1800 * 5).load, load(last + 5), accuracy: 0.05)
+        XCTAssertTrue(try p.predict(horizon: 1800 * 5).featureImportance.contains { $0.name == "seasonal_week" })
+    }
+}

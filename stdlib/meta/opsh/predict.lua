@@ -1,8 +1,9 @@
 ---@meta
 --- The load predictor: `local predict = require "opsh.predict"`. Forecasts the load (0..1: the
 --- original's load factor of requests, latency, CPU, memory and errors) some seconds ahead, with
---- one ridge regression per horizon over recent changes, moving averages, window statistics and
---- time of day / day of week. Samples go on a grid of `interval` seconds. Accuracy is measured only
+--- one ridge regression per horizon over recent changes, moving averages, window statistics,
+--- time of day / day of week, and the load at the same time of day and of week as the target (the
+--- seasonal lags, once the history reaches back that far). Samples go on a grid of `interval` seconds. Accuracy is measured only
 --- on forecasts whose targets the model never trained on. Retrains on its own when MASE is above 1
 --- over the last window, after `retrain_every` new samples, or when asked.
 local predict = {}
@@ -33,7 +34,7 @@ local predict = {}
 ---@field horizon number seconds, as asked
 ---@field steps integer horizon / interval
 ---@field recommendation string "scale up immediately", "prepare to scale up", "consider scaling up", "monitor", "consider scaling down", "maintain", "monitor closely" or "insufficient data"
----@field feature_importance table<string, number> each input's share of the forecast
+---@field feature_importance table<string, number> each input group's share of the forecast ("level", "change_1", ..., "time_of_day", "day_of_week", "seasonal_day", "seasonal_week")
 ---@field trained boolean false for the bootstrap answer (mean of the last 5 loads)
 
 ---@class opsh.predict.accuracy
