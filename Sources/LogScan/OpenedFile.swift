@@ -68,7 +68,7 @@ final class OpenedFile: @unchecked Sendable {
         var buf = [UInt8](repeating: 0, count: 64 << 10)
         var off = offset
         while off < size {
-            let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off) }
+            let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(off)) }
             if n <= 0 { return nil }
             if let i = buf[0..<n].firstIndex(of: 0x0A) { return off + Int64(i) + 1 }
             off += Int64(n)

@@ -60,7 +60,7 @@ final class CompiledPattern: @unchecked Sendable {
                 if rc != 0 {
                     var buf = [CChar](repeating: 0, count: 256)
                     regerror(rc, &regex, &buf, buf.count)
-                    throw PatternError(message: "set \(spec.name): bad regular expression \(text): \(String(cString: buf))")
+                    throw PatternError(message: "set \(spec.name): bad regular expression \(text): \(String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))")
                 }
                 hasRegex = true
             }

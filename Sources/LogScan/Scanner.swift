@@ -90,7 +90,7 @@ public enum LogScanner {
             var off = start
             while off < end {
                 let want = Int(min(Int64(bufferSize), end - off))
-                let n = pread(file.fd, buffer.baseAddress, want, off)
+                let n = pread(file.fd, buffer.baseAddress, want, off_t(off))
                 if n < 0 {
                     if errno == EINTR { continue }
                     scanner.finish()
