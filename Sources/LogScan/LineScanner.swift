@@ -113,6 +113,15 @@ final class LineScanner {
         if skipping || !carry.isEmpty { endCarriedLine() }
     }
 
+    /// Drops a line begun but never ended (the stream broke in its middle); true if there was one.
+    func dropPartialLine() -> Bool {
+        let had = skipping || !carry.isEmpty
+        carry = []
+        skipping = false
+        skippedBytes = 0
+        return had
+    }
+
     private func absorb(_ p: UnsafePointer<UInt8>, _ n: Int) {
         if skipping { skippedBytes += n; return }
         if carry.count + n > options.maxLine {

@@ -120,9 +120,11 @@ public enum LogScanner {
                 }
                 scanner.finish()
             } catch {
-                scanner.finish()
-                let why = (error as? ArchiveError)?.message ?? "\(error)"
-                scanner.piece.problem(file.path, scanner.piece.lines, why.replacingFirst(file.path + ": ", with: "") + " after line \(scanner.piece.lines): the lines before it are counted")
+                // the line the stream broke in is a fragment: not counted as a line
+                let cut = scanner.dropPartialLine()
+                let n = scanner.piece.lines
+                let why = ((error as? ArchiveError)?.message ?? "\(error)").replacingFirst(file.path + ": ", with: "")
+                scanner.piece.problem(file.path, cut ? n + 1 : n, why + (cut ? " in line \(n + 1)" : " after line \(n)") + ": the \(n) whole lines before it are counted")
             }
         }
         return scanner.piece

@@ -85,7 +85,9 @@ final class BadInputTests: XCTestCase {
         XCTAssertLessThan(r.files[1].lines, 20000)
         XCTAssertEqual(r.problems.count, 1, "\(r.problems)")
         XCTAssertEqual(r.problems[0].file, cut.path)
-        XCTAssertTrue(r.problems[0].message.contains("the gzip stream ends early (truncated) after line"), r.problems[0].message)
+        XCTAssertEqual(r.problems[0].line, r.files[1].lines + 1)
+        XCTAssertEqual(r.problems[0].message, "the gzip stream ends early (truncated) in line \(r.files[1].lines + 1): the \(r.files[1].lines) whole lines before it are counted")
+        XCTAssertEqual(r.files[1].malformed, 0)
         // every complete line before the cut was counted: the counts agree with the text's head
         let readLines = r.files[1].lines
         XCTAssertEqual(r.topIPs.reduce(0) { $0 + $1.count }, 20000 + readLines - r.files[1].malformed)
