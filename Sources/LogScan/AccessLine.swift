@@ -61,17 +61,11 @@ struct AccessLine {
         // last field when it is a number and something follows the agent
         responseMs = -1
         if i < n {
-            var quotes = 0
-            var last = -1
+            // past the referer's and the agent's quotes (memchr: the agent is most of the line)
             var x = i
-            while x < n {
-                if p[x] == 0x22 {
-                    quotes += 1
-                    if quotes == 4 { last = x + 1; break }
-                }
-                x += 1
-            }
-            if last > 0 && last < n { responseMs = AccessLine.trailingNumber(p, n, from: last, scale: timeScale) }
+            var quotes = 0
+            while quotes < 4, let q = find(p, n, from: x, 0x22) { quotes += 1; x = q + 1 }
+            if quotes == 4 && x < n { responseMs = AccessLine.trailingNumber(p, n, from: x, scale: timeScale) }
         }
         return true
     }

@@ -1,15 +1,19 @@
 import Glibc
 
 /// Counts byte strings (IP addresses, paths) without allocating per key: the keys live in one
-/// growing arena, the table is open addressing over parallel arrays. The number of distinct
-/// keys is capped so memory stays bounded whatever the log holds; a key first seen once the
-/// table is full is counted in `untracked` (the report says so) instead of growing the table.
+/// growing arena, the table is open addressing over parallel arrays of plain memory (read and
+/// written through pointers: the scan's inner loop pays no bounds, uniqueness or retain cost).
+/// The number of distinct keys is capped so memory stays bounded whatever the log holds; a key
+/// first seen once the table is full is counted in `untracked` (the report says so) instead of
+/// growing the table. One table belongs to one thread.
 final class ByteCounter {
-    private(set) var arena: [UInt8] = []
-    private var hashes: [UInt64]
-    private var offsets: [Int32]     // -1: empty slot
-    private var lengths: [Int32]
-    private var counts: [Int]
+    private var arena: UnsafeMutablePointer<UInt8>
+    private var arenaUsed = 0
+    private var arenaCapacity: Int
+    private var hashes: UnsafeMutablePointer<UInt64>
+    private var offsets: UnsafeMutablePointer<Int32>     // -1: empty slot
+    private var lengths: UnsafeMutablePointer<Int32>
+    private var counts: UnsafeMutablePointer<Int>
     private var mask: Int
     private(set) var distinct = 0
     private(set) var untracked = 0
@@ -18,24 +22,40 @@ final class ByteCounter {
     init(limit: Int, capacity: Int = 1024) {
         var c = 16
         while c < capacity * 2 { c <<= 1 }
-        hashes = [UInt64](repeating: 0, count: c)
-        offsets = [Int32](repeating: -1, count: c)
-        lengths = [Int32](repeating: 0, count: c)
-        counts = [Int](repeating: 0, count: c)
         mask = c - 1
+        (hashes, offsets, lengths, counts) = ByteCounter.slots(c)
+        arenaCapacity = 1 << 14
+        arena = .allocate(capacity: arenaCapacity)
         self.limit = max(1, limit)
     }
 
+    deinit {
+        arena.deallocate(); hashes.deallocate(); offsets.deallocate(); lengths.deallocate(); counts.deallocate()
+    }
+
+    private static func slots(_ c: Int) -> (UnsafeMutablePointer<UInt64>, UnsafeMutablePointer<Int32>, UnsafeMutablePointer<Int32>, UnsafeMutablePointer<Int>) {
+        let h = UnsafeMutablePointer<UInt64>.allocate(capacity: c)
+        let o = UnsafeMutablePointer<Int32>.allocate(capacity: c)
+        let l = UnsafeMutablePointer<Int32>.allocate(capacity: c)
+        let n = UnsafeMutablePointer<Int>.allocate(capacity: c)
+        h.initialize(repeating: 0, count: c); o.initialize(repeating: -1, count: c)
+        l.initialize(repeating: 0, count: c); n.initialize(repeating: 0, count: c)
+        return (h, o, l, n)
+    }
+
     @inline(__always) static func hash(_ p: UnsafePointer<UInt8>, _ n: Int) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(n)
         var i = 0
         while i + 8 <= n {
             let w = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
-            h = (h ^ w) &* 0x0000_0100_0000_01b3
+            h = (h ^ w) &* 0x9E37_79B9_7F4A_7C15
             h ^= h >> 29
             i += 8
         }
-        while i < n { h = (h ^ UInt64(p[i])) &* 0x0000_0100_0000_01b3; i += 1 }
+        var tail: UInt64 = 0
+        var shift: UInt64 = 0
+        while i < n { tail |= UInt64(p[i]) << shift; shift += 8; i += 1 }
+        h = (h ^ tail) &* 0x9E37_79B9_7F4A_7C15
         return h ^ (h >> 32)
     }
 
@@ -45,22 +65,37 @@ final class ByteCounter {
     }
 
     @inline(__always) func add(_ p: UnsafePointer<UInt8>, _ n: Int, hash h: UInt64, by: Int = 1) {
-        var i = Int(truncatingIfNeeded: h) & mask
+        let hs = hashes, os = offsets, ls = lengths, m = mask
+        var i = Int(truncatingIfNeeded: h) & m
         while true {
-            let off = offsets[i]
+            let off = os[i]
             if off < 0 { break }
-            if hashes[i] == h && Int(lengths[i]) == n && equal(Int(off), p, n) {
+            if hs[i] == h && Int(ls[i]) == n && memcmp(arena + Int(off), p, n) == 0 {
                 counts[i] += by
                 return
             }
-            i = (i + 1) & mask
+            i = (i + 1) & m
         }
-        if distinct >= limit || arena.count + n > Int(Int32.max) { untracked += by; return }
+        insert(at: i, p, n, h, by)
+    }
+
+    private func insert(at i: Int, _ p: UnsafePointer<UInt8>, _ n: Int, _ h: UInt64, _ by: Int) {
+        if distinct >= limit || arenaUsed + n > Int(Int32.max) { untracked += by; return }
+        if arenaUsed + n > arenaCapacity {
+            var c = arenaCapacity * 2
+            while c < arenaUsed + n { c *= 2 }
+            let a = UnsafeMutablePointer<UInt8>.allocate(capacity: c)
+            a.update(from: arena, count: arenaUsed)
+            arena.deallocate()
+            arena = a
+            arenaCapacity = c
+        }
+        (arena + arenaUsed).update(from: p, count: n)
         hashes[i] = h
-        offsets[i] = Int32(arena.count)
+        offsets[i] = Int32(arenaUsed)
         lengths[i] = Int32(n)
         counts[i] = by
-        arena.append(contentsOf: UnsafeBufferPointer(start: p, count: n))
+        arenaUsed += n
         distinct += 1
         if distinct * 2 > mask { grow() }
     }
@@ -71,49 +106,59 @@ final class ByteCounter {
         }
     }
 
-    @inline(__always) private func equal(_ off: Int, _ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
-        arena.withUnsafeBufferPointer { a in memcmp(a.baseAddress! + off, p, n) == 0 }
-    }
-
     private func grow() {
-        let oldH = hashes, oldO = offsets, oldL = lengths, oldC = counts
-        let c = (mask + 1) * 2
-        hashes = [UInt64](repeating: 0, count: c)
-        offsets = [Int32](repeating: -1, count: c)
-        lengths = [Int32](repeating: 0, count: c)
-        counts = [Int](repeating: 0, count: c)
+        let old = mask + 1
+        let (oh, oo, ol, oc) = (hashes, offsets, lengths, counts)
+        let c = old * 2
+        (hashes, offsets, lengths, counts) = ByteCounter.slots(c)
         mask = c - 1
-        for k in 0..<oldO.count where oldO[k] >= 0 {
-            var i = Int(truncatingIfNeeded: oldH[k]) & mask
+        for k in 0..<old where oo[k] >= 0 {
+            var i = Int(truncatingIfNeeded: oh[k]) & mask
             while offsets[i] >= 0 { i = (i + 1) & mask }
-            hashes[i] = oldH[k]; offsets[i] = oldO[k]; lengths[i] = oldL[k]; counts[i] = oldC[k]
+            hashes[i] = oh[k]; offsets[i] = oo[k]; lengths[i] = ol[k]; counts[i] = oc[k]
         }
+        oh.deallocate(); oo.deallocate(); ol.deallocate(); oc.deallocate()
     }
 
     /// Every key with its count.
     func forEach(_ body: (UnsafeBufferPointer<UInt8>, Int) -> Void) {
-        arena.withUnsafeBufferPointer { a in
-            for k in 0..<offsets.count where offsets[k] >= 0 {
-                body(UnsafeBufferPointer(rebasing: a[Int(offsets[k])..<(Int(offsets[k]) + Int(lengths[k]))]), counts[k])
-            }
+        for k in 0...mask where offsets[k] >= 0 {
+            body(UnsafeBufferPointer(start: arena + Int(offsets[k]), count: Int(lengths[k])), counts[k])
         }
     }
 
     /// Adds every count of `other` into this table.
     func merge(_ other: ByteCounter) {
-        other.forEach { key, count in
-            if let base = key.baseAddress { add(base, key.count, by: count) } else { var z: UInt8 = 0; add(&z, 0, by: count) }
-        }
+        other.forEach { key, count in add(key.baseAddress!, key.count, by: count) }
         untracked += other.untracked
     }
 
-    /// The `n` keys with the highest counts; ties go to the greater key in byte order, as
-    /// `sort | uniq -c | sort -nr` orders them under LC_ALL=C.
+    /// The `n` keys with the highest counts (n < 0: all) above `minimum`; ties go to the greater
+    /// key in byte order, as `sort | uniq -c | sort -nr` orders them.
     func top(_ n: Int, minimum: Int = 0) -> [Counted] {
-        var all: [Counted] = []
-        forEach { key, count in if count > minimum { all.append(Counted(key: Array(key), count: count)) } }
-        all.sort { a, b in a.count != b.count ? a.count > b.count : !a.key.lexicographicallyPrecedes(b.key) && a.key != b.key }
-        return n >= 0 && all.count > n ? Array(all[0..<n]) : all
+        var all: [(UnsafeBufferPointer<UInt8>, Int)] = []
+        forEach { key, count in if count > minimum { all.append((key, count)) } }
+        func before(_ a: (UnsafeBufferPointer<UInt8>, Int), _ b: (UnsafeBufferPointer<UInt8>, Int)) -> Bool {
+            if a.1 != b.1 { return a.1 > b.1 }
+            let c = memcmp(a.0.baseAddress!, b.0.baseAddress!, min(a.0.count, b.0.count))
+            return c != 0 ? c > 0 : a.0.count > b.0.count
+        }
+        if n >= 0 && all.count > n {
+            // a bounded selection: the table may hold hundreds of thousands of keys
+            var best: [(UnsafeBufferPointer<UInt8>, Int)] = []
+            for e in all {
+                if best.count < n { best.append(e); best.sort(by: before); continue }
+                if n > 0 && before(e, best[n - 1]) {
+                    best[n - 1] = e
+                    var j = n - 1
+                    while j > 0 && before(best[j], best[j - 1]) { best.swapAt(j, j - 1); j -= 1 }
+                }
+            }
+            all = best
+        } else {
+            all.sort(by: before)
+        }
+        return all.map { Counted(key: Array($0.0), count: $0.1) }
     }
 }
 

@@ -6,9 +6,10 @@ final class Aggregates {
     let ips: ByteCounter
     let okIPs: ByteCounter
     let paths: ByteCounter
-    var statuses = [Int](repeating: 0, count: 1000)
+    /// By status code (plain memory: the inner loop pays no uniqueness check).
+    let statuses = UnsafeMutablePointer<Int>.allocate(capacity: 1000)
     /// Response times by millisecond up to a minute; the last bucket holds the rest.
-    var histogram = [Int](repeating: 0, count: Aggregates.buckets + 1)
+    let histogram = UnsafeMutablePointer<Int>.allocate(capacity: Aggregates.buckets + 1)
     var timed = 0
     var timeSum = 0.0
     var timeMax = 0
@@ -18,12 +19,16 @@ final class Aggregates {
         ips = ByteCounter(limit: maxKeys)
         okIPs = ByteCounter(limit: maxKeys)
         paths = ByteCounter(limit: maxKeys)
+        statuses.initialize(repeating: 0, count: 1000)
+        histogram.initialize(repeating: 0, count: Aggregates.buckets + 1)
     }
+
+    deinit { statuses.deallocate(); histogram.deallocate() }
 
     func merge(_ o: Aggregates) {
         ips.merge(o.ips); okIPs.merge(o.okIPs); paths.merge(o.paths)
-        for i in 0..<statuses.count { statuses[i] += o.statuses[i] }
-        for i in 0..<histogram.count { histogram[i] += o.histogram[i] }
+        for i in 0..<1000 { statuses[i] += o.statuses[i] }
+        for i in 0...Aggregates.buckets { histogram[i] += o.histogram[i] }
         timed += o.timed; timeSum += o.timeSum; timeMax = max(timeMax, o.timeMax)
     }
 }

@@ -195,15 +195,15 @@ public enum LogScanner {
         report.untrackedPaths = total.paths.untracked
         if let th = options.okThreshold { report.okClients = total.okIPs.top(-1, minimum: th) }
         if options.countPaths { report.topPaths = total.paths.top(options.top) }
-        report.statuses = total.statuses.enumerated().filter { $0.element > 0 }
-            .map { (status: $0.offset, count: $0.element) }
+        report.statuses = (0..<1000).filter { total.statuses[$0] > 0 }
+            .map { (status: $0, count: total.statuses[$0]) }
             .sorted { $0.count != $1.count ? $0.count > $1.count : $0.status < $1.status }
         if total.timed > 0 {
             func pct(_ q: Double) -> Int {
                 let rank = max(1, Int((q * Double(total.timed)).rounded(.up)))
                 var seen = 0
-                for (ms, c) in total.histogram.enumerated() {
-                    seen += c
+                for ms in 0...Aggregates.buckets {
+                    seen += total.histogram[ms]
                     if seen >= rank { return ms >= Aggregates.buckets ? total.timeMax : ms }
                 }
                 return total.timeMax

@@ -164,6 +164,14 @@ final class AccessLogTests: XCTestCase {
         XCTAssertEqual(counts, ["grep": 2, "words": 2, "regex": 1, "alternation": 2, "icase": 1])
         XCTAssertEqual(r.sets.first { $0.name == "words" }?.samples.map(\.line), [1, 3])
         XCTAssertEqual(r.sets.first { $0.name == "grep" }?.samples.map(\.line), [1, 2])
+        // literals longer than 64 bytes in all take the other matcher (Wu-Manber): same answers
+        let padding = String(repeating: "x", count: 70)
+        var long = ScanOptions()
+        long.patterns = [PatternSpec(name: "grep", words: ["union", "select", "drop", padding]),
+                         PatternSpec(name: "words", words: ["union", "select", "drop", padding], ignoreCase: true, wordBounded: true)]
+        let rl = try Array(text.utf8).withUnsafeBytes { b in try LogScanner.scan(name: "t", bytes: b, options: long) }
+        XCTAssertEqual(rl.sets.map(\.count), [2, 2])
+        XCTAssertEqual(rl.sets.map { $0.samples.map(\.line) }, [[1, 2], [1, 3]])
         var bad = ScanOptions()
         bad.patterns = [PatternSpec(name: "x", regex: "a(b")]
         XCTAssertThrowsError(try LogScanner.scan(files: [], options: bad)) { e in
