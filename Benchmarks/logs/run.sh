@@ -67,19 +67,19 @@ bench() {   # name, then hyperfine arguments
   local name=$1; shift
   hyperfine -N --style basic --export-json "$tmp/$name.json" "$@" 2>&1 | grep -E '^(Benchmark|  Time|    )' || true
 }
-bench top -w 1 \
+bench top \
   -n "guide top IPs" --runs "$pruns" "bash -c \"$top_pipe\"" \
   -n "guide top IPs, LC_ALL=C" --runs "$pruns" "env LC_ALL=C bash -c \"$top_pipe\"" \
   -n "opsh top IPs" --runs "$runs" "$opsh $here/report.lua $log top"
-bench sql -w 1 \
+bench sql \
   -n "guide grep -E" --runs "$pruns" "bash -c '$sql_pipe'" \
   -n "guide grep -E, LC_ALL=C" --runs "$pruns" "env LC_ALL=C bash -c '$sql_pipe'" \
   -n "opsh SQL words" --runs "$runs" "$opsh $here/report.lua $log sql"
-bench clients -w 1 \
+bench clients \
   -n "guide per-IP 200 awk" --runs "$pruns" "bash -c \"$clients_pipe\"" \
   -n "guide per-IP 200 awk, LC_ALL=C" --runs "$pruns" "env LC_ALL=C bash -c \"$clients_pipe\"" \
   -n "opsh clients" --runs "$runs" "$opsh $here/report.lua $log clients"
-bench all -w 1 --runs "$runs" \
+bench all --runs "$runs" \
   -n "rg -c SQL words" "rg -c '$sql' $log" \
   -n "opsh three reports, one pass" "$opsh $here/report.lua $log all"
 
