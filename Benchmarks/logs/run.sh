@@ -16,7 +16,8 @@
 #            (goal: within 1.5x of ripgrep).
 #   memory   opsh's peak resident set while it makes the three reports (/usr/bin/time -v): under 64 MiB.
 # LOG (default /var/tmp/opsh-access-1g.log, made when absent), SIZE (default 1G), RUNS (default 5
-# for opsh and rg, 3 for the pipelines); the figures are hyperfine's means and medians.
+# for opsh and rg), PIPELINE_RUNS (default 3 for the pipelines); the figures are hyperfine's
+# medians of wall time and its mean CPU time (user + system).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -63,41 +64,33 @@ cat "$tmp/top.opsh" "$tmp/sql.opsh" "$tmp/clients.opsh" > "$tmp/all.parts"
 same all "$tmp/all.parts" "$tmp/all.opsh"
 [[ $fail == 0 ]] || { echo "run.sh: the answers differ" >&2; exit 1; }
 
-bench() {   # name, then hyperfine arguments
-  local name=$1; shift
-  hyperfine -N --style basic --export-json "$tmp/$name.json" "$@" 2>&1 | grep -E '^(Benchmark|  Time|    )' || true
+one() {   # json name, display name, runs, command (run by hyperfine through sh)
+  hyperfine --style basic --runs "$3" -n "$2" --export-json "$tmp/$1.json" "$4" 2>&1 | grep -E '^  Time|^  Range' | sed "s/^/# $2: /" || true
 }
-bench top \
-  -n "guide top IPs" --runs "$pruns" "bash -c \"$top_pipe\"" \
-  -n "guide top IPs, LC_ALL=C" --runs "$pruns" "env LC_ALL=C bash -c \"$top_pipe\"" \
-  -n "opsh top IPs" --runs "$runs" "$opsh $here/report.lua $log top"
-bench sql \
-  -n "guide grep -E" --runs "$pruns" "bash -c '$sql_pipe'" \
-  -n "guide grep -E, LC_ALL=C" --runs "$pruns" "env LC_ALL=C bash -c '$sql_pipe'" \
-  -n "opsh SQL words" --runs "$runs" "$opsh $here/report.lua $log sql"
-bench clients \
-  -n "guide per-IP 200 awk" --runs "$pruns" "bash -c \"$clients_pipe\"" \
-  -n "guide per-IP 200 awk, LC_ALL=C" --runs "$pruns" "env LC_ALL=C bash -c \"$clients_pipe\"" \
-  -n "opsh clients" --runs "$runs" "$opsh $here/report.lua $log clients"
-bench all --runs "$runs" \
-  -n "rg -c SQL words" "rg -c '$sql' $log" \
-  -n "opsh three reports, one pass" "$opsh $here/report.lua $log all"
+one top.guide "guide top IPs" "$pruns" "$top_pipe"
+one top.guideC "guide top IPs, LC_ALL=C" "$pruns" "export LC_ALL=C; $top_pipe"
+one top.opsh "opsh top IPs" "$runs" "$opsh $here/report.lua $log top"
+one sql.guide "guide grep -E" "$pruns" "$sql_pipe"
+one sql.guideC "guide grep -E, LC_ALL=C" "$pruns" "export LC_ALL=C; $sql_pipe"
+one sql.opsh "opsh SQL words" "$runs" "$opsh $here/report.lua $log sql"
+one clients.guide "guide per-IP 200 awk" "$pruns" "$clients_pipe"
+one clients.guideC "guide per-IP 200 awk, LC_ALL=C" "$pruns" "export LC_ALL=C; $clients_pipe"
+one clients.opsh "opsh clients" "$runs" "$opsh $here/report.lua $log clients"
+one all.rg "rg -c SQL words" "$runs" "rg -c '$sql' $log"
+one all.opsh "opsh three reports, one pass" "$runs" "$opsh $here/report.lua $log all"
 
 python3 - "$tmp" <<'PY'
 import json, sys, os
 tmp = sys.argv[1]
 def load(name):
-    return {r["command"]: r for r in json.load(open(os.path.join(tmp, name + ".json")))["results"]}
-rows = []
-for name, opsh_cmd in [("top", "opsh top IPs"), ("sql", "opsh SQL words"), ("clients", "opsh clients"), ("all", "opsh three reports, one pass")]:
-    res = load(name)
-    o = res[opsh_cmd]
-    for cmd, r in res.items():
-        if cmd == opsh_cmd: continue
-        ratio = r["median"] / o["median"]
-        rows.append("%-34s %8.3f s   opsh %7.3f s   %s %.1fx" % (cmd, r["median"], o["median"], "peer/opsh" if name != "all" else "rg/opsh", ratio))
-print("\n# medians")
-print("\n".join(rows))
+    r = json.load(open(os.path.join(tmp, name + ".json")))["results"][0]
+    return r["median"], r["user"] + r["system"]
+print("\n# medians: wall (s), CPU user+system (s); ratio peer/opsh on each")
+for name, peers in [("top", ["guide", "guideC"]), ("sql", ["guide", "guideC"]), ("clients", ["guide", "guideC"]), ("all", ["rg"])]:
+    ow, oc = load(name + ".opsh")
+    for peer in peers:
+        pw, pc = load(name + "." + peer)
+        print("%-8s %-7s wall %8.3f vs opsh %7.3f  = %6.2fx   CPU %8.3f vs opsh %7.3f  = %6.2fx" % (name, peer, pw, ow, pw / ow, pc, oc, pc / oc))
 PY
 /usr/bin/time -v "$opsh" "$here/report.lua" "$log" all > /dev/null 2> "$tmp/time.txt"
 rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$tmp/time.txt")
