@@ -172,6 +172,15 @@ final class AccessLogTests: XCTestCase {
         let rl = try Array(text.utf8).withUnsafeBytes { b in try LogScanner.scan(name: "t", bytes: b, options: long) }
         XCTAssertEqual(rl.sets.map(\.count), [2, 2])
         XCTAssertEqual(rl.sets.map { $0.samples.map(\.line) }, [[1, 2], [1, 3]])
+        // more than eight first pairs: no prefilter; Shift-And within 64 bytes, Wu-Manber beyond
+        let many = ["union", "select", "drop", "aa1", "bb2", "cc3", "dd4", "ee5", "ff6"]
+        for extra in [[], [padding]] {
+            var o9 = ScanOptions()
+            o9.patterns = [PatternSpec(name: "grep", words: many + extra),
+                           PatternSpec(name: "words", words: many + extra, ignoreCase: true, wordBounded: true)]
+            let r9 = try Array(text.utf8).withUnsafeBytes { b in try LogScanner.scan(name: "t", bytes: b, options: o9) }
+            XCTAssertEqual(r9.sets.map { $0.samples.map(\.line) }, [[1, 2], [1, 3]], "\(extra.count)")
+        }
         var bad = ScanOptions()
         bad.patterns = [PatternSpec(name: "x", regex: "a(b")]
         XCTAssertThrowsError(try LogScanner.scan(files: [], options: bad)) { e in
