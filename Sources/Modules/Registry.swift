@@ -21,6 +21,7 @@ public enum ModuleRegistry {
         ("opsh.sys", SysModule.open),
         ("opsh.tls", TLSModule.open),
         ("opsh._history", HistoryModule.open),
+        ("opsh.logs", LogsModule.open),
         ("opsh.qdrant.spec", QdrantSpecModule.open),
         ("opsh._bench", BenchModule.open),
     ]

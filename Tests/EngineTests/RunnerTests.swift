@@ -39,6 +39,10 @@ final class RunnerTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("count=7"), r.stdout)
         XCTAssertTrue(r.stdout.contains("ratio=2.5"), r.stdout)
         XCTAssertTrue(r.stdout.contains("status ok! x+y+z"), r.stdout)
+        // a list argument given again adds to it (--file a --file b), the default is not kept
+        r = Harness.run(["run", path, "--tags", "x,y", "--tags", "z"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("status ok x+y+z"), r.stdout)
         r = Harness.run(["run", path, "--count", "seven"])
         XCTAssertEqual(r.status, 3)
         XCTAssertTrue(r.stderr.contains("argument --count must be an integer, got 'seven'"), r.stderr)

@@ -1,12 +1,16 @@
 -- Log archiving with the guide's 30-day retention: the log directory is archived into the backup
 -- root's logs/ (one verified backup per run, tier "logs"), then application logs older than the
 -- retention are deleted, and log archives that the logs tier's policy no longer keeps (opsh.retention:
--- 30 days unless config.lua's backup.retention.logs says otherwise; the newest is always kept). The guide's
+-- 30 days unless config.lua's backup.retention.logs says otherwise; the newest is always kept). What is
+-- deleted is first read by the log scanner (opsh.logs), so the report says what goes: its lines, the
+-- ERROR lines among them and the time they span (gzipped and rotated logs included). The guide's
 -- `docker system prune --volumes` is not done: it deletes unused named volumes (DESIGN §3).
 local backup = require "opsh.backup"
 local config = require "opsh.config"
 local fs = require "opsh.fs"
+local logs = require "opsh.logs"
 local retention = require "opsh.retention"
+local time = require "opsh.time"
 local units = require "opsh.units"
 
 return {
@@ -43,13 +47,24 @@ anything else in ROOT/logs or elsewhere in the backup root.]],
     end
     -- logs older than the retention (only after they are in a verified archive)
     local old = assert(fs.find(args.log_dir, { name = args.pattern, type = "file", older_than = days * 86400 }))
-    local deleted, bytes = 0, 0
+    -- what goes, read before it goes: lines, ERROR lines and the time they span
+    local paths = {}
+    for _, f in ipairs(old) do paths[#paths + 1] = f.path end
+    local scan = #paths > 0 and logs.scan { files = paths, span = true, samples = 0, sets = { errors = { regex = "ERROR" } } } or nil
+    local lines, errors = {}, {}
+    for _, f in ipairs(scan and scan.files or {}) do lines[f.path] = f.lines; errors[f.path] = f.sets.errors end
+    local deleted, bytes, dlines, derrors = 0, 0, 0, 0
     for _, f in ipairs(old) do
       local r = fs.delete(f.path)
-      if r then deleted = deleted + 1; bytes = bytes + f.size end
+      if r then
+        deleted = deleted + 1; bytes = bytes + f.size
+        dlines = dlines + (lines[f.path] or 0); derrors = derrors + (errors[f.path] or 0)
+      end
     end
-    ctx:ok("logs.retention", string.format("%s %d logs older than %d days (%s)", ctx.dry_run and "would delete" or "deleted",
-      deleted, days, units.bytes_text(bytes)), { deleted = deleted, bytes = bytes })
+    local span = ""
+    if scan and scan.first_time then span = string.format(", written %s to %s", time.iso(scan.first_time), time.iso(scan.last_time)) end
+    ctx:ok("logs.retention", string.format("%s %d logs older than %d days (%s: %d lines, %d ERROR lines%s)", ctx.dry_run and "would delete" or "deleted",
+      deleted, days, units.bytes_text(bytes), dlines, derrors, span), { deleted = deleted, bytes = bytes, lines = dlines, error_lines = derrors })
     -- log archives the logs tier's policy no longer keeps (the newest is always kept)
     if not policy then return ctx:ok("logs.archives", "the logs tier has no retention policy: no log archive deleted") end
     local r, rerr = backup.retention(root, { tiers = { logs = policy } })

@@ -1,0 +1,261 @@
+import Glibc
+
+/// The totals one thread gathers over everything it reads (merged across threads at the end):
+/// the access log's clients, statuses, paths and response times.
+final class Aggregates {
+    let ips: ByteCounter
+    let okIPs: ByteCounter
+    let paths: ByteCounter
+    /// By status code (plain memory: the inner loop pays no uniqueness check).
+    let statuses = UnsafeMutablePointer<Int>.allocate(capacity: 1000)
+    /// Response times by millisecond up to a minute; the last bucket holds the rest.
+    let histogram = UnsafeMutablePointer<Int>.allocate(capacity: Aggregates.buckets + 1)
+    var timed = 0
+    var timeSum = 0.0
+    var timeMax = 0
+    static let buckets = 60_000
+
+    init(maxKeys: Int) {
+        ips = ByteCounter(limit: maxKeys)
+        okIPs = ByteCounter(limit: maxKeys)
+        paths = ByteCounter(limit: maxKeys)
+        statuses.initialize(repeating: 0, count: 1000)
+        histogram.initialize(repeating: 0, count: Aggregates.buckets + 1)
+    }
+
+    deinit { statuses.deallocate(); histogram.deallocate() }
+
+    func merge(_ o: Aggregates) {
+        ips.merge(o.ips); okIPs.merge(o.okIPs); paths.merge(o.paths)
+        for i in 0..<1000 { statuses[i] += o.statuses[i] }
+        for i in 0...Aggregates.buckets { histogram[i] += o.histogram[i] }
+        timed += o.timed; timeSum += o.timeSum; timeMax = max(timeMax, o.timeMax)
+    }
+}
+
+/// What one reader found in its piece of a file; line numbers are relative to the piece's
+/// first line until the pieces are joined.
+final class Piece {
+    var lines = 0
+    var malformed = 0
+    var outside = 0
+    var bytes: Int64 = 0
+    var setCounts: [Int]
+    var samples: [[Sample]]
+    var problems: [Problem] = []
+    var firstTime: Int64?
+    var lastTime: Int64?
+    var binaryReported = false
+    var malformedReported = 0
+
+    init(sets: Int) {
+        setCounts = [Int](repeating: 0, count: sets)
+        samples = [[Sample]](repeating: [], count: sets)
+    }
+
+    static let problemsKept = 20
+
+    func problem(_ file: String, _ line: Int, _ message: String) {
+        if problems.count < Piece.problemsKept { problems.append(Problem(file: file, line: line, message: message)) }
+    }
+}
+
+/// Splits bytes into lines and counts each: the scan's inner loop. Bytes are pushed in chunks
+/// of any size; a line cut between chunks waits in `carry` (at most `maxLine` bytes, so a
+/// 10 MB line costs no more memory than a short one: it is reported and skipped).
+final class LineScanner {
+    let name: String
+    let options: ScanOptions
+    let patterns: [CompiledPattern]
+    let agg: Aggregates
+    let piece: Piece
+    private var carry: [UInt8] = []
+    private var skipping = false
+    private var skippedBytes = 0
+    private var lastTime: Int64?
+    private var access = AccessLine()
+    private let year: Int
+    // the access log's time field repeats from line to line: its date part is read once
+    private var cachedDay: (UInt64, UInt32, Int64) = (0, 0, 0)
+
+    init(name: String, options: ScanOptions, patterns: [CompiledPattern], agg: Aggregates) {
+        self.name = name
+        self.options = options
+        self.patterns = patterns
+        self.agg = agg
+        self.piece = Piece(sets: patterns.count)
+        self.year = Timestamps.year(ofUnix: options.now)
+    }
+
+    func feed(_ chunk: UnsafeRawBufferPointer) {
+        guard let base0 = chunk.baseAddress, chunk.count > 0 else { return }
+        let base = base0.assumingMemoryBound(to: UInt8.self)
+        let n = chunk.count
+        piece.bytes += Int64(n)
+        var start = 0
+        // the end of a line begun in an earlier chunk
+        if skipping || !carry.isEmpty {
+            guard let nl = memchr(base, 0x0A, n) else {
+                absorb(base, n)
+                return
+            }
+            let k = base.distance(to: nl.assumingMemoryBound(to: UInt8.self))
+            absorb(base, k)
+            endCarriedLine()
+            start = k + 1
+        }
+        while start < n {
+            guard let nl = memchr(base + start, 0x0A, n - start) else { break }
+            let end = base.distance(to: nl.assumingMemoryBound(to: UInt8.self))
+            line(base + start, end - start)
+            start = end + 1
+        }
+        if start < n { absorb(base + start, n - start) }
+    }
+
+    /// The last line when it has no newline.
+    func finish() {
+        if skipping || !carry.isEmpty { endCarriedLine() }
+    }
+
+    /// Drops a line begun but never ended (the stream broke in its middle); true if there was one.
+    func dropPartialLine() -> Bool {
+        let had = skipping || !carry.isEmpty
+        carry = []
+        skipping = false
+        skippedBytes = 0
+        return had
+    }
+
+    private func absorb(_ p: UnsafePointer<UInt8>, _ n: Int) {
+        if skipping { skippedBytes += n; return }
+        if carry.count + n > options.maxLine {
+            skipping = true
+            skippedBytes = carry.count + n
+            carry = []
+            return
+        }
+        carry.append(contentsOf: UnsafeBufferPointer(start: p, count: n))
+    }
+
+    private func endCarriedLine() {
+        if skipping {
+            piece.lines += 1
+            piece.malformed += 1
+            piece.problem(name, piece.lines, "a line of \(skippedBytes) bytes, longer than the \(options.maxLine)-byte limit: skipped")
+            skipping = false
+            skippedBytes = 0
+        } else {
+            carry.withUnsafeBufferPointer { b in line(b.baseAddress!, b.count) }
+            carry.removeAll(keepingCapacity: carry.capacity <= 1 << 16)
+        }
+    }
+
+    @inline(__always) private func line(_ p: UnsafePointer<UInt8>, _ n0: Int) {
+        piece.lines += 1
+        var n = n0
+        if n > 0 && p[n - 1] == 0x0D { n -= 1 }
+        if options.format == .access {
+            accessLine(p, n)
+        } else {
+            plainLine(p, n)
+        }
+    }
+
+    @inline(__always) private func accessLine(_ p: UnsafePointer<UInt8>, _ n: Int) {
+        guard access.parse(p, n, timeScale: options.responseTimeScale) else {
+            malformed(p, n, "not a combined-format access log line")
+            return
+        }
+        if options.needsTime {
+            guard let t = accessTime(p + access.timeStart, access.timeEnd - access.timeStart) else {
+                malformed(p, n, "the time field is not a time")
+                return
+            }
+            if !inWindow(t) { return }
+        }
+        let h = ByteCounter.hash(p, access.ipEnd)
+        agg.ips.add(p, access.ipEnd, hash: h)
+        agg.statuses[access.status] += 1
+        if access.status == 200 && options.okThreshold != nil { agg.okIPs.add(p, access.ipEnd, hash: h) }
+        if options.countPaths && access.pathEnd > access.pathStart {
+            agg.paths.add(p + access.pathStart, access.pathEnd - access.pathStart)
+        }
+        if access.responseMs >= 0 {
+            let ms = access.responseMs
+            agg.histogram[min(ms, Aggregates.buckets)] += 1
+            agg.timed += 1
+            agg.timeSum += Double(ms)
+            if ms > agg.timeMax { agg.timeMax = ms }
+        }
+        match(p, n)
+    }
+
+    @inline(__always) private func plainLine(_ p: UnsafePointer<UInt8>, _ n: Int) {
+        if !piece.binaryReported && n > 0 && memchr(p, 0, n) != nil {
+            piece.binaryReported = true
+            piece.problem(name, piece.lines, "binary data (NUL bytes) in the text; first seen here")
+        }
+        if options.needsTime {
+            if var t = Timestamps.leading(p, n, year: year) {
+                if t > options.now + 2 * 86400 && n > 3 && p[3] == 0x20 {   // syslog: last year's
+                    t = Timestamps.leading(p, n, year: year - 1) ?? t
+                }
+                lastTime = t
+            }
+            if let t = lastTime, !inWindow(t) { return }
+        }
+        match(p, n)
+    }
+
+    @inline(__always) private func inWindow(_ t: Int64) -> Bool {
+        if let s = options.since, t < s { piece.outside += 1; return false }
+        if let u = options.until, t >= u { piece.outside += 1; return false }
+        if piece.firstTime == nil || t < piece.firstTime! { piece.firstTime = t }
+        if piece.lastTime == nil || t > piece.lastTime! { piece.lastTime = t }
+        return true
+    }
+
+    @inline(__always) private func match(_ p: UnsafePointer<UInt8>, _ n: Int) {
+        for k in 0..<patterns.count where patterns[k].matches(p, n) {
+            piece.setCounts[k] += 1
+            if options.samples > 0 {
+                let text = Array(UnsafeBufferPointer(start: p, count: min(n, options.sampleBytes)))
+                piece.samples[k].append(Sample(file: name, line: piece.lines, text: text))
+                if piece.samples[k].count >= 2 * options.samples {
+                    piece.samples[k].removeFirst(piece.samples[k].count - options.samples)
+                }
+            }
+        }
+    }
+
+    private func malformed(_ p: UnsafePointer<UInt8>, _ n: Int, _ why: String) {
+        piece.malformed += 1
+        if piece.malformedReported < 3 {
+            piece.malformedReported += 1
+            let binary = n > 0 && memchr(p, 0, n) != nil
+            piece.problem(name, piece.lines, (binary ? "binary data, " : "") + why + ": skipped")
+        }
+    }
+
+    /// The access log's `10/Oct/2026:13:55:36 +0000`, its date part cached.
+    @inline(__always) private func accessTime(_ p: UnsafePointer<UInt8>, _ n: Int) -> Int64? {
+        guard n >= 20 else { return nil }
+        let a = UnsafeRawPointer(p).loadUnaligned(as: UInt64.self)
+        let b = UnsafeRawPointer(p + 8).loadUnaligned(as: UInt16.self)
+        let key = (a, UInt32(b) | UInt32(p[10]) << 16)
+        if key.0 == cachedDay.0 && key.1 == cachedDay.1, p[11] == 0x3A {
+            guard let hh = Timestamps.digits(p, 12, 2), let mm = Timestamps.digits(p, 15, 2),
+                  let ss = Timestamps.digits(p, 18, 2) else { return nil }
+            var t = cachedDay.2 + Int64(hh * 3600 + mm * 60 + ss)
+            if n >= 26 && p[20] == 0x20, let z = Timestamps.zone(p, 21, n) { t -= z }
+            return t
+        }
+        guard let t = Timestamps.combined(p, n), let hh = Timestamps.digits(p, 12, 2),
+              let mm = Timestamps.digits(p, 15, 2), let ss = Timestamps.digits(p, 18, 2) else { return nil }
+        var z: Int64 = 0
+        if n >= 26 && p[20] == 0x20, let zz = Timestamps.zone(p, 21, n) { z = zz }
+        cachedDay = (key.0, key.1, t + z - Int64(hh * 3600 + mm * 60 + ss))
+        return t
+    }
+}

@@ -1,0 +1,277 @@
+import Archive
+import FileSystem
+import Glibc
+import Synchronization
+
+/// One pass over many log files, on all cores: each file is read once, in fixed-size buffers
+/// (memory does not grow with the file), gzipped files are inflated on the way (recognised by
+/// their magic, whatever their name), and a large plain file is cut at line boundaries into one
+/// piece per thread. Each thread keeps its own totals; they are merged at the end.
+/// A file that cannot be read, and every bad line, is a `Problem` in the report; the scan goes on.
+public enum LogScanner {
+    static let bufferSize = 4 << 20
+
+    public static func scan(files: [String], options: ScanOptions) throws(PatternError) -> ScanReport {
+        let patterns = try options.patterns.map { (s) throws(PatternError) in try CompiledPattern(s) }
+        let opened: [OpenedFile] = expand(files)
+        var jobs: [Job] = []
+        for (i, f) in opened.enumerated() {
+            if f.failure == nil { f.open(options) }
+            jobs += f.jobs(file: i, options: options)
+        }
+        let threads = max(1, min(options.threads, jobs.count))
+        let slots = jobs.map { _ in Slot() }
+        var aggs: [Aggregates] = []
+        if threads == 1 {
+            let agg = Aggregates(maxKeys: options.maxKeys)
+            aggs.append(agg)
+            for (k, j) in jobs.enumerated() { slots[k].piece = run(j, opened[j.file], options, patterns, agg) }
+        } else {
+            let next = Mutex(0)
+            let box = Shared(opened: opened, jobs: jobs, slots: slots, patterns: patterns)
+            var handles: [pthread_t] = []
+            for _ in 0..<threads {
+                let agg = Aggregates(maxKeys: options.maxKeys)
+                aggs.append(agg)
+                let worker = Worker(agg: agg)
+                let started = startThread {
+                    while true {
+                        let k = next.withLock { n -> Int in let k = n; n += 1; return k }
+                        if k >= box.jobs.count { break }
+                        let j = box.jobs[k]
+                        box.slots[k].piece = run(j, box.opened[j.file], options, box.patterns, worker.agg)
+                    }
+                }
+                if let t = started { handles.append(t) }
+            }
+            if handles.isEmpty {   // no thread could start: do it here
+                for (k, j) in jobs.enumerated() { slots[k].piece = run(j, opened[j.file], options, patterns, aggs[0]) }
+            }
+            for t in handles { joinThread(t) }
+        }
+        defer { for f in opened { f.close() } }
+        return assemble(opened, jobs, slots, aggs, patterns, options)
+    }
+
+    /// Paths as given, and globs (`access.log*` takes the rotated and gzipped ones too)
+    /// expanded in order; a glob that matches nothing stays as a file that failed to open.
+    static func expand(_ patterns: [String]) -> [OpenedFile] {
+        var out: [OpenedFile] = []
+        var seen = Set<String>()
+        for p in patterns {
+            guard p.contains(where: { $0 == "*" || $0 == "?" || $0 == "[" }) else {
+                if seen.insert(p).inserted { out.append(OpenedFile(path: p)) }
+                continue
+            }
+            let matches = (try? FileSystem.glob(p)) ?? []
+            if matches.isEmpty {
+                let f = OpenedFile(path: p)
+                f.failure = "no file matches this pattern"
+                out.append(f)
+            }
+            for m in matches where seen.insert(m).inserted { out.append(OpenedFile(path: m)) }
+        }
+        return out
+    }
+
+    /// Scans bytes held in memory (a container's log, a program's output) as one file named `name`.
+    public static func scan(name: String, bytes: UnsafeRawBufferPointer, options: ScanOptions) throws(PatternError) -> ScanReport {
+        let feeder = try LineFeeder(name: name, options: options)
+        feeder.feed(bytes)
+        return feeder.finish()
+    }
+
+    static func run(_ job: Job, _ file: OpenedFile, _ options: ScanOptions, _ patterns: [CompiledPattern], _ agg: Aggregates) -> Piece {
+        let scanner = LineScanner(name: file.path, options: options, patterns: patterns, agg: agg)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 64)
+        defer { buffer.deallocate() }
+        switch job.kind {
+        case .range(let start, let end):
+            var off = start
+            while off < end {
+                let want = Int(min(Int64(bufferSize), end - off))
+                let n = pread(file.fd, buffer.baseAddress, want, off_t(off))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    scanner.finish()
+                    scanner.piece.problem(file.path, scanner.piece.lines + 1, "read failed at byte \(off): \(String(cString: strerror(errno))); the rest of the file is not counted")
+                    return scanner.piece
+                }
+                if n == 0 {
+                    scanner.finish()
+                    scanner.piece.problem(file.path, scanner.piece.lines + 1, "the file ended at byte \(off), before the \(file.size) bytes it had when the scan began (truncated while it was read)")
+                    return scanner.piece
+                }
+                scanner.feed(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+                off += Int64(n)
+                options.progress?(file.path, off - start)
+            }
+            scanner.finish()
+        case .gzip:
+            do {
+                let source = try GzipSource(upstream: try FileSource(fd: file.fd, path: file.path), name: file.path)
+                var total: Int64 = 0
+                while true {
+                    let n = try source.read(into: buffer)
+                    if n == 0 { break }
+                    scanner.feed(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+                    total += Int64(n)
+                    options.progress?(file.path, total)
+                }
+                scanner.finish()
+            } catch {
+                // the line the stream broke in is a fragment: not counted as a line
+                let cut = scanner.dropPartialLine()
+                let n = scanner.piece.lines
+                let why = ((error as? ArchiveError)?.message ?? "\(error)").replacingFirst(file.path + ": ", with: "")
+                scanner.piece.problem(file.path, cut ? n + 1 : n, why + (cut ? " in line \(n + 1)" : " after line \(n)") + ": the \(n) whole lines before it are counted")
+            }
+        }
+        return scanner.piece
+    }
+
+    /// Joins the pieces of each file (their line numbers follow on), then the files.
+    static func assemble(_ files: [OpenedFile], _ jobs: [Job], _ slots: [Slot], _ aggs: [Aggregates],
+                         _ patterns: [CompiledPattern], _ options: ScanOptions) -> ScanReport {
+        var report = ScanReport()
+        report.sets = patterns.map { SetResult(name: $0.name) }
+        var results = files.map { f -> FileResult in
+            var r = FileResult(path: f.path)
+            r.gzip = f.gzip
+            r.readable = f.fd >= 0 || f.failure == nil
+            r.setCounts = [Int](repeating: 0, count: patterns.count)
+            return r
+        }
+        var offsets = [Int](repeating: 0, count: files.count)
+        var fileProblems: [[Problem]] = files.map { f in f.failure.map { [Problem(file: f.path, line: 0, message: $0)] } ?? [] }
+        for (k, job) in jobs.enumerated() {
+            guard let piece = slots[k].piece else { continue }
+            let base = offsets[job.file]
+            var r = results[job.file]
+            r.lines += piece.lines
+            r.malformed += piece.malformed
+            r.outside += piece.outside
+            r.bytes += piece.bytes
+            for s in 0..<patterns.count {
+                r.setCounts[s] += piece.setCounts[s]
+                report.sets[s].samples += piece.samples[s].suffix(options.samples).map { Sample(file: $0.file, line: $0.line + base, text: $0.text) }
+                if report.sets[s].samples.count > 2 * options.samples {
+                    report.sets[s].samples.removeFirst(report.sets[s].samples.count - options.samples)
+                }
+            }
+            if let t = piece.firstTime { r.firstTime = min(r.firstTime ?? t, t) }
+            if let t = piece.lastTime { r.lastTime = max(r.lastTime ?? t, t) }
+            fileProblems[job.file] += piece.problems.map { Problem(file: $0.file, line: $0.line > 0 ? $0.line + base : 0, message: $0.message) }
+            offsets[job.file] += piece.lines
+            results[job.file] = r
+        }
+        for (i, f) in files.enumerated() {
+            fileProblems[i] += f.afterwards(lines: results[i].lines)
+            if f.fd >= 0 || f.failure == nil, results[i].lines == 0, f.size == 0, !f.gzip { fileProblems[i].append(Problem(file: f.path, line: 0, message: "empty file: no lines")) }
+            if results[i].malformed > Piece.problemsKept {
+                fileProblems[i].append(Problem(file: f.path, line: 0, message: "\(results[i].malformed) lines skipped in all (the first are listed)"))
+            }
+        }
+        for s in 0..<patterns.count { report.sets[s].samples = Array(report.sets[s].samples.suffix(options.samples)) }
+        for (i, r) in results.enumerated() {
+            report.lines += r.lines; report.malformed += r.malformed; report.outside += r.outside; report.bytes += r.bytes
+            for s in 0..<patterns.count { report.sets[s].count += r.setCounts[s] }
+            if let t = r.firstTime { report.firstTime = min(report.firstTime ?? t, t) }
+            if let t = r.lastTime { report.lastTime = max(report.lastTime ?? t, t) }
+            report.problems += fileProblems[i]
+        }
+        report.files = results
+        summarize(into: &report, aggs, options)
+        return report
+    }
+
+    static func summarize(into report: inout ScanReport, _ aggs: [Aggregates], _ options: ScanOptions) {
+        guard let total = aggs.first else { return }
+        for a in aggs.dropFirst() { total.merge(a) }
+        guard options.format == .access else { return }
+        report.topIPs = total.ips.top(options.top)
+        report.distinctIPs = total.ips.distinct
+        report.untrackedIPs = total.ips.untracked
+        report.untrackedPaths = total.paths.untracked
+        if let th = options.okThreshold { report.okClients = total.okIPs.top(-1, minimum: th) }
+        if options.countPaths { report.topPaths = total.paths.top(options.top) }
+        report.statuses = (0..<1000).filter { total.statuses[$0] > 0 }
+            .map { (status: $0, count: total.statuses[$0]) }
+            .sorted { $0.count != $1.count ? $0.count > $1.count : $0.status < $1.status }
+        if total.timed > 0 {
+            func pct(_ q: Double) -> Int {
+                let rank = max(1, Int((q * Double(total.timed)).rounded(.up)))
+                var seen = 0
+                for ms in 0...Aggregates.buckets {
+                    seen += total.histogram[ms]
+                    if seen >= rank { return ms >= Aggregates.buckets ? total.timeMax : ms }
+                }
+                return total.timeMax
+            }
+            report.responseTimes = ResponseTimes(count: total.timed, mean: total.timeSum / Double(total.timed),
+                                                 p50: pct(0.5), p90: pct(0.9), p95: pct(0.95), p99: pct(0.99), max: total.timeMax)
+        }
+    }
+}
+
+/// Pushes bytes through one line scanner: for text that arrives in pieces (a container's log
+/// stream) or sits in memory. The report is the same as a file scan's, for one file.
+public final class LineFeeder {
+    let scanner: LineScanner
+    let agg: Aggregates
+    let patterns: [CompiledPattern]
+    let options: ScanOptions
+    let name: String
+
+    public init(name: String, options: ScanOptions) throws(PatternError) {
+        self.name = name
+        self.options = options
+        patterns = try options.patterns.map { (s) throws(PatternError) in try CompiledPattern(s) }
+        agg = Aggregates(maxKeys: options.maxKeys)
+        scanner = LineScanner(name: name, options: options, patterns: patterns, agg: agg)
+    }
+
+    public func feed(_ bytes: UnsafeRawBufferPointer) { scanner.feed(bytes) }
+
+    public func feed(_ bytes: [UInt8]) { bytes.withUnsafeBytes { scanner.feed($0) } }
+
+    /// Ends the text (a last line without a newline counts) and reports.
+    public func finish() -> ScanReport {
+        scanner.finish()
+        let f = OpenedFile(path: name)
+        f.size = scanner.piece.bytes
+        let slot = Slot()
+        slot.piece = scanner.piece
+        return LogScanner.assemble([f], [Job(file: 0, kind: .range(0, scanner.piece.bytes))], [slot], [agg], patterns, options)
+    }
+}
+
+struct Job {
+    enum Kind { case range(Int64, Int64), gzip }
+    let file: Int
+    let kind: Kind
+}
+
+final class Slot: @unchecked Sendable { var piece: Piece? }
+
+final class Worker: @unchecked Sendable {
+    let agg: Aggregates
+    init(agg: Aggregates) { self.agg = agg }
+}
+
+/// What the worker threads share, read-only but for each job's own slot.
+final class Shared: @unchecked Sendable {
+    let opened: [OpenedFile]
+    let jobs: [Job]
+    let slots: [Slot]
+    let patterns: [CompiledPattern]
+    init(opened: [OpenedFile], jobs: [Job], slots: [Slot], patterns: [CompiledPattern]) {
+        self.opened = opened; self.jobs = jobs; self.slots = slots; self.patterns = patterns
+    }
+}
+
+extension String {
+    func replacingFirst(_ prefix: String, with r: String) -> String {
+        hasPrefix(prefix) ? r + dropFirst(prefix.count) : self
+    }
+}
