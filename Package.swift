@@ -65,6 +65,11 @@ let package = Package(
         .target(name: "Predict", dependencies: ["FileSystem"]),
         .target(name: "Store", dependencies: ["CDyn"]),
         .target(name: "History", dependencies: ["Store"]),
+        // Cron expressions, maintenance windows and time zones (TZif), without Foundation.
+        .target(name: "Schedule"),
+        // The agent's core (docs/agent.md): jobs, the runner, the Redis lock with fencing, the
+        // history; no HTTP, no Lua. The opsh-agent executable serves its API.
+        .target(name: "Agent", dependencies: ["Schedule", "RESP", "Sys", "Archive", "Store"]),
         // Swift 5 mode: Mutex<State> holds connections and completions that are not Sendable;
         // the pool guarantees their exclusive use under its lock (see Pool.swift).
         .target(name: "Pool", dependencies: ["EventLoop", "Qdrant", "RESP", "Predict"], swiftSettings: [.swiftLanguageMode(.v5)]),
@@ -112,6 +117,7 @@ let package = Package(
         .testTarget(name: "PickleTests", dependencies: ["Pickle"], exclude: ["corpus"]),
         .testTarget(name: "QdrantTests", dependencies: ["Qdrant"]),
         .testTarget(name: "PredictTests", dependencies: ["Predict"]),
+        .testTarget(name: "ScheduleTests", dependencies: ["Schedule"]),
         .testTarget(name: "QdrantProcedureTests", dependencies: ["OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "ArchiveTests", dependencies: ["Archive", "CDyn", "OpshTestSupport"]),
         .testTarget(name: "BackupTests", dependencies: ["OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),

@@ -32,8 +32,8 @@ private final class ThreadBody: @unchecked Sendable {
     init(_ run: @escaping () -> Void) { self.run = run }
 }
 
-/// Starts a thread running `body`; join it with `joinThread`.
-func startThread(_ body: @escaping () -> Void) -> pthread_t? {
+/// Starts a thread running `body`; join it with `joinThread`. (The agent uses these too.)
+public func startThread(_ body: @escaping () -> Void) -> pthread_t? {
     var t = pthread_t()
     let box = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
     let rc = pthread_create(&t, nil, { p in
@@ -48,7 +48,7 @@ func startThread(_ body: @escaping () -> Void) -> pthread_t? {
     return t
 }
 
-func joinThread(_ t: pthread_t) { pthread_join(t, nil) }
+public func joinThread(_ t: pthread_t) { pthread_join(t, nil) }
 
 /// How many threads compression may use: the CPUs this process may run on.
 public func availableCores() -> Int {
