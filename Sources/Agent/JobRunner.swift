@@ -9,11 +9,11 @@ import Sys
 /// The child learns its lock through the environment: OPSH_AGENT_JOB, OPSH_AGENT_REDIS_URL,
 /// OPSH_AGENT_FENCE_KEY and OPSH_AGENT_FENCE_TOKEN (stdlib opsh.fence reads them).
 public struct JobRunner: Sendable {
-    public let settings: AgentSettings
+    public let settings: SchedulerSettings
     /// extra seconds after the job's timeout before the agent kills the process
     public var killGrace: Double = 30
 
-    public init(settings: AgentSettings) { self.settings = settings }
+    public init(settings: SchedulerSettings) { self.settings = settings }
 
     /// The command line of one run.
     public func commandLine(_ job: Job, force: Bool) -> [String] {

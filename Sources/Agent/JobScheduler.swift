@@ -8,7 +8,7 @@ import Synchronization
 /// a Redis is configured; records every run in the history; reports missed runs at start.
 /// The HTTP server (the opsh-agent executable) drives it through this API:
 ///
-///     let agent = try Agent(settings: settings)      // opens the history
+///     let agent = try JobScheduler(settings: settings)      // opens the history
 ///     agent.start()                                   // missed runs reported, scheduler thread
 ///     agent.jobs()                                    // [JobStatus]: schedule, next run, last run
 ///     try agent.startNow("backup-daily")              // run-now in the background -> RunRecord (running)
@@ -19,12 +19,12 @@ import Synchronization
 ///     agent.stop(grace: 30)                           // SIGTERM: no new runs, waits, then kills
 ///
 /// Everything reads the time from `clock`, so tests move time by hand and call `tick()`.
-public final class Agent: @unchecked Sendable {
+public final class JobScheduler: @unchecked Sendable {
     public let history: History
     public let clock: AgentClock
 
     struct State {
-        var settings: AgentSettings
+        var settings: SchedulerSettings
         /// next scheduled time per job name
         var nextDue: [String: Int64] = [:]
         /// running runs per job name
@@ -37,13 +37,13 @@ public final class Agent: @unchecked Sendable {
     let state: Mutex<State>
     var scheduler: pthread_t?
 
-    public init(settings: AgentSettings, clock: AgentClock = SystemAgentClock()) throws(AgentError) {
+    public init(settings: SchedulerSettings, clock: AgentClock = SystemAgentClock()) throws(AgentError) {
         history = try History(path: settings.historyPath)
         self.clock = clock
         state = Mutex(State(settings: settings))
     }
 
-    public var settings: AgentSettings { state.withLock { $0.settings } }
+    public var settings: SchedulerSettings { state.withLock { $0.settings } }
 
     // MARK: lifecycle
 
@@ -119,7 +119,7 @@ public final class Agent: @unchecked Sendable {
 
     /// Replaces the jobs and settings (a SIGHUP's reload): jobs no longer configured are
     /// forgotten (a running one finishes), new ones are planned from now.
-    public func reload(_ settings: AgentSettings) throws(AgentError) {
+    public func reload(_ settings: SchedulerSettings) throws(AgentError) {
         let old = state.withLock { s -> [String] in
             let names = s.settings.jobs.map(\.name)
             s.settings = settings
@@ -147,7 +147,7 @@ public final class Agent: @unchecked Sendable {
     @discardableResult
     public func tick() -> [String] {
         let now = Int64(clock.now())
-        let (s, due) = state.withLock { st -> (AgentSettings, [(Job, Int64)]) in
+        let (s, due) = state.withLock { st -> (SchedulerSettings, [(Job, Int64)]) in
             guard !st.stopping else { return (st.settings, []) }
             return (st.settings, st.settings.jobs.compactMap { j in
                 guard j.enabled, let d = st.nextDue[j.name], d <= now else { return nil }
