@@ -69,7 +69,7 @@ let package = Package(
         .target(name: "Schedule"),
         // The agent's core (docs/agent.md): jobs, the runner, the Redis lock with fencing, the
         // history; no HTTP, no Lua. The opsh-agent executable serves its API.
-        .target(name: "Agent", dependencies: ["Schedule", "RESP", "Sys", "Archive", "Store"]),
+        .target(name: "Agent", dependencies: ["Schedule", "RESP", "Sys", "Archive", "Store", "FileSystem"]),
         // Swift 5 mode: Mutex<State> holds connections and completions that are not Sendable;
         // the pool guarantees their exclusive use under its lock (see Pool.swift).
         .target(name: "Pool", dependencies: ["EventLoop", "Qdrant", "RESP", "Predict"], swiftSettings: [.swiftLanguageMode(.v5)]),
@@ -77,12 +77,12 @@ let package = Package(
         // The Lua border: the only target that touches Lua's C API.
         .target(name: "LuaRuntime", dependencies: ["CLua", "CLuaShim", "EventLoop"]),
         // The modules scripts see: the runtime's API and the native libraries only.
-        .target(name: "Modules", dependencies: ["LuaRuntime", "JSON", "RESP", "HTTP", "Pickle", "Qdrant", "Archive", "Docker", "Sys", "Crypto", "FileSystem", "YAML", "Predict", "Pool", "EventLoop", "TLS", "History"]),
+        .target(name: "Modules", dependencies: ["LuaRuntime", "JSON", "RESP", "HTTP", "Pickle", "Qdrant", "Archive", "Docker", "Sys", "Crypto", "FileSystem", "YAML", "Predict", "Pool", "EventLoop", "TLS", "History", "Agent", "Schedule"]),
 
         // Script catalog, runner, report, REPL; lua/ and stdlib/ are embedded at build time.
         .executableTarget(name: "EmbedGen", path: "Sources/EmbedGen"),
         .plugin(name: "EmbedLua", capability: .buildTool(), dependencies: ["EmbedGen"]),
-        .target(name: "Engine", dependencies: ["LuaRuntime", "Modules", "FileSystem", "Sys", "CDyn"],
+        .target(name: "Engine", dependencies: ["LuaRuntime", "Modules", "FileSystem", "Sys", "CDyn", "Agent", "Schedule", "Archive"],
                 plugins: ["EmbedLua"]),
 
         // The command: nothing but the Engine.

@@ -1,4 +1,5 @@
 import Archive
+import FileSystem
 import Store
 import Synchronization
 
@@ -26,10 +27,12 @@ public final class History: @unchecked Sendable {
         """,
     ]
 
-    /// Opens (creating) the database and brings its schema up to date.
+    /// Opens (creating it and its directory) the database and brings its schema up to date.
     public init(path: String) throws(AgentError) {
         self.path = path
         do {
+            let dir = FileSystem.directory(of: path)
+            if !dir.isEmpty && !FileSystem.isDirectory(dir) { try FileSystem.makeDirectories(dir, mode: 0o700) }
             let d = try Database(path: path)
             try d.migrate(History.schema)
             db = Mutex(d)

@@ -129,8 +129,11 @@ public struct SchedulerSettings: Sendable {
         var jobs: [Job] = []
         var overrides: [(String, MValue)] = []
         if let t = value("agent_jobs") {
-            guard case .object(let o) = t else { throw AgentError.config("agent_jobs: must be a table of NAME = { procedure = ..., schedule = ... }") }
-            overrides = o
+            switch t {
+            case .object(let o): overrides = o
+            case .array(let a) where a.isEmpty: break   // {}
+            default: throw AgentError.config("agent_jobs: must be a table of NAME = { procedure = ..., schedule = ... }")
+            }
         }
         let defaults = value("agent_default_jobs")?.bool ?? true
         var names: [String] = defaults ? SchedulerSettings.defaultJobs.map(\.name) : []

@@ -23,5 +23,6 @@ public enum ModuleRegistry {
         ("opsh._history", HistoryModule.open),
         ("opsh.qdrant.spec", QdrantSpecModule.open),
         ("opsh._bench", BenchModule.open),
+        ("opsh.agent", AgentModule.open),
     ]
 }
