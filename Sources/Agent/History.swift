@@ -131,6 +131,16 @@ public final class History: @unchecked Sendable {
         }
     }
 
+    /// A job's other runs still marked `running` when its lock was just taken: their holder
+    /// died or lost the lock (it expired), so they are marked abandoned.
+    @discardableResult
+    public func abandonRunning(job: String, except id: Int64, at: Double) throws(AgentError) -> Int {
+        try with { d in
+            try d.execute("UPDATE runs SET status = 'abandoned', finished_at = ?, message = 'its agent died or lost the lock; run ' || ? || ' took the job over' WHERE job = ? AND status = 'running' AND id != ?",
+                          [.real(at), .integer(id), .text(job), .integer(id)])
+        }
+    }
+
     /// Deletes runs and audit records older than `days` days before `now`; returns how many.
     @discardableResult
     public func prune(olderThanDays days: Int, now: Double) throws(AgentError) -> Int {

@@ -8,6 +8,8 @@ import Sys
 /// after its timeout (opsh's own watchdog ends it at the timeout plus a grace) is killed.
 /// The child learns its lock through the environment: OPSH_AGENT_JOB, OPSH_AGENT_REDIS_URL,
 /// OPSH_AGENT_FENCE_KEY and OPSH_AGENT_FENCE_TOKEN (stdlib opsh.fence reads them).
+/// A job whose agent froze or died may still write: its shared writes are refused once another
+/// agent holds the job (fencing).
 public struct JobRunner: Sendable {
     public let settings: SchedulerSettings
     /// extra seconds after the job's timeout before the agent kills the process

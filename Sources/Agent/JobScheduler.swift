@@ -223,6 +223,8 @@ public final class JobScheduler: @unchecked Sendable {
         var final = runner.run(job, trigger: trigger, scheduledAt: scheduledAt, force: force, clock: clock, started: { r in
             let stored = (try? history.insert(r)) ?? r
             state.withLock { $0.running[job.name] = stored }
+            // holding the Redis lock means no other run of this job is alive anywhere
+            if r.fenceToken != nil { try? history.abandonRunning(job: job.name, except: stored.id, at: clock.now()) }
             return stored
         }, stop: { state.withLock { $0.killRuns } })
         if final.id != 0 {

@@ -197,7 +197,7 @@ public enum AgentModule {
         }
     }
 
-    /// agent.window(name) -> {name, when, timezone, open, start, finish, text}: the maintenance
+    /// agent.window(name) -> {name, when, timezone, open, start, start_iso, opens_in, finish, text}: the maintenance
     /// window in maintenance_timezone, open now or its next opening.
     static let window: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
@@ -209,12 +209,16 @@ public enum AgentModule {
             let zone: ZoneRules
             do { zone = try ZoneRules(named: zoneName) } catch { return lua.failure(code: "config", message: "maintenance_timezone: \(error)") }
             let st = WindowStatus(window: w, zone: zone, at: Int64(SystemClock.wall()))
-            lua.newTable(hashCount: 7)
+            lua.newTable(hashCount: 9)
             lua.push(st.name); lua.rawSet(-2, field: "name")
             lua.push(st.when); lua.rawSet(-2, field: "when")
             lua.push(st.timeZone); lua.rawSet(-2, field: "timezone")
             lua.push(st.open); lua.rawSet(-2, field: "open")
-            if let v = st.start { lua.push(v); lua.rawSet(-2, field: "start") }
+            if let v = st.start {
+                lua.push(v); lua.rawSet(-2, field: "start")
+                lua.push(CivilTime.iso(v, in: zone)); lua.rawSet(-2, field: "start_iso")
+                lua.push(DurationText.text(v - Int64(SystemClock.wall()))); lua.rawSet(-2, field: "opens_in")
+            }
             if let v = st.end { lua.push(v); lua.rawSet(-2, field: "finish") }
             lua.push(st.text); lua.rawSet(-2, field: "text")
             return 1

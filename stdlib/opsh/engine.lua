@@ -90,7 +90,8 @@ local function window_allows(name, meta, flags)
   local w, err = require("opsh.agent").window(meta.window)
   if not w then stderr("opsh: " .. tostring(err) .. "\n"); return false end
   if w.open then return true end
-  stderr(string.format("opsh: %s may only run in %s; pass --force to run it now\n", name, w.text))
+  stderr(string.format("opsh: %s may only run in the %s maintenance window (%s %s); the next one opens %s (in %s); pass --force to run it now\n",
+    name, w.name, w.when, w.timezone, w.start_iso or "never", w.opens_in or "-"))
   return false
 end
 
