@@ -33,6 +33,7 @@ public final class JobScheduler: @unchecked Sendable {
         var stopping = false
         var killRuns = false
         var started = false
+        var lastPrune: Int64 = 0
     }
     let state: Mutex<State>
     var scheduler: pthread_t?
@@ -55,6 +56,7 @@ public final class JobScheduler: @unchecked Sendable {
         let s = settings
         try history.abandonRunning(agent: s.agentID, at: now)
         try history.prune(olderThanDays: s.retentionDays, now: now)
+        state.withLock { $0.lastPrune = Int64(now) }
         for job in s.jobs where job.enabled {
             try plan(job, now: Int64(now))
         }
@@ -165,13 +167,19 @@ public final class JobScheduler: @unchecked Sendable {
             state.withLock { $0.nextDue[job.name] = schedule.next(after: now, in: job.zone) }
             if launch(job, trigger: "schedule", scheduledAt: scheduledAt, force: false) { started.append(job.name) }
         }
+        // a long-running agent prunes the history once a day
+        let prune = state.withLock { st -> Bool in
+            guard now - st.lastPrune >= 86400 else { return false }
+            st.lastPrune = now
+            return true
+        }
+        if prune { _ = try? history.prune(olderThanDays: s.retentionDays, now: Double(now)) }
         if let shots = try? history.takeDueOneShots(now: now) {
             for o in shots {
                 let job = Job(oneShot: o)
                 if launch(job, trigger: "once", scheduledAt: o.dueAt, force: false, oneShot: o.id) { started.append(job.name) }
             }
         }
-        _ = s
         return started
     }
 
