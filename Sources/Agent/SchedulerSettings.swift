@@ -103,7 +103,7 @@ public struct SchedulerSettings: Sendable {
     ]
 
     /// Resolves the settings from the configuration's values (config.lua, .env, environment,
-    /// --set: docs/agent.md "Configuration"): agent_id, agent_history_db, agent_history_days,
+    /// --set: docs/agent.md "Jobs"): agent_id, agent_history_db (default state_dir/agent.db), agent_history_days,
     /// agent_lock_url (default redis_url; "none": no Redis lock), agent_lock_ttl, agent_timezone
     /// (the jobs' default zone), maintenance_timezone, agent_default_jobs (false: only
     /// agent_jobs) and agent_jobs = { NAME = { procedure, args, schedule, timezone, timeout,
@@ -167,13 +167,15 @@ public struct SchedulerSettings: Sendable {
         guard days == nil || (days!.int ?? 0) > 0 else { throw AgentError.config("agent_history_days: must be a positive number of days") }
         let maintenanceZone = try text("maintenance_timezone") ?? "UTC"
         do { _ = try ZoneRules(named: maintenanceZone) } catch { throw AgentError.config("maintenance_timezone: \(error.message)") }
+        var history = try text("agent_history_db")
+        if history == nil, let dir = try text("state_dir") { history = dir + "/agent.db" }
         self.init(agentID: try text("agent_id") ?? Host.name(), opshPath: opshPath, configFile: configFile,
-                  historyPath: try text("agent_history_db") ?? SchedulerSettings.defaultHistoryPath(),
+                  historyPath: history ?? SchedulerSettings.defaultHistoryPath(),
                   retentionDays: Int(days?.int ?? 90), redisURL: lockURL,
                   lockTTL: try seconds(value("agent_lock_ttl"), "agent_lock_ttl") ?? 30, maintenanceZone: maintenanceZone, jobs: jobs)
     }
 
-    /// $XDG_STATE_HOME/opsh/agent.db, else ~/.local/state/opsh/agent.db (the server's default too)
+    /// Without state_dir: $XDG_STATE_HOME/opsh/agent.db, else ~/.local/state/opsh/agent.db
     public static func defaultHistoryPath() -> String {
         if let x = getenv("XDG_STATE_HOME"), x.pointee != 0 { return String(cString: x) + "/opsh/agent.db" }
         let home = getenv("HOME").map { String(cString: $0) } ?? "."
