@@ -20,7 +20,7 @@ import Synchronization
 ///
 /// Everything reads the time from `clock`, so tests move time by hand and call `tick()`.
 public final class JobScheduler: @unchecked Sendable {
-    public let history: History
+    public let history: RunHistory
     public let clock: AgentClock
 
     struct State {
@@ -39,7 +39,7 @@ public final class JobScheduler: @unchecked Sendable {
     var scheduler: pthread_t?
 
     public init(settings: SchedulerSettings, clock: AgentClock = SystemAgentClock()) throws(AgentError) {
-        history = try History(path: settings.historyPath)
+        history = try RunHistory(path: settings.historyPath)
         self.clock = clock
         state = Mutex(State(settings: settings))
     }

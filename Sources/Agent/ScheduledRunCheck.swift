@@ -22,7 +22,7 @@ public struct ScheduledRunCheck: Sendable {
     /// How far back the last scheduled time is looked for: a quarter and a bit.
     public static let lookBack: Int64 = 100 * 86400
 
-    public static func evaluate(_ settings: SchedulerSettings, history: History, now: Int64) throws(AgentError) -> [Result] {
+    public static func evaluate(_ settings: SchedulerSettings, history: RunHistory, now: Int64) throws(AgentError) -> [Result] {
         var out: [Result] = []
         for job in settings.jobs where job.enabled {
             guard let schedule = job.schedule else { continue }

@@ -106,7 +106,7 @@ enum AgentCommands {
         let flags: Flags
         do { flags = try Flags(args, json: options.json) } catch { return CLI.usageError(error.message) }
         guard let s = settings(options) else { return 3 }
-        let h = FileSystem.exists(s.historyPath) ? try? History(path: s.historyPath) : nil
+        let h = FileSystem.exists(s.historyPath) ? try? RunHistory(path: s.historyPath) : nil
         let now = Int64(SystemClock.wall())
         var rows: [MValue] = []
         var lines: [[String]] = [["JOB", "PROCEDURE", "SCHEDULE", "ZONE", "NEXT RUN", "LAST RUN"]]
@@ -139,7 +139,7 @@ enum AgentCommands {
         }
         var runs: [RunRecord] = []
         if FileSystem.exists(s.historyPath) {
-            do { runs = try History(path: s.historyPath).runs(job: job, limit: flags.limit) } catch {
+            do { runs = try RunHistory(path: s.historyPath).runs(job: job, limit: flags.limit) } catch {
                 writeStderr("opsh: \(error)\n")
                 return 3
             }

@@ -44,9 +44,9 @@ public enum AgentModule {
     }
 
     /// The history, or nil when the agent has never written one (nothing to read yet).
-    static func history(_ s: SchedulerSettings) throws(AgentError) -> History? {
+    static func history(_ s: SchedulerSettings) throws(AgentError) -> RunHistory? {
         guard FileSystem.exists(s.historyPath) else { return nil }
-        return try History(path: s.historyPath)
+        return try RunHistory(path: s.historyPath)
     }
 
     static func pushJob(_ lua: Lua, _ j: Job, now: Int64) {
@@ -169,7 +169,7 @@ public enum AgentModule {
             do {
                 let s = try current(lua)
                 let now = Int64(SystemClock.wall())
-                let id = try History(path: s.historyPath).scheduleOnce(procedure: procedure, arguments: args, due: now + Int64(delay),
+                let id = try RunHistory(path: s.historyPath).scheduleOnce(procedure: procedure, arguments: args, due: now + Int64(delay),
                                                                       now: now, createdBy: "opsh run (pid \(getpid()))")
                 lua.push(id)
                 return 1

@@ -76,7 +76,7 @@ final class AgentProcessTests: XCTestCase {
         a.waitUntilExit()
         XCTAssertEqual(a.terminationReason, .uncaughtSignal)
         // the history: A's run abandoned when B took the lock, B's refusal, B's run
-        let runs = try History(path: history).runs(job: "fenced")
+        let runs = try RunHistory(path: history).runs(job: "fenced")
         XCTAssertEqual(runs.map(\.status), [.ok, .skipped, .abandoned], runs.map { "\($0.id) \($0.status) \($0.message ?? "")" }.joined(separator: "\n"))
         XCTAssertEqual(runs[0].fenceToken, 2)
         XCTAssertEqual(runs[2].fenceToken, 1)
@@ -96,7 +96,7 @@ final class AgentProcessTests: XCTestCase {
                              absent = { procedure = "x", schedule = "\(cron)" }, off = { procedure = "x", schedule = "\(cron)", enabled = false } } }
             """, to: "config.lua", in: dir)
         let due = ScheduledRunCheck.lastDue(try JobSchedule(parsing: cron), zone: .utc, now: now)!
-        let h = try History(path: history)
+        let h = try RunHistory(path: history)
         try h.insert(RunRecord(job: "good", procedure: "x", agent: "a", trigger: "schedule", scheduledAt: due, startedAt: Double(due),
                                finishedAt: Double(due + 5), status: .ok, exitCode: 0))
         try h.insert(RunRecord(job: "failing", procedure: "x", agent: "a", trigger: "schedule", scheduledAt: due, startedAt: Double(due),
@@ -126,7 +126,7 @@ final class AgentProcessTests: XCTestCase {
         let env = ["OPSH_AGENT_HISTORY_DB": history]
         let r = Harness.run(["-e", #"local a = require "opsh.agent"; print(a.at(3600, "pool/scale", {"--action", "review"}))"#], env: env)
         XCTAssertEqual(r.stdout, "1\n", r.stderr)
-        let pending = try History(path: history).oneShots()
+        let pending = try RunHistory(path: history).oneShots()
         XCTAssertEqual(pending.count, 1)
         XCTAssertEqual(pending[0].procedure, "pool/scale")
         XCTAssertEqual(pending[0].arguments, ["--action", "review"])
@@ -134,9 +134,9 @@ final class AgentProcessTests: XCTestCase {
         // under --dry-run nothing is scheduled
         let dry = Harness.run(["--dry-run", "-e", #"local a = require "opsh.agent"; a.at(60, "x")"#], env: env)
         XCTAssertTrue(dry.stderr.contains("would: schedule x"), dry.stderr)
-        XCTAssertEqual(try History(path: history).oneShots().count, 1)
+        XCTAssertEqual(try RunHistory(path: history).oneShots().count, 1)
         // the history through the CLI
-        _ = try History(path: history).insert(RunRecord(job: "backup-daily", procedure: "backup/daily", agent: "a", trigger: "schedule",
+        _ = try RunHistory(path: history).insert(RunRecord(job: "backup-daily", procedure: "backup/daily", agent: "a", trigger: "schedule",
                                                         scheduledAt: 1, startedAt: 1_796_256_000, finishedAt: 1_796_256_060, status: .warning, exitCode: 1))
         let shown = Harness.run(["agent", "history"], env: env)
         XCTAssertEqual(shown.status, 0, shown.stderr)

@@ -6,7 +6,7 @@ import Synchronization
 /// The run history, the audit records and the scheduler's memory, in one SQLite file
 /// (the lead's `Store`; docs/agent.md "History"). Several threads write (one per running job,
 /// the API's audit records): every call holds this object's lock.
-public final class History: @unchecked Sendable {
+public final class RunHistory: @unchecked Sendable {
     public let path: String
     let db: Mutex<Database>
 
@@ -34,7 +34,7 @@ public final class History: @unchecked Sendable {
             let dir = FileSystem.directory(of: path)
             if !dir.isEmpty && !FileSystem.isDirectory(dir) { try FileSystem.makeDirectories(dir, mode: 0o700) }
             let d = try Database(path: path)
-            try d.migrate(History.schema)
+            try d.migrate(RunHistory.schema)
             db = Mutex(d)
         } catch {
             throw AgentError.history("\(path): \(error)")
@@ -61,7 +61,7 @@ public final class History: @unchecked Sendable {
             try d.execute("""
                 INSERT INTO runs (job, procedure, agent, trigger, scheduled_at, started_at, finished_at, status, exit_code, report, message, fence_token)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, History.values(r))
+                """, RunHistory.values(r))
             let rows = try d.query("SELECT last_insert_rowid()", [])
             if case .integer(let id)? = rows.first?[0] { return id }
             return 0
@@ -75,7 +75,7 @@ public final class History: @unchecked Sendable {
             try d.execute("""
                 UPDATE runs SET job = ?, procedure = ?, agent = ?, trigger = ?, scheduled_at = ?, started_at = ?, finished_at = ?, status = ?,
                   exit_code = ?, report = ?, message = ?, fence_token = ? WHERE id = ?
-                """, History.values(r) + [.integer(r.id)])
+                """, RunHistory.values(r) + [.integer(r.id)])
         }
     }
 
@@ -106,17 +106,17 @@ public final class History: @unchecked Sendable {
 
     /// Runs, newest first: of one job or all, started before `before` (paging), at most `limit`.
     public func runs(job: String? = nil, before: Double? = nil, limit: Int = 50) throws(AgentError) -> [RunRecord] {
-        var sql = "SELECT \(History.columns) FROM runs WHERE 1 = 1"
+        var sql = "SELECT \(RunHistory.columns) FROM runs WHERE 1 = 1"
         var args: [SQLValue] = []
         if let job { sql += " AND job = ?"; args.append(.text(job)) }
         if let before { sql += " AND started_at < ?"; args.append(.real(before)) }
         sql += " ORDER BY started_at DESC, id DESC LIMIT ?"
         args.append(.integer(Int64(max(0, limit))))
-        return try with { d in try d.query(sql, args).map(History.record) }
+        return try with { d in try d.query(sql, args).map(RunHistory.record) }
     }
 
     public func run(id: Int64) throws(AgentError) -> RunRecord? {
-        try with { d in try d.query("SELECT \(History.columns) FROM runs WHERE id = ?", [.integer(id)]).first.map(History.record) }
+        try with { d in try d.query("SELECT \(RunHistory.columns) FROM runs WHERE id = ?", [.integer(id)]).first.map(RunHistory.record) }
     }
 
     /// Runs this agent left `running` when it died: they are marked abandoned.
@@ -195,7 +195,7 @@ public final class History: @unchecked Sendable {
     public func oneShots(includeDone: Bool = false) throws(AgentError) -> [OneShot] {
         try with { d in
             try d.query("SELECT id, procedure, args, due_at, created_at, created_by, state FROM oneshots" + (includeDone ? "" : " WHERE state = 'pending'")
-                        + " ORDER BY state = 'pending' DESC, due_at", []).map(History.oneShot)
+                        + " ORDER BY state = 'pending' DESC, due_at", []).map(RunHistory.oneShot)
         }
     }
 
@@ -206,7 +206,7 @@ public final class History: @unchecked Sendable {
             var out: [OneShot] = []
             try d.transaction {
                 out = try d.query("SELECT id, procedure, args, due_at, created_at, created_by, state FROM oneshots WHERE state = 'pending' AND due_at <= ? ORDER BY due_at",
-                                  [.integer(now)]).map(History.oneShot)
+                                  [.integer(now)]).map(RunHistory.oneShot)
                 for o in out { try d.execute("UPDATE oneshots SET state = 'started' WHERE id = ?", [.integer(o.id)]) }
             }
             return out
