@@ -69,6 +69,11 @@ let package = Package(
         // class properties were a tenth of the scan's time (perf; BENCHMARKS.md, "Log scanning").
         .target(name: "LogScan", dependencies: ["Archive", "JSON", "FileSystem"],
                 swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
+        // Cron expressions, maintenance windows and time zones (TZif), without Foundation.
+        .target(name: "Schedule"),
+        // The agent's core (docs/agent.md): jobs, the runner, the Redis lock with fencing, the
+        // history; no HTTP, no Lua. The opsh-agent executable serves its API.
+        .target(name: "Agent", dependencies: ["Schedule", "RESP", "Sys", "Archive", "Store", "FileSystem"]),
         // Swift 5 mode: Mutex<State> holds connections and completions that are not Sendable;
         // the pool guarantees their exclusive use under its lock (see Pool.swift).
         .target(name: "Pool", dependencies: ["EventLoop", "Qdrant", "RESP", "Predict"], swiftSettings: [.swiftLanguageMode(.v5)]),
@@ -76,12 +81,12 @@ let package = Package(
         // The Lua border: the only target that touches Lua's C API.
         .target(name: "LuaRuntime", dependencies: ["CLua", "CLuaShim", "EventLoop"]),
         // The modules scripts see: the runtime's API and the native libraries only.
-        .target(name: "Modules", dependencies: ["LuaRuntime", "JSON", "RESP", "HTTP", "Pickle", "Qdrant", "Archive", "Docker", "Sys", "Crypto", "FileSystem", "YAML", "Predict", "Pool", "EventLoop", "TLS", "History", "LogScan"]),
+        .target(name: "Modules", dependencies: ["LuaRuntime", "JSON", "RESP", "HTTP", "Pickle", "Qdrant", "Archive", "Docker", "Sys", "Crypto", "FileSystem", "YAML", "Predict", "Pool", "EventLoop", "TLS", "History", "LogScan", "Agent", "Schedule"]),
 
         // Script catalog, runner, report, REPL; lua/ and stdlib/ are embedded at build time.
         .executableTarget(name: "EmbedGen", path: "Sources/EmbedGen"),
         .plugin(name: "EmbedLua", capability: .buildTool(), dependencies: ["EmbedGen"]),
-        .target(name: "Engine", dependencies: ["LuaRuntime", "Modules", "FileSystem", "Sys", "CDyn"],
+        .target(name: "Engine", dependencies: ["LuaRuntime", "Modules", "FileSystem", "Sys", "CDyn", "Agent", "Schedule", "Archive"],
                 plugins: ["EmbedLua"]),
 
         // The command: nothing but the Engine.
@@ -116,6 +121,8 @@ let package = Package(
         .testTarget(name: "PickleTests", dependencies: ["Pickle"], exclude: ["corpus"]),
         .testTarget(name: "QdrantTests", dependencies: ["Qdrant"]),
         .testTarget(name: "PredictTests", dependencies: ["Predict"]),
+        .testTarget(name: "ScheduleTests", dependencies: ["Schedule"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "Schedule", "RESP", "OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "QdrantProcedureTests", dependencies: ["OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "ArchiveTests", dependencies: ["Archive", "CDyn", "OpshTestSupport"]),
         .testTarget(name: "BackupTests", dependencies: ["OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),

@@ -32,7 +32,7 @@ private final class ThreadBody: @unchecked Sendable {
     init(_ run: @escaping () -> Void) { self.run = run }
 }
 
-/// Starts a thread running `body`; join it with `joinThread`.
+/// Starts a thread running `body`; join it with `joinThread` (log scanning and the agent use them too).
 public func startThread(_ body: @escaping () -> Void) -> pthread_t? {
     var t = pthread_t()
     let box = Unmanaged.passRetained(ThreadBody(body)).toOpaque()

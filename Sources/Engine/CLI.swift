@@ -36,6 +36,8 @@ public enum CLI {
             return Commands.eject(Array(args[i...]), options)
         case "config":
             return Commands.config(Array(args[i...]), options)
+        case "agent":
+            return AgentCommands.main(Array(args[i...]), options)
         case "version", "--version":
             print("opsh \(CoreModule.version) (\(LuaVM.luaRelease))")
             return 0
@@ -112,9 +114,9 @@ public enum CLI {
         let tty = isTTY(0) && isTTY(2)
         let color = options.color ?? (isTTY(1) && getenv("NO_COLOR") == nil)
         // field by field: a LuaValue map would instantiate a Dictionary at every start
-        lua.newTable(hashCount: 7)
+        lua.newTable(hashCount: 8)
         for (flag, on) in [("json", options.json), ("prom", options.prom), ("dry_run", options.dryRun), ("verbose", options.verbose),
-                           ("yes", options.yes), ("tty", tty), ("color", color)] {
+                           ("yes", options.yes), ("force", options.force), ("tty", tty), ("color", color)] {
             lua.push(on); lua.rawSet(-2, field: flag)
         }
         if let t = options.target { lua.push(t); lua.rawSet(-2, field: "target") }

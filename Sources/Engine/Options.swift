@@ -7,6 +7,7 @@ public struct Options {
     public var yes = false
     /// --target GROUP: run the procedure once per member of targets[GROUP] in the configuration.
     public var target: String?
+    public var force = false               // outside the procedure's maintenance window
     public var color: Bool? = nil
     public var timeout: Double = 0         // seconds; 0: none
     public var memoryLimit = 0             // bytes; 0: none
@@ -26,6 +27,8 @@ public struct Options {
                opsh help [NAME|MODULE]                    a procedure's arguments or a module's API
                opsh eject NAME [--to DIR] [--force]       copy a built-in out for editing
                opsh config [--json]                       the effective configuration, redacted
+               opsh agent jobs|history|run-now|windows    the agent's jobs and runs (opsh agent help)
+               opsh agent [AGENT FLAGS]                   start the agent server (opsh-agent)
                opsh version
 
         flags:
@@ -37,6 +40,7 @@ public struct Options {
           --timeout DURATION     stop the script after DURATION (30s, 5m, ...); exit code 3
           --max-memory SIZE      limit the Lua heap (64M, 1G, ...); exit code 3 when exceeded
           --yes, -y              run destructive procedures without asking
+          --force                run a procedure outside its maintenance window
           --verbose, -v          tracebacks on errors, debug logging
           --config FILE          configuration file (default ~/.config/opsh/config.lua)
           --env-file FILE        .env file (default ./.env)
@@ -69,6 +73,7 @@ public struct Options {
             case "--verbose", "-v": verbose = true
             case "--yes", "-y": yes = true
             case "--target": target = try value()
+            case "--force": force = true
             case "--color": color = true
             case "--no-color": color = false
             case "--timeout":

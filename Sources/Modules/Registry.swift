@@ -24,5 +24,6 @@ public enum ModuleRegistry {
         ("opsh.logs", LogsModule.open),
         ("opsh.qdrant.spec", QdrantSpecModule.open),
         ("opsh._bench", BenchModule.open),
+        ("opsh.agent", AgentModule.open),
     ]
 }

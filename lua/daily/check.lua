@@ -1,8 +1,8 @@
 -- The guide's daily health check, one report: service status, Qdrant, Redis/DragonflyDB,
--- disk, error lines in the logs, the task queue and system resources. Each part is the
--- procedure of its own (opsh help NAME tells what it checks); they run concurrently, so the
--- check takes about as long as its slowest part, and their checks are reported in the
--- guide's order. A part that cannot run (no Docker engine, say) reports CRITICAL or UNKNOWN
+-- disk, error lines in the logs, the task queue, system resources and the agent's scheduled
+-- maintenance tasks. Each part is the procedure of its own (opsh help NAME tells what it
+-- checks); they run concurrently, so the check takes about as long as its slowest part, and
+-- their checks are reported in the guide's order. A part that cannot run (no Docker engine, say) reports CRITICAL or UNKNOWN
 -- like any failed check; the others still run.
 -- A stalled service must not stall the check: every request to Qdrant and Redis gives up after
 -- --timeout (2 s), and the whole check after --deadline (3.5 s): a part still waiting then is
@@ -12,12 +12,12 @@ local report = require "opsh.report"
 local opsh = require "opsh"
 
 return {
-  description = "Daily health check: services, Qdrant, Redis, disk, log errors, task queue, system resources",
+  description = "Daily health check: services, Qdrant, Redis, disk, log errors, task queue, system resources, scheduled tasks",
   categories = { "daily", "check", "safe" },
   guide = { "Daily Operations / Daily Checklist" },
   args = {
     { name = "since", default = "24h", help = "window for the log errors" },
-    { name = "skip", type = "list", help = "parts to leave out: services, qdrant, redis, logs, queue, system" },
+    { name = "skip", type = "list", help = "parts to leave out: services, qdrant, redis, logs, queue, system, schedule" },
     { name = "timeout", type = "number", default = 2, help = "seconds per request to Qdrant and Redis" },
     { name = "deadline", type = "number", default = 3.5, help = "seconds for the whole check: parts still running then are reported as not finished" },
   },
@@ -29,6 +29,7 @@ return {
       { key = "system", name = "system/resources" },                                  -- 4. disk, 7. resources
       { key = "logs", name = "services/errors", args = { since = args.since } },      -- 5. errors in the logs
       { key = "queue", name = "queue/status", args = { timeout = args.timeout } },    -- 6. task queue
+      { key = "schedule", name = "agent/scheduled" },                                 -- 8. scheduled maintenance tasks
     }
     local skip = {}
     for _, k in ipairs(args.skip or {}) do skip[k] = true end

@@ -16,6 +16,7 @@ local units = require "opsh.units"
 return {
   description = "Archives the application logs (verified), then deletes logs and log archives older than the retention (30 days)",
   categories = { "logs", "maintenance", "destructive" },
+  window = "daily",
   guide = { "Maintenance Procedures / Log Management (log retention policy, archive important logs)" },
   notes = [[
 Writes: one new log archive (tier logs) in ROOT/logs. Deletes: files matching --pattern under

@@ -3,16 +3,17 @@
 -- flight), its size goes up by `increase` (the guide's +10), temporarily, and a review is
 -- scheduled for `review_after` seconds later (the guide's `at now + 1 hour`).
 --
--- How the review is scheduled: opsh's agent, which would run it, is not built yet (issue 16),
--- and at(1) is not used, so the review is recorded as a one-shot file,
--- pool_state_dir/pool-scaling-review.json ({due, target, url, from, to, utilization, reason}):
--- the operator (or a later agent) reads it, and the temporary size stays in force for every
+-- How the review is scheduled: as a one-shot job of the opsh agent (opsh.agent.at: the agent
+-- runs `pool/scale --action review` when it is due; `opsh agent history once:ID` shows it),
+-- and as a one-shot file, pool_state_dir/pool-scaling-review.json ({due, target, url, from,
+-- to, utilization, reason}) that the temporary size is read from: it stays in force for every
 -- pool procedure until the review is due, after which the pools start from their normal size
 -- again. Run pool/scale --action review to see it.
 local ops = require "opsh.pool_ops"
 local fs = require "opsh.fs"
 local json = require "opsh.json"
 local time = require "opsh.time"
+local agent = require "opsh.agent"
 
 local args = {
   { name = "action", default = "check", choices = { "check", "review" }, help = "check: measure and scale if needed; review: show the scheduled review" },
@@ -31,7 +32,8 @@ return {
   args = args,
   notes = "Changes nothing on the servers (PING / GET /healthz only). When it scales, it writes the temporary size to "
     .. "pool_state_dir/state.json (in force for pool procedures until the review is due) and the review to "
-    .. "pool_state_dir/pool-scaling-review.json; nothing under --dry-run. It does not touch the application's own pool.",
+    .. "pool_state_dir/pool-scaling-review.json, and schedules the review as a one-shot job in the agent's history "
+    .. "(agent_history_db); nothing under --dry-run. It does not touch the application's own pool.",
   run = function(a, ctx)
     if ops.refuse_agent(a, ctx) then return end
     local review_path = ops.path("pool-scaling-review.json")
@@ -61,7 +63,7 @@ return {
         state.sizes[t.target] = { size = to, ["until"] = due, from = r.size }
         scaled[#scaled + 1] = { target = t.target, url = t.url, from = r.size, to = to, utilization = r.utilization,
           due_unix = due, due = time.iso(due), reason = string.format("%s above %g%%", usage, a.threshold),
-          scheduled_by = "opsh pool/scale", how = "one-shot file: no agent yet (issue 16); the temporary size lapses at due" }
+          scheduled_by = "opsh pool/scale", how = "one-shot agent job (pool/scale --action review) and this file; the temporary size lapses at due" }
         ctx:warn(name, string.format("emergency scaling: %s above %g%%: size %d -> %d (temporary, review due %s)%s", usage, a.threshold,
           r.size, to, time.iso(due), type(done) == "table" and done.dry_run and " [dry run]" or ""), { utilization_pct = pct, from = r.size, to = to })
       else
@@ -72,7 +74,9 @@ return {
       ops.save_state(state)
       fs.mkdir(ops.dir())
       fs.write_atomic(review_path, json.encode(#scaled == 1 and scaled[1] or scaled[1]), { mode = 384 })
-      ctx:ok("pool.scale.review", "review scheduled: " .. review_path .. " (due " .. scaled[1].due .. ")")
+      local id, aerr = agent.at(a.review_after, "pool/scale", { "--action", "review" })
+      local job = math.type(id) == "integer" and ("; agent job once:" .. id) or (aerr and ("; not on the agent: " .. tostring(aerr)) or "")
+      ctx:ok("pool.scale.review", "review scheduled: " .. review_path .. " (due " .. scaled[1].due .. ")" .. job)
     end
     ops.save_models(targets)
   end,

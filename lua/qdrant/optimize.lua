@@ -31,6 +31,7 @@ end
 return {
   description = "Weekly Qdrant maintenance: optimizer thresholds (vacuum, segments, indexing) via PATCH, payload indexes, then wait for green",
   categories = { "qdrant", "weekly", "maintenance", "intrusive" },
+  window = "weekly",
   guide = { "Maintenance Procedures / Scheduled Maintenance (Weekly: 1. Database optimization, 2. Index rebuilding, 4. Vacuum unused space)" },
   args = {
     { name = "collection", help = "only this collection (default: all)" },

@@ -37,6 +37,7 @@ end
 return {
   description = "Clears the cache key pattern in batches when memory is above a threshold; refuses a db holding users, API keys, sessions or task-queue keys",
   categories = { "redis", "cache", "maintenance", "destructive" },
+  window = "weekly",
   guide = {
     "Maintenance Procedures / Scheduled Maintenance (3. Cache optimization)",
     "Capacity Planning / Auto-scaling Procedures (config set maxmemory-policy allkeys-lru)",

@@ -79,6 +79,22 @@ local function confirm(name, meta, flags)
   return answer ~= nil and answer:lower():match("^y") ~= nil
 end
 
+-- An intrusive or destructive procedure that declares a maintenance window (meta.window)
+-- starts only inside it, unless --force (or --dry-run, which changes nothing, or
+-- maintenance_windows = "off"). The window is read in maintenance_timezone (default UTC).
+local function window_allows(name, meta, flags)
+  if not meta.window or flags.force or flags.dry_run then return true end
+  if not (script.has_category(meta, "intrusive") or script.has_category(meta, "destructive")) then return true end
+  local config = require "opsh.config"
+  if tostring(config.get("maintenance_windows", "enforce")) == "off" then return true end
+  local w, err = require("opsh.agent").window(meta.window)
+  if not w then stderr("opsh: " .. tostring(err) .. "\n"); return false end
+  if w.open then return true end
+  stderr(string.format("opsh: %s may only run in the %s maintenance window (%s %s); the next one opens %s (in %s); pass --force to run it now\n",
+    name, w.name, w.when, w.timezone, w.start_iso or "never", w.opens_in or "-"))
+  return false
+end
+
 --- Runs a procedure. job = { name, ref (how a command line names it), chunk | meta, argv, flags }.
 --- Returns the exit code.
 function M.run(job)
@@ -100,6 +116,7 @@ function M.run(job)
   local oka, args, help = pcall(script.parse_args, meta, name, job.argv or {}, job.ref)
   if not oka then stderr("opsh: " .. tostring(args) .. "\n"); return 3 end
   if help == "help" then io.stdout:write(script.help(meta, name)); return 0 end
+  if not window_allows(name, meta, flags) then return 3 end
   if not confirm(name, meta, flags) then return 3 end
   if flags.target then return require("opsh.fleet").run(name, meta, args, flags, { build = build, emit = emit }) end
 

@@ -6,8 +6,10 @@ local CATEGORY_KINDS = { safe = true, intrusive = true, destructive = true }
 local ARG_TYPES = { string = true, number = true, integer = true, boolean = true, list = true }
 local FIELDS = {
   description = "string", categories = "table", guide = "table", args = "table",
-  run = "function", author = "string", examples = "table", notes = "string",
+  run = "function", author = "string", examples = "table", notes = "string", window = "string",
 }
+-- the guide's maintenance windows (Sources/Schedule/MaintenanceWindow.swift)
+local WINDOWS = { daily = true, weekly = true, monthly = true, quarterly = true }
 
 local function fail(name, msg)
   error(string.format("script %s: %s", name, msg), 0)
@@ -39,6 +41,14 @@ function M.validate(meta, name)
   if #meta.categories ~= M.count(meta.categories) then fail(name, "field 'categories' must be a list") end
   if kinds == 0 then
     fail(name, "field 'categories' must include one of safe, intrusive, destructive")
+  end
+  if meta.window ~= nil then
+    if not WINDOWS[meta.window] then
+      fail(name, string.format("field 'window' must be one of daily, weekly, monthly, quarterly, got '%s'", meta.window))
+    end
+    if not (M.has_category(meta, "intrusive") or M.has_category(meta, "destructive")) then
+      fail(name, "field 'window' is for intrusive or destructive procedures")
+    end
   end
   for i, g in ipairs(meta.guide or {}) do
     if type(g) ~= "string" then fail(name, string.format("field 'guide'[%d] must be a string", i)) end
@@ -214,6 +224,7 @@ function M.help(meta, name)
   local out = { string.format("%s: %s", name, meta.description) }
   out[#out + 1] = "categories: " .. table.concat(meta.categories or {}, ", ")
   if meta.guide and #meta.guide > 0 then out[#out + 1] = "guide: " .. table.concat(meta.guide, "; ") end
+  if meta.window then out[#out + 1] = "maintenance window: " .. meta.window .. " (outside it only with --force)" end
   if meta.notes then out[#out + 1] = "\n" .. meta.notes end
   out[#out + 1] = "\nusage: opsh run " .. name .. (meta.args and #meta.args > 0 and " [arguments]" or "")
   if meta.args and #meta.args > 0 then
