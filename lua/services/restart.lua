@@ -12,7 +12,7 @@ return {
   guide = { "System Administration / Service Management (Restart specific service)" },
   args = {
     { name = "service", help = "service to restart (default: all of config services)" },
-    { name = "project", help = "compose project (default: config compose_project)" },
+    { name = "project", help = "compose project (default: config compose_project, else the compose file's project)" },
     { name = "timeout", type = "integer", default = 30, help = "seconds between SIGTERM and SIGKILL" },
     { name = "health_timeout", type = "integer", default = 60, help = "seconds to wait for health after the restart" },
   },

@@ -10,7 +10,7 @@ return {
   guide = { "System Administration / Service Management (Start all services)" },
   args = {
     { name = "service", help = "service to start (default: all of config services)" },
-    { name = "project", help = "compose project (default: config compose_project)" },
+    { name = "project", help = "compose project (default: config compose_project, else the compose file's project)" },
     { name = "health_timeout", type = "integer", default = 60, help = "seconds to wait for health" },
   },
   run = function(args, ctx)

@@ -10,7 +10,7 @@ return {
   guide = { "System Administration / Service Management (Stop services gracefully)" },
   args = {
     { name = "service", help = "service to stop (default: all of config services)" },
-    { name = "project", help = "compose project (default: config compose_project)" },
+    { name = "project", help = "compose project (default: config compose_project, else the compose file's project)" },
     { name = "timeout", type = "integer", default = 30, help = "seconds between SIGTERM and SIGKILL" },
   },
   run = function(args, ctx)
