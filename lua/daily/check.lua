@@ -14,7 +14,10 @@ local opsh = require "opsh"
 return {
   description = "Daily health check: services, Qdrant, Redis, disk, log errors, task queue, system resources",
   categories = { "daily", "check", "safe" },
-  guide = { "Daily Operations / Daily Checklist" },
+  guide = {
+    "daily-checklist.1", "daily-checklist.2", "daily-checklist.3", "daily-checklist.4",
+    "daily-checklist.5", "daily-checklist.6", "daily-checklist.7", "daily-tasks.1", "daily-commands.1",
+  },
   args = {
     { name = "since", default = "24h", help = "window for the log errors" },
     { name = "skip", type = "list", help = "parts to leave out: services, qdrant, redis, logs, queue, system" },

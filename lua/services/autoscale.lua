@@ -45,7 +45,7 @@ end
 return {
   description = "Scales task-worker by cpu or queue depth (high: up to max), or by host load as the guide's auto-tuning does (high: down to min)",
   categories = { "services", "scaling", "action", "intrusive" },
-  guide = { "Capacity Planning / Auto-scaling Procedures", "Performance Optimization / Automatic Performance Tuning (worker scale)" },
+  guide = { "auto-scaling-procedures.1", "task-queue-management.6" },
   args = {
     { name = "service", default = "task-worker", help = "service to scale" },
     { name = "project", help = "compose project (default: config compose_project, else the compose file's project)" },

@@ -20,7 +20,7 @@ end
 return {
   description = "Connectivity: each service reaches the others by name from inside its container; ports listening on the host",
   categories = { "services", "check", "troubleshooting", "safe" },
-  guide = { "Troubleshooting / Service Connectivity Issues" },
+  guide = { "common-issues-and-solutions.10", "common-issues-and-solutions.11", "common-issues-and-solutions.12", "common-issues-and-solutions.13", "common-issues-and-solutions.14" },
   args = {
     { name = "services", type = "list", help = "services (default: config services)" },
     { name = "project", help = "compose project (default: config compose_project, else the compose file's project)" },

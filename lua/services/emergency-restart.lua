@@ -9,7 +9,7 @@ local opsh = require "opsh"
 return {
   description = "Emergency restart of all services: graceful stop, kill what remains, start, verify health; prunes nothing",
   categories = { "services", "action", "incident", "intrusive" },
-  guide = { "Incident Response / Emergency System Restart" },
+  guide = { "emergency-procedures.1", "emergency-procedures.2", "emergency-procedures.3", "emergency-procedures.4", "emergency-procedures.5" },
   args = {
     { name = "services", type = "list", help = "services (default: config services)" },
     { name = "project", help = "compose project (default: config compose_project, else the compose file's project)" },

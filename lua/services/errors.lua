@@ -8,7 +8,7 @@ local opsh = require "opsh"
 return {
   description = "Error lines in the services' logs over a window (docker logs --since 24h | grep -i error)",
   categories = { "services", "logs", "check", "daily", "safe" },
-  guide = { "Daily Operations / Daily Checklist (5. Check logs for errors)" },
+  guide = { "daily-checklist.5", "daily-tasks.2" },
   args = {
     { name = "services", type = "list", help = "services to scan (default: config services)" },
     { name = "project", help = "compose project (default: config compose_project, else the compose file's project)" },
@@ -23,7 +23,8 @@ return {
     local d, err = services.connect()
     if not d then return ctx:crit("docker", tostring(err)) end
     local project, prerr = services.project(args.project, d)
-    if prerr then return ctx:crit("services.project", tostring(prerr)) end
+    -- which logs to read is not known: nothing was read (UNKNOWN, as when a log cannot be read)
+    if prerr then return ctx:unknown("services.project", tostring(prerr)) end
     local fns = {}
     for _, svc in ipairs(services.resolve(d, services.names(args.services), project)) do
       if svc.err or #svc.containers == 0 then

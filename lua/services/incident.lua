@@ -96,7 +96,7 @@ end
 return {
   description = "Critical-incident actions: restart qdrant (database_down); restart dragonfly and clear the cache safely (memory_exhausted); safe cleanup (disk_full)",
   categories = { "services", "incident", "action", "destructive" },
-  guide = { "Incident Response / Critical Incident Response (P1), 4. Implement immediate fixes" },
+  guide = { "incident-response-procedures.4", "auto-scaling-procedures.1" },
   args = {
     { name = "type", required = true, choices = { "database_down", "memory_exhausted", "disk_full" }, help = "the incident" },
     { name = "project", help = "compose project (default: config compose_project, else the compose file's project)" },

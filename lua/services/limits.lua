@@ -24,7 +24,7 @@ local LABEL = { Memory = "memory", NanoCpus = "cpus", MemoryReservation = "memor
 return {
   description = "Checks each service's memory and CPU limits against the configuration (deploy.resources); --apply sets them",
   categories = { "services", "check", "resources", "intrusive" },
-  guide = { "System Administration / System Configuration (Service Limits)" },
+  guide = { "system-configuration.2" },
   args = {
     { name = "services", type = "list", help = "services to check (default: config services)" },
     { name = "project", help = "compose project (default: config compose_project, else the compose file's project)" },

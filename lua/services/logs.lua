@@ -8,7 +8,7 @@ local opsh = require "opsh"
 return {
   description = "Logs of a service: tail, since, follow for a bounded time, optional text filter",
   categories = { "services", "logs", "safe" },
-  guide = { "System Administration / Service Management (View service logs)" },
+  guide = { "service-management.4", "daily-commands.2", "task-queue-management.11" },
   args = {
     { name = "service", required = true, help = "service whose logs to show" },
     { name = "project", help = "compose project (default: config compose_project, else the compose file's project)" },

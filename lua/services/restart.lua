@@ -9,7 +9,7 @@ local opsh = require "opsh"
 return {
   description = "Restarts a service (or all) gracefully, then verifies that it runs and is healthy",
   categories = { "services", "action", "intrusive" },
-  guide = { "System Administration / Service Management (Restart specific service)" },
+  guide = { "service-management.3" },
   args = {
     { name = "service", help = "service to restart (default: all of config services)" },
     { name = "project", help = "compose project (default: config compose_project, else the compose file's project)" },

@@ -9,7 +9,7 @@ local units = require "opsh.units"
 return {
   description = "Container resource usage: CPU %, memory usage/limit and %, network and block I/O (docker stats --no-stream)",
   categories = { "services", "check", "resources", "safe" },
-  guide = { "System Administration / Service Management (Check service resource usage)", "Monitoring / Resource Monitoring (Docker container resources)" },
+  guide = { "service-management.5", "capacity-planning.4", "daily-commands.3" },
   args = {
     { name = "all", type = "boolean", default = false, help = "every running container, not only the services'" },
     { name = "services", type = "list", help = "services to report (default: config services)" },

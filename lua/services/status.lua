@@ -39,7 +39,7 @@ end
 return {
   description = "Service status: containers' state, health, uptime and restarts (docker-compose ps + systemctl status)",
   categories = { "services", "check", "daily", "safe" },
-  guide = { "Daily Operations / Daily Checklist (1. Check service status)", "System Administration / Service Management" },
+  guide = { "daily-checklist.1" },
   args = {
     { name = "services", type = "list", help = "services to report (default: config services, else qdrant,dragonfly,task-worker)" },
     { name = "project", help = "compose project (default: config compose_project, else the compose file's project)" },

@@ -57,4 +57,62 @@ function M.run(name, args, ctx, opts)
   return true
 end
 
+--- Runs other procedures as the parts of one report (what a checklist or the daily check does),
+--- concurrently: each part is {name = "qdrant/health", args = {...}, key = "qdrant", why = "...",
+--- allow_changes = true (this part only)}.
+--- Their checks join ctx's in the order of `parts`, whatever order they finish in. A part that
+--- cannot run is reported UNKNOWN under its key, never an error of the whole: a procedure that
+--- does not exist here (part.why says where it comes from, "issue 14" say), one whose arguments
+--- are wrong, one that raised. opts.allow_changes as for M.run; opts.sequential runs them one
+--- after the other (parts that change things, in the guide's order). Returns the sub-reports.
+function M.parts(parts, ctx, opts)
+  opts = opts or {}
+  local report = require "opsh.report"
+  local opsh = require "opsh"
+  local fns, subs = {}, {}
+  for i, p in ipairs(parts) do
+    local sub = report.new(p.name, nil, p.args, { dry_run = ctx.dry_run, verbose = ctx.verbose })
+    subs[i] = sub
+    fns[i] = function()
+      if not catalog.load(p.name) then
+        sub:unknown(p.key or p.name, "procedure " .. p.name .. " does not exist here"
+          .. (p.why and (" yet (" .. p.why .. ")") or "") .. ": this part was not checked")
+        return true
+      end
+      local ok, done, err = pcall(M.run, p.name, p.args, sub, { allow_changes = p.allow_changes or opts.allow_changes })
+      if not ok then sub:unknown(p.key or p.name, p.name .. " failed: " .. tostring(done))
+      elseif not done then sub:unknown(p.key or p.name, p.name .. ": " .. tostring(err)) end
+      return true
+    end
+  end
+  if opts.sequential then
+    for _, fn in ipairs(fns) do fn() end
+  else
+    opsh.all(fns)
+  end
+  for _, sub in ipairs(subs) do
+    for _, c in ipairs(sub.checks) do ctx.checks[#ctx.checks + 1] = c end
+  end
+  return subs
+end
+
+--- Runs a maintenance run's steps one after the other, in order, each a part as for M.parts plus
+--- its `title`: each step's checks, then a summary check `step.N` with the worst status of its
+--- checks and the title ("1. Database optimization: OK, 3 checks"). A step that cannot run is
+--- UNKNOWN and the next still runs. opts.allow_changes as for M.run. Returns the sub-reports.
+function M.steps(steps, ctx, opts)
+  local report = require "opsh.report"
+  local subs = {}
+  for i, st in ipairs(steps) do
+    local before = #ctx.checks
+    subs[i] = M.parts({ st }, ctx, { allow_changes = opts and opts.allow_changes, sequential = true })[1]
+    local worst, n = 0, #ctx.checks - before
+    for k = before + 1, #ctx.checks do worst = math.max(worst, report.STATUS[ctx.checks[k].status] or 3) end
+    local status = report.NAMES[worst]
+    local add = ({ ok = ctx.ok, warning = ctx.warn, critical = ctx.crit, unknown = ctx.unknown })[status]
+    add(ctx, "step." .. i, string.format("%s: %s, %d check(s) (%s)", st.title, status:upper(), n, st.name))
+  end
+  return subs
+end
+
 return M
