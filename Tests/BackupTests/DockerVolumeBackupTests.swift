@@ -140,13 +140,7 @@ final class DockerVolumeBackupTests: XCTestCase {
         let q = try QdrantStandin()
         defer { q.stop() }
         let env = ["QDRANT_URL": q.url]
-        let seed = Harness.run(["-e", """
-        local c = require("opsh.qdrant").connect()
-        assert(c:create_collection("docs", { vectors = { size = 4, distance = "Cosine" } }))
-        local pts = {}
-        for i = 1, 50 do pts[i] = { id = i, vector = { math.sin(i), math.cos(i), 1, 0.5 }, payload = { n = i } } end
-        assert(c:upsert("docs", pts))
-        """], env: env)
+        let seed = q.seed("docs", points: 50)
         XCTAssertEqual(seed.status, 0, seed.stderr)
         let work = Harness.tempDir("qorder").path
         let b = Harness.run(["--yes", "run", "backup/daily", "--dir", "\(work)/b", "--config_dirs", work, "--qdrant_collections", "docs",

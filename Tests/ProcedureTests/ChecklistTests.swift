@@ -98,13 +98,7 @@ final class ChecklistTests: XCTestCase {
     func testMiddayReadsEmbeddingMetricsFromTheAPI() throws {
         let redis = try RedisServer()
         let qdrant = try QdrantStandin()
-        let seed = Harness.run(["-e", """
-        local c = require("opsh.qdrant").connect()
-        assert(c:create_collection("documents", { vectors = { size = 4, distance = "Cosine" } }))
-        local pts = {}
-        for i = 1, 20 do pts[i] = { id = i, vector = { math.sin(i), math.cos(i), 1, 0.5 } } end
-        assert(c:upsert("documents", pts))
-        """], env: ["QDRANT_URL": qdrant.url])
+        let seed = qdrant.seed("documents", points: 20)
         XCTAssertEqual(seed.status, 0, seed.stderr)
         // the API's /metrics: a histogram and a counter of embedding generation
         let site = Harness.tempDir("api")

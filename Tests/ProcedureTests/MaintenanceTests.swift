@@ -47,13 +47,7 @@ final class MaintenanceTests: XCTestCase {
     func testWeeklyRunsTheGuidesStepsInOrderWithAReportPerStep() throws {
         let redis = try RedisServer()
         let qdrant = try QdrantStandin()
-        let seed = Harness.run(["-e", """
-        local c = require("opsh.qdrant").connect()
-        assert(c:create_collection("documents", { vectors = { size = 4, distance = "Cosine" } }))
-        local pts = {}
-        for i = 1, 50 do pts[i] = { id = i, vector = { math.sin(i), math.cos(i), 1, 0.5 } } end
-        assert(c:upsert("documents", pts))
-        """], env: ["QDRANT_URL": qdrant.url])
+        let seed = qdrant.seed("documents", points: 50)
         XCTAssertEqual(seed.status, 0, seed.stderr)
         _ = Shell.run(["sh", "-c", "(for i in $(seq 1 50); do echo \"SET cache:$i $i\"; done; echo 'SET keep:me 1') | redis-cli -p \(redis.port) > /dev/null"])
         // a tiny cache threshold: step 3 clears the cache pattern, and only it

@@ -68,7 +68,10 @@ end
 return {
   description = "Point-in-time recovery from the newest complete, verified backup at or before a date (not an emergency backup unless asked)",
   categories = { "backup", "recovery", "destructive" },
-  guide = { "recovery-procedures.1", "recovery-procedures.2", "recovery-procedures.3", "recovery-procedures.4", "recovery-procedures.5", "recovery-procedures.6", "disaster-recovery-planning.8" },
+  guide = {
+    "recovery-procedures.1", "recovery-procedures.2", "recovery-procedures.3", "recovery-procedures.4",
+    "recovery-procedures.5", "recovery-procedures.6", "disaster-recovery-planning.8",
+  },
   args = {
     { name = "date", default = "now", help = "YYYY-MM-DD (end of that day, UTC), YYYYMMDD, an ISO time, or now" },
     { name = "dir", help = "backup root (default: config backup_dir)" },

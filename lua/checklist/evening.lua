@@ -78,11 +78,8 @@ return {
       { key = "backups", name = "backup/status" },
       { key = "health", name = "daily/check" },
     }
-    local skip, order = {}, {}
-    for _, k in ipairs(args.skip or {}) do skip[k] = true end
-    for _, p in ipairs(parts) do if not skip[p.key] then order[#order + 1] = p end end
     -- in the guide's order, one after the other: the cleanup is done before the rest is read
-    local subs = procedure.parts(order, ctx, { allow_changes = true, sequential = true })
+    local subs, order = procedure.parts(parts, ctx, { skip = args.skip, allow_changes = true, sequential = true })
     local text, status = status_report(order, subs)
     if not args.send then return ctx:ok("report", "not sent (--no-send):\n" .. text) end
     local r, err = notify.slack(text, { url = args.webhook, level = status })

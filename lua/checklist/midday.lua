@@ -23,9 +23,6 @@ return {
       { key = "search", name = "qdrant/search-performance", args = { collection = args.collection }, allow_changes = true },
       { key = "embedding", name = "perf/embedding" },
     }
-    local skip, run = {}, {}
-    for _, k in ipairs(args.skip or {}) do skip[k] = true end
-    for _, p in ipairs(parts) do if not skip[p.key] then run[#run + 1] = p end end
-    procedure.parts(run, ctx)
+    procedure.parts(parts, ctx, { skip = args.skip })
   end,
 }

@@ -24,9 +24,6 @@ return {
       { key = "cache", name = "redis/cache" },
       { key = "trends", name = "system/capacity", why = "issue 14" },
     }
-    local skip, run = {}, {}
-    for _, k in ipairs(args.skip or {}) do skip[k] = true end
-    for _, p in ipairs(parts) do if not skip[p.key] then run[#run + 1] = p end end
-    procedure.parts(run, ctx)
+    procedure.parts(parts, ctx, { skip = args.skip })
   end,
 }

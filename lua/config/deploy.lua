@@ -47,7 +47,10 @@ end
 return {
   description = "Deploys configuration atomically: validate, rollback point, swap in, restart, health check, automatic rollback",
   categories = { "config", "deploy", "intrusive" },
-  guide = { "configuration-deployment.1", "configuration-deployment.2", "configuration-deployment.3", "configuration-deployment.4" },
+  guide = {
+    "configuration-deployment.1", "configuration-deployment.2", "configuration-deployment.3",
+    "configuration-deployment.4",
+  },
   args = {
     { name = "from", required = true, help = "directory holding the new configuration" },
     { name = "config_dir", default = "/app/config", help = "where the services read it" },

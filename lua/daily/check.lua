@@ -8,8 +8,6 @@
 -- --timeout (2 s), and the whole check after --deadline (3.5 s): a part still waiting then is
 -- stopped and reported CRITICAL ("did not finish"), with whatever it had found by then.
 local procedure = require "opsh.procedure"
-local report = require "opsh.report"
-local opsh = require "opsh"
 
 return {
   description = "Daily health check: services, Qdrant, Redis, disk, log errors, task queue, system resources",
@@ -33,34 +31,6 @@ return {
       { key = "logs", name = "services/errors", args = { since = args.since } },      -- 5. errors in the logs
       { key = "queue", name = "queue/status", args = { timeout = args.timeout } },    -- 6. task queue
     }
-    local skip = {}
-    for _, k in ipairs(args.skip or {}) do skip[k] = true end
-    local fns, order = {}, {}
-    for _, p in ipairs(parts) do
-      if not skip[p.key] then
-        local sub = report.new(p.name, nil, p.args, { dry_run = ctx.dry_run, verbose = ctx.verbose })
-        order[#order + 1] = { part = p, ctx = sub }
-        fns[#fns + 1] = function()
-          local ok, done, err = pcall(procedure.run, p.name, p.args, sub)
-          if not ok then sub:unknown(p.key, p.name .. " failed: " .. tostring(done)) end
-          if ok and not done then sub:unknown(p.key, tostring(err)) end
-          return true
-        end
-      end
-    end
-    local done, err = opsh.all(fns, { timeout = args.deadline })
-    local late = {}
-    if done == nil and type(err) == "table" and err.code == "timeout" then
-      for _, i in ipairs(err.pending or {}) do late[i] = true end
-    elseif done == nil and err ~= nil then
-      error(err, 0)
-    end
-    for i, o in ipairs(order) do
-      for _, c in ipairs(o.ctx.checks) do ctx.checks[#ctx.checks + 1] = c end
-      if late[i] then
-        ctx:crit(o.part.key, string.format("%s did not finish within the check's %gs deadline (a stalled service?)%s", o.part.name,
-          args.deadline, #o.ctx.checks > 0 and "; what it found so far is above" or ""))
-      end
-    end
+    procedure.parts(parts, ctx, { skip = args.skip, deadline = args.deadline })
   end,
 }

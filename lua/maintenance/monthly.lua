@@ -19,7 +19,10 @@ local procedure = require "opsh.procedure"
 return {
   description = "Monthly maintenance: full backup, security updates, image updates, performance analysis, capacity review; a report per step",
   categories = { "maintenance", "monthly", "destructive" },
-  guide = { "scheduled-maintenance.6", "scheduled-maintenance.7", "scheduled-maintenance.8", "scheduled-maintenance.11", "scheduled-maintenance.12" },
+  guide = {
+    "scheduled-maintenance.6", "scheduled-maintenance.7", "scheduled-maintenance.8",
+    "scheduled-maintenance.11", "scheduled-maintenance.12",
+  },
   args = {
     { name = "skip", type = "list", help = "steps to leave out: backup, security, images, performance, capacity" },
     { name = "baseline_offset", default = "30d", help = "the performance analysis compares with this long ago" },
@@ -33,9 +36,6 @@ return {
         args = { baseline_offset = args.baseline_offset } },
       { key = "capacity", title = "5. Capacity planning review", name = "system/capacity", why = "issue 14" },
     }
-    local skip, run = {}, {}
-    for _, k in ipairs(args.skip or {}) do skip[k] = true end
-    for _, st in ipairs(steps) do if not skip[st.key] then run[#run + 1] = st end end
-    procedure.steps(run, ctx, { allow_changes = true })
+    procedure.steps(steps, ctx, { skip = args.skip, allow_changes = true })
   end,
 }

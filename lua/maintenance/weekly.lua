@@ -14,7 +14,10 @@ local procedure = require "opsh.procedure"
 return {
   description = "Weekly maintenance: Qdrant optimization, indexing and vacuum, cache optimization, system package updates; a report per step",
   categories = { "maintenance", "weekly", "destructive" },
-  guide = { "scheduled-maintenance.1", "scheduled-maintenance.2", "scheduled-maintenance.3", "scheduled-maintenance.4", "scheduled-maintenance.5" },
+  guide = {
+    "scheduled-maintenance.1", "scheduled-maintenance.2", "scheduled-maintenance.3",
+    "scheduled-maintenance.4", "scheduled-maintenance.5",
+  },
   args = {
     { name = "collection", help = "optimize only this collection (default: all)" },
     { name = "skip", type = "list", help = "steps to leave out: optimize, cache, packages" },
@@ -26,9 +29,6 @@ return {
       { key = "cache", title = "3. Cache optimization", name = "redis/cache-optimize" },
       { key = "packages", title = "5. Update system packages (if needed)", name = "maintenance/packages" },
     }
-    local skip, run = {}, {}
-    for _, k in ipairs(args.skip or {}) do skip[k] = true end
-    for _, st in ipairs(steps) do if not skip[st.key] then run[#run + 1] = st end end
-    procedure.steps(run, ctx, { allow_changes = true })
+    procedure.steps(steps, ctx, { skip = args.skip, allow_changes = true })
   end,
 }

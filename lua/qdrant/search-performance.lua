@@ -19,7 +19,11 @@ local QUERY_ENDPOINT = "/collections/{collection_name}/points/query"
 return {
   description = "Search performance: index status, query latency from Qdrant's metrics and live probes, HNSW m/ef_construct update",
   categories = { "qdrant", "troubleshooting", "performance", "intrusive" },
-  guide = { "daily-tasks.8", "performance-monitoring.2", "common-issues-and-solutions.6", "common-issues-and-solutions.7", "common-issues-and-solutions.8", "common-issues-and-solutions.9", "critical-thresholds.4" },
+  guide = {
+    "daily-tasks.8", "performance-monitoring.2", "common-issues-and-solutions.6",
+    "common-issues-and-solutions.7", "common-issues-and-solutions.8", "common-issues-and-solutions.9",
+    "critical-thresholds.4",
+  },
   args = {
     { name = "collection", default = "documents", help = "collection to examine" },
     { name = "probes", type = "integer", default = 5, help = "live probe queries to time (0: none)" },

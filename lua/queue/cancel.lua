@@ -37,7 +37,10 @@ end
 return {
   description = "Cancels a deferred delete_collection job through ARQ's abort set, removing it from the queue while it is still deferred",
   categories = { "queue", "qdrant", "intrusive" },
-  guide = { "background-task-types.1", "background-task-types.2", "background-task-types.3", "task-queue-management.7" },
+  guide = {
+    "background-task-types.1", "background-task-types.2", "background-task-types.3",
+    "task-queue-management.7",
+  },
   args = {
     { name = "id", help = "the job id (queue/status lists deferred jobs)" },
     { name = "collection", help = "instead of --id: the deferred delete_collection job(s) of this collection" },

@@ -68,7 +68,11 @@ end
 return {
   description = "ARQ task queue: depth, deferred jobs and due times, in-progress jobs, failed results, worker health-check age",
   categories = { "queue", "check", "safe" },
-  guide = { "daily-checklist.6", "task-queue-management.2", "task-queue-management.3", "task-queue-management.7", "daily-tasks.7", "daily-commands.4", "background-task-types.4", "background-task-types.5" },
+  guide = {
+    "daily-checklist.6", "task-queue-management.2", "task-queue-management.3",
+    "task-queue-management.7", "daily-tasks.7", "daily-commands.4", "background-task-types.4",
+    "background-task-types.5",
+  },
   args = {
     { name = "url", help = "task-queue Redis URL (default: config task_queue_redis_url, redis://localhost:6379/1)" },
     { name = "timeout", type = "number", default = 5, help = "seconds for the connection and each command" },

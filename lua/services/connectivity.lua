@@ -20,7 +20,11 @@ end
 return {
   description = "Connectivity: each service reaches the others by name from inside its container; ports listening on the host",
   categories = { "services", "check", "troubleshooting", "safe" },
-  guide = { "common-issues-and-solutions.10", "common-issues-and-solutions.11", "common-issues-and-solutions.12", "common-issues-and-solutions.13", "common-issues-and-solutions.14" },
+  guide = {
+    "common-issues-and-solutions.10", "common-issues-and-solutions.11",
+    "common-issues-and-solutions.12", "common-issues-and-solutions.13",
+    "common-issues-and-solutions.14",
+  },
   args = {
     { name = "services", type = "list", help = "services (default: config services)" },
     { name = "project", help = "compose project (default: config compose_project, else the compose file's project)" },
@@ -31,7 +35,7 @@ return {
     local d, err = services.connect()
     if not d then return ctx:crit("docker", tostring(err)) end
     local project, prerr = services.project(args.project, d)
-    if prerr then return ctx:crit("services.project", tostring(prerr)) end
+    if prerr then return ctx:crit("docker", tostring(prerr)) end
     local names = services.names(args.services)
     local targets = {}
     for _, s in ipairs(names) do if services.port(s) then targets[#targets + 1] = s end end

@@ -9,7 +9,10 @@ local opsh = require "opsh"
 return {
   description = "Emergency restart of all services: graceful stop, kill what remains, start, verify health; prunes nothing",
   categories = { "services", "action", "incident", "intrusive" },
-  guide = { "emergency-procedures.1", "emergency-procedures.2", "emergency-procedures.3", "emergency-procedures.4", "emergency-procedures.5" },
+  guide = {
+    "emergency-procedures.1", "emergency-procedures.2", "emergency-procedures.3",
+    "emergency-procedures.4", "emergency-procedures.5",
+  },
   args = {
     { name = "services", type = "list", help = "services (default: config services)" },
     { name = "project", help = "compose project (default: config compose_project, else the compose file's project)" },
@@ -20,7 +23,7 @@ return {
     local d, err = services.connect()
     if not d then return ctx:crit("docker", tostring(err)) end
     local project, prerr = services.project(args.project, d)
-    if prerr then return ctx:crit("services.project", tostring(prerr)) end
+    if prerr then return ctx:crit("docker", tostring(prerr)) end
     local all = {}
     for _, svc in ipairs(services.resolve(d, services.names(args.services), project)) do
       if svc.err or #svc.containers == 0 then

@@ -24,7 +24,7 @@ return {
     if not d then return ctx:crit("docker", tostring(err)) end
     local project, prerr = services.project(args.project, d)
     -- which logs to read is not known: nothing was read (UNKNOWN, as when a log cannot be read)
-    if prerr then return ctx:unknown("services.project", tostring(prerr)) end
+    if prerr then return ctx:unknown("docker", tostring(prerr)) end
     local fns = {}
     for _, svc in ipairs(services.resolve(d, services.names(args.services), project)) do
       if svc.err or #svc.containers == 0 then

@@ -107,7 +107,7 @@ return {
     local d, err = services.connect()
     if not d then return ctx:crit("docker", tostring(err)) end
     local project, prerr = services.project(args.project, d)
-    if prerr then return ctx:crit("services.project", tostring(prerr)) end
+    if prerr then return ctx:crit("docker", tostring(prerr)) end
     if args.type == "database_down" then
       if restart(d, ctx, "qdrant", args, project) and not ctx.dry_run then
         local url = (config.get("qdrant_url") or "http://localhost:6333"):gsub("/+$", "")

@@ -23,7 +23,7 @@ return {
     local d, err = services.connect()
     if not d then return ctx:crit("docker", tostring(err)) end
     local project, prerr = services.project(args.project, d)
-    if prerr then return ctx:crit("services.project", tostring(prerr)) end
+    if prerr then return ctx:crit("docker", tostring(prerr)) end
     local list, lerr = services.containers(d, args.service, project)
     if not list then return ctx:crit("logs." .. args.service, tostring(lerr)) end
     if #list == 0 then return ctx:crit("logs." .. args.service, "no container for service " .. args.service) end

@@ -53,7 +53,7 @@ return {
     local ok, perr = d:ping()
     if not ok then return ctx:crit("docker", tostring(perr)) end
     local project, prerr = services.project(args.project, d)
-    if prerr then return ctx:crit("services.project", tostring(prerr)) end
+    if prerr then return ctx:crit("docker", tostring(prerr)) end
     for _, svc in ipairs(services.resolve(d, services.names(args.services), project)) do
       if svc.err then
         ctx:crit("service." .. svc.service, tostring(svc.err))

@@ -23,7 +23,7 @@ return {
     local d, err = services.connect()
     if not d then return ctx:crit("docker", tostring(err)) end
     local project, prerr = services.project(args.project, d)
-    if prerr then return ctx:crit("services.project", tostring(prerr)) end
+    if prerr then return ctx:crit("docker", tostring(prerr)) end
     local pulled = {}
     for _, svc in ipairs(services.resolve(d, services.names(args.services), project)) do
       if svc.err or #svc.containers == 0 then

@@ -60,7 +60,11 @@ end
 return {
   description = "System resources: CPU %, memory, swap, load per CPU, every disk and the top processes, with the guide's thresholds",
   categories = { "system", "check", "daily", "safe" },
-  guide = { "daily-checklist.4", "daily-checklist.7", "capacity-planning.1", "capacity-planning.2", "capacity-planning.3", "capacity-planning.7", "performance-monitoring.4", "daily-commands.3", "critical-thresholds.1", "critical-thresholds.2", "critical-thresholds.3" },
+  guide = {
+    "daily-checklist.4", "daily-checklist.7", "capacity-planning.1", "capacity-planning.2",
+    "capacity-planning.3", "capacity-planning.7", "performance-monitoring.4", "daily-commands.3",
+    "critical-thresholds.1", "critical-thresholds.2", "critical-thresholds.3",
+  },
   args = {
     { name = "interval", type = "number", default = 0.15, help = "seconds CPU use (total and per process) is measured over (top -bn1 waits 0.15 s)" },
     { name = "top", type = "integer", default = 5, help = "processes listed by CPU and by memory" },
