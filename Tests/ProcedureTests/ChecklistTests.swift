@@ -10,14 +10,11 @@ final class ChecklistTests: XCTestCase {
     let noDocker = "unix:///nonexistent/docker.sock"
 
     func checks(_ r: Run) -> [[String: Any]] {
-        guard let doc = try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any],
-              let list = doc["checks"] as? [[String: Any]] else { XCTFail("not a report: \(r.stdout) \(r.stderr)"); return [] }
-        return list
+        XCTAssertFalse(r.checks.isEmpty, "not a report: \(r.stdout) \(r.stderr)")
+        return r.checks
     }
 
-    func byName(_ r: Run) -> [String: [String: Any]] {
-        Dictionary(checks(r).map { ($0["name"] as! String, $0) }, uniquingKeysWith: { a, _ in a })
-    }
+    func byName(_ r: Run) -> [String: [String: Any]] { r.checksByName }
 
     func sh(_ script: String) -> String { Shell.run(["sh", "-c", script]).stdout }
 

@@ -7,14 +7,11 @@ import XCTest
 /// `apt` on PATH lists the upgradable packages, so the result does not depend on this machine.
 final class MaintenanceTests: XCTestCase {
     func checks(_ r: Run) -> [[String: Any]] {
-        guard let doc = try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any],
-              let list = doc["checks"] as? [[String: Any]] else { XCTFail("not a report: \(r.stdout) \(r.stderr)"); return [] }
-        return list
+        XCTAssertFalse(r.checks.isEmpty, "not a report: \(r.stdout) \(r.stderr)")
+        return r.checks
     }
 
-    func byName(_ r: Run) -> [String: [String: Any]] {
-        Dictionary(checks(r).map { ($0["name"] as! String, $0) }, uniquingKeysWith: { a, _ in a })
-    }
+    func byName(_ r: Run) -> [String: [String: Any]] { r.checksByName }
 
     /// A directory holding an `apt` that prints `listing` for `apt list --upgradable`.
     func fakeApt(_ listing: String) -> String {
