@@ -1,7 +1,7 @@
--- The system packages that have updates (the guide's `apt update && apt list --upgradable`),
--- security updates counted apart (their origin names a -security suite). Reads apt's lists as
--- they are: `apt update` fetches from the network and needs root, so it is not run here, and
--- nothing is upgraded: the guide's monthly `apt upgrade -y` is the operator's, in the
+-- The system packages that have updates (the guide's `apt update && apt list --upgradable`,
+-- through opsh.sys.upgradable_packages), security updates counted apart (their suite is a
+-- -security one). Reads apt's lists as they are: `apt update` fetches from the network and
+-- needs root, so it is not run here, and nothing is upgraded: the guide's monthly `apt upgrade -y` is the operator's, in the
 -- maintenance window (opsh would have to run as root and reach the mirrors). WARNING when
 -- security updates wait, OK otherwise; UNKNOWN where apt does not exist.
 local sys = require "opsh.sys"
@@ -14,16 +14,12 @@ return {
     { name = "show", type = "integer", default = 10, help = "package names listed in the report" },
   },
   run = function(args, ctx)
-    local r, err = sys.exec({ "apt", "list", "--upgradable" }, { timeout = 60, read_only = true, max_bytes = 8 << 20 })
-    if not r then return ctx:unknown("packages", "cannot run apt: " .. tostring(err)) end
-    if r.status ~= 0 then return ctx:unknown("packages", "apt list --upgradable exited " .. tostring(r.status) .. ": " .. r.stderr) end
+    local r, err = sys.upgradable_packages { timeout = 60 }
+    if not r then return ctx:unknown("packages", "cannot list the upgradable packages: " .. tostring(err)) end
     local all, security = {}, {}
-    for line in r.stdout:gmatch("[^\n]+") do
-      local name, suites = line:match("^([^/%s]+)/(%S+)%s")
-      if name then
-        all[#all + 1] = name
-        if suites:find("security", 1, true) then security[#security + 1] = name end
-      end
+    for _, p in ipairs(r.packages) do
+      all[#all + 1] = p.name
+      if p.security then security[#security + 1] = p.name end
     end
     local function some(list)
       local shown = {}

@@ -218,7 +218,6 @@ function M.help(meta, name)
     local ok, inventory = pcall(require, "opsh.guide_items")
     local by_id = {}
     for _, it in ipairs(ok and inventory.items or {}) do by_id[it.id] = it end
-    out[#out + 1] = "guide:"
     local sections, texts = {}, {}
     for _, id in ipairs(meta.guide) do
       local it = by_id[id]
@@ -226,8 +225,8 @@ function M.help(meta, name)
       if not texts[section] then sections[#sections + 1] = section; texts[section] = {} end
       table.insert(texts[section], it and string.format("%s [%s]", it.text, id) or id)
     end
-    for _, section in ipairs(sections) do
-      out[#out + 1] = "  " .. section .. ": " .. table.concat(texts[section], "; ")
+    for i, section in ipairs(sections) do
+      out[#out + 1] = (i == 1 and "guide: " or "       ") .. section .. ": " .. table.concat(texts[section], "; ")
     end
   end
   if meta.notes then out[#out + 1] = "\n" .. meta.notes end
