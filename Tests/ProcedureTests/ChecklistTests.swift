@@ -76,20 +76,20 @@ final class ChecklistTests: XCTestCase {
         let env = ["QDRANT_URL": qdrant.url, "REDIS_URL": redis.url, "TASK_QUEUE_REDIS_URL": redis.url + "/1",
                    "DOCKER_HOST": noDocker, "BACKUP_DIR": "\(work)/b"]
         let r = Harness.run(["--json", "run", "checklist/morning", "--skip", "health"], env: env, timeout: 120)
-        XCTAssertEqual(r.status, 3, r.stdout + r.stderr)   // the parts that do not exist yet are UNKNOWN
+        XCTAssertEqual(r.status, 3, r.stdout + r.stderr)   // logs/scan does not exist yet: UNKNOWN
         let names = checks(r).map { $0["name"] as! String }
         let c = byName(r)
         XCTAssertEqual(c["backup.status.daily"]?["status"] as? String, "ok", r.stdout)
         XCTAssertEqual(sh("ls \(work)/b"), before, "the morning checklist takes no backup")
         XCTAssertTrue((c["log-files"]?["message"] as? String ?? "").contains("procedure logs/scan does not exist here yet (issue 14)"), r.stdout)
-        XCTAssertTrue((c["trends"]?["message"] as? String ?? "").contains("procedure system/capacity does not exist here yet (issue 14)"), r.stdout)
+        XCTAssertNotNil(names.first { $0.hasPrefix("system.capacity") }, "the trends part runs system/capacity: \(names)")
         XCTAssertNotNil(names.first { $0.hasPrefix("cache.") }, "\(names)")
         XCTAssertTrue(checks(r).contains { ($0["message"] as? String ?? "").contains("/nonexistent/docker.sock") }, "the log review says why it cannot read")
-        // in the checklist's order: logs, backups, cache, trends
+        // in the checklist's order: logs, backups, cache, trends (system/capacity)
         func first(_ p: String) -> Int { names.firstIndex { $0.hasPrefix(p) } ?? -1 }
         XCTAssertLessThan(first("log-files"), first("backup.status"))
         XCTAssertLessThan(first("backup.status"), first("cache."))
-        XCTAssertLessThan(first("cache."), first("trends"))
+        XCTAssertLessThan(first("cache."), first("system.capacity"))
     }
 
     func testMiddayReadsEmbeddingMetricsFromTheAPI() throws {
@@ -99,7 +99,7 @@ final class ChecklistTests: XCTestCase {
         XCTAssertEqual(seed.status, 0, seed.stderr)
         // the API's /metrics: a histogram and a counter of embedding generation
         let site = Harness.tempDir("api")
-        Harness.write("""
+        _ = Harness.write("""
         # TYPE embedding_generation_seconds histogram
         embedding_generation_seconds_bucket{le="0.1"} 3
         embedding_generation_seconds_bucket{le="+Inf"} 4

@@ -68,8 +68,8 @@ final class MaintenanceTests: XCTestCase {
     }
 
     func testMonthlyRunsEveryStepEvenWhenOneCannot() {
-        // no Docker engine, no Prometheus: the backup and the image update fail, the analysis is
-        // UNKNOWN, the capacity review does not exist yet; every step still runs and reports
+        // no Docker engine, no Prometheus, no resource history: the backup and the image update
+        // fail, the analysis and the capacity review are UNKNOWN; every step still runs and reports
         let config = Harness.write("return { prometheus_url = 'http://127.0.0.1:1', backup_dir = '\(Harness.tempDir("b").path)' }", to: "config.lua")
         let env = ["DOCKER_HOST": "unix:///nonexistent/docker.sock", "PATH": fakeApt("")]
         let r = Harness.run(["--json", "--yes", "--config", config, "run", "maintenance/monthly"], env: env, timeout: 300)
@@ -81,7 +81,7 @@ final class MaintenanceTests: XCTestCase {
         for (name, prefix) in expect {
             XCTAssertTrue((c[name]?["message"] as? String ?? "").hasPrefix(prefix), "\(name): \(c[name] ?? [:])")
         }
-        XCTAssertTrue((c["capacity"]?["message"] as? String ?? "").contains("procedure system/capacity does not exist here yet (issue 14)"), r.stdout)
+        XCTAssertNotNil(c.keys.first { $0.hasPrefix("system.capacity") }, "step 5 runs system/capacity: \(c.keys.sorted())")
         let names = checks(r).map { $0["name"] as! String }
         XCTAssertEqual(names.filter { $0.hasPrefix("step.") }, ["step.1", "step.2", "step.3", "step.4", "step.5"])
     }

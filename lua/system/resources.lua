@@ -65,6 +65,13 @@ return {
     "capacity-planning.3", "capacity-planning.7", "performance-monitoring.4", "daily-commands.3",
     "critical-thresholds.1", "critical-thresholds.2", "critical-thresholds.3",
   },
+  notes = [[
+Changes nothing on the machine. Writes one history sample per run (CPU, memory, swap, load, each
+disk's use, and each check's status) to state_dir/history.db (opsh.history), which
+system/capacity reads back; nothing under --dry-run or with --no_history.
+Limits, highest first: the arguments, config.lua's thresholds table (system_cpu_warn,
+system_memory_crit, ... or the guide's cpu_warning, memory_critical, disk_warning, ...), the
+guide's Capacity Thresholds (CPU 70/85, memory 75/90, disk 80/95).]],
   args = {
     { name = "interval", type = "number", default = 0.15, help = "seconds CPU use (total and per process) is measured over (top -bn1 waits 0.15 s)" },
     { name = "top", type = "integer", default = 5, help = "processes listed by CPU and by memory" },
