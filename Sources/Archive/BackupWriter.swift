@@ -1,3 +1,4 @@
+import FileSystem
 import Glibc
 
 public enum Compression: String, Sendable {
@@ -125,11 +126,17 @@ public final class BackupWriter {
         }
     }
 
+    /// Where an item came from, as the manifest records it: absolute, so that a restore puts it
+    /// back there whatever the current directory of the restore is.
+    static func absolute(_ path: String) -> String {
+        (try? FileSystem.resolve(path)) ?? path
+    }
+
     /// Archives a directory tree (or a single file) as ITEM.tar.gz (.tar.zst, .tar), its
     /// members relative to `path`, with a per-file SHA-256 listing.
     @discardableResult
     public func addTree(_ item: String, path: String, exclude: [String] = [], extra: [(String, MValue)] = []) throws -> MValue {
-        try archiveItem(item, origin: path, extra: extra) { writer, listing, sparse in
+        try archiveItem(item, origin: Self.absolute(path), extra: extra) { writer, listing, sparse in
             let tree = TreeArchiver(writer: writer, listing: listing)
             tree.sparseListing = sparse
             if let p = self.progress { tree.progress = { p(item, $0, $1) } }
@@ -278,16 +285,17 @@ public final class BackupWriter {
     @discardableResult
     public func addFile(_ item: String, path: String, mode: mode_t? = nil, move: Bool = false, extra: [(String, MValue)] = []) throws -> MValue {
         try checkItemName(item)
+        let origin = Self.absolute(path)
         return try fail {
             let dst = "\(partialPath)/\(item).partial"
             if move && Glibc.rename(path, dst) == 0 {
                 if let mode { _ = chmod(dst, mode) }
                 let (sha, bytes) = try FileTree.sha256(dst)
-                return record(item, sha: sha, bytes: bytes, origin: path, extra: extra)
+                return record(item, sha: sha, bytes: bytes, origin: origin, extra: extra)
             }
             let (sha, bytes) = try FileTree.copyFile(path, to: dst, mode: mode)
             if move { unlink(path) }
-            return record(item, sha: sha, bytes: bytes, origin: path, extra: extra)
+            return record(item, sha: sha, bytes: bytes, origin: origin, extra: extra)
         }
     }
 

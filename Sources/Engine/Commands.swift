@@ -6,10 +6,18 @@ import Modules
 enum Commands {
     static func list(_ args: [String], _ options: Options) -> Int32 {
         var category: String?
-        var json = options.json
+        var json = options.json, guide = false, markdown = false
         for a in args {
-            if a == "--json" { json = true } else if a.hasPrefix("-") { return CLI.usageError("list: unknown flag \(a)") } else { category = a }
+            switch a {
+            case "--json": json = true
+            case "--guide": guide = true
+            case "--markdown": markdown = true
+            default:
+                if a.hasPrefix("-") { return CLI.usageError("list: unknown flag \(a)") }
+                category = a
+            }
         }
+        if markdown && !guide { return CLI.usageError("list: --markdown goes with --guide") }
         guard let session = CLI.session(options) else { return 3 }
         defer { session.vm.close() }
         let lua = session.vm.main
@@ -30,7 +38,8 @@ enum Commands {
             }
             if let category { lua.push(category) } else { lua.pushNil() }
             lua.push(json)
-            try session.vm.pcall(nargs: 3, nresults: 1)
+            if guide { lua.push(markdown ? "markdown" : json ? "json" : "text") } else { lua.pushNil() }
+            try session.vm.pcall(nargs: 4, nresults: 1)
             return Int32(truncatingIfNeeded: lua.toInteger(-1) ?? 3)
         } catch {
             writeStderr("opsh: \(error.message)\n")

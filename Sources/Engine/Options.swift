@@ -24,6 +24,7 @@ public struct Options {
                opsh [FLAGS] -e CHUNK [-e CHUNK ...]       run Lua text
                opsh [FLAGS] repl                          interactive Lua, every module a global
                opsh list [CATEGORY] [--json]              procedures, their categories and descriptions
+               opsh list --guide [--json|--markdown]      each item of the operations guide and its procedure
                opsh help [NAME|MODULE]                    a procedure's arguments or a module's API
                opsh eject NAME [--to DIR] [--force]       copy a built-in out for editing
                opsh config [--json]                       the effective configuration, redacted

@@ -116,6 +116,14 @@ public enum FileSystem {
         return FileStatus(st)
     }
 
+    /// The absolute, symlink-free path of an existing `path` (a relative one is taken from the
+    /// current directory, as the kernel does), as realpath(3).
+    public static func resolve(_ path: String) throws(FileSystemError) -> String {
+        guard let p = realpath(path, nil) else { throw .errno("cannot resolve", path) }
+        defer { free(p) }
+        return String(cString: p)
+    }
+
     /// Whether anything (a dangling symlink too) is at `path`.
     public static func exists(_ path: String) -> Bool {
         var st = stat()

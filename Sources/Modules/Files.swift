@@ -10,7 +10,7 @@ public enum FilesModule {
     public static let open: LuaFunction = { L in
         let lua = Lua(L!)
         lua.newModule([
-            ("write_atomic", writeAtomic), ("read", read), ("stat", stat), ("mkdir", mkdirP), ("exists", exists),
+            ("write_atomic", writeAtomic), ("read", read), ("stat", stat), ("mkdir", mkdirP), ("exists", exists), ("realpath", realpath),
             ("list", list),
             ("walk", walk), ("glob", glob), ("find", find), ("copy", copy), ("move", move), ("delete", delete),
             ("du", du), ("df", df),
@@ -79,6 +79,15 @@ public enum FilesModule {
             let limit = Int(try lua.optInteger(2, 100_000))
             do throws(FileSystemError) { lua.push(value: .array(try FileSystem.list(path, limit: limit).map { .string($0) })) }
             catch { return failure(lua, error) }
+            return 1
+        }
+    }
+
+    /// fs.realpath(path) -> the absolute path without symlinks of an existing path, or nil, err
+    static let realpath: LuaFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            let path = try lua.checkString(1)
+            do throws(FileSystemError) { lua.push(try FileSystem.resolve(path)) } catch { return failure(lua, error) }
             return 1
         }
     }

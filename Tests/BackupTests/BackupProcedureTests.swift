@@ -173,6 +173,26 @@ final class BackupProcedureTests: XCTestCase {
         XCTAssertTrue(none.stdout.contains("no complete backup"), none.stdout)
     }
 
+    /// A tree named by a relative path goes back where it was, whatever the restore's current
+    /// directory; an emergency backup taken after it is not the default choice.
+    func testRelativeSourceGoesBackToItsOwnPlaceNotTheRestoresDirectory() {
+        let work = Harness.tempDir("relative").path
+        _ = sh("mkdir -p \(work)/app/conf \(work)/elsewhere && echo v1 > \(work)/app/conf/f")
+        let app = URL(fileURLWithPath: "\(work)/app"), elsewhere = URL(fileURLWithPath: "\(work)/elsewhere")
+        let b = Harness.run(["--yes", "run", "backup/daily", "--dir", "\(work)/b", "--config_dirs", "conf", "--no-retention"], cwd: app)
+        XCTAssertEqual(b.status, 0, b.stdout + b.stderr)
+        _ = sh("echo damaged > \(work)/app/conf/f")
+        sleep(1)
+        let e = Harness.run(["--yes", "run", "backup/emergency", "--dir", "\(work)/b", "--config_dirs", "conf"], cwd: app)
+        XCTAssertEqual(e.status, 0, e.stdout + e.stderr)
+        let r = Harness.run(["--yes", "--json", "run", "backup/restore", "--dir", "\(work)/b"], cwd: elsewhere)
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertTrue(r.stdout.contains("-daily (daily"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("not the newer emergency backup"), r.stdout)
+        XCTAssertEqual(sh("cat \(work)/app/conf/f").output, "v1\n", "restored to the directory it was taken from")
+        XCTAssertEqual(sh("ls -A \(work)/elsewhere").output, "", "nothing restored relative to the restore's directory")
+    }
+
     func testLogArchivingWithRetention() {
         let work = Harness.tempDir("logs").path
         _ = sh("""

@@ -118,5 +118,48 @@ final class DockerVolumeBackupTests: XCTestCase {
         XCTAssertTrue(invalid.stdout.contains("line 2, column 4"), invalid.stdout)
         XCTAssertEqual(current(), "status: healthy\nversion: 2\n")
         XCTAssertEqual(DockerEngine.docker(["inspect", "-f", "{{.State.StartedAt}}", web]).stdout, startedAt)
+        // a changed compose file and .env: deployed and restarted, but a restart does not apply
+        // them and opsh does not recreate the containers: a WARNING says so, not a plain success
+        _ = Shell.run(["sh", "-c", "mkdir -p \(work)/v5 && printf 'status: healthy\\nversion: 5\\n' > \(work)/v5/app.yml && "
+                       + "printf 'services:\\n  web:\\n    image: x\\n' > \(work)/v5/docker-compose.yml && echo A=2 > \(work)/v5/.env"])
+        let definition = deploy("\(work)/v5")
+        XCTAssertEqual(definition.status, 1, definition.stdout)
+        XCTAssertTrue(definition.stdout.contains("docker-compose.yml and .env changed: a restart does not apply"), definition.stdout)
+        XCTAssertTrue(definition.stdout.contains("opsh did NOT recreate the containers"), definition.stdout)
+        XCTAssertEqual(current(), "status: healthy\nversion: 5\n")
+        // the same definition again: nothing changed, nothing to say
+        let again = deploy("\(work)/v5")
+        XCTAssertEqual(again.status, 0, again.stdout)
+        XCTAssertFalse(again.stdout.contains("deploy.recreate"), again.stdout)
+    }
+
+    /// backup/restore --stop_services with a Qdrant collection among the items: the collection is
+    /// recovered through Qdrant's API, so only after the services are started again.
+    func testStopServicesRecoversQdrantAfterTheServicesAreBack() throws {
+        try DockerEngine.require()
+        let q = try QdrantStandin()
+        defer { q.stop() }
+        let env = ["QDRANT_URL": q.url]
+        let seed = q.seed("docs", points: 50)
+        XCTAssertEqual(seed.status, 0, seed.stderr)
+        let work = Harness.tempDir("qorder").path
+        let b = Harness.run(["--yes", "run", "backup/daily", "--dir", "\(work)/b", "--config_dirs", work, "--qdrant_collections", "docs",
+                             "--no-retention"], env: env, timeout: 120)
+        XCTAssertEqual(b.status, 0, b.stdout + b.stderr)
+        let project = "opshqorder\(getpid())"
+        let svc = DockerEngine.name("qdrant")
+        containers.append(svc)
+        XCTAssertEqual(DockerEngine.docker(["run", "-d", "--name", svc, "--label", "com.docker.compose.project=\(project)",
+                                            "--label", "com.docker.compose.service=qdrant", DockerEngine.image, "sleep", "600"]).status, 0)
+        let r = Harness.run(["--yes", "--json", "run", "backup/restore", "--dir", "\(work)/b", "--items", "qdrant-docs.snapshot",
+                             "--stop_services", "--services", "qdrant", "--project", project, "--stop_timeout", "1"], env: env, timeout: 180)
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        let names = ((try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])?["checks"] as? [[String: Any]] ?? [])
+            .compactMap { $0["name"] as? String }
+        let started = names.firstIndex(of: "restore.services.start"), recovered = names.firstIndex(of: "restore.qdrant-docs.snapshot")
+        XCTAssertNotNil(started, r.stdout)
+        XCTAssertNotNil(recovered, r.stdout)
+        if let started, let recovered { XCTAssertLessThan(started, recovered, "Qdrant is recovered through its API once it runs again: \(names)") }
+        XCTAssertEqual(DockerEngine.docker(["inspect", "-f", "{{.State.Running}}", svc]).stdout, "true\n")
     }
 }

@@ -27,6 +27,17 @@ final class FileSystemTests: XCTestCase {
         }
     }
 
+    func testResolveGivesTheAbsolutePathWithoutLinks() throws {
+        try FileSystem.makeDirectories(dir + "/real/sub")
+        XCTAssertEqual(symlink(dir + "/real", dir + "/link"), 0)
+        let real = try FileSystem.resolve(dir + "/real")
+        XCTAssertEqual(try FileSystem.resolve(dir + "/link/sub/.."), real)
+        XCTAssertTrue(real.hasPrefix("/") && real.hasSuffix("/real"), real)
+        XCTAssertThrowsError(try FileSystem.resolve(dir + "/missing")) { e in
+            XCTAssertEqual((e as! FileSystemError).code, "ENOENT")
+        }
+    }
+
     func testBoundedReadAndListing() throws {
         try FileSystem.writeAtomically(dir + "/b", [UInt8](repeating: 7, count: 100))
         try FileSystem.writeAtomically(dir + "/a", [])

@@ -71,6 +71,18 @@ public enum Harness {
     }
 }
 
+extension Run {
+    /// The checks of a `--json` report (schema opsh.report/v1), in order; [] when stdout is not one.
+    public var checks: [[String: Any]] {
+        ((try? JSONSerialization.jsonObject(with: Data(stdout.utf8))) as? [String: Any])?["checks"] as? [[String: Any]] ?? []
+    }
+
+    /// The checks of a `--json` report by name (the first of a name).
+    public var checksByName: [String: [String: Any]] {
+        Dictionary(checks.compactMap { c in (c["name"] as? String).map { ($0, c) } }, uniquingKeysWith: { a, _ in a })
+    }
+}
+
 /// Filled by one reader thread, read after DispatchGroup.wait (which orders the accesses).
 public final class DataBox: @unchecked Sendable {
     public var data = Data()

@@ -42,6 +42,19 @@ public final class QdrantStandin {
 
     public var url: String { "http://127.0.0.1:\(port)" }
 
+    /// Creates `collection` (4-d vectors, Cosine) holding `points` points with ids 1...points, through
+    /// opsh as a user would; the run's result, for the caller to assert on.
+    @discardableResult
+    public func seed(_ collection: String, points: Int) -> Run {
+        Harness.run(["-e", """
+            local c = require("opsh.qdrant").connect()
+            assert(c:create_collection("\(collection)", { vectors = { size = 4, distance = "Cosine" } }))
+            local pts = {}
+            for i = 1, \(points) do pts[i] = { id = i, vector = { math.sin(i), math.cos(i), 1, 0.5 }, payload = { n = i } } end
+            assert(c:upsert("\(collection)", pts))
+            """], env: ["QDRANT_URL": url])
+    }
+
     public func stop() {
         if process.isRunning {
             kill(process.processIdentifier, SIGTERM)

@@ -14,7 +14,10 @@ local units = require "opsh.units"
 return {
   description = "Daily backup: config, .env (0600), app state, Redis RDB, Qdrant snapshots; verified, then its tier's retention",
   categories = { "backup", "destructive" },
-  guide = { "Backup and Recovery / Backup Strategy (Daily Incremental Backups)", "Daily Operations / Daily Checklist (Check backup completion status)" },
+  guide = {
+    "backup-strategy.1", "backup-strategy.2", "backup-strategy.3", "backup-strategy.4",
+    "backup-strategy.5",
+  },
   notes = [[
 Writes: one new backup directory in the backup root (TIMESTAMP-TIER, complete only when verified).
 Deletes (unless --no-retention): older backups of the same tier (default daily) that the tier's

@@ -8,7 +8,7 @@ local units = require "opsh.units"
 return {
   description = "Emergency backup now: every configured source, zstd, verified, no retention",
   categories = { "backup", "emergency", "intrusive" },
-  guide = { "Incident Response / Emergency Procedures (emergency backup)", "Backup and Recovery / Backup Strategy" },
+  guide = { "emergency-procedures.7" },
   args = {
     { name = "dir", help = "backup root (default: config backup_dir / BACKUP_DIR)" },
     { name = "config_dirs", type = "list" }, { name = "files", type = "list" }, { name = "env_file" },

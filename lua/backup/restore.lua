@@ -8,8 +8,11 @@
 -- in atomically; the old data is kept until the new is in place (--keep_old keeps it after).
 -- A Docker volume (its users stopped, else refused) is staged inside the volume and swapped
 -- there (opsh.backup_sources.docker_volume).
--- With --stop_services the stack's services are stopped first and started again at the end
--- (whatever happened) and must come back healthy. Finally Redis and Qdrant are checked.
+-- With --stop_services the stack's services are stopped first and started again (whatever
+-- happened) once the files, volumes and RDB are back, and must come back healthy; the Qdrant
+-- collections are recovered after that, through the running Qdrant. Finally Redis and Qdrant are
+-- checked. Trees and files go back to the absolute path the backup recorded (a backup that
+-- recorded a relative one needs --to).
 -- --dry-run lists what would change and touches nothing.
 local backup = require "opsh.backup"
 local config = require "opsh.config"
@@ -65,7 +68,10 @@ end
 return {
   description = "Point-in-time recovery from the newest complete, verified backup at or before a date (not an emergency backup unless asked)",
   categories = { "backup", "recovery", "destructive" },
-  guide = { "Backup and Recovery / Recovery Procedures (Point-in-Time Recovery)", "Disaster Recovery / database restore from a date" },
+  guide = {
+    "recovery-procedures.1", "recovery-procedures.2", "recovery-procedures.3", "recovery-procedures.4",
+    "recovery-procedures.5", "recovery-procedures.6", "disaster-recovery-planning.8",
+  },
   args = {
     { name = "date", default = "now", help = "YYYY-MM-DD (end of that day, UTC), YYYYMMDD, an ISO time, or now" },
     { name = "dir", help = "backup root (default: config backup_dir)" },
@@ -79,7 +85,7 @@ return {
     { name = "keep_old", type = "boolean", default = false, help = "keep the replaced trees beside the targets" },
     { name = "stop_services", type = "boolean", default = false, help = "stop the stack's services first, start them after and wait until healthy" },
     { name = "services", type = "list", help = "with --stop_services: which (default: config services, else the guide's)" },
-    { name = "project", help = "compose project (default: config compose_project)" },
+    { name = "project", help = "compose project (default: config compose_project, else the compose file's project)" },
     { name = "health_timeout", type = "integer", default = 120 },
     { name = "stop_timeout", type = "integer", default = 30, help = "seconds between SIGTERM and SIGKILL when stopping" },
   },
@@ -133,7 +139,8 @@ return {
       local derr
       d, derr = services.connect()
       if not d then return ctx:crit("restore.services", "Docker: " .. tostring(derr)) end
-      local project = services.project(args.project)
+      local project, prerr = services.project(args.project, d)
+      if prerr then return ctx:crit("restore.services", "nothing restored: " .. tostring(prerr)) end
       for _, svc in ipairs(services.names(args.services)) do
         for _, c in ipairs(services.containers(d, svc, project) or {}) do
           if c.State == "running" then
@@ -148,8 +155,8 @@ return {
       end
       ctx:ok("restore.services.stop", string.format("stopped %d containers", #stopped), { stopped = #stopped })
     end
-    local ok_all, result = pcall(function()
-    for _, it in ipairs(items) do
+    -- one item put back; a value returned ends the restore (a failure already reported)
+    local function restore_item(it)
       local src = it.source or it.type
       if src == "redis" then
         if not args.redis_dir then
@@ -197,6 +204,11 @@ return {
         end
       else
         local target = args.to and (args.to .. "/" .. it.name) or it.origin
+        if not args.to and type(target) == "string" and target:sub(1, 1) ~= "/" then
+          -- a backup made before origins were recorded absolute: relative to a directory nobody knows
+          return ctx:crit("restore." .. it.name, "the backup recorded a relative path (" .. target
+            .. "): put it back with --to DIR, nothing restored relative to the current directory")
+        end
         if args.to then assert(fs.mkdir(args.to)) end
         local r2, err = backup.restore(b.path, it.name, target, { keep_old = args.keep_old })
         if not r2 then return ctx:crit("restore." .. it.name, tostring(err)) end
@@ -209,11 +221,26 @@ return {
         end
       end
     end
+    -- Files, volumes and the Redis RDB go back with the services stopped; Qdrant collections are
+    -- recovered through Qdrant's API, so after the services are up again.
+    local offline, online = {}, {}
+    for _, it in ipairs(items) do
+      if (it.source or it.type) == "qdrant" then online[#online + 1] = it else offline[#offline + 1] = it end
+    end
+    local ok_all, result = pcall(function()
+      for _, it in ipairs(offline) do
+        local r = restore_item(it)
+        if r ~= nil then return r end
+      end
     end)
     -- whatever happened, what was stopped is started again
     start_again()
     if not ok_all then error(result, 0) end
     if result ~= nil then return result end
+    for _, it in ipairs(online) do
+      local r = restore_item(it)
+      if r ~= nil then return r end
+    end
     -- health after the restore
     if qdrant_done then
       local q = require("opsh.qdrant").connect()

@@ -12,7 +12,7 @@ local retention = require "opsh.retention"
 return {
   description = "Backup retention per tier: delete the backups, configuration versions and log archives (and interrupted leftovers) that their tier's policy no longer keeps",
   categories = { "backup", "maintenance", "destructive" },
-  guide = { "Backup and Recovery / Backup Strategy", "Maintenance Procedures / Scheduled Maintenance" },
+  guide = { "backup-strategy.5" },
   notes = [[
 Deletes: complete backups of the tiers it prunes (default: every tier with a policy: daily and
 weekly in the backup root, config and deploy in ROOT/config, logs in ROOT/logs;

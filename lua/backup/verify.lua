@@ -62,7 +62,7 @@ end
 return {
   description = "Verifies a backup (the newest by default): checksums, completeness, archives, Qdrant data",
   categories = { "backup", "check", "safe" },
-  guide = { "Backup and Recovery / Backup Verification" },
+  guide = { "backup-strategy.5", "backup-verification.1", "backup-verification.2", "backup-verification.3" },
   args = {
     { name = "dir", help = "backup root (default: config backup_dir)" },
     { name = "backup", help = "a backup's name or path (default: the newest complete one)" },

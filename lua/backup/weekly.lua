@@ -14,7 +14,10 @@ local units = require "opsh.units"
 return {
   description = "Weekly full backup: stop the stack gracefully, archive its volumes and configuration, start it again, verify, then its tier's retention",
   categories = { "backup", "destructive" },
-  guide = { "Backup and Recovery / Backup Strategy (Weekly Full Backups)" },
+  guide = {
+    "backup-strategy.6", "backup-strategy.7", "backup-strategy.8", "backup-strategy.9",
+    "scheduled-maintenance.6",
+  },
   notes = [[
 Changes: stops the project's running containers (SIGTERM, then the engine's SIGKILL after
 --stop_timeout) and starts them again, whatever happens. Writes one new weekly backup directory.

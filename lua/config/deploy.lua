@@ -3,6 +3,9 @@
 -- is put in place atomically (staged beside the target and swapped in with one rename), the
 -- services that read it are restarted and must come back healthy; if any does not, the rollback
 -- point is swapped back in the same way, the services are restarted again, and the report says so.
+-- A changed docker-compose.yml or .env is NOT applied by a restart and opsh does not recreate
+-- containers from a compose file: the deploy then ends in a WARNING (deploy.recreate) that says
+-- so and what to run.
 local backup = require "opsh.backup"
 local config = require "opsh.config"
 local retention = require "opsh.retention"
@@ -27,15 +30,32 @@ local function restart_and_wait(d, names, project, timeout, stop_timeout)
   return true
 end
 
+-- What a restart does not apply: a container keeps the definition it was created with, and the
+-- compose file and the .env it substitutes are read only when containers are (re)created.
+local DEFINITIONS = { "docker-compose.yml", "docker-compose.yaml", "compose.yml", "compose.yaml", ".env" }
+
+--- The compose definition files the deploy changes (new or different), by name.
+local function changed_definitions(from, to)
+  local out = {}
+  for _, f in ipairs(DEFINITIONS) do
+    local new = fs.read(from .. "/" .. f, 16 << 20)
+    if new and new ~= fs.read(to .. "/" .. f, 16 << 20) then out[#out + 1] = f end
+  end
+  return out
+end
+
 return {
   description = "Deploys configuration atomically: validate, rollback point, swap in, restart, health check, automatic rollback",
   categories = { "config", "deploy", "intrusive" },
-  guide = { "Configuration Management / Configuration Deployment" },
+  guide = {
+    "configuration-deployment.1", "configuration-deployment.2", "configuration-deployment.3",
+    "configuration-deployment.4",
+  },
   args = {
     { name = "from", required = true, help = "directory holding the new configuration" },
     { name = "config_dir", default = "/app/config", help = "where the services read it" },
     { name = "services", type = "list", help = "services to restart (default: config services, else the guide's)" },
-    { name = "project", help = "compose project (default: config compose_project)" },
+    { name = "project", help = "compose project (default: config compose_project, else the compose file's project)" },
     { name = "health_timeout", type = "integer", default = 60 },
     { name = "stop_timeout", type = "integer", default = 30, help = "seconds between SIGTERM and SIGKILL on restart" },
     { name = "dir", help = "backup root (default: config backup_dir; rollback points go to DIR/config)" },
@@ -53,9 +73,10 @@ return {
     ctx:ok("deploy.validate", "the new configuration is valid YAML")
     local root = retention.root(args.dir or config.get("backup_dir"), "config")
     local names = services.names(args.services)
-    local project = services.project(args.project)
     local d, derr = services.connect()
     if not d then return ctx:crit("deploy", "Docker: " .. tostring(derr)) end
+    local project, prerr = services.project(args.project, d)
+    if prerr then return ctx:crit("deploy", "nothing deployed: " .. tostring(prerr)) end
     -- 2. rollback point (verified), and the new configuration as a backup of its own
     local function snapshot(tier, path, description)
       local w = assert(backup.begin { root = root, tier = tier, meta = { description = description,
@@ -73,14 +94,24 @@ return {
     if not before then return ctx:crit("deploy", "no rollback point, nothing deployed: " .. tostring(berr)) end
     local new, nerr = snapshot("deploy", args.from, "deployed configuration")
     if not new then return ctx:crit("deploy", "cannot stage the new configuration: " .. tostring(nerr)) end
-    if new.dry_run then return ctx:ok("deploy", "would put " .. args.from .. " in place at " .. args.config_dir .. " and restart " .. table.concat(names, ", ")) end
+    local definitions = changed_definitions(args.from, args.config_dir)
+    local not_applied = #definitions > 0 and (table.concat(definitions, " and ") .. " changed: a restart does not apply "
+      .. "a compose file or .env (a container keeps the definition it was created with) and opsh did NOT recreate the "
+      .. "containers: recreate them with `docker compose up -d` in " .. args.config_dir) or nil
+    if new.dry_run then
+      ctx:ok("deploy", "would put " .. args.from .. " in place at " .. args.config_dir .. " and restart " .. table.concat(names, ", "))
+      if not_applied then ctx:warn("deploy.recreate", not_applied) end
+      return
+    end
     ctx:ok("deploy.rollback_point", before.path)
     -- 3. swap in, restart, health
     local r, rerr = backup.restore(new.path, "config", args.config_dir)
     if not r then return ctx:crit("deploy", "could not put the configuration in place (unchanged): " .. tostring(rerr)) end
     local ok, why = restart_and_wait(d, names, project, args.health_timeout, args.stop_timeout)
     if ok then
-      return ctx:ok("deploy", string.format("%s deployed to %s; %s restarted and healthy", args.from, args.config_dir, table.concat(names, ", ")))
+      ctx:ok("deploy", string.format("%s deployed to %s; %s restarted and healthy", args.from, args.config_dir, table.concat(names, ", ")))
+      if not_applied then ctx:warn("deploy.recreate", not_applied) end
+      return
     end
     -- 4. rollback
     ctx:crit("deploy.health", why)

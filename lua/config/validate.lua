@@ -11,7 +11,10 @@ local yaml = require "opsh.yaml"
 return {
   description = "Validates configuration: YAML syntax (with line numbers), required .env variables, service connectivity",
   categories = { "config", "check", "safe" },
-  guide = { "Configuration Management / Configuration Validation" },
+  guide = {
+    "system-configuration.1", "configuration-validation.1", "configuration-validation.2",
+    "configuration-validation.3", "configuration-deployment.1",
+  },
   args = {
     { name = "config_dir", default = "/app/config", help = "directory whose *.yml and *.yaml are checked" },
     { name = "files", type = "list", help = "more YAML files (e.g. docker-compose.yml)" },

@@ -12,7 +12,10 @@ local fs = require "opsh.fs"
 return {
   description = "Versions the configuration: config dir, compose file, .env (0600) and metadata.json, verified",
   categories = { "config", "backup", "intrusive" },
-  guide = { "Configuration Management / Configuration Versioning" },
+  guide = {
+    "backup-strategy.2", "configuration-versioning.1", "configuration-versioning.2",
+    "configuration-deployment.2",
+  },
   args = {
     { name = "config_dir", default = "/app/config" },
     { name = "compose_file", default = "docker-compose.yml" },

@@ -8,13 +8,14 @@
 -- --timeout (2 s), and the whole check after --deadline (3.5 s): a part still waiting then is
 -- stopped and reported CRITICAL ("did not finish"), with whatever it had found by then.
 local procedure = require "opsh.procedure"
-local report = require "opsh.report"
-local opsh = require "opsh"
 
 return {
   description = "Daily health check: services, Qdrant, Redis, disk, log errors, task queue, system resources, scheduled tasks",
   categories = { "daily", "check", "safe" },
-  guide = { "Daily Operations / Daily Checklist" },
+  guide = {
+    "daily-checklist.1", "daily-checklist.2", "daily-checklist.3", "daily-checklist.4",
+    "daily-checklist.5", "daily-checklist.6", "daily-checklist.7", "daily-tasks.1", "daily-commands.1",
+  },
   args = {
     { name = "since", default = "24h", help = "window for the log errors" },
     { name = "skip", type = "list", help = "parts to leave out: services, qdrant, redis, logs, queue, system, schedule" },
@@ -31,34 +32,6 @@ return {
       { key = "queue", name = "queue/status", args = { timeout = args.timeout } },    -- 6. task queue
       { key = "schedule", name = "agent/scheduled" },                                 -- 8. scheduled maintenance tasks
     }
-    local skip = {}
-    for _, k in ipairs(args.skip or {}) do skip[k] = true end
-    local fns, order = {}, {}
-    for _, p in ipairs(parts) do
-      if not skip[p.key] then
-        local sub = report.new(p.name, nil, p.args, { dry_run = ctx.dry_run, verbose = ctx.verbose })
-        order[#order + 1] = { part = p, ctx = sub }
-        fns[#fns + 1] = function()
-          local ok, done, err = pcall(procedure.run, p.name, p.args, sub)
-          if not ok then sub:unknown(p.key, p.name .. " failed: " .. tostring(done)) end
-          if ok and not done then sub:unknown(p.key, tostring(err)) end
-          return true
-        end
-      end
-    end
-    local done, err = opsh.all(fns, { timeout = args.deadline })
-    local late = {}
-    if done == nil and type(err) == "table" and err.code == "timeout" then
-      for _, i in ipairs(err.pending or {}) do late[i] = true end
-    elseif done == nil and err ~= nil then
-      error(err, 0)
-    end
-    for i, o in ipairs(order) do
-      for _, c in ipairs(o.ctx.checks) do ctx.checks[#ctx.checks + 1] = c end
-      if late[i] then
-        ctx:crit(o.part.key, string.format("%s did not finish within the check's %gs deadline (a stalled service?)%s", o.part.name,
-          args.deadline, #o.ctx.checks > 0 and "; what it found so far is above" or ""))
-      end
-    end
+    procedure.parts(parts, ctx, { skip = args.skip, deadline = args.deadline })
   end,
 }

@@ -71,7 +71,10 @@ end
 return {
   description = "Checks the recovery objectives: each kind's newest verified backup against its RPO, and with --drill a timed restore against the RTO",
   categories = { "dr", "backup", "check", "safe" },
-  guide = { "Disaster Recovery / Disaster Recovery Planning (Recovery Time Objectives, Recovery Point Objectives)" },
+  guide = {
+    "disaster-recovery-planning.1", "disaster-recovery-planning.2", "disaster-recovery-planning.3",
+    "disaster-recovery-planning.4", "disaster-recovery-planning.5", "disaster-recovery-planning.6",
+  },
   notes = "Changes nothing on the stack. Reads and verifies backups (reading every file of the newest of each kind). "
     .. "--drill restores the newest verified backup into a scratch directory under state_dir and recovers its Qdrant "
     .. "snapshots into scratch collections, then removes both.",

@@ -24,7 +24,10 @@ local STATUS_OF = { P1 = "critical", P2 = "critical", P3 = "warning" }
 return {
   description = "Classifies the current state as the guide's P1-P4 incident severity, from the health check's results",
   categories = { "incident", "check", "safe" },
-  guide = { "Incident Response / Incident Classification" },
+  guide = {
+    "incident-classification.1", "incident-classification.2", "incident-classification.3",
+    "incident-classification.4", "maintenance-windows.5",
+  },
   notes = "Changes nothing: it runs the daily health check (daily/check) and, with --security, security/daily, and reads their results.",
   args = {
     { name = "security", type = "boolean", default = false, help = "also run the daily security check (security/daily)" },

@@ -64,7 +64,7 @@ end
 return {
   description = "Collects the incident diagnostics (containers, logs, Redis, Qdrant, system, opsh state) into one archive, secrets redacted",
   categories = { "incident", "diagnostics", "safe" },
-  guide = { "Incident Response / Incident Response Procedures (3. Gather diagnostic information)" },
+  guide = { "incident-response-procedures.3" },
   notes = "Changes nothing on the stack. Writes one archive under state_dir/diagnostics (TIMESTAMP-diagnostics/) "
     .. "and removes its own staging directory; nothing under --dry-run. Archives are kept until removed by hand.",
   args = {
@@ -97,8 +97,9 @@ return {
     if not d then
       problem("docker", derr)
     else
-      local project = services.project(args.project)
-      for _, s in ipairs(services.resolve(d, services.names(), project)) do
+      local project, perr = services.project(args.project, d)
+      if perr then problem("compose project", perr) end
+      for _, s in ipairs(perr and {} or services.resolve(d, services.names(), project)) do
         if s.err then problem("service " .. s.service, s.err)
         elseif #(s.containers or {}) == 0 then problem("service " .. s.service, "no container") end
         for _, c in ipairs(s.containers or {}) do

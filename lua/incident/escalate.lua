@@ -27,7 +27,7 @@ end
 return {
   description = "Escalation matrix with acknowledgement and re-notification timers for open incidents; --ack and --resolve",
   categories = { "incident", "notify", "intrusive" },
-  guide = { "Incident Response / Escalation Procedures" },
+  guide = { "escalation-procedures.1", "maintenance-windows.6" },
   notes = "Sends notifications as the timers say; updates the incident records in state_dir/incidents "
     .. "(escalation level, acknowledgement, resolution). Nothing is sent or written under --dry-run.",
   args = {

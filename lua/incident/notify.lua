@@ -15,8 +15,7 @@ local SEVERITIES = { P1 = "CRITICAL", P2 = "HIGH", P3 = "MEDIUM", P4 = "LOW",
 return {
   description = "Sends the guide's incident notification (generated incident id, severity, description, time) to a Slack-compatible webhook",
   categories = { "incident", "notify", "intrusive" },
-  guide = { "Incident Response / Communication Templates (Incident Notification)",
-    "Incident Response / Incident Response Procedures (2. Notify stakeholders)" },
+  guide = { "incident-response-procedures.2", "communication-templates.1" },
   args = {
     { name = "severity", required = true, help = "P1..P4 or CRITICAL, HIGH, MEDIUM, LOW" },
     { name = "description", required = true, help = "what is happening" },

@@ -40,7 +40,12 @@ end
 return {
   description = "The guide's P1 incident response: assess, notify with an incident id, collect diagnostics, apply the matching fix, verify, record",
   categories = { "incident", "intrusive" },
-  guide = { "Incident Response / Incident Response Procedures (Critical Incident Response)" },
+  guide = {
+    "incident-response-procedures.1", "incident-response-procedures.2",
+    "incident-response-procedures.3", "incident-response-procedures.4",
+    "incident-response-procedures.5", "maintenance-windows.5", "maintenance-windows.6",
+    "maintenance-windows.7", "maintenance-windows.8",
+  },
   notes = "Restarts containers and may clear cache keys or prune stopped containers and dangling images "
     .. "(services/incident, by the incident type); sends notifications; writes the incident record under "
     .. "state_dir/incidents and a diagnostics archive under state_dir/diagnostics. --dry-run assesses and plans only.",

@@ -9,7 +9,7 @@ local time = require "opsh.time"
 return {
   description = "Post-incident review: an incident's record and timeline, and its lessons-learned record",
   categories = { "incident", "intrusive" },
-  guide = { "Incident Response / Escalation Procedures (Post-incident review)" },
+  guide = { "maintenance-windows.9" },
   notes = "With --lesson, --root_cause or --action, adds them to the incident record in state_dir/incidents "
     .. "(nothing under --dry-run); otherwise changes nothing.",
   args = {

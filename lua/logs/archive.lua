@@ -17,7 +17,9 @@ return {
   description = "Archives the application logs (verified), then deletes logs and log archives older than the retention (30 days)",
   categories = { "logs", "maintenance", "destructive" },
   window = "daily",
-  guide = { "Maintenance Procedures / Log Management (log retention policy, archive important logs)" },
+  guide = {
+    "log-management.1", "log-management.2", "log-management.3", "log-management.5", "daily-tasks.10",
+  },
   notes = [[
 Writes: one new log archive (tier logs) in ROOT/logs. Deletes: files matching --pattern under
 --log_dir older than the retention (only after they are in a verified archive), and log archives

@@ -49,7 +49,10 @@ end
 return {
   description = "The guide's benchmark suite: search latency and throughput (Qdrant), cache operations (Redis), the API end to end; p50/p95/p99 against the guide's thresholds",
   categories = { "perf", "benchmark", "intrusive" },
-  guide = { "Performance Management / Performance Optimization (Performance Benchmarking)" },
+  guide = {
+    "performance-optimization.3", "performance-optimization.4", "performance-optimization.5",
+    "performance-optimization.6", "critical-thresholds.5",
+  },
   notes = "Sends load: searches to Qdrant, SET/GET/DEL of its own keys opsh:bench:<run>:* in Redis (deleted "
     .. "afterwards, 60 s TTL), GETs to the API. Writes --output when given. Under --dry-run nothing is sent.",
   args = {

@@ -19,8 +19,10 @@ local function fmt(s) return string.format("%.3f s", s) end
 return {
   description = "Performance regression: p95 of Qdrant's query endpoint from Prometheus against a baseline (the guide's 25% rule)",
   categories = { "performance", "qdrant", "prometheus", "check", "safe" },
-  guide = { "Troubleshooting / Performance Regression Investigation (1. Compare current vs baseline performance)",
-    "Capacity Planning / Weekly Database Health Review (4. Performance improvements validation)" },
+  guide = {
+    "1-performance-regression-investigation.1", "weekly-database-health-review.4", "daily-tasks.11",
+    "scheduled-maintenance.11",
+  },
   args = {
     { name = "baseline", type = "number", default = 0.25, help = "baseline p95 in seconds (the guide's 250 ms)" },
     { name = "baseline_offset", help = "take the baseline from Prometheus's history this long ago instead (e.g. 7d)" },

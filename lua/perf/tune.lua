@@ -26,7 +26,8 @@ local services = require "opsh.services"
 local function scale(ctx, args, n)
   local d, err = services.connect()
   if not d then return ctx:crit("tune.workers", "cannot scale " .. args.service .. ": " .. tostring(err)) end
-  local project = services.project(args.project)
+  local project, perr = services.project(args.project, d)
+  if perr then return ctx:crit("tune.workers", "scaling " .. args.service .. " to " .. n .. " failed: " .. tostring(perr)) end
   local r, serr = d:scale_service(args.service, n, { project = project })
   if not r then return ctx:crit("tune.workers", "scaling " .. args.service .. " to " .. n .. " failed: " .. tostring(serr)) end
   local verb = ctx.dry_run and "would scale" or "scaled"
@@ -67,7 +68,7 @@ end
 return {
   description = "The guide's automatic tuning by load ratio: worker count, Redis eviction, Qdrant segment size; --dry-run shows the plan",
   categories = { "perf", "tuning", "intrusive" },
-  guide = { "Performance Management / Performance Optimization (Automatic Performance Tuning)" },
+  guide = { "performance-optimization.1" },
   notes = "High load: scales the task worker to --high_workers containers, sets Redis maxmemory-policy allkeys-lru "
     .. "(CONFIG SET, not persisted), PATCHes each collection's optimizers_config.max_segment_size. Low load: scales the "
     .. "task worker to --low_workers. Nothing in between, nothing under --dry-run.",
@@ -76,7 +77,7 @@ return {
     { name = "low", type = "number", default = 0.3, help = "load per core below which the low-load plan applies" },
     { name = "load_ratio", type = "number", help = "decide from this ratio instead of measuring" },
     { name = "service", default = "task-worker", help = "the worker service to scale" },
-    { name = "project", help = "compose project (default: config compose_project)" },
+    { name = "project", help = "compose project (default: config compose_project, else the compose file's project)" },
     { name = "high_workers", type = "integer", default = 1 },
     { name = "low_workers", type = "integer", default = 3 },
     { name = "collection", help = "only this collection (default: every collection)" },

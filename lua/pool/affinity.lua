@@ -31,7 +31,10 @@ local CALLS = {
 return {
   description = "Connection affinity of opsh's pools: patterns, connection performance, clear low performers, optimize",
   categories = { "pool", "maintenance", "safe" },
-  guide = { "Enhanced Database Connection Pool Management / Connection Affinity Management (1-4)" },
+  guide = {
+    "4-connection-affinity-management.1", "4-connection-affinity-management.2",
+    "4-connection-affinity-management.3", "4-connection-affinity-management.4",
+  },
   args = args,
   notes = "Reads only on the servers (PING, DBSIZE, EXISTS opsh:pool:probe, INFO server; GET /healthz, GET /collections). "
     .. "Clearing and optimizing change this run's affinity tables only; pool_state_dir/<target>.model gets this run's load "

@@ -29,7 +29,7 @@ end
 return {
   description = "Circuit breaker of opsh's pools: status, reset, a controlled-failure test, configure",
   categories = { "pool", "maintenance", "safe" },
-  guide = { "Enhanced Database Connection Pool Management / Circuit Breaker Manual Interventions (status, reset, test, configure)" },
+  guide = { "3-circuit-breaker-manual-interventions.1" },
   args = args,
   notes = "Changes nothing on the servers. status and test change nothing lasting (test opens and resets this run's breaker, "
     .. "and makes two PING / GET /healthz calls). configure writes the breaker settings to pool_state_dir/state.json, reset "

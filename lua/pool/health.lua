@@ -20,7 +20,12 @@ for _, a in ipairs(ops.ARGS) do args[#args + 1] = a end
 return {
   description = "Connection pool health on opsh's own pools: status, utilisation (80% alert), model accuracy, breaker, affinity",
   categories = { "pool", "check", "safe" },
-  guide = { "Enhanced Database Connection Pool Management / Connection Pool Health Monitoring (1-5)" },
+  guide = {
+    "1-connection-pool-health-monitoring.1", "1-connection-pool-health-monitoring.2",
+    "1-connection-pool-health-monitoring.3", "1-connection-pool-health-monitoring.4",
+    "1-connection-pool-health-monitoring.5", "1-connection-pool-health-monitoring.6",
+    "1-performance-regression-investigation.2",
+  },
   args = args,
   notes = "Changes nothing on the servers: PING and GET /healthz only. Writes opsh's own state in pool_state_dir "
     .. "(default ~/.local/state/opsh/pool): each pool's load predictor (<target>.model) and one history entry in "

@@ -17,7 +17,7 @@ for _, a in ipairs(ops.ARGS) do args[#args + 1] = a end
 return {
   description = "Load model retraining for opsh's pools: triggered by MASE above 1 or 5,000 new samples (or --force), followed to the end",
   categories = { "pool", "maintenance", "safe" },
-  guide = { "Enhanced Database Connection Pool Management / ML Model Retraining Procedures (1-2)" },
+  guide = { "2-ml-model-retraining-procedures.1", "2-ml-model-retraining-procedures.2" },
   args = args,
   notes = "Changes nothing on the servers. Retrains the predictor of each of opsh's pools and saves it to "
     .. "pool_state_dir/<target>.model (atomically); nothing is trained or written under --dry-run.",

@@ -28,7 +28,7 @@ for _, a in ipairs(ops.ARGS) do args[#args + 1] = a end
 return {
   description = "Emergency scaling of opsh's pools above 85% utilisation (+10, temporary), with a one-shot review file",
   categories = { "pool", "maintenance", "safe" },
-  guide = { "Troubleshooting / Emergency Database Scaling" },
+  guide = { "2-emergency-database-scaling.1" },
   args = args,
   notes = "Changes nothing on the servers (PING / GET /healthz only). When it scales, it writes the temporary size to "
     .. "pool_state_dir/state.json (in force for pool procedures until the review is due) and the review to "

@@ -22,7 +22,11 @@ for _, a in ipairs(ops.ARGS) do args[#args + 1] = a end
 return {
   description = "Weekly review of opsh's pools: accuracy trend, breaker incidents, affinity, 7-day p95 and throughput, as the guide's JSON report",
   categories = { "pool", "report", "weekly", "safe" },
-  guide = { "Enhanced Database Maintenance Tasks / Weekly Database Health Review (1-4, and the JSON report)" },
+  guide = {
+    "weekly-database-health-review.1", "weekly-database-health-review.2",
+    "weekly-database-health-review.3", "weekly-database-health-review.4",
+    "weekly-database-health-review.5",
+  },
   args = args,
   notes = "Changes nothing on the servers. Reads pool_state_dir/state.json and writes the report to --output (atomically; "
     .. "not under --dry-run).",

@@ -24,10 +24,7 @@ local STATUS = { green = "ok", yellow = "warn", grey = "warn", red = "crit" }
 return {
   description = "Collection status: points, vectors, segments, optimizer status and indexed ratio per collection",
   categories = { "qdrant", "check", "daily", "safe" },
-  guide = {
-    "Troubleshooting / Search Performance Degradation (1. Check index status)",
-    "Resource Management / Capacity Planning (Vector database metrics)",
-  },
+  guide = { "capacity-planning.5", "common-issues-and-solutions.7" },
   args = {
     { name = "collection", help = "only this collection (default: all)" },
     { name = "indexed_warn", type = "number", default = 0.9, help = "indexed share of vectors below which a collection big enough to be indexed is a WARNING" },

@@ -13,11 +13,7 @@ local function limit(args, name) return thresholds.get(args, "qdrant", name, DEF
 return {
   description = "Qdrant health: /healthz, /livez and /readyz with latency, version, collections and their status",
   categories = { "qdrant", "check", "daily", "safe" },
-  guide = {
-    "Daily Operations / Daily Checklist (2. Verify database connectivity)",
-    "Backup and Recovery / Recovery Procedures (6. Verify recovery)",
-    "Troubleshooting / Service Connectivity Issues (curl -v http://localhost:6333/health)",
-  },
+  guide = { "daily-checklist.2", "recovery-procedures.6", "common-issues-and-solutions.14" },
   args = {
     { name = "url", help = "Qdrant URL (default: the configured qdrant_url / QDRANT_URL)" },
     { name = "latency_warn_ms", type = "number", help = "probe latency in ms for WARNING (default 100)" },

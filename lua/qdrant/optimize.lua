@@ -32,7 +32,7 @@ return {
   description = "Weekly Qdrant maintenance: optimizer thresholds (vacuum, segments, indexing) via PATCH, payload indexes, then wait for green",
   categories = { "qdrant", "weekly", "maintenance", "intrusive" },
   window = "weekly",
-  guide = { "Maintenance Procedures / Scheduled Maintenance (Weekly: 1. Database optimization, 2. Index rebuilding, 4. Vacuum unused space)" },
+  guide = { "scheduled-maintenance.1", "scheduled-maintenance.2", "scheduled-maintenance.4" },
   args = {
     { name = "collection", help = "only this collection (default: all)" },
     { name = "deleted_threshold", type = "number", help = "vacuum a segment once this share (0-1) of its points is deleted" },

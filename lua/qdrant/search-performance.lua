@@ -20,9 +20,9 @@ return {
   description = "Search performance: index status, query latency from Qdrant's metrics and live probes, HNSW m/ef_construct update",
   categories = { "qdrant", "troubleshooting", "performance", "intrusive" },
   guide = {
-    "Troubleshooting / Search Performance Degradation",
-    "Performance Management / Performance Monitoring (2. Search latency metrics)",
-    "Performance Management / Performance Optimization (Optimize Qdrant settings)",
+    "daily-tasks.8", "performance-monitoring.2", "common-issues-and-solutions.6",
+    "common-issues-and-solutions.7", "common-issues-and-solutions.8", "common-issues-and-solutions.9",
+    "critical-thresholds.4",
   },
   args = {
     { name = "collection", default = "documents", help = "collection to examine" },

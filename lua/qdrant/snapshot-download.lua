@@ -9,7 +9,7 @@ local units = require "opsh.units"
 return {
   description = "Downloads a Qdrant snapshot (the newest by default) with its SHA-256 checked against Qdrant's checksum",
   categories = { "qdrant", "backup", "safe" },
-  guide = { "Backup and Recovery / Backup Strategy (Daily backup: 1. Vector database backup)" },
+  guide = { "backup-strategy.1" },
   args = {
     { name = "collection", help = "the collection (leave out with --full)" },
     { name = "full", type = "boolean", default = false, help = "a full-storage snapshot" },

@@ -11,7 +11,7 @@ local age = qdrant.snapshot_age
 return {
   description = "Deletes old Qdrant snapshots: keeps the newest N per collection (never the newest one)",
   categories = { "qdrant", "backup", "maintenance", "destructive" },
-  guide = { "Backup and Recovery / Backup Strategy (retention of the daily snapshots)" },
+  guide = { "backup-strategy.1" },
   args = {
     { name = "keep", type = "integer", default = 7, help = "snapshots to keep per collection (at least 1)" },
     { name = "older_than", help = "delete only snapshots older than this (e.g. 7d)" },

@@ -10,7 +10,7 @@ local qdrant = require "opsh.qdrant"
 return {
   description = "Restores a Qdrant collection from a snapshot (local file, one of its snapshots on the server, or a URL), then waits for green",
   categories = { "qdrant", "backup", "recovery", "destructive" },
-  guide = { "Backup and Recovery / Recovery Procedures (2. Restore vector database)" },
+  guide = { "recovery-procedures.2" },
   args = {
     { name = "collection", required = true, help = "collection to restore (created when absent)" },
     { name = "file", help = "snapshot file on this host (uploaded)" },

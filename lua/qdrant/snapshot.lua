@@ -13,7 +13,7 @@ local units = require "opsh.units"
 return {
   description = "Creates Qdrant snapshots (each collection, or the full storage) and downloads them with their checksum checked",
   categories = { "qdrant", "backup", "daily", "intrusive" },
-  guide = { "Backup and Recovery / Backup Strategy (Daily backup: 1. Vector database backup)" },
+  guide = { "backup-strategy.1" },
   args = {
     { name = "collection", help = "only this collection (default: every collection)" },
     { name = "full", type = "boolean", default = false, help = "a full-storage snapshot instead (all collections and aliases)" },

@@ -11,7 +11,7 @@ local age = qdrant.snapshot_age
 return {
   description = "Lists Qdrant snapshots per collection and full-storage ones; warns when a collection has no recent snapshot",
   categories = { "qdrant", "backup", "check", "daily", "safe" },
-  guide = { "Backup and Recovery / Backup Verification (1. Check file integrity: what Qdrant holds)" },
+  guide = { "backup-verification.1" },
   args = {
     { name = "collection", help = "only this collection (default: all)" },
     { name = "max_age", default = "26h", help = "age of the newest snapshot above which a collection is a WARNING" },

@@ -38,8 +38,8 @@ return {
   description = "Cancels a deferred delete_collection job through ARQ's abort set, removing it from the queue while it is still deferred",
   categories = { "queue", "qdrant", "intrusive" },
   guide = {
-    "Task Queue Operations / Background Task Types (Collection Deletion Tasks)",
-    "Task Queue Operations / Task Queue Operations (Monitor job processing)",
+    "background-task-types.1", "background-task-types.2", "background-task-types.3",
+    "task-queue-management.7",
   },
   args = {
     { name = "id", help = "the job id (queue/status lists deferred jobs)" },

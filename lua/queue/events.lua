@@ -24,7 +24,7 @@ end
 return {
   description = "Deployment event stream: length, consumer groups (pending, lag), newest events; failed deployments flagged",
   categories = { "queue", "deployment", "check", "safe" },
-  guide = { "Task Queue Operations / Background Task Types (Deployment Tasks: track deployment progress and rollback triggers)" },
+  guide = { "background-task-types.7", "background-task-types.8", "background-task-types.9" },
   args = {
     { name = "stream", default = "deployment:events" },
     { name = "count", type = "integer", default = 20, help = "entries shown (at most 1000)" },

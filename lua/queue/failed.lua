@@ -23,7 +23,7 @@ end
 return {
   description = "Failed ARQ jobs (their result records): id, function, arguments, error, try, when",
   categories = { "queue", "check", "safe" },
-  guide = { "Task Queue Operations / Task Queue Operations (View failed jobs)" },
+  guide = { "task-queue-management.8" },
   args = {
     { name = "url", help = "task-queue Redis URL (default: config task_queue_redis_url)" },
     { name = "func", help = "only jobs of this function" },

@@ -32,7 +32,7 @@ local EXPIRES_EXTRA_MS = 86400000   -- arq.constants.expires_extra_ms
 return {
   description = "Retries failed ARQ jobs: atomically replaces each failed result by the job again (ARQ refuses ids whose result exists)",
   categories = { "queue", "intrusive" },
-  guide = { "Task Queue Operations / Task Queue Operations (Retry failed jobs)" },
+  guide = { "task-queue-management.9" },
   args = {
     { name = "id", type = "list", help = "job ids to retry (see queue/failed)" },
     { name = "all", type = "boolean", default = false, help = "retry every failed job (with --func: of that function)" },

@@ -69,8 +69,9 @@ return {
   description = "ARQ task queue: depth, deferred jobs and due times, in-progress jobs, failed results, worker health-check age",
   categories = { "queue", "check", "safe" },
   guide = {
-    "Task Queue Operations / Task Queue Management (Worker Health Monitoring: queue statistics, Redis connectivity)",
-    "Daily Operations / Daily Tasks (Review task queue status and pending jobs)",
+    "daily-checklist.6", "task-queue-management.2", "task-queue-management.3",
+    "task-queue-management.7", "daily-tasks.7", "daily-commands.4", "background-task-types.4",
+    "background-task-types.5",
   },
   args = {
     { name = "url", help = "task-queue Redis URL (default: config task_queue_redis_url, redis://localhost:6379/1)" },

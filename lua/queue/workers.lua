@@ -24,7 +24,7 @@ end
 return {
   description = "ARQ worker processes on this host (from /proc): how many, their memory, threads and age",
   categories = { "queue", "check", "safe" },
-  guide = { "Task Queue Operations / Task Queue Management (Worker Health Monitoring: worker processes)" },
+  guide = { "task-queue-management.1", "task-queue-management.4" },
   args = {
     { name = "pattern", default = "arq.*worker", help = "Lua pattern matched against each command line (the guide's pgrep -f \"arq.*worker\")" },
     { name = "min", type = "integer", default = 1, help = "CRITICAL below this many workers" },

@@ -16,7 +16,7 @@ end
 return {
   description = "Unusual API access: api_access:* counters above a threshold, with their values",
   categories = { "redis", "security", "check", "safe" },
-  guide = { "Security Operations / Security Monitoring (2. Monitor unusual API access patterns)" },
+  guide = { "daily-tasks.6", "security-monitoring.2" },
   args = {
     { name = "url", help = "Redis URL (default: the configured redis_url / REDIS_URL)" },
     { name = "match", default = "api_access:*", help = "counter key pattern" },

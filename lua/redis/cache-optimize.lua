@@ -38,11 +38,7 @@ return {
   description = "Clears the cache key pattern in batches when memory is above a threshold; refuses a db holding users, API keys, sessions or task-queue keys",
   categories = { "redis", "cache", "maintenance", "destructive" },
   window = "weekly",
-  guide = {
-    "Maintenance Procedures / Scheduled Maintenance (3. Cache optimization)",
-    "Capacity Planning / Auto-scaling Procedures (config set maxmemory-policy allkeys-lru)",
-    "Troubleshooting / Memory Issues (3. Optimize cache usage)",
-  },
+  guide = { "scheduled-maintenance.3", "common-issues-and-solutions.4", "auto-scaling-procedures.1" },
   args = {
     { name = "url", help = "Redis URL (default: the configured redis_url / REDIS_URL)" },
     { name = "pattern", help = "cache key pattern to delete (default: config cache_key_pattern, else cache:*)" },

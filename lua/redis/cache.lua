@@ -15,11 +15,7 @@ local cache_policy = require "opsh.cache_policy"
 return {
   description = "Cache memory report: memory and policy, hit rate, evictions, cache keys and their size, protected data in the same db",
   categories = { "redis", "cache", "check", "safe" },
-  guide = {
-    "Monitoring / Resource Monitoring (Cache Metrics)",
-    "Performance / Performance Metrics Dashboard (3. Cache performance)",
-    "Maintenance Procedures / Scheduled Maintenance (3. Cache optimization: the report part)",
-  },
+  guide = { "daily-tasks.4", "capacity-planning.6", "performance-monitoring.3" },
   args = {
     { name = "url", help = "Redis URL (default: the configured redis_url / REDIS_URL)" },
     { name = "pattern", help = "cache key pattern (default: config cache_key_pattern, else cache:*)" },

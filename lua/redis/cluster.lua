@@ -58,7 +58,7 @@ end
 return {
   description = "Redis Cluster health: cluster_state, slot coverage, failing nodes, replicas, memory and keys per node, balance",
   categories = { "redis", "check", "safe" },
-  guide = { "Disaster Recovery / Cache cluster failover", "Monitoring / Resource Monitoring (Cache Metrics)" },
+  guide = { "capacity-planning.6" },
   args = {
     { name = "url", help = "cluster seed nodes: redis://h1:7000,h2:7001 or h1:7000,h2:7001 (default: the configured redis_url)" },
     { name = "balance_tolerance", type = "number", default = 20, help = "% a primary's slot count may differ from the mean before WARNING" },

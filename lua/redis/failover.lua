@@ -51,7 +51,7 @@ end
 return {
   description = "Redis Sentinel failover without losing acknowledged writes: pause writes, SENTINEL FAILOVER, wait for the new primary, check writes reach it",
   categories = { "redis", "recovery", "intrusive" },
-  guide = { "Disaster Recovery / Cache cluster failover" },
+  guide = { "business-continuity.2" },
   args = {
     { name = "url", help = "sentinel://h1:26379,h2:26379/service (default: the configured redis_url)" },
     { name = "timeout", type = "number", default = 30, help = "seconds to wait for each step" },

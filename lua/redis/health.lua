@@ -31,10 +31,7 @@ local function num(v) return tonumber(v) end
 return {
   description = "Redis/DragonflyDB health: ping latency, memory, clients, keyspace, persistence, replication",
   categories = { "redis", "check", "daily", "safe" },
-  guide = {
-    "Daily Operations / Daily Checklist (3. Check Redis/DragonflyDB, 6. Verify task queue health)",
-    "Monitoring / Resource Monitoring (Cache Metrics)",
-  },
+  guide = { "daily-checklist.3", "daily-checklist.6", "capacity-planning.6" },
   args = {
     { name = "url", help = "Redis URL (default: the configured redis_url / REDIS_URL)" },
     { name = "timeout", type = "number", default = 5, help = "seconds for the connection and each command" },

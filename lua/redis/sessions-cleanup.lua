@@ -32,7 +32,7 @@ return n
 return {
   description = "Deletes sessions without a TTL, atomically per batch (SCAN + a short EVAL that re-checks the TTL)",
   categories = { "redis", "sessions", "maintenance", "destructive" },
-  guide = { "System Administration / User Session Management (Clean expired sessions)" },
+  guide = { "user-session-management.2" },
   args = {
     { name = "url", help = "Redis URL (default: the configured redis_url / REDIS_URL)" },
     { name = "match", default = "session:*", help = "session key pattern" },

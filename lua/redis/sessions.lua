@@ -93,7 +93,7 @@ end
 return {
   description = "Counts sessions (SCAN), those without a TTL, and session creation/deletion rates over a window",
   categories = { "redis", "sessions", "check", "safe" },
-  guide = { "System Administration / User Session Management (View active sessions, Monitor session creation rate)" },
+  guide = { "daily-tasks.6", "user-session-management.1", "user-session-management.3" },
   args = {
     { name = "url", help = "Redis URL (default: the configured redis_url / REDIS_URL)" },
     { name = "match", default = "session:*", help = "session key pattern" },

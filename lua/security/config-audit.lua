@@ -237,8 +237,7 @@ end
 return {
   description = "Security-configuration audit: Redis auth/bind, Qdrant API key, .env mode, compose secrets, containers, TLS (changes nothing)",
   categories = { "security", "check", "safe" },
-  guide = { "Security Operations / Security Monitoring (4. Verify service configurations)",
-    "Security Operations / Vulnerability Management (4. Configuration security check)" },
+  guide = { "security-monitoring.4", "vulnerability-management.4" },
   args = {
     { name = "url", help = "Redis URL (default: the configured redis_url / REDIS_URL)" },
     { name = "qdrant_url", help = "Qdrant URL (default: the configured qdrant_url)" },

@@ -82,7 +82,10 @@ end
 return {
   description = "Daily security check: failed logins, unusual API access, TLS expiry, config audit, security updates (changes nothing)",
   categories = { "security", "check", "daily", "safe" },
-  guide = { "Security Operations / Security Monitoring (Daily Security Checks)" },
+  guide = {
+    "security-monitoring.1", "security-monitoring.2", "security-monitoring.3", "security-monitoring.4",
+    "security-monitoring.5",
+  },
   args = {
     { name = "since", default = "24h", help = "window for failed logins and the access log" },
     { name = "auth_log", default = "/var/log/auth.log", help = "auth log (when absent, the systemd journal is read)" },

@@ -11,7 +11,7 @@ local thresholds = require "opsh.thresholds"
 return {
   description = "TLS certificates of files and endpoints: days left, chain verification, host name (changes nothing)",
   categories = { "security", "check", "daily", "safe" },
-  guide = { "Security Operations / Security Monitoring (3. Check SSL certificate expiration)" },
+  guide = { "security-monitoring.3" },
   args = {
     { name = "file", type = "list", help = "certificate files (PEM or DER), repeatable (default: config tls_files)" },
     { name = "endpoint", type = "list", help = "host:port endpoints, repeatable (default: config tls_endpoints)" },

@@ -4,8 +4,11 @@
 --   cpu    mean CPU % of the service's running containers (one stats sample; 100 = one core)
 --   queue  jobs waiting in the ARQ queue (ZCARD of task_queue_name on task_queue_redis_url)
 --   load   the host's 1-minute load average per CPU, in % (/proc/loadavg)
--- Above --up the service is scaled to --max containers, below --down to --min; in between
--- nothing changes. New containers are copies of the service's first container (labelled
+-- For cpu and queue, above --up the service is scaled to --max containers, below --down to --min;
+-- in between nothing changes. For load the direction is the guide's automatic tuning
+-- (Performance Optimization): a host whose load is above --up per CPU is saturated and more
+-- workers would only compete for it, so it goes DOWN to --min; below --down it goes back UP to
+-- --max. The report says which way and why. New containers are copies of the service's first container (labelled
 -- opsh.created=true); scaling down removes only such copies, never the service's own container.
 local services = require "opsh.services"
 local redis = require "opsh.redis"
@@ -40,16 +43,16 @@ local function measure(d, args, list)
 end
 
 return {
-  description = "Scales task-worker up or down by load (cpu, queue depth or host load), within min and max",
+  description = "Scales task-worker by cpu or queue depth (high: up to max), or by host load as the guide's auto-tuning does (high: down to min)",
   categories = { "services", "scaling", "action", "intrusive" },
-  guide = { "Capacity Planning / Auto-scaling Procedures", "Performance Optimization / Automatic Performance Tuning (worker scale)" },
+  guide = { "auto-scaling-procedures.1", "task-queue-management.6" },
   args = {
     { name = "service", default = "task-worker", help = "service to scale" },
-    { name = "project", help = "compose project (default: config compose_project)" },
+    { name = "project", help = "compose project (default: config compose_project, else the compose file's project)" },
     { name = "metric", default = "cpu", choices = { "cpu", "queue", "load" }, help = "what decides" },
     { name = "value", type = "number", help = "the metric's current value (measured when absent)" },
-    { name = "up", type = "number", default = 80, help = "above this, scale to --max" },
-    { name = "down", type = "number", default = 30, help = "below this, scale to --min" },
+    { name = "up", type = "number", default = 80, help = "above this, scale to --max (--metric load: to --min, as the guide's auto-tuning)" },
+    { name = "down", type = "number", default = 30, help = "below this, scale to --min (--metric load: to --max)" },
     { name = "min", type = "integer", default = 1, help = "containers at low load" },
     { name = "max", type = "integer", default = 3, help = "containers at high load" },
     { name = "timeout", type = "integer", default = 30, help = "seconds for a removed worker to finish (SIGTERM, then SIGKILL)" },
@@ -59,7 +62,8 @@ return {
     if args.down > args.up then error("--down must not be above --up", 0) end
     local d, err = services.connect()
     if not d then return ctx:crit("docker", tostring(err)) end
-    local project = services.project(args.project)
+    local project, prerr = services.project(args.project, d)
+    if prerr then return ctx:crit("docker", tostring(prerr)) end
     local list, lerr = services.containers(d, args.service, project)
     if not list then return ctx:crit("scale." .. args.service, tostring(lerr)) end
     if #list == 0 then return ctx:crit("scale." .. args.service, "no container for service " .. args.service) end
@@ -68,8 +72,13 @@ return {
     if value == nil then return ctx:unknown("scale." .. args.service, "cannot measure " .. args.metric .. ": " .. tostring(merr)) end
     local running = 0
     for _, c in ipairs(list) do if c.State == "running" then running = running + 1 end end
-    local target = running
-    if value > args.up then target = args.max elseif value < args.down then target = args.min end
+    local target, why = running, nil
+    local high, low = args.max, args.min
+    if args.metric == "load" then
+      high, low = args.min, args.max
+      why = "the guide's auto-tuning: high host load means fewer workers, low load more"
+    end
+    if value > args.up then target = high elseif value < args.down then target = low end
     local m = { value = value, before = running, target = target }
     if target == running then
       return ctx:ok("scale." .. args.service, string.format("%s = %.1f (up above %g, down below %g): %d running, unchanged",
@@ -82,6 +91,7 @@ return {
     local text = string.format("%s = %.1f: %s %s from %d to %d", args.metric, value, verb, args.service, running, r.after)
     if #r.started > 0 then text = text .. "; started " .. table.concat(r.started, ", ") end
     if #r.removed > 0 then text = text .. "; removed " .. table.concat(r.removed, ", ") end
+    if why then text = text .. " (" .. why .. ")" end
     if r.note then return ctx:warn("scale." .. args.service, text .. "; " .. r.note, m) end
     ctx:ok("scale." .. args.service, text, m)
   end,

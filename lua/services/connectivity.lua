@@ -20,16 +20,22 @@ end
 return {
   description = "Connectivity: each service reaches the others by name from inside its container; ports listening on the host",
   categories = { "services", "check", "troubleshooting", "safe" },
-  guide = { "Troubleshooting / Service Connectivity Issues" },
+  guide = {
+    "common-issues-and-solutions.10", "common-issues-and-solutions.11",
+    "common-issues-and-solutions.12", "common-issues-and-solutions.13",
+    "common-issues-and-solutions.14",
+  },
   args = {
     { name = "services", type = "list", help = "services (default: config services)" },
-    { name = "project", help = "compose project (default: config compose_project)" },
+    { name = "project", help = "compose project (default: config compose_project, else the compose file's project)" },
     { name = "timeout", type = "integer", default = 2, help = "seconds per connection attempt" },
   },
   notes = "Ports: config service_ports = { qdrant = 6333, dragonfly = 6379 } (the defaults).",
   run = function(args, ctx)
     local d, err = services.connect()
     if not d then return ctx:crit("docker", tostring(err)) end
+    local project, prerr = services.project(args.project, d)
+    if prerr then return ctx:crit("docker", tostring(prerr)) end
     local names = services.names(args.services)
     local targets = {}
     for _, s in ipairs(names) do if services.port(s) then targets[#targets + 1] = s end end
@@ -42,7 +48,7 @@ return {
     end
     -- from inside each container
     local fns = {}
-    for _, svc in ipairs(services.resolve(d, names, services.project(args.project))) do
+    for _, svc in ipairs(services.resolve(d, names, project)) do
       for _, c in ipairs(svc.containers) do
         if c.State == "running" then
           for _, t in ipairs(targets) do

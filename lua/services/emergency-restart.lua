@@ -9,18 +9,23 @@ local opsh = require "opsh"
 return {
   description = "Emergency restart of all services: graceful stop, kill what remains, start, verify health; prunes nothing",
   categories = { "services", "action", "incident", "intrusive" },
-  guide = { "Incident Response / Emergency System Restart" },
+  guide = {
+    "emergency-procedures.1", "emergency-procedures.2", "emergency-procedures.3",
+    "emergency-procedures.4", "emergency-procedures.5",
+  },
   args = {
     { name = "services", type = "list", help = "services (default: config services)" },
-    { name = "project", help = "compose project (default: config compose_project)" },
+    { name = "project", help = "compose project (default: config compose_project, else the compose file's project)" },
     { name = "grace", type = "integer", default = 60, help = "seconds for the graceful stop (the guide's timeout 60)" },
     { name = "health_timeout", type = "integer", default = 90, help = "seconds to wait for health after the start" },
   },
   run = function(args, ctx)
     local d, err = services.connect()
     if not d then return ctx:crit("docker", tostring(err)) end
+    local project, prerr = services.project(args.project, d)
+    if prerr then return ctx:crit("docker", tostring(prerr)) end
     local all = {}
-    for _, svc in ipairs(services.resolve(d, services.names(args.services), services.project(args.project))) do
+    for _, svc in ipairs(services.resolve(d, services.names(args.services), project)) do
       if svc.err or #svc.containers == 0 then
         ctx:crit("emergency." .. svc.service, svc.err and tostring(svc.err) or ("no container for service " .. svc.service))
       end

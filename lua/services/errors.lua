@@ -8,10 +8,10 @@ local opsh = require "opsh"
 return {
   description = "Error lines in the services' logs over a window (docker logs --since 24h | grep -i error)",
   categories = { "services", "logs", "check", "daily", "safe" },
-  guide = { "Daily Operations / Daily Checklist (5. Check logs for errors)" },
+  guide = { "daily-checklist.5", "daily-tasks.2" },
   args = {
     { name = "services", type = "list", help = "services to scan (default: config services)" },
-    { name = "project", help = "compose project (default: config compose_project)" },
+    { name = "project", help = "compose project (default: config compose_project, else the compose file's project)" },
     { name = "since", default = "24h", help = "window: a duration or ISO time" },
     { name = "match", type = "list", default = { "error" }, help = "texts that make a line an error line (any of them)" },
     { name = "case_sensitive", type = "boolean", default = false, help = "match case (grep without -i)" },
@@ -22,8 +22,11 @@ return {
   run = function(args, ctx)
     local d, err = services.connect()
     if not d then return ctx:crit("docker", tostring(err)) end
+    local project, prerr = services.project(args.project, d)
+    -- which logs to read is not known: nothing was read (UNKNOWN, as when a log cannot be read)
+    if prerr then return ctx:unknown("docker", tostring(prerr)) end
     local fns = {}
-    for _, svc in ipairs(services.resolve(d, services.names(args.services), services.project(args.project))) do
+    for _, svc in ipairs(services.resolve(d, services.names(args.services), project)) do
       if svc.err or #svc.containers == 0 then
         ctx:unknown("errors." .. svc.service, svc.err and tostring(svc.err) or ("no container for service " .. svc.service))
       end

@@ -21,8 +21,8 @@ local config = require "opsh.config"
 local units = require "opsh.units"
 local fs = require "opsh.fs"
 
-local function restart(d, ctx, service, args)
-  local list, err = services.containers(d, service, services.project(args.project))
+local function restart(d, ctx, service, args, project)
+  local list, err = services.containers(d, service, project)
   if not list or #list == 0 then
     ctx:crit("restart." .. service, list and ("no container for service " .. service) or tostring(err))
     return false
@@ -96,26 +96,28 @@ end
 return {
   description = "Critical-incident actions: restart qdrant (database_down); restart dragonfly and clear the cache safely (memory_exhausted); safe cleanup (disk_full)",
   categories = { "services", "incident", "action", "destructive" },
-  guide = { "Incident Response / Critical Incident Response (P1), 4. Implement immediate fixes" },
+  guide = { "incident-response-procedures.4", "auto-scaling-procedures.1" },
   args = {
     { name = "type", required = true, choices = { "database_down", "memory_exhausted", "disk_full" }, help = "the incident" },
-    { name = "project", help = "compose project (default: config compose_project)" },
+    { name = "project", help = "compose project (default: config compose_project, else the compose file's project)" },
     { name = "timeout", type = "integer", default = 30, help = "seconds between SIGTERM and SIGKILL for restarts" },
     { name = "health_timeout", type = "integer", default = 60, help = "seconds to wait for health after a restart" },
   },
   run = function(args, ctx)
     local d, err = services.connect()
     if not d then return ctx:crit("docker", tostring(err)) end
+    local project, prerr = services.project(args.project, d)
+    if prerr then return ctx:crit("docker", tostring(prerr)) end
     if args.type == "database_down" then
-      if restart(d, ctx, "qdrant", args) and not ctx.dry_run then
+      if restart(d, ctx, "qdrant", args, project) and not ctx.dry_run then
         local url = (config.get("qdrant_url") or "http://localhost:6333"):gsub("/+$", "")
         local r, herr = http.get(url .. "/healthz", { timeout = 10 })
         if r then ctx:ok("qdrant.health", url .. "/healthz answers") else ctx:crit("qdrant.health", tostring(herr)) end
       end
     elseif args.type == "memory_exhausted" then
-      if restart(d, ctx, "dragonfly", args) then clear_cache(ctx) end
+      if restart(d, ctx, "dragonfly", args, project) then clear_cache(ctx) end
     else
-      disk_cleanup(d, ctx, services.project(args.project))
+      disk_cleanup(d, ctx, project)
     end
   end,
 }

@@ -24,17 +24,19 @@ local LABEL = { Memory = "memory", NanoCpus = "cpus", MemoryReservation = "memor
 return {
   description = "Checks each service's memory and CPU limits against the configuration (deploy.resources); --apply sets them",
   categories = { "services", "check", "resources", "intrusive" },
-  guide = { "System Administration / System Configuration (Service Limits)" },
+  guide = { "system-configuration.2" },
   args = {
     { name = "services", type = "list", help = "services to check (default: config services)" },
-    { name = "project", help = "compose project (default: config compose_project)" },
+    { name = "project", help = "compose project (default: config compose_project, else the compose file's project)" },
     { name = "apply", type = "boolean", default = false, help = "set the configured limits on containers that differ" },
   },
   notes = "Limits come from config.lua service_limits = { qdrant = { memory = \"4g\", cpus = 2, memory_reservation = \"2g\" }, ... }, else the guide's.",
   run = function(args, ctx)
     local d, err = services.connect()
     if not d then return ctx:crit("docker", tostring(err)) end
-    for _, svc in ipairs(services.resolve(d, services.names(args.services), services.project(args.project))) do
+    local project, prerr = services.project(args.project, d)
+    if prerr then return ctx:crit("docker", tostring(prerr)) end
+    for _, svc in ipairs(services.resolve(d, services.names(args.services), project)) do
       local limits = services.limits(svc.service)
       if #svc.containers == 0 then
         ctx:unknown("limits." .. svc.service, svc.err and tostring(svc.err) or "no container for service " .. svc.service)

@@ -11,7 +11,7 @@ local fs = require "opsh.fs"
 return {
   description = "Reports containers whose logs are not rotated (no max-size/max-file); replaces the guide's prune, which rotates nothing",
   categories = { "services", "logs", "check", "safe" },
-  guide = { "Daily Operations / Log Management (Rotate Docker logs)" },
+  guide = { "log-management.4" },
   args = {
     { name = "all", type = "boolean", default = true, help = "every container, not only the services'" },
     { name = "size_warn", default = "100mb", help = "log file size for WARNING" },

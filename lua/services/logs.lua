@@ -8,10 +8,10 @@ local opsh = require "opsh"
 return {
   description = "Logs of a service: tail, since, follow for a bounded time, optional text filter",
   categories = { "services", "logs", "safe" },
-  guide = { "System Administration / Service Management (View service logs)" },
+  guide = { "service-management.4", "daily-commands.2", "task-queue-management.11" },
   args = {
     { name = "service", required = true, help = "service whose logs to show" },
-    { name = "project", help = "compose project (default: config compose_project)" },
+    { name = "project", help = "compose project (default: config compose_project, else the compose file's project)" },
     { name = "tail", default = "100", help = "lines from the end of each container's log (or all)" },
     { name = "since", help = "only lines after this: a duration (24h) or ISO time" },
     { name = "follow", type = "boolean", default = false, help = "keep reading new lines" },
@@ -22,7 +22,9 @@ return {
   run = function(args, ctx)
     local d, err = services.connect()
     if not d then return ctx:crit("docker", tostring(err)) end
-    local list, lerr = services.containers(d, args.service, services.project(args.project))
+    local project, prerr = services.project(args.project, d)
+    if prerr then return ctx:crit("docker", tostring(prerr)) end
+    local list, lerr = services.containers(d, args.service, project)
     if not list then return ctx:crit("logs." .. args.service, tostring(lerr)) end
     if #list == 0 then return ctx:crit("logs." .. args.service, "no container for service " .. args.service) end
     local fns = {}

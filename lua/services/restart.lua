@@ -9,10 +9,10 @@ local opsh = require "opsh"
 return {
   description = "Restarts a service (or all) gracefully, then verifies that it runs and is healthy",
   categories = { "services", "action", "intrusive" },
-  guide = { "System Administration / Service Management (Restart specific service)" },
+  guide = { "service-management.3" },
   args = {
     { name = "service", help = "service to restart (default: all of config services)" },
-    { name = "project", help = "compose project (default: config compose_project)" },
+    { name = "project", help = "compose project (default: config compose_project, else the compose file's project)" },
     { name = "timeout", type = "integer", default = 30, help = "seconds between SIGTERM and SIGKILL" },
     { name = "health_timeout", type = "integer", default = 60, help = "seconds to wait for health after the restart" },
   },

@@ -7,10 +7,10 @@ local opsh = require "opsh"
 return {
   description = "Starts a service (or all) and verifies that it runs and is healthy",
   categories = { "services", "action", "intrusive" },
-  guide = { "System Administration / Service Management (Start all services)" },
+  guide = { "service-management.1", "task-queue-management.5", "task-queue-management.11" },
   args = {
     { name = "service", help = "service to start (default: all of config services)" },
-    { name = "project", help = "compose project (default: config compose_project)" },
+    { name = "project", help = "compose project (default: config compose_project, else the compose file's project)" },
     { name = "health_timeout", type = "integer", default = 60, help = "seconds to wait for health" },
   },
   run = function(args, ctx)

@@ -9,11 +9,11 @@ local units = require "opsh.units"
 return {
   description = "Container resource usage: CPU %, memory usage/limit and %, network and block I/O (docker stats --no-stream)",
   categories = { "services", "check", "resources", "safe" },
-  guide = { "System Administration / Service Management (Check service resource usage)", "Monitoring / Resource Monitoring (Docker container resources)" },
+  guide = { "service-management.5", "capacity-planning.4", "daily-commands.3" },
   args = {
     { name = "all", type = "boolean", default = false, help = "every running container, not only the services'" },
     { name = "services", type = "list", help = "services to report (default: config services)" },
-    { name = "project", help = "compose project (default: config compose_project)" },
+    { name = "project", help = "compose project (default: config compose_project, else the compose file's project)" },
     { name = "cpu_warn", type = "number", default = 80, help = "CPU % for WARNING (100 = one core)" },
     { name = "mem_warn", type = "number", default = 80, help = "memory % of the limit for WARNING" },
     { name = "mem_crit", type = "number", default = 95, help = "memory % of the limit for CRITICAL" },
@@ -21,13 +21,15 @@ return {
   run = function(args, ctx)
     local d, err = services.connect()
     if not d then return ctx:crit("docker", tostring(err)) end
+    local project, prerr = services.project(args.project, d)
+    if prerr then return ctx:crit("docker", tostring(prerr)) end
     local ids = {}
     if args.all then
       local list, lerr = d:containers()
       if not list then return ctx:crit("docker", tostring(lerr)) end
       for _, c in ipairs(list) do ids[#ids + 1] = services.name_of(c) end
     else
-      for _, svc in ipairs(services.resolve(d, services.names(args.services), services.project(args.project))) do
+      for _, svc in ipairs(services.resolve(d, services.names(args.services), project)) do
         if #svc.containers == 0 then ctx:unknown("stats." .. svc.service, svc.err and tostring(svc.err) or "no container for service " .. svc.service) end
         for _, c in ipairs(svc.containers) do
           if c.State == "running" then ids[#ids + 1] = services.name_of(c)

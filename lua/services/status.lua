@@ -39,10 +39,10 @@ end
 return {
   description = "Service status: containers' state, health, uptime and restarts (docker-compose ps + systemctl status)",
   categories = { "services", "check", "daily", "safe" },
-  guide = { "Daily Operations / Daily Checklist (1. Check service status)", "System Administration / Service Management" },
+  guide = { "daily-checklist.1" },
   args = {
     { name = "services", type = "list", help = "services to report (default: config services, else qdrant,dragonfly,task-worker)" },
-    { name = "project", help = "compose project (default: config compose_project; any project when unset)" },
+    { name = "project", help = "compose project (default: config compose_project, else the compose file's project)" },
     { name = "restarts_warn", type = "integer", default = 3, help = "restart count for WARNING" },
     { name = "units", type = "list", default = { "ai-docs-vector-db" }, help = "systemd units the guide checks" },
     { name = "systemctl", default = "systemctl", help = "the systemctl program" },
@@ -52,7 +52,9 @@ return {
     if not d then return ctx:crit("docker", tostring(err)) end
     local ok, perr = d:ping()
     if not ok then return ctx:crit("docker", tostring(perr)) end
-    for _, svc in ipairs(services.resolve(d, services.names(args.services), services.project(args.project))) do
+    local project, prerr = services.project(args.project, d)
+    if prerr then return ctx:crit("docker", tostring(prerr)) end
+    for _, svc in ipairs(services.resolve(d, services.names(args.services), project)) do
       if svc.err then
         ctx:crit("service." .. svc.service, tostring(svc.err))
       elseif #svc.containers == 0 then

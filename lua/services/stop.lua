@@ -7,10 +7,10 @@ local opsh = require "opsh"
 return {
   description = "Stops a service (or all) gracefully: SIGTERM, SIGKILL after the timeout; removes nothing",
   categories = { "services", "action", "intrusive" },
-  guide = { "System Administration / Service Management (Stop services gracefully)" },
+  guide = { "service-management.2", "task-queue-management.12" },
   args = {
     { name = "service", help = "service to stop (default: all of config services)" },
-    { name = "project", help = "compose project (default: config compose_project)" },
+    { name = "project", help = "compose project (default: config compose_project, else the compose file's project)" },
     { name = "timeout", type = "integer", default = 30, help = "seconds between SIGTERM and SIGKILL" },
   },
   run = function(args, ctx)

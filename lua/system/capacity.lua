@@ -20,8 +20,7 @@ end
 return {
   description = "Capacity trends: days until each disk is full, memory and CPU growth (linear fit over the history or Prometheus)",
   categories = { "system", "capacity", "check", "safe" },
-  guide = { "Resource Management / Capacity Planning (Resource utilization monitoring, Capacity Thresholds)",
-    "Maintenance Procedures / Monthly: 5. Capacity planning review" },
+  guide = { "daily-tasks.5", "capacity-planning.7", "scheduled-maintenance.12" },
   notes = [[
 Changes nothing and writes nothing: reads the history (state_dir/history.db, which
 system/resources fills, one sample per run) or, when prometheus_url is configured (or

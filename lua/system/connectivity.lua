@@ -33,7 +33,10 @@ local function ms(s) return string.format("%.1f ms", s * 1000) end
 return {
   description = "Connectivity from the host: ports listening (with their processes), DNS resolution and TCP reachability of each configured service",
   categories = { "system", "services", "check", "troubleshooting", "safe" },
-  guide = { "Troubleshooting / Service Connectivity Issues (2. Check port availability, 3. Verify DNS resolution, 4. Test API endpoints)" },
+  guide = {
+    "common-issues-and-solutions.12", "common-issues-and-solutions.13",
+    "common-issues-and-solutions.14",
+  },
   notes = [[
 Changes nothing: reads /proc/net, resolves names and opens TCP connections that it closes at
 once (nothing is sent). Services: the hosts and ports of qdrant_url, redis_url and

@@ -60,8 +60,11 @@ end
 return {
   description = "System resources: CPU %, memory, swap, load per CPU, every disk and the top processes, with the guide's thresholds",
   categories = { "system", "check", "daily", "safe" },
-  guide = { "Daily Operations / Daily Checklist (4. Monitor disk usage, 7. Check system resources)",
-    "Resource Management / Capacity Planning (Resource utilization monitoring, Capacity Thresholds)" },
+  guide = {
+    "daily-checklist.4", "daily-checklist.7", "capacity-planning.1", "capacity-planning.2",
+    "capacity-planning.3", "capacity-planning.7", "performance-monitoring.4", "daily-commands.3",
+    "critical-thresholds.1", "critical-thresholds.2", "critical-thresholds.3",
+  },
   notes = [[
 Changes nothing on the machine. Writes one history sample per run (CPU, memory, swap, load, each
 disk's use, and each check's status) to state_dir/history.db (opsh.history), which

@@ -10,8 +10,7 @@ local thresholds = require "opsh.thresholds"
 return {
   description = "Top processes by memory and by CPU (the guide's memory troubleshooting), with user and command line",
   categories = { "system", "troubleshooting", "safe" },
-  guide = { "Troubleshooting / Common Issues and Solutions / High Memory Usage (1. Identify memory consumers)",
-    "Daily Operations / Daily Checklist (7. Check system resources)" },
+  guide = { "common-issues-and-solutions.2", "daily-checklist.7" },
   notes = "Changes nothing and writes nothing: reads /proc only.",
   args = {
     { name = "top", type = "integer", default = 10, help = "processes listed in each list" },

@@ -37,7 +37,11 @@ end
 return {
   description = "Connectivity troubleshooting: service to service from inside the containers, ports, DNS, the API's and Qdrant's health; what it found and what to do",
   categories = { "troubleshooting", "network", "safe" },
-  guide = { "Troubleshooting / Common Issues and Solutions / Service Connectivity Issues" },
+  guide = {
+    "common-issues-and-solutions.10", "common-issues-and-solutions.11",
+    "common-issues-and-solutions.12", "common-issues-and-solutions.13",
+    "common-issues-and-solutions.14",
+  },
   notes = "Changes nothing: resolves names, opens and closes TCP connections, runs nc inside the service containers, sends GETs to health endpoints.",
   args = {
     { name = "skip", type = "list", help = "steps to leave out: containers, host, http" },

@@ -25,7 +25,10 @@ local opsh = require "opsh"
 return {
   description = "Memory troubleshooting: the host, top processes, containers against their limits, growth over --watch, Redis memory, reclaimable Docker data; what it found and what to do",
   categories = { "troubleshooting", "memory", "safe" },
-  guide = { "Troubleshooting / Common Issues and Solutions / High Memory Usage" },
+  guide = {
+    "common-issues-and-solutions.1", "common-issues-and-solutions.2", "common-issues-and-solutions.3",
+    "common-issues-and-solutions.4", "common-issues-and-solutions.5",
+  },
   notes = "Changes nothing: reads /proc, the Docker engine (stats, df) and Redis INFO.",
   args = {
     { name = "top", type = "integer", default = 10, help = "processes listed" },
@@ -54,8 +57,9 @@ return {
     local d = services.connect()
     local ids, names, docker_err = {}, {}, nil
     if d then
-      local project = services.project(args.project)
-      for _, s in ipairs(services.resolve(d, services.names(), project)) do
+      local project, perr = services.project(args.project, d)
+      docker_err = perr
+      for _, s in ipairs(perr and {} or services.resolve(d, services.names(), project)) do
         docker_err = docker_err or s.err
         for _, c in ipairs(s.containers or {}) do
           if c.State == "running" then ids[#ids + 1] = c.Id; names[c.Id] = services.name_of(c) end

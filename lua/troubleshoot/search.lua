@@ -20,7 +20,10 @@ local report = require "opsh.report"
 return {
   description = "Search troubleshooting for every collection: index status, query latency (metrics and probes); what it found and what to do",
   categories = { "troubleshooting", "qdrant", "safe" },
-  guide = { "Troubleshooting / Common Issues and Solutions / Search Performance Degradation" },
+  guide = {
+    "common-issues-and-solutions.6", "common-issues-and-solutions.7", "common-issues-and-solutions.8",
+    "common-issues-and-solutions.9",
+  },
   notes = "Changes nothing: reads collection info and /metrics, and sends a few probe queries (reads).",
   args = {
     { name = "collection", help = "only this collection (default: every collection)" },

@@ -4,7 +4,7 @@ local users = require "opsh.users"
 return {
   description = "OK when the user is active and the user's role grants the permission, CRITICAL otherwise",
   categories = { "users", "check", "safe" },
-  guide = { "User and Access Management / Role-Based Access Control (Permission Enforcement)" },
+  guide = { "role-based-access-control.1", "role-based-access-control.2" },
   args = {
     { name = "name", required = true, help = "user name" },
     { name = "permission", required = true, help = "e.g. read_collections, manage_users, backup_restore" },

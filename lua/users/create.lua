@@ -5,7 +5,7 @@ local time = require "opsh.time"
 return {
   description = "Creates a user with a role and a new API key (stored only as a SHA-256 hash)",
   categories = { "users", "intrusive" },
-  guide = { "User and Access Management / User Account Management / Create New User" },
+  guide = { "user-account-management.1", "user-account-management.2" },
   args = {
     { name = "name", required = true, help = "user name (letters, digits, . _ @ -)" },
     { name = "role", required = true, help = "admin, operator, viewer, or a role from config 'roles'" },

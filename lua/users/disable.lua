@@ -5,7 +5,7 @@ local time = require "opsh.time"
 return {
   description = "Disables a user: verify-key refuses the user's key until users/enable (the key and its index are kept)",
   categories = { "users", "intrusive" },
-  guide = { "User and Access Management / User Access Control (Disable user account)" },
+  guide = { "user-account-management.5" },
   args = { { name = "name", required = true, help = "user name" } },
   run = function(args, ctx)
     local r, err = users.connect()

@@ -5,7 +5,7 @@ local time = require "opsh.time"
 return {
   description = "Enables a disabled user again: the user's existing key works again",
   categories = { "users", "intrusive" },
-  guide = { "User and Access Management / User Access Control" },
+  guide = { "user-account-management.5" },
   args = { { name = "name", required = true, help = "user name" } },
   run = function(args, ctx)
     local r, err = users.connect()

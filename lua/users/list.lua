@@ -4,7 +4,7 @@ local users = require "opsh.users"
 return {
   description = "Lists users with role, status, creation time and key prefix; warns about plaintext api_key fields",
   categories = { "users", "safe" },
-  guide = { "User and Access Management / User Access Control (List all users)" },
+  guide = { "user-account-management.3" },
   args = {},
   run = function(_, ctx)
     local r, err = users.connect()

@@ -5,7 +5,7 @@ local time = require "opsh.time"
 return {
   description = "Replaces plaintext api_key fields (the guide's layout) with their SHA-256, prefix and index; existing keys keep working",
   categories = { "users", "destructive" },
-  guide = { "User and Access Management / User Account Management" },
+  guide = { "user-account-management.2" },
   notes = "Rewrites: every user:NAME hash that holds a plaintext api_key field: the field is deleted and the key's\n"
     .. "SHA-256, prefix and index entry are written in its place (the plaintext key cannot be read back afterwards).\n"
     .. "Each user is migrated in one MULTI/EXEC under WATCH. When a user has both a stored hash and a\n"

@@ -5,7 +5,7 @@ local time = require "opsh.time"
 return {
   description = "Replaces a user's API key: the new key's index is added and the old one removed atomically",
   categories = { "users", "intrusive" },
-  guide = { "User and Access Management / User Access Control (Reset user API key)" },
+  guide = { "user-account-management.6" },
   args = {
     { name = "name", required = true, help = "user name" },
     { name = "key_file", help = "write the key to this 0600 file (default: shown once on a terminal, else ~/.config/opsh/keys/<name>-<time>.key)" },

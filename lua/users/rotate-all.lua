@@ -5,7 +5,7 @@ local time = require "opsh.time"
 return {
   description = "Rotates every user's API key (emergency); the new keys go to one 0600 file whose path is printed",
   categories = { "users", "destructive" },
-  guide = { "User and Access Management / API Key Management (Rotate all API keys)" },
+  guide = { "api-key-management.1" },
   args = {
     { name = "key_file", help = "write the new keys here, 'name key' per line (default ~/.config/opsh/keys/rotate-all-<time>.keys)" },
   },

@@ -4,7 +4,7 @@ local users = require "opsh.users"
 return {
   description = "Shows one user: role, status, times, key prefix and permissions (never the key)",
   categories = { "users", "safe" },
-  guide = { "User and Access Management / User Access Control (Check user permissions)" },
+  guide = { "user-account-management.4" },
   args = { { name = "name", required = true, help = "user name" } },
   run = function(args, ctx)
     local r, err = users.connect()

@@ -4,7 +4,7 @@ local users = require "opsh.users"
 return {
   description = "Verifies an API key (from stdin or --key-file): finds its user by hash, compares in constant time, requires an active user",
   categories = { "users", "check", "safe" },
-  guide = { "User and Access Management / API Key Management" },
+  guide = { "role-based-access-control.2" },
   args = {
     { name = "key_file", help = "read the key from this file (first line) instead of stdin" },
   },

@@ -604,6 +604,97 @@ function Client:scale_service(service, n, opts)
   return report
 end
 
+--- Pulls an image from its registry (the guide's `docker-compose pull`): ref as "name[:tag]"
+--- (tag default "latest"). true, or nil, err: an unreachable registry, an unknown repository, or
+--- an error the engine reports inside its progress stream (HTTP 200 with {"error": ...}).
+function Client:pull(ref, opts)
+  opts = opts or {}
+  local name, tag = ref:match("^(.+):([^/:]+)$")
+  if not name then name, tag = ref, "latest" end
+  local r, err = self:call("POST", "/images/create", { query = { fromImage = name, tag = tag },
+    timeout = opts.timeout or 600, raw = true, what = "pull " .. ref })
+  if not r then return nil, err end
+  if r.dry_run then return r end
+  for line in (r.body or ""):gmatch("[^\n]+") do
+    local ok, msg = pcall(json.decode, line)
+    if ok and type(msg) == "table" and msg.error then
+      return nil, opsh.error("pull_failed", "pull " .. ref .. ": " .. tostring(msg.error))
+    end
+  end
+  return true
+end
+
+--- The image a reference names here: its inspect document (Id, RepoTags, Created, ...), or nil, err.
+function Client:image(ref)
+  return self:call("GET", "/images/" .. urlencode(ref) .. "/json", { what = "inspect image " .. ref })
+end
+
+-- the create body that makes the same container again: its configuration and host
+-- configuration as the engine reports them (labels included, opsh's label not added: a service
+-- recreated stays the service's), on `image`, on its first network
+local function same_container(info, image)
+  local body = {}
+  for k, v in pairs(info.Config) do body[k] = v end
+  body.Image = image
+  if body.Hostname and info.Id:sub(1, #body.Hostname) == body.Hostname then body.Hostname = nil end
+  body.HostConfig = info.HostConfig
+  local nets = info.NetworkSettings and nn(info.NetworkSettings.Networks) or nil
+  local mode = info.HostConfig and info.HostConfig.NetworkMode
+  if nets and mode and nets[mode] then
+    local e = nets[mode]
+    body.NetworkingConfig = { EndpointsConfig = { [mode] = { Aliases = nn(e.Aliases), IPAMConfig = nn(e.IPAMConfig), Links = nn(e.Links) } } }
+  end
+  return body
+end
+
+--- Recreates a container from its own definition (what docker-compose does when a service's
+--- image changed): the same configuration, mounts, limits, labels and name, on opts.image (default
+--- the image reference it was created from, as it resolves now). The old container is stopped
+--- (opts.timeout, default 10 s) and renamed aside, the new one created and started; opts.check
+--- (function(new_id) -> true | nil, why), when given, must accept it, else the new one is removed
+--- and the old one renamed back and started again. Only then is the old one removed (its named
+--- volumes never are). Returns {id, old_id, name, image}, or nil, err (err.rolled_back when the
+--- old container runs again). Under --dry-run nothing changes and the result says what would.
+function Client:recreate(id, opts)
+  opts = opts or {}
+  local info, err = self:inspect(id)
+  if not info then return nil, err end
+  local name = info.Name:gsub("^/", "")
+  local image = opts.image or info.Config.Image
+  local was_running = info.State and info.State.Running
+  local stopped, serr = self:stop(info.Id, { timeout = opts.timeout })
+  if not stopped then return nil, serr end
+  if type(stopped) == "table" and stopped.dry_run then
+    return { dry_run = true, name = name, image = image, would = "recreate " .. name .. " on " .. image }
+  end
+  local aside = name .. "-replaced-" .. info.Id:sub(1, 12)
+  local renamed, rerr = self:call("POST", "/containers/" .. urlencode(info.Id) .. "/rename", { query = { name = aside }, what = "rename " .. name })
+  local function put_back(why)
+    self:call("POST", "/containers/" .. urlencode(info.Id) .. "/rename", { query = { name = name }, what = "rename " .. aside })
+    if was_running then self:start(info.Id) end
+    return nil, opsh.error("recreate_failed", name .. ": " .. tostring(why) .. "; the old container was put back", { rolled_back = true })
+  end
+  if not renamed then
+    if was_running then self:start(info.Id) end
+    return nil, rerr
+  end
+  local created, cerr = self:call("POST", "/containers/create", { query = { name = name }, json = same_container(info, image),
+    what = "create container " .. name })
+  if not created then return put_back(cerr) end
+  local started, sterr = self:start(created.Id)
+  local ok, why = started, sterr
+  if ok and opts.check then ok, why = opts.check(created.Id) end
+  if not ok then
+    self:remove(created.Id, { force = true })
+    return put_back(why)
+  end
+  local removed, rmerr = self:remove(info.Id)
+  if not removed then
+    return nil, opsh.error("recreate_incomplete", name .. " recreated, but the old container " .. aside .. " was not removed: " .. tostring(rmerr))
+  end
+  return { id = created.Id, old_id = info.Id, name = name, image = image }
+end
+
 --- The demultiplexer, for a whole multiplexed body: stdout, stderr (or nil, err for a cut one).
 M.demux = core.demux
 

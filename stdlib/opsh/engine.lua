@@ -164,7 +164,7 @@ function M.catalog(entries)
     if fn then ok, meta = pcall(fn) end
     if ok then ok, meta = pcall(script.validate, meta, e.name) end
     if ok then
-      row.description, row.categories = meta.description, meta.categories
+      row.description, row.categories, row.guide = meta.description, meta.categories, meta.guide
     else
       row.error = tostring(meta)
     end
@@ -174,9 +174,37 @@ function M.catalog(entries)
   return rows
 end
 
---- `opsh list [CATEGORY]`
-function M.list(entries, category, as_json)
+--- `opsh list --guide [--json|--markdown]`: the guide's items and the procedures that do them
+--- (opsh.coverage); exit 1, with the errors on stderr, when a procedure claims an item the
+--- inventory does not have or an item has no procedure, plan or reason.
+local function guide_coverage(rows, format)
+  local coverage = require "opsh.coverage"
+  local cov, errors = coverage.build(rows)
+  for _, r in ipairs(rows) do
+    if r.error then errors[#errors + 1] = r.name .. " is broken: " .. r.error end
+  end
+  if format == "json" then
+    local json = require "opsh.json"
+    local out = json.array {}
+    for i, r in ipairs(cov) do
+      out[i] = { id = r.item.id, section = r.item.section, text = r.item.text, line = r.item.line, state = r.state,
+        procedures = json.array(r.procedures), tests = json.array(r.tests), planned = r.item.planned or json.null,
+        issue = r.item.issue or json.null, cannot = r.item.cannot or json.null, differs = r.item.differs or json.null }
+    end
+    io.stdout:write(json.encode({ items = out, errors = json.array(errors) }, { pretty = true, sort_keys = true }), "\n")
+  elseif format == "markdown" then
+    io.stdout:write(coverage.markdown(cov))
+  else
+    io.stdout:write(coverage.text(cov))
+  end
+  for _, e in ipairs(errors) do stderr("opsh: " .. e .. "\n") end
+  return #errors > 0 and 1 or 0
+end
+
+--- `opsh list [CATEGORY]`; with guide ("text", "json" or "markdown"), the guide's coverage.
+function M.list(entries, category, as_json, guide)
   local rows = M.catalog(entries)
+  if guide then return guide_coverage(rows, guide) end
   local shown = {}
   for _, r in ipairs(rows) do
     local keep = category == nil

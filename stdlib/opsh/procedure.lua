@@ -57,4 +57,86 @@ function M.run(name, args, ctx, opts)
   return true
 end
 
+--- Runs other procedures as the parts of one report (what a checklist or the daily check does),
+--- concurrently: each part is {name = "qdrant/health", args = {...}, key = "qdrant", why = "...",
+--- allow_changes = true (this part only)}.
+--- Their checks join ctx's in the order of `parts`, whatever order they finish in. A part that
+--- cannot run is reported UNKNOWN under its key, never an error of the whole: a procedure that
+--- does not exist here (part.why says where it comes from, "issue 14" say), one whose arguments
+--- are wrong, one that raised. opts.allow_changes as for M.run; opts.sequential runs them one
+--- after the other (parts that change things, in the guide's order); opts.skip lists keys of
+--- parts to leave out; opts.deadline (seconds, concurrent parts): parts still running then are
+--- stopped and reported CRITICAL ("did not finish"), after whatever they had found. Returns the sub-reports and the parts run (in the same order).
+function M.parts(parts, ctx, opts)
+  opts = opts or {}
+  local report = require "opsh.report"
+  local opsh = require "opsh"
+  local skip = {}
+  for _, k in ipairs(opts.skip or {}) do skip[k] = true end
+  local kept = {}
+  for _, p in ipairs(parts) do if not skip[p.key] then kept[#kept + 1] = p end end
+  parts = kept
+  local fns, subs = {}, {}
+  for i, p in ipairs(parts) do
+    local sub = report.new(p.name, nil, p.args, { dry_run = ctx.dry_run, verbose = ctx.verbose })
+    subs[i] = sub
+    fns[i] = function()
+      if not catalog.load(p.name) then
+        sub:unknown(p.key or p.name, "procedure " .. p.name .. " does not exist here"
+          .. (p.why and (" yet (" .. p.why .. ")") or "") .. ": this part was not checked")
+        return true
+      end
+      local ok, done, err = pcall(M.run, p.name, p.args, sub, { allow_changes = p.allow_changes or opts.allow_changes })
+      if not ok then sub:unknown(p.key or p.name, p.name .. " failed: " .. tostring(done))
+      elseif not done then sub:unknown(p.key or p.name, p.name .. ": " .. tostring(err)) end
+      return true
+    end
+  end
+  local late = {}
+  if opts.sequential then
+    for _, fn in ipairs(fns) do fn() end
+  else
+    local done, err = opsh.all(fns, opts.deadline and { timeout = opts.deadline } or nil)
+    if done == nil and type(err) == "table" and err.code == "timeout" then
+      for _, i in ipairs(err.pending or {}) do late[i] = true end
+    elseif done == nil and err ~= nil then
+      error(err, 0)
+    end
+  end
+  for i, sub in ipairs(subs) do
+    for _, c in ipairs(sub.checks) do ctx.checks[#ctx.checks + 1] = c end
+    if late[i] then
+      local p = parts[i]
+      ctx:crit(p.key or p.name, string.format("%s did not finish within the %gs deadline (a stalled service?)%s", p.name,
+        opts.deadline, #sub.checks > 0 and "; what it found so far is above" or ""))
+    end
+  end
+  return subs, parts
+end
+
+--- Runs a maintenance run's steps one after the other, in order, each a part as for M.parts plus
+--- its `title`: each step's checks, then a summary check `step.N` with the worst status of its
+--- checks and the title ("1. Database optimization: OK, 3 checks"). A step that cannot run is
+--- UNKNOWN and the next still runs. opts.allow_changes as for M.run; opts.skip lists keys of steps
+--- to leave out (step.N counts the steps run; each title keeps the guide's number). Returns the sub-reports.
+function M.steps(steps, ctx, opts)
+  opts = opts or {}
+  local report = require "opsh.report"
+  local skip = {}
+  for _, k in ipairs(opts.skip or {}) do skip[k] = true end
+  local kept = {}
+  for _, st in ipairs(steps) do if not skip[st.key] then kept[#kept + 1] = st end end
+  local subs = {}
+  for i, st in ipairs(kept) do
+    local before = #ctx.checks
+    subs[i] = M.parts({ st }, ctx, { allow_changes = opts.allow_changes, sequential = true })[1]
+    local worst, n = 0, #ctx.checks - before
+    for k = before + 1, #ctx.checks do worst = math.max(worst, report.STATUS[ctx.checks[k].status] or 3) end
+    local status = report.NAMES[worst]
+    local add = ({ ok = ctx.ok, warning = ctx.warn, critical = ctx.crit, unknown = ctx.unknown })[status]
+    add(ctx, "step." .. i, string.format("%s: %s, %d check(s) (%s)", st.title, status:upper(), n, st.name))
+  end
+  return subs
+end
+
 return M

@@ -223,7 +223,22 @@ end
 function M.help(meta, name)
   local out = { string.format("%s: %s", name, meta.description) }
   out[#out + 1] = "categories: " .. table.concat(meta.categories or {}, ", ")
-  if meta.guide and #meta.guide > 0 then out[#out + 1] = "guide: " .. table.concat(meta.guide, "; ") end
+  if meta.guide and #meta.guide > 0 then
+    -- the items by their section and text (opsh.guide_items), an id the inventory lacks as it is
+    local ok, inventory = pcall(require, "opsh.guide_items")
+    local by_id = {}
+    for _, it in ipairs(ok and inventory.items or {}) do by_id[it.id] = it end
+    local sections, texts = {}, {}
+    for _, id in ipairs(meta.guide) do
+      local it = by_id[id]
+      local section = it and it.section or "(not in the guide's inventory)"
+      if not texts[section] then sections[#sections + 1] = section; texts[section] = {} end
+      table.insert(texts[section], it and string.format("%s [%s]", it.text, id) or id)
+    end
+    for i, section in ipairs(sections) do
+      out[#out + 1] = (i == 1 and "guide: " or "       ") .. section .. ": " .. table.concat(texts[section], "; ")
+    end
+  end
   if meta.window then out[#out + 1] = "maintenance window: " .. meta.window .. " (outside it only with --force)" end
   if meta.notes then out[#out + 1] = "\n" .. meta.notes end
   out[#out + 1] = "\nusage: opsh run " .. name .. (meta.args and #meta.args > 0 and " [arguments]" or "")

@@ -5,12 +5,14 @@
 --- A service is found by docker-compose's label com.docker.compose.service (optionally within
 --- one project, com.docker.compose.project); a stack started without compose is found by the
 --- container's name instead. Configuration (config.lua): `services` (a list of names, default the
---- guide's qdrant, dragonfly, task-worker), `compose_project`, `service_limits` (per service:
+--- guide's qdrant, dragonfly, task-worker), `compose_project` (else the project of `compose_file`,
+--- see M.project), `service_limits` (per service:
 --- memory, cpus, memory_reservation; default the guide's deploy.resources), `service_ports`.
 local docker = require "opsh.docker"
 local config = require "opsh.config"
 local time = require "opsh.time"
 local opsh = require "opsh"
+local fs = require "opsh.fs"
 
 local M = {}
 
@@ -41,10 +43,80 @@ function M.names(arg)
   return M.DEFAULT
 end
 
-function M.project(arg)
+M.CONFIG_FILES_LABEL = "com.docker.compose.project.config_files"
+
+--- The compose file the stack runs from: config `compose_file`, else docker-compose.yml in the
+--- current directory (where docker-compose itself looks for it).
+function M.compose_file()
+  local f = cfg("compose_file")
+  return type(f) == "string" and f ~= "" and f or "docker-compose.yml"
+end
+
+-- the project name docker-compose gives a file: its top-level `name:`, else its directory's
+-- name lowercased, keeping only [a-z0-9_-]
+local function compose_name(path)
+  local text = fs.read(path, 1 << 20) or ""
+  local n = text:match("^name:%s*[\"']?([%w_%-]+)") or text:match("\nname:%s*[\"']?([%w_%-]+)")
+  if n then return n:lower() end
+  local dir = path:match("^(.*)/[^/]*$") or "."
+  return ((dir:match("([^/]+)$") or ""):lower():gsub("[^a-z0-9_%-]", ""))
+end
+
+--- The compose projects with containers on this host: {name = {config_files = {paths}}}.
+function M.compose_projects(d)
+  local list, err = d:containers { all = true, label = docker.PROJECT_LABEL }
+  if not list then return nil, err end
+  local out = {}
+  for _, c in ipairs(list) do
+    local l = c.Labels or {}
+    local p = l[docker.PROJECT_LABEL]
+    if p and not out[p] then
+      local files = {}
+      for f in (l[M.CONFIG_FILES_LABEL] or ""):gmatch("[^,]+") do files[#files + 1] = f end
+      out[p] = { config_files = files }
+    end
+  end
+  return out
+end
+
+--- The compose project to act on, or nil, err. The argument, else config `compose_project`,
+--- else the project started from the compose file (M.compose_file(): the one whose containers
+--- docker-compose labelled with that file, else the name docker-compose would give it), else the
+--- only compose project on the host. Several projects and nothing to tell them apart is refused
+--- (err.code "ambiguous"): a service action must never reach another project's containers. nil
+--- with no error means no compose project runs here (a stack started without compose: services
+--- are found by container name).
+function M.project(arg, d)
   if arg and arg ~= "" then return arg end
   local p = cfg("compose_project")
-  return type(p) == "string" and p ~= "" and p or nil
+  if type(p) == "string" and p ~= "" then return p end
+  local projects, err = M.compose_projects(d)
+  if not projects then return nil, err end
+  local file = fs.realpath(M.compose_file())
+  if file then
+    local found = {}
+    for name, info in pairs(projects) do
+      local match = false
+      for _, f in ipairs(info.config_files) do
+        if f == file or fs.realpath(f) == file then match = true end
+      end
+      if match then found[#found + 1] = name end
+    end
+    if #found == 1 then return found[1] end
+    table.sort(found)
+    if #found > 1 then
+      return nil, opsh.error("ambiguous", "compose projects " .. table.concat(found, ", ") .. " were all started from "
+        .. file .. ": set compose_project or pass --project")
+    end
+    return compose_name(file)
+  end
+  local names = {}
+  for name in pairs(projects) do names[#names + 1] = name end
+  table.sort(names)
+  if #names <= 1 then return names[1] end
+  return nil, opsh.error("ambiguous", "containers of several compose projects run here (" .. table.concat(names, ", ")
+    .. ") and no compose file says which is this stack's (" .. M.compose_file()
+    .. " not found): set compose_project or compose_file, or pass --project")
 end
 
 --- The limits a service should have: config service_limits[service], else the guide's.
@@ -100,7 +172,9 @@ end
 --- What the start, stop and restart procedures share.
 function M.each_container(d, ctx, check, service, project, action, hint)
   local fns = {}
-  for _, svc in ipairs(M.resolve(d, M.names(service), M.project(project))) do
+  local p, perr = M.project(project, d)
+  if perr then return ctx:crit(check, tostring(perr)) end
+  for _, svc in ipairs(M.resolve(d, M.names(service), p)) do
     if svc.err or #svc.containers == 0 then
       ctx:crit(check .. "." .. svc.service, svc.err and tostring(svc.err)
         or ("no container for service " .. svc.service .. (hint or "")))

@@ -193,4 +193,29 @@ function client:restart_service(service, opts) end
 ---@param opts? {project?: string, timeout?: number}
 function client:scale_service(service, n, opts) end
 
+--- Pulls an image from its registry (`docker pull`, the guide's `docker-compose pull`): ref as
+--- "name[:tag]". true, or nil, err (an unreachable registry, an unknown repository, or an error
+--- the engine reports inside its progress stream).
+---@param ref string
+---@param opts? {timeout?: number}
+---@return boolean|nil ok, table? err
+function client:pull(ref, opts) end
+
+--- The image a reference names here (GET /images/{ref}/json): {Id, RepoTags, Created, ...}, or nil, err.
+---@param ref string
+---@return table|nil image, table? err
+function client:image(ref) end
+
+--- Recreates a container from its own definition (configuration, mounts, limits, labels, name;
+--- opsh's label is not added) on opts.image (default the reference it was created from, as it
+--- resolves now): the old one stopped and renamed aside, the new one created and started, then
+--- opts.check(new_id) (-> true | nil, why) must accept it, else the new one is removed and the old
+--- one renamed back and started. The old one is removed last (never its volumes). This is what
+--- docker-compose does when an image changed; opsh reads no compose file, so a changed compose
+--- definition is not applied. Returns {id, old_id, name, image} or nil, err (err.rolled_back).
+---@param id string
+---@param opts? {image?: string, timeout?: number, check?: fun(id: string): boolean|nil, string?}
+---@return table|nil result, table? err
+function client:recreate(id, opts) end
+
 return docker

@@ -30,6 +30,12 @@ function fs.stat(path) end
 ---@return boolean
 function fs.exists(path) end
 
+--- The absolute path of an existing path, symlinks resolved (a relative one is taken from the
+--- current directory), as realpath(3).
+---@param path string
+---@return string|nil path, table? err
+function fs.realpath(path) end
+
 --- The names in a directory, sorted, without "." and ".." (at most max_entries, default 100,000).
 ---@param dir string
 ---@param max_entries? integer

@@ -22,4 +22,28 @@ function procedure.load(name) end
 ---@return boolean|nil ok, string? err
 function procedure.run(name, args, ctx, opts) end
 
+--- Runs procedures as the parts of one report (a checklist, the daily check), concurrently
+--- unless opts.sequential: each part {name =, args =, key =, why =}. Their checks join ctx's in
+--- the order of `parts`. A part that cannot run is UNKNOWN under its key, never an error of the
+--- whole: a procedure that does not exist here (part.why says where it will come from, as
+--- "issue 14"), wrong arguments, an error raised inside it. opts.allow_changes as for run (or
+--- allow_changes = true on one part); opts.skip: keys of parts to leave out; opts.deadline:
+--- seconds for all of them (concurrent only): a part still running then is stopped and reported
+--- CRITICAL, after what it had found.
+---@param parts {name: string, args?: table, key?: string, why?: string, allow_changes?: boolean}[]
+---@param ctx table
+---@param opts? {allow_changes?: boolean, sequential?: boolean, skip?: string[], deadline?: number}
+---@return table[] reports one per part run
+---@return table[] parts the parts run, in the same order
+function procedure.parts(parts, ctx, opts) end
+
+--- Runs a maintenance run's steps in order, one after the other: each a part as for `parts`
+--- plus its `title`; after each step's own checks a summary check `step.N` with the worst status
+--- of its checks. A step that cannot run is UNKNOWN and the next still runs.
+---@param steps {title: string, name: string, args?: table, key?: string, why?: string}[]
+---@param ctx table
+---@param opts? {allow_changes?: boolean, skip?: string[]}
+---@return table[] reports one per step run
+function procedure.steps(steps, ctx, opts) end
+
 return procedure

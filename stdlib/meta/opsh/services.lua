@@ -23,9 +23,24 @@ services.DEFAULT_PORTS = {}
 ---@return string[]
 function services.names(arg) end
 
---- The compose project: the argument, else config `compose_project`, else nil (any project).
----@return string|nil
-function services.project(arg) end
+--- The compose project to act on, or nil, err: the argument, else config `compose_project`, else
+--- the project docker-compose started from the compose file (services.compose_file()), else the
+--- only compose project on the host. Several projects and nothing to tell them apart is refused
+--- (err.code "ambiguous"), so that an action never reaches another project's containers. nil
+--- without an error: no compose project runs here (services are then found by container name).
+---@param arg? string
+---@param d table an opsh.docker client
+---@return string|nil project, table? err
+function services.project(arg, d) end
+
+--- The compose file the stack runs from: config `compose_file`, else docker-compose.yml in the
+--- current directory.
+---@return string
+function services.compose_file() end
+
+--- The compose projects with containers on this host: {name = {config_files = {paths}}}, or nil, err.
+---@return table|nil projects, table? err
+function services.compose_projects(d) end
 
 --- The limits a service should have: config service_limits[service], else the guide's.
 ---@return table|nil
