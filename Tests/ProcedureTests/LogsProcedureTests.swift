@@ -160,8 +160,8 @@ final class LogsProcedureTests: XCTestCase {
         let r = Harness.run(["list", "--json"])
         XCTAssertEqual(r.status, 0, r.stderr)
         for name in ["security/access-log", "logs/scan", "logs/archive"] { XCTAssertTrue(r.stdout.contains("\"\(name)\""), name) }
-        for (name, section) in [("security/access-log", "Security Operations / Access Log Analysis"),
-                                ("logs/scan", "Security Operations / Log Analysis (Centralized Log Analysis)")] {
+        for (name, section) in [("security/access-log", "Security Operations / Access Log Analysis: 1. Top IP addresses by request count"),
+                                ("logs/scan", "Troubleshooting / Log Analysis: 1. Error rate analysis")] {
             let h = Harness.run(["help", name])
             XCTAssertTrue(h.stdout.contains("guide: " + section), h.stdout)
         }

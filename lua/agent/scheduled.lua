@@ -7,7 +7,7 @@ local agent = require "opsh.agent"
 return {
   description = "Scheduled maintenance tasks: did each of the agent's jobs run, and succeed, at its last scheduled time",
   categories = { "agent", "check", "daily", "safe" },
-  guide = { "Daily Operations / Daily Checklist (Check scheduled maintenance tasks)" },
+  guide = { "daily-tasks.12" },
   run = function(_, ctx)
     local results, where = agent.check_scheduled()
     if not results then

@@ -74,7 +74,7 @@ return {
       { key = "temp", name = "maintenance/temp-cleanup" },
       { key = "logs", name = "logs/archive" },
       { key = "performance", name = "perf/regression", args = { baseline_offset = "1d" } },
-      { key = "scheduled", name = "agent/runs", why = "issue 16: the agent's run history" },
+      { key = "scheduled", name = "agent/scheduled", why = "issue 16: the agent's run history" },
       { key = "backups", name = "backup/status" },
       { key = "health", name = "daily/check" },
     }

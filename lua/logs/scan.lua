@@ -31,7 +31,7 @@ local function base(path) return (path:match("[^/]+$") or path) end
 return {
   description = "Log analysis: errors per file, performance warnings, security events, container logs and the journal's errors",
   categories = { "logs", "check", "daily", "safe" },
-  guide = { "Security Operations / Log Analysis (Centralized Log Analysis)" },
+  guide = { "log-analysis.1", "log-analysis.2", "log-analysis.3", "log-analysis.4" },
   args = {
     { name = "file", type = "list", default = { "/var/log/ai-docs/*.log" }, help = "log files, repeatable, globs allowed" },
     { name = "since", default = "24h", help = "window by the lines' own timestamps: a duration or ISO time" },
@@ -66,7 +66,9 @@ return {
         ctx:ok("logs.containers", "container logs not scanned: " .. tostring(derr) .. " (--no-containers to skip)")
       else
         local fns = {}
-        for _, svc in ipairs(services.resolve(d, services.names(args.services), services.project())) do
+        local project, perr = services.project(nil, d)
+        if perr then problems[#problems + 1] = "containers: " .. tostring(perr) end
+        for _, svc in ipairs(perr and {} or services.resolve(d, services.names(args.services), project)) do
           for _, c in ipairs(svc.containers) do
             fns[#fns + 1] = function()
               local name = "container:" .. services.name_of(c)

@@ -19,7 +19,7 @@ end
 return {
   description = "Access-log security analysis: top IPs, rate-limit (429) events, SQL-injection patterns, high-frequency clients",
   categories = { "security", "logs", "check", "safe" },
-  guide = { "Security Operations / Access Log Analysis" },
+  guide = { "access-log-analysis.1", "access-log-analysis.2", "access-log-analysis.3", "access-log-analysis.4" },
   args = {
     { name = "file", type = "list", default = { "/var/log/nginx/access.log" },
       help = "access logs, repeatable, globs allowed (access.log* takes rotated and .gz files)" },
