@@ -39,6 +39,12 @@ let package = Package(
     name: "opsh",
     products: [
         .executable(name: "opsh", targets: ["opsh"]),
+        .executable(name: "opsh-agent", targets: ["opsh-agent"]),
+    ],
+    dependencies: [
+        // The agent's HTTP server only (docs/agent.md): opsh itself links none of it.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // C: the Lua interpreter and its border shim (LuaRuntime's alone), dlopen tables, syscalls.
@@ -49,15 +55,16 @@ let package = Package(
 
         // Native libraries: no Lua inside; each has its own Swift tests.
         .target(name: "EventLoop", dependencies: ["CDyn"]),
-        .target(name: "Crypto", dependencies: ["CDyn"]),
+        // Module OpshCrypto (Sources/Crypto): swift-crypto, in the agent's package graph, has a target named Crypto.
+        .target(name: "OpshCrypto", dependencies: ["CDyn"], path: "Sources/Crypto"),
         .target(name: "FileSystem"),
         .target(name: "YAML", dependencies: ["CDyn"]),
         .target(name: "JSON"),
         .target(name: "RESP", dependencies: ["CDyn", "EventLoop"]),
-        .target(name: "HTTP", dependencies: ["CDyn", "EventLoop", "Crypto"]),
+        .target(name: "HTTP", dependencies: ["CDyn", "EventLoop", "OpshCrypto"]),
         .target(name: "Pickle", dependencies: ["JSON"]),
         .target(name: "Qdrant", dependencies: ["JSON"]),
-        .target(name: "Archive", dependencies: ["CDyn", "JSON", "Crypto", "FileSystem"]),
+        .target(name: "Archive", dependencies: ["CDyn", "JSON", "OpshCrypto", "FileSystem"]),
         .target(name: "Docker", dependencies: ["HTTP", "EventLoop", "JSON"]),
         .target(name: "CSys"),
         .target(name: "Sys", dependencies: ["CSys"]),
@@ -81,7 +88,7 @@ let package = Package(
         // The Lua border: the only target that touches Lua's C API.
         .target(name: "LuaRuntime", dependencies: ["CLua", "CLuaShim", "EventLoop"]),
         // The modules scripts see: the runtime's API and the native libraries only.
-        .target(name: "Modules", dependencies: ["LuaRuntime", "JSON", "RESP", "HTTP", "Pickle", "Qdrant", "Archive", "Docker", "Sys", "Crypto", "FileSystem", "YAML", "Predict", "Pool", "EventLoop", "TLS", "History", "LogScan", "Agent", "Schedule"]),
+        .target(name: "Modules", dependencies: ["LuaRuntime", "JSON", "RESP", "HTTP", "Pickle", "Qdrant", "Archive", "Docker", "Sys", "OpshCrypto", "FileSystem", "YAML", "Predict", "Pool", "EventLoop", "TLS", "History", "LogScan", "Agent", "Schedule"]),
 
         // Script catalog, runner, report, REPL; lua/ and stdlib/ are embedded at build time.
         .executableTarget(name: "EmbedGen", path: "Sources/EmbedGen"),
@@ -93,6 +100,17 @@ let package = Package(
 
         .executableTarget(name: "opsh", dependencies: ["Engine"],
                           linkerSettings: [.unsafeFlags(opshLinkFlags)]),
+        // The agent (docs/agent.md): its own executable, so opsh's start-up pays nothing for the
+        // HTTP server. Agent is the server (routes, access control, metrics, lifecycle) over the
+        // Engine's configuration and the native pool; opsh-agent only calls it.
+        .target(name: "Agent", dependencies: [
+            "Engine", "Pool", "Predict", "RESP", "Qdrant", "JSON", "OpshCrypto", "EventLoop", "Store",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+        ], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .executableTarget(name: "opsh-agent", dependencies: ["Agent"], path: "Sources/opsh-agent"),
         .executableTarget(name: "resp-bench", dependencies: ["RESP"], path: "Benchmarks/RESPBench"),
         .executableTarget(name: "cluster-bench", dependencies: ["RESP"], path: "Benchmarks/ClusterBench"),
         .executableTarget(name: "pool-bench", dependencies: ["Pool", "RESP"], path: "Benchmarks/pool",
@@ -100,7 +118,7 @@ let package = Package(
         .executableTarget(name: "predict-bench", dependencies: ["Predict"], path: "Benchmarks/PredictBench"),
 
         .testTarget(name: "LuaRuntimeTests", dependencies: ["LuaRuntime", "Modules", "CLua", "CLuaShim"]),
-        .testTarget(name: "CryptoTests", dependencies: ["Crypto"]),
+        .testTarget(name: "OpshCryptoTests", dependencies: ["OpshCrypto"], path: "Tests/CryptoTests"),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "HistoryTests", dependencies: ["History", "Store"]),
         .testTarget(name: "FileSystemTests", dependencies: ["FileSystem"]),

@@ -1,5 +1,5 @@
 import CDyn
-import Crypto
+import OpshCrypto
 import EventLoop
 import Glibc
 

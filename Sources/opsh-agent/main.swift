@@ -1,0 +1,3 @@
+import Agent
+
+AgentMain.main()
