@@ -1,4 +1,4 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.1
 //
 // opsh: an embedded Lua 5.4 scripting host for operations.
 //
@@ -43,8 +43,14 @@ let package = Package(
     ],
     dependencies: [
         // The agent's HTTP server only (docs/agent.md): opsh itself links none of it.
-        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        // without its default traits: no swift-configuration (Hummingbird's config reader), which CI would build for nothing
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // C: the Lua interpreter and its border shim (LuaRuntime's alone), dlopen tables, syscalls.
@@ -101,16 +107,21 @@ let package = Package(
         .executableTarget(name: "opsh", dependencies: ["Engine"],
                           linkerSettings: [.unsafeFlags(opshLinkFlags)]),
         // The agent (docs/agent.md): its own executable, so opsh's start-up pays nothing for the
-        // HTTP server. Agent is the server (routes, access control, metrics, lifecycle) over the
+        // HTTP server. AgentServer is the server (routes, access control, metrics, lifecycle) over the
         // Engine's configuration and the native pool; opsh-agent only calls it.
-        .target(name: "Agent", dependencies: [
-            "Engine", "Pool", "Predict", "RESP", "Qdrant", "JSON", "OpshCrypto", "EventLoop", "Store",
+        .target(name: "AgentServer", dependencies: [
+            "Engine", "Pool", "Predict", "RESP", "Qdrant", "JSON", "OpshCrypto", "EventLoop", "Store", "FileSystem", "HTTP",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: [.swiftLanguageMode(.v5)]),
-        .executableTarget(name: "opsh-agent", dependencies: ["Agent"], path: "Sources/opsh-agent"),
+        .executableTarget(name: "opsh-agent", dependencies: ["AgentServer"], path: "Sources/opsh-agent"),
         .executableTarget(name: "resp-bench", dependencies: ["RESP"], path: "Benchmarks/RESPBench"),
         .executableTarget(name: "cluster-bench", dependencies: ["RESP"], path: "Benchmarks/ClusterBench"),
         .executableTarget(name: "pool-bench", dependencies: ["Pool", "RESP"], path: "Benchmarks/pool",

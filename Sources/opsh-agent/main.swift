@@ -1,3 +1,3 @@
-import Agent
+import AgentServer
 
-AgentMain.main()
+await ServerMain.main()

@@ -5,13 +5,14 @@ import LuaRuntime
 /// What the agent reads from opsh's configuration (config.lua, .env, environment, --set):
 /// docs/agent.md lists each key. A reload (SIGHUP) makes a new value of this type and applies
 /// it only when every key is valid.
-public struct AgentSettings: Sendable, Equatable {
+public struct ServerSettings: Sendable, Equatable {
     public var listenHost = "127.0.0.1"
     public var listenPort = 8000
     public var tlsCertificate: String?
     public var tlsKey: String?
     public var redisURL = "redis://localhost:6379"
     public var qdrantURL = "http://localhost:6333"
+    public var qdrantAPIKey: String?
     /// Endpoints served without a key (default /health and /metrics).
     public var openEndpoints: [String] = ["/health", "/metrics"]
     /// Requests a second per user (key) and per client address; bursts of twice that.

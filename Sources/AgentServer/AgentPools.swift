@@ -38,7 +38,9 @@ public final class AgentPools: @unchecked Sendable {
         redis = try ManagedPool(name: endpoint.description, kind: "redis", options: options,
                                 connector: RESPPooling.connector(endpoint: endpoint, connectTimeout: timeout, timeout: timeout),
                                 sizing: rs.0, forecaster: rs.1)
-        qdrant = try ManagedPool(name: self.qdrantURL, kind: "qdrant", options: options, connector: QdrantPooling.connector,
+        qdrant = try ManagedPool(name: self.qdrantURL, kind: "qdrant", options: options,
+                                 // a slot is the right to one request in flight: made on demand, nothing to close
+                                 connector: Pool<QdrantPooling.Slot>.Connector(close: { _ in }, create: { _ in QdrantPooling.Slot() }),
                                  sizing: qs.0, forecaster: qs.1)
         for v in views { try? v.forecaster?.load(from: modelPath(v.target)) }
     }
@@ -72,12 +74,11 @@ public final class AgentPools: @unchecked Sendable {
         }
     }
 
-    /// Redis commands on one borrowed connection (blocking). The pattern affinity learns is
-    /// the first command and its key's prefix up to ':' ("GET apikey:").
+    /// Redis commands on one borrowed connection (blocking); affinity learns the first
+    /// command's pattern ("GET apikey:*").
     public func redisCommands(_ commands: [[String]]) throws -> [RESPValue] {
         let first = commands.first ?? []
-        let prefix = first.count > 1 ? (first[1].split(separator: ":", maxSplits: 1).first.map { $0 + ":" } ?? "") : ""
-        let pattern = (first.first ?? "").uppercased() + (prefix.isEmpty ? "" : " " + prefix)
+        let pattern = QueryPattern.redis(command: first.first ?? "", key: first.count > 1 ? first[1] : nil)
         defer { redis.sampleIfDue(t: PoolClock.unixSeconds()) }
         return try redis.call(pattern: pattern, timeout: timeout, classify: RESPPooling.classify,
                               judge: { (replies: [RESPValue]) in replies.lazy.compactMap(RESPPooling.failureType(ofReply:)).first }) { session in
@@ -102,7 +103,7 @@ public final class AgentPools: @unchecked Sendable {
             throw error
         }
         let r = QdrantCall.get(qdrantURL + path, apiKey: qdrantKey, timeout: timeout)
-        qdrant.finish(lease, admission: admission, pattern: "GET " + path, nanoseconds: PoolClock.monotonic.precise() &- start,
+        qdrant.finish(lease, admission: admission, pattern: QueryPattern.qdrant(method: "GET", path: path), nanoseconds: PoolClock.monotonic.precise() &- start,
                       outcome: QdrantCall.outcome(r), broken: false)
         switch r {
         case .success(let reply): return reply
