@@ -112,6 +112,7 @@ let package = Package(
         .target(name: "AgentServer", dependencies: [
             "Engine", "Pool", "Predict", "RESP", "Qdrant", "JSON", "OpshCrypto", "EventLoop", "Store", "FileSystem", "HTTP",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),

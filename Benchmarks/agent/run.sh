@@ -20,6 +20,7 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+: > "$tmp/none"
 taskset -c 1 redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --dir "$tmp" >/dev/null &
 redis_pid=$!
 until redis-cli -p "$rport" ping >/dev/null 2>&1; do sleep 0.05; done

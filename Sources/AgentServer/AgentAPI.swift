@@ -1,4 +1,5 @@
 import Hummingbird
+import JSON
 import HTTPTypes
 import Logging
 import NIOCore
@@ -187,7 +188,7 @@ public final class AgentAPI: @unchecked Sendable {
                 var value: JSONValue?
                 if !bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0a || $0 == 0x0d || $0 == 0x09 }) {
                     do { value = try JSONValue.parse(bytes) } catch {
-                        throw APIError.badRequest("the body is not valid JSON: \(error.message)")
+                        throw APIError.badRequest("the body is not valid JSON: \((error as? JSONError)?.message ?? "\(error)")")
                     }
                     bodyText = String(decoding: bytes.prefix(1024), as: UTF8.self)
                 }

@@ -44,6 +44,8 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// Headers arrived and the body's end has not.
     var readingBody = false
     var timer: Scheduled<Void>?
+    /// A refusal or a timeout was answered: what the client still sends is dropped.
+    var closing = false
 
     init(limits: ConnectionLimits, logger: Logger) {
         self.limits = limits
@@ -92,7 +94,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if refused { return }
+        if refused || closing { return }
         switch unwrapInboundIn(data) {
         case .head:
             readingBody = true
@@ -150,8 +152,16 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         head.headerFields[.contentLength] = String(body.count)
         head.headerFields[.connection] = "close"
         answering = true
+        closing = true
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(bytes: body))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+        // Half-close first: the answer is not lost to a reset when the client's request is still
+        // unread here; the connection is closed for good a second later.
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+            let context = loopBound.value
+            context.close(mode: .output, promise: nil)
+            context.eventLoop.scheduleTask(in: .seconds(1)) { context.close(promise: nil) }
+        }
     }
 }

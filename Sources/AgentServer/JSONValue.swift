@@ -26,9 +26,10 @@ public indirect enum JSONValue: Equatable, Sendable {
     }
 
     /// Parses `bytes` with opsh's JSON parser (depth-limited); throws its message on bad input.
-    public static func parse(_ bytes: [UInt8], maxDepth: Int = 32) throws(JSONError) -> JSONValue {
+    /// Throws JSONError.
+    public static func parse(_ bytes: [UInt8], maxDepth: Int = 32) throws -> JSONValue {
         // the tape borrows the input: the tree is made while the buffer is alive
-        try bytes.withUnsafeBytes { (buf) throws(JSONError) -> JSONValue in
+        try bytes.withUnsafeBytes { (buf) throws -> JSONValue in
             var tape = JSONTape()
             try tape.parse(buf, options: JSONParseOptions(maxDepth: maxDepth, maxInputSize: bytes.count + 1))
             var i = tape.rootIndex

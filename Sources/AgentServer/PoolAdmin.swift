@@ -65,7 +65,7 @@ public final class PoolAdmin: @unchecked Sendable {
                                            ("memory", "maxmemory"), ("stats", "total_commands_processed"),
                                            ("stats", "instantaneous_ops_per_sec"), ("stats", "keyspace_hits"), ("stats", "keyspace_misses"),
                                            ("stats", "rejected_connections"), ("replication", "role")] {
-                        if let value = info[section: section]?[key] { server.append((key, Self.json(value))) }
+                        if let value = info[section]?[key] { server.append((key, Self.json(value))) }
                     }
                     fields.append(("server", .object(server)))
                 } else {
@@ -431,7 +431,7 @@ public final class PoolAdmin: @unchecked Sendable {
             let from = v.stats.capacity
             do throws(PoolError) { try v.resize(Int(n)) } catch { throw .badRequest(error.message) }
             if temporary {
-                let original = temporary(target: v.target, from: from)
+                let original = originalSize(target: v.target, from: from)
                 schedule(after) { [weak self] in
                     guard let self else { return }
                     let back = self.temporary.withLock { $0.removeValue(forKey: v.target) }
@@ -447,7 +447,7 @@ public final class PoolAdmin: @unchecked Sendable {
     }
 
     /// The size a temporary change returns to: the first one's original when changes stack.
-    func temporary(target: String, from: Int) -> Int {
+    func originalSize(target: String, from: Int) -> Int {
         temporary.withLock { t in
             if let o = t[target] { return o }
             t[target] = from

@@ -64,19 +64,26 @@ public final class PoolHistory: @unchecked Sendable {
                 }
             }
             let last = rows.last
-            pools.append((target, .object([
-                ("snapshots", .integer(rows.count)),
-                ("affinity_score_mean", affinity.isEmpty ? .null : .double(affinity.reduce(0, +) / Double(affinity.count))),
-                ("affinity_score_latest", last.map { .double(d($0, 4)) } ?? .null),
-                ("affinity_hit_rate", hits + misses > 0 ? .double(hits / (hits + misses)) : .null),
-                ("patterns_latest", last.map { .integer(Int(d($0, 7))) } ?? .null),
-                ("calls", .double(calls)), ("failed", .double(failed)),
-                ("throughput", seconds > 0 ? .double(calls / seconds) : .null),
-                ("p95_latency_seconds", p95.isEmpty ? .null : .double(p95.reduce(0, +) / Double(p95.count) / 1000)),
-                ("breaker_opens", .double(opens)),
-                ("breaker_latest", last?[8].text.map { .string($0) } ?? .null),
-                ("accuracy_trend", .array(Array(trend.suffix(10)))),
-            ])))
+            let mean: JSONValue = affinity.isEmpty ? .null : .double(affinity.reduce(0, +) / Double(affinity.count))
+            let latest: JSONValue = last.map { .double(d($0, 4)) } ?? .null
+            let hitRate: JSONValue = hits + misses > 0 ? .double(hits / (hits + misses)) : .null
+            let patterns: JSONValue = last.map { .integer(Int(d($0, 7))) } ?? .null
+            let throughput: JSONValue = seconds > 0 ? .double(calls / seconds) : .null
+            let p95mean: JSONValue = p95.isEmpty ? .null : .double(p95.reduce(0, +) / Double(p95.count) / 1000)
+            let breaker: JSONValue = last?[8].text.map { .string($0) } ?? .null
+            var fields: [(String, JSONValue)] = [("snapshots", .integer(rows.count))]
+            fields.append(("affinity_score_mean", mean))
+            fields.append(("affinity_score_latest", latest))
+            fields.append(("affinity_hit_rate", hitRate))
+            fields.append(("patterns_latest", patterns))
+            fields.append(("calls", .double(calls)))
+            fields.append(("failed", .double(failed)))
+            fields.append(("throughput", throughput))
+            fields.append(("p95_latency_seconds", p95mean))
+            fields.append(("breaker_opens", .double(opens)))
+            fields.append(("breaker_latest", breaker))
+            fields.append(("accuracy_trend", .array(Array(trend.suffix(10)))))
+            pools.append((target, .object(fields)))
         }
         return .object([("week_ending", .string(PoolHistory.isoDate(now))), ("days", .double(days)), ("pools", .object(pools))])
     }

@@ -26,7 +26,7 @@ enum ProcessMetrics {
         }
         metric("process_open_fds", "gauge", "Number of open file descriptors.", Double(openDescriptors()))
         var lim = rlimit()
-        if getrlimit(RLIMIT_NOFILE, &lim) == 0 {
+        if getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &lim) == 0 {
             metric("process_max_fds", "gauge", "Maximum number of open file descriptors.", Double(lim.rlim_cur))
         }
         return out

@@ -1,6 +1,7 @@
 import Engine
 import Glibc
 import Hummingbird
+import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import NIOCore

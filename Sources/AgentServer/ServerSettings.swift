@@ -89,7 +89,7 @@ public struct ServerSettings: Sendable, Equatable {
         }
         if let v = try number("agent_rate_limit_per_key", min: 0) { rateLimitPerKey = v }
         if let v = try number("agent_rate_limit_per_address", min: 0) { rateLimitPerAddress = v }
-        if let v = try number("agent_max_body_bytes", min: 16, max: 64 << 20) { maxBodyBytes = Int(v) }
+        if let v = try number("agent_max_body_bytes", min: 16, max: 67_108_864) { maxBodyBytes = Int(v) }
         if let v = try number("agent_body_timeout", min: 0.1, max: 3600) { bodyTimeout = v }
         if let v = try number("agent_idle_timeout", min: 1, max: 86400) { idleTimeout = v }
         if let v = try number("agent_max_connections", min: 1, max: 100_000) { maxConnections = Int(v) }

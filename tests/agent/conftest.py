@@ -86,6 +86,7 @@ class Agent:
         }
         self.settings.update(settings)
         self.write_config(self.settings)
+        (tmp / "none.env").write_text("")
         self.log = open(tmp / "agent.log", "wb")
         env = dict(os.environ, HOME=str(tmp), XDG_CONFIG_HOME=str(tmp / "xdg"))
         self.proc = subprocess.Popen([str(AGENT), "--config", str(self.config), "--env-file", str(tmp / "none.env"),
