@@ -121,7 +121,8 @@ public enum ServerMain {
         let housekeeping = Housekeeping(api: api, pools: pools, history: poolHistory, logger: logger)
         let reloader = Reloader(api: api, args: args, logger: logger)
         let group = ServiceGroup(configuration: .init(
-            services: [housekeeping, reloader, DrainOnShutdown(api: api, logger: logger), app],
+            // shut down last to first: draining is marked before the server stops and waits
+            services: [housekeeping, reloader, app, DrainOnShutdown(api: api, logger: logger)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()

@@ -30,6 +30,9 @@ function M.call(args, method, path, body)
   return r.json
 end
 
+--- A JSON number, or nil (for null).
+local function num(v) return type(v) == "number" and v or nil end
+
 local function chosen(args, target) return args.target == "all" or args.target == target end
 
 --- Calls the agent; on failure reports UNKNOWN pool.agent and returns nil.
@@ -82,8 +85,8 @@ function M.health(args, ctx)
       end
       for _, m in ipairs(model.models) do
         if m.target == target then
-          if m.mase then
-            local msg = string.format("MASE %.2f (%s), accuracy %.2f; %d samples, %d since the last training", m.mase, m.source, m.accuracy or 0, m.samples, m.training_samples)
+          if num(m.mase) then
+            local msg = string.format("MASE %.2f (%s), accuracy %.2f; %d samples, %d since the last training", m.mase, m.source, num(m.accuracy) or 0, m.samples, m.training_samples)
             if m.mase > 1 then ctx:warn(name .. ".model", msg .. ": worse than the last value (pool/retrain)", { mase = m.mase })
             else ctx:ok(name .. ".model", msg, { mase = m.mase }) end
           else
@@ -165,7 +168,7 @@ function M.retrain(args, ctx)
     local name = "pool." .. r.target .. ".retrain"
     if v.status ~= "completed" then
       ctx:crit(name, string.format("%s on the agent: %s", v.status, tostring(v.error)))
-    elseif r.mase then
+    elseif num(r.mase) then
       ctx:ok(name, string.format("completed on the agent: %d samples in %.1f ms; held-out MASE %.2f", r.samples, r.duration_seconds * 1000, r.mase),
         { samples = r.samples, mase = r.mase })
     else
@@ -242,11 +245,13 @@ function M.weekly_review(args, ctx)
       if w.snapshots == 0 then
         ctx:unknown(name, "the agent has no snapshots of this pool in the last 7 days")
       else
-        if w.p95_latency_seconds ~= json.null and w.p95_latency_seconds then p95s[#p95s + 1] = w.p95_latency_seconds end
-        ctx:ok(name .. ".affinity", string.format("mean affinity score %s over %d snapshots", tostring(w.affinity_score_mean), w.snapshots))
+        if num(w.p95_latency_seconds) then p95s[#p95s + 1] = w.p95_latency_seconds end
+        ctx:ok(name .. ".affinity", num(w.affinity_score_mean) and string.format("mean affinity score %.2f over %d snapshots", w.affinity_score_mean, w.snapshots)
+          or string.format("no affinity score yet (%d snapshots)", w.snapshots))
         local check = (w.breaker_opens or 0) > 0 and ctx.warn or ctx.ok
-        check(ctx, name .. ".breaker", string.format("%d breaker openings", w.breaker_opens or 0), { opened = w.breaker_opens })
-        ctx:ok(name .. ".performance", string.format("%g calls, throughput %s calls/s", w.calls, tostring(w.throughput)), { throughput = w.throughput })
+        check(ctx, name .. ".breaker", string.format("%d breaker openings", w.breaker_opens), { opened = w.breaker_opens })
+        ctx:ok(name .. ".performance", string.format("%g calls, throughput %s calls/s", w.calls,
+          num(w.throughput) and string.format("%.2f", w.throughput) or "n/a"), { throughput = num(w.throughput) })
       end
     end
   end
@@ -256,7 +261,7 @@ function M.weekly_review(args, ctx)
     ml_model_accuracy = model.accuracy, ml_model_accuracy_measure = model.accuracy_measure,
     circuit_breaker_health = summary, affinity = weekly.pools, source = "agent " .. ops.agent_url(args) }
   local throughput = 0
-  for _, w in pairs(weekly.pools) do if type(w.throughput) == "number" then throughput = throughput + w.throughput end end
+  for _, w in pairs(weekly.pools) do throughput = throughput + (num(w.throughput) or 0) end
   report.throughput = throughput
   fs.write_atomic(args.output, json.encode(report) .. "\n")
   ctx:ok("pool.review.report", "weekly report written to " .. args.output)
