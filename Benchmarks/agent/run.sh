@@ -44,13 +44,14 @@ agent_pid=$!
 until curl -sf "http://127.0.0.1:$aport/health" >/dev/null; do sleep 0.1; done
 rss() { awk '/VmRSS/ {print $2}' /proc/$agent_pid/status; }
 run() {   # name, path, [header]
-  local name=$1 path=$2; shift 2
+  local name=$1 path=$2 file; shift 2
+  file="$tmp/$(printf %s "$name" | tr -c 'a-zA-Z0-9' _).txt"
   taskset -c 1 wrk -t"$THREADS" -c"$CONNECTIONS" -d2s "$@" "http://127.0.0.1:$aport$path" >/dev/null   # warm-up
-  taskset -c 1 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" "http://127.0.0.1:$aport$path" > "$tmp/$name.txt"
+  taskset -c 1 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" "http://127.0.0.1:$aport$path" > "$file"
   local rps p99 non2xx
-  rps=$(awk '/Requests\/sec/ {print $2}' "$tmp/$name.txt")
-  p99=$(awk '$1=="99%" {print $2}' "$tmp/$name.txt")
-  non2xx=$(awk '/Non-2xx/ {print $4}' "$tmp/$name.txt")
+  rps=$(awk '/Requests\/sec/ {print $2}' "$file")
+  p99=$(awk '$1=="99%" {print $2}' "$file")
+  non2xx=$(awk '/Non-2xx/ {print $4}' "$file")
   printf '%-34s %12s %10s %8s\n' "$name" "$rps" "$p99" "${non2xx:-0}"
   echo "$name $rps" >> "$tmp/rps"
 }
