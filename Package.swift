@@ -74,7 +74,7 @@ let package = Package(
         .target(name: "Docker", dependencies: ["HTTP", "EventLoop", "JSON"]),
         .target(name: "CSys"),
         .target(name: "Sys", dependencies: ["CSys"]),
-        .target(name: "TLS", dependencies: ["CDyn", "Crypto", "EventLoop"]),
+        .target(name: "TLS", dependencies: ["CDyn", "OpshCrypto", "EventLoop"]),
         .target(name: "Predict", dependencies: ["FileSystem"]),
         .target(name: "Store", dependencies: ["CDyn"]),
         .target(name: "History", dependencies: ["Store"]),
