@@ -9,9 +9,7 @@ public final class AuditLog: @unchecked Sendable {
     let db: Database
 
     public init(path: String) throws {
-        let dir = FileSystem.directory(of: path)
-        if !dir.isEmpty && dir != "." { try FileSystem.makeDirectories(dir, mode: 0o700) }
-        db = try Database(path: path)
+        db = try historyDatabase(path)
         try db.executeScript("""
             CREATE TABLE IF NOT EXISTS agent_api_audit (
                 id INTEGER PRIMARY KEY, at REAL NOT NULL, actor TEXT NOT NULL, role TEXT, address TEXT NOT NULL,
@@ -41,4 +39,11 @@ public final class AuditLog: @unchecked Sendable {
                  ("address", .string(r.address)), ("method", .string(r.method)), ("path", .string(r.path)),
                  ("body", r.body.map { .string($0) } ?? .null), ("status", .integer(r.status)), ("result", .string(r.result))])
     }
+}
+
+/// The history database at `path`, its directory made (0700) when missing.
+func historyDatabase(_ path: String) throws -> Database {
+    let dir = FileSystem.directory(of: path)
+    if !dir.isEmpty && dir != "." { try FileSystem.makeDirectories(dir, mode: 0o700) }
+    return try Database(path: path)
 }

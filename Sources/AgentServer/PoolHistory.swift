@@ -10,9 +10,7 @@ public final class PoolHistory: @unchecked Sendable {
     public static let keepDays = 8.0
 
     public init(path: String) throws {
-        let dir = FileSystem.directory(of: path)
-        if !dir.isEmpty && dir != "." { try FileSystem.makeDirectories(dir, mode: 0o700) }
-        db = try Database(path: path)
+        db = try historyDatabase(path)
         // its own table, created if missing: the runs' schema versions (user_version) stay theirs
         try db.executeScript("""
             CREATE TABLE IF NOT EXISTS agent_pool_snapshots (

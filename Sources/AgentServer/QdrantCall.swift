@@ -41,16 +41,7 @@ enum QdrantCall {
         case .success(let reply):
             return reply.status < 400 ? .success : QdrantPooling.outcome(code: "http", status: reply.status, message: "HTTP \(reply.status)")
         case .failure(let e):
-            let code: String
-            switch e.kind {
-            case .connect: code = "connect"
-            case .timeout: code = "timeout"
-            case .tls: code = "tls"
-            case .tooLarge: code = "too_large"
-            case .unavailable: code = "unavailable"
-            default: code = "transfer"
-            }
-            return QdrantPooling.outcome(code: code, status: nil, message: e.message)
+            return QdrantPooling.outcome(code: e.kind.code, status: nil, message: e.message)
         }
     }
 }
