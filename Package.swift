@@ -1,4 +1,4 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.1
 //
 // opsh: an embedded Lua 5.4 scripting host for operations.
 //
@@ -39,6 +39,18 @@ let package = Package(
     name: "opsh",
     products: [
         .executable(name: "opsh", targets: ["opsh"]),
+        .executable(name: "opsh-agent", targets: ["opsh-agent"]),
+    ],
+    dependencies: [
+        // The agent's HTTP server only (docs/agent.md): opsh itself links none of it.
+        // without its default traits: no swift-configuration (Hummingbird's config reader), which CI would build for nothing
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // C: the Lua interpreter and its border shim (LuaRuntime's alone), dlopen tables, syscalls.
@@ -49,19 +61,20 @@ let package = Package(
 
         // Native libraries: no Lua inside; each has its own Swift tests.
         .target(name: "EventLoop", dependencies: ["CDyn"]),
-        .target(name: "Crypto", dependencies: ["CDyn"]),
+        // Module OpshCrypto (Sources/Crypto): swift-crypto, in the agent's package graph, has a target named Crypto.
+        .target(name: "OpshCrypto", dependencies: ["CDyn"], path: "Sources/Crypto"),
         .target(name: "FileSystem"),
         .target(name: "YAML", dependencies: ["CDyn"]),
         .target(name: "JSON"),
         .target(name: "RESP", dependencies: ["CDyn", "EventLoop"]),
-        .target(name: "HTTP", dependencies: ["CDyn", "EventLoop", "Crypto"]),
+        .target(name: "HTTP", dependencies: ["CDyn", "EventLoop", "OpshCrypto"]),
         .target(name: "Pickle", dependencies: ["JSON"]),
         .target(name: "Qdrant", dependencies: ["JSON"]),
-        .target(name: "Archive", dependencies: ["CDyn", "JSON", "Crypto", "FileSystem"]),
+        .target(name: "Archive", dependencies: ["CDyn", "JSON", "OpshCrypto", "FileSystem"]),
         .target(name: "Docker", dependencies: ["HTTP", "EventLoop", "JSON"]),
         .target(name: "CSys"),
         .target(name: "Sys", dependencies: ["CSys"]),
-        .target(name: "TLS", dependencies: ["CDyn", "Crypto", "EventLoop"]),
+        .target(name: "TLS", dependencies: ["CDyn", "OpshCrypto", "EventLoop"]),
         .target(name: "Predict", dependencies: ["FileSystem"]),
         .target(name: "Store", dependencies: ["CDyn"]),
         .target(name: "History", dependencies: ["Store"]),
@@ -81,7 +94,7 @@ let package = Package(
         // The Lua border: the only target that touches Lua's C API.
         .target(name: "LuaRuntime", dependencies: ["CLua", "CLuaShim", "EventLoop"]),
         // The modules scripts see: the runtime's API and the native libraries only.
-        .target(name: "Modules", dependencies: ["LuaRuntime", "JSON", "RESP", "HTTP", "Pickle", "Qdrant", "Archive", "Docker", "Sys", "Crypto", "FileSystem", "YAML", "Predict", "Pool", "EventLoop", "TLS", "History", "LogScan", "Agent", "Schedule"]),
+        .target(name: "Modules", dependencies: ["LuaRuntime", "JSON", "RESP", "HTTP", "Pickle", "Qdrant", "Archive", "Docker", "Sys", "OpshCrypto", "FileSystem", "YAML", "Predict", "Pool", "EventLoop", "TLS", "History", "LogScan", "Agent", "Schedule"]),
 
         // Script catalog, runner, report, REPL; lua/ and stdlib/ are embedded at build time.
         .executableTarget(name: "EmbedGen", path: "Sources/EmbedGen"),
@@ -93,6 +106,23 @@ let package = Package(
 
         .executableTarget(name: "opsh", dependencies: ["Engine"],
                           linkerSettings: [.unsafeFlags(opshLinkFlags)]),
+        // The agent (docs/agent.md): its own executable, so opsh's start-up pays nothing for the
+        // HTTP server. AgentServer is the server (routes, access control, metrics, lifecycle) over the
+        // Engine's configuration and the native pool; opsh-agent only calls it.
+        .target(name: "AgentServer", dependencies: [
+            "Engine", "Pool", "Predict", "RESP", "Qdrant", "JSON", "OpshCrypto", "EventLoop", "Store", "FileSystem", "HTTP",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .executableTarget(name: "opsh-agent", dependencies: ["AgentServer"], path: "Sources/opsh-agent"),
         .executableTarget(name: "resp-bench", dependencies: ["RESP"], path: "Benchmarks/RESPBench"),
         .executableTarget(name: "cluster-bench", dependencies: ["RESP"], path: "Benchmarks/ClusterBench"),
         .executableTarget(name: "pool-bench", dependencies: ["Pool", "RESP"], path: "Benchmarks/pool",
@@ -100,7 +130,7 @@ let package = Package(
         .executableTarget(name: "predict-bench", dependencies: ["Predict"], path: "Benchmarks/PredictBench"),
 
         .testTarget(name: "LuaRuntimeTests", dependencies: ["LuaRuntime", "Modules", "CLua", "CLuaShim"]),
-        .testTarget(name: "CryptoTests", dependencies: ["Crypto"]),
+        .testTarget(name: "OpshCryptoTests", dependencies: ["OpshCrypto"], path: "Tests/CryptoTests"),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "HistoryTests", dependencies: ["History", "Store"]),
         .testTarget(name: "FileSystemTests", dependencies: ["FileSystem"]),

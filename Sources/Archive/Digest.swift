@@ -1,4 +1,4 @@
-import Crypto
+import OpshCrypto
 
 /// SHA-256 (Crypto's) for hashing archives and files in the same pass that writes or reads
 /// them, failing with the backup engine's own error when libcrypto is missing.

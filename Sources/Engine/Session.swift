@@ -122,3 +122,16 @@ final class Session {
     /// Loads a catalog entry's chunk and pushes the function.
     func load(_ entry: Catalog.Entry) throws(LuaError) { try entry.load(into: vm) }
 }
+
+extension Configuration {
+    /// The configuration exactly as `opsh run` resolves it (flags, environment, .env,
+    /// config.lua, defaults), for the programs beside opsh that read the same file (opsh-agent).
+    public static func resolve(configFile: String?, envFile: String?, settings: [(String, String)]) throws -> Configuration {
+        var o = Options()
+        o.configFile = configFile
+        o.envFile = envFile
+        o.settings = settings
+        return try Session(options: o).configuration
+    }
+}
+

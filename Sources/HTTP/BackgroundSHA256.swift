@@ -1,4 +1,4 @@
-import Crypto
+import OpshCrypto
 import Glibc
 
 /// SHA-256 of a download computed on a thread of its own, fed the bytes as they arrive.

@@ -1,5 +1,5 @@
 import CDyn
-import Crypto
+import OpshCrypto
 import EventLoop
 import Glibc
 
@@ -56,7 +56,24 @@ public struct HTTPResponse: Sendable {
 }
 
 public struct HTTPError: Error, Sendable, CustomStringConvertible {
-    public enum Kind: Sendable { case unavailable, connect, timeout, tls, tooLarge, file, transfer, badRequest, checksum }
+    public enum Kind: Sendable {
+        case unavailable, connect, timeout, tls, tooLarge, file, transfer, badRequest, checksum
+
+        /// The error code scripts and the pools see (err.code in Lua).
+        public var code: String {
+            switch self {
+            case .unavailable: return "unavailable"
+            case .connect: return "connect"
+            case .timeout: return "timeout"
+            case .tls: return "tls"
+            case .tooLarge: return "too_large"
+            case .file: return "file"
+            case .transfer: return "transfer"
+            case .badRequest: return "bad_request"
+            case .checksum: return "checksum"
+            }
+        }
+    }
     public let kind: Kind
     public let message: String
     public var description: String { message }

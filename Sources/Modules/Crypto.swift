@@ -1,4 +1,4 @@
-import Crypto
+import OpshCrypto
 import LuaRuntime
 
 /// `opsh.crypto`: what operations need of cryptography, on the Crypto library: SHA-256,
@@ -82,14 +82,7 @@ public enum CryptoModule {
     static let constantTimeEqual: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let a = try lua.checkBytes(1), b = try lua.checkBytes(2)
-            var diff = UInt8(a.count == b.count ? 0 : 1)
-            let n = max(a.count, b.count)
-            for i in 0..<n {
-                let x = i < a.count ? a[i] : 0
-                let y = i < b.count ? b[i] : 0
-                diff |= x ^ y
-            }
-            lua.push(diff == 0)
+            lua.push(ConstantTime.equal(a, b))
             return 1
         }
     }

@@ -1,4 +1,4 @@
-import Crypto
+import OpshCrypto
 import EventLoop
 import Glibc
 import HTTP
@@ -214,18 +214,7 @@ public enum HTTPModule {
     }
 
     static func failure(_ lua: Lua, _ e: HTTPError) -> Int32 {
-        let code: String
-        switch e.kind {
-        case .unavailable: code = "unavailable"
-        case .connect: code = "connect"
-        case .timeout: code = "timeout"
-        case .tls: code = "tls"
-        case .tooLarge: code = "too_large"
-        case .file: code = "file"
-        case .transfer: code = "transfer"
-        case .badRequest: code = "bad_request"
-        case .checksum: code = "checksum"
-        }
+        let code = e.kind.code
         return lua.failure(code: code, message: Redaction.redact(e.message))
     }
 

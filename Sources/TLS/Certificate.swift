@@ -1,5 +1,5 @@
 import CDyn
-import Crypto
+import OpshCrypto
 import Glibc
 
 /// What a certificate says, as values (no OpenSSL object outlives the call that read it).

@@ -1,4 +1,4 @@
-import Crypto
+import OpshCrypto
 import Foundation
 import XCTest
 

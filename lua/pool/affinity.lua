@@ -40,7 +40,7 @@ return {
     .. "Clearing and optimizing change this run's affinity tables only; pool_state_dir/<target>.model gets this run's load "
     .. "sample (not under --dry-run).",
   run = function(a, ctx)
-    if ops.refuse_agent(a, ctx) then return end
+    if ops.via_agent("affinity", a, ctx) then return end
     local opsh = require "opsh"
     local targets = ops.open(a, ops.load_state())
     for _, t in ipairs(targets) do

@@ -35,7 +35,7 @@ return {
     .. "and makes two PING / GET /healthz calls). configure writes the breaker settings to pool_state_dir/state.json, reset "
     .. "removes them (later pool procedures then use the defaults); neither is written under --dry-run.",
   run = function(a, ctx)
-    if ops.refuse_agent(a, ctx) then return end
+    if ops.via_agent("breaker", a, ctx) then return end
     local state = ops.load_state()
     if a.action == "configure" then
       local cfg = {}

@@ -31,7 +31,7 @@ return {
     .. "(default ~/.local/state/opsh/pool): each pool's load predictor (<target>.model) and one history entry in "
     .. "state.json (p95, calls, accuracy, breaker transitions) that pool/weekly-review reads; nothing under --dry-run.",
   run = function(a, ctx)
-    if ops.refuse_agent(a, ctx) then return end
+    if ops.via_agent("health", a, ctx) then return end
     local state = ops.load_state()
     local targets = ops.open(a, state)
     for _, t in ipairs(targets) do

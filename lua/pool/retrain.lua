@@ -22,7 +22,7 @@ return {
   notes = "Changes nothing on the servers. Retrains the predictor of each of opsh's pools and saves it to "
     .. "pool_state_dir/<target>.model (atomically); nothing is trained or written under --dry-run.",
   run = function(a, ctx)
-    if ops.refuse_agent(a, ctx) then return end
+    if ops.via_agent("retrain", a, ctx) then return end
     local state = ops.load_state()
     local targets = ops.open(a, state)
     for _, t in ipairs(targets) do

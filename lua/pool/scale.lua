@@ -35,7 +35,7 @@ return {
     .. "pool_state_dir/pool-scaling-review.json, and schedules the review as a one-shot job in the agent's history "
     .. "(agent_history_db); nothing under --dry-run. It does not touch the application's own pool.",
   run = function(a, ctx)
-    if ops.refuse_agent(a, ctx) then return end
+    if ops.via_agent("scale", a, ctx) then return end
     local review_path = ops.path("pool-scaling-review.json")
     if a.action == "review" then
       local text = fs.read(review_path)

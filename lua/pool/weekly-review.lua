@@ -31,7 +31,7 @@ return {
   notes = "Changes nothing on the servers. Reads pool_state_dir/state.json and writes the report to --output (atomically; "
     .. "not under --dry-run).",
   run = function(a, ctx)
-    if ops.refuse_agent(a, ctx) then return end
+    if ops.via_agent("weekly_review", a, ctx) then return end
     local state = ops.load_state()
     local since = time.now() - a.days * 86400
     local report = { week_ending = os.date("!%Y-%m-%d"), pools = {} }

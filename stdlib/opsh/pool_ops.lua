@@ -26,14 +26,24 @@ M.ARGS = {
   { name = "redis_url", help = "Redis URL (default: the configured redis_url)" },
   { name = "qdrant_url", help = "Qdrant URL (default: the configured qdrant_url)" },
   { name = "max", type = "integer", default = 10, help = "the pools' maximum size" },
-  { name = "agent", help = "the opsh agent's URL, to act on its pools (not available yet: issue 16)" },
+  { name = "agent", help = "the opsh agent's URL (default: the configured agent_url): act on the agent's long-lived pools through its API instead of this run's own" },
 }
 
---- Refuses --agent: there is no agent to ask yet. Returns true when it reported.
-function M.refuse_agent(args, ctx)
-  if not args.agent then return false end
-  ctx:unknown("pool.agent", "no opsh agent is available yet (it is issue 16): --agent " .. args.agent
-    .. " cannot be used; run without --agent to act on the pools this run makes against the configured endpoints")
+--- The agent to act through: --agent, else the configured agent_url, else nil (this run's own pools).
+function M.agent_url(args)
+  local u = args.agent
+  if u == nil or u == "" then
+    local ok, v = pcall(config.get, "agent_url")
+    u = ok and v or nil
+  end
+  if u == nil or u == "" then return nil end
+  return (tostring(u):gsub("/+$", ""))
+end
+
+--- Runs the procedure's agent form (opsh.pool_agent) when an agent is named. Returns true when it did.
+function M.via_agent(name, args, ctx)
+  if not M.agent_url(args) then return false end
+  require("opsh.pool_agent")[name](args, ctx)
   return true
 end
 

@@ -1,0 +1,3 @@
+import AgentServer
+
+await ServerMain.main()
