@@ -152,13 +152,18 @@ final class AgentProcessTests: XCTestCase {
         XCTAssertEqual((list.first?["last_run"] as? [String: Any])?["status"] as? String, "warning")
     }
 
+    /// `opsh agent` hands over to opsh-agent beside it (its answer to a bad --listen proves it
+    /// ran), and says so plainly when it is not there.
     func testAgentCommandNeedsTheServerExecutable() {
-        let r = Harness.run(["agent", "--listen", "127.0.0.1:1"])
+        // an address that cannot be one: the server refuses it at once, nothing listens
+        let r = Harness.run(["agent", "--listen", "127.0.0.1:99999"])
         if FileManager.default.isExecutableFile(atPath: Harness.binary.deletingLastPathComponent().appendingPathComponent("opsh-agent").path) {
-            return   // the server is built: its own tests start it
+            XCTAssertNotEqual(r.status, 0)
+            XCTAssertTrue(r.stderr.contains("opsh-agent: --listen: '127.0.0.1:99999' is not ADDR:PORT"), r.stderr)
+        } else {
+            XCTAssertEqual(r.status, 3)
+            XCTAssertTrue(r.stderr.contains("the agent server is not installed: no executable"), r.stderr)
         }
-        XCTAssertEqual(r.status, 3)
-        XCTAssertTrue(r.stderr.contains("the agent server is not installed: no executable"), r.stderr)
     }
 
     func testBadAgentConfigurationIsNamed() {
