@@ -181,9 +181,11 @@ final class SystemProcedureTests: XCTestCase {
         // other disks have no history: unknown, and so the run
         XCTAssertEqual(r.status, c.values.contains { $0["status"] as? String == "unknown" } ? 3 : 1)
         // a shorter window sees fewer samples; a window with none is unknown
-        let r2 = Harness.run(["--json", "run", "system/capacity", "--since", "3d", "--min_samples", "3"], env: ["OPSH_STATE_DIR": state])
+        // (about 30 days left, a little more the later it runs: a warning limit of 31, not the
+        // default 30, so the seconds between the backfill and this run cannot decide it)
+        let r2 = Harness.run(["--json", "run", "system/capacity", "--since", "3d", "--min_samples", "3", "--days_warn", "31"], env: ["OPSH_STATE_DIR": state])
         XCTAssertEqual(metrics(checks(r2), "system.capacity.disk./")["samples"] as? Int, 3, r2.stdout)
-        XCTAssertEqual(status(checks(r2), "system.capacity.disk./"), "warning")    // 30 days left: within the default 30
+        XCTAssertEqual(status(checks(r2), "system.capacity.disk./"), "warning")    // about 30 days left: within 31
         let fresh = Harness.run(["--json", "run", "system/capacity"], env: ["OPSH_STATE_DIR": stateDir()])
         XCTAssertEqual(fresh.status, 3)
         XCTAssertEqual(status(checks(fresh), "system.capacity.memory"), "unknown")
