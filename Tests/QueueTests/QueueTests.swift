@@ -139,7 +139,7 @@ final class QueueTests: XCTestCase {
         for id in ["stays", "leaves"] { XCTAssertEqual(cli(["ZADD", "arq:queue", far, id]).status, 0) }
         let p = Process()
         p.executableURL = Harness.binary
-        p.arguments = ["--json", "run", "queue/status", "--rate", "4"]
+        p.arguments = ["--json", "run", "queue/status", "--rate", "10"]
         p.environment = Harness.environment(["TASK_QUEUE_REDIS_URL": dsn])
         let out = Pipe()
         p.standardOutput = out
