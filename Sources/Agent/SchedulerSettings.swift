@@ -90,16 +90,18 @@ public struct SchedulerSettings: Sendable {
 
     /// The guide's scheduled work ("Daily Operations", "Maintenance Procedures", "Backup and
     /// Recovery"): BACKUP_SCHEDULE's daily backup at 02:00, the hourly Qdrant snapshot of the
-    /// 1-hour RPO, the daily health check, the log cleanup in the daily window, the weekly
-    /// database optimisation in the weekly window and the monthly full backup in the monthly
-    /// window. config.lua's `agent_jobs` changes any of them (`name = false` removes one).
+    /// 1-hour RPO, the daily health check, the log cleanup in the daily window, and the weekly,
+    /// monthly and quarterly maintenance runs (maintenance/*: the guide's steps, the monthly
+    /// full backup among them) in their windows. config.lua's `agent_jobs` changes any of them
+    /// (`name = false` removes one).
     public static let defaultJobs: [(name: String, procedure: String, schedule: String, timeout: Double)] = [
         ("backup-daily", "backup/daily", "0 2 * * *", 7200),
         ("qdrant-snapshot", "qdrant/snapshot", "0 * * * *", 1800),
         ("daily-check", "daily/check", "0 6 * * *", 900),
         ("log-cleanup", "logs/archive", "daily", 1800),
-        ("weekly-maintenance", "qdrant/optimize", "weekly", 3600),
-        ("monthly-maintenance", "backup/weekly", "monthly", 10800),
+        ("weekly-maintenance", "maintenance/weekly", "weekly", 3600),
+        ("monthly-maintenance", "maintenance/monthly", "monthly", 10800),
+        ("quarterly-maintenance", "maintenance/quarterly", "quarterly", 10800),
     ]
 
     /// Resolves the settings from the configuration's values (config.lua, .env, environment,

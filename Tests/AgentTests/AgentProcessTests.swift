@@ -148,7 +148,8 @@ final class AgentProcessTests: XCTestCase {
         let jobs = Harness.run(["agent", "jobs", "--json"], env: env)
         let list = try JSONSerialization.jsonObject(with: Data(jobs.stdout.utf8)) as! [[String: Any]]
         XCTAssertEqual(list.map { $0["name"] as! String },
-                       ["backup-daily", "qdrant-snapshot", "daily-check", "log-cleanup", "weekly-maintenance", "monthly-maintenance"])
+                       ["backup-daily", "qdrant-snapshot", "daily-check", "log-cleanup", "weekly-maintenance", "monthly-maintenance",
+                        "quarterly-maintenance"])
         XCTAssertEqual((list.first?["last_run"] as? [String: Any])?["status"] as? String, "warning")
     }
 

@@ -59,7 +59,8 @@ final class WindowTests: XCTestCase {
     }
 
     func testBuiltInMaintenanceProceduresDeclareTheirWindows() {
-        for (name, window) in [("qdrant/optimize", "weekly"), ("redis/cache-optimize", "weekly"), ("logs/archive", "daily")] {
+        for (name, window) in [("qdrant/optimize", "weekly"), ("redis/cache-optimize", "weekly"), ("logs/archive", "daily"),
+                               ("maintenance/weekly", "weekly"), ("maintenance/monthly", "monthly"), ("maintenance/quarterly", "quarterly")] {
             let r = Harness.run(["help", name])
             XCTAssertTrue(r.stdout.contains("maintenance window: \(window)"), name + ": " + r.stdout)
         }

@@ -62,14 +62,20 @@ final class GuideCoverageTests: XCTestCase {
     }
 
     func testAnItemNobodyDoesIsAnError() {
-        // the coverage against an empty catalog: every claimed item loses its procedure
+        // the coverage against an empty catalog: every claimed item loses its procedure; an
+        // item another issue plans to build is not an error (one is added: every item of the
+        // guide may be built by now)
         let r = Harness.run(["-e", """
+        local items = require "opsh.guide_items"
+        table.insert(items.items, { id = "later.1", section = "Later", text = "done by a later issue", line = 1, planned = "later/thing", issue = 99 })
         local rows, errors = require("opsh.coverage").build({})
         for _, e in ipairs(errors) do print(e) end
+        for _, row in ipairs(rows) do if row.item.id == "later.1" then print("later.1 is " .. row.state) end end
         """])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("guide item daily-checklist.5 (5. Check logs for errors) has no procedure, no plan and no reason"), r.stdout)
-        XCTAssertFalse(r.stdout.contains("guide item maintenance-windows.1 "), "an item planned in another issue is not an error")
+        XCTAssertTrue(r.stdout.contains("later.1 is in progress"), r.stdout)
+        XCTAssertFalse(r.stdout.contains("later.1 ("), "an item planned in another issue is not an error")
     }
 
     func testProceduresDocIsUpToDate() throws {

@@ -2,7 +2,7 @@ import Foundation
 import OpshTestSupport
 import XCTest
 
-/// maintenance/weekly, maintenance/monthly and maintenance/packages: the guide's steps in order,
+/// maintenance/weekly, monthly, quarterly and maintenance/packages: the guide's steps in order,
 /// a report per step, a step that cannot run reported and the next one still run. A stand-in
 /// `apt` on PATH lists the upgradable packages, so the result does not depend on this machine.
 final class MaintenanceTests: XCTestCase {
@@ -84,5 +84,42 @@ final class MaintenanceTests: XCTestCase {
         XCTAssertNotNil(c.keys.first { $0.hasPrefix("system.capacity") }, "step 5 runs system/capacity: \(c.keys.sorted())")
         let names = checks(r).map { $0["name"] as! String }
         XCTAssertEqual(names.filter { $0.hasPrefix("step.") }, ["step.1", "step.2", "step.3", "step.4", "step.5"])
+    }
+
+    func testQuarterlyRunsItsStepsAndKeepsToItsWindow() throws {
+        // a security update waiting, a certificate of the configuration expiring in 10 days
+        // (its own CA), a real Redis without a password, Qdrant without an API key, no Docker
+        // engine: steps 1 and 3 warn, step 2 finds both open doors but cannot read the containers
+        // (UNKNOWN, the worst), step 4 cannot run
+        let redis = try RedisServer()
+        let qdrant = try QdrantStandin()
+        let cert = try TestCertificates().selfSigned("soon", cn: "soon.test", days: 10)
+        let config = Harness.write("return { tls_files = { '\(cert)' }, tls_ca_file = '\(cert)' }", to: "config.lua")
+        let env = ["REDIS_URL": redis.url, "QDRANT_URL": qdrant.url, "DOCKER_HOST": "unix:///nonexistent/docker.sock",
+                   "PATH": fakeApt("openssl/stable-security 3 amd64 [upgradable from: 2]\n")]
+        let r = Harness.run(["--json", "--yes", "--config", config, "run", "maintenance/quarterly"], env: env, timeout: 300)
+        XCTAssertEqual(r.status, 3, r.stdout + r.stderr)
+        let c = byName(r)
+        let expect = [("step.1", "1. Security patches: WARNING"), ("step.2", "2. Security configuration audit: UNKNOWN"),
+                      ("step.3", "3. Certificates: WARNING"), ("step.4", "4. Major updates (images): CRITICAL")]
+        for (name, prefix) in expect {
+            XCTAssertTrue((c[name]?["message"] as? String ?? "").hasPrefix(prefix), "\(name): \(c[name] ?? [:])")
+        }
+        XCTAssertEqual(c["audit.redis.requirepass"]?["status"] as? String, "critical", "step 2 audited the Redis it was given")
+        XCTAssertEqual(c["audit.qdrant.api_key"]?["status"] as? String, "critical", "and the Qdrant")
+        XCTAssertEqual(c["audit.docker"]?["status"] as? String, "unknown")
+        let names = checks(r).map { $0["name"] as! String }
+        XCTAssertEqual(names.filter { $0.hasPrefix("step.") }, ["step.1", "step.2", "step.3", "step.4"])
+        // outside the quarterly window (first Sunday of January, April, July, October 01:00-04:00
+        // UTC) it refuses to start, and with --dry-run it shows its steps without changing anything
+        let windows = Harness.run(["agent", "windows", "--json"])
+        let quarterly = try (JSONSerialization.jsonObject(with: Data(windows.stdout.utf8)) as! [[String: Any]]).first { $0["name"] as? String == "quarterly" }
+        if quarterly?["open"] as? Bool == false {
+            let refused = Harness.run(["--yes", "--config", config, "run", "maintenance/quarterly"],
+                                      env: env.merging(["OPSH_MAINTENANCE_WINDOWS": "enforce"]) { $1 })
+            XCTAssertEqual(refused.status, 3, refused.stdout + refused.stderr)
+            XCTAssertTrue(refused.stderr.contains("may only run in the quarterly maintenance window"), refused.stderr)
+            XCTAssertFalse(refused.stdout.contains("step.1"), "it did not run: \(refused.stdout)")
+        }
     }
 }

@@ -18,7 +18,7 @@ return {
   categories = { "logs", "maintenance", "destructive" },
   window = "daily",
   guide = {
-    "log-management.1", "log-management.2", "log-management.3", "log-management.5", "daily-tasks.10",
+    "maintenance-windows.1", "log-management.1", "log-management.2", "log-management.3", "log-management.5", "daily-tasks.10",
   },
   notes = [[
 Writes: one new log archive (tier logs) in ROOT/logs. Deletes: files matching --pattern under

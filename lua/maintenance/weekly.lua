@@ -7,6 +7,7 @@
 --   3. cache optimization: redis/cache-optimize (the cache key pattern cleared in batches above
 --      the memory threshold, never the guide's FLUSHDB, refused where users or sessions live)
 --   5. system packages: maintenance/packages (what apt lists as upgradable; nothing upgraded)
+-- Runs in the weekly window (Sunday 02:00-03:00, the guide's Maintenance Windows) or with --force.
 -- A step that cannot run is UNKNOWN and the next one still runs. Destructive: step 3 deletes
 -- cache keys (--yes, or a prompt). --dry-run changes nothing.
 local procedure = require "opsh.procedure"
@@ -14,8 +15,9 @@ local procedure = require "opsh.procedure"
 return {
   description = "Weekly maintenance: Qdrant optimization, indexing and vacuum, cache optimization, system package updates; a report per step",
   categories = { "maintenance", "weekly", "destructive" },
+  window = "weekly",
   guide = {
-    "scheduled-maintenance.1", "scheduled-maintenance.2", "scheduled-maintenance.3",
+    "maintenance-windows.2", "scheduled-maintenance.1", "scheduled-maintenance.2", "scheduled-maintenance.3",
     "scheduled-maintenance.4", "scheduled-maintenance.5",
   },
   args = {
