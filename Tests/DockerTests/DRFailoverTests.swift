@@ -135,4 +135,46 @@ final class DRFailoverTests: XCTestCase {
         XCTAssertEqual(r.status, 2, r.stdout + r.stderr)
         XCTAssertTrue(r.stdout.contains("no cache failover is in force"), r.stdout)
     }
+
+    /// The vector database to the secondary Qdrant (two stand-ins): refused while the secondary
+    /// lacks a collection the primary holds, switched once it has it, and back.
+    func testVectorDatabaseFailsOverOnlyToASecondaryWithThePrimarysCollections() throws {
+        guard QdrantStandin.available else { throw XCTSkip("the Qdrant stand-in needs qdrant-edge-py (scripts/setup installs it)") }
+        let primary = try QdrantStandin(), secondary = try QdrantStandin()
+        defer { primary.stop(); secondary.stop() }
+        XCTAssertEqual(primary.seed("docs", points: 20).status, 0)
+        let dir = Harness.tempDir("drvec")
+        let envFile = Harness.write("QDRANT_URL=\(primary.url)\n", to: ".env", in: dir)
+        let config = Harness.write("""
+        return { compose_project = "\(project)", state_dir = "\(dir.path)/state",
+          failover = { env_file = "\(envFile)", vector_db = { secondary_url = "\(secondary.url)" } } }
+        """, to: "config.lua", in: dir)
+        let n = DockerEngine.name("api")
+        containers.append(n)
+        XCTAssertEqual(DockerEngine.docker(["run", "-d", "--name", n, "--label", "com.docker.compose.project=\(project)",
+                                            "--label", "com.docker.compose.service=api", "-e", "QDRANT_URL=\(primary.url)",
+                                            DockerEngine.image, "sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]).status, 0)
+        func failover(_ args: [String]) -> Run {
+            Harness.run(["--config", config, "run", "dr/failover", "--what", "vector_db"] + args,
+                        env: ["QDRANT_URL": primary.url, "DOCKER_HOST": "unix://" + DockerEngine.socket], timeout: 180)
+        }
+        var r = failover([])
+        XCTAssertEqual(r.status, 2, r.stdout + r.stderr)
+        XCTAssertTrue(r.stdout.contains("lacks collection(s) docs"), r.stdout)
+        XCTAssertEqual(try String(contentsOfFile: envFile, encoding: .utf8), "QDRANT_URL=\(primary.url)\n")
+        XCTAssertTrue(env(n).contains("QDRANT_URL=\(primary.url)"))
+
+        XCTAssertEqual(secondary.seed("docs", points: 20).status, 0)
+        r = failover([])
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertTrue(r.stdout.contains("is ready with every collection of the primary"), r.stdout)
+        XCTAssertTrue(env(n).contains("QDRANT_URL=\(secondary.url)"), "\(env(n))")
+        XCTAssertEqual(try String(contentsOfFile: envFile, encoding: .utf8), "QDRANT_URL=\(secondary.url)\n")
+        XCTAssertEqual(try String(contentsOfFile: dir.path + "/state/failover.env", encoding: .utf8), "qdrant_url=\(secondary.url)\n")
+
+        r = failover(["--back"])
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertTrue(env(n).contains("QDRANT_URL=\(primary.url)"), "\(env(n))")
+        XCTAssertEqual(try String(contentsOfFile: envFile, encoding: .utf8), "QDRANT_URL=\(primary.url)\n")
+    }
 }

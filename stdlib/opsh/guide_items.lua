@@ -254,7 +254,7 @@ return {
     ["config/version"] = { "BackupProcedureTests.testConfigVersionWritesMetadata", "ExamplesTests.testBackupFreshnessWritesValidPrometheusText", "BackupProcedureTests.testDryRunWritesNothing" },
     ["daily/check"] = { "DailyCheckTests.testDailyCheckRunsEveryPartAndReportsInTheGuidesOrder", "DailyCheckTests.testTwoStalledServicesAreReportedWithoutStallingTheCheck" },
     ["dr/data-recovery"] = { "DRDataRecoveryTests.testWritersStoppedRecoveredVerifiedAndResumed", "DRDataRecoveryTests.testAVerificationFailureLeavesTheWritersStopped" },
-    ["dr/failover"] = { "DRFailoverTests.testCacheFailsOverToTheBackupRedisAndBack", "DRFailoverTests.testATargetThatFailsItsCheckChangesNothing" },
+    ["dr/failover"] = { "DRFailoverTests.testCacheFailsOverToTheBackupRedisAndBack", "DRFailoverTests.testATargetThatFailsItsCheckChangesNothing", "DRFailoverTests.testVectorDatabaseFailsOverOnlyToASecondaryWithThePrimarysCollections" },
     ["dr/lockdown"] = { "DRLockdownTests.testLockdownRotatesDisablesRekeysStopsIngressAndTouchesNothingElse", "DRLockdownTests.testABreakGlassUserThatIsNotAnEnabledAdminChangesNothing" },
     ["dr/objectives"] = { "DRObjectivesTests.testRecoveryPointsAndTheDrill", "DRObjectivesTests.testObjectivesFromTheConfigurationAreChecked" },
     ["incident/classify"] = { "IncidentTests.testClassificationFollowsTheGuidesDefinitions" },

@@ -101,3 +101,5 @@ function services.containers_of(d, names, project) end
 ---@return {service: string, id: string, name: string}[] done, {service: string, name: string, err: any}|nil failed
 function services.recreate_with_env(d, list, env, timeout) end
 
+
+return services
