@@ -81,7 +81,9 @@ end
 local function check_qdrant(ctx, url, from)
   local q = qdrant.connect { url = url, timeout = 5 }
   local ready, err = q:ready()
-  if not ready then return ctx:crit("failover.target", url .. " is not ready: " .. tostring(err or "readyz failed")) end
+  if not (ready and ready.ok) then
+    return ctx:crit("failover.target", url .. " is not ready: " .. tostring(err or ("readyz answered HTTP " .. tostring(ready.status))))
+  end
   local names, nerr = q:collections()
   if not names then return ctx:crit("failover.target", url .. " does not list its collections: " .. tostring(nerr)) end
   local have = {}
@@ -129,7 +131,7 @@ return {
   categories = { "dr", "failover", "intrusive" },
   guide = { "business-continuity.2" },
   notes = "Changes: REDIS_URL (cache) or QDRANT_URL (vector_db) in the application's environment file (failover.env_file,\n"
-    .. "else the .env beside the compose file; rewritten atomically, the previous file kept as .env.before-failover-<time>);\n"
+    .. "else the .env beside the compose file; rewritten atomically, the previous file kept as .env.before-failover-<time>-<hex>);\n"
     .. "the application's containers (failover.services, default api and task-worker) of the compose project only, each\n"
     .. "recreated with the new value (same name, image, mounts, labels; put back when it does not come up, and then the\n"
     .. "others and the file go back too); state_dir/failover.json (the record) and state_dir/failover.env (the endpoint\n"
@@ -192,7 +194,7 @@ return {
     -- 2. the application's environment file
     local kept
     if file then
-      local r, err = dotenv.set(file, env_name, to, { keep = ".before-failover-" .. os.date("!%Y%m%dT%H%M%SZ") })
+      local r, err = dotenv.set(file, env_name, to, { keep = ".before-failover-" .. os.date("!%Y%m%dT%H%M%SZ") .. "-" .. crypto.random_hex(2) })
       if not r then return ctx:crit("failover.env", tostring(err) .. "; nothing switched") end
       kept = r.kept
       ctx:ok("failover.env", string.format("%s: %s=%s (the previous file kept as %s)", file, env_name, to, kept))

@@ -70,7 +70,7 @@ local function qdrant_key(ctx, d, project, l, args)
     return ctx:crit("lockdown.qdrant_key", "no environment file (lockdown.env_file, or .env beside the compose file): no new Qdrant key was set")
   end
   local key = crypto.random_hex(32)
-  local stamp = ".before-lockdown-" .. os.date("!%Y%m%dT%H%M%SZ")
+  local stamp = ".before-lockdown-" .. os.date("!%Y%m%dT%H%M%SZ") .. "-" .. crypto.random_hex(2)
   local r, err = dotenv.set(file, SERVER_ENV, key, { keep = stamp })
   if r then r, err = dotenv.set(file, CLIENT_ENV, key) end
   if not r then return ctx:crit("lockdown.qdrant_key", tostring(err) .. ": no new Qdrant key was set") end
