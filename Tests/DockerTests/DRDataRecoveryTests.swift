@@ -13,10 +13,6 @@ final class DRDataRecoveryTests: XCTestCase {
     override func setUpWithError() throws { try DockerEngine.require() }
     override func tearDown() { DockerEngine.cleanup(containers: containers) }
 
-    func inspect(_ n: String, _ format: String) -> String {
-        DockerEngine.docker(["inspect", "-f", format, n]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
     func container(_ project: String, _ service: String, mount: String? = nil, script: String = "trap 'exit 0' TERM; while true; do sleep 1; done") -> String {
         let n = DockerEngine.name(service)
         containers.append(n)
@@ -63,8 +59,8 @@ final class DRDataRecoveryTests: XCTestCase {
         let s = stack()
         let api = container(project, "api"), worker = container(project, "task-worker")
         let foreign = container("opshdrrecother\(getpid())", "api")
-        let started = [api: inspect(api, "{{.State.StartedAt}}"), worker: inspect(worker, "{{.State.StartedAt}}")]
-        let foreignState = inspect(foreign, "{{.Id}} {{.State.StartedAt}}")
+        let started = [api: DockerEngine.inspect(api, "{{.State.StartedAt}}"), worker: DockerEngine.inspect(worker, "{{.State.StartedAt}}")]
+        let foreignState = DockerEngine.inspect(foreign, "{{.Id}} {{.State.StartedAt}}")
         let damaged = tree("\(s.work)/app")
 
         // the plan: the daily backup chosen, nothing stopped or changed
@@ -73,7 +69,7 @@ final class DRDataRecoveryTests: XCTestCase {
         XCTAssertTrue((r.checksByName["recovery.backup"]?["message"] as? String ?? "").contains("-daily"), r.stdout)
         XCTAssertTrue((r.checksByName["recovery.plan"]?["message"] as? String ?? "").contains("would stop api, task-worker"), r.stdout)
         XCTAssertEqual(tree("\(s.work)/app"), damaged)
-        XCTAssertEqual(inspect(api, "{{.State.StartedAt}}"), started[api])
+        XCTAssertEqual(DockerEngine.inspect(api, "{{.State.StartedAt}}"), started[api])
 
         r = recover(s.config)
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
@@ -92,10 +88,10 @@ final class DRDataRecoveryTests: XCTestCase {
         XCTAssertEqual(positions, positions.sorted(), "\(names)")
         XCTAssertEqual(tree("\(s.work)/app"), s.original, "the data is the good backup's, byte for byte")
         for n in [api, worker] {
-            XCTAssertEqual(inspect(n, "{{.State.Running}}"), "true")
-            XCTAssertNotEqual(inspect(n, "{{.State.StartedAt}}"), started[n], "\(n) was stopped and started again")
+            XCTAssertEqual(DockerEngine.inspect(n, "{{.State.Running}}"), "true")
+            XCTAssertNotEqual(DockerEngine.inspect(n, "{{.State.StartedAt}}"), started[n], "\(n) was stopped and started again")
         }
-        XCTAssertEqual(inspect(foreign, "{{.Id}} {{.State.StartedAt}}"), foreignState, "another project's api is untouched")
+        XCTAssertEqual(DockerEngine.inspect(foreign, "{{.Id}} {{.State.StartedAt}}"), foreignState, "another project's api is untouched")
         // the damaged state is kept in the emergency backup
         let emergency = Shell.run(["sh", "-c", "ls -d \(s.work)/backups/*-emergency"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         XCTAssertFalse(emergency.isEmpty)
@@ -125,7 +121,7 @@ final class DRDataRecoveryTests: XCTestCase {
         let verdict = c["recovery"]?["message"] as? String ?? ""
         XCTAssertTrue(verdict.contains("did not verify: the writers (api) stay STOPPED"), verdict)
         XCTAssertNil(c["start.\(api)"], "no writer is started after a failed verification")
-        XCTAssertEqual(inspect(api, "{{.State.Running}}"), "false", "the writer stays stopped")
-        XCTAssertEqual(inspect(rogue, "{{.State.Running}}"), "true", "what was not named is not touched")
+        XCTAssertEqual(DockerEngine.inspect(api, "{{.State.Running}}"), "false", "the writer stays stopped")
+        XCTAssertEqual(DockerEngine.inspect(rogue, "{{.State.Running}}"), "true", "what was not named is not touched")
     }
 }

@@ -14,12 +14,6 @@ final class DRFailoverTests: XCTestCase {
     override func setUpWithError() throws { try DockerEngine.require() }
     override func tearDown() { DockerEngine.cleanup(containers: containers) }
 
-    func inspect(_ n: String, _ format: String) -> String {
-        DockerEngine.docker(["inspect", "-f", format, n]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
-    func env(_ n: String) -> [String] { DockerEngine.docker(["exec", n, "env"]).stdout.split(separator: "\n").map(String.init) }
-
     /// A service container of `project`, as docker-compose labels it, with REDIS_URL set.
     func app(_ project: String, _ service: String, redisURL: String) -> String {
         let n = DockerEngine.name(service)
@@ -60,8 +54,8 @@ final class DRFailoverTests: XCTestCase {
         let envBefore = try String(contentsOfFile: s.env, encoding: .utf8)
         let api = app(project, "api", redisURL: primary.url)
         let foreign = app(foreignProject, "api", redisURL: primary.url)
-        let foreignID = inspect(foreign, "{{.Id}}"), foreignStarted = inspect(foreign, "{{.State.StartedAt}}")
-        let apiID = inspect(api, "{{.Id}}")
+        let foreignID = DockerEngine.inspect(foreign, "{{.Id}}"), foreignStarted = DockerEngine.inspect(foreign, "{{.State.StartedAt}}")
+        let apiID = DockerEngine.inspect(api, "{{.Id}}")
 
         // the plan: nothing changes
         var r = run(s.config, ["--what", "cache"], primary: primary.url, dry: true)
@@ -69,17 +63,17 @@ final class DRFailoverTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("would recreate \(api) with REDIS_URL=\(backup.url)"), r.stdout)
         XCTAssertFalse(r.stdout.contains(foreign), r.stdout)
         XCTAssertEqual(try String(contentsOfFile: s.env, encoding: .utf8), envBefore)
-        XCTAssertEqual(inspect(api, "{{.Id}}"), apiID)
+        XCTAssertEqual(DockerEngine.inspect(api, "{{.Id}}"), apiID)
         XCTAssertFalse(FileManager.default.fileExists(atPath: s.dir.path + "/state/failover.json"))
 
         // the failover
         r = run(s.config, ["--what", "cache"], primary: primary.url)
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
         XCTAssertTrue(r.stdout.contains("answers and takes writes"), r.stdout)
-        XCTAssertNotEqual(inspect(api, "{{.Id}}"), apiID, "recreated: a restart would not re-read the environment")
-        XCTAssertTrue(env(api).contains("REDIS_URL=\(backup.url)"), "\(env(api))")
-        XCTAssertTrue(env(api).contains("APP_MODE=prod"), "the rest of its environment is kept")
-        XCTAssertEqual(inspect(api, "{{.State.Running}} {{index .Config.Labels \"com.docker.compose.project\"}}"), "true \(project)")
+        XCTAssertNotEqual(DockerEngine.inspect(api, "{{.Id}}"), apiID, "recreated: a restart would not re-read the environment")
+        XCTAssertTrue(DockerEngine.environment(api).contains("REDIS_URL=\(backup.url)"), "\(DockerEngine.environment(api))")
+        XCTAssertTrue(DockerEngine.environment(api).contains("APP_MODE=prod"), "the rest of its environment is kept")
+        XCTAssertEqual(DockerEngine.inspect(api, "{{.State.Running}} {{index .Config.Labels \"com.docker.compose.project\"}}"), "true \(project)")
         XCTAssertEqual(try String(contentsOfFile: s.env, encoding: .utf8),
                        "# the stack's environment\nREDIS_URL=\(backup.url)\nOTHER=kept as is\n")
         XCTAssertEqual(Shell.run(["stat", "-c", "%a", s.env]).stdout, "640\n", "the file keeps its mode")
@@ -89,8 +83,8 @@ final class DRFailoverTests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: s.dir.path + "/state/failover.env", encoding: .utf8), "redis_url=\(backup.url)\n")
         XCTAssertEqual(opshRedisURL(s.config, primary: primary.url), backup.url, "opsh follows the failover")
         XCTAssertEqual(Shell.run(["redis-cli", "-p", "\(backup.port)", "--scan", "--pattern", "opsh:failover:*"]).stdout, "", "the probe key is gone")
-        XCTAssertEqual(inspect(foreign, "{{.Id}} {{.State.StartedAt}}"), "\(foreignID) \(foreignStarted)", "another project's api is untouched")
-        XCTAssertTrue(env(foreign).contains("REDIS_URL=\(primary.url)"))
+        XCTAssertEqual(DockerEngine.inspect(foreign, "{{.Id}} {{.State.StartedAt}}"), "\(foreignID) \(foreignStarted)", "another project's api is untouched")
+        XCTAssertTrue(DockerEngine.environment(foreign).contains("REDIS_URL=\(primary.url)"))
 
         // a second failover while one is in force is refused
         r = run(s.config, ["--what", "cache", "--to", primary.url + "/1"], primary: primary.url)
@@ -100,11 +94,11 @@ final class DRFailoverTests: XCTestCase {
         // and back
         r = run(s.config, ["--what", "cache", "--back"], primary: primary.url)
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
-        XCTAssertTrue(env(api).contains("REDIS_URL=\(primary.url)"), "\(env(api))")
+        XCTAssertTrue(DockerEngine.environment(api).contains("REDIS_URL=\(primary.url)"), "\(DockerEngine.environment(api))")
         XCTAssertEqual(try String(contentsOfFile: s.env, encoding: .utf8), envBefore)
         XCTAssertFalse(FileManager.default.fileExists(atPath: s.dir.path + "/state/failover.env"), "no failover in force")
         XCTAssertEqual(opshRedisURL(s.config, primary: primary.url), primary.url)
-        XCTAssertEqual(inspect(foreign, "{{.Id}} {{.State.StartedAt}}"), "\(foreignID) \(foreignStarted)")
+        XCTAssertEqual(DockerEngine.inspect(foreign, "{{.Id}} {{.State.StartedAt}}"), "\(foreignID) \(foreignStarted)")
         let left = DockerEngine.docker(["ps", "-a", "--filter", "label=com.docker.compose.project=\(project)", "--format", "{{.Names}}"]).stdout
         XCTAssertEqual(left, api + "\n", "no replaced container is left behind")
     }
@@ -118,15 +112,15 @@ final class DRFailoverTests: XCTestCase {
         let s = stack(primary: primary.url, backup: dead)
         let envBefore = try String(contentsOfFile: s.env, encoding: .utf8)
         let api = app(project, "api", redisURL: primary.url)
-        let apiID = inspect(api, "{{.Id}}")
+        let apiID = DockerEngine.inspect(api, "{{.Id}}")
         for (args, expect) in [(["--what", "cache"], "does not answer"), (["--what", "cache", "--to", replica.url], "refuses a write")] {
             let r = run(s.config, args, primary: primary.url)
             XCTAssertEqual(r.status, 2, r.stdout + r.stderr)
             XCTAssertTrue(r.stdout.contains(expect), r.stdout)
             XCTAssertTrue(r.stdout.contains("not switched: the target failed its check; nothing was changed"), r.stdout)
             XCTAssertEqual(try String(contentsOfFile: s.env, encoding: .utf8), envBefore)
-            XCTAssertEqual(inspect(api, "{{.Id}}"), apiID)
-            XCTAssertTrue(env(api).contains("REDIS_URL=\(primary.url)"))
+            XCTAssertEqual(DockerEngine.inspect(api, "{{.Id}}"), apiID)
+            XCTAssertTrue(DockerEngine.environment(api).contains("REDIS_URL=\(primary.url)"))
             XCTAssertFalse(FileManager.default.fileExists(atPath: s.dir.path + "/state/failover.json"))
             XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: s.dir.path).filter { $0.hasPrefix(".env.") }, [])
         }
@@ -162,19 +156,19 @@ final class DRFailoverTests: XCTestCase {
         XCTAssertEqual(r.status, 2, r.stdout + r.stderr)
         XCTAssertTrue(r.stdout.contains("lacks collection(s) docs"), r.stdout)
         XCTAssertEqual(try String(contentsOfFile: envFile, encoding: .utf8), "QDRANT_URL=\(primary.url)\n")
-        XCTAssertTrue(env(n).contains("QDRANT_URL=\(primary.url)"))
+        XCTAssertTrue(DockerEngine.environment(n).contains("QDRANT_URL=\(primary.url)"))
 
         XCTAssertEqual(secondary.seed("docs", points: 20).status, 0)
         r = failover([])
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
         XCTAssertTrue(r.stdout.contains("is ready with every collection of the primary"), r.stdout)
-        XCTAssertTrue(env(n).contains("QDRANT_URL=\(secondary.url)"), "\(env(n))")
+        XCTAssertTrue(DockerEngine.environment(n).contains("QDRANT_URL=\(secondary.url)"), "\(DockerEngine.environment(n))")
         XCTAssertEqual(try String(contentsOfFile: envFile, encoding: .utf8), "QDRANT_URL=\(secondary.url)\n")
         XCTAssertEqual(try String(contentsOfFile: dir.path + "/state/failover.env", encoding: .utf8), "qdrant_url=\(secondary.url)\n")
 
         r = failover(["--back"])
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
-        XCTAssertTrue(env(n).contains("QDRANT_URL=\(primary.url)"), "\(env(n))")
+        XCTAssertTrue(DockerEngine.environment(n).contains("QDRANT_URL=\(primary.url)"), "\(DockerEngine.environment(n))")
         XCTAssertEqual(try String(contentsOfFile: envFile, encoding: .utf8), "QDRANT_URL=\(primary.url)\n")
     }
 }

@@ -16,12 +16,6 @@ final class DRLockdownTests: XCTestCase {
     override func setUpWithError() throws { try DockerEngine.require() }
     override func tearDown() { DockerEngine.cleanup(containers: containers) }
 
-    func inspect(_ n: String, _ format: String) -> String {
-        DockerEngine.docker(["inspect", "-f", format, n]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
-    func env(_ n: String) -> [String] { DockerEngine.docker(["exec", n, "env"]).stdout.split(separator: "\n").map(String.init) }
-
     func container(_ project: String, _ service: String, env: [String] = []) -> String {
         let n = DockerEngine.name(service)
         containers.append(n)
@@ -85,7 +79,7 @@ final class DRLockdownTests: XCTestCase {
         let qdrant = container(project, "qdrant", env: ["QDRANT__SERVICE__API_KEY=\(oldQdrantKey)"])
         let nginx = container(project, "nginx")
         let foreignNginx = container("opshdrlockother\(getpid())", "nginx")
-        let foreignState = inspect(foreignNginx, "{{.Id}} {{.State.StartedAt}}")
+        let foreignState = DockerEngine.inspect(foreignNginx, "{{.Id}} {{.State.StartedAt}}")
         let envBefore = try String(contentsOfFile: s.envFile, encoding: .utf8)
         let keyFile = s.dir.appendingPathComponent("lockdown.keys").path
 
@@ -93,7 +87,7 @@ final class DRLockdownTests: XCTestCase {
         var r = Harness.run(["--config", s.config, "--dry-run", "run", "dr/lockdown", "--key_file", keyFile], env: s.environment, timeout: 180)
         XCTAssertTrue(r.stdout.contains("would disable 2 user(s); root stays enabled"), r.stdout + r.stderr)
         XCTAssertEqual(try String(contentsOfFile: s.envFile, encoding: .utf8), envBefore)
-        XCTAssertEqual(inspect(nginx, "{{.State.Running}}"), "true")
+        XCTAssertEqual(DockerEngine.inspect(nginx, "{{.State.Running}}"), "true")
         XCTAssertFalse(FileManager.default.fileExists(atPath: keyFile))
         XCTAssertTrue(old.values.allSatisfy { verifies(s, $0) })
         XCTAssertEqual(hook.received.count, 0)
@@ -133,14 +127,14 @@ final class DRLockdownTests: XCTestCase {
         XCTAssertTrue(envAfter.contains("QDRANT_API_KEY=\(newKey)\n") && envAfter.hasPrefix("# the stack\n") && envAfter.contains("REDIS_URL=\(r0.url)\n"))
         XCTAssertEqual(Shell.run(["stat", "-c", "%a", s.envFile]).stdout, "600\n")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: s.dir.path).filter { $0.hasPrefix(".env.before-lockdown-") }.count, 1)
-        XCTAssertTrue(env(qdrant).contains("QDRANT__SERVICE__API_KEY=\(newKey)"), "\(env(qdrant))")
-        XCTAssertTrue(env(api).contains("QDRANT_API_KEY=\(newKey)") && env(api).contains("APP_MODE=prod"), "\(env(api))")
+        XCTAssertTrue(DockerEngine.environment(qdrant).contains("QDRANT__SERVICE__API_KEY=\(newKey)"), "\(DockerEngine.environment(qdrant))")
+        XCTAssertTrue(DockerEngine.environment(api).contains("QDRANT_API_KEY=\(newKey)") && DockerEngine.environment(api).contains("APP_MODE=prod"), "\(DockerEngine.environment(api))")
         XCTAssertEqual(c["lockdown.qdrant_key.enforced"]?["status"] as? String, "warning", r.stdout)
 
         // 4. the project's ingress stopped, another project's not
-        XCTAssertEqual(inspect(nginx, "{{.State.Running}}"), "false")
-        XCTAssertEqual(inspect(foreignNginx, "{{.Id}} {{.State.StartedAt}}"), foreignState)
-        XCTAssertEqual(inspect(foreignNginx, "{{.State.Running}}"), "true")
+        XCTAssertEqual(DockerEngine.inspect(nginx, "{{.State.Running}}"), "false")
+        XCTAssertEqual(DockerEngine.inspect(foreignNginx, "{{.Id}} {{.State.StartedAt}}"), foreignState)
+        XCTAssertEqual(DockerEngine.inspect(foreignNginx, "{{.State.Running}}"), "true")
 
         // 5. the evidence, 6. the P1 with the same incident id
         let incident = (c["lockdown.incident"]?["message"] as? String ?? "").components(separatedBy: ":").first ?? ""
@@ -176,6 +170,6 @@ final class DRLockdownTests: XCTestCase {
         XCTAssertTrue(verifies(s, alice))
         XCTAssertEqual(redis(r0.port, ["HGET", "user:alice", "status"]), "active")
         XCTAssertEqual(try String(contentsOfFile: s.envFile, encoding: .utf8), envBefore)
-        XCTAssertEqual(inspect(nginx, "{{.State.Running}}"), "true")
+        XCTAssertEqual(DockerEngine.inspect(nginx, "{{.State.Running}}"), "true")
     }
 }

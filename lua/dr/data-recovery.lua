@@ -22,7 +22,6 @@
 --                                  says so: writes on top of a failed recovery make it worse
 -- --dry-run shows the plan and changes nothing.
 local procedure = require "opsh.procedure"
-local report = require "opsh.report"
 local config = require "opsh.config"
 local backup = require "opsh.backup"
 local qdrant = require "opsh.qdrant"
@@ -33,15 +32,6 @@ local state = require "opsh.state"
 
 local DEFAULT_WRITERS = { "api", "task-worker" }
 local SHOWN = 5   -- differences named in the report per item
-
--- runs another procedure into this report; true when it ended OK or WARNING
-local function step(ctx, name, proc, args)
-  local sub = report.new(proc, nil, args, { dry_run = ctx.dry_run })
-  local ok, err = procedure.run(proc, args, sub, { allow_changes = true })
-  if not ok then sub:unknown(name, tostring(err)) end
-  for _, c in ipairs(sub.checks) do ctx.checks[#ctx.checks + 1] = c end
-  return sub:exit_code() <= 1
-end
 
 -- the differences between a tree or file as restored (live) and as the backup holds it (copy)
 local function differences(live, copy)
@@ -156,7 +146,7 @@ return {
     -- 1. stop the writers
     local stopped = true
     for _, svc in ipairs(writers) do
-      stopped = step(ctx, "recovery.stop." .. svc, "services/stop", { service = svc, project = args.project, timeout = args.stop_timeout }) and stopped
+      stopped = procedure.step("services/stop", { service = svc, project = args.project, timeout = args.stop_timeout }, ctx, "recovery.stop." .. svc) and stopped
     end
     if not stopped then
       return ctx:crit("recovery", "a writer did not stop: nothing restored; the writers that did stop stay stopped (services/start brings them back)")
@@ -164,15 +154,15 @@ return {
     ctx:ok("recovery.writers", "stopped: " .. table.concat(writers, ", "))
 
     -- 2. emergency backup of the state as it is
-    if not step(ctx, "recovery.emergency", "backup/emergency", { dir = root, reason = "before data recovery from " .. b.name }) then
+    if not procedure.step("backup/emergency", { dir = root, reason = "before data recovery from " .. b.name }, ctx, "recovery.emergency") then
       return ctx:crit("recovery", "the emergency backup failed: nothing restored; the writers (" .. table.concat(writers, ", ") .. ") stay STOPPED")
     end
 
     -- 3. recover
-    local restored = step(ctx, "recovery.restore", "backup/restore", { dir = root, name = b.name, redis_dir = args.redis_dir })
+    local restored = procedure.step("backup/restore", { dir = root, name = b.name, redis_dir = args.redis_dir }, ctx, "recovery.restore")
 
     -- 4. verify the backup and the data now in place
-    local verified = restored and step(ctx, "recovery.verify", "backup/verify", { dir = root, backup = b.name, depth = "data" })
+    local verified = restored and procedure.step("backup/verify", { dir = root, backup = b.name, depth = "data" }, ctx, "recovery.verify")
     if verified then verified = verify_live(ctx, b, assert(backup.manifest(b.path))) end
 
     -- 5. resume only on a verified recovery
@@ -183,7 +173,7 @@ return {
     end
     local resumed = true
     for _, svc in ipairs(writers) do
-      resumed = step(ctx, "recovery.start." .. svc, "services/start", { service = svc, project = args.project, health_timeout = args.health_timeout }) and resumed
+      resumed = procedure.step("services/start", { service = svc, project = args.project, health_timeout = args.health_timeout }, ctx, "recovery.start." .. svc) and resumed
     end
     if not resumed then return ctx:crit("recovery", "recovered " .. b.name .. " and verified, but a writer did not come back healthy (above)") end
     ctx:ok("recovery", "recovered " .. b.name .. ", verified, writers started again: " .. table.concat(writers, ", "))

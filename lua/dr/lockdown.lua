@@ -30,7 +30,6 @@ local crypto = require "opsh.crypto"
 local dotenv = require "opsh.dotenv"
 local procedure = require "opsh.procedure"
 local qdrant = require "opsh.qdrant"
-local report = require "opsh.report"
 local services = require "opsh.services"
 local users = require "opsh.users"
 
@@ -41,15 +40,6 @@ local function settings()
   local l = config.get("lockdown") or {}
   if type(l) ~= "table" then error("lockdown must be a table {break_glass =, ingress = {...}, env_file =, services = {...}, qdrant_service =}", 0) end
   return l
-end
-
--- runs another procedure into this report; true when it ended OK or WARNING
-local function step(ctx, name, proc, args)
-  local sub = report.new(proc, nil, args, { dry_run = ctx.dry_run })
-  local ok, err = procedure.run(proc, args, sub, { allow_changes = true })
-  if not ok then sub:unknown(name, tostring(err)) end
-  for _, c in ipairs(sub.checks) do ctx.checks[#ctx.checks + 1] = c end
-  return sub:exit_code() <= 1
 end
 
 -- 3. the new Qdrant key: the file, the containers, then whether Qdrant enforces it
@@ -149,13 +139,13 @@ return {
 
     -- 1. rotate every key (the break-glass admin's too: the old one may be what leaked)
     local key_file = (args.key_file and args.key_file ~= "") and args.key_file or users.default_key_path("lockdown", "keys")
-    step(ctx, "lockdown.rotate", "users/rotate-all", { key_file = key_file })
+    procedure.step("users/rotate-all", { key_file = key_file }, ctx, "lockdown.rotate")
 
     -- 2. disable every user but the break-glass admin
     local disabled = 0
     for _, name in ipairs(users.names(r)) do
       if name ~= keep then
-        if step(ctx, "lockdown.disable." .. name, "users/disable", { name = name }) then disabled = disabled + 1 end
+        if procedure.step("users/disable", { name = name }, ctx, "lockdown.disable." .. name) then disabled = disabled + 1 end
       end
     end
     ctx:ok("lockdown.users", string.format("%s %d user(s); %s stays enabled (break-glass admin)", ctx.dry_run and "would disable" or "disabled", disabled, keep))
@@ -168,10 +158,10 @@ return {
     if #ingress == 0 then
       ctx:warn("lockdown.ingress", "no ingress services configured (lockdown.ingress or --ingress): no traffic was cut off")
     end
-    for _, svc in ipairs(ingress) do step(ctx, "lockdown.ingress." .. svc, "services/stop", { service = svc, project = project, timeout = 10 }) end
+    for _, svc in ipairs(ingress) do procedure.step("services/stop", { service = svc, project = project, timeout = 10 }, ctx, "lockdown.ingress." .. svc) end
 
     -- 5. preserve evidence (stopped containers keep their logs)
-    step(ctx, "lockdown.evidence", "incident/diagnostics", { incident = incident, project = project })
+    procedure.step("incident/diagnostics", { incident = incident, project = project }, ctx, "lockdown.evidence")
 
     -- 6. notify
     local bad = {}
@@ -179,6 +169,6 @@ return {
     local what = string.format("security lockdown (%s): API keys rotated, %d user(s) disabled (%s kept), new Qdrant API key, ingress %s stopped, evidence archived%s",
       args.reason, disabled, keep, #ingress > 0 and table.concat(ingress, ", ") or "(none configured)",
       #bad > 0 and ("; FAILED: " .. table.concat(bad, ", ")) or "")
-    step(ctx, "lockdown.notify", "incident/notify", { severity = "P1", id = incident, description = what })
+    procedure.step("incident/notify", { severity = "P1", id = incident, description = what }, ctx, "lockdown.notify")
   end,
 }
