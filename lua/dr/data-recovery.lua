@@ -73,7 +73,7 @@ local function verify_live(ctx, b, m)
       if not scratch then
         scratch = state.dir("dr-recovery", true) .. "/" .. b.name .. "-" .. crypto.random_hex(4)
         local ok, err = fs.mkdir(scratch, tonumber("700", 8))
-        if not ok then return ctx:crit("recovery.verify", "cannot create " .. scratch .. ": " .. tostring(err)) end
+        if not ok then ctx:crit("recovery.verify", "cannot create " .. scratch .. ": " .. tostring(err)); return false end
       end
       local copy = scratch .. "/" .. it.name
       local r, err = backup.restore(b.path, it.name, copy)

@@ -59,9 +59,9 @@ end
 
 local function check_redis(ctx, url)
   local r, err = redis.connect { url = url, timeout = 5 }
-  if not r then return ctx:crit("failover.target", url .. " does not answer: " .. tostring(err)) end
+  if not r then ctx:crit("failover.target", url .. " does not answer: " .. tostring(err)); return false end
   local pong, perr = r:call("PING")
-  if pong ~= "PONG" then r:close(); return ctx:crit("failover.target", url .. " does not answer PING: " .. tostring(perr or pong)) end
+  if pong ~= "PONG" then r:close(); ctx:crit("failover.target", url .. " does not answer PING: " .. tostring(perr or pong)); return false end
   if ctx.dry_run then
     r:close()
     ctx:ok("failover.target", url .. " answers PING (the write probe is not made under --dry-run)")
@@ -72,8 +72,8 @@ local function check_redis(ctx, url)
   local back = ok and r:call("GET", key)
   if ok then r:call("DEL", key) end
   r:close()
-  if not ok then return ctx:crit("failover.target", url .. " refuses a write: " .. tostring(werr) .. " (a replica? promote it first)") end
-  if back ~= "1" then return ctx:crit("failover.target", url .. " did not read back what was written") end
+  if not ok then ctx:crit("failover.target", url .. " refuses a write: " .. tostring(werr) .. " (a replica? promote it first)"); return false end
+  if back ~= "1" then ctx:crit("failover.target", url .. " did not read back what was written"); return false end
   ctx:ok("failover.target", url .. " answers and takes writes")
   return true
 end
@@ -82,10 +82,11 @@ local function check_qdrant(ctx, url, from)
   local q = qdrant.connect { url = url, timeout = 5 }
   local ready, err = q:ready()
   if not (ready and ready.ok) then
-    return ctx:crit("failover.target", url .. " is not ready: " .. tostring(err or ("readyz answered HTTP " .. tostring(ready.status))))
+    ctx:crit("failover.target", url .. " is not ready: " .. tostring(err or ("readyz answered HTTP " .. tostring(ready.status))))
+    return false
   end
   local names, nerr = q:collections()
-  if not names then return ctx:crit("failover.target", url .. " does not list its collections: " .. tostring(nerr)) end
+  if not names then ctx:crit("failover.target", url .. " does not list its collections: " .. tostring(nerr)); return false end
   local have = {}
   for _, n in ipairs(names) do have[n] = true end
   local p = from and qdrant.connect { url = from, timeout = 5 }
@@ -103,7 +104,8 @@ local function check_qdrant(ctx, url, from)
     end
   end
   if #missing > 0 then
-    return ctx:crit("failover.target", url .. " lacks collection(s) " .. table.concat(missing, ", ") .. " the primary holds: not switched")
+    ctx:crit("failover.target", url .. " lacks collection(s) " .. table.concat(missing, ", ") .. " the primary holds: not switched")
+    return false
   end
   ctx[#behind > 0 and "warn" or "ok"](ctx, "failover.target", url .. " is ready with every collection of the primary"
     .. (#behind > 0 and ("; behind: " .. table.concat(behind, ", ")) or ""))
