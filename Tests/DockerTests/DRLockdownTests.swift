@@ -139,7 +139,7 @@ final class DRLockdownTests: XCTestCase {
         // 5. the evidence, 6. the P1 with the same incident id
         let incident = (c["lockdown.incident"]?["message"] as? String ?? "").components(separatedBy: ":").first ?? ""
         XCTAssertTrue(incident.hasPrefix("INC-"), r.stdout)
-        let archives = Shell.run(["sh", "-c", "ls \(s.dir.path)/state/diagnostics/*.tar.gz"]).stdout.split(separator: "\n").map(String.init)
+        let archives = Shell.run(["sh", "-c", "ls \(s.dir.path)/state/diagnostics/*/*.tar.gz"]).stdout.split(separator: "\n").map(String.init)
         XCTAssertEqual(archives.count, 1, r.stdout)
         XCTAssertEqual(hook.received.count, 1)
         let body = hook.received.first?["body"] ?? ""
