@@ -25,7 +25,7 @@ public enum DockerModule {
         let lua = Lua(L!)
         lua.vm.register(LuaClass(name: clientType, methods: [("request", request), ("stream", stream), ("endpoint", endpointText)]))
         lua.vm.register(LuaClass(name: streamType, methods: [("next", streamNext), ("counts", streamCounts)]))
-        lua.newModule([("client", client), ("demux", demux), ("file_stream", fileStream)], extraFields: 1)
+        lua.newModule([("client", client), ("demux", demux), ("file_stream", fileStream), ("env_override", envOverride)], extraFields: 1)
         lua.push(DockerAPI.clientVersion); lua.rawSet(-2, field: "api_version")
         return 1
     }
@@ -49,6 +49,48 @@ public enum DockerModule {
         Lua(L!).call { lua throws(LuaRaise) in
             lua.push(try lua.checkObject(1, type: clientType, as: Client.self).endpoint.description)
             return 1
+        }
+    }
+
+    /// _docker.env_override(env, overrides) -> env: a container's `Config.Env` list (nil for none)
+    /// with {NAME = value} applied (ContainerEnvironment.overriding; names in sorted order when
+    /// appended), or nil, err for a name or value the engine cannot take.
+    static let envOverride: LuaFunction = { L in
+        Lua(L!).call { lua throws(LuaRaise) in
+            var env: [String] = []
+            if !lua.isNoneOrNil(1) {
+                try lua.checkTable(1)
+                let n = lua.rawLength(1)
+                if n > 0 {
+                    for k in 1...n {
+                        guard lua.rawGet(1, index: Int64(k)) == .string else { lua.pop(); throw .argument(1, "a list of \"NAME=value\" strings expected") }
+                        env.append(lua.toString(-1)!)
+                        lua.pop()
+                    }
+                }
+            }
+            try lua.checkTable(2)
+            var overrides: [(name: String, value: String)] = []
+            var bad = false
+            lua.withCollectorStopped {
+                lua.pushNil()
+                while lua.next(2) {
+                    if lua.type(at: -2) == .string, lua.type(at: -1) == .string {
+                        overrides.append((lua.toString(-2)!, lua.toString(-1)!))
+                    } else { bad = true }
+                    lua.pop()
+                }
+            }
+            if bad { throw .argument(2, "a table of NAME = string expected") }
+            overrides.sort { $0.name < $1.name }
+            do throws(ContainerEnvironment.Invalid) {
+                let out = try ContainerEnvironment.overriding(env, with: overrides)
+                lua.newTable(arrayCount: Int32(out.count))
+                for (i, e) in out.enumerated() { lua.push(e); lua.rawSet(-2, index: Int64(i + 1)) }
+                return 1
+            } catch {
+                return lua.failure(code: "bad_env", message: error.message)
+            }
         }
     }
 

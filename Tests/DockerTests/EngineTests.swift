@@ -56,6 +56,31 @@ final class EngineTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("find\t/\(a)\tnil"), r.stdout)
     }
 
+    func testRecreateWithAnEnvOverrideChangesOnlyThoseVariables() {
+        let n = name("envover")
+        XCTAssertEqual(DockerEngine.docker(["run", "-d", "--name", n, "--label", "keep=me", "-e", "REDIS_URL=redis://primary:6379",
+                                            "-e", "OTHER=unchanged value", DockerEngine.image, "sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]).status, 0)
+        let oldID = DockerEngine.docker(["inspect", "-f", "{{.Id}}", n]).stdout
+        // a dry run names the variables and changes nothing
+        var r = lua("print(assert(d:recreate('\(n)', {env = {REDIS_URL = 'redis://backup:6380'}})).would)", flags: ["--dry-run"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("recreate \(n) on \(DockerEngine.image) with REDIS_URL changed"), r.stdout)
+        XCTAssertEqual(DockerEngine.docker(["inspect", "-f", "{{.Id}}", n]).stdout, oldID)
+        // a name the engine cannot take: refused before anything is stopped
+        r = lua("local ok, err = d:recreate('\(n)', {env = {['A=B'] = 'x'}}); print(ok, err.code)")
+        XCTAssertTrue(r.stdout.contains("nil\tbad_env"), r.stdout + r.stderr)
+        XCTAssertEqual(DockerEngine.docker(["inspect", "-f", "{{.Id}} {{.State.Running}}", n]).stdout, oldID.trimmingCharacters(in: .newlines) + " true\n")
+        r = lua("local res = assert(d:recreate('\(n)', {timeout = 2, env = {REDIS_URL = 'redis://backup:6380', ADDED = 'yes'}})); print(res.name)")
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertNotEqual(DockerEngine.docker(["inspect", "-f", "{{.Id}}", n]).stdout, oldID, "a new container under the same name")
+        let env = DockerEngine.docker(["exec", n, "env"]).stdout.split(separator: "\n").map(String.init)
+        XCTAssertTrue(env.contains("REDIS_URL=redis://backup:6380"), "\(env)")
+        XCTAssertTrue(env.contains("OTHER=unchanged value"), "\(env)")
+        XCTAssertTrue(env.contains("ADDED=yes"), "\(env)")
+        XCTAssertFalse(env.contains("REDIS_URL=redis://primary:6379"), "\(env)")
+        XCTAssertEqual(DockerEngine.docker(["inspect", "-f", "{{index .Config.Labels \"keep\"}}", n]).stdout, "me\n")
+    }
+
     func testDaemonNotRunningIsOneLine() {
         let r = lua("""
         local c = assert(docker.connect{host = "unix:///tmp/opsh-no-docker-here.sock"})

@@ -38,6 +38,16 @@ public enum DockerEngine {
     @discardableResult
     public static func docker(_ args: [String]) -> Run { Shell.run(["docker"] + args) }
 
+    /// `docker inspect -f FORMAT NAME`, trimmed.
+    public static func inspect(_ name: String, _ format: String) -> String {
+        docker(["inspect", "-f", format, name]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// A running container's environment as a process inside it sees it ("NAME=value" lines).
+    public static func environment(_ name: String) -> [String] {
+        docker(["exec", name, "env"]).stdout.split(separator: "\n").map(String.init)
+    }
+
     /// Removes the test's containers and volumes by their exact names.
     public static func cleanup(containers: [String], volumes: [String] = []) {
         if !containers.isEmpty { docker(["rm", "-f"] + containers) }

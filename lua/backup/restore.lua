@@ -17,53 +17,10 @@
 local backup = require "opsh.backup"
 local config = require "opsh.config"
 local fs = require "opsh.fs"
-local time = require "opsh.time"
+local recovery = require "opsh.recovery"
 
 local ORDER = { tree = 10, file = 10, ["docker-volume"] = 25, redis = 30, dragonfly = 30, qdrant = 40 }
 
-local function parse_date(s)
-  if not s or s == "now" then return os.time() end
-  if s:match("^%d%d%d%d%-%d%d%-%d%d$") then s = s .. "T23:59:59Z" end
-  if s:match("^%d%d%d%d%d%d%d%d$") then s = s:sub(1, 4) .. "-" .. s:sub(5, 6) .. "-" .. s:sub(7, 8) .. "T23:59:59Z" end
-  return time.parse_iso(s)
-end
-
---- The backup to restore and why it was chosen; nil and the reason when there is none.
-local function choose(root, at, args)
-  local backups, others = backup.list(root)
-  if args.name then
-    for _, b in ipairs(backups) do
-      if b.name == args.name then
-        if not b.complete then return nil, args.name .. " is an interrupted backup (.partial): it cannot be restored" end
-        return b, "named by --name"
-      end
-    end
-    for _, o in ipairs(others) do
-      if o.name == args.name then return nil, args.name .. " in " .. root .. " is not a backup: " .. o.reason end
-    end
-    return nil, "no backup named " .. args.name .. " in " .. root
-  end
-  local allowed
-  if args.tier then allowed = {}; for _, t in ipairs(args.tier) do allowed[t] = true end end
-  local chosen, skipped
-  for _, b in ipairs(backups) do
-    if b.complete and b.created_unix <= at then
-      if allowed and allowed[b.tier] or (not allowed and b.tier ~= "emergency") then chosen = b; break end
-      if not allowed and b.tier == "emergency" and not skipped then skipped = b end
-    end
-  end
-  local among = args.tier and ("of tier " .. table.concat(args.tier, " or ")) or "of any tier but emergency"
-  if not chosen then
-    return nil, string.format("no complete backup %s in %s at or before %s%s", among, root, time.iso(at),
-      skipped and ("; emergency backup " .. skipped.name .. " is there: pass --tier emergency or --name " .. skipped.name .. " to restore it") or "")
-  end
-  local why = string.format("the newest complete backup %s at or before %s", among, time.iso(at))
-  if skipped then
-    why = why .. string.format("; not the newer emergency backup %s (taken %s after it, of a state that may already have been damaged: --tier emergency or --name %s restores it)",
-      skipped.name, time.format_duration(skipped.created_unix - chosen.created_unix), skipped.name)
-  end
-  return chosen, why
-end
 
 return {
   description = "Point-in-time recovery from the newest complete, verified backup at or before a date (not an emergency backup unless asked)",
@@ -91,9 +48,9 @@ return {
   },
   run = function(args, ctx)
     local root = args.dir or config.get("backup_dir")
-    local at, perr = parse_date(args.date)
+    local at, perr = recovery.parse_date(args.date)
     if not at then return ctx:unknown("restore", "--date: " .. tostring(perr)) end
-    local b, why = choose(root, at, args)
+    local b, why = recovery.choose(root, at, args)
     if not b then return ctx:crit("restore", why) end
     local v = backup.verify(b.path)
     if not v.ok then return ctx:crit("restore.verify", b.name .. " does not verify, nothing restored: " .. tostring(v.problems[1])) end

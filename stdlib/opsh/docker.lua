@@ -632,10 +632,11 @@ end
 -- the create body that makes the same container again: its configuration and host
 -- configuration as the engine reports them (labels included, opsh's label not added: a service
 -- recreated stays the service's), on `image`, on its first network
-local function same_container(info, image)
+local function same_container(info, image, env)
   local body = {}
   for k, v in pairs(info.Config) do body[k] = v end
   body.Image = image
+  if env then body.Env = env end
   if body.Hostname and info.Id:sub(1, #body.Hostname) == body.Hostname then body.Hostname = nil end
   body.HostConfig = info.HostConfig
   local nets = info.NetworkSettings and nn(info.NetworkSettings.Networks) or nil
@@ -654,18 +655,31 @@ end
 --- (function(new_id) -> true | nil, why), when given, must accept it, else the new one is removed
 --- and the old one renamed back and started again. Only then is the old one removed (its named
 --- volumes never are). Returns {id, old_id, name, image}, or nil, err (err.rolled_back when the
---- old container runs again). Under --dry-run nothing changes and the result says what would.
+--- old container runs again). opts.env = {NAME = value} changes those variables of the new
+--- container's environment, everything else kept (a restart never re-reads an .env: this is how
+--- a changed endpoint reaches a running service; `_docker.env_override`). Under --dry-run nothing
+--- changes and the result says what would.
 function Client:recreate(id, opts)
   opts = opts or {}
   local info, err = self:inspect(id)
   if not info then return nil, err end
   local name = info.Name:gsub("^/", "")
   local image = opts.image or info.Config.Image
+  local env
+  if opts.env then
+    local eerr
+    env, eerr = core.env_override(info.Config.Env, opts.env)
+    if not env then return nil, eerr end
+  end
   local was_running = info.State and info.State.Running
   local stopped, serr = self:stop(info.Id, { timeout = opts.timeout })
   if not stopped then return nil, serr end
   if type(stopped) == "table" and stopped.dry_run then
-    return { dry_run = true, name = name, image = image, would = "recreate " .. name .. " on " .. image }
+    local names = {}
+    for k in pairs(opts.env or {}) do names[#names + 1] = k end
+    table.sort(names)
+    return { dry_run = true, name = name, image = image, would = "recreate " .. name .. " on " .. image
+      .. (#names > 0 and (" with " .. table.concat(names, ", ") .. " changed") or "") }
   end
   local aside = name .. "-replaced-" .. info.Id:sub(1, 12)
   local renamed, rerr = self:call("POST", "/containers/" .. urlencode(info.Id) .. "/rename", { query = { name = aside }, what = "rename " .. name })
@@ -678,7 +692,7 @@ function Client:recreate(id, opts)
     if was_running then self:start(info.Id) end
     return nil, rerr
   end
-  local created, cerr = self:call("POST", "/containers/create", { query = { name = name }, json = same_container(info, image),
+  local created, cerr = self:call("POST", "/containers/create", { query = { name = name }, json = same_container(info, image, env),
     what = "create container " .. name })
   if not created then return put_back(cerr) end
   local started, sterr = self:start(created.Id)

@@ -114,6 +114,14 @@ function M.parts(parts, ctx, opts)
   return subs, parts
 end
 
+--- Runs one procedure that may change things as a step of ctx's report (M.parts, one part,
+--- allowed to change things: the caller's categories must say so): its checks join ctx's, one
+--- that cannot run is UNKNOWN under `key`. Returns true when it ended OK or WARNING, and its report.
+function M.step(name, args, ctx, key)
+  local sub = M.parts({ { name = name, args = args, key = key or name, allow_changes = true } }, ctx, { sequential = true })[1]
+  return sub:exit_code() <= 1, sub
+end
+
 --- Runs a maintenance run's steps one after the other, in order, each a part as for M.parts plus
 --- its `title`: each step's checks, then a summary check `step.N` with the worst status of its
 --- checks and the title ("1. Database optimization: OK, 3 checks"). A step that cannot run is

@@ -52,6 +52,15 @@ function M.compose_file()
   return type(f) == "string" and f ~= "" and f or "docker-compose.yml"
 end
 
+--- The application's environment file: `configured` when given, else the .env docker-compose
+--- reads beside the compose file; nil when there is none.
+function M.env_file(configured)
+  if type(configured) == "string" and configured ~= "" then return configured end
+  local dir = M.compose_file():match("^(.*)/[^/]*$") or "."
+  local path = dir .. "/.env"
+  return fs.exists(path) and path or nil
+end
+
 -- the project name docker-compose gives a file: its top-level `name:`, else its directory's
 -- name lowercased, keeping only [a-z0-9_-]
 local function compose_name(path)
@@ -184,6 +193,35 @@ function M.each_container(d, ctx, check, service, project, action, hint)
     end
   end
   opsh.all(fns)
+end
+
+--- The containers of the services `names` in `project`, as {service =, c = container} in the
+--- order of names, and the names with no container; nil, err when one cannot be looked up.
+function M.containers_of(d, names, project)
+  local out, none = {}, {}
+  for _, svc in ipairs(names) do
+    local list, err = M.containers(d, svc, project)
+    if not list then return nil, err end
+    if #list == 0 then none[#none + 1] = svc end
+    for _, c in ipairs(list) do out[#out + 1] = { service = svc, c = c } end
+  end
+  return out, none
+end
+
+--- Recreates each container of `list` (as containers_of gives it) with `env` ({NAME = value}
+--- changed, the rest of its environment kept: docker's recreate), each waited for until it runs
+--- and is healthy (M.wait_healthy, timeout seconds), else put back as it was. Stops at the first
+--- that fails. Returns the ones recreated ({service, id, name}) and the failure ({service, name,
+--- err}) or nil.
+function M.recreate_with_env(d, list, env, timeout)
+  local done = {}
+  local function check(id) return M.wait_healthy(d, id, timeout) end
+  for _, e in ipairs(list) do
+    local r, err = d:recreate(e.c.Id, { env = env, check = check })
+    if not r then return done, { service = e.service, name = M.name_of(e.c), err = err } end
+    done[#done + 1] = { service = e.service, id = r.id, name = r.name }
+  end
+  return done, nil
 end
 
 --- Seconds since an engine timestamp ("2026-11-29T05:31:02.123456789Z"), or nil.

@@ -212,9 +212,11 @@ function client:image(ref) end
 --- opts.check(new_id) (-> true | nil, why) must accept it, else the new one is removed and the old
 --- one renamed back and started. The old one is removed last (never its volumes). This is what
 --- docker-compose does when an image changed; opsh reads no compose file, so a changed compose
---- definition is not applied. Returns {id, old_id, name, image} or nil, err (err.rolled_back).
+--- definition is not applied. opts.env = {NAME = value} changes those variables of the new
+--- container's environment (the rest kept), as a changed .env would on `docker compose up -d`.
+--- Returns {id, old_id, name, image} or nil, err (err.rolled_back).
 ---@param id string
----@param opts? {image?: string, timeout?: number, check?: fun(id: string): boolean|nil, string?}
+---@param opts? {image?: string, timeout?: number, env?: table<string, string>, check?: fun(id: string): boolean|nil, string?}
 ---@return table|nil result, table? err
 function client:recreate(id, opts) end
 

@@ -46,4 +46,14 @@ function procedure.parts(parts, ctx, opts) end
 ---@return table[] reports one per step run
 function procedure.steps(steps, ctx, opts) end
 
+--- Runs one procedure that may change things as a step of ctx's report (parts with one part,
+--- allowed to change things: the caller's categories must say so): its checks join ctx's, one
+--- that cannot run is UNKNOWN under `key`. Returns true when it ended OK or WARNING, and its report.
+---@param name string
+---@param args? table
+---@param ctx table
+---@param key? string
+---@return boolean ok, table report
+function procedure.step(name, args, ctx, key) end
+
 return procedure

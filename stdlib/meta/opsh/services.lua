@@ -38,6 +38,12 @@ function services.project(arg, d) end
 ---@return string
 function services.compose_file() end
 
+--- The application's environment file: `configured` when given, else the .env docker-compose
+--- reads beside the compose file; nil when there is none.
+---@param configured? string
+---@return string|nil
+function services.env_file(configured) end
+
 --- The compose projects with containers on this host: {name = {config_files = {paths}}}, or nil, err.
 ---@return table|nil projects, table? err
 function services.compose_projects(d) end
@@ -83,5 +89,17 @@ function services.describe(info) end
 ---@param timeout? number seconds (default 60)
 ---@return boolean|nil, string? why
 function services.wait_healthy(d, id, timeout) end
+
+--- The containers of the services `names` in `project`, as {service =, c = container} in the
+--- order of names, and the names with no container; nil, err when one cannot be looked up.
+---@return {service: string, c: table}[]|nil list, string[]|table none_or_err
+function services.containers_of(d, names, project) end
+
+--- Recreates each container of `list` (as containers_of gives it) with `env` ({NAME = value}
+--- changed, the rest kept), each waited for until it runs and is healthy, else put back as it
+--- was. Stops at the first that fails. Returns the ones recreated and the failure or nil.
+---@return {service: string, id: string, name: string}[] done, {service: string, name: string, err: any}|nil failed
+function services.recreate_with_env(d, list, env, timeout) end
+
 
 return services
