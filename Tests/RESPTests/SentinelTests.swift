@@ -5,16 +5,10 @@ import XCTest
 
 /// RESPSentinel against a primary, a replica and three real Sentinels.
 final class SentinelTests: XCTestCase {
-    func testDiscoversAndFollowsAForcedFailover() throws {
-        let set = try RedisSentinels()
-        defer { set.stop() }
-        let client = try RESPSentinel(url: set.url, timeout: 30)
-        defer { client.close() }
-        XCTAssertEqual(try client.command(["SET", "k", "before"]), .simpleString(b("OK")))
-        XCTAssertEqual(client.primaryAddress, "127.0.0.1:\(set.primary.port)")
+    /// Forces a failover once the replica has the writes, and waits until the old primary is
+    /// demoted (writes to it answer READONLY) and the first sentinel names the new one.
+    func forceFailover(_ set: RedisSentinels) {
         XCTAssertEqual(set.cli(set.primary.port, ["WAIT", "1", "5000"]), "1")
-
-        // forced failover: the old primary is demoted, writes to it answer READONLY
         XCTAssertEqual(set.cli(set.sentinelPorts[0], ["SENTINEL", "FAILOVER", set.service]), "OK")
         var demoted = false
         for _ in 0..<300 where !demoted {
@@ -22,6 +16,16 @@ final class SentinelTests: XCTestCase {
             if !demoted { usleep(100_000) }
         }
         XCTAssertTrue(demoted, "the old primary was not demoted")
+    }
+
+    func testDiscoversAndFollowsAForcedFailover() throws {
+        let set = try RedisSentinels()
+        defer { set.stop() }
+        let client = try RESPSentinel(url: set.url, timeout: 30)
+        defer { client.close() }
+        XCTAssertEqual(try client.command(["SET", "k", "before"]), .simpleString(b("OK")))
+        XCTAssertEqual(client.primaryAddress, "127.0.0.1:\(set.primary.port)")
+        forceFailover(set)
         XCTAssertEqual(try client.command(["SET", "k", "after"]), .simpleString(b("OK")))
         XCTAssertEqual(client.primaryAddress, "127.0.0.1:\(set.replica.port)")
         // followed through the +switch-master the first sentinel published (it already names the
@@ -39,14 +43,7 @@ final class SentinelTests: XCTestCase {
         XCTAssertEqual(try client.command(["SET", "k", "before"]), .simpleString(b("OK")))
         XCTAssertNotNil(client.watcher)
         client.watcher?.close()   // the announcement is missed: READONLY makes the client ask again
-        XCTAssertEqual(set.cli(set.primary.port, ["WAIT", "1", "5000"]), "1")
-        XCTAssertEqual(set.cli(set.sentinelPorts[0], ["SENTINEL", "FAILOVER", set.service]), "OK")
-        var demoted = false
-        for _ in 0..<300 where !demoted {
-            demoted = set.cli(set.primary.port, ["ROLE"]).hasPrefix("slave") && set.primaryPort() == set.replica.port
-            if !demoted { usleep(100_000) }
-        }
-        XCTAssertTrue(demoted, "the old primary was not demoted")
+        forceFailover(set)
         XCTAssertEqual(try client.command(["SET", "k", "after"]), .simpleString(b("OK")))
         XCTAssertEqual(client.primaryAddress, "127.0.0.1:\(set.replica.port)")
         XCTAssertEqual(client.switchesFollowed, 0)
