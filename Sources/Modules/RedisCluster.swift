@@ -191,7 +191,8 @@ extension RedisModule {
 /// `redis.sentinel` and `sentinel://` URLs: the primary of a Sentinel service behind the
 /// connection's API. Discovery and failover are `RESPSentinel`'s (Sources/RESP).
 extension RedisModule {
-    static let sentinelOptions = ["sentinels", "service", "timeout", "username", "password", "db"]
+    static let sentinelOptions = ["sentinels", "service", "timeout", "username", "password", "db",
+                                   "sentinel_username", "sentinel_password"]
 
     /// redis.sentinel{sentinels = {"h:26379", ...}, service = "mymaster", ...} -> connection, or nil, err
     static let sentinel: LuaFunction = { L in
@@ -217,10 +218,15 @@ extension RedisModule {
             if try lua.optionField(1, "username", .string, arg: 1) { template.username = lua.toString(-1); lua.pop() }
             if try lua.optionField(1, "password", .string, arg: 1) { template.password = lua.toString(-1); lua.pop() }
             if try lua.optionField(1, "db", .number, arg: 1) { template.database = Int(lua.toInteger(-1) ?? 0); lua.pop() }
-            let sentinels: [RESPEndpoint]
+            // the sentinels' own credentials (requirepass in sentinel.conf), not the primary's
+            var sentinelUser: String? = nil, sentinelPass: String? = nil
+            if try lua.optionField(1, "sentinel_username", .string, arg: 1) { sentinelUser = lua.toString(-1); lua.pop() }
+            if try lua.optionField(1, "sentinel_password", .string, arg: 1) { sentinelPass = lua.toString(-1); lua.pop() }
+            var sentinels: [RESPEndpoint]
             do throws(RESPError) { sentinels = try RESPCluster.seeds(from: hosts.joined(separator: ",")) } catch {
                 return lua.failure(code: "bad_url", message: error.message)
             }
+            for k in sentinels.indices { sentinels[k].password = sentinelPass; sentinels[k].username = sentinelPass == nil ? nil : sentinelUser }
             return openSentinel(lua, RESPSentinel(sentinels: sentinels, service: service, template: template,
                                                   connectTimeout: timeout, timeout: max(timeout, 10)))
         }

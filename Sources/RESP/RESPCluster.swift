@@ -18,7 +18,9 @@ import EventLoop
 ///   (after `READONLY` on that connection), to the primary when it has none.
 ///
 /// Calls run on an `EventLoop` (`send`), or block (`perform`, on a loop of its own). One call
-/// at a time, like a session.
+/// at a time, like a session. Each node's connection stays registered on the loop between
+/// calls (`Link`): a call writes every node's part, then reads the replies as they arrive,
+/// with no epoll registration of its own (BENCHMARKS.md section 13).
 public final class RESPCluster {
     public enum ReadFrom: Sendable { case primary, replica }
 
@@ -39,7 +41,10 @@ public final class RESPCluster {
     }
     public private(set) var stats = Stats()
 
-    private var sessions: [String: RESPSession] = [:]
+    private var links: [String: Link] = [:]
+    /// The links of the map's nodes by their index in `map.nodes` (emptied when the map changes):
+    /// routing a command needs no address string.
+    private var nodeLinks: [Link?] = []
     /// The connectCount of a replica's session when READONLY was sent on it.
     private var readonlyOn: [String: Int] = [:]
     private var staleMap = true
@@ -83,8 +88,9 @@ public final class RESPCluster {
     deinit { close() }
 
     public func close() {
-        for s in sessions.values { s.close() }
-        sessions.removeAll()
+        for l in links.values { release(l); l.session.close() }
+        links.removeAll()
+        nodeLinks.removeAll()
         readonlyOn.removeAll()
     }
 
@@ -92,14 +98,25 @@ public final class RESPCluster {
 
     /// The session of the node at `address` ("host:port"), made on first use with the seeds'
     /// credentials and TLS.
-    public func session(for address: String) -> RESPSession {
-        if let s = sessions[address] { return s }
+    public func session(for address: String) -> RESPSession { link(for: address).session }
+
+    private func link(for address: String) -> Link {
+        if let l = links[address] { return l }
         var e = seeds[0]
         if let (h, p) = RESPClusterNode.split(address) { e.address = .tcp(host: h, port: UInt16(p)) }
-        let s = RESPSession(endpoint: e, connectTimeout: connectTimeout, timeout: timeout,
-                            retry: RESPRetryPolicy(maxAttempts: 2))
-        sessions[address] = s
-        return s
+        let l = Link(RESPSession(endpoint: e, connectTimeout: connectTimeout, timeout: timeout,
+                                 retry: RESPRetryPolicy(maxAttempts: 2)))
+        links[address] = l
+        return l
+    }
+
+    /// The link of the node at `index` in `map.nodes`.
+    private func link(node index: Int, _ map: RESPSlotMap) -> Link {
+        if nodeLinks.count != map.nodes.count { nodeLinks = Array(repeating: nil, count: map.nodes.count) }
+        if let l = nodeLinks[index] { return l }
+        let l = link(for: map.nodes[index].address)
+        nodeLinks[index] = l
+        return l
     }
 
     private var seedAddresses: [String] {
@@ -109,18 +126,25 @@ public final class RESPCluster {
         }
     }
 
-    /// Where a slot's command goes, or nil when no node serves the slot.
-    private func target(slot: Int?, readOnly: Bool, map: RESPSlotMap) -> (address: String, replica: Bool)? {
-        guard let slot else {
-            guard let p = map.servingPrimaries.first ?? map.primaries.first else { return nil }
-            return (p.address, false)
+    /// Where a slot's command goes (an index in `map.nodes`), or nil when no node serves the slot.
+    private func target(slot: Int?, readOnly: Bool, map: RESPSlotMap) -> (node: Int, replica: Bool)? {
+        let p: Int
+        if let slot {
+            let i = map.slots[slot]
+            guard i >= 0 else { return nil }
+            p = Int(i)
+        } else {
+            guard let n = map.servingPrimaries.first ?? map.primaries.first, let i = map.nodes.firstIndex(of: n) else { return nil }
+            p = i
         }
-        guard let p = map.primary(of: slot) else { return nil }
         if readOnly && readFrom == .replica {
-            let r = map.replicas(of: p)
-            if !r.isEmpty { replicaTurn &+= 1; return (r[replicaTurn % r.count].address, true) }
+            let r = map.replicas(of: map.nodes[p])
+            if !r.isEmpty {
+                replicaTurn &+= 1
+                if let i = map.nodes.firstIndex(of: r[replicaTurn % r.count]) { return (i, true) }
+            }
         }
-        return (p.address, false)
+        return (p, false)
     }
 
     // MARK: the slot map
@@ -138,16 +162,16 @@ public final class RESPCluster {
                 return
             }
             let address = candidates[k]
-            let s = session(for: address)
+            let l = link(for: address)
             let host = RESPClusterNode.split(address)?.host ?? ""
-            s.send([[.string("CLUSTER"), .string("SHARDS")]], on: loop) { [weak self] r in
+            exchange(l, [[.string("CLUSTER"), .string("SHARDS")]], on: loop) { [weak self] r in
                 guard let self else { return }
                 switch r {
                 case .failure(let e): failures.append("\(address): \(e.message)"); attempt(k + 1)
                 case .success(let replies):
                     if let m = RESPSlotMap.parseShards(replies[0], askedHost: host) { self.adopt(m, from: address); done(nil); return }
                     // before Redis 7 (or a server without SHARDS): CLUSTER SLOTS
-                    s.send([[.string("CLUSTER"), .string("SLOTS")]], on: loop) { [weak self] r in
+                    self.exchange(l, [[.string("CLUSTER"), .string("SLOTS")]], on: loop) { [weak self] r in
                         guard let self else { return }
                         if case .success(let rs) = r, let m = RESPSlotMap.parseSlots(rs[0], askedHost: host) {
                             self.adopt(m, from: address); done(nil); return
@@ -168,11 +192,115 @@ public final class RESPCluster {
 
     private func adopt(_ m: RESPSlotMap, from address: String) {
         map = m
+        nodeLinks.removeAll()
         mapSource = address
         staleMap = false
         // sessions of nodes that left the cluster are closed (the seeds' are kept to find it again)
         let known = Set(m.nodes.map(\.address)).union(seedAddresses)
-        for (a, s) in sessions where !known.contains(a) && !s.isBusy { s.close(); sessions[a] = nil; readonlyOn[a] = nil }
+        for (a, l) in links where !known.contains(a) && !l.session.isBusy {
+            release(l); l.session.close(); links[a] = nil; readonlyOn[a] = nil
+        }
+    }
+
+    // MARK: node links
+
+    /// A node's session and the persistent watch (readable) on its connection, kept between
+    /// calls: an exchange asks the loop for nothing but a deadline timer. A connection that
+    /// becomes readable while no exchange runs (closed by the server) loses its watch, and a
+    /// new connection (or another loop) gets a new one.
+    private final class Link {
+        let session: RESPSession
+        var token: WaitToken?
+        weak var loop: EventLoop?
+        /// The connection the watch is on.
+        var watched: RESPConnection?
+        /// The exchange waiting for the connection's replies.
+        var step: (() -> Void)?
+        init(_ session: RESPSession) { self.session = session }
+    }
+
+    private func release(_ l: Link) {
+        if let t = l.token { l.token = nil; l.loop?.unwatch(t) }
+        l.watched = nil
+    }
+
+    /// Drops the watch when it is not on the session's connection on `loop` (the session
+    /// replaced or closed its connection).
+    private func check(_ l: Link, _ loop: EventLoop) {
+        guard l.token != nil else { return }
+        let c = l.session.connection
+        if l.watched !== c || l.loop !== loop || c?.isBroken != false { release(l) }
+    }
+
+    private func register(_ l: Link, _ c: RESPConnection, _ loop: EventLoop) {
+        if l.token != nil && l.watched === c && l.loop === loop { return }
+        release(l)
+        l.loop = loop
+        l.watched = c
+        l.token = loop.watchPersistent(fd: c.fd, events: .readable) { [weak self, weak l] _ in
+            guard let l else { return }
+            if let step = l.step { step() } else { self?.release(l) }
+        }
+    }
+
+    /// Runs `commands` on the link's session (its state machine), the replies awaited through
+    /// the link's watch; other waits (connecting, a full socket buffer, TLS, a backoff) are
+    /// one-shot. Returns a canceller (`done` is then never called).
+    @discardableResult
+    private func exchange(_ l: Link, _ commands: [[RESPArgument]], on loop: EventLoop,
+                          _ done: @escaping (Result<[RESPValue], RESPError>) -> Void) -> () -> Void {
+        let s = l.session
+        do { try s.begin(commands) } catch { done(.failure(error)); return {} }
+        final class State {
+            var token: WaitToken?
+            var until: Deadline?
+            var over = false
+        }
+        let st = State()
+        func clear() {
+            if let t = st.token { st.token = nil; st.until = nil; loop.cancel(t) }
+        }
+        func step() {
+            if st.over { return }
+            let p = s.advance()
+            check(l, loop)
+            switch p {
+            case .finished(let r):
+                st.over = true
+                l.step = nil
+                clear()
+                done(r)
+            case .wait(let fd, let need, let until):
+                if need == .readable, let c = s.connection, c.fd == fd, !c.isTLS {
+                    register(l, c, loop)
+                    l.step = step
+                    // the exchange's deadline: one timer, kept while the deadline stays
+                    if st.token != nil && st.until == until { return }
+                    clear()
+                    st.until = until
+                    st.token = loop.timer(at: until) { o in st.token = nil; st.until = nil; if o != .cancelled { step() } }
+                } else {
+                    l.step = nil
+                    clear()
+                    st.token = loop.watch(fd: fd, events: need == .writable ? .writable : .readable, deadline: until) { o in
+                        st.token = nil; if o != .cancelled { step() }
+                    }
+                }
+            case .sleep(let until):
+                l.step = nil
+                clear()
+                st.token = loop.timer(at: until) { o in st.token = nil; if o != .cancelled { step() } }
+            }
+        }
+        step()
+        return { [weak self] in
+            guard !st.over else { return }
+            st.over = true
+            l.step = nil
+            clear()
+            s.abandon()
+            self?.check(l, loop)
+        }
     }
 
     // MARK: calls
@@ -184,7 +312,8 @@ public final class RESPCluster {
         private var readOnly: [Bool]
         func isReadOnly(_ i: Int) -> Bool { readOnly.isEmpty ? RESPRetryPolicy.isSafeToResend(commands[i]) : readOnly[i] }
         var ask: [Int: String] = [:]
-        var redirects: [Int]
+        /// Redirects followed per command (only commands redirected at least once).
+        var redirects: [Int: Int] = [:]
         var pending: [Int]
         let deadline: Deadline
         var rounds = 0
@@ -201,7 +330,6 @@ public final class RESPCluster {
             replies = Array(repeating: nil, count: commands.count)
             // only replica reads need it before a failure: spared on the common path
             readOnly = readFrom == .replica ? commands.map(RESPRetryPolicy.isSafeToResend) : []
-            redirects = Array(repeating: 0, count: commands.count)
             pending = Array(commands.indices)
             self.deadline = deadline
             self.done = done
@@ -277,33 +405,42 @@ public final class RESPCluster {
     }
 
     private struct Part {
+        /// The node's index in the map's nodes; -1: an ASK target the map does not name.
+        var node: Int
+        var address: String
         var commands: [[RESPArgument]] = []
         /// For each command sent: the caller's index, or nil for ASKING/READONLY.
         var owners: [Int?] = []
+        var sentReadonly = false
     }
 
     private func route(_ c: Call, _ loop: EventLoop) {
         guard let map else { finish(c, .failure(RESPError(.cluster, "no slot map"))); return }
-        var parts: [(String, Part)] = []
-        var index: [String: Int] = [:]
+        var parts: [Part] = []
         var holes: [Int] = []
         for i in c.pending {
-            let address: String, replica: Bool
-            if let a = c.ask[i] { address = a; replica = false } else if let t = target(slot: c.slots[i], readOnly: readFrom == .replica && c.isReadOnly(i), map: map) {
-                (address, replica) = t
+            var node: Int, replica = false
+            let askTo = c.ask.isEmpty ? nil : c.ask[i]
+            if let a = askTo {
+                node = map.nodes.firstIndex { $0.address == a } ?? -1
+            } else if let t = target(slot: c.slots[i], readOnly: readFrom == .replica && c.isReadOnly(i), map: map) {
+                (node, replica) = t
             } else { holes.append(i); continue }
-            let k: Int
-            if let j = index[address] { k = j } else {
-                k = parts.count; index[address] = k; parts.append((address, Part()))
+            var k = 0
+            while k < parts.count && (parts[k].node != node || (node < 0 && parts[k].address != askTo)) { k += 1 }
+            if k == parts.count {
+                let address = node >= 0 ? map.nodes[node].address : askTo!
+                parts.append(Part(node: node, address: address))
                 if replica {
                     let s = session(for: address)
                     if s.connection == nil || s.connection!.isBroken || readonlyOn[address] != s.connectCount {
-                        parts[k].1.commands.append([.string("READONLY")]); parts[k].1.owners.append(nil)
+                        parts[k].commands.append([.string("READONLY")]); parts[k].owners.append(nil)
+                        parts[k].sentReadonly = true
                     }
                 }
             }
-            if c.ask[i] != nil { parts[k].1.commands.append([.string("ASKING")]); parts[k].1.owners.append(nil) }
-            parts[k].1.commands.append(c.commands[i]); parts[k].1.owners.append(i)
+            if askTo != nil { parts[k].commands.append([.string("ASKING")]); parts[k].owners.append(nil) }
+            parts[k].commands.append(c.commands[i]); parts[k].owners.append(i)
         }
         if !holes.isEmpty {
             let missing = RESPSlotMap.describe(map.missingRanges)
@@ -325,11 +462,11 @@ public final class RESPCluster {
         var left = parts.count
         var retry = false, refreshAfter = false
         var failure: RESPError? = nil
-        for (address, part) in parts {
-            let s = session(for: address)
-            let cancel = s.send(part.commands, on: loop) { [weak self] r in
+        for part in parts {
+            let l = part.node >= 0 ? link(node: part.node, map) : link(for: part.address)
+            let cancel = exchange(l, part.commands, on: loop) { [weak self] r in
                 guard let self, !c.over else { return }
-                let (again, refresh, fail) = self.absorb(c, address, part, r, s)
+                let (again, refresh, fail) = self.absorb(c, part.address, part, r, l.session)
                 retry = retry || again; refreshAfter = refreshAfter || refresh
                 if failure == nil { failure = fail }
                 left -= 1
@@ -364,7 +501,7 @@ public final class RESPCluster {
             return (true, true, nil)
         case .success(let replies):
             var again = false, refresh = false
-            if part.commands.first?.first?.text == "READONLY", replies.first.map({ !$0.isError }) ?? false {
+            if part.sentReadonly, replies.first.map({ !$0.isError }) ?? false {
                 readonlyOn[address] = s.connectCount
             }
             for (k, owner) in part.owners.enumerated() {
@@ -379,8 +516,8 @@ public final class RESPCluster {
                         c.replies[i] = reply; continue
                     }
                     let to = String(words[2])
-                    c.redirects[i] += 1
-                    if c.redirects[i] > maxRedirects {
+                    c.redirects[i, default: 0] += 1
+                    if c.redirects[i, default: 0] > maxRedirects {
                         let loop = to == address ? " (the node answered \(code) to itself: its slot map contradicts itself)" : ""
                         return (false, false, RESPError(.cluster, "\(c.commands[i].first?.text.uppercased() ?? "command") for slot \(slot) "
                             + "was redirected \(maxRedirects) times, last by \(address): \(reply.errorMessage ?? "")\(loop)"))
@@ -388,6 +525,7 @@ public final class RESPCluster {
                     if code == "MOVED" {
                         stats.moved += 1
                         map?.move(slot: slot, to: to)
+                        nodeLinks.removeAll()
                         staleMap = true
                     } else {
                         stats.ask += 1
@@ -459,7 +597,7 @@ public final class RESPCluster {
             guard let map, let t = target(slot: slot, readOnly: false, map: map) else {
                 end(.failure(RESPError(.cluster, "slot \(slot ?? -1) is served by no node of the cluster"))); return
             }
-            cancel = session(for: t.address).send(commands, on: loop) { r in end(r) }
+            cancel = exchange(link(node: t.node, map), commands, on: loop) { r in end(r) }
         }
         if staleMap || map == nil { refresh(on: loop) { e in if let e { end(.failure(e)) } else { go() } } } else { go() }
         return {
@@ -496,7 +634,7 @@ public final class RESPCluster {
             for (k, n) in targets.enumerated() {
                 let readonly = !n.isPrimary && RESPRetryPolicy.isSafeToResend(cmd)
                 let cmds: [[RESPArgument]] = readonly ? [[.string("READONLY")], cmd] : [cmd]
-                cancellers.append(session(for: n.address).send(cmds, on: loop) { r in
+                cancellers.append(exchange(link(for: n.address), cmds, on: loop) { r in
                     guard !over else { return }
                     switch r {
                     case .failure(let e): end(.failure(RESPError(e.kind, "\(e.message) (node \(n.address) of the cluster)", serverCode: e.serverCode)))

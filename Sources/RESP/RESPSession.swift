@@ -461,10 +461,12 @@ public final class RESPSession {
         case .bytes(let b): name = String(decoding: b, as: UTF8.self)
         default: return
         }
-        guard let f = name.utf8.first, name.utf8.count <= 7 else { return }
-        switch f | 0x20 {
-        case UInt8(ascii: "m"), UInt8(ascii: "e"), UInt8(ascii: "d"), UInt8(ascii: "w"), UInt8(ascii: "u"),
-             UInt8(ascii: "r"), UInt8(ascii: "s"), UInt8(ascii: "c"), UInt8(ascii: "h"), UInt8(ascii: "a"):
+        // by first letter and length: SET and GET (the common commands) are never upper-cased
+        guard let f = name.utf8.first else { return }
+        switch (f | 0x20, name.utf8.count) {
+        case (UInt8(ascii: "m"), 5), (UInt8(ascii: "e"), 4), (UInt8(ascii: "d"), 7), (UInt8(ascii: "w"), 5),
+             (UInt8(ascii: "u"), 7), (UInt8(ascii: "r"), 5), (UInt8(ascii: "s"), 6), (UInt8(ascii: "c"), 6),
+             (UInt8(ascii: "h"), 5), (UInt8(ascii: "a"), 4):
             break
         default: return
         }

@@ -3,17 +3,20 @@ import XCTest
 
 /// A primary, a replica and three Sentinels watching them as `service`, all on loopback and
 /// started by the test (stopped by pid). The init returns once every sentinel knows the replica
-/// and the replica's link to the primary is up.
+/// and the replica's link to the primary is up. With `sentinelPassword`, the sentinels ask
+/// clients (and each other) for it (`requirepass`, `sentinel sentinel-pass`).
 public final class RedisSentinels {
     public let service: String
+    public let sentinelPassword: String?
     public private(set) var primary: RedisServer
     public private(set) var replica: RedisServer
     public private(set) var sentinelPorts: [Int] = []
     private var sentinels: [Process] = []
     private let dir: URL
 
-    public init(service: String = "mymaster") throws {
+    public init(service: String = "mymaster", sentinelPassword: String? = nil) throws {
         self.service = service
+        self.sentinelPassword = sentinelPassword
         dir = Harness.tempDir("sentinels")
         primary = try RedisServer()
         replica = try RedisServer(extraArguments: ["--replicaof", "127.0.0.1", String(primary.port)])
@@ -29,6 +32,7 @@ public final class RedisSentinels {
                 sentinel down-after-milliseconds \(service) 1000
                 sentinel failover-timeout \(service) 10000
                 sentinel parallel-syncs \(service) 1
+                \(sentinelPassword.map { "requirepass \($0)\nsentinel sentinel-pass \($0)" } ?? "")
 
                 """.write(to: conf, atomically: true, encoding: .utf8)
             let p = Process()
@@ -73,6 +77,7 @@ public final class RedisSentinels {
 
     @discardableResult
     public func cli(_ port: Int, _ args: [String]) -> String {
-        Shell.run(["redis-cli", "-p", String(port)] + args).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let auth = sentinelPorts.contains(port) ? sentinelPassword.map { ["--no-auth-warning", "-a", $0] } ?? [] : []
+        return Shell.run(["redis-cli", "-p", String(port)] + auth + args).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

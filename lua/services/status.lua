@@ -46,9 +46,10 @@ return {
     { name = "restarts_warn", type = "integer", default = 3, help = "restart count for WARNING" },
     { name = "units", type = "list", default = { "ai-docs-vector-db" }, help = "systemd units the guide checks" },
     { name = "systemctl", default = "systemctl", help = "the systemctl program" },
+    { name = "host", help = "Docker host: unix:///path or tcp://h:port (default: the configured docker_host / DOCKER_HOST); --target GROUP gives each docker member's" },
   },
   run = function(args, ctx)
-    local d, err = services.connect()
+    local d, err = services.connect { host = (args.host ~= "" and args.host) or nil }
     if not d then return ctx:crit("docker", tostring(err)) end
     local ok, perr = d:ping()
     if not ok then return ctx:crit("docker", tostring(perr)) end

@@ -11,6 +11,10 @@
 --- its area: redis/ and queue/ procedures the redis list, qdrant/ the qdrant list, docker/ and
 --- services/ the docker list. Each member's URL is given to the procedure as its --url argument
 --- (--host for docker); a procedure with neither cannot run per target.
+---
+--- A procedure whose meta says `targets = "group"` (qdrant/snapshot: one backup of every node)
+--- runs once for the whole group instead: args.targets = { {name=, url=}, ... } and args.target =
+--- the group's name; its report is the usual single one.
 local M = {}
 
 local config = require "opsh.config"
@@ -59,6 +63,20 @@ end
 function M.run(name, meta, args, flags, engine)
   local members, why, area = M.members(flags.target, name)
   if not members then io.stderr:write("opsh: --target " .. flags.target .. ": " .. why .. "\n"); return 3 end
+  if meta.targets == "group" then
+    local margs = {}
+    for key, v in pairs(args) do margs[key] = v end
+    margs.targets, margs.target = {}, flags.target
+    for i, m in ipairs(members) do margs.targets[i] = { name = m.name, url = m.url } end
+    local ctx = report.new(name, meta, margs, {
+      dry_run = flags.dry_run, verbose = flags.verbose,
+      started_at = host.iso_now(), started_clock = host.monotonic(),
+    })
+    local ok, err = pcall(meta.run, margs, ctx)
+    local r = engine.build(ctx, not ok and { message = tostring(type(err) == "table" and (err.message or err.code) or err) } or nil)
+    engine.emit(r, flags)
+    return r.exit_code
+  end
   local arg = url_argument(meta, area)
   if not arg then
     io.stderr:write("opsh: " .. name .. " takes no --url argument: it cannot run once per target\n")

@@ -389,6 +389,31 @@ function Client:download_snapshot(c, name, path, opts)
   return download(self, function() return self:snapshots(c) end, cpath(c, "/snapshots/" .. escape(name)), name, path, opts)
 end
 
+--- Snapshots of shard `shard` of collection c on this node, oldest first (Qdrant's
+--- distributed mode: /collections/{c}/shards/{s}/snapshots).
+function Client:shard_snapshots(c, shard)
+  local r, err = self:request("GET", cpath(c, "/shards/" .. math.tointeger(shard) .. "/snapshots"))
+  if not r then return nil, err end
+  return by_time(r)
+end
+
+--- Creates a snapshot of one shard of collection c held by this node, and waits for it.
+function Client:create_shard_snapshot(c, shard, opts)
+  return self:request("POST", cpath(c, "/shards/" .. math.tointeger(shard) .. "/snapshots"),
+    { query = { wait = (opts == nil or opts.wait ~= false) and "true" or "false" }, timeout = opts and opts.timeout or 600 })
+end
+
+function Client:delete_shard_snapshot(c, shard, name)
+  return self:request("DELETE", cpath(c, "/shards/" .. math.tointeger(shard) .. "/snapshots/" .. escape(name)), { query = { wait = "true" } })
+end
+
+--- Downloads snapshot `name` of shard `shard` of collection c to `path`, checked as
+--- download_snapshot checks (SHA-256 against Qdrant's checksum, renamed only when it matches).
+function Client:download_shard_snapshot(c, shard, name, path, opts)
+  return download(self, function() return self:shard_snapshots(c, shard) end,
+    cpath(c, "/shards/" .. math.tointeger(shard) .. "/snapshots/" .. escape(name)), name, path, opts)
+end
+
 --- Uploads a snapshot file from this host and recovers collection c from it (multipart, streamed).
 --- opts.priority ("snapshot" | "replica" | "no_sync"), opts.checksum (hex SHA-256: computed
 --- from the file when not given, so Qdrant rejects a copy damaged on the way).

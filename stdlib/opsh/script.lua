@@ -7,6 +7,8 @@ local ARG_TYPES = { string = true, number = true, integer = true, boolean = true
 local FIELDS = {
   description = "string", categories = "table", guide = "table", args = "table",
   run = "function", author = "string", examples = "table", notes = "string", window = "string",
+  -- "group": `--target GROUP` runs it once for the whole group (opsh.fleet), not per member
+  targets = "string",
 }
 -- the guide's maintenance windows (Sources/Schedule/MaintenanceWindow.swift)
 local WINDOWS = { daily = true, weekly = true, monthly = true, quarterly = true }
@@ -32,6 +34,7 @@ function M.validate(meta, name)
   end
   if meta.description == nil or meta.description == "" then fail(name, "field 'description' is required") end
   if meta.run == nil then fail(name, "field 'run' is required (a function(args, ctx))") end
+  if meta.targets ~= nil and meta.targets ~= "group" then fail(name, "field 'targets' must be \"group\" (or absent)") end
   meta.categories = meta.categories or {}
   local kinds = 0
   for i, c in ipairs(meta.categories) do

@@ -153,6 +153,18 @@ function Client:delete_snapshot(c, name) end
 --- opts.timeout (3600 s), opts.allow_unchecked (a snapshot Qdrant lists without a checksum).
 ---@return {path: string, bytes: integer, sha256: string, checksum: string, seconds: number}|nil, table? err
 function Client:download_snapshot(c, name, path, opts) end
+--- Shard snapshots (Qdrant's distributed mode: /collections/{c}/shards/{s}/snapshots, for a
+--- shard this node holds; collection_cluster(c).local_shards names them). As the collection's.
+---@param c string
+---@param shard integer
+---@return qdrant.snapshot[]|nil, table? err
+function Client:shard_snapshots(c, shard) end
+---@return qdrant.snapshot|nil, table? err
+function Client:create_shard_snapshot(c, shard, opts) end
+function Client:delete_shard_snapshot(c, shard, name) end
+--- As download_snapshot (SHA-256 checked against Qdrant's checksum), for a shard snapshot.
+---@return {path: string, bytes: integer, sha256: string, checksum: string, seconds: number}|nil, table? err
+function Client:download_shard_snapshot(c, shard, name, path, opts) end
 --- Uploads a snapshot file from this host (multipart, streamed) and recovers collection c from
 --- it; the file's SHA-256 is sent as ?checksum= so Qdrant refuses a copy damaged on the way.
 --- opts.priority ("snapshot", "replica", "no_sync"), opts.checksum.

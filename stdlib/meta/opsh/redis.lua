@@ -74,14 +74,21 @@ function redis.cluster(seeds, opts) end
 
 --- The primary of a Redis Sentinel service with the connection's API: the sentinels are asked in
 --- turn (SENTINEL get-master-addr-by-name), the node named must say ROLE master (a sentinel naming
---- a demoted node is passed over: a stale primary is refused). A failover is followed: when the
---- primary answers READONLY (it was demoted; the command did not run), cannot be reached, or
---- its connection broke, the primary is discovered again and the commands that did not run (for
---- a broken connection, only read-only ones) are sent to the new one, within the timeout.
---- redis.connect("sentinel://[user:pass@]h1:26379,h2:26379/mymaster[/db]") and a redis_url of
---- that form do the same: every procedure that connects with redis_url follows the service.
---- No sentinel answering, or none naming a primary, returns nil, err (err.code "sentinel").
----@param opts {sentinels: string[], service: string, timeout?: number, username?: string, password?: string, db?: integer}
+--- a demoted node is passed over: a stale primary is refused). A failover is followed: a
+--- connection to the sentinel that named the primary stays subscribed to `+switch-master`, and
+--- before each command the announcements that arrived are read (without waiting): one for the
+--- service sends the command to the new primary (checked with ROLE) rather than the old one.
+--- Without an announcement (subscription lost), when the primary answers READONLY (it was
+--- demoted; the command did not run), cannot be reached, or its connection broke, the primary is
+--- discovered again and the commands that did not run (for a broken connection, only read-only
+--- ones) are sent to the new one, within the timeout.
+--- username/password/db are the primary's; sentinel_username/sentinel_password are sent to the
+--- sentinels (requirepass in sentinel.conf), which are asked without credentials otherwise.
+--- redis.connect("sentinel://[user:pass@]h1:26379,h2:26379/mymaster[/db][?sentinel_password=P]")
+--- and a redis_url of that form do the same: every procedure that connects with redis_url
+--- follows the service. No sentinel answering, or none naming a primary, returns nil, err
+--- (err.code "sentinel").
+---@param opts {sentinels: string[], service: string, timeout?: number, username?: string, password?: string, db?: integer, sentinel_username?: string, sentinel_password?: string}
 ---@return redis.connection|nil, table? err
 function redis.sentinel(opts) end
 

@@ -576,3 +576,17 @@ def test_telemetry_details(standin):
         assert tel["collections"]["number_of_collections"] == 1 and tel["app"]["version"] == "1.19.0"
         if level >= 1:
             assert [c["id"] for c in tel["collections"]["collections"]] == ["c"]
+
+
+def test_collection_cluster_info_names_the_shard_it_holds(standin):
+    # what qdrant/snapshot --backup reads to snapshot per shard: Qdrant's CollectionClusterInfo
+    s = standin
+    fill(s, "c", n=7)
+    info = ok(s.call("GET", "/collections/c/cluster"))
+    # (strict mode checks the answer against CollectionClusterInfo of the vendored spec)
+    assert info["shard_count"] == 1 and info["remote_shards"] == [] and info["shard_transfers"] == []
+    assert info["local_shards"] == [{"shard_id": 0, "points_count": 7, "state": "Active"}]
+    # the shard it names is the one shard snapshots are taken of
+    d = ok(s.call("POST", "/collections/c/shards/%d/snapshots?wait=true" % info["local_shards"][0]["shard_id"]))
+    assert ok(s.call("GET", "/collections/c/shards/0/snapshots")) == [d] and d["checksum"]
+    err(s.call("GET", "/collections/nope/cluster"), 404, r"Collection `nope` doesn't exist")
