@@ -17,7 +17,6 @@ class Standin:
     def __init__(self, tmp, *extra, optimizer=False):
         self.storage = os.path.join(tmp, "storage")
         self.snapshots = os.path.join(tmp, "snapshots")
-        t0 = time.monotonic()
         self.proc = subprocess.Popen(
             [sys.executable, SERVER, "--port", "0", "--storage", self.storage, "--snapshots", self.snapshots,
              *([] if optimizer else ["--no-optimizer"]), *extra],
@@ -28,7 +27,6 @@ class Standin:
             raise RuntimeError("stand-in did not start: %r %s" % (line, self.proc.stderr.read()))
         self.url = line.split()[-1]
         self.port = int(self.url.rsplit(":", 1)[1])
-        self.startup_seconds = time.monotonic() - t0
 
     def stop(self):
         if self.proc.poll() is None:
