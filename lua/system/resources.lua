@@ -17,26 +17,7 @@ local thresholds = require "opsh.thresholds"
 local history = require "opsh.history"
 
 local level = thresholds.level
-
--- name: the argument's; guide: the guide's key in its thresholds table
-local LIMITS = {
-  { "cpu_warn", "cpu_warning", 70 }, { "cpu_crit", "cpu_critical", 85 },
-  { "memory_warn", "memory_warning", 75 }, { "memory_crit", "memory_critical", 90 },
-  { "disk_warn", "disk_warning", 80 }, { "disk_crit", "disk_critical", 95 },
-  { "load_warn", "load_warning", 0.8 }, { "load_crit", "load_critical", 2.0 },
-}
-
-local function limits(args)
-  local t = config.get("thresholds")
-  local out = {}
-  for _, l in ipairs(LIMITS) do
-    local name, guide, default = l[1], l[2], l[3]
-    local v = thresholds.get(args, "system", name, nil)
-    if v == nil and type(t) == "table" then v = tonumber(t[guide]) end
-    out[name] = v or default
-  end
-  return out
-end
+local limits = thresholds.capacity
 
 local function percent(x) return string.format("%.1f%%", x) end
 
