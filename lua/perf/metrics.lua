@@ -297,7 +297,7 @@ end
 return {
   description = "Real-time performance view: Qdrant, Redis, containers, host, the API and its access log against the guide's thresholds; --watch",
   categories = { "perf", "check", "safe" },
-  guide = { "performance-monitoring.5" },
+  guide = { "performance-monitoring.1", "performance-monitoring.2", "performance-monitoring.3", "performance-monitoring.4", "performance-monitoring.5" },
   notes = [[
 Reads only. Every part runs at once; a round takes about --interval seconds (the request rates
 and the CPU are measured over it; Docker's stats API needs about a second). Without --watch the
