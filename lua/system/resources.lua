@@ -72,10 +72,12 @@ guide's Capacity Thresholds (CPU 70/85, memory 75/90, disk 80/95).]],
     local sample = {}
     local top = math.max(1, args.top)
 
-    -- CPU and the processes' CPU over the same interval, concurrently
-    local cpu, by_cpu = opsh.all {
+    -- CPU and the processes' CPU over the same interval, concurrently; the processes by memory
+    -- are read while both wait
+    local cpu, by_cpu, by_mem = opsh.all {
       function() return sys.cpu { interval = args.interval } end,
       function() return sys.processes { sort = "cpu", top = top, interval = args.interval } end,
+      function() return sys.processes { sort = "memory", top = top } end,
     }
     if cpu then
       ctx[level(cpu.busy, lim.cpu_warn, lim.cpu_crit)](ctx, "system.cpu",
@@ -148,7 +150,6 @@ guide's Capacity Thresholds (CPU 70/85, memory 75/90, disk 80/95).]],
       end
     end
 
-    local by_mem = sys.processes { sort = "memory", top = top }
     if by_cpu and by_mem then
       local m = {}
       if by_cpu[1] then m.top_cpu_pid, m.top_cpu_percent = by_cpu[1].pid, by_cpu[1].cpu_percent end
