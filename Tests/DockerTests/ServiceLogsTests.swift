@@ -14,7 +14,7 @@ final class ServiceLogsTests: XCTestCase {
     override func setUpWithError() throws { try DockerEngine.require() }
     override func tearDown() { DockerEngine.cleanup(containers: containers) }
 
-    func container(project: String, service: String, script: String, shared: URL) -> String {
+    func container(project: String, service: String, shared: URL, script: String) -> String {
         let n = DockerEngine.name(service)
         containers.append(n)
         let r = DockerEngine.docker(["run", "-d", "--name", n, "-v", "\(shared.path):/s",
