@@ -41,13 +41,7 @@ local PARTS = { "qdrant", "redis", "containers", "host", "api", "access" }
 local SEARCH = { ["/collections/{collection_name}/points/query"] = true, ["/collections/{collection_name}/points/search"] = true,
   ["/collections/{collection_name}/points/query/batch"] = true, ["/collections/{collection_name}/points/search/batch"] = true }
 
-local function sum(samples, keep)
-  local n = 0
-  for _, s in ipairs(samples or {}) do
-    if not keep or keep(s.labels or {}) then n = n + (prom.number(s.value) or 0) end
-  end
-  return n
-end
+local sum = prom.total
 
 local function is_search(l) return SEARCH[l.endpoint] == true end
 local function is_error(l) return (tonumber(l.status) or 0) >= 500 end
