@@ -12,12 +12,6 @@ local function configured_url()
   return ok and type(v) == "string" and v ~= "" and v or "http://localhost:8000"
 end
 
-local function total(samples)
-  local sum = 0
-  for _, s in ipairs(samples or {}) do sum = sum + (prom.number(s.value) or 0) end
-  return sum
-end
-
 return {
   description = "Embedding generation performance from the API's /metrics (count, mean duration, errors), where it exports them",
   categories = { "perf", "check", "safe" },
@@ -49,12 +43,12 @@ return {
       if family and metrics[family .. "_count"] and metrics[family .. "_sum"] then
         if not seen[family] then
           seen[family] = true
-          local n, s = total(metrics[family .. "_count"]), total(metrics[family .. "_sum"])
+          local n, s = prom.total(metrics[family .. "_count"]), prom.total(metrics[family .. "_sum"])
           ctx:ok("embedding." .. family, string.format("%d observations, mean %.1f ms", n, n > 0 and s / n * 1000 or 0),
             { count = n, mean_ms = n > 0 and s / n * 1000 or 0 })
         end
       elseif not family then
-        local v = total(metrics[name])
+        local v = prom.total(metrics[name])
         ctx:ok("embedding." .. name, string.format("%g", v), { value = v })
       end
     end

@@ -9,6 +9,8 @@
 -- not present.
 local services = require "opsh.services"
 local sys = require "opsh.sys"
+local opsh = require "opsh"
+local report = require "opsh.report"
 
 local PROPS = "LoadState,ActiveState,SubState,NRestarts,ActiveEnterTimestamp,MainPID"
 
@@ -49,38 +51,55 @@ return {
     { name = "host", help = "Docker host: unix:///path or tcp://h:port (default: the configured docker_host / DOCKER_HOST); --target GROUP gives each docker member's" },
   },
   run = function(args, ctx)
-    local d, err = services.connect { host = (args.host ~= "" and args.host) or nil }
-    if not d then return ctx:crit("docker", tostring(err)) end
-    local ok, perr = d:ping()
-    if not ok then return ctx:crit("docker", tostring(perr)) end
-    local project, prerr = services.project(args.project, d)
-    if prerr then return ctx:crit("docker", tostring(prerr)) end
-    for _, svc in ipairs(services.resolve(d, services.names(args.services), project)) do
-      if svc.err then
-        ctx:crit("service." .. svc.service, tostring(svc.err))
-      elseif #svc.containers == 0 then
-        ctx:crit("service." .. svc.service, "no container for service " .. svc.service, { running = 0 })
-      else
-        local infos = d:inspect_all((function() local ids = {} for i, c in ipairs(svc.containers) do ids[i] = c.Id end return ids end)())
-        for _, c in ipairs(svc.containers) do
-          local info = infos[c.Id]
-          local check = "service." .. svc.service .. (#svc.containers > 1 and ("." .. services.name_of(c)) or "")
-          if not info then
-            ctx:unknown(check, "inspect failed for " .. services.name_of(c))
-          else
-            local text, m = services.describe(info)
-            if m.running == 0 or m.healthy == 0 then ctx:crit(check, text, m)
-            elseif m.restarts >= args.restarts_warn then ctx:warn(check, text, m)
-            else ctx:ok(check, text, m) end
+    -- systemctl (a program started and waited for) runs while the engine is asked, and its
+    -- checks follow the containers'
+    local units = report.new("services/status", nil, args, { dry_run = ctx.dry_run })
+    local function systemd()
+      for _, unit in ipairs(args.units) do
+        if unit_status(units, args.systemctl, unit) == "absent" then
+          units:ok("systemd", "systemd does not run here: units " .. table.concat(args.units, ", ") .. " not present")
+          break
+        end
+      end
+      return true
+    end
+    local function containers()
+      local d, err = services.connect { host = (args.host ~= "" and args.host) or nil }
+      if not d then return ctx:crit("docker", tostring(err)) end
+      local ok, perr = d:ping()
+      if not ok then return ctx:crit("docker", tostring(perr)) end
+      local project, prerr = services.project(args.project, d)
+      if prerr then return ctx:crit("docker", tostring(prerr)) end
+      local list = services.resolve(d, services.names(args.services), project)
+      -- every service's containers inspected at once
+      local ids = {}
+      for _, svc in ipairs(list) do
+        for _, c in ipairs(svc.containers) do ids[#ids + 1] = c.Id end
+      end
+      local infos = #ids > 0 and d:inspect_all(ids) or {}
+      for _, svc in ipairs(list) do
+        if svc.err then
+          ctx:crit("service." .. svc.service, tostring(svc.err))
+        elseif #svc.containers == 0 then
+          ctx:crit("service." .. svc.service, "no container for service " .. svc.service, { running = 0 })
+        else
+          for _, c in ipairs(svc.containers) do
+            local info = infos[c.Id]
+            local check = "service." .. svc.service .. (#svc.containers > 1 and ("." .. services.name_of(c)) or "")
+            if not info then
+              ctx:unknown(check, "inspect failed for " .. services.name_of(c))
+            else
+              local text, m = services.describe(info)
+              if m.running == 0 or m.healthy == 0 then ctx:crit(check, text, m)
+              elseif m.restarts >= args.restarts_warn then ctx:warn(check, text, m)
+              else ctx:ok(check, text, m) end
+            end
           end
         end
       end
+      return true
     end
-    for _, unit in ipairs(args.units) do
-      if unit_status(ctx, args.systemctl, unit) == "absent" then
-        ctx:ok("systemd", "systemd does not run here: units " .. table.concat(args.units, ", ") .. " not present")
-        break
-      end
-    end
+    opsh.all { containers, systemd }
+    for _, c in ipairs(units.checks) do ctx.checks[#ctx.checks + 1] = c end
   end,
 }

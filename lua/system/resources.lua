@@ -17,26 +17,7 @@ local thresholds = require "opsh.thresholds"
 local history = require "opsh.history"
 
 local level = thresholds.level
-
--- name: the argument's; guide: the guide's key in its thresholds table
-local LIMITS = {
-  { "cpu_warn", "cpu_warning", 70 }, { "cpu_crit", "cpu_critical", 85 },
-  { "memory_warn", "memory_warning", 75 }, { "memory_crit", "memory_critical", 90 },
-  { "disk_warn", "disk_warning", 80 }, { "disk_crit", "disk_critical", 95 },
-  { "load_warn", "load_warning", 0.8 }, { "load_crit", "load_critical", 2.0 },
-}
-
-local function limits(args)
-  local t = config.get("thresholds")
-  local out = {}
-  for _, l in ipairs(LIMITS) do
-    local name, guide, default = l[1], l[2], l[3]
-    local v = thresholds.get(args, "system", name, nil)
-    if v == nil and type(t) == "table" then v = tonumber(t[guide]) end
-    out[name] = v or default
-  end
-  return out
-end
+local limits = thresholds.capacity
 
 local function percent(x) return string.format("%.1f%%", x) end
 
@@ -91,10 +72,12 @@ guide's Capacity Thresholds (CPU 70/85, memory 75/90, disk 80/95).]],
     local sample = {}
     local top = math.max(1, args.top)
 
-    -- CPU and the processes' CPU over the same interval, concurrently
-    local cpu, by_cpu = opsh.all {
+    -- CPU and the processes' CPU over the same interval, concurrently; the processes by memory
+    -- are read while both wait
+    local cpu, by_cpu, by_mem = opsh.all {
       function() return sys.cpu { interval = args.interval } end,
       function() return sys.processes { sort = "cpu", top = top, interval = args.interval } end,
+      function() return sys.processes { sort = "memory", top = top } end,
     }
     if cpu then
       ctx[level(cpu.busy, lim.cpu_warn, lim.cpu_crit)](ctx, "system.cpu",
@@ -167,7 +150,6 @@ guide's Capacity Thresholds (CPU 70/85, memory 75/90, disk 80/95).]],
       end
     end
 
-    local by_mem = sys.processes { sort = "memory", top = top }
     if by_cpu and by_mem then
       local m = {}
       if by_cpu[1] then m.top_cpu_pid, m.top_cpu_percent = by_cpu[1].pid, by_cpu[1].cpu_percent end

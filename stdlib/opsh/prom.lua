@@ -184,4 +184,16 @@ function M.select(metrics, name, labels)
   return out
 end
 
+--- The sum of samples' values (a metric summed over its label sets, as sum() in PromQL); keep,
+--- when given, chooses the samples by their labels.
+---@param samples table[]|nil
+---@param keep? fun(labels: table): boolean
+function M.total(samples, keep)
+  local n = 0
+  for _, s in ipairs(samples or {}) do
+    if not keep or keep(s.labels or {}) then n = n + (M.number(s.value) or 0) end
+  end
+  return n
+end
+
 return M

@@ -28,4 +28,29 @@ function M.level(value, warn, crit)
   return "ok"
 end
 
+-- name: the argument's; guide: the guide's key in its thresholds table
+local CAPACITY = {
+  { "cpu_warn", "cpu_warning", 70 }, { "cpu_crit", "cpu_critical", 85 },
+  { "memory_warn", "memory_warning", 75 }, { "memory_crit", "memory_critical", 90 },
+  { "disk_warn", "disk_warning", 80 }, { "disk_crit", "disk_critical", 95 },
+  { "load_warn", "load_warning", 0.8 }, { "load_crit", "load_critical", 2.0 },
+}
+
+--- The host's limits (cpu_warn, cpu_crit, memory_*, disk_*, load_*): the argument, else config.lua's
+--- thresholds under system_NAME (system_cpu_warn) or the guide's key (cpu_warning), else the
+--- guide's Capacity Thresholds (CPU 70/85, memory 75/90, disk 80/95; load per CPU 0.8/2.0).
+---@param args table the procedure's arguments
+---@return table<string, number>
+function M.capacity(args)
+  local t = config.get("thresholds")
+  local out = {}
+  for _, l in ipairs(CAPACITY) do
+    local name, guide, default = l[1], l[2], l[3]
+    local v = M.get(args, "system", name, nil)
+    if v == nil and type(t) == "table" then v = tonumber(t[guide]) end
+    out[name] = v or default
+  end
+  return out
+end
+
 return M

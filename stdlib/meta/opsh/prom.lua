@@ -35,6 +35,13 @@ function prom.find(metrics, name, labels) end
 ---@return {labels: table, value: number, timestamp?: number}[]
 function prom.select(metrics, name, labels) end
 
+--- The sum of samples' values (a metric summed over its label sets, as sum() in PromQL); keep,
+--- when given, chooses the samples by their labels: prom.total(m.rest_responses_total, function(l) return l.status == "200" end).
+---@param samples table[]|nil
+---@param keep? fun(labels: table): boolean
+---@return number
+function prom.total(samples, keep) end
+
 --- The q-quantile (0..1) of a histogram from its cumulative buckets, as PromQL's
 --- histogram_quantile computes it (linear inside a bucket). buckets is a list of
 --- {le = bound, count = n} or the `_bucket` samples of parse_text; nil without observations.

@@ -19,4 +19,12 @@ function thresholds.get(args, prefix, name, default) end
 ---@return "ok"|"warn"|"crit"
 function thresholds.level(value, warn, crit) end
 
+--- The host's limits {cpu_warn, cpu_crit, memory_warn, memory_crit, disk_warn, disk_crit,
+--- load_warn, load_crit}: the argument, else config.lua's thresholds under system_NAME
+--- (system_cpu_warn) or the guide's key (cpu_warning), else the guide's Capacity Thresholds
+--- (CPU 70/85, memory 75/90, disk 80/95; load per CPU 0.8/2.0).
+---@param args table
+---@return table<string, number>
+function thresholds.capacity(args) end
+
 return thresholds
