@@ -153,7 +153,7 @@ let package = Package(
         .testTarget(name: "QdrantTests", dependencies: ["Qdrant"]),
         .testTarget(name: "PredictTests", dependencies: ["Predict"]),
         .testTarget(name: "ScheduleTests", dependencies: ["Schedule"]),
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "Schedule", "RESP", "OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "Schedule", "RESP", "Store", "OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "QdrantProcedureTests", dependencies: ["OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "ArchiveTests", dependencies: ["Archive", "CDyn", "OpshTestSupport"]),
         .testTarget(name: "BackupTests", dependencies: ["OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
