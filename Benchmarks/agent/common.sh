@@ -31,9 +31,9 @@ agent_cleanup() {
   rm -rf "$tmp"
 }
 
-pinned() {   # CPU COMMAND...: the command on that CPU, or as is without one
+pinned() {   # CPU COMMAND...: only in the background (&): the subshell becomes the command, so $! is its pid
   local cpu=$1; shift
-  if [ -n "$cpu" ]; then taskset -c "$cpu" "$@"; else "$@"; fi
+  if [ -n "$cpu" ]; then exec taskset -c "$cpu" "$@"; else exec "$@"; fi
 }
 
 start_redis() {
