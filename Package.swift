@@ -108,9 +108,10 @@ let package = Package(
                           linkerSettings: [.unsafeFlags(opshLinkFlags)]),
         // The agent (docs/agent.md): its own executable, so opsh's start-up pays nothing for the
         // HTTP server. AgentServer is the server (routes, access control, metrics, lifecycle) over the
-        // Engine's configuration and the native pool; opsh-agent only calls it.
+        // Engine's configuration, the agent's core (Agent: the scheduler and its history) and the
+        // native pool; opsh-agent only calls it.
         .target(name: "AgentServer", dependencies: [
-            "Engine", "Pool", "Predict", "RESP", "Qdrant", "JSON", "OpshCrypto", "EventLoop", "Store", "FileSystem", "HTTP",
+            "Engine", "Agent", "Archive", "Pool", "Predict", "RESP", "Qdrant", "JSON", "OpshCrypto", "EventLoop", "Store", "FileSystem", "HTTP",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -152,7 +153,7 @@ let package = Package(
         .testTarget(name: "QdrantTests", dependencies: ["Qdrant"]),
         .testTarget(name: "PredictTests", dependencies: ["Predict"]),
         .testTarget(name: "ScheduleTests", dependencies: ["Schedule"]),
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "Schedule", "RESP", "OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "Schedule", "RESP", "Store", "OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "QdrantProcedureTests", dependencies: ["OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "ArchiveTests", dependencies: ["Archive", "CDyn", "OpshTestSupport"]),
         .testTarget(name: "BackupTests", dependencies: ["OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),

@@ -16,7 +16,11 @@ import Synchronization
 ///     try agent.history.runs(job: "backup-daily")     // newest first; .run(id:), .audit(_:), .auditRecords()
 ///     agent.window("weekly")                          // WindowStatus: open now? next opening
 ///     agent.reload(newSettings)                       // SIGHUP: jobs replaced, running runs untouched
+///     agent.refuseNewRuns()                           // SIGTERM's first moment: nothing new starts
 ///     agent.stop(grace: 30)                           // SIGTERM: no new runs, waits, then kills
+///
+/// `observer` hears of every run recorded as finished (ok, failed, skipped, missed, killed...):
+/// the server's job metrics count them.
 ///
 /// Everything reads the time from `clock`, so tests move time by hand and call `tick()`.
 public final class JobScheduler: @unchecked Sendable {
@@ -37,10 +41,13 @@ public final class JobScheduler: @unchecked Sendable {
     }
     let state: Mutex<State>
     var scheduler: pthread_t?
+    let observer: @Sendable (RunRecord) -> Void
 
-    public init(settings: SchedulerSettings, clock: AgentClock = SystemAgentClock()) throws(AgentError) {
+    public init(settings: SchedulerSettings, clock: AgentClock = SystemAgentClock(),
+                observer: @escaping @Sendable (RunRecord) -> Void = { _ in }) throws(AgentError) {
         history = try RunHistory(path: settings.historyPath)
         self.clock = clock
+        self.observer = observer
         state = Mutex(State(settings: settings))
     }
 
@@ -79,9 +86,9 @@ public final class JobScheduler: @unchecked Sendable {
         let s = settings
         let what = missed.count == 1 ? "1 run missed (\(CivilTime.iso(first, in: job.zone)))"
             : "\(missed.count) runs missed, \(CivilTime.iso(first, in: job.zone)) to \(CivilTime.iso(last, in: job.zone))"
-        try history.insert(RunRecord(job: job.name, procedure: job.procedure, agent: s.agentID, trigger: "startup", scheduledAt: last,
-                                     startedAt: now, finishedAt: now, status: .missed,
-                                     message: what + " while no agent was running; not run now (the next run is on schedule)"))
+        observer(try history.insert(RunRecord(job: job.name, procedure: job.procedure, agent: s.agentID, trigger: "startup", scheduledAt: last,
+                                              startedAt: now, finishedAt: now, status: .missed,
+                                              message: what + " while no agent was running; not run now (the next run is on schedule)")))
     }
 
     /// Prepares, then runs the scheduler on its own thread (about one check a second).
@@ -95,10 +102,16 @@ public final class JobScheduler: @unchecked Sendable {
         }
     }
 
+    /// Nothing new starts from now on (no scheduled run, no one-shot); what runs goes on.
+    /// SIGTERM calls it at once; `stop(grace:)` follows when the server has closed.
+    public func refuseNewRuns() {
+        state.withLock { $0.stopping = true }
+    }
+
     /// Stops taking new runs, waits up to `grace` seconds for the running ones, then kills
     /// what still runs (recorded `abandoned`) and returns when every run is recorded.
     public func stop(grace: Double) {
-        state.withLock { $0.stopping = true }
+        refuseNewRuns()
         if let t = scheduler { joinThread(t); scheduler = nil }
         let deadline = SystemAgentClock().now() + grace
         while state.withLock({ !$0.running.isEmpty }) && SystemAgentClock().now() < deadline { usleep(50_000) }
@@ -194,6 +207,14 @@ public final class JobScheduler: @unchecked Sendable {
         }
     }
 
+    /// The runs going on now, by job name (no database read: /metrics asks often).
+    public func running() -> [String: RunRecord] {
+        state.withLock { $0.running }
+    }
+
+    /// Whether `refuseNewRuns` or `stop` was called.
+    public var isStopping: Bool { state.withLock { $0.stopping } }
+
     // MARK: running
 
     /// Starts a run on its own thread unless the job is running here already (then records
@@ -215,6 +236,7 @@ public final class JobScheduler: @unchecked Sendable {
             r.finishedAt = now
             r.message = "still running (run \(busy.id) started \(CivilTime.iso(Int64(busy.startedAt)))): a job never overlaps itself"
             _ = try? history.insert(r)
+            observer(r)
             return false
         }
         let t = startThread { [self] in
@@ -241,6 +263,7 @@ public final class JobScheduler: @unchecked Sendable {
             final = (try? history.insert(final)) ?? final   // it never started: skipped, failed
         }
         state.withLock { _ = $0.running.removeValue(forKey: job.name) }
+        observer(final)
         return final
     }
 

@@ -25,6 +25,18 @@ public final class RunHistory: @unchecked Sendable {
           created_at INTEGER NOT NULL, created_by TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending');
         CREATE INDEX oneshots_due ON oneshots(state, due_at);
         """,
+        // One audit trail for the core and the API: the API's calls carry the caller's role and
+        // address and the answer's status; the API's former table (agent_api_audit) is moved in.
+        """
+        ALTER TABLE audit ADD COLUMN role TEXT;
+        ALTER TABLE audit ADD COLUMN address TEXT;
+        ALTER TABLE audit ADD COLUMN status INTEGER;
+        CREATE TABLE IF NOT EXISTS agent_api_audit (id INTEGER PRIMARY KEY, at REAL NOT NULL, actor TEXT NOT NULL, role TEXT,
+          address TEXT NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL, body TEXT, status INTEGER NOT NULL, result TEXT NOT NULL);
+        INSERT INTO audit (at, actor, action, target, result, detail, role, address, status)
+          SELECT at, actor, method || ' ' || path, NULL, result, body, role, address, status FROM agent_api_audit ORDER BY id;
+        DROP TABLE agent_api_audit;
+        """,
     ]
 
     /// Opens (creating it and its directory) the database and brings its schema up to date.
@@ -158,6 +170,22 @@ public final class RunHistory: @unchecked Sendable {
         }
     }
 
+    /// Each job's latest successful run's end (Unix seconds), for the job metrics after a restart.
+    public func lastSuccesses() throws(AgentError) -> [String: Double] {
+        try with { d in
+            var out: [String: Double] = [:]
+            for row in try d.query("SELECT job, max(finished_at) FROM runs WHERE status = 'ok' GROUP BY job", []) {
+                guard case .text(let job) = row[0] else { continue }
+                switch row[1] {
+                case .real(let t): out[job] = t
+                case .integer(let t): out[job] = Double(t)
+                default: break
+                }
+            }
+            return out
+        }
+    }
+
     // MARK: the scheduler's memory
 
     /// The last scheduled time the agent handled for a job (Unix seconds).
@@ -230,8 +258,9 @@ public final class RunHistory: @unchecked Sendable {
     @discardableResult
     public func audit(_ a: AuditRecord) throws(AgentError) -> Int64 {
         try with { d in
-            try d.execute("INSERT INTO audit (at, actor, action, target, result, detail) VALUES (?, ?, ?, ?, ?, ?)",
-                          [.real(a.at), .text(a.actor), .text(a.action), a.target.map { .text($0) } ?? .null, .text(a.result), a.detail.map { .text($0) } ?? .null])
+            try d.execute("INSERT INTO audit (at, actor, action, target, result, detail, role, address, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                          [.real(a.at), .text(a.actor), .text(a.action), a.target.map { .text($0) } ?? .null, .text(a.result), a.detail.map { .text($0) } ?? .null,
+                           a.role.map { .text($0) } ?? .null, a.address.map { .text($0) } ?? .null, a.status.map { .integer(Int64($0)) } ?? .null])
             let rows = try d.query("SELECT last_insert_rowid()", [])
             if case .integer(let id)? = rows.first?[0] { return id }
             return 0
@@ -240,7 +269,7 @@ public final class RunHistory: @unchecked Sendable {
 
     /// Audit records, newest first.
     public func auditRecords(limit: Int = 100, before: Double? = nil) throws(AgentError) -> [AuditRecord] {
-        var sql = "SELECT id, at, actor, action, target, result, detail FROM audit"
+        var sql = "SELECT id, at, actor, action, target, result, detail, role, address, status FROM audit"
         var args: [SQLValue] = []
         if let before { sql += " WHERE at < ?"; args.append(.real(before)) }
         sql += " ORDER BY at DESC, id DESC LIMIT ?"
@@ -252,7 +281,10 @@ public final class RunHistory: @unchecked Sendable {
                 if case .real(let v) = row[1] { at = v } else if case .integer(let v) = row[1] { at = Double(v) }
                 var id: Int64 = 0
                 if case .integer(let v) = row[0] { id = v }
-                return AuditRecord(id: id, at: at, actor: text(2) ?? "", action: text(3) ?? "", target: text(4), result: text(5) ?? "", detail: text(6))
+                var status: Int?
+                if case .integer(let v) = row[9] { status = Int(v) }
+                return AuditRecord(id: id, at: at, actor: text(2) ?? "", action: text(3) ?? "", target: text(4), result: text(5) ?? "", detail: text(6),
+                                   role: text(7), address: text(8), status: status)
             }
         }
     }

@@ -85,11 +85,19 @@ public struct AuditRecord: Sendable, Equatable {
     /// e.g. POST /api/admin/circuit-breaker-reset
     public var action: String
     public var target: String?
-    /// ok, denied, error: ...
+    /// ok, denied, error: ... (the API: its answer's summary)
     public var result: String
+    /// the request's body (the API), or what was done
     public var detail: String?
+    /// the caller's role (API calls; nil for anonymous callers and the CLI)
+    public var role: String?
+    /// the client's address (API calls)
+    public var address: String?
+    /// the HTTP status of the answer (API calls)
+    public var status: Int?
 
-    public init(id: Int64 = 0, at: Double, actor: String, action: String, target: String? = nil, result: String, detail: String? = nil) {
+    public init(id: Int64 = 0, at: Double, actor: String, action: String, target: String? = nil, result: String, detail: String? = nil,
+                role: String? = nil, address: String? = nil, status: Int? = nil) {
         self.id = id
         self.at = at
         self.actor = actor
@@ -97,5 +105,8 @@ public struct AuditRecord: Sendable, Equatable {
         self.target = target
         self.result = result
         self.detail = detail
+        self.role = role
+        self.address = address
+        self.status = status
     }
 }

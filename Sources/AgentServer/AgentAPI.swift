@@ -1,3 +1,4 @@
+import Agent
 import Hummingbird
 import JSON
 import HTTPTypes
@@ -19,19 +20,6 @@ public struct AgentContext: RequestContext {
     }
 }
 
-/// What a state-changing call leaves in the audit trail.
-public struct AuditEntry: Sendable {
-    public let at: Double
-    public let actor: String
-    public let role: String?
-    public let address: String
-    public let method: String
-    public let path: String
-    public let body: String?
-    public let status: Int
-    public let result: String
-}
-
 /// The agent's HTTP API (docs/agent.md, docs/agent-openapi.yaml): one table of endpoints, and
 /// in front of every call the same steps in the same order: route, per-address limit, key,
 /// permission, per-key limit, body (size, JSON, fields), handler, audit, counters.
@@ -47,13 +35,13 @@ public final class AgentAPI: @unchecked Sendable {
     let startedAt = PoolClock.unixSeconds()
     /// SIGTERM was received: no new work (run-now, retraining) is taken.
     public let draining = Atomic<Bool>(false)
-    let audit: @Sendable (AuditEntry) -> Void
+    let audit: @Sendable (AuditRecord) -> Void
     var routes: [String: [Endpoint]] = [:]
     /// Extra /metrics text (the jobs').
     let extraMetrics: @Sendable () -> String
 
     public init(settings: ServerSettings, pools: AgentPools, history: PoolHistory, logger: Logger,
-                audit: @escaping @Sendable (AuditEntry) -> Void, extraMetrics: @escaping @Sendable () -> String = { "" }) {
+                audit: @escaping @Sendable (AuditRecord) -> Void, extraMetrics: @escaping @Sendable () -> String = { "" }) {
         self.settings = Mutex(settings)
         admin = PoolAdmin(pools: pools, history: history)
         verifier = KeyVerifier(roles: settings.roles, cacheSeconds: settings.keyCacheSeconds, now: { PoolClock.unixSeconds() },
@@ -69,12 +57,20 @@ public final class AgentAPI: @unchecked Sendable {
 
     func add(_ e: Endpoint) { routes[e.path, default: []].append(e) }
 
-    /// GET /api/agent/audit?limit=N: the newest audit records (system_config: it says who did what).
-    public func addAuditEndpoint(_ log: AuditLog) {
+    /// GET /api/agent/audit?limit=N: the newest audit records (system_config: it says who did
+    /// what), from the history database's one audit table (RunHistory's).
+    public func addAuditEndpoint(_ history: RunHistory) {
         add(Endpoint(.get, "/api/agent/audit", AdminRoutes.config) { c in
             let limit = try Self.limit(c.query, default: 100)
-            return .json(200, .object([("records", .array(try await AgentPools.blocking { try log.recent(limit: limit).map(AuditLog.json) }))]))
+            return .json(200, .object([("records", .array(try await AgentPools.blocking { try history.auditRecords(limit: limit).map(Self.auditJSON) }))]))
         })
+    }
+
+    static func auditJSON(_ r: AuditRecord) -> JSONValue {
+        .object([("id", .int(r.id)), ("at", .double(r.at)), ("actor", .string(r.actor)), ("role", r.role.map { .string($0) } ?? .null),
+                 ("address", r.address.map { .string($0) } ?? .null), ("action", .string(r.action)),
+                 ("target", r.target.map { .string($0) } ?? .null), ("status", r.status.map { .integer($0) } ?? .null),
+                 ("result", .string(r.result)), ("detail", r.detail.map { .string($0) } ?? .null)])
     }
 
     /// ?limit=N, 1 to 1000.
@@ -246,6 +242,14 @@ public final class AgentAPI: @unchecked Sendable {
             if p.kind == .circuitOpen { return APIError(status: 503, code: "circuit_open", message: p.message) }
             return APIError(status: 503, code: p.kind.rawValue, message: p.message)
         }
+        if let a = error as? AgentError {
+            switch a {
+            case .unknownJob: return APIError.notFound(a.description)
+            case .locked: return APIError.conflict(a.description)
+            case .config: return APIError.badRequest(a.description)
+            case .redis, .history, .spawn: return APIError(status: 500, code: "agent", message: a.description)
+            }
+        }
         return APIError(status: 502, code: "upstream", message: "\(error)")
     }
 
@@ -253,8 +257,8 @@ public final class AgentAPI: @unchecked Sendable {
     func finish(_ e: Endpoint, _ context: AgentContext, principal: Principal?, body: String?, status: Int, result: String) {
         stats.count(route: e.path, method: e.method.rawValue, status: status)
         guard e.changesState else { return }
-        audit(AuditEntry(at: PoolClock.unixSeconds(), actor: principal?.name ?? "anonymous", role: principal?.role, address: context.address,
-                         method: e.method.rawValue, path: e.path, body: body, status: status, result: result))
+        audit(AuditRecord(at: PoolClock.unixSeconds(), actor: principal?.name ?? "anonymous", action: e.method.rawValue + " " + e.path,
+                          result: result, detail: body, role: principal?.role, address: context.address, status: status))
     }
 
     static func summary(_ v: JSONValue) -> String {

@@ -94,3 +94,10 @@ public final class PoolHistory: @unchecked Sendable {
         return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))"
     }
 }
+
+/// The history database at `path`, its directory made (0700) when missing.
+func historyDatabase(_ path: String) throws -> Database {
+    let dir = FileSystem.directory(of: path)
+    if !dir.isEmpty && dir != "." { try FileSystem.makeDirectories(dir, mode: 0o700) }
+    return try Database(path: path)
+}

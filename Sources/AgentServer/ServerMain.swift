@@ -1,4 +1,6 @@
+import Agent
 import Engine
+import FileSystem
 import Glibc
 import Hummingbird
 import HummingbirdCore
@@ -11,8 +13,9 @@ import ServiceLifecycle
 import UnixSignals
 
 /// opsh-agent: parses its command line, reads the configuration, opens the history database
-/// and the pools, and serves the API until SIGTERM (graceful: no new work, running work
-/// finishes within agent_grace_period) or SIGINT; SIGHUP reloads the configuration.
+/// and the pools, starts the scheduler (the Agent core) and serves the API until SIGTERM
+/// (graceful: no new work, running jobs finish within agent_grace_period) or SIGINT; SIGHUP
+/// reloads the configuration, the jobs included.
 public enum ServerMain {
     static let usage = """
         usage: opsh-agent [--listen ADDR:PORT] [--config FILE] [--env-file FILE] [--set KEY=VALUE ...]
@@ -59,13 +62,22 @@ public enum ServerMain {
         return a
     }
 
-    /// The settings from the configuration (and --listen over agent_listen).
-    static func load(_ a: Arguments) throws -> ServerSettings {
+    /// The server's and the scheduler's settings from one reading of the configuration (and
+    /// --listen over agent_listen). The scheduler's history database is the server's too.
+    static func load(_ a: Arguments) throws -> (ServerSettings, SchedulerSettings) {
         let config = try Configuration.resolve(configFile: a.configFile, envFile: a.envFile, settings: a.settings)
         var s = try ServerSettings(config)
         if let l = a.listen { (s.listenHost, s.listenPort) = try ServerSettings.parseListen(l, key: "--listen") }
         if let key = config.string("qdrant_api_key") { s.qdrantAPIKey = key }
-        return s
+        let jobs = try config.schedulerSettings(opshPath: opshPath(), configFile: a.configFile)
+        s.historyDatabase = jobs.historyPath
+        return (s, jobs)
+    }
+
+    /// The opsh binary the jobs run: the one installed beside opsh-agent (OPSH_AGENT_OPSH
+    /// names another, e.g. for a build directory elsewhere).
+    static func opshPath() -> String {
+        getenvString("OPSH_AGENT_OPSH") ?? FileSystem.directory(of: AgentCommands.selfPath()) + "/opsh"
     }
 
     public static func main() async {
@@ -75,15 +87,16 @@ public enum ServerMain {
         logger.logLevel = .info
         let args: Arguments
         let settings: ServerSettings
+        let jobs: SchedulerSettings
         do {
             args = try parse(CommandLine.arguments)
-            settings = try load(args)
+            (settings, jobs) = try load(args)
         } catch {
             fputs("opsh-agent: \(error)\n\(usage)\n", stderr)
             exit(2)
         }
         do {
-            try await serve(args: args, settings: settings, logger: logger)
+            try await serve(args: args, settings: settings, jobs: jobs, logger: logger)
         } catch {
             logger.error("stopped: \(error)")
             exit(1)
@@ -91,15 +104,19 @@ public enum ServerMain {
         exit(0)
     }
 
-    static func serve(args: Arguments, settings: ServerSettings, logger: Logger) async throws {
+    static func serve(args: Arguments, settings: ServerSettings, jobs: SchedulerSettings, logger: Logger) async throws {
+        let jobMetrics = JobMetrics()
+        let scheduler = try JobScheduler(settings: jobs, observer: { run in jobMetrics.record(run) })
+        jobMetrics.seed(lastSuccess: try scheduler.history.lastSuccesses())
         let pools = try AgentPools(redisURL: settings.redisURL, qdrantURL: settings.qdrantURL, qdrantKey: settings.qdrantAPIKey,
                                    max: settings.poolMax, stateDir: settings.poolStateDir)
-        let auditLog = try AuditLog(path: settings.historyDatabase)
         let poolHistory = try PoolHistory(path: settings.historyDatabase)
-        let api = AgentAPI(settings: settings, pools: pools, history: poolHistory, logger: logger, audit: { entry in
-            do { try auditLog.append(entry) } catch { logger.error("audit record not written: \(error)") }
-        })
-        api.addAuditEndpoint(auditLog)
+        let history = scheduler.history
+        let api = AgentAPI(settings: settings, pools: pools, history: poolHistory, logger: logger, audit: { record in
+            do { try history.audit(record) } catch { logger.error("audit record not written: \(error)") }
+        }, extraMetrics: { jobMetrics.text(scheduler) })
+        api.addAuditEndpoint(history)
+        for e in JobRoutes.endpoints(api, scheduler) { api.add(e) }
         let limits = api.limits
         let http1 = HTTPServerBuilder.http1(configuration: .init(
             additionalChannelHandlers: [ConnectionGuard(limits: limits, logger: logger)],
@@ -119,10 +136,12 @@ public enum ServerMain {
             },
             logger: logger)
         let housekeeping = Housekeeping(api: api, pools: pools, history: poolHistory, logger: logger)
-        let reloader = Reloader(api: api, args: args, logger: logger)
+        let reloader = Reloader(api: api, scheduler: scheduler, args: args, logger: logger)
         let group = ServiceGroup(configuration: .init(
-            // shut down last to first: draining is marked before the server stops and waits
-            services: [housekeeping, reloader, app, DrainOnShutdown(api: api, logger: logger)],
+            // shut down last to first: draining is marked (and the scheduler starts nothing new)
+            // before the server stops and waits; the running jobs are waited for last
+            services: [SchedulerService(scheduler: scheduler, api: api, logger: logger),
+                       housekeeping, reloader, app, DrainOnShutdown(api: api, scheduler: scheduler, logger: logger)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()
@@ -137,11 +156,32 @@ public enum ServerMain {
 /// /health says "draining", and new work (run-now, retraining, breaker tests) is refused.
 struct DrainOnShutdown: Service {
     let api: AgentAPI
+    let scheduler: JobScheduler
     let logger: Logger
     func run() async throws {
         try? await gracefulShutdown()
         api.draining.store(true, ordering: .relaxed)
+        scheduler.refuseNewRuns()
         logger.info("shutting down: no new work is taken")
+    }
+}
+
+/// Runs the scheduler (the Agent core) from start to SIGTERM; then waits for the running jobs
+/// up to the grace period (settings at that moment: a reload may have changed it), kills what
+/// still runs (recorded abandoned) and returns when every run is recorded.
+struct SchedulerService: Service {
+    let scheduler: JobScheduler
+    let api: AgentAPI
+    let logger: Logger
+    func run() async throws {
+        try await AgentPools.blocking { try scheduler.start() }
+        logger.info("scheduler started: \(scheduler.settings.jobs.filter(\.enabled).count) jobs (history \(scheduler.history.path))")
+        try? await gracefulShutdown()
+        let grace = api.currentSettings.gracePeriod
+        let running = scheduler.running().keys.sorted()
+        if !running.isEmpty { logger.info("waiting up to \(Int(grace))s for running jobs: \(running.joined(separator: ", "))") }
+        try await AgentPools.blocking { scheduler.stop(grace: grace) }
+        logger.info("scheduler stopped")
     }
 }
 
@@ -167,6 +207,7 @@ struct Housekeeping: Service {
 /// SIGHUP: reads the configuration again; a bad one is refused (logged, the old one kept).
 struct Reloader: Service {
     let api: AgentAPI
+    let scheduler: JobScheduler
     let args: ServerMain.Arguments
     let logger: Logger
     func run() async throws {
@@ -181,7 +222,8 @@ struct Reloader: Service {
     func reload() {
         let old = api.currentSettings
         let new: ServerSettings
-        do { new = try ServerMain.load(args) } catch {
+        let jobs: SchedulerSettings
+        do { (new, jobs) = try ServerMain.load(args) } catch {
             logger.error("SIGHUP: configuration refused, the previous one stays: \(error)")
             return
         }
@@ -191,6 +233,10 @@ struct Reloader: Service {
         if new.redisURL != old.redisURL { restart.append("redis_url") }
         if new.qdrantURL != old.qdrantURL { restart.append("qdrant_url") }
         if new.historyDatabase != old.historyDatabase { restart.append("agent_history_db") }
+        do { try scheduler.reload(jobs) } catch {
+            logger.error("SIGHUP: configuration refused, the previous one stays: \(error)")
+            return
+        }
         api.apply(new)
         logger.info("SIGHUP: configuration reloaded\(restart.isEmpty ? "" : "; needs a restart to change: " + restart.joined(separator: ", "))")
     }

@@ -29,7 +29,8 @@ public struct ServerSettings: Sendable, Equatable {
     /// Seconds SIGTERM waits for running work before the agent exits anyway.
     public var gracePeriod = 30.0
     public var poolMax = 10
-    /// The history database (runs and the audit trail).
+    /// The history database (runs, the audit trail, the pools' snapshots): the scheduler's
+    /// (agent_history_db, else state_dir/agent.db), set by ServerMain.load.
     public var historyDatabase: String
     public var roles = RoleMatrix()
     /// Where the pools' predictors are saved and loaded (pool_state_dir).
@@ -96,7 +97,6 @@ public struct ServerSettings: Sendable, Equatable {
         if let v = try number("agent_key_cache_seconds", min: 0, max: 3600) { keyCacheSeconds = v }
         if let v = try number("agent_grace_period", min: 0, max: 86400) { gracePeriod = v }
         if let v = try number("agent_pool_max", min: 1, max: 1000) { poolMax = Int(v) }
-        if let v = try text("agent_history_db") { historyDatabase = v }
         if let v = try text("pool_state_dir") { poolStateDir = v }
         if let v = table["roles"], v != .nil { roles = try Self.roles(v) }
     }

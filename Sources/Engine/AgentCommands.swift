@@ -10,7 +10,7 @@ import Sys
 /// configuration and the history database directly, without a running agent; `opsh agent`
 /// with anything else starts the agent server, the opsh-agent executable installed beside opsh
 /// (kept out of this binary so its HTTP server costs `opsh run` nothing at start-up).
-enum AgentCommands {
+public enum AgentCommands {
     static let usage = """
         usage: opsh agent jobs [--json]                    the scheduled jobs, their next and last runs
                opsh agent history [JOB] [--limit N] [--json]   past runs, newest first
@@ -30,8 +30,9 @@ enum AgentCommands {
         }
     }
 
-    /// The opsh binary's own path (the runs execute it, and opsh-agent lies beside it).
-    static func selfPath() -> String {
+    /// This executable's own path: opsh's (the runs execute it, and opsh-agent lies beside
+    /// it), or opsh-agent's (opsh lies beside it).
+    public static func selfPath() -> String {
         var buf = [CChar](repeating: 0, count: 4096)
         let n = readlink("/proc/self/exe", &buf, buf.count - 1)
         return n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
@@ -79,7 +80,7 @@ enum AgentCommands {
         guard let session = CLI.session(options) else { return nil }
         defer { session.vm.close() }
         do {
-            return try AgentModule.settings(session.configuration.values, opshPath: selfPath(), configFile: options.configFile)
+            return try session.configuration.schedulerSettings(opshPath: selfPath(), configFile: options.configFile)
         } catch {
             writeStderr("opsh: \(error)\n")
             return nil
@@ -90,16 +91,6 @@ enum AgentCommands {
 
     static func printJSON(_ v: MValue) {
         print(String(decoding: v.json(pretty: true).dropLast(), as: UTF8.self))
-    }
-
-    static func runJSON(_ r: RunRecord) -> MValue {
-        var o: [(String, MValue)] = [("id", .int(r.id)), ("job", .string(r.job)), ("procedure", .string(r.procedure)), ("agent", .string(r.agent)),
-                                     ("trigger", .string(r.trigger)), ("status", .string(r.status.rawValue)),
-                                     ("started_at", .double(r.startedAt)), ("finished_at", r.finishedAt.map { .double($0) } ?? .null),
-                                     ("scheduled_at", r.scheduledAt.map { .int($0) } ?? .null), ("exit_code", r.exitCode.map { .int(Int64($0)) } ?? .null),
-                                     ("message", r.message.map { .string($0) } ?? .null), ("fence_token", r.fenceToken.map { .int($0) } ?? .null)]
-        o.append(("report", r.report.flatMap { MValue.parse(Array($0.utf8)) } ?? .null))
-        return .object(o)
     }
 
     static func jobs(_ args: [String], _ options: Options) -> Int32 {
@@ -113,11 +104,7 @@ enum AgentCommands {
         for j in s.jobs {
             let next = j.enabled ? j.schedule?.next(after: now, in: j.zone) : nil
             let last = (try? h?.runs(job: j.name, limit: 1))??.first
-            rows.append(.object([("name", .string(j.name)), ("procedure", .string(j.procedure)), ("args", .array(j.arguments.map { .string($0) })),
-                                 ("schedule", .string(j.scheduleText)), ("timezone", .string(j.zone.name)), ("timeout", .double(j.timeout)),
-                                 ("max_memory", j.maxMemory.map { .string($0) } ?? .null), ("enabled", .bool(j.enabled)),
-                                 ("next_run", next.map { .string(CivilTime.iso($0, in: j.zone)) } ?? .null),
-                                 ("last_run", last.map(runJSON) ?? .null)]))
+            rows.append(j.json(nextRunAt: next, lastRun: last))
             lines.append([j.name, ([j.procedure] + j.arguments).joined(separator: " "), j.scheduleText, j.zone.name,
                           j.enabled ? (next.map { CivilTime.iso($0, in: j.zone) } ?? "never") : "disabled",
                           last.map { "\($0.status.rawValue) \(iso($0.startedAt))" } ?? "-"])
@@ -144,7 +131,7 @@ enum AgentCommands {
                 return 3
             }
         }
-        if flags.json { printJSON(.array(runs.map(runJSON))); return 0 }
+        if flags.json { printJSON(.array(runs.map(\.json))); return 0 }
         var lines: [[String]] = [["ID", "JOB", "STATUS", "EXIT", "STARTED", "SECONDS", "TRIGGER", "AGENT", "MESSAGE"]]
         for r in runs {
             let secs = r.finishedAt.map { String(Int(($0 - r.startedAt).rounded())) } ?? "-"
@@ -171,7 +158,7 @@ enum AgentCommands {
             return 3
         }
         if flags.json {
-            printJSON(runJSON(rec))
+            printJSON(rec.json)
         } else {
             let secs = rec.finishedAt.map { String(format1($0 - rec.startedAt)) } ?? "-"
             print("\(rec.job) (\(rec.procedure)): \(rec.status.rawValue)\(rec.exitCode.map { ", exit \($0)" } ?? "") in \(secs)s; run \(rec.id)\(rec.fenceToken.map { ", fencing token \($0)" } ?? "")")
@@ -224,5 +211,14 @@ enum AgentCommands {
             }
             print(line)
         }
+    }
+}
+
+extension Configuration {
+    /// The agent's scheduler settings from this configuration (agent_* keys, the jobs), read
+    /// the one way opsh.agent reads them; `opshPath` is the binary each run executes. For the
+    /// CLI and for opsh-agent, which reads the configuration through the Engine.
+    public func schedulerSettings(opshPath: String, configFile: String?) throws(AgentError) -> SchedulerSettings {
+        try AgentModule.settings(values, opshPath: opshPath, configFile: configFile)
     }
 }

@@ -20,6 +20,22 @@ AGENT = Path(os.environ.get("OPSH_AGENT_BIN", BUILD / "opsh-agent"))
 OPSH = Path(os.environ.get("OPSH_BIN", BUILD / "opsh"))
 SPEC = Spec(ROOT / "docs" / "agent-openapi.yaml")
 
+# Test procedures, as files `opsh run PATH` runs (the jobs' procedure may be a path).
+SLEEPER = """local opsh = require "opsh"
+return { description = "sleeps, then reports", categories = { "safe" },
+  args = { { name = "sleep", type = "number", default = 0 }, { name = "mark", default = "" } },
+  run = function(a, ctx)
+    if a.mark ~= "" then local f = io.open(a.mark, "w"); f:write("started"); f:close() end
+    opsh.sleep(a.sleep)
+    ctx:ok("t.sleeper", "slept " .. a.sleep)
+  end }
+"""
+WINDOWED = """return { description = "needs the daily window", categories = { "maintenance", "intrusive" }, window = "daily",
+  run = function(_, ctx) ctx:ok("t.windowed", "ran") end }
+"""
+# a schedule that is never due while a test runs (midnight on January 1st)
+NEVER = "0 0 1 1 *"
+
 
 def free_port():
     with socket.socket() as s:
@@ -72,8 +88,12 @@ class Agent:
 
     def __init__(self, tmp, redis, **settings):
         self.tmp = tmp
+        (tmp / "sleeper.lua").write_text(SLEEPER)
+        (tmp / "windowed.lua").write_text(WINDOWED)
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        # HTTPS when the test gives a certificate: requests check it against that file (self-signed)
+        self.verify = settings.get("agent_tls_certificate", True)
+        self.url = f"{'https' if 'agent_tls_certificate' in settings else 'http'}://127.0.0.1:{self.port}"
         self.config = tmp / "config.lua"
         self.settings = {
             "redis_url": redis.url,
@@ -83,6 +103,10 @@ class Agent:
             "agent_key_cache_seconds": 0,
             "agent_rate_limit_per_key": 0,
             "agent_rate_limit_per_address": 0,
+            # only the tests' jobs: the guide's defaults would run real procedures on the hour
+            "agent_default_jobs": False,
+            "agent_jobs": {"noop": {"procedure": str(tmp / "sleeper.lua"), "schedule": NEVER}},
+            "agent_id": "test-agent",
         }
         self.settings.update(settings)
         self.write_config(self.settings)
@@ -95,7 +119,7 @@ class Agent:
         while time.time() < deadline:
             assert self.proc.poll() is None, self.output()
             try:
-                if requests.get(self.url + "/health", timeout=1).status_code in (200, 401):
+                if requests.get(self.url + "/health", timeout=1, verify=self.verify).status_code in (200, 401):
                     return
             except requests.RequestException:
                 time.sleep(0.1)
@@ -123,7 +147,7 @@ class Agent:
         h = dict(headers or {})
         if key:
             h["X-API-Key"] = key
-        r = requests.request(method, self.url + path, json=body, data=data, headers=h, timeout=timeout)
+        r = requests.request(method, self.url + path, json=body, data=data, headers=h, timeout=timeout, verify=self.verify)
         if check:
             SPEC.validate(method, path, r)
         return r

@@ -14,6 +14,7 @@ BODIES = {
     ("DELETE", "/api/admin/connection-affinity-patterns"): {"min_performance_score": 0.3},
     ("POST", "/api/admin/optimize-connection-specializations"): None,
     ("PUT", "/api/admin/connection-pool-config"): {"pool_size": 12, "temporary": True},
+    ("POST", "/api/agent/run-now"): {"job": "noop"},
 }
 OPEN = {"/health", "/metrics"}
 
@@ -84,17 +85,17 @@ def test_audit_records_who_what_and_result(agent, users):
     assert agent.call("PUT", "/api/admin/circuit-breaker-config", key=users["viewer"], body={"failure_threshold": 3}).status_code == 403
     assert agent.call("POST", "/api/admin/circuit-breaker-reset", body={"failure_type": "all"}).status_code == 401
     records = agent.call("GET", "/api/agent/audit?limit=3", key=users["admin"]).json()["records"]
-    assert [(r["actor"], r["method"], r["path"], r["status"]) for r in records] == [
-        ("anonymous", "POST", "/api/admin/circuit-breaker-reset", 401),
-        ("viewer-user", "PUT", "/api/admin/circuit-breaker-config", 403),
-        ("admin-user", "POST", "/api/admin/circuit-breaker-reset", 200),
+    assert [(r["actor"], r["action"], r["status"]) for r in records] == [
+        ("anonymous", "POST /api/admin/circuit-breaker-reset", 401),
+        ("viewer-user", "PUT /api/admin/circuit-breaker-config", 403),
+        ("admin-user", "POST /api/admin/circuit-breaker-reset", 200),
     ]
     assert records[2]["role"] == "admin" and records[2]["address"] == "127.0.0.1"
-    assert records[2]["body"] == '{"failure_type": "all"}'
+    assert records[2]["detail"] == '{"failure_type": "all"}'
     assert "system_config" in records[1]["result"]
     # reads are not audited
     agent.call("GET", "/admin/db-stats", key=users["admin"])
-    assert agent.call("GET", "/api/agent/audit?limit=1", key=users["admin"]).json()["records"][0]["path"] != "/admin/db-stats"
+    assert agent.call("GET", "/api/agent/audit?limit=1", key=users["admin"]).json()["records"][0]["action"] != "GET /admin/db-stats"
 
 
 def test_rate_limit_per_key(make_agent, users):
