@@ -11,11 +11,15 @@ final class ServiceProcedureTests: XCTestCase {
 
     struct TestStack {
         let project: String, prefix: String, redisPort: Int, qdrantPort: Int, config: String
+        /// the stack's agent (the api service) listens here, not on :8000
+        var agentPort = 0
         var env: [String: String] {
-            ["OPSH_STACK_PROJECT": project, "OPSH_STACK_PREFIX": prefix, "REDIS_PORT": String(redisPort), "QDRANT_PORT": String(qdrantPort)]
+            ["OPSH_STACK_PROJECT": project, "OPSH_STACK_PREFIX": prefix, "REDIS_PORT": String(redisPort), "QDRANT_PORT": String(qdrantPort),
+             "AGENT_PORT": String(agentPort), "OPSH_STACK_STATE": FileManager.default.temporaryDirectory.appendingPathComponent("stack-\(project)").path,
+             "OPSH_STACK_BIN": Harness.binary.deletingLastPathComponent().path]
         }
         func name(_ s: String) -> String { prefix + s }
-        var volumes: [String] { ["\(project)_qdrant_data", "\(project)_dragonfly_data"] }
+        var volumes: [String] { ["\(project)_qdrant_data", "\(project)_dragonfly_data", "\(project)_agent_data"] }
     }
 
     override class func tearDown() {
@@ -49,7 +53,8 @@ final class ServiceProcedureTests: XCTestCase {
               task_queue_redis_url = "redis://127.0.0.1:\(redisPort)/1",
             }
             """, to: "config.lua", in: dir)
-            let s = TestStack(project: "opshtest\(pid)", prefix: "t\(pid)-", redisPort: redisPort, qdrantPort: qdrantPort, config: cfg)
+            var s = TestStack(project: "opshtest\(pid)", prefix: "t\(pid)-", redisPort: redisPort, qdrantPort: qdrantPort, config: cfg)
+            s.agentPort = RedisServer.freePort()
             Self.stack = s
             let r = Self.stackScript(["up"], s)
             XCTAssertEqual(r.status, 0, "scripts/stack up: \(r.stdout) \(r.stderr)")
@@ -260,10 +265,19 @@ final class ServiceProcedureTests: XCTestCase {
     func testStackScriptStatusAndIdempotentUp() {
         var r = Self.stackScript(["status"], s)
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
-        for svc in ["dragonfly", "qdrant", "task-worker"] {
+        for svc in ["dragonfly", "qdrant", "task-worker", "api"] {
             XCTAssertTrue(r.stdout.contains("\(s.name(svc))  running"), r.stdout)
         }
         XCTAssertTrue(r.stdout.contains("\(s.name("dragonfly"))  running  health=healthy"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("\(s.name("api"))  running  health=healthy"), r.stdout)
+        // the agent in the api service's place: the guide's curl lines against its port
+        let base = "http://localhost:\(s.agentPort)"
+        let health = Shell.run(["curl", "-s", base + "/health"]).stdout
+        XCTAssertTrue(health.contains("\"status\":\"ok\""), health)
+        let metrics = Shell.run(["curl", "-s", base + "/metrics"]).stdout
+        XCTAssertTrue(metrics.contains("db_connection_pool_size"), metrics)
+        // admin endpoints need a key (access control): 401 without one
+        XCTAssertEqual(Shell.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", base + "/api/admin/circuit-breaker-status"]).stdout, "401")
         // what the stack is made of, as the guide's compose file has it
         let labels = DockerEngine.docker(["inspect", "-f", "{{index .Config.Labels \"com.docker.compose.project\"}} {{index .Config.Labels \"com.docker.compose.service\"}} {{.HostConfig.NetworkMode}} {{.HostConfig.LogConfig.Config}} {{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.MemoryReservation}} {{.HostConfig.ExtraHosts}}", s.name("qdrant")]).stdout
         XCTAssertEqual(labels, "\(s.project) qdrant host map[max-file:3 max-size:10m] 4294967296 2000000000 2147483648 [qdrant:127.0.0.1 dragonfly:127.0.0.1 task-worker:127.0.0.1]\n")
@@ -279,17 +293,18 @@ final class ServiceProcedureTests: XCTestCase {
     /// A second, short-lived stack: down removes the containers and keeps the data.
     func testStackDownKeepsTheVolumes() {
         let pid = getpid()
-        let t = TestStack(project: "opshtest\(pid)b", prefix: "t\(pid)b-", redisPort: RedisServer.freePort(), qdrantPort: RedisServer.freePort(), config: s.config)
+        var t = TestStack(project: "opshtest\(pid)b", prefix: "t\(pid)b-", redisPort: RedisServer.freePort(), qdrantPort: RedisServer.freePort(), config: s.config)
+        t.agentPort = RedisServer.freePort()
         defer {
-            DockerEngine.cleanup(containers: ["dragonfly", "qdrant", "task-worker"].map(t.name), volumes: t.volumes)
+            DockerEngine.cleanup(containers: ["dragonfly", "qdrant", "task-worker", "api"].map(t.name), volumes: t.volumes)
         }
         var r = Self.stackScript(["up"], t)
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
         XCTAssertEqual(Shell.run(["redis-cli", "-p", String(t.redisPort), "set", "kept", "1"]).stdout, "OK\n")
         r = Self.stackScript(["down"], t)
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssertTrue(r.stdout.contains("volumes kept: \(t.project)_qdrant_data \(t.project)_dragonfly_data"), r.stdout)
-        for svc in ["dragonfly", "qdrant", "task-worker"] { XCTAssertFalse(DockerEngine.exists(t.name(svc)), "down removes \(svc)") }
+        XCTAssertTrue(r.stdout.contains("volumes kept: \(t.project)_qdrant_data \(t.project)_dragonfly_data \(t.project)_agent_data"), r.stdout)
+        for svc in ["dragonfly", "qdrant", "task-worker", "api"] { XCTAssertFalse(DockerEngine.exists(t.name(svc)), "down removes \(svc)") }
         for v in t.volumes { XCTAssertEqual(DockerEngine.docker(["volume", "inspect", v]).status, 0, "down keeps \(v)") }
         r = Self.stackScript(["status"], t)
         XCTAssertEqual(r.status, 1, r.stdout)
