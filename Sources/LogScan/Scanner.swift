@@ -189,11 +189,11 @@ public enum LogScanner {
         guard let total = aggs.first else { return }
         for a in aggs.dropFirst() { total.merge(a) }
         guard options.format == .access else { return }
-        report.topIPs = total.ips.top(options.top)
-        report.distinctIPs = total.ips.distinct
-        report.untrackedIPs = total.ips.untracked
+        report.topIPs = total.clients.top(options.top)
+        report.distinctIPs = total.clients.distinct
+        report.untrackedIPs = total.clients.untracked
         report.untrackedPaths = total.paths.untracked
-        if let th = options.okThreshold { report.okClients = total.okIPs.top(-1, minimum: th) }
+        if let th = options.okThreshold { report.okClients = total.clients.top(-1, ok: true, minimum: th) }
         if options.countPaths { report.topPaths = total.paths.top(options.top) }
         report.statuses = (0..<1000).filter { total.statuses[$0] > 0 }
             .map { (status: $0, count: total.statuses[$0]) }
