@@ -1,3 +1,4 @@
+#define _GNU_SOURCE
 #include "clogscan.h"
 
 #include <string.h>
@@ -199,6 +200,11 @@ size_t opsh_count_byte(const uint8_t *p, size_t n, uint8_t b) {
     size_t total = 0;
     for (size_t i = 0; i < n; i++) total += p[i] == b;
     return total;
+}
+
+size_t opsh_last_byte(const uint8_t *p, size_t n, uint8_t b) {
+    const uint8_t *at = n ? memrchr(p, b, n) : NULL;
+    return at ? (size_t)(at - p) : n;
 }
 
 int opsh_logscan_simd(void) { return simd_level(); }

@@ -129,11 +129,12 @@ final class LineScanner {
             start = k + 1
         }
         // the whole lines, up to the last newline
-        guard start < n, let last = memrchr(base + start, 0x0A, n - start) else {
+        let last = start < n ? opsh_last_byte(base + start, n - start, 0x0A) : 0
+        guard start < n, last < n - start else {
             if start < n { absorb(base + start, n - start) }
             return
         }
-        let end = base.distance(to: last.assumingMemoryBound(to: UInt8.self)) + 1
+        let end = start + last + 1
         if matchesOnly {
             matchesIn(base + start, end - start)
         } else {
@@ -168,19 +169,20 @@ final class LineScanner {
         }
         for k in 0..<patterns.count {
             let set = patterns[k]
-            var from = 0, counted = 0, before = first
+            var from = 0, counted = 0, linesBefore = first
             while true {
                 let m = set.find(p, count, from: from)
                 if m >= count { break }
-                let lineStart = memrchr(p + from, 0x0A, m - from).map { p.distance(to: $0.assumingMemoryBound(to: UInt8.self)) + 1 } ?? from
+                let before = opsh_last_byte(p + from, m - from, 0x0A)
+                let lineStart = before < m - from ? from + before + 1 : from
                 let lineEnd = p.distance(to: memchr(p + m, 0x0A, count - m).unsafelyUnwrapped.assumingMemoryBound(to: UInt8.self))
                 piece.setCounts[k] += 1
                 if options.samples > 0 {
-                    before += opsh_count_byte(p + counted, lineStart - counted, 0x0A)
+                    linesBefore += opsh_count_byte(p + counted, lineStart - counted, 0x0A)
                     counted = lineStart
                     var n = lineEnd - lineStart
                     if n > 0 && p[lineStart + n - 1] == 0x0D { n -= 1 }
-                    keep(k, p + lineStart, n, line: before + 1)
+                    keep(k, p + lineStart, n, line: linesBefore + 1)
                 }
                 from = lineEnd + 1
             }

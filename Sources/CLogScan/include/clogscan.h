@@ -47,6 +47,10 @@ int opsh_lits_add(opsh_lits *s, const uint8_t *lit, uint32_t len);
    before p (if any) is taken as a line boundary: p must start at a line's start. */
 size_t opsh_lits_find(const opsh_lits *s, const uint8_t *p, size_t n, size_t from);
 
+/* The offset of the last byte b in p[0..n), or n when there is none (memrchr, which Swift's
+   Glibc module does not declare). */
+size_t opsh_last_byte(const uint8_t *p, size_t n, uint8_t b);
+
 /* How many bytes of p[0..n) equal b (newlines, for line numbers). */
 size_t opsh_count_byte(const uint8_t *p, size_t n, uint8_t b);
 
