@@ -82,6 +82,16 @@ static int verify_at(const opsh_lits *s, const uint8_t *p, size_t n, size_t i) {
     return 0;
 }
 
+/* The first candidate of a vector's mask (bit j: position i + j) that verifies, or n. */
+static inline size_t verify_mask(const opsh_lits *s, const uint8_t *p, size_t n, size_t i, uint32_t m) {
+    while (m) {
+        size_t at = i + (size_t)__builtin_ctz(m);
+        if (verify_at(s, p, n, at)) return at;
+        m &= m - 1;
+    }
+    return n;
+}
+
 static size_t find_scalar(const opsh_lits *s, const uint8_t *p, size_t n, size_t i) {
     for (; i < n; i++) {
         for (int k = 0; k < s->count; k++) {
@@ -109,12 +119,8 @@ static size_t find_sse2(const opsh_lits *s, const uint8_t *p, size_t n, size_t i
             __m128i b = _mm_or_si128(_mm_loadu_si128((const __m128i *)(p + i + s->off2[k])), o2[k]);
             acc = _mm_or_si128(acc, _mm_and_si128(_mm_cmpeq_epi8(a, b1[k]), _mm_cmpeq_epi8(b, b2[k])));
         }
-        unsigned m = (unsigned)_mm_movemask_epi8(acc);
-        while (m) {
-            size_t at = i + (size_t)__builtin_ctz(m);
-            if (verify_at(s, p, n, at)) return at;
-            m &= m - 1;
-        }
+        size_t at = verify_mask(s, p, n, i, (uint32_t)_mm_movemask_epi8(acc));
+        if (at < n) return at;
         i += 16;
     }
     return find_scalar(s, p, n, i);
@@ -144,12 +150,8 @@ static size_t find_teddy_avx2(const opsh_lits *s, const uint8_t *p, size_t n, si
             __m256i h = _mm256_shuffle_epi8(hi[j], _mm256_and_si256(_mm256_srli_epi16(v, 4), nib));
             r = _mm256_and_si256(r, _mm256_and_si256(l, h));
         }
-        uint32_t m = ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(r, zero));
-        while (m) {
-            size_t at = i + (size_t)__builtin_ctz(m);
-            if (verify_at(s, p, n, at)) return at;
-            m &= m - 1;
-        }
+        size_t at = verify_mask(s, p, n, i, ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(r, zero)));
+        if (at < n) return at;
         i += 32;
     }
     return find_sse2(s, p, n, i);
