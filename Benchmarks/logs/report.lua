@@ -8,7 +8,8 @@ local logs = require "opsh.logs"
 local file, what = arg[1], arg[2] or "all"
 local want = { top = what == "top" or what == "all", sql = what == "sql" or what == "all", clients = what == "clients" or what == "all" }
 -- the SQL words alone are a grep: no access-log parsing (the "plain" format); the other reports parse
-local opts = { files = file, format = what == "sql" and "plain" or "access", paths = false, top = 10, samples = 10 }
+-- and none needs paths or response times: they are not read
+local opts = { files = file, format = what == "sql" and "plain" or "access", paths = false, times = false, top = 10, samples = 10 }
 if want.sql then opts.sets = { sql = { words = { "union", "select", "insert", "update", "delete", "drop" } } } end
 if want.clients then opts.threshold = tonumber(os.getenv("THRESHOLD") or "100") end
 local r = assert(logs.scan(opts))

@@ -15,11 +15,15 @@ struct AccessLine {
     /// Milliseconds, or -1 when the line has none.
     var responseMs = -1
 
-    /// Reads the line's fields; false when it is not a combined-format line.
-    @inline(__always) mutating func parse(_ p: UnsafePointer<UInt8>, _ n: Int, timeScale: Double) -> Bool {
+    /// Reads the line's fields; false when it is not a combined-format line. Every line is
+    /// checked as far as its status; the path and the response time are read only when asked
+    /// (`wantPath`, `wantTime`): the top-IP and status reports need neither, and the response
+    /// time is behind the user agent, most of the line. `readable` bytes from p may be read
+    /// (at least n): the client's end is found eight bytes at a time.
+    @inline(__always) mutating func parse(_ p: UnsafePointer<UInt8>, _ n: Int, readable: Int,
+                                          wantPath: Bool, wantTime: Bool, timeScale: Double) -> Bool {
         // client address: the first field
-        var i = 0
-        while i < n && p[i] != 0x20 { i += 1 }
+        var i = AccessLine.firstSpace(p, n, readable: readable)
         if i == 0 || i >= n { return false }
         ipEnd = i
         // ident, user, then [time]
@@ -42,8 +46,8 @@ struct AccessLine {
         // the path: the request's second word, without its query
         pathStart = reqStart; pathEnd = reqStart
         var k = reqStart
-        while k < j && p[k] != 0x20 { k += 1 }
-        if k < j {
+        if wantPath { while k < j && p[k] != 0x20 { k += 1 } }
+        if wantPath && k < j {
             pathStart = k + 1
             var e = pathStart
             while e < j && p[e] != 0x20 && p[e] != 0x3F { e += 1 }
@@ -60,7 +64,7 @@ struct AccessLine {
         // bytes, then optional "referer" "agent" and trailing fields: the response time is the
         // last field when it is a number and something follows the agent
         responseMs = -1
-        if i < n {
+        if wantTime && i < n {
             // past the referer's and the agent's quotes (memchr: the agent is most of the line)
             var x = i
             var quotes = 0
@@ -68,6 +72,21 @@ struct AccessLine {
             if quotes == 4 && x < n { responseMs = AccessLine.trailingNumber(p, n, from: x, scale: timeScale) }
         }
         return true
+    }
+
+    /// The index of the first space in p[0..<n), or n: eight bytes at a time while `readable`
+    /// allows (a word with a zero byte after XOR with spaces), then byte by byte.
+    @inline(__always) static func firstSpace(_ p: UnsafePointer<UInt8>, _ n: Int, readable: Int) -> Int {
+        var i = 0
+        let raw = UnsafeRawPointer(p)
+        while i + 8 <= readable && i < n {
+            let x = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) ^ 0x2020_2020_2020_2020
+            let z = (x &- 0x0101_0101_0101_0101) & ~x & 0x8080_8080_8080_8080
+            if z != 0 { return min(n, i + z.trailingZeroBitCount >> 3) }
+            i += 8
+        }
+        while i < n && p[i] != 0x20 { i += 1 }
+        return min(i, n)
     }
 
     @inline(__always) func find(_ p: UnsafePointer<UInt8>, _ n: Int, from: Int, _ byte: UInt8) -> Int? {

@@ -138,6 +138,13 @@ final class ByteCounter {
     func top(_ n: Int, minimum: Int = 0) -> [Counted] {
         var all: [(UnsafeBufferPointer<UInt8>, Int)] = []
         forEach { key, count in if count > minimum { all.append((key, count)) } }
+        return ByteCounter.top(all, n)
+    }
+
+    /// The `n` highest of keys and counts (n < 0: all, sorted), ordered as `top` orders them;
+    /// the keys' bytes are copied out.
+    static func top(_ entries: [(UnsafeBufferPointer<UInt8>, Int)], _ n: Int) -> [Counted] {
+        var all = entries
         func before(_ a: (UnsafeBufferPointer<UInt8>, Int), _ b: (UnsafeBufferPointer<UInt8>, Int)) -> Bool {
             if a.1 != b.1 { return a.1 > b.1 }
             let c = memcmp(a.0.baseAddress!, b.0.baseAddress!, min(a.0.count, b.0.count))

@@ -1,10 +1,10 @@
+import CLogScan
 import Glibc
 
 /// The totals one thread gathers over everything it reads (merged across threads at the end):
 /// the access log's clients, statuses, paths and response times.
 final class Aggregates {
-    let ips: ByteCounter
-    let okIPs: ByteCounter
+    let clients: ClientCounter
     let paths: ByteCounter
     /// By status code (plain memory: the inner loop pays no uniqueness check).
     let statuses = UnsafeMutablePointer<Int>.allocate(capacity: 1000)
@@ -16,8 +16,7 @@ final class Aggregates {
     static let buckets = 60_000
 
     init(maxKeys: Int) {
-        ips = ByteCounter(limit: maxKeys)
-        okIPs = ByteCounter(limit: maxKeys)
+        clients = ClientCounter(limit: maxKeys)
         paths = ByteCounter(limit: maxKeys)
         statuses.initialize(repeating: 0, count: 1000)
         histogram.initialize(repeating: 0, count: Aggregates.buckets + 1)
@@ -26,7 +25,7 @@ final class Aggregates {
     deinit { statuses.deallocate(); histogram.deallocate() }
 
     func merge(_ o: Aggregates) {
-        ips.merge(o.ips); okIPs.merge(o.okIPs); paths.merge(o.paths)
+        clients.merge(o.clients); paths.merge(o.paths)
         for i in 0..<1000 { statuses[i] += o.statuses[i] }
         for i in 0...Aggregates.buckets { histogram[i] += o.histogram[i] }
         timed += o.timed; timeSum += o.timeSum; timeMax = max(timeMax, o.timeMax)
@@ -63,6 +62,11 @@ final class Piece {
 /// Splits bytes into lines and counts each: the scan's inner loop. Bytes are pushed in chunks
 /// of any size; a line cut between chunks waits in `carry` (at most `maxLine` bytes, so a
 /// 10 MB line costs no more memory than a short one: it is reported and skipped).
+///
+/// The whole lines of a chunk are a region searched by the literal sets at once: a set's next
+/// match in the region is found once and each line only compares its end with it (most lines
+/// hold none: they cost no search of their own). A plain log with no time window needs no
+/// line at all but the matching ones: its lines are counted with a vector count of newlines.
 final class LineScanner {
     let name: String
     let options: ScanOptions
@@ -77,6 +81,16 @@ final class LineScanner {
     private let year: Int
     // the access log's time field repeats from line to line: its date part is read once
     private var cachedDay: (UInt64, UInt32, Int64) = (0, 0, 0)
+    /// The region of whole lines being scanned, and by set the next match in it found so far
+    /// (valid for lines starting at or before it; -1: not searched yet).
+    private var region: UnsafePointer<UInt8>?
+    private var regionCount = 0
+    private let next: UnsafeMutablePointer<Int>
+    private let searched: UnsafeMutablePointer<Bool>
+    /// No line needs reading but for the sets' matches (plain, no window, every set searchable).
+    private let matchesOnly: Bool
+    private let wantPath: Bool
+    private let wantTime: Bool
 
     init(name: String, options: ScanOptions, patterns: [CompiledPattern], agg: Aggregates) {
         self.name = name
@@ -85,7 +99,17 @@ final class LineScanner {
         self.agg = agg
         self.piece = Piece(sets: patterns.count)
         self.year = Timestamps.year(ofUnix: options.now)
+        next = .allocate(capacity: max(1, patterns.count))
+        next.initialize(repeating: -1, count: max(1, patterns.count))
+        searched = .allocate(capacity: max(1, patterns.count))
+        searched.initialize(repeating: false, count: max(1, patterns.count))
+        for k in 0..<patterns.count { searched[k] = patterns[k].searchesBuffers }
+        matchesOnly = options.format == .plain && !options.needsTime && patterns.allSatisfy(\.searchesBuffers)
+        wantPath = options.countPaths
+        wantTime = options.responseTimes
     }
+
+    deinit { next.deallocate(); searched.deallocate() }
 
     func feed(_ chunk: UnsafeRawBufferPointer) {
         guard let base0 = chunk.baseAddress, chunk.count > 0 else { return }
@@ -104,13 +128,66 @@ final class LineScanner {
             endCarriedLine()
             start = k + 1
         }
-        while start < n {
-            guard let nl = memchr(base + start, 0x0A, n - start) else { break }
-            let end = base.distance(to: nl.assumingMemoryBound(to: UInt8.self))
-            line(base + start, end - start)
-            start = end + 1
+        // the whole lines, up to the last newline
+        let last = start < n ? opsh_last_byte(base + start, n - start, 0x0A) : 0
+        guard start < n, last < n - start else {
+            if start < n { absorb(base + start, n - start) }
+            return
         }
-        if start < n { absorb(base + start, n - start) }
+        let end = start + last + 1
+        if matchesOnly {
+            matchesIn(base + start, end - start)
+        } else {
+            lines(base + start, end - start)
+        }
+        if end < n { absorb(base + end, n - end) }
+    }
+
+    /// Each line of the region p[0..<count) (it ends with a newline).
+    private func lines(_ p: UnsafePointer<UInt8>, _ count: Int) {
+        region = p
+        regionCount = count
+        for k in 0..<patterns.count { next[k] = -1 }
+        var at = 0
+        while at < count {
+            let nl = memchr(p + at, 0x0A, count - at).unsafelyUnwrapped
+            let end = p.distance(to: nl.assumingMemoryBound(to: UInt8.self))
+            line(p + at, end - at, readable: count - at)
+            at = end + 1
+        }
+        region = nil
+    }
+
+    /// A plain log's region when only the sets' matches matter: each set skips from match to
+    /// match, and the lines are counted, not split.
+    private func matchesIn(_ p: UnsafePointer<UInt8>, _ count: Int) {
+        let first = piece.lines
+        if !piece.binaryReported, let z = memchr(p, 0, count) {
+            let at = p.distance(to: z.assumingMemoryBound(to: UInt8.self))
+            piece.binaryReported = true
+            piece.problem(name, first + opsh_count_byte(p, at, 0x0A) + 1, "binary data (NUL bytes) in the text; first seen here")
+        }
+        for k in 0..<patterns.count {
+            let set = patterns[k]
+            var from = 0, counted = 0, linesBefore = first
+            while true {
+                let m = set.find(p, count, from: from)
+                if m >= count { break }
+                let before = opsh_last_byte(p + from, m - from, 0x0A)
+                let lineStart = before < m - from ? from + before + 1 : from
+                let lineEnd = p.distance(to: memchr(p + m, 0x0A, count - m).unsafelyUnwrapped.assumingMemoryBound(to: UInt8.self))
+                piece.setCounts[k] += 1
+                if options.samples > 0 {
+                    linesBefore += opsh_count_byte(p + counted, lineStart - counted, 0x0A)
+                    counted = lineStart
+                    var n = lineEnd - lineStart
+                    if n > 0 && p[lineStart + n - 1] == 0x0D { n -= 1 }
+                    keep(k, p + lineStart, n, line: linesBefore + 1)
+                }
+                from = lineEnd + 1
+            }
+        }
+        piece.lines += opsh_count_byte(p, count, 0x0A)
     }
 
     /// The last line when it has no newline.
@@ -146,24 +223,24 @@ final class LineScanner {
             skipping = false
             skippedBytes = 0
         } else {
-            carry.withUnsafeBufferPointer { b in line(b.baseAddress!, b.count) }
+            carry.withUnsafeBufferPointer { b in line(b.baseAddress!, b.count, readable: b.count) }
             carry.removeAll(keepingCapacity: carry.capacity <= 1 << 16)
         }
     }
 
-    @inline(__always) private func line(_ p: UnsafePointer<UInt8>, _ n0: Int) {
+    @inline(__always) private func line(_ p: UnsafePointer<UInt8>, _ n0: Int, readable: Int) {
         piece.lines += 1
         var n = n0
         if n > 0 && p[n - 1] == 0x0D { n -= 1 }
         if options.format == .access {
-            accessLine(p, n)
+            accessLine(p, n, readable: readable)
         } else {
             plainLine(p, n)
         }
     }
 
-    @inline(__always) private func accessLine(_ p: UnsafePointer<UInt8>, _ n: Int) {
-        guard access.parse(p, n, timeScale: options.responseTimeScale) else {
+    @inline(__always) private func accessLine(_ p: UnsafePointer<UInt8>, _ n: Int, readable: Int) {
+        guard access.parse(p, n, readable: readable, wantPath: wantPath, wantTime: wantTime, timeScale: options.responseTimeScale) else {
             malformed(p, n, "not a combined-format access log line")
             return
         }
@@ -174,11 +251,9 @@ final class LineScanner {
             }
             if !inWindow(t) { return }
         }
-        let h = ByteCounter.hash(p, access.ipEnd)
-        agg.ips.add(p, access.ipEnd, hash: h)
+        agg.clients.add(p, access.ipEnd, readable: readable, ok: access.status == 200)
         agg.statuses[access.status] += 1
-        if access.status == 200 && options.okThreshold != nil { agg.okIPs.add(p, access.ipEnd, hash: h) }
-        if options.countPaths && access.pathEnd > access.pathStart {
+        if wantPath && access.pathEnd > access.pathStart {
             agg.paths.add(p + access.pathStart, access.pathEnd - access.pathStart)
         }
         if access.responseMs >= 0 {
@@ -216,16 +291,32 @@ final class LineScanner {
         return true
     }
 
+    /// Counts the line p[0..<n) in every set it matches: a searchable set through its next
+    /// match in the region (searched again only once a line starts past it), others line by line.
     @inline(__always) private func match(_ p: UnsafePointer<UInt8>, _ n: Int) {
-        for k in 0..<patterns.count where patterns[k].matches(p, n) {
-            piece.setCounts[k] += 1
-            if options.samples > 0 {
-                let text = Array(UnsafeBufferPointer(start: p, count: min(n, options.sampleBytes)))
-                piece.samples[k].append(Sample(file: name, line: piece.lines, text: text))
-                if piece.samples[k].count >= 2 * options.samples {
-                    piece.samples[k].removeFirst(piece.samples[k].count - options.samples)
-                }
+        let at = region.map { $0.distance(to: p) } ?? -1
+        for k in 0..<patterns.count {
+            let hit: Bool
+            if at >= 0 && searched[k] {
+                var m = next[k]
+                if m < at { m = patterns[k].find(region.unsafelyUnwrapped, regionCount, from: at); next[k] = m }
+                hit = m < at + n
+            } else {
+                hit = patterns[k].matches(p, n)
             }
+            if hit {
+                piece.setCounts[k] += 1
+                if options.samples > 0 { keep(k, p, n, line: piece.lines) }
+            }
+        }
+    }
+
+    /// Keeps a matching line as a sample of set k (the last ones are kept).
+    private func keep(_ k: Int, _ p: UnsafePointer<UInt8>, _ n: Int, line: Int) {
+        let text = Array(UnsafeBufferPointer(start: p, count: min(n, options.sampleBytes)))
+        piece.samples[k].append(Sample(file: name, line: line, text: text))
+        if piece.samples[k].count >= 2 * options.samples {
+            piece.samples[k].removeFirst(piece.samples[k].count - options.samples)
         }
     }
 

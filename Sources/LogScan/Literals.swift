@@ -1,20 +1,21 @@
+import CLogScan
+
 /// Finds whether a line holds any of a set of literal strings, in one pass over the line (the
 /// guide's `grep -E "(union|select|insert|update|delete|drop)"` is such a set). Optionally ASCII
 /// case folded and word-bounded (the literal neither preceded nor followed by a letter, digit or _).
 ///
-/// With at most eight distinct first pairs of bytes (the guide's sets have three to six), a
-/// SIMD prefilter first: 16 positions at a time are compared with every literal's first two
-/// bytes (two unaligned 16-byte loads, two compares and an and per literal), and only blocks
-/// with such a pair are looked at byte by byte; most of a log line is skipped 16 bytes at once.
+/// With at most eight literals (the guide's sets have three to six), CLogScan's vector search:
+/// each literal's two rarest bytes (its fingerprint) are compared at 32 positions at once (AVX2;
+/// SSE2 16 where AVX2 is missing), and only positions whose fingerprint matches are verified. It
+/// searches a whole buffer of lines as well as one line (`find`), so the scanner can skip from
+/// match to match instead of calling it line by line: ripgrep's way, with a simpler prefilter
+/// than its Teddy.
 ///
-/// Otherwise, when the literals fit in 64 bits together (every set the guide greps for: its six SQL words
-/// take 33), Shift-And: one 64-bit state holds, for every position of every literal, whether
-/// the text just read matches the literal up to there; each byte costs a load from a 2 KiB
-/// table and three ALU operations, with no branch but the (rare) match. Otherwise Wu–Manber: a
-/// window as long as the shortest literal slides over the line, and a table indexed by the
-/// window's last two bytes says how far it may jump. Wu–Manber reads fewer bytes but each jump
-/// waits for a load from its 64 KiB table; measured on the benchmark's log, Shift-And was about
-/// twice as fast for the guide's sets.
+/// Otherwise, when the literals fit in 64 bits together, Shift-And: one 64-bit state holds, for
+/// every position of every literal, whether the text just read matches the literal up to there;
+/// each byte costs a load from a 2 KiB table and three ALU operations, with no branch but the
+/// (rare) match. Otherwise Wu–Manber: a window as long as the shortest literal slides over the
+/// line, and a table indexed by the window's last two bytes says how far it may jump.
 ///
 /// The tables are plain memory read through pointers (no Swift array on the scanning path:
 /// no retain, no bounds or uniqueness check per byte); they are immutable once built, so any
@@ -43,12 +44,11 @@ final class LiteralSet: @unchecked Sendable {
     private let lastBits: UInt64
     /// The literal that ends at each bit.
     private let literalAt: UnsafeMutablePointer<Int32>
-    /// The prefilter: each distinct first pair (folded) broadcast to 16 lanes, and by pair
-    /// (a << 8 | b) the literals starting with it.
-    private let pairCount: Int
-    private let pairFirst: UnsafeMutablePointer<SIMD16<UInt8>>
-    private let pairSecond: UnsafeMutablePointer<SIMD16<UInt8>>
-    private let startsWith: [[Int]]
+    /// The vector search (at most eight literals), nil otherwise.
+    private let vector: UnsafeMutablePointer<opsh_lits>?
+    /// Whether `find` may run over many lines at once: no literal holds a line's end (\n, or the
+    /// \r a line loses before it is matched).
+    let searchesBuffers: Bool
 
     init(_ words: [[UInt8]], ignoreCase: Bool, wordBounded: Bool) {
         let lits = words.filter { !$0.isEmpty }.map { w in ignoreCase ? w.map(LiteralSet.fold) : w }
@@ -97,23 +97,15 @@ final class LiteralSet: @unchecked Sendable {
             firstBits = 0
             lastBits = 0
         }
-        var pairs: [Int] = []
-        var by = [[Int]](repeating: [], count: m >= 2 ? 65536 : 0)
-        if m >= 2 {
-            for (k, l) in lits.enumerated() {
-                let pair = Int(l[0]) << 8 | Int(l[1])
-                if !pairs.contains(pair) { pairs.append(pair) }
-                by[pair].append(k)
-            }
+        if !lits.isEmpty && lits.count <= Int(OPSH_LITS_MAX) {
+            let v = UnsafeMutablePointer<opsh_lits>.allocate(capacity: 1)
+            opsh_lits_init(v, ignoreCase ? 1 : 0, wordBounded ? 1 : 0)
+            for k in 0..<lits.count { _ = opsh_lits_add(v, bytes + Int(starts[k]), UInt32(lengths[k])) }
+            vector = v
+        } else {
+            vector = nil
         }
-        pairCount = m >= 2 && pairs.count <= 8 ? pairs.count : 0
-        pairFirst = .allocate(capacity: max(1, pairs.count))
-        pairSecond = .allocate(capacity: max(1, pairs.count))
-        for (k, pair) in pairs.enumerated() {
-            pairFirst[k] = SIMD16<UInt8>(repeating: UInt8(pair >> 8))
-            pairSecond[k] = SIMD16<UInt8>(repeating: UInt8(pair & 0xff))
-        }
-        startsWith = by
+        searchesBuffers = vector != nil && !lits.contains { $0.contains(0x0A) || $0.contains(0x0D) }
         shift = .allocate(capacity: 65536)
         shift.initialize(repeating: UInt8(min(255, max(0, m - 1))), count: 65536)
         var lists = [[Int32]](repeating: [], count: m >= 2 ? 65536 : 0)
@@ -142,7 +134,7 @@ final class LiteralSet: @unchecked Sendable {
     deinit {
         shift.deallocate(); candidateStart.deallocate(); candidateCount.deallocate(); candidateList.deallocate()
         bytes.deallocate(); starts.deallocate(); lengths.deallocate(); firstBytes.deallocate()
-        positions?.deallocate(); literalAt.deallocate(); pairFirst.deallocate(); pairSecond.deallocate()
+        positions?.deallocate(); literalAt.deallocate(); vector?.deallocate()
     }
 
     @inline(__always) static func fold(_ b: UInt8) -> UInt8 { b &- 65 < 26 ? b | 0x20 : b }
@@ -156,7 +148,7 @@ final class LiteralSet: @unchecked Sendable {
     /// Whether the line holds one of the literals (bounded by non-word bytes when asked).
     func matches(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
         if count == 0 || n < window { return false }
-        if pairCount > 0 { return ignoreCase ? prefiltered(p, n, folding: true) : prefiltered(p, n, folding: false) }
+        if let v = vector { return opsh_lits_find(v, p, n, 0) < n }
         if let table = positions { return shiftAnd(table, p, n) }
         if window < 2 { return matchesShort(p, n) }
         return ignoreCase ? scan(p, n, folding: true) : scan(p, n, folding: false)
@@ -182,32 +174,10 @@ final class LiteralSet: @unchecked Sendable {
         return false
     }
 
-    @inline(__always) private func prefiltered(_ p: UnsafePointer<UInt8>, _ n: Int, folding: Bool) -> Bool {
-        let raw = UnsafeRawPointer(p)
-        let lower = SIMD16<UInt8>(repeating: 0x20)
-        var i = 0
-        while i + 17 <= n {
-            var v0 = raw.loadUnaligned(fromByteOffset: i, as: SIMD16<UInt8>.self)
-            var v1 = raw.loadUnaligned(fromByteOffset: i + 1, as: SIMD16<UInt8>.self)
-            if folding { v0 |= lower; v1 |= lower }   // letters folded; other bytes may match falsely: verified below
-            var hit = (v0 .== pairFirst[0]) .& (v1 .== pairSecond[0])
-            for k in 1..<pairCount { hit = hit .| ((v0 .== pairFirst[k]) .& (v1 .== pairSecond[k])) }
-            if any(hit) && pairsAt(p, n, from: i, to: i + 16, folding: folding) { return true }
-            i += 16
-        }
-        return pairsAt(p, n, from: i, to: n - 1, folding: folding)
-    }
-
-    /// Whether a literal starts at one of the positions from..<to (each has a next byte).
-    private func pairsAt(_ p: UnsafePointer<UInt8>, _ n: Int, from: Int, to: Int, folding: Bool) -> Bool {
-        var j = from
-        while j < to {
-            var a = p[j], b = p[j + 1]
-            if folding { a = LiteralSet.fold(a); b = LiteralSet.fold(b) }
-            for k in startsWith[Int(a) << 8 | Int(b)] where verify(k, p, n, j, folding: folding) { return true }
-            j += 1
-        }
-        return false
+    /// Where the first literal at or after `from` starts in p[0..<n) (n: none); p starts a line,
+    /// and n may span many lines when `searchesBuffers`. Only for sets of the vector search.
+    @inline(__always) func find(_ p: UnsafePointer<UInt8>, _ n: Int, from: Int) -> Int {
+        opsh_lits_find(vector!, p, n, from)
     }
 
     @inline(__always) private func shiftAnd(_ table: UnsafeMutablePointer<UInt64>, _ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {

@@ -13,6 +13,8 @@ final class OpenedFile: @unchecked Sendable {
     private var device: UInt64 = 0
     private var inode: UInt64 = 0
 
+    static let pieceSize: Int64 = 64 << 20
+
     init(path: String) { self.path = path }
 
     func open(_ options: ScanOptions) {
@@ -49,11 +51,13 @@ final class OpenedFile: @unchecked Sendable {
     }
 
     /// The reads the file needs: one stream for gzip, else the bytes it has now cut at line
-    /// boundaries into one piece per thread when it is large.
+    /// boundaries when it is large: one piece per thread at least, and pieces of about
+    /// `pieceSize` beyond that, so that a thread the machine slows down holds back no more than
+    /// one piece while the others take the rest from the queue.
     func jobs(file: Int, options: ScanOptions) -> [Job] {
         guard fd >= 0 else { return [] }
         if gzip { return [Job(file: file, kind: .gzip)] }
-        let parts = size >= options.splitSize ? max(1, options.threads) : 1
+        let parts = size >= options.splitSize ? max(1, options.threads, Int(min(size / OpenedFile.pieceSize, 4096))) : 1
         var cuts: [Int64] = [0]
         for k in 1..<max(parts, 1) {
             guard let c = lineStart(after: size * Int64(k) / Int64(parts)), c > cuts.last!, c < size else { continue }

@@ -69,6 +69,16 @@ final class CompiledPattern: @unchecked Sendable {
 
     deinit { if hasRegex { regfree(&regex) } }
 
+    /// Whether `find` may search many lines at once (a set of at most eight literals, none
+    /// holding a line's end).
+    var searchesBuffers: Bool { literals?.searchesBuffers ?? false }
+
+    /// Where the first match at or after `from` starts in lines p[0..<n) (n: none); only when
+    /// `searchesBuffers`.
+    @inline(__always) func find(_ p: UnsafePointer<UInt8>, _ n: Int, from: Int) -> Int {
+        literals.unsafelyUnwrapped.find(p, n, from: from)
+    }
+
     @inline(__always) func matches(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
         if let l = literals { return l.matches(p, n) }
         var m = regmatch_t(rm_so: 0, rm_eo: regoff_t(n))

@@ -9,7 +9,10 @@ import Synchronization
 /// piece per thread. Each thread keeps its own totals; they are merged at the end.
 /// A file that cannot be read, and every bad line, is a `Problem` in the report; the scan goes on.
 public enum LogScanner {
-    static let bufferSize = 4 << 20
+    /// Each read: small enough that the bytes read are still in the core's cache (half of the
+    /// 512 KiB L2 of a core here) when the scanner goes over them, large enough that the read
+    /// calls cost nothing (4,096 for a GiB).
+    static let bufferSize = 256 << 10
 
     public static func scan(files: [String], options: ScanOptions) throws(PatternError) -> ScanReport {
         let patterns = try options.patterns.map { (s) throws(PatternError) in try CompiledPattern(s) }
@@ -189,11 +192,11 @@ public enum LogScanner {
         guard let total = aggs.first else { return }
         for a in aggs.dropFirst() { total.merge(a) }
         guard options.format == .access else { return }
-        report.topIPs = total.ips.top(options.top)
-        report.distinctIPs = total.ips.distinct
-        report.untrackedIPs = total.ips.untracked
+        report.topIPs = total.clients.top(options.top)
+        report.distinctIPs = total.clients.distinct
+        report.untrackedIPs = total.clients.untracked
         report.untrackedPaths = total.paths.untracked
-        if let th = options.okThreshold { report.okClients = total.okIPs.top(-1, minimum: th) }
+        if let th = options.okThreshold { report.okClients = total.clients.top(-1, ok: true, minimum: th) }
         if options.countPaths { report.topPaths = total.paths.top(options.top) }
         report.statuses = (0..<1000).filter { total.statuses[$0] > 0 }
             .map { (status: $0, count: total.statuses[$0]) }

@@ -18,7 +18,7 @@ public enum LogsModule {
     }
 
     static let scanKeys = ["files", "format", "since", "until", "top", "threshold", "paths", "sets", "samples",
-                           "sample_bytes", "threads", "max_line", "max_keys", "time_scale", "span"]
+                           "sample_bytes", "threads", "max_line", "max_keys", "time_scale", "span", "times"]
 
     /// The scan options of the table at `i` (`files` aside).
     static func options(_ lua: Lua, _ o: [String: LuaValue], arg: Int32) throws(LuaRaise) -> ScanOptions {
@@ -59,6 +59,7 @@ public enum LogsModule {
         if let v = try int("max_line", min: 1) { s.maxLine = v }
         if let v = try int("max_keys", min: 1) { s.maxKeys = v }
         if let v = try bool("span") { s.span = v }
+        if let v = try bool("times") { s.responseTimes = v }
         if let v = o["time_scale"] {
             switch v {
             case .integer(let i) where i > 0: s.responseTimeScale = Double(i)

@@ -164,7 +164,7 @@ final class AccessLogTests: XCTestCase {
         XCTAssertEqual(counts, ["grep": 2, "words": 2, "regex": 1, "alternation": 2, "icase": 1])
         XCTAssertEqual(r.sets.first { $0.name == "words" }?.samples.map(\.line), [1, 3])
         XCTAssertEqual(r.sets.first { $0.name == "grep" }?.samples.map(\.line), [1, 2])
-        // literals longer than 64 bytes in all take the other matcher (Wu-Manber): same answers
+        // a literal of 70 bytes among them (its fingerprint anywhere in it, the vector search): same answers
         let padding = String(repeating: "x", count: 70)
         var long = ScanOptions()
         long.patterns = [PatternSpec(name: "grep", words: ["union", "select", "drop", padding]),
@@ -172,7 +172,7 @@ final class AccessLogTests: XCTestCase {
         let rl = try Array(text.utf8).withUnsafeBytes { b in try LogScanner.scan(name: "t", bytes: b, options: long) }
         XCTAssertEqual(rl.sets.map(\.count), [2, 2])
         XCTAssertEqual(rl.sets.map { $0.samples.map(\.line) }, [[1, 2], [1, 3]])
-        // more than eight first pairs: no prefilter; Shift-And within 64 bytes, Wu-Manber beyond
+        // more than eight literals: no vector search; Shift-And within 64 bytes, Wu-Manber beyond
         let many = ["union", "select", "drop", "aa1", "bb2", "cc3", "dd4", "ee5", "ff6"]
         for extra in [[], [padding]] {
             var o9 = ScanOptions()

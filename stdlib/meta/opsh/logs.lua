@@ -44,6 +44,7 @@ local logs = {}
 ---@field max_keys? integer distinct clients/paths tracked (default 200000; beyond: untracked_ips)
 ---@field time_scale? number milliseconds per unit of the response-time field (default 1000: seconds)
 ---@field span? boolean record first_time/last_time without a window
+---@field times? boolean read the response time of each access line for response_times (default true; false reads less of every line)
 
 ---@class opsh.logs.problem
 ---@field file string
