@@ -10,7 +10,7 @@ import FileSystem
 /// of another version is refused with an error saying which.
 extension LoadPredictor {
     static let magic = Array("OPSHPRED".utf8)
-    static let formatVersion: UInt32 = 2
+    static let formatVersion: UInt32 = 3
 
     /// The predictor as bytes (see the layout above).
     public func encoded() -> [UInt8] {
@@ -33,7 +33,7 @@ extension LoadPredictor {
         for m in models {
             w.bool(m != nil)
             guard let m else { continue }
-            w.double(m.fit.lambda); w.double(m.fit.intercept); for v in m.fit.weights { w.double(v) }
+            w.double(m.fit.lambda); w.int(m.fit.anchor.rawValue); w.bool(m.fit.seasonalLags); w.double(m.fit.intercept); for v in m.fit.weights { w.double(v) }
             let e = m.holdout
             w.int(e.count); w.double(e.absoluteError); w.double(e.naiveAbsoluteError); w.double(e.percentageError); w.int(e.percentageCount)
             w.int(m.importance.count)
@@ -94,7 +94,10 @@ extension LoadPredictor {
         guard try r.int() == steps.count else { throw corrupt("its models do not match its horizons") }
         for k in steps.indices {
             guard try r.bool() else { models[k] = nil; continue }
-            let lambda = try r.double(), intercept = try r.double()
+            let lambda = try r.double()
+            let anchorCode = try r.int()
+            guard let anchor = Anchor(rawValue: anchorCode) else { throw corrupt("a model anchored on an unknown input (\(anchorCode))") }
+            let seasonalLags = try r.bool(), intercept = try r.double()
             let weights = try (0..<lags.count).map { _ throws(PredictError) in try r.double() }
             var e = ErrorSummary()
             e.count = try r.int(); e.absoluteError = try r.double(); e.naiveAbsoluteError = try r.double()
@@ -102,7 +105,7 @@ extension LoadPredictor {
             let importance = try (0..<r.count(max: lags.count)).map { _ throws(PredictError) in
                 FeatureImportance(name: try r.string(), weight: try r.double())
             }
-            models[k] = HorizonModel(fit: LinearFit(weights: weights, intercept: intercept, lambda: lambda), holdout: e, importance: importance)
+            models[k] = HorizonModel(fit: LinearFit(weights: weights, intercept: intercept, lambda: lambda, anchor: anchor, seasonalLags: seasonalLags), holdout: e, importance: importance)
         }
         trainedAtTotal = try r.optional().map { Int($0) }
         trainedCount = try r.int(); retrains = try r.int()

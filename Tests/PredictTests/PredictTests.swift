@@ -359,6 +359,9 @@ final class ModelFileTests: XCTestCase {
         same(try q.predict(horizon: 200), try p.predict(horizon: 200))
         XCTAssertEqual(q.retrains, p.retrains)
         XCTAssertEqual(q.accuracy().map(\.source), [.holdout, .holdout])
+        // the chosen anchor and inputs come back with the weights
+        XCTAssertEqual(q.accuracy().map(\.model), p.accuracy().map(\.model))
+        XCTAssertEqual(q.models.map { $0?.fit }, p.models.map { $0?.fit })
         // and both go on alike
         for i in 1500..<1600 {
             let s = Sample(t: monday + Double(i) * 5, requests: dailyRequests(i * 10))
@@ -386,6 +389,19 @@ final class ModelFileTests: XCTestCase {
         var version = good
         version[8] = 9
         refused(version, "format version 9")
+        // a model anchored on an input this opsh does not know (checksum made right again)
+        let p = try trained()
+        let fit = try XCTUnwrap(p.models[0]?.fit)
+        var w = ByteWriter()
+        w.double(fit.lambda); w.int(fit.anchor.rawValue)
+        let at = try XCTUnwrap((20..<(good.count - w.bytes.count)).first { Array(good[$0..<($0 + w.bytes.count)]) == w.bytes })
+        var anchored = good
+        anchored[at + 8] = 7
+        let payload = Array(anchored[20..<(anchored.count - 8)])
+        var sum = ByteWriter()
+        sum.u64(fnv1a(payload))
+        anchored.replaceSubrange((anchored.count - 8)..., with: sum.bytes)
+        refused(anchored, "anchored on an unknown input (7)")
     }
 }
 
