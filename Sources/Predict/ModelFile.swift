@@ -11,6 +11,9 @@ import FileSystem
 extension LoadPredictor {
     static let magic = Array("OPSHPRED".utf8)
     static let formatVersion: UInt32 = 3
+    /// Version 2 (before anchors) is still read: its models are ridge around the last value with
+    /// the seasonal lags, which is what version 3 says with `Anchor.lastValue`.
+    static let oldestReadable: UInt32 = 2
 
     /// The predictor as bytes (see the layout above).
     public func encoded() -> [UInt8] {
@@ -59,7 +62,9 @@ extension LoadPredictor {
         guard bytes.count >= 20 else { throw corrupt("truncated (\(bytes.count) bytes, the header alone is 20)") }
         var r = ByteReader(bytes, from: 8)
         let version = try r.u32()
-        guard version == Self.formatVersion else { throw corrupt("format version \(version), this opsh reads version \(Self.formatVersion)") }
+        guard version >= Self.oldestReadable && version <= Self.formatVersion else {
+            throw corrupt("format version \(version), this opsh reads versions \(Self.oldestReadable) to \(Self.formatVersion)")
+        }
         let length = try r.u64()
         guard UInt64(bytes.count) == 20 + length + 8 else {
             throw corrupt("truncated or padded (\(bytes.count) bytes, the header says \(20 + length + 8))")
@@ -95,9 +100,14 @@ extension LoadPredictor {
         for k in steps.indices {
             guard try r.bool() else { models[k] = nil; continue }
             let lambda = try r.double()
-            let anchorCode = try r.int()
-            guard let anchor = Anchor(rawValue: anchorCode) else { throw corrupt("a model anchored on an unknown input (\(anchorCode))") }
-            let seasonalLags = try r.bool(), intercept = try r.double()
+            var anchor = Anchor.lastValue, seasonalLags = true
+            if version >= 3 {
+                let anchorCode = try r.int()
+                guard let a = Anchor(rawValue: anchorCode) else { throw corrupt("a model anchored on an unknown input (\(anchorCode))") }
+                anchor = a
+                seasonalLags = try r.bool()
+            }
+            let intercept = try r.double()
             let weights = try (0..<lags.count).map { _ throws(PredictError) in try r.double() }
             var e = ErrorSummary()
             e.count = try r.int(); e.absoluteError = try r.double(); e.naiveAbsoluteError = try r.double()

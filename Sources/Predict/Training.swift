@@ -116,13 +116,19 @@ extension LoadPredictor {
                     for j in 0..<p {
                         let xj = row[j]
                         sums[j] += xj
-                        for k in j..<p { g[j * p + k] += xj * row[k] }
+                        // through a pointer to the row of the Gram matrix: no index arithmetic
+                        // to check, so the loop vectorises
+                        let gj = g.baseAddress! + j * p
+                        for k in j..<p { gj[k] += xj * row[k] }
                     }
                     rows += 1
                     for k in steps.indices where r < n - steps[k] {
                         let d = y[r + steps[k]] - y[r]
                         ts[k].sum += d
-                        for j in 0..<p { ts[k].cross[j] += d * row[j] }
+                        ts[k].cross.withUnsafeMutableBufferPointer { c in
+                            let cp = c.baseAddress!
+                            for j in 0..<p { cp[j] += d * row[j] }
+                        }
                     }
                 }
             }

@@ -370,6 +370,31 @@ final class ModelFileTests: XCTestCase {
         same(try q.predict(horizon: 300), try p.predict(horizon: 300))
     }
 
+    /// A version 2 file (before anchors: no anchor and no lag flag after λ) is still read, its
+    /// models as ridge around the last value with the seasonal lags.
+    func testAVersionTwoFileIsStillRead() throws {
+        let p = try trained()
+        var bytes = p.encoded()
+        for m in p.models.compactMap({ $0 }) {
+            var w = ByteWriter()
+            w.double(m.fit.lambda); w.int(m.fit.anchor.rawValue); w.bool(m.fit.seasonalLags); w.double(m.fit.intercept)
+            let at = try XCTUnwrap((20..<(bytes.count - w.bytes.count)).first { Array(bytes[$0..<($0 + w.bytes.count)]) == w.bytes })
+            bytes.removeSubrange((at + 8)..<(at + 17))
+        }
+        let payload = Array(bytes[20..<(bytes.count - 8)])
+        var head = ByteWriter(), tail = ByteWriter()
+        head.u32(2); head.u64(UInt64(payload.count)); tail.u64(fnv1a(payload))
+        bytes.replaceSubrange(8..<20, with: head.bytes)
+        bytes.replaceSubrange((bytes.count - 8)..., with: tail.bytes)
+        let q = try LoadPredictor(decoding: bytes)
+        for (a, b) in zip(q.models, p.models) {
+            XCTAssertEqual(a?.fit.weights, b?.fit.weights)
+            XCTAssertEqual(a?.fit.anchor, .lastValue)
+            XCTAssertEqual(a?.fit.seasonalLags, true)
+        }
+        XCTAssertEqual(try q.predict(horizon: 25).load, try p.predict(horizon: 25).load)
+    }
+
     func testCorruptTruncatedAndForeignFilesAreRefusedClearly() throws {
         let good = try trained().encoded()
         func refused(_ bytes: [UInt8], _ words: String) {
