@@ -91,7 +91,9 @@ let package = Package(
         .target(name: "Agent", dependencies: ["Schedule", "RESP", "Sys", "Archive", "Store", "FileSystem"]),
         // Swift 5 mode: Mutex<State> holds connections and completions that are not Sendable;
         // the pool guarantees their exclusive use under its lock (see Pool.swift).
-        .target(name: "Pool", dependencies: ["EventLoop", "Qdrant", "RESP", "Predict"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .target(name: "Pool", dependencies: ["EventLoop", "Qdrant", "RESP", "Predict", "CThreadCache"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        // The pool's per-thread cache pointer as a C thread-local (Swift has none).
+        .target(name: "CThreadCache"),
         
         // The Lua border: the only target that touches Lua's C API.
         .target(name: "LuaRuntime", dependencies: ["CLua", "CLuaShim", "EventLoop"]),

@@ -76,7 +76,8 @@ func walk(_ args: [String]) {
                 trainings += 1
                 trainingSeconds += report.duration
                 if trainings <= 3 || report.reason != .newSamples {
-                    print("sample \(i): trained (\(report.reason.rawValue)) on \(report.samples) in \(Int(report.duration * 1000)) ms")
+                    let models = report.accuracy.map { "\(Int($0.horizonSeconds)) s: \($0.model ?? "none")" }.joined(separator: "; ")
+                    print("sample \(i): trained (\(report.reason.rawValue)) on \(report.samples) in \(Int(report.duration * 1000)) ms; \(models)")
                 }
             }
             if i >= from {
@@ -88,7 +89,7 @@ func walk(_ args: [String]) {
     fclose(out)
     print("trainings: \(trainings), \(Int(trainingSeconds * 1000)) ms in all")
     for a in p.accuracy() {
-        print("own accuracy at \(a.horizonSeconds) s (\(a.source.rawValue), \(a.count) forecasts): MAE \(a.mae ?? .nan) MAPE \(a.mape ?? .nan) MASE \(a.mase ?? .nan)")
+        print("own accuracy at \(a.horizonSeconds) s (\(a.source.rawValue), \(a.count) forecasts): MAE \(a.mae ?? .nan) MAPE \(a.mape ?? .nan) MASE \(a.mase ?? .nan); \(a.model ?? "untrained")")
     }
 }
 

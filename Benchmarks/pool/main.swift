@@ -165,14 +165,15 @@ func callers(slotOfDay k: Int) -> Int {
     return k >= windowSlot && k < windowSlot + w.count ? w[k - windowSlot] : 2
 }
 
-/// The rules both adaptive runs use (trace time).
-func sizingRules(horizon: Double) -> SizingRules {
+/// The rules the adaptive runs use (trace time); `rateLimit` is the original's 300 s but for the
+/// run that shows what the forecast does without it.
+func sizingRules(horizon: Double, rateLimit: Double = 300) -> SizingRules {
     var rules = SizingRules()
     rules.minSize = 2; rules.maxSize = 24; rules.baseSize = 12
     rules.requestScale = 8                 // 8 callers in flight saturate this 2-core machine
     rules.sampleInterval = traceInterval
     rules.horizon = horizon
-    rules.rateLimit = 300                  // the original's
+    rules.rateLimit = rateLimit
     return rules
 }
 
@@ -209,9 +210,9 @@ struct ReplayResult {
 }
 
 /// One pool through the window: adaptive on the forecast at `horizon` (trace seconds), or fixed.
-func replay(port: UInt16, tick: Double, horizon: Double?, fixedSize: Int?) -> ReplayResult {
+func replay(port: UInt16, tick: Double, horizon: Double?, fixedSize: Int?, rateLimit: Double = 300) -> ReplayResult {
     let ep = RESPEndpoint(address: .tcp(host: "127.0.0.1", port: port))
-    let rules = horizon.map { sizingRules(horizon: $0) }
+    let rules = horizon.map { sizingRules(horizon: $0, rateLimit: rateLimit) }
     let forecaster = rules.map { warmedForecaster($0) }
     let m = try! ManagedPool(name: fixedSize == nil ? "adaptive" : "fixed", kind: "redis",
                              options: PoolOptions(min: fixedSize ?? 2, max: fixedSize ?? 24, acquireTimeout: 10),
@@ -276,6 +277,13 @@ func replay(port: UInt16, tick: Double, horizon: Double?, fixedSize: Int?) -> Re
     return r
 }
 
+/// The size a held decision wanted (its reason says "target N, held: ...").
+func heldTarget(_ d: AdaptiveSizer.Decision) -> Int? {
+    let words = d.reason.split(separator: " ")
+    guard let i = words.firstIndex(of: "target"), i + 1 < words.endIndex else { return nil }
+    return Int(words[i + 1].prefix { $0.isNumber })
+}
+
 func report(_ name: String, _ r: ReplayResult) {
     func ms(_ ns: UInt64) -> String { fmt(Double(ns) / 1e3) + " us" }
     print("\(name): size avg \(fmt(r.averageSize)), \(r.requests) requests in \(fmt(r.seconds)) s (\(Int(Double(r.requests) / r.seconds))/s), \(r.failed) failed")
@@ -315,12 +323,20 @@ case "replay":
     let far = replay(port: port, tick: tick, horizon: 900, fixedSize: nil)
     let fixed = max(1, Int(near.averageSize.rounded()))
     let f = replay(port: port, tick: tick, horizon: nil, fixedSize: fixed)
+    // what the forecast does when the original's rate limit does not hold it (one sample, 5 s),
+    // against a fixed pool of that run's own average size
+    let free = replay(port: port, tick: tick, horizon: 25, fixedSize: nil, rateLimit: traceInterval)
+    let freeFixed = max(1, Int(free.averageSize.rounded()))
+    let ff = replay(port: port, tick: tick, horizon: nil, fixedSize: freeFixed)
     print("window: \(trace().count) slots of 5 s from 08:52 of the third day, each replayed in \(tick) s (x \(fmt(traceInterval / tick)) compressed); callers 2 quiet, 24 in two bursts")
     report("adaptive (2..24), forecast at +25 s (5 steps)", near)
     report("adaptive (2..24), forecast at +900 s (180 steps)", far)
     report("fixed at the +25 s run's average (\(fixed))", f)
-    for (name, r) in [("+25 s", near), ("+900 s", far)] {
-        print("sizing decisions applied (\(name)):")
+    report("adaptive (2..24), forecast at +25 s, rate limit 5 s instead of 300 s", free)
+    report("fixed at that run's average (\(freeFixed))", ff)
+    for (name, r) in [("+25 s", near), ("+900 s", far), ("+25 s, rate limit 5 s", free)] {
+        let held = r.decisions.filter { !$0.applied && $0.reason.contains("rate limit") && heldTarget($0) != $0.from }
+        print("sizing decisions applied (\(name)); \(held.count) more wanted a change the rate limit held, the largest target held \(held.compactMap(heldTarget).max().map(String.init) ?? "-"):")
         for d in r.decisions where d.applied {
             let slot = Int(((d.t - monday - 2 * 86_400) / traceInterval).rounded()) - windowSlot - 1
             print("  slot \(slot) (\(trace()[max(0, min(slot, trace().count - 1))]) callers) \(d.from) -> \(d.to): \(d.reason)")

@@ -4,13 +4,18 @@
 # of two iteration counts), then adaptive against fixed sizing replaying a bursty trace against
 # a private redis-server on a free loopback port (started here, stopped by pid).
 #
-#   swift build -c release --scratch-path .build-pbench --product pool-bench
 #   Benchmarks/pool/run.sh [path to pool-bench] [tick seconds, default 0.25]
+# Without a path it builds .build-pbench/release/pool-bench first when it is missing
+# (swift build -c release --scratch-path .build-pbench --product pool-bench; rebuild it yourself
+# after changing the sources).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 bench=${1:-$root/.build-pbench/release/pool-bench}
 tick=${2:-0.25}
+if [[ ! -x $bench && -z ${1:-} ]]; then
+    (cd "$root" && swift build -c release --scratch-path .build-pbench --product pool-bench >&2)
+fi
 [[ -x $bench ]] || { echo "run.sh: no pool-bench at $bench (build it first)" >&2; exit 2; }
 
 . "$here/../common.sh"
@@ -18,6 +23,7 @@ bench_scratch pool-bench
 
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$bench" micro
+echo "load average after the micro-benchmarks: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # valgrind refuses the binary's debug info: a stripped copy
 cp "$bench" "$tmp/pb" && strip --strip-debug "$tmp/pb"
@@ -38,3 +44,4 @@ server_pid=$!
 for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
 echo "redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') on 127.0.0.1:$port"
 "$bench" replay "$port" "$tick"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

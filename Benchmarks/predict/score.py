@@ -208,7 +208,7 @@ for h in horizons:
     gb = gradient_boosting(h, list(o), a.history)
     res["gradient-boosted trees (HistGradientBoosting)"] = np.array([gb[i] for i in o])
     gb_time = time.time() - started
-    res["opsh predictor (ridge, per horizon)"] = np.array([model_fc[h][i] for i in o])
+    res["opsh predictor (ridge around its chosen anchor)"] = np.array([model_fc[h][i] for i in o])
     print(f"\nhorizon {h} steps = {h * a.interval:g} s, {len(o)} origins (forest: {rf_time:.0f} s, boosted trees: {gb_time:.0f} s)")
     print(f"{'model':50} {'MAE':>8} {'MAPE':>8} {'MASE':>8}")
     for name, pred in res.items():

@@ -166,7 +166,7 @@ public enum PredictModule {
         }
     }
 
-    /// p:accuracy() -> {{horizon, steps, trained, source, mae, mape, mase, count}, ...}
+    /// p:accuracy() -> {{horizon, steps, trained, source, mae, mape, mase, count, model}, ...}
     static let accuracy: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
             let h = try handle(lua)
@@ -211,6 +211,7 @@ public enum PredictModule {
         if let v = a.mae { m[.string("mae")] = .number(v) }
         if let v = a.mape { m[.string("mape")] = .number(v) }
         if let v = a.mase { m[.string("mase")] = .number(v) }
+        if let v = a.model { m[.string("model")] = .string(v) }
         return .map(m)
     }
 

@@ -48,6 +48,9 @@ public struct Accuracy: Sendable, Equatable {
     public let trained: Bool
     public let source: Source
     public let errors: ErrorSummary
+    /// The model that made the forecasts, for people ("ridge (λ 0.01) around the load a week
+    /// before the target, with the seasonal lags"); nil when untrained.
+    public var model: String? = nil
     public var mae: Double? { errors.mae }
     public var mape: Double? { errors.mape }
     public var mase: Double? { errors.mase }

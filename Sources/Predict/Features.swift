@@ -130,15 +130,19 @@ struct SeasonalLags: Sendable, Equatable {
     /// index: the daily lag of the same horizon and role), or -1 (then 0).
     let fallback: [Int]
     let radius: Int
+    /// Slots per period (0 where the period is under two slots and has no lags).
+    let periodSlots: [Int]
 
     init(interval: Double, steps: [Int]) {
         radius = Int((Self.radiusSeconds / interval).rounded(.down))
         var offsets: [Int] = [], groupOf: [Int] = [], fallback: [Int] = []
         // (horizon, role) -> index of the daily lag, for the weekly one to fall back on
         var daily: [Int: Int] = [:]
+        var periodSlots: [Int] = []
         for (g, period) in Self.periods.enumerated() {
             let p = Int((period.seconds / interval).rounded())
             // a period of fewer than two slots has no phase to repeat
+            periodSlots.append(p >= 2 ? p : 0)
             guard p >= 2 else { continue }
             var seen = Set<Int>()
             for h in steps {
@@ -158,6 +162,27 @@ struct SeasonalLags: Sendable, Equatable {
         self.offsets = offsets
         self.groupOf = groupOf
         self.fallback = fallback
+        self.periodSlots = periodSlots
+    }
+
+    /// The input holding `anchor`'s load (minus the level) for a target `h` slots ahead: the
+    /// target-phase lag of its period; nil for the last value or a period without lags.
+    func column(of anchor: Anchor, steps h: Int) -> Int? {
+        guard let g = anchor.period, periodSlots[g] > 0 else { return nil }
+        let p = periodSlots[g]
+        let o = h - (h + p - 1) / p * p
+        guard let j = offsets.indices.first(where: { groupOf[$0] == g && offsets[$0] == o }) else { return nil }
+        return Features.baseCount + j
+    }
+
+    /// The first row (slots after the oldest kept) at which the inputs a model uses are all
+    /// measured rather than stood in for: the first `inputs` columns and the anchor's `column`.
+    /// A model trained on the rows before it would learn from the stand-ins (a weekly lag that is
+    /// really the daily one) what the real lag does.
+    func firstRow(inputs: Int, column: Int?) -> Int {
+        var used = inputs > Features.baseCount ? Array(offsets.prefix(inputs - Features.baseCount)) : []
+        if let column { used.append(offsets[column - Features.baseCount]) }
+        return used.map { radius - $0 }.max() ?? 0
     }
 
     /// Features.baseCount plus one input per offset.

@@ -1,7 +1,8 @@
 import Glibc
 
 /// Forecasts the load (`LoadFactor`, 0...1) some seconds ahead from samples taken at a regular
-/// interval, with one ridge regression per configured horizon over `Features`, trained on the
+/// interval, with one ridge regression per configured horizon over `Features` (around the anchor
+/// its validation split chose, `Anchor`), trained on the
 /// history it keeps, and scored only on forecasts whose targets it never trained on.
 ///
 /// Samples are put on a grid of `interval`-second slots counted from the first sample: samples
@@ -209,10 +210,11 @@ public struct LoadPredictor: Sendable {
                 return Accuracy(horizonSeconds: seconds, steps: steps[k], trained: false, source: .none, errors: ErrorSummary())
             }
             if live[k].window.count >= LiveScore.minimumForLive {
-                return Accuracy(horizonSeconds: seconds, steps: steps[k], trained: true, source: .live, errors: live[k].window.summary)
+                return Accuracy(horizonSeconds: seconds, steps: steps[k], trained: true, source: .live, errors: live[k].window.summary,
+                                model: m.fit.summary)
             }
             return Accuracy(horizonSeconds: seconds, steps: steps[k], trained: true,
-                            source: m.holdout.count > 0 ? .holdout : .none, errors: m.holdout)
+                            source: m.holdout.count > 0 ? .holdout : .none, errors: m.holdout, model: m.fit.summary)
         }
     }
 

@@ -10,7 +10,10 @@ import FileSystem
 /// of another version is refused with an error saying which.
 extension LoadPredictor {
     static let magic = Array("OPSHPRED".utf8)
-    static let formatVersion: UInt32 = 2
+    static let formatVersion: UInt32 = 3
+    /// Version 2 (before anchors) is still read: its models are ridge around the last value with
+    /// the seasonal lags, which is what version 3 says with `Anchor.lastValue`.
+    static let oldestReadable: UInt32 = 2
 
     /// The predictor as bytes (see the layout above).
     public func encoded() -> [UInt8] {
@@ -33,7 +36,7 @@ extension LoadPredictor {
         for m in models {
             w.bool(m != nil)
             guard let m else { continue }
-            w.double(m.fit.lambda); w.double(m.fit.intercept); for v in m.fit.weights { w.double(v) }
+            w.double(m.fit.lambda); w.int(m.fit.anchor.rawValue); w.bool(m.fit.seasonalLags); w.double(m.fit.intercept); for v in m.fit.weights { w.double(v) }
             let e = m.holdout
             w.int(e.count); w.double(e.absoluteError); w.double(e.naiveAbsoluteError); w.double(e.percentageError); w.int(e.percentageCount)
             w.int(m.importance.count)
@@ -59,7 +62,9 @@ extension LoadPredictor {
         guard bytes.count >= 20 else { throw corrupt("truncated (\(bytes.count) bytes, the header alone is 20)") }
         var r = ByteReader(bytes, from: 8)
         let version = try r.u32()
-        guard version == Self.formatVersion else { throw corrupt("format version \(version), this opsh reads version \(Self.formatVersion)") }
+        guard version >= Self.oldestReadable && version <= Self.formatVersion else {
+            throw corrupt("format version \(version), this opsh reads versions \(Self.oldestReadable) to \(Self.formatVersion)")
+        }
         let length = try r.u64()
         guard UInt64(bytes.count) == 20 + length + 8 else {
             throw corrupt("truncated or padded (\(bytes.count) bytes, the header says \(20 + length + 8))")
@@ -94,7 +99,15 @@ extension LoadPredictor {
         guard try r.int() == steps.count else { throw corrupt("its models do not match its horizons") }
         for k in steps.indices {
             guard try r.bool() else { models[k] = nil; continue }
-            let lambda = try r.double(), intercept = try r.double()
+            let lambda = try r.double()
+            var anchor = Anchor.lastValue, seasonalLags = true
+            if version >= 3 {
+                let anchorCode = try r.int()
+                guard let a = Anchor(rawValue: anchorCode) else { throw corrupt("a model anchored on an unknown input (\(anchorCode))") }
+                anchor = a
+                seasonalLags = try r.bool()
+            }
+            let intercept = try r.double()
             let weights = try (0..<lags.count).map { _ throws(PredictError) in try r.double() }
             var e = ErrorSummary()
             e.count = try r.int(); e.absoluteError = try r.double(); e.naiveAbsoluteError = try r.double()
@@ -102,7 +115,7 @@ extension LoadPredictor {
             let importance = try (0..<r.count(max: lags.count)).map { _ throws(PredictError) in
                 FeatureImportance(name: try r.string(), weight: try r.double())
             }
-            models[k] = HorizonModel(fit: LinearFit(weights: weights, intercept: intercept, lambda: lambda), holdout: e, importance: importance)
+            models[k] = HorizonModel(fit: LinearFit(weights: weights, intercept: intercept, lambda: lambda, anchor: anchor, seasonalLags: seasonalLags), holdout: e, importance: importance)
         }
         trainedAtTotal = try r.optional().map { Int($0) }
         trainedCount = try r.int(); retrains = try r.int()

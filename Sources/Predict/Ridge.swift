@@ -30,15 +30,25 @@ struct TargetSums: Sendable {
     }
 }
 
-/// A fitted linear model: prediction = intercept + Σ weights·x.
+/// A fitted linear model: prediction = intercept + Σ weights·x, the change of the load over the
+/// horizon. Fitted as a correction to an anchor (`Anchor`): the anchor's own input, when it has
+/// one, carries weight 1 on top of what the fit gave it, so a forecast is one dot product whatever
+/// the anchor.
 struct LinearFit: Sendable, Equatable {
     var weights: [Double]
     var intercept: Double
-    /// The ridge penalty it was fitted with (infinity: the last-value forecast, no weights).
+    /// The ridge penalty it was fitted with (infinity: the anchor alone, no other weights).
     var lambda: Double
+    var anchor: Anchor = .lastValue
+    /// Whether the seasonal lags were inputs (they may still hold the anchor).
+    var seasonalLags = true
 
-    static func lastValue(_ p: Int) -> LinearFit {
-        LinearFit(weights: [Double](repeating: 0, count: p), intercept: 0, lambda: .infinity)
+    /// The anchor's forecast alone: weight 1 on its input (`column`; nil for the last value,
+    /// whose change is 0).
+    static func anchorOnly(_ p: Int, _ anchor: Anchor = .lastValue, column: Int? = nil) -> LinearFit {
+        var w = [Double](repeating: 0, count: p)
+        if let column { w[column] = 1 }
+        return LinearFit(weights: w, intercept: 0, lambda: .infinity, anchor: anchor, seasonalLags: false)
     }
 
     @inline(__always) func predict(_ x: UnsafePointer<Double>) -> Double {
@@ -46,23 +56,41 @@ struct LinearFit: Sendable, Equatable {
         for j in 0..<weights.count { s += weights[j] * x[j] }
         return s
     }
+
+    /// What was chosen, for people: "ridge (λ 0.01) around the load a week before the target,
+    /// with the seasonal lags".
+    var summary: String {
+        guard lambda.isFinite else { return "\(anchor.name) alone" }
+        return "ridge (λ \(lambda)) around \(anchor.name), \(seasonalLags ? "with" : "without") the seasonal lags"
+    }
 }
 
 enum Ridge {
-    /// Ridge regression on standardised columns: minimises Σ(d − c − w·x)² + λ·n·Σ var_j w_j²,
-    /// without penalising the intercept. A column with no variance in these rows gets weight 0.
-    static func fit(_ x: RowSums, _ d: TargetSums, lambda: Double) -> LinearFit? {
+    /// Ridge regression on standardised columns: minimises Σ(d − a − c − w·x)² + λ·n·Σ var_j w_j²,
+    /// without penalising the intercept, where a is the anchor's input (`anchor`, a column of x;
+    /// nil: 0) and only the first `inputs` columns are regressors (the others get weight 0). A
+    /// column with no variance in these rows gets weight 0. The anchor's weight 1 is added to the
+    /// result (see `LinearFit`).
+    static func fit(_ x: RowSums, _ d: TargetSums, lambda: Double, anchor: Anchor = .lastValue, column: Int? = nil,
+                    inputs: Int? = nil) -> LinearFit? {
         let p = x.sums.count
         let n = x.rows
+        let q = min(p, inputs ?? p)
         guard n >= 1 else { return nil }
-        if lambda.isInfinite { return .lastValue(p) }
+        if lambda.isInfinite { return .anchorOnly(p, anchor, column: column) }
+        // the target less the anchor: its sums follow from the anchor column's
+        var cross = d.cross, dSum = d.sum
+        if let c = column {
+            dSum -= x.sums[c]
+            for j in 0..<p { cross[j] -= j <= c ? x.gram[j * p + c] : x.gram[c * p + j] }
+        }
         var mean = [Double](repeating: 0, count: p)
         for j in 0..<p { mean[j] = x.sums[j] / n }
-        let dMean = d.sum / n
+        let dMean = dSum / n
         var a = [Double](repeating: 0, count: p * p)
         var b = [Double](repeating: 0, count: p)
         var active = [Bool](repeating: false, count: p)
-        for j in 0..<p {
+        for j in 0..<q {
             let v = x.gram[j * p + j] / n - mean[j] * mean[j]
             active[j] = v > 1e-12
         }
@@ -72,13 +100,14 @@ enum Ridge {
                 a[j * p + k] = c; a[k * p + j] = c
             }
             a[j * p + j] *= 1 + lambda
-            b[j] = d.cross[j] / n - mean[j] * dMean
+            b[j] = cross[j] / n - mean[j] * dMean
         }
         for j in 0..<p where !active[j] { a[j * p + j] = 1; b[j] = 0 }
-        guard let w = choleskySolve(&a, b, p) else { return nil }
+        guard var w = choleskySolve(&a, b, p) else { return nil }
         var c = dMean
         for j in 0..<p { c -= w[j] * mean[j] }
-        return LinearFit(weights: w, intercept: c, lambda: lambda)
+        if let col = column { w[col] += 1 }
+        return LinearFit(weights: w, intercept: c, lambda: lambda, anchor: anchor, seasonalLags: q == p)
     }
 
     /// Solves A·w = b for a symmetric positive definite A (overwritten by its factor).

@@ -20,10 +20,12 @@ public struct TrainingReport: Sendable, Equatable {
 }
 
 extension LoadPredictor {
-    /// The ridge penalties tried, in units of each input's variance (infinity: the last-value
-    /// forecast). Fixed before any scoring; the choice among them is made on a validation split
-    /// inside the training rows, never on the holdout.
-    static let lambdas: [Double] = [1e-4, 1e-3, 1e-2, 0.1, 1, 10, .infinity]
+    /// The ridge penalties tried, in units of each input's variance (infinity: the anchor alone).
+    /// Fixed before any scoring; the choice among them, of the anchor and of whether the seasonal
+    /// lags are inputs (`Candidate`) is made on a validation split inside the training rows,
+    /// never on the holdout. Tried largest first, and a later candidate must do strictly better:
+    /// ties go to the simpler model.
+    static let lambdas: [Double] = [10, 1, 0.1, 1e-2, 1e-3, 1e-4]
     static let minimumFitRows = 30, minimumHoldout = 20
 
     /// The rows of one horizon: with R = slots − steps forecast origins, the holdout is the last
@@ -87,8 +89,10 @@ extension LoadPredictor {
         let splits = steps.map { Split(count: n, steps: $0) }
 
         // prefix sums of the rows, taken at every cut any split needs
+        let candidates = steps.map { Candidate.all(lags, steps: $0) }
         var cutSet = Set<Int>()
         for sp in splits { if let sp { cutSet.formUnion(sp.cuts) } }
+        for cs in candidates { for m in cs where m.start < n { cutSet.insert(m.start) } }
         let cuts = cutSet.sorted()
         var rowPrefix: [Int: RowSums] = [:]
         var targetPrefix: [[Int: TargetSums]] = Array(repeating: [:], count: steps.count)
@@ -112,21 +116,27 @@ extension LoadPredictor {
                     for j in 0..<p {
                         let xj = row[j]
                         sums[j] += xj
-                        for k in j..<p { g[j * p + k] += xj * row[k] }
+                        // through a pointer to the row of the Gram matrix: no index arithmetic
+                        // to check, so the loop vectorises
+                        let gj = g.baseAddress! + j * p
+                        for k in j..<p { gj[k] += xj * row[k] }
                     }
                     rows += 1
                     for k in steps.indices where r < n - steps[k] {
                         let d = y[r + steps[k]] - y[r]
                         ts[k].sum += d
-                        for j in 0..<p { ts[k].cross[j] += d * row[j] }
+                        ts[k].cross.withUnsafeMutableBufferPointer { c in
+                            let cp = c.baseAddress!
+                            for j in 0..<p { cp[j] += d * row[j] }
+                        }
                     }
                 }
             }
         }
 
-        func fit(_ k: Int, _ a: Int, _ b: Int, _ lambda: Double) -> LinearFit? {
+        func fit(_ k: Int, _ a: Int, _ b: Int, _ m: Candidate) -> LinearFit? {
             guard let rb = rowPrefix[b], let ra = rowPrefix[a], let tb = targetPrefix[k][b], let ta = targetPrefix[k][a] else { return nil }
-            return Ridge.fit(rb - ra, tb - ta, lambda: lambda)
+            return Ridge.fit(rb - ra, tb - ta, lambda: m.lambda, anchor: m.anchor, column: m.column, inputs: m.inputs)
         }
         func score(_ f: LinearFit, _ k: Int, _ a: Int, _ b: Int) -> ErrorSummary {
             var e = ErrorSummary()
@@ -141,16 +151,17 @@ extension LoadPredictor {
 
         for k in steps.indices {
             guard let sp = splits[k] else { models[k] = nil; continue }
-            // λ: the best on the validation rows of a fit on the rows before them
-            var lambda = 0.1
+            // the best on the validation rows of a fit on the rows before them (those where its
+            // inputs are measured)
+            var chosen = Candidate(anchor: .lastValue, column: nil, inputs: p, lambda: 0.1, start: 0)
             if sp.innerFitEnd >= Self.minimumFitRows {
                 var best = Double.infinity
-                for l in Self.lambdas {
-                    guard let f = fit(k, 0, sp.innerFitEnd, l), let mae = score(f, k, sp.validationStart, sp.fitEnd).mae else { continue }
-                    if mae <= best { best = mae; lambda = l }
+                for m in candidates[k] where sp.innerFitEnd - m.start >= Self.minimumFitRows {
+                    guard let f = fit(k, m.start, sp.innerFitEnd, m), let mae = score(f, k, sp.validationStart, sp.fitEnd).mae else { continue }
+                    if mae < best { best = mae; chosen = m }
                 }
             }
-            guard let heldOut = fit(k, 0, sp.fitEnd, lambda), let final = fit(k, 0, sp.rows, lambda) else { models[k] = nil; continue }
+            guard let heldOut = fit(k, chosen.start, sp.fitEnd, chosen), let final = fit(k, chosen.start, sp.rows, chosen) else { models[k] = nil; continue }
             let holdout = score(heldOut, k, sp.holdoutStart, sp.rows)
             models[k] = HorizonModel(fit: final, holdout: holdout, importance: Self.importance(final, rowPrefix[sp.rows]! - rowPrefix[0]!, groups: lags.groups))
         }
@@ -161,6 +172,32 @@ extension LoadPredictor {
         let report = TrainingReport(reason: reason, samples: n, duration: Self.monotonic() - started, accuracy: accuracy())
         lastTraining = report
         return report
+    }
+
+    /// One model a horizon may get: its anchor (and the anchor's input), the inputs it regresses
+    /// on (the first `inputs` columns: all, or the base features without the seasonal lags), and
+    /// the ridge penalty; it is fitted on the rows from `start` on (`SeasonalLags.firstRow`).
+    struct Candidate {
+        let anchor: Anchor, column: Int?, inputs: Int, lambda: Double, start: Int
+
+        /// Simplest first: each anchor alone, then ridge around each anchor, without the seasonal
+        /// lags then with them, each penalty largest first. Anchors whose lag does not exist at
+        /// this interval are left out.
+        static func all(_ lags: SeasonalLags, steps h: Int) -> [Candidate] {
+            let anchors = Anchor.allCases.compactMap { a -> (Anchor, Int?)? in
+                let c = lags.column(of: a, steps: h)
+                return a == .lastValue || c != nil ? (a, c) : nil
+            }
+            var out = anchors.map { Candidate(anchor: $0.0, column: $0.1, inputs: lags.count, lambda: .infinity, start: 0) }
+            let inputSets = lags.count > Features.baseCount ? [Features.baseCount, lags.count] : [lags.count]
+            for (a, c) in anchors {
+                for q in inputSets {
+                    let start = lags.firstRow(inputs: q, column: c)
+                    for l in LoadPredictor.lambdas { out.append(Candidate(anchor: a, column: c, inputs: q, lambda: l, start: start)) }
+                }
+            }
+            return out
+        }
     }
 
     /// |weight| × standard deviation per input, summed per group, as shares of the total.

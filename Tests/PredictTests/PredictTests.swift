@@ -359,12 +359,40 @@ final class ModelFileTests: XCTestCase {
         same(try q.predict(horizon: 200), try p.predict(horizon: 200))
         XCTAssertEqual(q.retrains, p.retrains)
         XCTAssertEqual(q.accuracy().map(\.source), [.holdout, .holdout])
+        // the chosen anchor and inputs come back with the weights
+        XCTAssertEqual(q.accuracy().map(\.model), p.accuracy().map(\.model))
+        XCTAssertEqual(q.models.map { $0?.fit }, p.models.map { $0?.fit })
         // and both go on alike
         for i in 1500..<1600 {
             let s = Sample(t: monday + Double(i) * 5, requests: dailyRequests(i * 10))
             try p.observe(s); try q.observe(s)
         }
         same(try q.predict(horizon: 300), try p.predict(horizon: 300))
+    }
+
+    /// A version 2 file (before anchors: no anchor and no lag flag after λ) is still read, its
+    /// models as ridge around the last value with the seasonal lags.
+    func testAVersionTwoFileIsStillRead() throws {
+        let p = try trained()
+        var bytes = p.encoded()
+        for m in p.models.compactMap({ $0 }) {
+            var w = ByteWriter()
+            w.double(m.fit.lambda); w.int(m.fit.anchor.rawValue); w.bool(m.fit.seasonalLags); w.double(m.fit.intercept)
+            let at = try XCTUnwrap((20..<(bytes.count - w.bytes.count)).first { Array(bytes[$0..<($0 + w.bytes.count)]) == w.bytes })
+            bytes.removeSubrange((at + 8)..<(at + 17))
+        }
+        let payload = Array(bytes[20..<(bytes.count - 8)])
+        var head = ByteWriter(), tail = ByteWriter()
+        head.u32(2); head.u64(UInt64(payload.count)); tail.u64(fnv1a(payload))
+        bytes.replaceSubrange(8..<20, with: head.bytes)
+        bytes.replaceSubrange((bytes.count - 8)..., with: tail.bytes)
+        let q = try LoadPredictor(decoding: bytes)
+        for (a, b) in zip(q.models, p.models) {
+            XCTAssertEqual(a?.fit.weights, b?.fit.weights)
+            XCTAssertEqual(a?.fit.anchor, .lastValue)
+            XCTAssertEqual(a?.fit.seasonalLags, true)
+        }
+        XCTAssertEqual(try q.predict(horizon: 25).load, try p.predict(horizon: 25).load)
     }
 
     func testCorruptTruncatedAndForeignFilesAreRefusedClearly() throws {
@@ -386,6 +414,19 @@ final class ModelFileTests: XCTestCase {
         var version = good
         version[8] = 9
         refused(version, "format version 9")
+        // a model anchored on an input this opsh does not know (checksum made right again)
+        let p = try trained()
+        let fit = try XCTUnwrap(p.models[0]?.fit)
+        var w = ByteWriter()
+        w.double(fit.lambda); w.int(fit.anchor.rawValue)
+        let at = try XCTUnwrap((20..<(good.count - w.bytes.count)).first { Array(good[$0..<($0 + w.bytes.count)]) == w.bytes })
+        var anchored = good
+        anchored[at + 8] = 7
+        let payload = Array(anchored[20..<(anchored.count - 8)])
+        var sum = ByteWriter()
+        sum.u64(fnv1a(payload))
+        anchored.replaceSubrange((anchored.count - 8)..., with: sum.bytes)
+        refused(anchored, "anchored on an unknown input (7)")
     }
 }
 

@@ -3,7 +3,10 @@
 --- original's load factor of requests, latency, CPU, memory and errors) some seconds ahead, with
 --- one ridge regression per horizon over recent changes, moving averages, window statistics,
 --- time of day / day of week, and the load at the same time of day and of week as the target (the
---- seasonal lags, once the history reaches back that far). Samples go on a grid of `interval` seconds. Accuracy is measured only
+--- seasonal lags, once the history reaches back that far). Each horizon's regression forecasts the
+--- change from an anchor (the last value, or the load a day or a week before the target), and the
+--- anchor, the penalty and whether the seasonal lags are inputs are chosen on a validation split
+--- inside the training data. Samples go on a grid of `interval` seconds. Accuracy is measured only
 --- on forecasts whose targets the model never trained on. Retrains on its own when MASE is above 1
 --- over the last window, after `retrain_every` new samples, or when asked.
 local predict = {}
@@ -46,6 +49,7 @@ local predict = {}
 ---@field mape? number
 ---@field mase? number below 1 beats "the load stays where it is"
 ---@field count integer forecasts scored
+---@field model? string the model chosen at training, e.g. "ridge (λ 0.1) around the load a week before the target, with the seasonal lags" or "the last value alone"
 
 ---@class opsh.predict.training
 ---@field reason string
