@@ -111,15 +111,9 @@ final class ChecklistTests: XCTestCase {
         embedding_errors_total 2
         http_requests_total 99
         """, to: "metrics", in: site)
-        let port = RedisServer.freePort()
-        let api = Process()
-        api.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        api.arguments = ["python3", "-m", "http.server", "--bind", "127.0.0.1", "--directory", site.path, String(port)]
-        api.standardOutput = FileHandle.nullDevice
-        api.standardError = FileHandle.nullDevice
-        try api.run()
-        defer { api.terminate(); api.waitUntilExit() }
-        while !RedisServer.accepts(port) { usleep(50_000) }
+        let api = try StaticSite(directory: site)
+        defer { api.stop() }
+        let port = api.port
         let env = ["QDRANT_URL": qdrant.url, "REDIS_URL": redis.url, "TASK_QUEUE_REDIS_URL": redis.url + "/1"]
         // where no API answers: UNKNOWN, and why
         let nowhere = Harness.write("return { api_url = 'http://127.0.0.1:\(RedisServer.freePort())' }", to: "config.lua")

@@ -45,15 +45,9 @@ final class PerfMetricsTests: XCTestCase {
         http_request_duration_seconds_count{path="/search"} 10
         http_request_duration_seconds_sum{path="/search"} 0.5
         """, to: "metrics", in: site)
-        let port = RedisServer.freePort()
-        let api = Process()
-        api.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        api.arguments = ["python3", "-m", "http.server", "--bind", "127.0.0.1", "--directory", site.path, String(port)]
-        api.standardOutput = FileHandle.nullDevice
-        api.standardError = FileHandle.nullDevice
-        try api.run()
-        defer { api.terminate(); api.waitUntilExit() }
-        while !RedisServer.accepts(port) { usleep(50_000) }
+        let api = try StaticSite(directory: site)
+        defer { api.stop() }
+        let port = api.port
 
         // 2 of 100 answers were 502: above the guide's 1% error rate
         let log = accessLog(requests: 100, errors: 2)
