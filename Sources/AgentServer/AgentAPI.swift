@@ -254,11 +254,13 @@ public final class AgentAPI: @unchecked Sendable {
     }
 
     /// The audit record of a state-changing call (refused ones too) and the counters.
-    func finish(_ e: Endpoint, _ context: AgentContext, principal: Principal?, body: String?, status: Int, result: String) {
+    /// Counts the answer, and records it in the audit trail when the endpoint changes state
+    /// (`result` is only worked out then: a read's answer is not encoded twice).
+    func finish(_ e: Endpoint, _ context: AgentContext, principal: Principal?, body: String?, status: Int, result: @autoclosure () -> String) {
         stats.count(route: e.path, method: e.method.rawValue, status: status)
         guard e.changesState else { return }
         audit(AuditRecord(at: PoolClock.unixSeconds(), actor: principal?.name ?? "anonymous", action: e.method.rawValue + " " + e.path,
-                          result: result, detail: body, role: principal?.role, address: context.address, status: status))
+                          result: result(), detail: body, role: principal?.role, address: context.address, status: status))
     }
 
     static func summary(_ v: JSONValue) -> String {
