@@ -73,7 +73,7 @@ let package = Package(
         .target(name: "Archive", dependencies: ["CDyn", "JSON", "OpshCrypto", "FileSystem"]),
         .target(name: "Docker", dependencies: ["HTTP", "EventLoop", "JSON"]),
         .target(name: "CSys"),
-        .target(name: "Sys", dependencies: ["CSys"]),
+        .target(name: "Sys", dependencies: ["CSys", "FileSystem"]),
         .target(name: "TLS", dependencies: ["CDyn", "OpshCrypto", "EventLoop"]),
         .target(name: "Predict", dependencies: ["FileSystem"]),
         .target(name: "Store", dependencies: ["CDyn"]),
@@ -115,7 +115,7 @@ let package = Package(
         // Engine's configuration, the agent's core (Agent: the scheduler and its history) and the
         // native pool; opsh-agent only calls it.
         .target(name: "AgentServer", dependencies: [
-            "Engine", "Agent", "Archive", "Pool", "Predict", "RESP", "Qdrant", "JSON", "OpshCrypto", "EventLoop", "Store", "FileSystem", "HTTP",
+            "Engine", "Agent", "Archive", "Pool", "Predict", "RESP", "Qdrant", "JSON", "OpshCrypto", "EventLoop", "Store", "FileSystem", "HTTP", "Sys",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),

@@ -141,7 +141,7 @@ public enum ServerMain {
             // shut down last to first: draining is marked (and the scheduler starts nothing new)
             // before the server stops and waits; the running jobs are waited for last
             services: [SchedulerService(scheduler: scheduler, api: api, logger: logger),
-                       housekeeping, reloader, app, DrainOnShutdown(api: api, scheduler: scheduler, logger: logger)],
+                       housekeeping, CPUSampling(api: api, logger: logger), reloader, app, DrainOnShutdown(api: api, scheduler: scheduler, logger: logger)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()

@@ -35,6 +35,10 @@ public struct ServerSettings: Sendable, Equatable {
     public var roles = RoleMatrix()
     /// Where the pools' predictors are saved and loaded (pool_state_dir).
     public var poolStateDir: String
+    /// Seconds between two CPU samples (agent_cpu_sample_interval; 0: none), written to
+    /// state_dir/cpu for `opsh run system/resources` on this host (docs/agent.md "CPU samples").
+    public var cpuSampleInterval = 5.0
+    public var cpuSampleDirectory: String
 
     public static func defaultStateDirectory() -> String {
         (getenvString("XDG_STATE_HOME") ?? ((getenvString("HOME") ?? ".") + "/.local/state")) + "/opsh"
@@ -43,6 +47,7 @@ public struct ServerSettings: Sendable, Equatable {
     public init() {
         historyDatabase = Self.defaultStateDirectory() + "/agent.db"
         poolStateDir = Self.defaultStateDirectory() + "/pool"
+        cpuSampleDirectory = Self.defaultStateDirectory() + "/cpu"
     }
 
     public struct Invalid: Error, CustomStringConvertible {
@@ -98,6 +103,12 @@ public struct ServerSettings: Sendable, Equatable {
         if let v = try number("agent_grace_period", min: 0, max: 86400) { gracePeriod = v }
         if let v = try number("agent_pool_max", min: 1, max: 1000) { poolMax = Int(v) }
         if let v = try text("pool_state_dir") { poolStateDir = v }
+        if let v = try text("state_dir") { cpuSampleDirectory = v + "/cpu" }
+        if let v = try number("agent_cpu_sample_interval", min: 0, max: 3600) {
+            // a sample under a second old is never used (a run's own 0.15 s interval is as good)
+            guard v == 0 || v >= 1 else { throw Invalid(description: "agent_cpu_sample_interval: must be 0 (no samples) or from 1 to 3600 seconds") }
+            cpuSampleInterval = v
+        }
         if let v = table["roles"], v != .nil { roles = try Self.roles(v) }
     }
 

@@ -35,6 +35,7 @@ public struct Configuration {
         Setting(key: "slack_webhook_url", env: "SLACK_WEBHOOK_URL", defaultValue: .nil, secret: true, help: "Slack-compatible incoming webhook"),
         Setting(key: "agent_url", env: "OPSH_AGENT_URL", defaultValue: .nil, secret: false, help: "the opsh agent's URL, for procedures that act on its pools (pool/*) (docs/agent.md)"),
         Setting(key: "agent_api_key", env: "OPSH_AGENT_API_KEY", defaultValue: .nil, secret: true, help: "the API key procedures send to the agent (X-API-Key)"),
+        Setting(key: "agent_cpu_sample_interval", env: "OPSH_AGENT_CPU_SAMPLE_INTERVAL", defaultValue: .nil, secret: false, help: "seconds between the agent's CPU samples in state_dir/cpu, which system/resources measures CPU since (default 5; 0: none)"),
         Setting(key: "agent_listen", env: "OPSH_AGENT_LISTEN", defaultValue: .nil, secret: false, help: "where opsh-agent listens, ADDR:PORT (default 127.0.0.1:8000)"),
         Setting(key: "log_level", env: "OPSH_LOG_LEVEL", defaultValue: .string("info"), secret: false, help: "debug, info, warn or error"),
         Setting(key: "tls_files", env: "TLS_FILES", defaultValue: .nil, secret: false, help: "certificate files security/tls checks (comma-separated, or a list in config.lua)"),

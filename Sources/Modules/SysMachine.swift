@@ -4,7 +4,8 @@ import Sys
 /// opsh.sys's view of the machine: each function reads Sources/Sys and returns plain tables.
 /// The two that measure over an interval (cpu, processes by CPU) take one reading, wait on the
 /// event loop (other tasks run meanwhile; `opsh.all{sys.cpu, sys.processes}` measures both over
-/// the same interval), then take the second.
+/// the same interval), then take the second; or, given the directory of the agent's CPU samples
+/// (`since`), use the newest fresh sample there as the first reading and do not wait.
 extension SysModule {
     static func key(_ s: String) -> LuaValue { .string(s) }
     static func number(_ d: Double, places: Double = 100) -> LuaValue { .number((d * places).rounded() / places) }
@@ -24,24 +25,63 @@ extension SysModule {
         return v
     }
 
-    /// sys.cpu{interval = 0.2} -> {busy, user, system, iowait, steal, idle, interval, cores = {{id, busy, ...}, ...}} (%)
+    /// The sampler's directory the options name (`since = dir`, `max_age` seconds, default 15:
+    /// three of the agent's default 5 s periods), nil without `since`.
+    static func sampleDirectory(_ lua: Lua, _ o: [String: LuaValue]) throws(LuaRaise) -> (dir: CPUSampleDirectory, maxAge: Double)? {
+        let dir: String
+        switch o["since"] {
+        case nil, .nil?: return nil
+        case .string(let b)? where !b.isEmpty: dir = String(decoding: b, as: UTF8.self)
+        default: throw .argument(1, "since must be the directory of the agent's CPU samples")
+        }
+        var maxAge = 15.0
+        switch o["max_age"] {
+        case nil, .nil?: break
+        case .integer(let i)? where i > 0: maxAge = Double(i)
+        case .number(let x)? where x > 0: maxAge = x
+        default: throw .argument(1, "max_age must be a positive number of seconds")
+        }
+        return (CPUSampleDirectory(dir), maxAge)
+    }
+
+    /// A sample younger than this measures too short an interval to be worth more than the
+    /// caller's own (top's 0.15 s); the one before it is used, or the interval.
+    static let sampleMinAge = 1.0
+
+    /// The newest usable sample of `since`, or why none (nil: `since` not given).
+    static func sample(_ lua: Lua, _ o: [String: LuaValue]) throws(LuaRaise) -> Result<CPUSample, CPUSampleDirectory.Unusable>? {
+        guard let (dir, maxAge) = try sampleDirectory(lua, o) else { return nil }
+        return dir.newest(minAge: sampleMinAge, maxAge: maxAge)
+    }
+
+    /// How a measurement over an interval was made: `interval` seconds, `source` "agent sample"
+    /// or "interval", and `sample_unused`: why the samples found in `since` were not used (too
+    /// old: the sampler stopped; another boot; ...), absent when there were none.
+    static func measured(_ seconds: Double, _ sample: Result<CPUSample, CPUSampleDirectory.Unusable>?) -> [LuaValue: LuaValue] {
+        var m: [LuaValue: LuaValue] = [key("interval"): number(seconds, places: 1000)]
+        switch sample {
+        case .success?: m[key("source")] = .string("agent sample")
+        case .failure(let why)?:
+            m[key("source")] = .string("interval")
+            if why.samplesFound { m[key("sample_unused")] = .string(why.reason) }
+        case nil: m[key("source")] = .string("interval")
+        }
+        return m
+    }
+
+    /// sys.cpu{interval = 0.2, since = dir, max_age = 15} -> {busy, user, system, iowait, steal, idle, interval, source, sample_unused, cores = {{id, busy, ...}, ...}} (%)
+    /// With `since`, over the time since the newest usable sample there (no wait), else over the interval.
     static let cpu: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
-            let o = try lua.options(1, known: ["interval"])
+            let o = try lua.options(1, known: ["interval", "since", "max_age"])
             let seconds = try interval(lua, o, default: 0.2)
-            let first: CPUTimes
-            do throws(SysReadError) { first = try CPUTimes.read() } catch { return readFailure(lua, error) }
-            let started = SystemClock.monotonic()
-            return lua.wait(.sleep, deadline: .after(seconds: seconds)) { lua, outcome in
-                if outcome == .cancelled { return lua.failure(code: "cancelled", message: "sys.cpu: interrupted") }
-                let u: CPUUsage
-                do throws(SysReadError) { u = try CPUTimes.read().usage(since: first) } catch { return readFailure(lua, error) }
+            let sample = try sample(lua, o)
+            func result(_ lua: Lua, _ u: CPUUsage, over elapsed: Double) -> Int32 {
                 func share(_ s: CPUUsage.Share) -> [LuaValue: LuaValue] {
                     [key("busy"): number(s.busy), key("user"): number(s.user), key("system"): number(s.system),
                      key("iowait"): number(s.iowait), key("steal"): number(s.steal), key("idle"): number(s.idle)]
                 }
-                var t = share(u.all)
-                t[key("interval")] = number(SystemClock.monotonic() - started, places: 1000)
+                var t = share(u.all).merging(measured(elapsed, sample)) { a, _ in a }
                 t[key("cores")] = .array(u.cores.map { c in
                     var m = share(c.share)
                     m[key("id")] = .integer(Int64(c.id))
@@ -49,6 +89,22 @@ extension SysModule {
                 })
                 lua.push(value: .map(t))
                 return 1
+            }
+            if case .success(let s)? = sample {
+                do throws(SysReadError) {
+                    let now = try CPUTimes.read()
+                    return result(lua, now.usage(since: s.cpu), over: SystemClock.monotonic() - s.taken)
+                } catch { return readFailure(lua, error) }
+            }
+            let first: CPUTimes
+            do throws(SysReadError) { first = try CPUTimes.read() } catch { return readFailure(lua, error) }
+            let started = SystemClock.monotonic()
+            return lua.wait(.sleep, deadline: .after(seconds: seconds)) { lua, outcome in
+                if outcome == .cancelled { return lua.failure(code: "cancelled", message: "sys.cpu: interrupted") }
+                do throws(SysReadError) {
+                    let u = try CPUTimes.read().usage(since: first)
+                    return result(lua, u, over: SystemClock.monotonic() - started)
+                } catch { return readFailure(lua, error) }
             }
         }
     }
@@ -108,11 +164,13 @@ extension SysModule {
         }
     }
 
-    /// sys.processes{sort = "cpu"|"memory", top = 10, interval = 0.2} -> {{pid, ppid, user, name, command, state, cpu_percent, rss, memory_percent}, ...}
-    /// By memory there is no interval and no cpu_percent.
+    /// sys.processes{sort = "cpu"|"memory", top = 10, interval = 0.2, since = dir, max_age = 15} ->
+    ///   {{pid, ppid, user, name, command, state, cpu_percent, rss, memory_percent}, ...}, {interval, source, sample_unused}
+    /// By memory there is no interval, no cpu_percent and no second value. By CPU with `since`,
+    /// over the time since the newest usable sample there (no wait), else over the interval.
     static let processes: LuaFunction = { L in
         Lua(L!).call { lua throws(LuaRaise) in
-            let o = try lua.options(1, known: ["sort", "top", "interval"])
+            let o = try lua.options(1, known: ["sort", "top", "interval", "since", "max_age"])
             let order: Processes.Order
             switch o["sort"] {
             case nil, .nil?: order = .cpu
@@ -129,7 +187,7 @@ extension SysModule {
             }
             let seconds = try interval(lua, o, default: 0.2)
             let total = (try? MemoryInfo.read())?.total ?? 0
-            func push(_ lua: Lua, _ list: [ProcessInfo]) -> Int32 {
+            func push(_ lua: Lua, _ list: [ProcessInfo]) {
                 lua.push(value: .array(list.map { p in
                     var m: [LuaValue: LuaValue] = [
                         key("pid"): .integer(Int64(p.pid)), key("ppid"): .integer(Int64(p.ppid)), key("user"): .string(p.user),
@@ -138,15 +196,23 @@ extension SysModule {
                     if let c = p.cpuPercent { m[key("cpu_percent")] = number(c, places: 10) }
                     return .map(m)
                 }))
-                return 1
             }
             if order == .memory {
-                return push(lua, Processes.top(.memory, count: count, earlier: nil, later: ProcessSnapshot.take(), memoryTotal: total))
+                push(lua, Processes.top(.memory, count: count, earlier: nil, later: ProcessSnapshot.take(), memoryTotal: total))
+                return 1
             }
+            let sample = try sample(lua, o)
+            func byCPU(_ lua: Lua, since first: ProcessSnapshot) -> Int32 {
+                let now = ProcessSnapshot.take()
+                push(lua, Processes.top(.cpu, count: count, earlier: first, later: now, memoryTotal: total))
+                lua.push(value: .map(measured(now.taken - first.taken, sample)))
+                return 2
+            }
+            if case .success(let s)? = sample { return byCPU(lua, since: s.processes) }
             let first = ProcessSnapshot.take()
             return lua.wait(.sleep, deadline: .after(seconds: seconds)) { lua, outcome in
                 if outcome == .cancelled { return lua.failure(code: "cancelled", message: "sys.processes: interrupted") }
-                return push(lua, Processes.top(.cpu, count: count, earlier: first, later: ProcessSnapshot.take(), memoryTotal: total))
+                return byCPU(lua, since: first)
             }
         }
     }

@@ -1,7 +1,9 @@
 -- System resources: the guide's resource utilisation report (`free -h; df -h; top -bn1 | head -15;
 -- uptime`) as checks, read natively (opsh.sys: /proc, statvfs) instead of parsing the tools' output.
--- CPU is the busy share over --interval (top measures over 0.15 s the same way, iowait counted
--- as idle); memory counts MemAvailable (what the kernel can give without swapping), not MemFree;
+-- CPU is the busy share since the opsh agent's newest CPU sample when one of this boot is at least
+-- 1 s and at most three sampling periods old (state_dir/cpu, written every agent_cpu_sample_interval
+-- seconds: docs/agent.md "CPU samples"), else over --interval (top measures over 0.15 s the same
+-- way, and waiting for it is most of this report's time), iowait counted as idle; memory counts MemAvailable (what the kernel can give without swapping), not MemFree;
 -- load is the 1-minute average per CPU; every mounted filesystem is checked (pseudo filesystems
 -- such as tmpfs and proc left out, bind mounts once), used / (used + available) as df computes it.
 -- Limits: the argument, else config.lua's thresholds (opsh's system_cpu_warn... or the guide's
@@ -54,7 +56,7 @@ Limits, highest first: the arguments, config.lua's thresholds table (system_cpu_
 system_memory_crit, ... or the guide's cpu_warning, memory_critical, disk_warning, ...), the
 guide's Capacity Thresholds (CPU 70/85, memory 75/90, disk 80/95).]],
   args = {
-    { name = "interval", type = "number", default = 0.15, help = "seconds CPU use (total and per process) is measured over (top -bn1 waits 0.15 s)" },
+    { name = "interval", type = "number", help = "seconds CPU use (total and per process) is measured over (top -bn1 waits 0.15 s); default: since the agent's CPU sample when a fresh one is in state_dir/cpu, else 0.15" },
     { name = "top", type = "integer", default = 5, help = "processes listed by CPU and by memory" },
     { name = "paths", type = "list", help = "also check the filesystems holding these paths, named by path (default: config disk_paths)" },
     { name = "cpu_warn", type = "number", help = "CPU busy % for WARNING (default 70)" },
@@ -72,19 +74,28 @@ guide's Capacity Thresholds (CPU 70/85, memory 75/90, disk 80/95).]],
     local sample = {}
     local top = math.max(1, args.top)
 
-    -- CPU and the processes' CPU over the same interval, concurrently; the processes by memory
-    -- are read while both wait
+    -- CPU and the processes' CPU over the same interval, concurrently (since the agent's sample
+    -- when a fresh one is there: no wait at all); the processes by memory are read meanwhile
+    local measure = { interval = args.interval or 0.15 }
+    local sample_every = tonumber(config.get("agent_cpu_sample_interval")) or 5
+    if args.interval == nil and sample_every > 0 then
+      measure.since = (config.get("state_dir") or "") .. "/cpu"
+      measure.max_age = 3 * sample_every
+    end
     local cpu, by_cpu, by_mem = opsh.all {
-      function() return sys.cpu { interval = args.interval } end,
-      function() return sys.processes { sort = "cpu", top = top, interval = args.interval } end,
+      function() return sys.cpu { interval = measure.interval, since = measure.since, max_age = measure.max_age } end,
+      function() return sys.processes { sort = "cpu", top = top, interval = measure.interval, since = measure.since, max_age = measure.max_age } end,
       function() return sys.processes { sort = "memory", top = top } end,
     }
     if cpu then
+      local over = cpu.source == "agent sample" and string.format("over the %.1f s since the agent's sample,", cpu.interval)
+        or string.format("over %.2f s", cpu.interval) .. (cpu.sample_unused and " (agent's sample not used: " .. cpu.sample_unused .. ")" or "")
       ctx[level(cpu.busy, lim.cpu_warn, lim.cpu_crit)](ctx, "system.cpu",
-        string.format("%s busy (user %s, system %s, iowait %s) over %.2f s on %d core%s", percent(cpu.busy), percent(cpu.user),
-          percent(cpu.system), percent(cpu.iowait), cpu.interval, #cpu.cores, #cpu.cores == 1 and "" or "s"),
+        string.format("%s busy (user %s, system %s, iowait %s) %s on %d core%s", percent(cpu.busy), percent(cpu.user),
+          percent(cpu.system), percent(cpu.iowait), over, #cpu.cores, #cpu.cores == 1 and "" or "s"),
         { busy_percent = cpu.busy, user_percent = cpu.user, system_percent = cpu.system, iowait_percent = cpu.iowait,
-          steal_percent = cpu.steal, cores = #cpu.cores })
+          steal_percent = cpu.steal, cores = #cpu.cores, interval_seconds = cpu.interval,
+          agent_sample = cpu.source == "agent sample" and 1 or 0 })
       sample["cpu.busy_percent"] = cpu.busy
       sample["cpu.iowait_percent"] = cpu.iowait
     else

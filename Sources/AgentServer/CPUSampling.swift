@@ -1,0 +1,35 @@
+import Logging
+import ServiceLifecycle
+import Sys
+
+/// Every agent_cpu_sample_interval seconds (default 5): a CPU sample of the machine and its
+/// processes into state_dir/cpu, so that `opsh run system/resources` (and the daily check) on
+/// this host measures CPU over the seconds since instead of waiting top's 0.15 s for a second
+/// reading (docs/agent.md "CPU samples"). The interval and directory follow a reload.
+struct CPUSampling: Service {
+    let api: AgentAPI
+    let logger: Logger
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            var failing = false
+            while !Task.isCancelled {
+                let s = api.currentSettings
+                if s.cpuSampleInterval > 0 {
+                    do throws(SysReadError) {
+                        try CPUSampleDirectory(s.cpuSampleDirectory).write(try CPUSample.take())
+                        if failing { logger.info("CPU samples written again to \(s.cpuSampleDirectory)") }
+                        failing = false
+                    } catch {
+                        // said once, not every few seconds; runs fall back to their own interval
+                        if !failing { logger.warning("CPU sample not written: \(error.message)") }
+                        failing = true
+                    }
+                }
+                // off: looks again after a reload's worth of time
+                let wait = s.cpuSampleInterval > 0 ? s.cpuSampleInterval : 5
+                try? await Task.sleep(nanoseconds: UInt64(wait * 1e9))
+            }
+        }
+    }
+}
