@@ -26,7 +26,7 @@ public enum AgentCommands {
         case "run-now": return runNow(Array(args.dropFirst()), options)
         case "windows": return windows(Array(args.dropFirst()), options)
         case "help", "--help", "-h": print(usage); return 0
-        default: return startServer(args)
+        default: return startServer(args, options)
         }
     }
 
@@ -38,13 +38,19 @@ public enum AgentCommands {
         return n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
     }
 
-    static func startServer(_ args: [String]) -> Int32 {
+    /// opsh's own configuration flags (`opsh --config F --set K=V agent`) go on to the server,
+    /// before the agent's flags: the agent reads the same configuration the CLI would.
+    static func startServer(_ args: [String], _ options: Options) -> Int32 {
         let path = FileSystem.directory(of: selfPath()) + "/opsh-agent"
         guard access(path, X_OK) == 0 else {
             writeStderr("opsh: the agent server is not installed: no executable \(path) (build it with swift build --product opsh-agent and install it beside opsh)\n\(usage)\n")
             return 3
         }
-        let argv = [path] + args
+        var argv = [path]
+        if let c = options.configFile { argv += ["--config", c] }
+        if let e = options.envFile { argv += ["--env-file", e] }
+        for (k, v) in options.settings { argv += ["--set", k + "=" + v] }
+        argv += args
         let cargs = argv.map { strdup($0) } + [nil]
         execv(path, cargs)
         writeStderr("opsh: cannot run \(path): \(String(cString: strerror(errno)))\n")

@@ -153,6 +153,49 @@ final class AgentProcessTests: XCTestCase {
         XCTAssertEqual((list.first?["last_run"] as? [String: Any])?["status"] as? String, "warning")
     }
 
+    /// The agent writes a CPU sample every agent_cpu_sample_interval seconds into state_dir/cpu
+    /// (two generations), and system/resources on the same host with the same configuration
+    /// measures CPU since the older one instead of waiting; --interval still forces its own
+    /// interval; a bad interval is refused at start, naming the key.
+    func testTheAgentsCPUSamplesFeedSystemResources() throws {
+        let state = Harness.tempDir("state").path
+        let port = RedisServer.freePort()
+        let cfg = Harness.write("""
+            return { state_dir = [[\(state)]], pool_state_dir = [[\(state)/pool]], agent_default_jobs = false,
+                     agent_lock_url = "none", agent_listen = "127.0.0.1:\(port)", agent_cpu_sample_interval = 1 }
+            """, to: "config.lua")
+        let agent = try start(["--config", cfg, "agent"])
+        defer { if agent.isRunning { agent.terminate(); agent.waitUntilExit() } }
+        let files = [state + "/cpu/cpu-sample.0", state + "/cpu/cpu-sample.1"]
+        let deadline = Date() + 60
+        while Date() < deadline && !files.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) { usleep(100_000) }
+        // the second generation is written a period after the first: the first is a second old now
+        XCTAssertTrue(files.allSatisfy { FileManager.default.fileExists(atPath: $0) }, "the agent wrote no two samples in 60 s")
+
+        func cpuCheck(_ extra: [String]) -> (message: String, metrics: [String: Any]) {
+            let r = Harness.run(["--json", "--config", cfg, "run", "system/resources", "--no_history", "--cpu_warn", "101", "--cpu_crit", "101",
+                                 "--memory_warn", "101", "--memory_crit", "101", "--disk_warn", "101", "--disk_crit", "101",
+                                 "--load_warn", "1000", "--load_crit", "1000"] + extra)
+            let doc = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [String: Any]
+            let cpu = (doc?["checks"] as? [[String: Any]])?.first { $0["name"] as? String == "system.cpu" }
+            XCTAssertEqual(cpu?["status"] as? String, "ok", r.stdout + r.stderr)
+            return (cpu?["message"] as? String ?? "", cpu?["metrics"] as? [String: Any] ?? [:])
+        }
+        let sampled = cpuCheck([])
+        XCTAssertTrue(sampled.message.contains("s since the agent's sample, on"), sampled.message)
+        XCTAssertEqual(sampled.metrics["agent_sample"] as? Int, 1, "\(sampled.metrics)")
+        XCTAssertGreaterThanOrEqual((sampled.metrics["interval_seconds"] as? Double) ?? 0, 1)
+        let forced = cpuCheck(["--interval", "0.05"])
+        XCTAssertTrue(forced.message.contains("over 0.05 s on") || forced.message.contains("over 0.06 s on"), forced.message)
+        XCTAssertEqual(forced.metrics["agent_sample"] as? Int, 0, "\(forced.metrics)")
+
+        agent.terminate()
+        agent.waitUntilExit()
+        let bad = Harness.run(["--config", cfg, "agent", "--listen", "127.0.0.1:\(port)"], env: ["OPSH_AGENT_CPU_SAMPLE_INTERVAL": "0.5"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("agent_cpu_sample_interval: must be 0 (no samples) or from 1 to 3600 seconds"), bad.stderr)
+    }
+
     /// `opsh agent` hands over to opsh-agent beside it (its answer to a bad --listen proves it
     /// ran), and says so plainly when it is not there.
     func testAgentCommandNeedsTheServerExecutable() {

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import OpshTestSupport
+import Sys
 import XCTest
 
 /// opsh.sys's view of the machine from Lua, through the built binary: the tables each function
@@ -59,6 +60,37 @@ final class SysModuleTests: XCTestCase {
         """)
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("ticked\ttrue\ttrue\t2\ttrue\n"), r.stdout)
+    }
+
+    /// With `since`, CPU is measured from the agent's sample there (written here by the same
+    /// native code the agent runs, aged 2 s so the test need not wait): no wait, the interval
+    /// since the sample, and the source said; a stale sample or none falls back to the interval.
+    func testCPUSinceTheAgentsSample() throws {
+        let dir = Harness.tempDir("cpu").path + "/cpu"
+        try CPUSampleDirectory(dir).write(try CPUSample.take().aged(by: 2))
+        let r = lua("""
+        local c = assert(sys.cpu { since = "\(dir)", interval = 30 })
+        print("cpu", c.source, c.interval >= 2 and c.interval < 30, c.sample_unused, #c.cores >= 1, c.busy >= 0 and c.busy <= 100)
+        local p, how = sys.processes { since = "\(dir)", top = 100000, interval = 30 }
+        print("procs", how.source, how.interval >= 2 and how.interval < 30, #p > 1 and p[1].cpu_percent >= p[2].cpu_percent)
+        local stale = assert(sys.cpu { since = "\(dir)", max_age = 1, interval = 0.05 })
+        print("stale", stale.source, stale.interval < 1, stale.sample_unused)
+        local none = assert(sys.cpu { since = "\(dir)/nothing-here", interval = 0.05 })
+        print("none", none.source, none.sample_unused)
+        local _, plain = sys.processes { interval = 0.05, top = 1 }
+        print("plain", plain.source)
+        print("bad", pcall(sys.cpu, { since = 5 }))
+        print("bad", pcall(sys.cpu, { since = "/tmp", max_age = -1 }))
+        """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("cpu\tagent sample\ttrue\tnil\ttrue\ttrue\n"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("procs\tagent sample\ttrue\ttrue\n"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("stale\tinterval\ttrue\tcpu-sample.0 is 2."), r.stdout)
+        XCTAssertTrue(r.stdout.contains(" s old (over 1.0 s)\n"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("none\tinterval\tnil\n"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("plain\tinterval\n"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("bad\tfalse\tbad argument #1 to 'opsh.sys.cpu' (since must be the directory of the agent's CPU samples)"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("bad\tfalse\tbad argument #1 to 'opsh.sys.cpu' (max_age must be a positive number of seconds)"), r.stdout)
     }
 
     func testListeningResolveAndConnect() {
