@@ -18,13 +18,21 @@ local sys = {}
 ---@field steal number % taken by the hypervisor
 ---@field idle number
 
----@class opsh.sys.cpu: opsh.sys.cpu_share
+---@class opsh.sys.measured
 ---@field interval number the seconds measured
+---@field source "agent sample"|"interval" since the agent's sample in `since` (no wait), or over the call's own interval
+---@field sample_unused? string why the samples found in `since` were not used ("cpu-sample.0 is 40.0 s old (over 15.0 s)": the agent stopped; another boot; a container's sampler); absent when `since` held none
+
+---@class opsh.sys.cpu: opsh.sys.cpu_share, opsh.sys.measured
 ---@field cores (opsh.sys.cpu_share|{id: integer})[] each core, by its number
 
---- CPU utilisation over an interval: two readings of /proc/stat `interval` seconds apart
---- (default 0.2), for all cores together and each core.
----@param opts? {interval?: number}
+--- CPU utilisation over an interval, for all cores together and each core: two readings of
+--- /proc/stat `interval` seconds apart (default 0.2). With `since`, the directory of the opsh
+--- agent's CPU samples (state_dir/cpu, written every agent_cpu_sample_interval seconds:
+--- docs/agent.md "CPU samples"), the first reading is the newest sample there of this boot and
+--- pid namespace that is at least 1 s and at most `max_age` seconds old (default 15): no wait,
+--- and the interval is the time since that sample; without one, the call's own interval.
+---@param opts? {interval?: number, since?: string, max_age?: number}
 ---@return opsh.sys.cpu|nil, table? err
 function sys.cpu(opts) end
 
@@ -74,9 +82,11 @@ function sys.uptime() end
 ---@field memory_percent number rss of MemTotal
 
 --- The top processes: by CPU (two readings of every /proc/PID/stat `interval` seconds apart,
---- default 0.2: as top's %CPU) or by resident memory (one reading). Default sort "cpu", top 10.
----@param opts? {sort?: "cpu"|"memory", top?: integer, interval?: number}
----@return opsh.sys.process[]|nil, table? err
+--- default 0.2: as top's %CPU; or, with `since` and `max_age`, since the agent's sample as
+--- sys.cpu does, a process started since counted from its start) or by resident memory (one
+--- reading). Default sort "cpu", top 10. By CPU the second value says how it was measured.
+---@param opts? {sort?: "cpu"|"memory", top?: integer, interval?: number, since?: string, max_age?: number}
+---@return opsh.sys.process[]|nil, opsh.sys.measured|table|nil measured_or_err
 function sys.processes(opts) end
 
 --- The listening sockets: TCP over IPv4 and IPv6 (/proc/net/tcp, tcp6) and unix stream sockets
