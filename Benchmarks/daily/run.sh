@@ -53,8 +53,8 @@ echo "load before: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
 echo "== 1. time"
 hyperfine -N --warmup 2 --runs "$RUNS" -i --export-json "$tmp/time.json" "$guide" "$opsh_cmd" "$opsh_sampled" >/dev/null
 # the sampled row used the agent's sample (its report says so), or its figure means nothing
-$opsh_sampled --skip services,qdrant,redis,logs,queue,schedule 2>/dev/null | grep -q "since the agent's sample" \
-  || { echo "the agent's row did not use the agent's sample" >&2; exit 1; }
+report=$($opsh_sampled --skip services,qdrant,redis,logs,queue,schedule 2>&1 || true)
+grep -q "since the agent's sample" <<<"$report" || { echo "the agent's row did not use the agent's sample: $report" >&2; exit 1; }
 python3 - "$tmp/time.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))["results"]

@@ -30,8 +30,8 @@ hyperfine -N --warmup 3 --runs "$RUNS" --ignore-failure --export-json "$tmp/r.js
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 echo "history samples written: $(sqlite3 "$OPSH_STATE_DIR/history.db" "SELECT count(DISTINCT time) FROM samples WHERE kind = 'resources'")" >&2
 # the agent's row used the samples (its report says so), or the comparison means nothing
-"$OPSH" --config "$agent_config" run system/resources --no_history | grep -q "since the agent's sample" \
-  || { echo "the agent's row did not use the agent's sample" >&2; exit 1; }
+report=$("$OPSH" --config "$agent_config" run system/resources --no_history 2>&1 || true)
+grep -q "since the agent's sample" <<<"$report" || { echo "the agent's row did not use the agent's sample: $report" >&2; exit 1; }
 python3 - "$tmp/r.json" <<'PY'
 import json, sys, statistics
 r = json.load(open(sys.argv[1]))["results"]
