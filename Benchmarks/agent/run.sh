@@ -7,29 +7,33 @@
 # and each one's ratio to open /health, side by side. The agent runs its scheduler (one job,
 # never due) as in production.
 # Usage: Benchmarks/agent/run.sh [OPSH_AGENT]  (default .build/release/opsh-agent)
-# DURATION=10s CONNECTIONS=32 THREADS=1; the agent on CPU 0, wrk on CPU 1 (2-core machine).
+# DURATION=10s CONNECTIONS=32 THREADS=1; PIN=1 (default): the agent on CPU 0, wrk and Redis on
+# CPU 1 (2-core machine); PIN=0: nothing pinned, the kernel spreads the agent's threads and wrk
+# over both cores.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/common.sh"
 agent_setup "${1:-}"
-DURATION=${DURATION:-10s}; CONNECTIONS=${CONNECTIONS:-32}; THREADS=${THREADS:-1}
-start_redis 1
+DURATION=${DURATION:-10s}; CONNECTIONS=${CONNECTIONS:-32}; THREADS=${THREADS:-1}; PIN=${PIN:-1}
+acpu=0; wcpu=1
+[ "$PIN" = 0 ] && acpu= && wcpu=
+start_redis $wcpu
 key=$(add_user bench viewer)
 cp "$here/../empty_procedure.lua" "$tmp/empty.lua"
 jobs="agent_jobs = { idle = { procedure = \"$tmp/empty.lua\", schedule = \"0 0 1 1 *\" } },"
 write_config "$jobs"
-start_agent 0
+start_agent $acpu
 run() {   # name, path, [wrk flags]
   local name=$1 path=$2 file; shift 2
   file="$tmp/$(printf %s "$name" | tr -c 'a-zA-Z0-9' _).txt"
-  taskset -c 1 wrk -t"$THREADS" -c"$CONNECTIONS" -d2s "$@" "http://127.0.0.1:$aport$path" >/dev/null   # warm-up
-  taskset -c 1 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" "http://127.0.0.1:$aport$path" > "$file"
+  ${wcpu:+taskset -c $wcpu} wrk -t"$THREADS" -c"$CONNECTIONS" -d2s "$@" "http://127.0.0.1:$aport$path" >/dev/null   # warm-up
+  ${wcpu:+taskset -c $wcpu} wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" "http://127.0.0.1:$aport$path" > "$file"
   local rps p99 non2xx
   rps=$(awk '/Requests\/sec/ {print $2}' "$file")
   p99=$(awk '$1=="99%" {print $2}' "$file")
   non2xx=$(awk '/Non-2xx/ {print $4}' "$file")
   echo "$name|$rps|$p99|${non2xx:-0}" >> "$tmp/results"
 }
-echo "load before: $(load); wrk -t$THREADS -c$CONNECTIONS -d$DURATION; agent RSS $(rss) kB"
+echo "load before: $(load); wrk -t$THREADS -c$CONNECTIONS -d$DURATION; PIN=$PIN; agent RSS $(rss) kB"
 run "GET /health (open)" /health
 run "GET /metrics (open)" /metrics
 run "GET circuit-breaker-status (key)" /api/admin/circuit-breaker-status -H "X-API-Key: $key"
