@@ -85,10 +85,13 @@ final class ServiceProcedureTests: XCTestCase {
     func testStatusStopStartAndRestartReallyRestartsRedis() {
         var r = opsh(["services/status"])
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
-        for svc in ["qdrant", "dragonfly", "task-worker"] {
+        // as docker-compose ps: the guide's three and every other service of the project (the agent, api)
+        for svc in ["qdrant", "dragonfly", "task-worker", "api"] {
             XCTAssertTrue(r.stdout.contains("service.\(svc): \(s.name(svc)): running for"), r.stdout)
         }
         XCTAssertTrue(r.stdout.contains("health healthy"), r.stdout)
+        let named = opsh(["services/status", "--services", "qdrant"])
+        XCTAssertTrue(named.stdout.contains("service.qdrant:") && !named.stdout.contains("service.api:"), named.stdout)
         XCTAssertTrue(r.stdout.contains("systemd: systemd does not run here") || r.stdout.contains("[UNKNOWN]"), r.stdout)
 
         XCTAssertEqual(redis(["set", "survivor", "yes"]), "OK")

@@ -1,5 +1,6 @@
 -- Service status: the guide's `docker-compose ps` and `systemctl status ai-docs-vector-db` as one
--- report. Per container: state, health (the container's health check), uptime and restarts, from
+-- report. Like `docker-compose ps`, every service of the compose project is listed (the guide's
+-- three first, whether they run or not), unless --services or config `services` names them. Per container: state, health (the container's health check), uptime and restarts, from
 -- the Docker Engine API (no docker CLI). A service with no container is CRITICAL, a stopped or
 -- unhealthy container CRITICAL, a restart count above --restarts_warn a WARNING.
 -- systemd units (--units, the guide's ai-docs-vector-db): read with `systemctl show` (through
@@ -43,7 +44,7 @@ return {
   categories = { "services", "check", "daily", "safe" },
   guide = { "daily-checklist.1" },
   args = {
-    { name = "services", type = "list", help = "services to report (default: config services, else qdrant,dragonfly,task-worker)" },
+    { name = "services", type = "list", help = "services to report (default: config services, else qdrant,dragonfly,task-worker and every other service of the compose project, as docker-compose ps lists them)" },
     { name = "project", help = "compose project (default: config compose_project, else the compose file's project)" },
     { name = "restarts_warn", type = "integer", default = 3, help = "restart count for WARNING" },
     { name = "units", type = "list", default = { "ai-docs-vector-db" }, help = "systemd units the guide checks" },
@@ -70,7 +71,7 @@ return {
       if not ok then return ctx:crit("docker", tostring(perr)) end
       local project, prerr = services.project(args.project, d)
       if prerr then return ctx:crit("docker", tostring(prerr)) end
-      local list = services.resolve(d, services.names(args.services), project)
+      local list = services.resolve(d, services.reported(d, args.services, project), project)
       -- every service's containers inspected at once
       local ids = {}
       for _, svc in ipairs(list) do

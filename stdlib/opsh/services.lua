@@ -43,6 +43,25 @@ function M.names(arg)
   return M.DEFAULT
 end
 
+--- What `docker-compose ps` lists: the services to report (M.names) and, when neither the
+--- argument nor config `services` names them, every other service the compose project runs
+--- (the local stack's api, an operator's own), after the guide's, sorted by name.
+function M.reported(d, arg, project)
+  local names = M.names(arg)
+  if names ~= M.DEFAULT or not project then return names end
+  local running = d:services(project)
+  if not running then return names end   -- the lookups of each service report the failure
+  local seen, extra = {}, {}
+  for _, n in ipairs(names) do seen[n] = true end
+  for n in pairs(running) do
+    if not seen[n] and n ~= "?" then extra[#extra + 1] = n end
+  end
+  table.sort(extra)
+  local out = { table.unpack(names) }
+  for _, n in ipairs(extra) do out[#out + 1] = n end
+  return out
+end
+
 M.CONFIG_FILES_LABEL = "com.docker.compose.project.config_files"
 
 --- The compose file the stack runs from: config `compose_file`, else docker-compose.yml in the
