@@ -28,7 +28,7 @@ export REDIS_PORT=${REDIS_PORT:-$(free_port)} QDRANT_PORT=${QDRANT_PORT:-$(free_
 export PROJECT=$OPSH_STACK_PROJECT PREFIX=$OPSH_STACK_PREFIX
 stack_down() {
   "$root/scripts/stack" down >/dev/null 2>&1 || true
-  docker volume rm -f "${PROJECT}_qdrant_data" "${PROJECT}_dragonfly_data" >/dev/null 2>&1 || true
+  docker volume rm -f "${PROJECT}_qdrant_data" "${PROJECT}_dragonfly_data" "${PROJECT}_agent_data" >/dev/null 2>&1 || true
   bench_cleanup
 }
 trap stack_down EXIT
@@ -104,11 +104,11 @@ stall() {  # label, command...
   local label=$1; shift
   docker pause "${PREFIX}qdrant" "${PREFIX}dragonfly" >/dev/null
   ( sleep 3; docker unpause "${PREFIX}qdrant" "${PREFIX}dragonfly" >/dev/null ) &
-  local t0 t1
+  local unpause=$! t0 t1
   t0=$(date +%s.%N)
   "$@" > "$tmp/stall-$label.txt" 2>&1 || true
   t1=$(date +%s.%N)
-  wait
+  wait "$unpause"   # only the unpause: the agent runs in the background too
   printf '%-12s %6.2f s\n' "$label" "$(echo "$t1 - $t0" | bc)"
 }
 stall guide "$guide"
