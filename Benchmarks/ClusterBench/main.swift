@@ -2,7 +2,7 @@
 // the per-command cost of slot routing. Driven by Benchmarks/redis/cluster.sh; see BENCHMARKS.md
 // "Redis Cluster".
 //
-//   cluster-bench MODE --seeds h:p[,h:p...] [--n N] [--depth D] [--reps R]
+//   cluster-bench MODE --seeds h:p[,h:p...] [--n N] [--depth D] [--reps R] [--keys K]
 //
 // MODE is one of
 //   cluster   pipelined SET then GET through RESPCluster: D commands per pipeline (split per
@@ -10,7 +10,14 @@
 //   single    the same pipelines through one RESPSession to the first seed, req/s
 //   route     routing only, no I/O: RESPKeys.route + the slot of the key + the slot map lookup
 //             for N GET commands (for callgrind: instructions per command)
-// Keys are "cb:<i mod 10000>" (spread over every slot), values "xxx" (redis-benchmark's default).
+// Values are "xxx" (redis-benchmark's default). K says where the 10,000 keys are (cluster mode):
+//   spread    "cb:<i>": over every slot, so a pipeline of D is split about D/P per primary and a
+//             call waits for the slowest of the P parts (the default)
+//   one-node  "cb:{t}:<i>", t one hash tag of one slot of the first serving primary: every
+//             pipeline goes whole to that node, as a client of `redis-benchmark --cluster` does
+//             (it binds each client to one primary and tags all its keys with one of its slots)
+//   per-node  key i tagged with a slot of primary (i mod P): a pipeline of D*P carries exactly D
+//             commands to each primary, the work of P redis-benchmark --cluster clients of -P D
 import Glibc
 import RESP
 
@@ -27,9 +34,9 @@ func fail(_ msg: String) -> Never {
 }
 
 var args = Array(CommandLine.arguments.dropFirst())
-guard let mode = args.first else { fail("usage: cluster-bench cluster|single|route --seeds h:p,... [--n N] [--depth D] [--reps R]") }
+guard let mode = args.first else { fail("usage: cluster-bench cluster|single|route --seeds h:p,... [--n N] [--depth D] [--reps R] [--keys spread|one-node|per-node]") }
 args.removeFirst()
-var seedText = "127.0.0.1:7000", n = 200_000, depth = 16, reps = 3
+var seedText = "127.0.0.1:7000", n = 200_000, depth = 16, reps = 3, keyPlacement = "spread"
 while !args.isEmpty {
     let flag = args.removeFirst()
     guard let v = args.first else { fail("\(flag) needs a value") }
@@ -39,13 +46,41 @@ while !args.isEmpty {
     case "--n": n = Int(v) ?? n
     case "--depth": depth = Int(v) ?? depth
     case "--reps": reps = Int(v) ?? reps
+    case "--keys": keyPlacement = v
     default: fail("unknown option \(flag)")
     }
 }
 
 let total = n, perPipeline = depth, repetitions = reps
-let keys: [[UInt8]] = (0..<10_000).map { Array("cb:\($0)".utf8) }
 let value: [UInt8] = Array("xxx".utf8)
+let seeds: [RESPEndpoint]
+do { seeds = try RESPCluster.seeds(from: seedText) } catch { fail("\(error)") }
+
+/// A hash tag whose slot the primary at `node` (an index in the map's nodes) serves.
+func tag(for node: Int32, in map: RESPSlotMap) -> String {
+    for t in 0... where map.slots[RESPSlots.slot(Array("{\(t)}".utf8))] == node { return String(t) }
+    fatalError("unreachable: a serving primary serves a slot")
+}
+
+let keys: [[UInt8]]
+switch keyPlacement {
+case "spread":
+    keys = (0..<10_000).map { Array("cb:\($0)".utf8) }
+case "one-node", "per-node":
+    guard mode == "cluster" else { fail("--keys \(keyPlacement) is for the cluster mode") }
+    let probe = RESPCluster(seeds: seeds)
+    do { try probe.refresh() } catch { fail("\(error)") }
+    guard let map = probe.map else { fail("no slot map") }
+    probe.close()
+    // The primaries in the order of their first slot, each named by its index in map.nodes.
+    var order: [Int32] = []
+    for i in map.slots where i >= 0 && !order.contains(i) { order.append(i) }
+    guard !order.isEmpty else { fail("no primary serves a slot") }
+    let tags = (keyPlacement == "one-node" ? [order[0]] : order).map { tag(for: $0, in: map) }
+    keys = (0..<10_000).map { Array("cb:{\(tags[$0 % tags.count])}:\($0)".utf8) }
+default:
+    fail("unknown --keys \(keyPlacement) (spread, one-node or per-node)")
+}
 
 func batches(_ op: String) -> [[[RESPArgument]]] {
     var out: [[[RESPArgument]]] = []
@@ -60,9 +95,6 @@ func batches(_ op: String) -> [[[RESPArgument]]] {
     }
     return out
 }
-
-let seeds: [RESPEndpoint]
-do { seeds = try RESPCluster.seeds(from: seedText) } catch { fail("\(error)") }
 
 switch mode {
 case "route":

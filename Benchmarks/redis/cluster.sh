@@ -8,8 +8,30 @@
 #
 # Environment: N (default 100000) commands per figure, DEPTH (default 16) commands per pipeline,
 # ROUNDS (default 3) alternating rounds; each figure printed is the median of the rounds.
-# redis-benchmark runs one client (-c 1) pipelining DEPTH commands (-P DEPTH), as cluster-bench
-# does: the figures are per request of one client, not a saturation test.
+#
+# What each row measures (redis-benchmark 7.0's cluster mode binds each client to ONE primary,
+# round-robin over the primaries, and puts one hash tag, one slot of that primary, in every key
+# the client sends; unless --threads is given it runs one thread per primary):
+#   "opsh cluster, keys spread" / "redis-benchmark --cluster -c 1": the first rows recorded for
+#     issue 18, NOT the same work: opsh sends each pipeline of DEPTH over all 3 primaries (about
+#     DEPTH/3 each) and waits for the slowest; redis-benchmark -c 1 sends all DEPTH to one primary,
+#     one key (no -r).
+#     With more than one thread, redis-benchmark's time is also rounded UP to a 250 ms tick: a
+#     thread whose client did not send the last pipeline (or that has no client: -c 1 still starts
+#     one thread per primary) stops only at its next showThroughput timer, every 250 ms, and the
+#     total time is taken after every thread has stopped. --threads 1 stops with the last reply.
+#   same work 1, one primary, DEPTH in flight: cluster-bench --keys one-node --depth DEPTH (every
+#     key tagged to one slot of one primary) against redis-benchmark --cluster --threads 1 -c 1
+#     -P DEPTH -r 10000; both one thread, one connection to one primary, 10,000 keys.
+#   same work 2, three primaries, DEPTH in flight on each, one thread: cluster-bench --keys
+#     per-node --depth 3*DEPTH (exactly DEPTH per primary per call) against redis-benchmark
+#     --cluster --threads 1 -c 3 -P DEPTH -r 10000 (three clients, one per primary, on one event
+#     loop). One difference is left, and it is opsh's API: a pipeline call returns when all three
+#     parts are answered, where each redis-benchmark client sends its next pipeline as soon as its
+#     own node has answered.
+#   reference: redis-benchmark --cluster -c 3 -P DEPTH -r 10000 with its default three threads
+#     (three threads against opsh's one, and the 250 ms rounding): printed for scale, no ratio.
+#   one node: both clients against one standalone redis-server, DEPTH per pipeline.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -53,26 +75,52 @@ start "$tmp/single" "$single"
 seeds=$(printf '127.0.0.1:%s,' "${ports[@]:0:3}"); seeds=${seeds%,}
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+rb() {  # key test args...: the req/s redis-benchmark prints for test, appended to got[key-test]
+    local key=$1 t=$2; shift 2
+    local v
+    v=$(redis-benchmark -h 127.0.0.1 "$@" -n "$n" -t "$t" -q 2>/dev/null | tr '\r' '\n' | grep -i "^$t:" | tail -1 | awk '{print int($2)}' || true)
+    got["$key-$t"]+="$v "
+}
 declare -A got
+cp=${ports[0]}
 for r in $(seq "$rounds"); do
-    while read -r mode op _ _ v _; do got["opsh-$mode-$op"]+="$v "; done < <(
-        "$bench" cluster --seeds "$seeds" --n "$n" --depth "$depth" --reps 1
+    while read -r mode op _ _ v _; do got["opsh-$mode-$(tr 'A-Z' 'a-z' <<<"$op")"]+="$v "; done < <(
+        "$bench" cluster --seeds "$seeds" --n "$n" --depth "$depth" --reps 1 | sed 's/^cluster/cluster-spread/'
+        "$bench" cluster --seeds "$seeds" --n "$n" --depth "$depth" --reps 1 --keys one-node | sed 's/^cluster/cluster-one/'
+        "$bench" cluster --seeds "$seeds" --n "$n" --depth $((3 * depth)) --reps 1 --keys per-node | sed 's/^cluster/cluster-per/'
         "$bench" single --seeds "127.0.0.1:$single" --n "$n" --depth "$depth" --reps 1)
     for t in set get; do
-        v=$(redis-benchmark --cluster -h 127.0.0.1 -p "${ports[0]}" -c 1 -P "$depth" -n "$n" -t "$t" -q 2>/dev/null | tr '\r' '\n' | grep -i "^$t:" | tail -1 | awk '{print int($2)}' || true)
-        got["rb-cluster-$t"]+="$v "
-        v=$(redis-benchmark -h 127.0.0.1 -p "$single" -c 1 -P "$depth" -n "$n" -t "$t" -q 2>/dev/null | tr '\r' '\n' | grep -i "^$t:" | tail -1 | awk '{print int($2)}' || true)
-        got["rb-single-$t"]+="$v "
+        rb rb-cluster-c1 "$t" --cluster -p "$cp" -c 1 -P "$depth"
+        rb rb-cluster-one "$t" --cluster -p "$cp" --threads 1 -c 1 -P "$depth" -r 10000
+        rb rb-cluster-per "$t" --cluster -p "$cp" --threads 1 -c 3 -P "$depth" -r 10000
+        rb rb-cluster-3t "$t" --cluster -p "$cp" -c 3 -P "$depth" -r 10000
+        rb rb-single "$t" -p "$single" -c 1 -P "$depth"
     done
 done
+fig() { tr ' ' '\n' <<<"${got[$1]:-}" | grep . | median || true; }
+ratio() { [[ -n $1 && -n $2 && $2 != 0 ]] && awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2fx", a / b}' || echo "-"; }
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); N=$n DEPTH=$depth ROUNDS=$rounds (median req/s)"
-printf '%-34s %12s %12s\n' "" SET GET
-for row in "opsh cluster (3 primaries):opsh-cluster" "redis-benchmark --cluster:rb-cluster" "opsh one node:opsh-single" "redis-benchmark one node:rb-single"; do
-    label=${row%%:*}; key=${row#*:}
-    s=$(tr ' ' '\n' <<<"${got[$key-SET]:-${got[$key-set]:-}}" | grep . | median || true)
-    g=$(tr ' ' '\n' <<<"${got[$key-GET]:-${got[$key-get]:-}}" | grep . | median || true)
-    printf '%-34s %12s %12s\n' "$label" "$s" "$g"
-done
+printf '%-62s %10s %10s\n' "" SET GET
+row() { printf '%-62s %10s %10s\n' "$1" "$(fig "$2-set")" "$(fig "$2-get")"; }
+ratios() { printf '%-62s %10s %10s\n' "  ratio opsh / redis-benchmark" "$(ratio "$(fig "$1-set")" "$(fig "$2-set")")" "$(ratio "$(fig "$1-get")" "$(fig "$2-get")")"; }
+echo "first rows (not the same work: opsh 3 primaries, $depth/3 each; redis-benchmark 1 primary, 1 key, 3 threads, 250 ms ticks)"
+row "opsh cluster, keys spread, depth $depth" opsh-cluster-spread
+row "redis-benchmark --cluster -c 1 -P $depth" rb-cluster-c1
+ratios opsh-cluster-spread rb-cluster-c1
+echo "same work 1: one primary, $depth in flight, one connection"
+row "opsh cluster --keys one-node, depth $depth" opsh-cluster-one
+row "redis-benchmark --cluster --threads 1 -c 1 -P $depth -r 10000" rb-cluster-one
+ratios opsh-cluster-one rb-cluster-one
+echo "same work 2: three primaries, $depth in flight on each, one thread"
+row "opsh cluster --keys per-node, depth $((3 * depth))" opsh-cluster-per
+row "redis-benchmark --cluster --threads 1 -c 3 -P $depth -r 10000" rb-cluster-per
+ratios opsh-cluster-per rb-cluster-per
+echo "reference, not the same work (three threads, 250 ms ticks)"
+row "redis-benchmark --cluster -c 3 -P $depth -r 10000 (3 threads)" rb-cluster-3t
+echo "one standalone node, depth $depth"
+row "opsh one node" opsh-single
+row "redis-benchmark one node -c 1 -P $depth" rb-single
+ratios opsh-single rb-single
 
 # routing per command: callgrind instructions of N2 routed commands minus N1, over N2 - N1
 if command -v valgrind >/dev/null; then
