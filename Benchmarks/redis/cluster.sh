@@ -7,7 +7,10 @@
 #   Benchmarks/redis/cluster.sh [path to cluster-bench]   (default .build-cbench/release/cluster-bench)
 #
 # Environment: N (default 100000) commands per figure, DEPTH (default 16) commands per pipeline,
-# ROUNDS (default 3) alternating rounds; each figure printed is the median of the rounds.
+# ROUNDS (default 3) rounds; each figure printed is the median of the rounds. In a round each
+# opsh row and its redis-benchmark row run back to back (opsh first in odd rounds), and the ratio
+# of that pair is kept: the median of those ratios is printed beside the ratio of the medians.
+# PIN=1 pins the clients to CPU 0 and the servers to CPU 1 (below).
 #
 # What each row measures (redis-benchmark 7.0's cluster mode binds each client to ONE primary,
 # round-robin over the primaries, and puts one hash tag, one slot of that primary, in every key
@@ -40,6 +43,10 @@ bench=${1:-$root/.build-cbench/release/cluster-bench}
 n=${N:-100000}
 depth=${DEPTH:-16}
 rounds=${ROUNDS:-3}
+# PIN=1: the clients (both) on CPU 0, every redis-server on CPU 1, so that the scheduler cannot
+# put a client and a server on one core in one round and apart in the next.
+srv=() cli=()
+[[ ${PIN:-0} == 1 ]] && { srv=(taskset -c 1); cli=(taskset -c 0); }
 [[ -x $bench ]] || { echo "cluster.sh: no cluster-bench at $bench" >&2; exit 2; }
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/opsh-cluster-bench.XXXXXX")
@@ -55,7 +62,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 start() {  # dir port args...
     local d=$1 p=$2; shift 2
     mkdir -p "$d"
-    redis-server --port "$p" --bind 127.0.0.1 --dir "$d" --save "" --appendonly no --daemonize no --logfile "$d/log" "$@" &
+    "${srv[@]}" redis-server --port "$p" --bind 127.0.0.1 --dir "$d" --save "" --appendonly no --daemonize no --logfile "$d/log" "$@" &
     pids+=($!)
     for _ in $(seq 100); do redis-cli -p "$p" ping >/dev/null 2>&1 && return; sleep 0.05; done
     echo "cluster.sh: redis-server on $p did not start" >&2; exit 2
@@ -78,31 +85,49 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 rb() {  # key test args...: the req/s redis-benchmark prints for test, appended to got[key-test]
     local key=$1 t=$2; shift 2
     local v
-    v=$(redis-benchmark -h 127.0.0.1 "$@" -n "$n" -t "$t" -q 2>/dev/null | tr '\r' '\n' | grep -i "^$t:" | tail -1 | awk '{print int($2)}' || true)
+    v=$("${cli[@]}" redis-benchmark -h 127.0.0.1 "$@" -n "$n" -t "$t" -q 2>/dev/null | tr '\r' '\n' | grep -i "^$t:" | tail -1 | awk '{print int($2)}' || true)
     got["$key-$t"]+="$v "
 }
 declare -A got
 cp=${ports[0]}
-for r in $(seq "$rounds"); do
-    while read -r mode op _ _ v _; do got["opsh-$mode-$(tr 'A-Z' 'a-z' <<<"$op")"]+="$v "; done < <(
-        "$bench" cluster --seeds "$seeds" --n "$n" --depth "$depth" --reps 1 | sed 's/^cluster/cluster-spread/'
-        "$bench" cluster --seeds "$seeds" --n "$n" --depth "$depth" --reps 1 --keys one-node | sed 's/^cluster/cluster-one/'
-        "$bench" cluster --seeds "$seeds" --n "$n" --depth $((3 * depth)) --reps 1 --keys per-node | sed 's/^cluster/cluster-per/'
-        "$bench" single --seeds "127.0.0.1:$single" --n "$n" --depth "$depth" --reps 1)
+ob() {  # key cluster-bench args...: its SET and GET req/s appended to got[key-set], got[key-get]
+    local key=$1 op v; shift
+    while read -r _ op _ _ v _; do got["$key-$(tr 'A-Z' 'a-z' <<<"$op")"]+="$v "; done < <("${cli[@]}" "$bench" "$@" --n "$n" --reps 1)
+}
+both() {  # opsh-key rb-key cluster-bench args -- redis-benchmark args: the pair back to back,
+          # opsh first in odd rounds and redis-benchmark first in even ones (a drift of the
+          # machine's load then falls on both), and the round's ratio opsh / redis-benchmark
+    local ok=$1 rk=$2; shift 2
+    local oa=() t
+    while [[ $1 != -- ]]; do oa+=("$1"); shift; done; shift
+    if (( r % 2 )); then ob "$ok" "${oa[@]}"; for t in set get; do rb "$rk" "$t" "$@"; done
+    else for t in set get; do rb "$rk" "$t" "$@"; done; ob "$ok" "${oa[@]}"; fi
     for t in set get; do
-        rb rb-cluster-c1 "$t" --cluster -p "$cp" -c 1 -P "$depth"
-        rb rb-cluster-one "$t" --cluster -p "$cp" --threads 1 -c 1 -P "$depth" -r 10000
-        rb rb-cluster-per "$t" --cluster -p "$cp" --threads 1 -c 3 -P "$depth" -r 10000
-        rb rb-cluster-3t "$t" --cluster -p "$cp" -c 3 -P "$depth" -r 10000
-        rb rb-single "$t" -p "$single" -c 1 -P "$depth"
+        local o=${got[$ok-$t]% } b=${got[$rk-$t]% }
+        o=${o##* } b=${b##* }
+        [[ -n $o && -n $b && $b != 0 ]] && got["ratio-$ok-$t"]+="$(awk -v a="$o" -v b="$b" 'BEGIN {printf "%.3f", a / b}') "
     done
+}
+for r in $(seq "$rounds"); do
+    both opsh-cluster-spread rb-cluster-c1 cluster --seeds "$seeds" --depth "$depth" \
+        -- --cluster -p "$cp" -c 1 -P "$depth"
+    both opsh-cluster-one rb-cluster-one cluster --seeds "$seeds" --depth "$depth" --keys one-node \
+        -- --cluster -p "$cp" --threads 1 -c 1 -P "$depth" -r 10000
+    both opsh-cluster-per rb-cluster-per cluster --seeds "$seeds" --depth $((3 * depth)) --keys per-node \
+        -- --cluster -p "$cp" --threads 1 -c 3 -P "$depth" -r 10000
+    for t in set get; do rb rb-cluster-3t "$t" --cluster -p "$cp" -c 3 -P "$depth" -r 10000; done
+    both opsh-single rb-single single --seeds "127.0.0.1:$single" --depth "$depth" \
+        -- -p "$single" -c 1 -P "$depth"
 done
 fig() { tr ' ' '\n' <<<"${got[$1]:-}" | grep . | median || true; }
 ratio() { [[ -n $1 && -n $2 && $2 != 0 ]] && awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2fx", a / b}' || echo "-"; }
-echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); N=$n DEPTH=$depth ROUNDS=$rounds (median req/s)"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); N=$n DEPTH=$depth ROUNDS=$rounds PIN=${PIN:-0} (median req/s)"
 printf '%-62s %10s %10s\n' "" SET GET
 row() { printf '%-62s %10s %10s\n' "$1" "$(fig "$2-set")" "$(fig "$2-get")"; }
-ratios() { printf '%-62s %10s %10s\n' "  ratio opsh / redis-benchmark" "$(ratio "$(fig "$1-set")" "$(fig "$2-set")")" "$(ratio "$(fig "$1-get")" "$(fig "$2-get")")"; }
+ratios() {
+    printf '%-62s %10s %10s\n' "  ratio of the medians, opsh / redis-benchmark" "$(ratio "$(fig "$1-set")" "$(fig "$2-set")")" "$(ratio "$(fig "$1-get")" "$(fig "$2-get")")"
+    printf '%-62s %10s %10s\n' "  median of the rounds' ratios" "$(fig "ratio-$1-set" | awk '{printf "%.2fx", $1}')" "$(fig "ratio-$1-get" | awk '{printf "%.2fx", $1}')"
+}
 echo "first rows (not the same work: opsh 3 primaries, $depth/3 each; redis-benchmark 1 primary, 1 key, 3 threads, 250 ms ticks)"
 row "opsh cluster, keys spread, depth $depth" opsh-cluster-spread
 row "redis-benchmark --cluster -c 1 -P $depth" rb-cluster-c1
@@ -121,6 +146,8 @@ echo "one standalone node, depth $depth"
 row "opsh one node" opsh-single
 row "redis-benchmark one node -c 1 -P $depth" rb-single
 ratios opsh-single rb-single
+echo "every round, in order (req/s):"
+for k in $(printf '%s\n' "${!got[@]}" | sort); do printf '  %-30s %s\n' "$k" "${got[$k]}"; done
 
 # routing per command: callgrind instructions of N2 routed commands minus N1, over N2 - N1
 if command -v valgrind >/dev/null; then
