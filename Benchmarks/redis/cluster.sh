@@ -105,7 +105,7 @@ both() {  # opsh-key rb-key cluster-bench args -- redis-benchmark args: the pair
     for t in set get; do
         local o=${got[$ok-$t]% } b=${got[$rk-$t]% }
         o=${o##* } b=${b##* }
-        [[ -n $o && -n $b && $b != 0 ]] && got["ratio-$ok-$t"]+="$(awk -v a="$o" -v b="$b" 'BEGIN {printf "%.3f", a / b}') "
+        if [[ -n $o && -n $b && $b != 0 ]]; then got["ratio-$ok-$t"]+="$(awk -v a="$o" -v b="$b" 'BEGIN {printf "%.3f", a / b}') "; fi
     done
 }
 for r in $(seq "$rounds"); do
@@ -155,4 +155,26 @@ if command -v valgrind >/dev/null; then
     ir() { valgrind --tool=callgrind --callgrind-out-file=/dev/null "$tmp/cb" route --seeds "$seeds" --n "$1" 2>&1 | awk '/Collected/ {print $4}'; }
     a=$(ir 100000); b=$(ir 200000)
     echo "slot routing: $(( (b - a) / 100000 )) instructions per command (callgrind, route mode, 200000 - 100000 commands)"
+
+    # The clients' own instructions per command on the same work (user space, callgrind; the
+    # machine's load does not change them). cluster-bench: one more repetition of 16,000 SET and
+    # 16,000 GET (--reps 2 - --reps 1: the batches are built once, before either);
+    # redis-benchmark: -n 32000 - -n 16000 of SET and of GET.
+    irc() { valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 | awk '/Collected/ {gsub(",", "", $4); print $4}'; }
+    echo "client instructions per command (callgrind, SET and GET, DEPTH 16):"
+    printf '  %-58s %8s %16s\n' "" opsh redis-benchmark
+    while IFS='|' read -r label oargs rargs; do
+        read -ra oa <<<"$oargs"; read -ra ra <<<"$rargs"
+        o=$(( ($(irc "$tmp/cb" "${oa[@]}" --n 16000 --reps 2) - $(irc "$tmp/cb" "${oa[@]}" --n 16000 --reps 1)) / 32000 ))
+        rbi=-
+        if (( ${#ra[@]} )); then
+            rbi=$(( ($(irc redis-benchmark "${ra[@]}" -n 32000 -t set,get -q) - $(irc redis-benchmark "${ra[@]}" -n 16000 -t set,get -q)) / 32000 ))
+        fi
+        printf '  %-58s %8s %16s\n' "$label" "$o" "$rbi"
+    done <<EOF2
+same work 1, one primary (one-node; --threads 1 -c 1)|cluster --seeds $seeds --depth 16 --keys one-node|--cluster -h 127.0.0.1 -p $cp --threads 1 -c 1 -P 16 -r 10000
+same work 2, three primaries (per-node; --threads 1 -c 3)|cluster --seeds $seeds --depth 48 --keys per-node|--cluster -h 127.0.0.1 -p $cp --threads 1 -c 3 -P 16 -r 10000
+opsh cluster, keys spread (no redis-benchmark equivalent)|cluster --seeds $seeds --depth 16|
+one standalone node|single --seeds 127.0.0.1:$single --depth 16|-h 127.0.0.1 -p $single -c 1 -P 16 -r 10000
+EOF2
 fi
