@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # opsh's Redis Cluster client (cluster-bench) side by side with redis-benchmark --cluster on the
 # same private six-node cluster (3 primaries, 3 replicas), and both against one standalone
-# redis-server, in one run; then the instructions of slot routing per command (callgrind).
+# redis-server, in one run; then the instructions of slot routing per command, and each client's
+# own instructions per command on the same work (callgrind, DEPTH 16).
 #
 #   swift build -c release --scratch-path .build-cbench --product cluster-bench
 #   Benchmarks/redis/cluster.sh [path to cluster-bench]   (default .build-cbench/release/cluster-bench)
@@ -20,7 +21,7 @@
 #     DEPTH/3 each) and waits for the slowest; redis-benchmark -c 1 sends all DEPTH to one primary,
 #     one key (no -r).
 #     With more than one thread, redis-benchmark's time is also rounded UP to a 250 ms tick: a
-#     thread whose client did not send the last pipeline (or that has no client: -c 1 still starts
+#     thread whose client found nothing left to send (or that has no client: -c 1 still starts
 #     one thread per primary) stops only at its next showThroughput timer, every 250 ms, and the
 #     total time is taken after every thread has stopped. --threads 1 stops with the last reply.
 #   same work 1, one primary, DEPTH in flight: cluster-bench --keys one-node --depth DEPTH (every
@@ -44,7 +45,8 @@ n=${N:-100000}
 depth=${DEPTH:-16}
 rounds=${ROUNDS:-3}
 # PIN=1: the clients (both) on CPU 0, every redis-server on CPU 1, so that the scheduler cannot
-# put a client and a server on one core in one round and apart in the next.
+# put a client and a server on one core in one round and apart in the next (on the shared
+# 2-core machine it did not make the rounds steadier: BENCHMARKS.md section 13).
 srv=() cli=()
 [[ ${PIN:-0} == 1 ]] && { srv=(taskset -c 1); cli=(taskset -c 0); }
 [[ -x $bench ]] || { echo "cluster.sh: no cluster-bench at $bench" >&2; exit 2; }
