@@ -33,6 +33,9 @@
 #     loop). One difference is left, and it is opsh's API: a pipeline call returns when all three
 #     parts are answered, where each redis-benchmark client sends its next pipeline as soon as its
 #     own node has answered.
+#   same work 3, as 2 without the wait: cluster-bench streams --depth DEPTH (one RESPCluster client
+#     per primary on one event loop, keys tagged to its primary, each sending its next pipeline
+#     when its own replies are in) against the same redis-benchmark command as in 2.
 #   reference: redis-benchmark --cluster -c 3 -P DEPTH -r 10000 with its default three threads
 #     (three threads against opsh's one, and the 250 ms rounding): printed for scale, no ratio.
 #   one node: both clients against one standalone redis-server, DEPTH per pipeline.
@@ -117,6 +120,8 @@ for r in $(seq "$rounds"); do
         -- --cluster -p "$cp" --threads 1 -c 1 -P "$depth" -r 10000
     both opsh-cluster-per rb-cluster-per cluster --seeds "$seeds" --depth $((3 * depth)) --keys per-node \
         -- --cluster -p "$cp" --threads 1 -c 3 -P "$depth" -r 10000
+    both opsh-streams rb-cluster-str streams --seeds "$seeds" --depth "$depth" \
+        -- --cluster -p "$cp" --threads 1 -c 3 -P "$depth" -r 10000
     for t in set get; do rb rb-cluster-3t "$t" --cluster -p "$cp" -c 3 -P "$depth" -r 10000; done
     both opsh-single rb-single single --seeds "127.0.0.1:$single" --depth "$depth" \
         -- -p "$single" -c 1 -P "$depth"
@@ -142,6 +147,10 @@ echo "same work 2: three primaries, $depth in flight on each, one thread"
 row "opsh cluster --keys per-node, depth $((3 * depth))" opsh-cluster-per
 row "redis-benchmark --cluster --threads 1 -c 3 -P $depth -r 10000" rb-cluster-per
 ratios opsh-cluster-per rb-cluster-per
+echo "same work 3: three primaries, $depth in flight on each, one thread, no client waiting for another"
+row "opsh streams (a client per primary), depth $depth" opsh-streams
+row "redis-benchmark --cluster --threads 1 -c 3 -P $depth -r 10000" rb-cluster-str
+ratios opsh-streams rb-cluster-str
 echo "reference, not the same work (three threads, 250 ms ticks)"
 row "redis-benchmark --cluster -c 3 -P $depth -r 10000 (3 threads)" rb-cluster-3t
 echo "one standalone node, depth $depth"
@@ -176,6 +185,7 @@ if command -v valgrind >/dev/null; then
     done <<EOF2
 same work 1, one primary (one-node; --threads 1 -c 1)|cluster --seeds $seeds --depth 16 --keys one-node|--cluster -h 127.0.0.1 -p $cp --threads 1 -c 1 -P 16 -r 10000
 same work 2, three primaries (per-node; --threads 1 -c 3)|cluster --seeds $seeds --depth 48 --keys per-node|--cluster -h 127.0.0.1 -p $cp --threads 1 -c 3 -P 16 -r 10000
+same work 3, three primaries (streams; --threads 1 -c 3)|streams --seeds $seeds --depth 16|--cluster -h 127.0.0.1 -p $cp --threads 1 -c 3 -P 16 -r 10000
 opsh cluster, keys spread (no redis-benchmark equivalent)|cluster --seeds $seeds --depth 16|
 one standalone node|single --seeds 127.0.0.1:$single --depth 16|-h 127.0.0.1 -p $single -c 1 -P 16 -r 10000
 EOF2
