@@ -15,7 +15,8 @@
 //             waiting for another), where a cluster call of D*P waits for all P parts
 //   route     routing only, no I/O: RESPKeys.route + the slot of the key + the slot map lookup
 //             for N GET commands (for callgrind: instructions per command)
-// Values are "xxx" (redis-benchmark's default). K says where the 10,000 keys are (cluster mode):
+// Values are "xxx" (redis-benchmark's default). K says where the 10,000 keys are (cluster mode;
+// streams always has them per node):
 //   spread    "cb:<i>": over every slot, so a pipeline of D is split about D/P per primary and a
 //             call waits for the slowest of the P parts (the default)
 //   one-node  "cb:{t}:<i>", t one hash tag of one slot of the first serving primary: every
