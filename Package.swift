@@ -129,7 +129,7 @@ let package = Package(
         ], swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(name: "opsh-agent", dependencies: ["AgentServer"], path: "Sources/opsh-agent"),
         .executableTarget(name: "resp-bench", dependencies: ["RESP"], path: "Benchmarks/RESPBench"),
-        .executableTarget(name: "cluster-bench", dependencies: ["RESP"], path: "Benchmarks/ClusterBench"),
+        .executableTarget(name: "cluster-bench", dependencies: ["RESP", "EventLoop"], path: "Benchmarks/ClusterBench"),
         .executableTarget(name: "pool-bench", dependencies: ["Pool", "RESP"], path: "Benchmarks/pool",
                           exclude: ["run.sh"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(name: "predict-bench", dependencies: ["Predict"], path: "Benchmarks/PredictBench"),

@@ -2,15 +2,29 @@
 // the per-command cost of slot routing. Driven by Benchmarks/redis/cluster.sh; see BENCHMARKS.md
 // "Redis Cluster".
 //
-//   cluster-bench MODE --seeds h:p[,h:p...] [--n N] [--depth D] [--reps R]
+//   cluster-bench MODE --seeds h:p[,h:p...] [--n N] [--depth D] [--reps R] [--keys K]
 //
 // MODE is one of
 //   cluster   pipelined SET then GET through RESPCluster: D commands per pipeline (split per
 //             node, sent at once, reassembled in order), N commands in all, req/s
 //   single    the same pipelines through one RESPSession to the first seed, req/s
+//   streams   one RESPCluster client per serving primary, all on one event loop, each sending
+//             pipelines of D commands whose keys are tagged to its primary and sending its next
+//             pipeline as soon as its own replies are in, N commands in all, req/s: the work of
+//             redis-benchmark --cluster --threads 1 -c P -P D (P clients, one per primary, none
+//             waiting for another), where a cluster call of D*P waits for all P parts
 //   route     routing only, no I/O: RESPKeys.route + the slot of the key + the slot map lookup
 //             for N GET commands (for callgrind: instructions per command)
-// Keys are "cb:<i mod 10000>" (spread over every slot), values "xxx" (redis-benchmark's default).
+// Values are "xxx" (redis-benchmark's default). K says where the 10,000 keys are (cluster mode;
+// streams always has them per node):
+//   spread    "cb:<i>": over every slot, so a pipeline of D is split about D/P per primary and a
+//             call waits for the slowest of the P parts (the default)
+//   one-node  "cb:{t}:<i>", t one hash tag of one slot of the first serving primary: every
+//             pipeline goes whole to that node, as a client of `redis-benchmark --cluster` does
+//             (it binds each client to one primary and tags all its keys with one of its slots)
+//   per-node  key i tagged with a slot of primary (i mod P): a pipeline of D*P carries exactly D
+//             commands to each primary, the work of P redis-benchmark --cluster clients of -P D
+import EventLoop
 import Glibc
 import RESP
 
@@ -27,9 +41,10 @@ func fail(_ msg: String) -> Never {
 }
 
 var args = Array(CommandLine.arguments.dropFirst())
-guard let mode = args.first else { fail("usage: cluster-bench cluster|single|route --seeds h:p,... [--n N] [--depth D] [--reps R]") }
+guard let mode = args.first else { fail("usage: cluster-bench cluster|single|streams|route --seeds h:p,... [--n N] [--depth D] [--reps R] [--keys spread|one-node|per-node]") }
 args.removeFirst()
 var seedText = "127.0.0.1:7000", n = 200_000, depth = 16, reps = 3
+var keyOption: String? = nil
 while !args.isEmpty {
     let flag = args.removeFirst()
     guard let v = args.first else { fail("\(flag) needs a value") }
@@ -39,13 +54,45 @@ while !args.isEmpty {
     case "--n": n = Int(v) ?? n
     case "--depth": depth = Int(v) ?? depth
     case "--reps": reps = Int(v) ?? reps
+    case "--keys": keyOption = v
     default: fail("unknown option \(flag)")
     }
 }
 
 let total = n, perPipeline = depth, repetitions = reps
-let keys: [[UInt8]] = (0..<10_000).map { Array("cb:\($0)".utf8) }
 let value: [UInt8] = Array("xxx".utf8)
+let seeds: [RESPEndpoint]
+do { seeds = try RESPCluster.seeds(from: seedText) } catch { fail("\(error)") }
+
+/// A hash tag whose slot the primary at `node` (an index in the map's nodes) serves.
+func tag(for node: Int32, in map: RESPSlotMap) -> String {
+    for t in 0... where map.slots[RESPSlots.slot(Array("{\(t)}".utf8))] == node { return String(t) }
+    fatalError("unreachable: a serving primary serves a slot")
+}
+
+let keyPlacement = keyOption ?? (mode == "streams" ? "per-node" : "spread")
+if mode == "streams" && keyPlacement != "per-node" { fail("the streams mode has its keys per node (--keys per-node)") }
+var primaryCount = 1
+let keys: [[UInt8]]
+switch keyPlacement {
+case "spread":
+    keys = (0..<10_000).map { Array("cb:\($0)".utf8) }
+case "one-node", "per-node":
+    guard mode == "cluster" || mode == "streams" else { fail("--keys \(keyPlacement) is for the cluster mode") }
+    let probe = RESPCluster(seeds: seeds)
+    do { try probe.refresh() } catch { fail("\(error)") }
+    guard let map = probe.map else { fail("no slot map") }
+    probe.close()
+    // The primaries in the order of their first slot, each named by its index in map.nodes.
+    var order: [Int32] = []
+    for i in map.slots where i >= 0 && !order.contains(i) { order.append(i) }
+    guard !order.isEmpty else { fail("no primary serves a slot") }
+    let tags = (keyPlacement == "one-node" ? [order[0]] : order).map { tag(for: $0, in: map) }
+    primaryCount = tags.count
+    keys = (0..<10_000).map { Array("cb:{\(tags[$0 % tags.count])}:\($0)".utf8) }
+default:
+    fail("unknown --keys \(keyPlacement) (spread, one-node or per-node)")
+}
 
 func batches(_ op: String) -> [[[RESPArgument]]] {
     var out: [[[RESPArgument]]] = []
@@ -60,9 +107,6 @@ func batches(_ op: String) -> [[[RESPArgument]]] {
     }
     return out
 }
-
-let seeds: [RESPEndpoint]
-do { seeds = try RESPCluster.seeds(from: seedText) } catch { fail("\(error)") }
 
 switch mode {
 case "route":
@@ -100,6 +144,55 @@ case "cluster", "single":
             run(b)
             let dt = now() - t0
             print("\(mode) \(name) depth \(perPipeline): \(Int(Double(total) / dt)) req/s")
+        }
+    }
+case "streams":
+    // Stream s owns the keys i with i mod P == s (all tagged to primary s) and its own client.
+    let p = primaryCount
+    let clients = (0..<p).map { _ in RESPCluster(seeds: seeds) }
+    let loop: EventLoop
+    do { loop = try EventLoop() } catch { fail("cannot make an event loop: \(error)") }
+    func pipelines(_ op: String, _ s: Int) -> [[[RESPArgument]]] {
+        let own = stride(from: s, to: keys.count, by: p).map { keys[$0] }
+        return (0..<(total + perPipeline - 1) / perPipeline).map { b in
+            (0..<perPipeline).map { k in
+                let key = own[(b * perPipeline + k) % own.count]
+                return op == "SET" ? [.string("SET"), .bytes(key), .bytes(value)] : [.string("GET"), .bytes(key)]
+            }
+        }
+    }
+    func run(_ per: [[[[RESPArgument]]]], _ count: Int) {
+        var issued = 0, finished = 0
+        var cursor = Array(repeating: 0, count: p)
+        func next(_ s: Int) {
+            guard issued < count else { return }
+            let d = min(perPipeline, count - issued)
+            issued += d
+            let full = per[s][cursor[s] % per[s].count]
+            cursor[s] += 1
+            clients[s].send(d == perPipeline ? full : Array(full.prefix(d)), on: loop) { r in
+                switch r {
+                case .success(let v):
+                    if v.count != d || v.contains(where: \.isError) { fail("bad replies: \(v.first { $0.isError } ?? .null)") }
+                case .failure(let e): fail("\(e)")
+                }
+                finished += d
+                next(s)
+            }
+        }
+        for s in 0..<p { next(s) }
+        while finished < count {
+            if loop.runOnce(until: nil) == 0 && loop.pendingCount == 0 && finished < count { fail("the loop stopped with \(count - finished) replies missing") }
+        }
+    }
+    let sets = (0..<p).map { pipelines("SET", $0) }, gets = (0..<p).map { pipelines("GET", $0) }
+    run(sets, min(total, 100 * perPipeline))     // warm-up: connections, slot maps
+    for _ in 0..<repetitions {
+        for (name, b) in [("SET", sets), ("GET", gets)] {
+            let t0 = now()
+            run(b, total)
+            let dt = now() - t0
+            print("streams \(name) depth \(perPipeline): \(Int(Double(total) / dt)) req/s")
         }
     }
 default:
