@@ -86,6 +86,18 @@ public final class KeyVerifier: @unchecked Sendable {
         cache.withLock { $0.removeAll() }
     }
 
+    /// The principal of a key verified within agent_key_cache_seconds, found without any I/O
+    /// (the request path asks this first, on its own thread); nil: `verify` must ask Redis.
+    public func cached(_ key: String?) -> Principal? {
+        guard let key, !key.isEmpty, key.utf8.count <= Self.maxKeyLength, let sha = try? SHA256() else { return nil }
+        sha.update(Array(key.utf8))
+        let digest = sha.finish()
+        let hex = Hex.encode(digest)
+        let t = now()
+        guard let e = cache.withLock({ $0[hex] }), e.expires > t, ConstantTime.equal(e.digest, digest) else { return nil }
+        return e.principal
+    }
+
     public func verify(_ key: String?) throws(AccessRefusal) -> Principal {
         guard let key, !key.isEmpty else { throw .missing }
         guard key.utf8.count <= Self.maxKeyLength, let sha = try? SHA256() else { throw .unknownKey }

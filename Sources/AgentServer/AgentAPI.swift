@@ -151,8 +151,13 @@ public final class AgentAPI: @unchecked Sendable {
             let key = request.headers[HTTPField.Name("X-API-Key")!]
             let p: Principal
             do {
-                p = try await AgentPools.blocking { [verifier] in
-                    do { return try verifier.verify(key) } catch { throw error }
+                // a key verified moments ago is answered here; only a lookup in Redis goes to the blocking pool
+                if let known = verifier.cached(key) {
+                    p = known
+                } else {
+                    p = try await AgentPools.blocking { [verifier] in
+                        do { return try verifier.verify(key) } catch { throw error }
+                    }
                 }
             } catch let refusal as AccessRefusal {
                 if case .storeUnavailable = refusal { throw APIError(status: 503, code: "user_store_unavailable", message: refusal.message) }

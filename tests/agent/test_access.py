@@ -1,6 +1,8 @@
 """Every endpoint with each role: admins may do everything, operators and viewers read
 (view_metrics), only system_config changes anything; no key, a wrong key and a disabled user get
 401; /health and /metrics are open unless configured otherwise. Every answer matches the spec."""
+import time
+
 import pytest
 
 from conftest import SPEC
@@ -63,6 +65,18 @@ def test_key_replaced_after_verification_is_refused(make_agent, redis, users):
     redis.cli("HSET", "user:viewer-user", "api_key_sha256", "0" * 64)
     r = agent.call("GET", "/api/admin/ml-model-stats", key=key)
     assert r.status_code == 401
+
+
+def test_key_verified_moments_ago_is_answered_from_the_cache_until_it_expires(make_agent, redis, users):
+    """Within agent_key_cache_seconds a verified key is answered without asking Redis (the
+    request path's own check, no hop to the blocking pool); after it, Redis decides again."""
+    agent = make_agent(agent_key_cache_seconds=1)
+    key = users["viewer"]
+    assert agent.call("GET", "/api/admin/ml-model-stats", key=key).status_code == 200
+    redis.cli("HSET", "user:viewer-user", "api_key_sha256", "0" * 64)
+    assert agent.call("GET", "/api/admin/ml-model-stats", key=key).status_code == 200
+    time.sleep(1.1)
+    assert agent.call("GET", "/api/admin/ml-model-stats", key=key).status_code == 401
 
 
 def test_health_needs_a_key_when_configured(make_agent, users):
