@@ -33,7 +33,9 @@ public final class JobScheduler: @unchecked Sendable {
         var nextDue: [String: Int64] = [:]
         /// running runs per job name
         var running: [String: RunRecord] = [:]
-        var threads: [pthread_t] = []
+        /// run threads started and not yet finished (they are detached: a finished run's
+        /// thread frees its stack at once instead of keeping it until a join)
+        var live = 0
         var stopping = false
         var killRuns = false
         var started = false
@@ -121,15 +123,21 @@ public final class JobScheduler: @unchecked Sendable {
 
     /// Waits until every run started so far has ended and been recorded.
     public func waitIdle() {
-        while true {
-            let threads: [pthread_t] = state.withLock { s in
-                let t = s.threads
-                s.threads = []
-                return t
-            }
-            if threads.isEmpty { return }
-            for t in threads { joinThread(t) }
+        while state.withLock({ $0.live > 0 }) { usleep(10_000) }
+    }
+
+    /// Runs `body` on a thread of its own, detached, counted in `live` until it returns.
+    func spawnRun(_ body: @escaping () -> Void) -> Bool {
+        state.withLock { $0.live += 1 }
+        guard let t = startThread({ [self] in
+            body()
+            state.withLock { $0.live -= 1 }
+        }) else {
+            state.withLock { $0.live -= 1 }
+            return false
         }
+        pthread_detach(t)
+        return true
     }
 
     /// Replaces the jobs and settings (a SIGHUP's reload): jobs no longer configured are
@@ -239,12 +247,12 @@ public final class JobScheduler: @unchecked Sendable {
             observer(r)
             return false
         }
-        let t = startThread { [self] in
+        let started = spawnRun { [self] in
             _ = execute(job, trigger: trigger, scheduledAt: scheduledAt, force: force)
             if let oneShot { try? history.finishOneShot(oneShot) }
         }
-        if let t { state.withLock { $0.threads.append(t) } }
-        return t != nil
+        if !started { state.withLock { _ = $0.running.removeValue(forKey: job.name) } }
+        return started
     }
 
     /// Runs a job in this thread, already marked running; records it; unmarks it.
@@ -283,8 +291,7 @@ public final class JobScheduler: @unchecked Sendable {
     public func startNow(_ name: String, force: Bool = false) throws(AgentError) -> RunRecord {
         let job = try claim(name)
         let placeholder = state.withLock { $0.running[name]! }
-        let t = startThread { [self] in _ = execute(job, trigger: "run-now", scheduledAt: nil, force: force) }
-        if let t { state.withLock { $0.threads.append(t) } } else {
+        if !spawnRun({ [self] in _ = execute(job, trigger: "run-now", scheduledAt: nil, force: force) }) {
             state.withLock { _ = $0.running.removeValue(forKey: name) }
             throw AgentError.spawn("cannot start a thread")
         }
