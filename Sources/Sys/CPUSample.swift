@@ -159,17 +159,21 @@ public struct CPUSampleDirectory: Sendable {
         public var description: String { reason }
     }
 
-    /// Writes `sample` over the older generation (creating the directory, mode 0755).
+    /// Writes `sample` over the older generation (creating the directory, mode 0755). A file of
+    /// another boot or pid namespace, or not a sample, counts as the oldest: its time is on
+    /// another clock (after a reboot the old boot's larger times would otherwise look newest,
+    /// and the new boot's samples would keep replacing each other).
     public func write(_ sample: CPUSample) throws(SysReadError) {
         if mkdir(path, 0o755) != 0 && errno != EEXIST { throw .errno("cannot create", path) }
-        let older = CPUSampleDirectory.names.min { (takenAt($0) ?? -1) < (takenAt($1) ?? -1) } ?? CPUSampleDirectory.names[0]
+        func rank(_ name: String) -> Double {
+            guard let s = try? load(name), s.bootID == sample.bootID, s.pidNamespace == sample.pidNamespace else { return -1 }
+            return s.taken
+        }
+        let older = CPUSampleDirectory.names.min { rank($0) < rank($1) } ?? CPUSampleDirectory.names[0]
         do throws(FileSystemError) { try FileSystem.writeAtomically(path + "/" + older, sample.encoded()) } catch {
             throw SysReadError(code: "io", message: error.message)
         }
     }
-
-    /// The time a generation was taken (nil: missing or not a sample).
-    func takenAt(_ name: String) -> Double? { try? load(name).taken }
 
     func load(_ name: String) throws(SysReadError) -> CPUSample {
         let file = path + "/" + name

@@ -49,7 +49,7 @@ final class CPUSampleTests: XCTestCase {
         try dir.write(base.aged(by: 0.2))       // replaces the 9 s old one
         let names = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
         XCTAssertEqual(names, ["cpu-sample.0", "cpu-sample.1"])
-        let ages = names.compactMap { dir.takenAt($0) }.map { (base.taken - $0).rounded() }.sorted()
+        let ages = names.compactMap { try? dir.load($0).taken }.map { (base.taken - $0).rounded() }.sorted()
         XCTAssertEqual(ages, [0, 4])
 
         // the newest is under a second old: the one before it is used
@@ -71,13 +71,27 @@ final class CPUSampleTests: XCTestCase {
 
         let s = try CPUSample.take().aged(by: 3)
         let dir = CPUSampleDirectory(root + "/cpu")
-        try dir.write(CPUSample(taken: s.taken, bootID: "00000000-0000-0000-0000-000000000000", pidNamespace: s.pidNamespace,
-                                cpu: s.cpu, processes: s.processes))
-        try dir.write(CPUSample(taken: s.taken, bootID: s.bootID, pidNamespace: s.pidNamespace &+ 1, cpu: s.cpu, processes: s.processes))
+        // written as they would be by a sampler of another boot and of a container
+        try FileManager.default.createDirectory(atPath: dir.path, withIntermediateDirectories: true)
+        try Data(CPUSample(taken: s.taken, bootID: "00000000-0000-0000-0000-000000000000", pidNamespace: s.pidNamespace,
+                           cpu: s.cpu, processes: s.processes).encoded()).write(to: URL(fileURLWithPath: dir.path + "/cpu-sample.0"))
+        try Data(CPUSample(taken: s.taken, bootID: s.bootID, pidNamespace: s.pidNamespace &+ 1, cpu: s.cpu, processes: s.processes).encoded())
+            .write(to: URL(fileURLWithPath: dir.path + "/cpu-sample.1"))
         guard case .failure(let foreign) = dir.newest(minAge: 1, maxAge: 15) else { return XCTFail("a foreign sample was used") }
         XCTAssertTrue(foreign.samplesFound)
         XCTAssertTrue(foreign.reason.contains("from another boot"), foreign.reason)
         XCTAssertTrue(foreign.reason.contains("another pid namespace"), foreign.reason)
+
+        // after a reboot: the old boot's sample has the larger time (its clock ran longer), yet
+        // the writer replaces it first, so this boot's samples fill both generations
+        let fresh = CPUSampleDirectory(root + "/reboot")
+        try fresh.write(s.aged(by: 8))   // cpu-sample.0
+        try Data(CPUSample(taken: s.taken + 1e6, bootID: "00000000-0000-0000-0000-000000000000", pidNamespace: s.pidNamespace,
+                           cpu: s.cpu, processes: s.processes).encoded()).write(to: URL(fileURLWithPath: fresh.path + "/cpu-sample.1"))
+        try fresh.write(s.aged(by: 4))
+        try fresh.write(s)
+        let taken = ["cpu-sample.0", "cpu-sample.1"].compactMap { try? fresh.load($0) }.filter { $0.bootID == s.bootID }.count
+        XCTAssertEqual(taken, 2, "both generations hold this boot's samples")
 
         try Data("garbage".utf8).write(to: URL(fileURLWithPath: dir.path + "/cpu-sample.0"))
         try dir.write(s)   // the garbage is the older generation (no time at all): it is the one replaced
