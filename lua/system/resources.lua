@@ -3,9 +3,10 @@
 -- CPU is the busy share since the opsh agent's newest CPU sample when one of this boot is at least
 -- 1 s and at most three sampling periods old (state_dir/cpu, written every agent_cpu_sample_interval
 -- seconds: docs/agent.md "CPU samples"), else over --interval (top measures over 0.15 s the same
--- way, and waiting for it is most of this report's time), iowait counted as idle; memory counts MemAvailable (what the kernel can give without swapping), not MemFree;
--- load is the 1-minute average per CPU; every mounted filesystem is checked (pseudo filesystems
--- such as tmpfs and proc left out, bind mounts once), used / (used + available) as df computes it.
+-- way, and waiting for it is most of this report's time), iowait counted as idle; memory counts
+-- MemAvailable (what the kernel can give without swapping), not MemFree; load is the 1-minute
+-- average per CPU; every mounted filesystem is checked (pseudo filesystems such as tmpfs and proc
+-- left out, bind mounts once), used / (used + available) as df computes it.
 -- Limits: the argument, else config.lua's thresholds (opsh's system_cpu_warn... or the guide's
 -- cpu_warning...), else the guide's Capacity Thresholds (CPU 70/85, memory 75/90, disk 80/95).
 -- Every run (not under --dry-run) adds its readings and check results to the history
