@@ -86,29 +86,34 @@ public final class KeyVerifier: @unchecked Sendable {
         cache.withLock { $0.removeAll() }
     }
 
+    /// The key's SHA-256 and its hex (the index's key); nil for a key too long to be one.
+    private func digest(_ key: String) -> (bytes: [UInt8], hex: String)? {
+        guard key.utf8.count <= Self.maxKeyLength, let sha = try? SHA256() else { return nil }
+        sha.update(Array(key.utf8))
+        let d = sha.finish()
+        return (d, Hex.encode(d))
+    }
+
+    private func fromCache(_ d: (bytes: [UInt8], hex: String)) -> Principal? {
+        let t = now()
+        guard let e = cache.withLock({ $0[d.hex] }), e.expires > t, ConstantTime.equal(e.digest, d.bytes) else { return nil }
+        return e.principal
+    }
+
     /// The principal of a key verified within agent_key_cache_seconds, found without any I/O
     /// (the request path asks this first, on its own thread); nil: `verify` must ask Redis.
     public func cached(_ key: String?) -> Principal? {
-        guard let key, !key.isEmpty, key.utf8.count <= Self.maxKeyLength, let sha = try? SHA256() else { return nil }
-        sha.update(Array(key.utf8))
-        let digest = sha.finish()
-        let hex = Hex.encode(digest)
-        let t = now()
-        guard let e = cache.withLock({ $0[hex] }), e.expires > t, ConstantTime.equal(e.digest, digest) else { return nil }
-        return e.principal
+        guard let key, !key.isEmpty, let d = digest(key) else { return nil }
+        return fromCache(d)
     }
 
     public func verify(_ key: String?) throws(AccessRefusal) -> Principal {
         guard let key, !key.isEmpty else { throw .missing }
-        guard key.utf8.count <= Self.maxKeyLength, let sha = try? SHA256() else { throw .unknownKey }
-        sha.update(Array(key.utf8))
-        let digest = sha.finish()
-        let hex = Hex.encode(digest)
+        guard let d = digest(key) else { throw .unknownKey }
+        let (digest, hex) = (d.bytes, d.hex)
         let (roles, cacheSeconds) = settings.withLock { $0 }
         let t = now()
-        if let e = cache.withLock({ $0[hex] }), e.expires > t, ConstantTime.equal(e.digest, digest) {
-            return e.principal
-        }
+        if let p = fromCache(d) { return p }
         let name: String
         let fields: [String: String]
         do {

@@ -16,14 +16,19 @@ struct CPUSampling: Service {
             while !Task.isCancelled {
                 let s = api.currentSettings
                 if s.cpuSampleInterval > 0 {
-                    do throws(SysReadError) {
-                        try CPUSampleDirectory(s.cpuSampleDirectory).write(try CPUSample.take())
-                        if failing { logger.info("CPU samples written again to \(s.cpuSampleDirectory)") }
-                        failing = false
-                    } catch {
+                    // a pass over /proc and a file write: on the blocking pool, not on a thread
+                    // that answers requests
+                    let dir = s.cpuSampleDirectory
+                    let failure: String? = (try? await AgentPools.blocking { () -> String? in
+                        do throws(SysReadError) { try CPUSampleDirectory(dir).write(try CPUSample.take()); return nil } catch { return error.message }
+                    }) ?? "the blocking pool refused the work"
+                    if let failure {
                         // said once, not every few seconds; runs fall back to their own interval
-                        if !failing { logger.warning("CPU sample not written: \(error.message)") }
+                        if !failing { logger.warning("CPU sample not written: \(failure)") }
                         failing = true
+                    } else {
+                        if failing { logger.info("CPU samples written again to \(dir)") }
+                        failing = false
                     }
                 }
                 // off: looks again after a reload's worth of time

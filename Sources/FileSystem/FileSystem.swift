@@ -61,7 +61,10 @@ public enum FileSystem {
     /// Writes `data` to `path` atomically: a temporary file in the same directory (created
     /// exclusively, exactly `mode` whatever the umask), written, fsynced, renamed over `path`,
     /// and the directory fsynced. A reader sees the old content or the new, never a part.
-    public static func writeAtomically(_ path: String, _ data: UnsafeRawBufferPointer, mode: mode_t = 0o644) throws(FileSystemError) {
+    /// `durable: false` leaves out both fsyncs, for a file worth nothing after a crash (a CPU
+    /// sample rewritten every few seconds): still atomic for readers, no disk flush each time.
+    public static func writeAtomically(_ path: String, _ data: UnsafeRawBufferPointer, mode: mode_t = 0o644,
+                                       durable: Bool = true) throws(FileSystemError) {
         let dir = directory(of: path)
         let tmp = "\(dir == "/" ? "" : dir)/.\(path.split(separator: "/").last ?? "file").opsh-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
@@ -78,15 +81,15 @@ public enum FileSystem {
             }
             off += n
         }
-        if fsync(fd) != 0 { let e = FileSystemError.errno("cannot fsync", tmp); close(fd); unlink(tmp); throw e }
+        if durable && fsync(fd) != 0 { let e = FileSystemError.errno("cannot fsync", tmp); close(fd); unlink(tmp); throw e }
         close(fd)
         if Glibc.rename(tmp, path) != 0 { let e = FileSystemError.errno("cannot rename onto", path); unlink(tmp); throw e }
-        syncDirectory(dir)
+        if durable { syncDirectory(dir) }
     }
 
-    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws(FileSystemError) {
+    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644, durable: Bool = true) throws(FileSystemError) {
         let failure = bytes.withUnsafeBytes { b -> FileSystemError? in
-            do throws(FileSystemError) { try writeAtomically(path, b, mode: mode); return nil } catch { return error }
+            do throws(FileSystemError) { try writeAtomically(path, b, mode: mode, durable: durable); return nil } catch { return error }
         }
         if let failure { throw failure }
     }

@@ -27,7 +27,7 @@ extension SysModule {
 
     /// The sampler's directory the options name (`since = dir`, `max_age` seconds, default 15:
     /// three of the agent's default 5 s periods), nil without `since`.
-    static func sampleDirectory(_ lua: Lua, _ o: [String: LuaValue]) throws(LuaRaise) -> (dir: CPUSampleDirectory, maxAge: Double)? {
+    static func sampleDirectory(_ o: [String: LuaValue]) throws(LuaRaise) -> (dir: CPUSampleDirectory, maxAge: Double)? {
         let dir: String
         switch o["since"] {
         case nil, .nil?: return nil
@@ -49,8 +49,8 @@ extension SysModule {
     static let sampleMinAge = 1.0
 
     /// The newest usable sample of `since`, or why none (nil: `since` not given).
-    static func sample(_ lua: Lua, _ o: [String: LuaValue]) throws(LuaRaise) -> Result<CPUSample, CPUSampleDirectory.Unusable>? {
-        guard let (dir, maxAge) = try sampleDirectory(lua, o) else { return nil }
+    static func sample(_ o: [String: LuaValue]) throws(LuaRaise) -> Result<CPUSample, CPUSampleDirectory.Unusable>? {
+        guard let (dir, maxAge) = try sampleDirectory(o) else { return nil }
         return dir.newest(minAge: sampleMinAge, maxAge: maxAge)
     }
 
@@ -75,7 +75,7 @@ extension SysModule {
         Lua(L!).call { lua throws(LuaRaise) in
             let o = try lua.options(1, known: ["interval", "since", "max_age"])
             let seconds = try interval(lua, o, default: 0.2)
-            let sample = try sample(lua, o)
+            let sample = try sample(o)
             func result(_ lua: Lua, _ u: CPUUsage, over elapsed: Double) -> Int32 {
                 func share(_ s: CPUUsage.Share) -> [LuaValue: LuaValue] {
                     [key("busy"): number(s.busy), key("user"): number(s.user), key("system"): number(s.system),
@@ -201,7 +201,7 @@ extension SysModule {
                 push(lua, Processes.top(.memory, count: count, earlier: nil, later: ProcessSnapshot.take(), memoryTotal: total))
                 return 1
             }
-            let sample = try sample(lua, o)
+            let sample = try sample(o)
             func byCPU(_ lua: Lua, since first: ProcessSnapshot) -> Int32 {
                 let now = ProcessSnapshot.take()
                 push(lua, Processes.top(.cpu, count: count, earlier: first, later: now, memoryTotal: total))

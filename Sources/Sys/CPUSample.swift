@@ -170,7 +170,8 @@ public struct CPUSampleDirectory: Sendable {
             return s.taken
         }
         let older = CPUSampleDirectory.names.min { rank($0) < rank($1) } ?? CPUSampleDirectory.names[0]
-        do throws(FileSystemError) { try FileSystem.writeAtomically(path + "/" + older, sample.encoded()) } catch {
+        // not durable: a sample lost in a crash is worthless anyway, and a flush every few seconds is not
+        do throws(FileSystemError) { try FileSystem.writeAtomically(path + "/" + older, sample.encoded(), durable: false) } catch {
             throw SysReadError(code: "io", message: error.message)
         }
     }

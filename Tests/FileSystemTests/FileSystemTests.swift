@@ -22,6 +22,11 @@ final class FileSystemTests: XCTestCase {
         XCTAssertEqual(try FileSystem.read(path, limit: 100), Array("new".utf8))
         XCTAssertEqual(try FileSystem.status(path).mode, 0o640)
         XCTAssertEqual(try FileSystem.list(dir, limit: 10), ["secret"])
+        // without the flushes (a file worth nothing after a crash): the same replacement, the same mode, no temporary
+        try FileSystem.writeAtomically(path, Array("newer".utf8), mode: 0o640, durable: false)
+        XCTAssertEqual(try FileSystem.read(path, limit: 100), Array("newer".utf8))
+        XCTAssertEqual(try FileSystem.status(path).mode, 0o640)
+        XCTAssertEqual(try FileSystem.list(dir, limit: 10), ["secret"])
         XCTAssertThrowsError(try FileSystem.writeAtomically(dir + "/missing/x", [1])) { e in
             XCTAssertEqual((e as! FileSystemError).code, "ENOENT")
         }
