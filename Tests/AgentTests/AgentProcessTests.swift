@@ -173,7 +173,8 @@ final class AgentProcessTests: XCTestCase {
         XCTAssertTrue(files.allSatisfy { FileManager.default.fileExists(atPath: $0) }, "the agent wrote no two samples in 60 s")
 
         func cpuCheck(_ extra: [String]) -> (message: String, metrics: [String: Any]) {
-            let r = Harness.run(["--json", "--config", cfg, "run", "system/resources", "--no_history", "--cpu_warn", "101", "--cpu_crit", "101",
+            // the runs take a sample up to 60 s old (3 x 20 s): a loaded machine may delay the agent's writes
+            let r = Harness.run(["--json", "--config", cfg, "--set", "agent_cpu_sample_interval=20", "run", "system/resources", "--no_history", "--cpu_warn", "101", "--cpu_crit", "101",
                                  "--memory_warn", "101", "--memory_crit", "101", "--disk_warn", "101", "--disk_crit", "101",
                                  "--load_warn", "1000", "--load_crit", "1000"] + extra)
             let doc = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [String: Any]
@@ -186,7 +187,8 @@ final class AgentProcessTests: XCTestCase {
         XCTAssertEqual(sampled.metrics["agent_sample"] as? Int, 1, "\(sampled.metrics)")
         XCTAssertGreaterThanOrEqual((sampled.metrics["interval_seconds"] as? Double) ?? 0, 1)
         let forced = cpuCheck(["--interval", "0.05"])
-        XCTAssertTrue(forced.message.contains("over 0.05 s on") || forced.message.contains("over 0.06 s on"), forced.message)
+        XCTAssertNotNil(forced.message.range(of: #"\) over [0-9]+\.[0-9]{2} s on"#, options: .regularExpression), forced.message)
+        XCTAssertFalse(forced.message.contains("agent's sample"), forced.message)
         XCTAssertEqual(forced.metrics["agent_sample"] as? Int, 0, "\(forced.metrics)")
 
         agent.terminate()

@@ -45,10 +45,13 @@ final class CPUSampleTests: XCTestCase {
         let now = SystemClock.monotonic()
         let base = try CPUSample.take()
         try dir.write(base.aged(by: 9))
+        // an operator's file beside the samples: never touched
+        try Data("mine".utf8).write(to: URL(fileURLWithPath: dir.path + "/notes.txt"))
         try dir.write(base.aged(by: 4))
         try dir.write(base.aged(by: 0.2))       // replaces the 9 s old one
         let names = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
-        XCTAssertEqual(names, ["cpu-sample.0", "cpu-sample.1"])
+        XCTAssertEqual(names, ["cpu-sample.0", "cpu-sample.1", "notes.txt"])
+        XCTAssertEqual(try String(contentsOfFile: dir.path + "/notes.txt", encoding: .utf8), "mine")
         let ages = names.compactMap { try? dir.load($0).taken }.map { (base.taken - $0).rounded() }.sorted()
         XCTAssertEqual(ages, [0, 4])
 
@@ -106,14 +109,21 @@ final class CPUSampleTests: XCTestCase {
     /// its CPU, and a pid whose start time differs (reused) counts from its own start, never a
     /// negative or inflated difference against another process's ticks.
     func testProcessCPUSinceASampleAndReusedPids() throws {
+        func threadCPU() -> Double {
+            var ts = timespec()
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+            return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+        }
         let before = try CPUSample.take()
-        let end = SystemClock.monotonic() + 0.3
+        // 0.3 s of this thread's own CPU time, however long the machine makes it take
+        let end = threadCPU() + 0.3
         var x = 0
-        while SystemClock.monotonic() < end { x &+= 1 }
+        while threadCPU() < end { x &+= 1 }
         XCTAssertGreaterThan(x, 0)
         let later = ProcessSnapshot.take()
         let me = Processes.top(.cpu, count: 100_000, earlier: before.processes, later: later, memoryTotal: 1).first { $0.pid == getpid() }
-        XCTAssertGreaterThan(me?.cpuPercent ?? 0, 30, "a busy loop of 0.3 s since the sample")
+        let burned = (me?.cpuPercent ?? 0) / 100 * (later.taken - before.processes.taken)
+        XCTAssertGreaterThan(burned, 0.25, "the 0.3 s of CPU spent since the sample (clock ticks: 10 ms each)")
 
         // the same pid with another start time in the earlier reading: a reused pid
         var entries = before.processes.entries
