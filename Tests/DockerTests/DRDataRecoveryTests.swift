@@ -112,6 +112,12 @@ final class DRDataRecoveryTests: XCTestCase {
         // it writes into the tree the restore swaps in)
         let rogue = container(project, "indexer", mount: "\(s.work)/app",
                               script: "trap 'exit 0' TERM; i=0; while [ $i -lt 20000 ]; do echo $i > /app/data/indexer.$i; i=$((i+1)); sleep 0.02; done")
+        // the recovery starts only once the rogue writer is writing: `docker run -d` returns when
+        // the container is started, not when its loop has begun, and on a loaded machine a
+        // recovery could otherwise finish before the first write (a run that verified, seen in CI)
+        let deadline = Date().addingTimeInterval(30)
+        while !FileManager.default.fileExists(atPath: "\(s.work)/app/data/indexer.2") && Date() < deadline { usleep(20_000) }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(s.work)/app/data/indexer.2"), "the rogue writer never wrote")
         let r = recover(s.config, ["--writers", "api"])
         XCTAssertEqual(r.status, 2, r.stdout + r.stderr)
         let c = r.checksByName
