@@ -307,7 +307,17 @@ public final class RESPCluster {
 
     private final class Call {
         let commands: [[RESPArgument]]
-        var replies: [RESPValue?]
+        /// The replies by the caller's index, as they come in (allocated by the first part that
+        /// is not the whole call, see `wholeReplies`).
+        var replies: [RESPValue?] = []
+        /// The replies of a call answered whole by one node in one round with nothing redirected
+        /// or retried: given to the caller as they are (the common call, without a copy).
+        var wholeReplies: [RESPValue]?
+        /// What the caller gets once nothing is pending.
+        var result: [RESPValue] {
+            if let wholeReplies { return wholeReplies }
+            return replies.isEmpty ? Array(repeating: .null, count: commands.count) : replies.map { $0 ?? .null }
+        }
         var slots: [Int?]
         private var readOnly: [Bool]
         func isReadOnly(_ i: Int) -> Bool { readOnly.isEmpty ? RESPRetryPolicy.isSafeToResend(commands[i]) : readOnly[i] }
@@ -327,7 +337,6 @@ public final class RESPCluster {
              done: @escaping (Result<[RESPValue], RESPError>) -> Void) {
             self.commands = commands
             self.slots = slots
-            replies = Array(repeating: nil, count: commands.count)
             // only replica reads need it before a failure: spared on the common path
             readOnly = readFrom == .replica ? commands.map(RESPRetryPolicy.isSafeToResend) : []
             pending = Array(commands.indices)
@@ -409,15 +418,38 @@ public final class RESPCluster {
         var node: Int
         var address: String
         var commands: [[RESPArgument]] = []
-        /// For each command sent: the caller's index, or nil for ASKING/READONLY.
+        /// For each command sent: the caller's index, or nil for ASKING/READONLY. Empty when
+        /// the part is the whole call in the caller's order (`whole`).
         var owners: [Int?] = []
+        var whole = false
         var sentReadonly = false
+
+        /// The caller's index of the `k`th command sent, nil for ASKING/READONLY.
+        func owner(_ k: Int) -> Int? { whole ? k : owners[k] }
+        /// The callers' indices of the commands sent.
+        var callers: [Int] { whole ? Array(commands.indices) : owners.compactMap { $0 } }
+    }
+
+    /// The one part of a call whose every command goes to the same primary, first round, no ASK:
+    /// the caller's commands sent as they are, with no part of their own built.
+    private func wholeCallPart(_ c: Call, _ map: RESPSlotMap) -> Part? {
+        guard c.rounds == 0, c.ask.isEmpty, readFrom == .primary, c.pending.count == c.commands.count, !c.slots.isEmpty,
+              let first = target(slot: c.slots[0], readOnly: false, map: map) else { return nil }
+        for slot in c.slots.dropFirst() {
+            if let slot {
+                guard map.slots[slot] == first.node else { return nil }
+            } else if target(slot: nil, readOnly: false, map: map)?.node != first.node {
+                return nil
+            }
+        }
+        return Part(node: first.node, address: map.nodes[first.node].address, commands: c.commands, whole: true)
     }
 
     private func route(_ c: Call, _ loop: EventLoop) {
         guard let map else { finish(c, .failure(RESPError(.cluster, "no slot map"))); return }
         var parts: [Part] = []
         var holes: [Int] = []
+        if let whole = wholeCallPart(c, map) { parts.append(whole) } else {
         for i in c.pending {
             var node: Int, replica = false
             let askTo = c.ask.isEmpty ? nil : c.ask[i]
@@ -442,6 +474,7 @@ public final class RESPCluster {
             if askTo != nil { parts[k].commands.append([.string("ASKING")]); parts[k].owners.append(nil) }
             parts[k].commands.append(c.commands[i]); parts[k].owners.append(i)
         }
+        }
         if !holes.isEmpty {
             let missing = RESPSlotMap.describe(map.missingRanges)
             if !c.refreshedForHoles {
@@ -458,7 +491,7 @@ public final class RESPCluster {
         }
         c.pending.removeAll()
         c.rounds += 1
-        if parts.isEmpty { finish(c, .success(c.replies.map { $0 ?? .null })); return }
+        if parts.isEmpty { finish(c, .success(c.result)); return }
         var left = parts.count
         var retry = false, refreshAfter = false
         var failure: RESPError? = nil
@@ -473,7 +506,7 @@ public final class RESPCluster {
                 if left > 0 { return }
                 c.cancellers.removeAll()
                 if let f = failure { self.finish(c, .failure(f)); return }
-                if c.pending.isEmpty { self.finish(c, .success(c.replies.map { $0 ?? .null })); return }
+                if c.pending.isEmpty { self.finish(c, .success(c.result)); return }
                 c.pending.sort()
                 if retry { self.backoff(c, loop, refreshAfter: refreshAfter); return }
                 self.round(c, loop)
@@ -490,7 +523,7 @@ public final class RESPCluster {
         switch r {
         case .failure(let e):
             let neverSent = [RESPError.Kind.connectRefused, .connectTimeout, .connect, .dns].contains(e.kind)
-            for case let i? in part.owners {
+            for i in part.callers {
                 if neverSent || c.isReadOnly(i) { c.pending.append(i); c.ask[i] = nil; continue }
                 return (false, false, RESPError(e.kind, "\(e.message) (node \(address) of the cluster; "
                     + "\(c.commands[i].first?.text.uppercased() ?? "the command") not sent again: it may already have run)", serverCode: e.serverCode))
@@ -504,10 +537,12 @@ public final class RESPCluster {
             if part.sentReadonly, replies.first.map({ !$0.isError }) ?? false {
                 readonlyOn[address] = s.connectCount
             }
-            for (k, owner) in part.owners.enumerated() {
-                guard let i = owner else { continue }
+            if part.whole && !replies.contains(where: \.isError) { c.wholeReplies = replies; return (false, false, nil) }
+            if c.replies.isEmpty { c.replies = Array(repeating: nil, count: c.commands.count) }
+            for k in replies.indices {
+                guard let i = part.owner(k) else { continue }
                 let reply = replies[k]
-                c.ask[i] = nil
+                if !c.ask.isEmpty { c.ask[i] = nil }
                 guard reply.isError, let code = reply.errorCode else { c.replies[i] = reply; continue }
                 switch code {
                 case "MOVED", "ASK":

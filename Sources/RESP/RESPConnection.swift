@@ -168,6 +168,11 @@ public final class RESPConnection {
     public func enqueue(_ args: [[UInt8]]) { out.append(args); pendingReplies += 1 }
     public func enqueue(_ args: [String]) { out.append(args); pendingReplies += 1 }
     public func enqueue(_ args: [RESPArgument]) { out.append(args); pendingReplies += 1 }
+    /// A pipeline in one go (one access to the output buffer, not one per command).
+    public func enqueue(commands: [[RESPArgument]]) {
+        out.append(commands: commands)
+        pendingReplies += commands.count
+    }
 
     /// Builds commands straight into the output buffer (no intermediate arrays). Every
     /// `beginCommand` counts as one expected reply.

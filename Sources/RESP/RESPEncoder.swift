@@ -42,23 +42,42 @@ public struct RESPEncoder: Sendable {
 
     /// Starts a command of `count` arguments; follow with exactly `count` `appendArgument` calls.
     public mutating func beginCommand(argumentCount count: Int) {
-        buffer.append(UInt8(ascii: "*"))
-        RESPNumbers.appendDecimal(Int64(count), to: &buffer)
-        buffer.append(0x0D); buffer.append(0x0A)
+        appendLine(UInt8(ascii: "*"), count)
         commandCount += 1
     }
 
+    /// `type`, the decimal digits of `n` (not negative) and CRLF, written on the stack and
+    /// appended in one copy: one capacity check instead of one per byte.
     @inline(__always)
-    private mutating func header(_ n: Int) {
-        buffer.append(UInt8(ascii: "$"))
-        RESPNumbers.appendDecimal(Int64(n), to: &buffer)
-        buffer.append(0x0D); buffer.append(0x0A)
+    private mutating func appendLine(_ type: UInt8, _ n: Int) {
+        var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0)   // the type, up to 20 digits, CRLF
+        withUnsafeMutableBytes(of: &scratch) { raw in
+            var u = UInt64(n), i = 21
+            raw[22] = 0x0D; raw[23] = 0x0A
+            repeat { raw[i] = UInt8(truncatingIfNeeded: u % 10) &+ 0x30; u /= 10; i -= 1 } while u > 0
+            raw[i] = type
+            buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[i...]))
+        }
     }
 
+    @inline(__always)
+    private mutating func header(_ n: Int) { appendLine(UInt8(ascii: "$"), n) }
+
     public mutating func appendArgument(_ bytes: UnsafeRawBufferPointer) {
-        header(bytes.count)
-        buffer.append(contentsOf: bytes)
-        buffer.append(0x0D); buffer.append(0x0A)
+        let n = bytes.count
+        guard n <= 64 else {
+            header(n)
+            buffer.append(contentsOf: bytes)
+            buffer.append(0x0D); buffer.append(0x0A)
+            return
+        }
+        // a short argument (a command name, a key, a small value: most of them) is framed on the
+        // stack and appended in one copy
+        withUnsafeTemporaryAllocation(byteCount: 72, alignment: 8) { raw in   // "$64\r\n", 64 bytes, CRLF
+            var frame = StackFrame(raw)
+            _ = frame.bulk(bytes)
+            buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[..<frame.count]))
+        }
     }
 
     public mutating func appendArgument(_ bytes: [UInt8]) {
@@ -118,8 +137,67 @@ public struct RESPEncoder: Sendable {
     }
 
     public mutating func append(_ args: [RESPArgument]) {
+        // A small command (a name, a key, a short value: most of them) is framed on the stack
+        // and appended in one copy; a larger one argument by argument.
+        let staged = withUnsafeTemporaryAllocation(byteCount: 256, alignment: 8) { raw -> Bool in
+            var frame = StackFrame(raw)
+            guard frame.line(UInt8(ascii: "*"), args.count) else { return false }
+            for a in args {
+                let fits: Bool
+                switch a {
+                case .bytes(let b): fits = b.withUnsafeBytes { frame.bulk($0) }
+                case .string(let s): fits = s.utf8.withContiguousStorageIfAvailable { frame.bulk(UnsafeRawBufferPointer($0)) } ?? false
+                case .int, .double: fits = false
+                }
+                guard fits else { return false }
+            }
+            buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[..<frame.count]))
+            return true
+        }
+        if staged { commandCount += 1; return }
         beginCommand(argumentCount: args.count)
         for a in args { appendArgument(a) }
+    }
+
+    public mutating func append(commands: [[RESPArgument]]) {
+        for args in commands { append(args) }
+    }
+
+    /// A command framed in a fixed stack buffer; each write says whether it fitted.
+    private struct StackFrame {
+        let raw: UnsafeMutableRawBufferPointer
+        var count = 0
+        init(_ raw: UnsafeMutableRawBufferPointer) { self.raw = raw }
+
+        /// `type`, the decimal digits of `n` (not negative), CRLF.
+        mutating func line(_ type: UInt8, _ n: Int) -> Bool {
+            if n < 10 && count + 4 <= raw.count {   // most counts and lengths: one 4-byte store
+                let v = UInt32(type) | UInt32(n + 0x30) << 8 | 0x0A0D_0000
+                raw.storeBytes(of: UInt32(littleEndian: v), toByteOffset: count, as: UInt32.self)
+                count += 4
+                return true
+            }
+            // up to eight digits gathered in an integer, the first digit in its lowest byte
+            var digits: UInt64 = 0, width = 0, u = n
+            repeat { digits = digits << 8 | UInt64(u % 10 + 0x30); u /= 10; width += 1 } while u > 0 && width < 8
+            guard u == 0, count + 1 + 8 + 2 <= raw.count else { return false }
+            raw[count] = type
+            raw.storeBytes(of: UInt64(littleEndian: digits), toByteOffset: count + 1, as: UInt64.self)
+            raw[count + 1 + width] = 0x0D; raw[count + 2 + width] = 0x0A
+            count += width + 3
+            return true
+        }
+
+        /// A bulk string: its length line, the bytes, CRLF.
+        mutating func bulk(_ bytes: UnsafeRawBufferPointer) -> Bool {
+            let before = count
+            guard line(UInt8(ascii: "$"), bytes.count), count + bytes.count + 2 <= raw.count else { count = before; return false }
+            if !bytes.isEmpty { (raw.baseAddress! + count).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
+            count += bytes.count
+            raw[count] = 0x0D; raw[count + 1] = 0x0A
+            count += 2
+            return true
+        }
     }
 
     /// The encoding of one command, for tests and one-offs.

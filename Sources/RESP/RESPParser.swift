@@ -228,6 +228,8 @@ public final class RESPParser {
 
     /// Returns nil: need more bytes; .some(nil): an aggregate header was pushed (or an attribute
     /// started); .some(value): a complete scalar.
+    private static let ok: [UInt8] = Array("OK".utf8)
+
     private func parseLine() throws(RESPProtocolError) -> RESPValue?? {
         let avail = end - start
         if avail == 0 { return nil }
@@ -255,6 +257,8 @@ public final class RESPParser {
         start += nl + 1     // the line is consumed
         switch type {
         case UInt8(ascii: "+"):
+            // "+OK", the reply of every write, shares one array instead of allocating its own
+            if blen == 2 && body[0] == UInt8(ascii: "O") && body[1] == UInt8(ascii: "K") { return .some(.simpleString(RESPParser.ok)) }
             return .some(.simpleString([UInt8](UnsafeBufferPointer(start: body, count: blen))))
         case UInt8(ascii: "-"):
             return .some(.error([UInt8](UnsafeBufferPointer(start: body, count: blen))))

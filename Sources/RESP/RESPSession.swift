@@ -241,10 +241,11 @@ public final class RESPSession {
     private func startOrConnect(_ c: Call) -> Progress? {
         if let conn = connection, !conn.isBroken {
             if c.commands.isEmpty { c.phase = .done(.success([])); return nil }
-            for cmd in c.commands { conn.enqueue(cmd) }
+            conn.enqueue(commands: c.commands)
             c.sends += 1
             c.sentStateful = inTransaction || watching
             c.replies.removeAll(keepingCapacity: true)
+            c.replies.reserveCapacity(c.commands.count)   // one allocation, not one per doubling
             c.phase = .exchanging(.after(seconds: timeout), flushed: false, waited: false)
             return nil
         }
@@ -340,9 +341,15 @@ public final class RESPSession {
                 let need = try conn.flushStep()
                 if need != .done { return try waitOrTimeout(conn, need, d, what: describe(c.commands)) }
             }
-            while c.replies.count < c.commands.count {
+            // The replies gather in a local array, put back on every way out: the call's own array
+            // is touched twice an exchange, not twice a reply (each touch of a class's stored
+            // property is a dynamic exclusivity check, which cost more than the append).
+            var replies = c.replies
+            c.replies = []
+            defer { c.replies = replies }
+            while replies.count < c.commands.count {
                 if let r = try conn.nextReply() {
-                    accept(c, r)
+                    accept(c, r, &replies)
                     continue
                 }
                 // The first reply cannot be there yet: wait before reading (saves a recv per call).
@@ -385,17 +392,17 @@ public final class RESPSession {
     }
 
     /// A reply (or a push frame) read during an exchange.
-    private func accept(_ c: Call, _ r: RESPValue) {
+    private func accept(_ c: Call, _ r: RESPValue, _ replies: inout [RESPValue]) {
         if case .push(let items) = r {
             // RESP3 confirms (UN)SUBSCRIBE with a push: that one is the command's reply
-            let name = c.commands[c.replies.count].first?.text.lowercased()
+            let name = c.commands[replies.count].first?.text.lowercased()
             guard let kind = items.first?.string?.lowercased(), kind == name, kind.hasSuffix("subscribe") else {
                 dropPush(r)
                 return
             }
         }
-        track(c.commands[c.replies.count], r)
-        c.replies.append(r)
+        track(c.commands[replies.count], r)
+        replies.append(r)
     }
 
     private func dropPush(_ r: RESPValue) {
@@ -453,24 +460,15 @@ public final class RESPSession {
     /// Follows the state a successful reply changes: the transaction, and what a new
     /// connection must restore. Only names that can matter are upper-cased (no allocation
     /// for the common commands).
+    /// The commands that change what a new connection must restore (`track`), packed.
+    private static let trackedNames: [UInt64] = ["MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH", "RESET", "SELECT", "CLIENT", "HELLO", "AUTH"]
+        .map { RESPKeys.packedName(name: $0) }
+
     private func track(_ cmd: [RESPArgument], _ r: RESPValue) {
-        guard let first = cmd.first else { return }
-        let name: String
-        switch first {
-        case .string(let s): name = s
-        case .bytes(let b): name = String(decoding: b, as: UTF8.self)
-        default: return
-        }
-        // by first letter and length: SET and GET (the common commands) are never upper-cased
-        guard let f = name.utf8.first else { return }
-        switch (f | 0x20, name.utf8.count) {
-        case (UInt8(ascii: "m"), 5), (UInt8(ascii: "e"), 4), (UInt8(ascii: "d"), 7), (UInt8(ascii: "w"), 5),
-             (UInt8(ascii: "u"), 7), (UInt8(ascii: "r"), 5), (UInt8(ascii: "s"), 6), (UInt8(ascii: "c"), 6),
-             (UInt8(ascii: "h"), 5), (UInt8(ascii: "a"), 4):
-            break
-        default: return
-        }
-        let n = name.uppercased()
+        // the names below, recognised as packed integers: the common commands (GET, SET) are
+        // never turned into a String
+        guard let first = cmd.first, let packed = RESPKeys.packedName(first), RESPSession.trackedNames.contains(packed) else { return }
+        let n = first.text.uppercased()
         if r.isError {
             if n == "EXEC" { inTransaction = false; watching = false }
             return

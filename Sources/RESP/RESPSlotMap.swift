@@ -1,15 +1,21 @@
 /// One node of a Redis Cluster as the slot map names it.
 public struct RESPClusterNode: Sendable, Equatable {
     public var id: String
-    public var host: String
-    public var port: Int
+    public var host: String { didSet { address = RESPClusterNode.address(host, port) } }
+    public var port: Int { didSet { address = RESPClusterNode.address(host, port) } }
     public var isPrimary: Bool
     /// For a replica: the id of its primary.
     public var primaryID: String?
     /// CLUSTER SHARDS's health ("online", "failed", "loading"); "online" from CLUSTER SLOTS.
     public var health: String
+    /// "host:port", kept with the node: routing reads it on every call.
+    public private(set) var address: String
 
-    public var address: String { RESPClusterNode.address(host, port) }
+    public init(id: String, host: String, port: Int, isPrimary: Bool, primaryID: String?, health: String) {
+        self.id = id; self.host = host; self.port = port; self.isPrimary = isPrimary
+        self.primaryID = primaryID; self.health = health
+        address = RESPClusterNode.address(host, port)
+    }
 
     public static func address(_ host: String, _ port: Int) -> String {
         host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"

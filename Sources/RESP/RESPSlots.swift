@@ -103,19 +103,51 @@ public enum RESPKeys {
         "FAILOVER": "use CLUSTER FAILOVER on a connection to the replica",
     ]
 
+    /// A name of one to eight ASCII bytes, its letters upper-cased, packed into an integer (first
+    /// byte lowest, bit 7 of the last byte set to mark the length): two names pack alike exactly
+    /// when they are equal ignoring the case of their letters. Nil when empty, longer or not ASCII.
+    @inline(__always)
+    static func packedName(_ p: UnsafeRawBufferPointer) -> UInt64? {
+        let n = p.count
+        guard n > 0 && n <= 8 else { return nil }
+        var raw: UInt64 = 0
+        withUnsafeMutableBytes(of: &raw) { $0.copyMemory(from: p) }
+        let v = UInt64(littleEndian: raw)
+        guard v & 0x8080_8080_8080_8080 == 0 else { return nil }
+        // bit 7 of each byte from "a" to "z": at least "a" (0x61 + 0x1F reaches 0x80) and not
+        // beyond "z" (0x7B + 0x05 reaches it); no byte carries into the next, all being below 0x80
+        let lower = (v &+ 0x1F1F_1F1F_1F1F_1F1F) & ~(v &+ 0x0505_0505_0505_0505) & 0x8080_8080_8080_8080
+        return (v &- (lower >> 2)) | (0x80 << (8 * UInt64(n - 1)))
+    }
+
+    /// `packedName` of a name known to have at most eight bytes.
+    static func packedName(name: String) -> UInt64 {
+        Array(name.utf8).withUnsafeBytes { packedName($0)! }
+    }
+
+    static func packedName(_ a: RESPArgument) -> UInt64? {
+        switch a {
+        case .string(let s):
+            return s.utf8.withContiguousStorageIfAvailable { packedName(UnsafeRawBufferPointer($0)) } ?? Array(s.utf8).withUnsafeBytes { packedName($0) }
+        case .bytes(let b): return b.withUnsafeBytes { packedName($0) }
+        case .int, .double: return nil
+        }
+    }
+
+    /// The common commands whose one key is argument 1, GET and SET first, packed by
+    /// `packedName`: recognised with integer compares, without upper-casing a String (which
+    /// cost more than the rest of the routing: BENCHMARKS.md, Redis Cluster).
+    private static let firstKeyCommands: [UInt64] = [
+        "GET", "SET", "INCR", "DECR", "INCRBY", "DECRBY", "EXPIRE", "TTL", "HGET", "HSET", "HGETALL", "LPUSH",
+        "RPUSH", "SADD", "ZADD", "TYPE", "PEXPIRE", "PTTL", "GETDEL", "SETEX", "HINCRBY", "HDEL", "LRANGE", "XADD",
+    ].map { packedName(name: $0) }
+
     /// The route of `cmd` (its name upper-cased once).
     public static func route(_ cmd: [RESPArgument]) -> Route {
         guard let first = cmd.first else { return .anyNode }
-        let name = first.text.uppercased()
         let n = cmd.count
-        switch name {
-        // the common commands first, compared as small strings (measured cheaper than hashing
-        // them into a set: BENCHMARKS.md, Redis Cluster)
-        case "GET", "SET", "INCR", "DECR", "INCRBY", "DECRBY", "EXPIRE", "TTL", "HGET", "HSET", "HGETALL", "LPUSH",
-             "RPUSH", "SADD", "ZADD", "TYPE", "PEXPIRE", "PTTL", "GETDEL", "SETEX", "HINCRBY", "HDEL", "LRANGE", "XADD":
-            return n > 1 ? .keys(firstKeyIndex) : .anyNode
-        default: break
-        }
+        if let packed = packedName(first), firstKeyCommands.contains(packed) { return n > 1 ? .keys(firstKeyIndex) : .anyNode }
+        let name = first.text.uppercased()
         if anyNode.contains(name) { return .anyNode }
         if everyPrimary.contains(name) { return .everyPrimary }
         if let why = refusedCommands[name] { return .refused("\(name): \(why)") }
@@ -159,6 +191,7 @@ public enum RESPKeys {
     public static func slot(of cmd: [RESPArgument], keys: [Int]) throws(RESPError) -> Int? {
         guard let first = keys.first else { return nil }
         let s = RESPSlots.slot(cmd[first])
+        if keys.count == 1 { return s }
         for k in keys.dropFirst() where RESPSlots.slot(cmd[k]) != s {
             throw RESPError(.cluster, "\(cmd[0].text.uppercased()): its keys are in different hash slots (\(cmd[first].text) in \(s), "
                 + "\(cmd[k].text) in \(RESPSlots.slot(cmd[k]))); a cluster runs a multi-key command only within one slot: "

@@ -17,9 +17,36 @@ final class SlotTests: XCTestCase {
         XCTAssertEqual(RESPSlots.slot(b("foo{bar}{zap}")), RESPSlots.slot(b("bar")))
     }
 
+    /// Names are packed as integers to be recognised without making a String: equal exactly
+    /// when the names are equal ignoring the case of their letters.
+    func testPackedNamesAreEqualExactlyWhenTheNamesAreEqualIgnoringCase() {
+        func packed(_ bytes: [UInt8]) -> UInt64? { bytes.withUnsafeBytes { RESPKeys.packedName($0) } }
+        for other in UInt8(0)...UInt8(255) {
+            for letter in UInt8(ascii: "A")...UInt8(ascii: "Z") {
+                let same = other == letter || other == letter + 0x20
+                XCTAssertEqual(packed([other, letter]) == packed([letter, letter]), same, "\(other) against \(letter)")
+            }
+            XCTAssertEqual(packed([other]), other < 0x80 ? packed(Array(String(UnicodeScalar(other)).uppercased().utf8)) : nil, "\(other)")
+        }
+        XCTAssertEqual(packed(Array("multi".utf8)), RESPKeys.packedName(name: "MULTI"))
+        XCTAssertEqual(packed(Array("ReadOnly".utf8)), RESPKeys.packedName(name: "READONLY"))
+        for longer in ["GETS", "GET ", "GET\u{0}", "GET_"] {
+            XCTAssertNotEqual(packed(Array("GET".utf8)), packed(Array(longer.utf8)), "the length counts: \(longer)")
+        }
+        XCTAssertNotEqual(packed(Array("G@T".utf8)), packed(Array("G`T".utf8)), "only letters are folded")
+        XCTAssertNil(packed([]))
+        XCTAssertNil(packed(Array("EVALSHA_RO".utf8)), "longer than eight bytes: not packed")
+        XCTAssertNil(packed(Array("GÉT".utf8)), "not ASCII: not packed")
+    }
+
     func testKeyPositions() throws {
         func route(_ s: String) -> RESPKeys.Route { RESPKeys.route(s.split(separator: " ").map { .string(String($0)) }) }
         XCTAssertEqual(route("GET k"), .keys([1]))
+        XCTAssertEqual(route("get k"), .keys([1]))
+        XCTAssertEqual(route("sEt k v"), .keys([1]))
+        XCTAssertEqual(route("hgetall h"), .keys([1]))
+        XCTAssertEqual(route("dbsize"), .everyPrimary)
+        XCTAssertEqual(route("zunionstore d 2 a b"), .keys([1, 3, 4]))
         XCTAssertEqual(route("MSET a 1 b 2"), .keys([1, 3]))
         XCTAssertEqual(route("EVAL s 2 a b x"), .keys([3, 4]))
         XCTAssertEqual(route("EVAL s 0 x"), .anyNode)
@@ -220,6 +247,44 @@ final class ClusterTests: XCTestCase {
         }
         XCTAssertEqual(cluster.cli(target, ["GET", "{mig}:new"]), "3")
         XCTAssertEqual(cluster.cli(source, ["CLUSTER", "COUNTKEYSINSLOT", String(slot)]), "0")
+    }
+
+    /// A pipeline whose keys share one slot goes whole to its node (the caller's commands sent as
+    /// they are): a server error stays in its place, and when the slot moves, ASK and MOVED are
+    /// followed for just the commands they name, each INCR run once.
+    func testAPipelineOfOneSlotIsSentWholeAndFollowsItsSlotWhenItMoves() throws {
+        let slot = RESPSlots.slot(b("{whole}"))
+        let keys = (0..<12).map { "{whole}:\($0)" }
+        let source = try XCTUnwrap(cluster.primaryPort(slot: slot, askPort: cluster.ports[0]))
+        let target = Set(cluster.ports.filter { cluster.role($0) == "master" }).first { $0 != source }!
+        let (srcID, tgtID) = (cluster.nodeID(source), cluster.nodeID(target))
+        XCTAssertEqual(try client.command(["SET", "{whole}:text", "abc"]), .simpleString(b("OK")))
+        // lower-case names: routed as their upper-case selves
+        let pipeline = keys.map { ["incr", $0] } + [["Incr", "{whole}:text"], ["GET", "{whole}:0"]]
+        func run(_ expect: Int64) throws {
+            let r = try client.pipeline(pipeline)
+            XCTAssertEqual(r.count, keys.count + 2)
+            for i in keys.indices { XCTAssertEqual(r[i], .integer(expect), "reply \(i)") }
+            XCTAssertTrue(r[keys.count].errorMessage?.contains("not an integer") ?? false, "the server's error in its place: \(r[keys.count])")
+            XCTAssertEqual(r[keys.count + 1], .bulkString(b(String(expect))))
+        }
+        try run(1)
+        XCTAssertEqual(client.stats.ask + client.stats.moved + client.stats.retried, 0)
+
+        XCTAssertEqual(cluster.cli(target, ["CLUSTER", "SETSLOT", String(slot), "IMPORTING", srcID]), "OK")
+        XCTAssertEqual(cluster.cli(source, ["CLUSTER", "SETSLOT", String(slot), "MIGRATING", tgtID]), "OK")
+        XCTAssertEqual(cluster.cli(source, ["MIGRATE", "127.0.0.1", String(target), "", "0", "5000", "KEYS"] + keys.suffix(6)), "OK")
+        try run(2)   // the whole part answered in part with ASK: those six sent again, once
+        XCTAssertGreaterThanOrEqual(client.stats.ask, 6)
+
+        XCTAssertEqual(cluster.cli(source, ["MIGRATE", "127.0.0.1", String(target), "", "0", "5000", "KEYS"] + keys.prefix(6) + ["{whole}:text"]), "OK")
+        for p in Set(cluster.ports.filter { cluster.role($0) == "master" }) {
+            XCTAssertEqual(cluster.cli(p, ["CLUSTER", "SETSLOT", String(slot), "NODE", tgtID]), "OK")
+        }
+        try run(3)   // MOVED for every command of the part: all of them sent again to the new owner
+        XCTAssertGreaterThanOrEqual(client.stats.moved, 1)
+        try run(4)   // and now whole to the new owner at once
+        for k in keys { XCTAssertEqual(cluster.cli(target, ["GET", k]), "4", k) }
     }
 }
 

@@ -29,6 +29,49 @@ final class EncoderTests: XCTestCase {
         XCTAssertEqual(e.buffer, b("*2\r\n$4\r\nECHO\r\n$6\r\nhéllo\r\n"))
     }
 
+    /// Every way of framing (a whole command on the stack, a short argument on the stack, a long
+    /// one piece by piece, a command that outgrows the stack half-way) gives the bytes of the
+    /// protocol's plain definition, for seeded random commands.
+    func testEveryFramingPathWritesWhatThePlainDefinitionSays() {
+        func reference(_ args: [[UInt8]]) -> [UInt8] {
+            var out = Array("*\(args.count)\r\n".utf8)
+            for a in args { out += Array("$\(a.count)\r\n".utf8) + a + [13, 10] }
+            return out
+        }
+        var rng = SeededRNG(seed: 18)
+        let lengths = [0, 1, 9, 10, 11, 63, 64, 65, 99, 100, 240, 1000, 100_000]
+        for round in 0..<400 {
+            let count = 1 + Int(rng.next() % (round % 10 == 0 ? 40 : 6))
+            var args: [RESPArgument] = [], bytes: [[UInt8]] = []
+            for _ in 0..<count {
+                let n = rng.next() % 3 == 0 ? lengths[Int(rng.next() % UInt64(lengths.count))] : Int(rng.next() % 24)
+                let raw = (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                switch rng.next() % 4 {
+                case 0: args.append(.bytes(raw)); bytes.append(raw)
+                case 1:
+                    let text = String(decoding: raw.map { 0x20 + $0 % 0x5F }, as: UTF8.self) + (n % 5 == 0 ? "é" : "")
+                    args.append(.string(text)); bytes.append(Array(text.utf8))
+                case 2:
+                    let v = Int64(bitPattern: rng.next()) >> (rng.next() % 64)
+                    args.append(.int(v)); bytes.append(Array(String(v).utf8))
+                default:
+                    args.append(.bytes([])); bytes.append([])
+                }
+            }
+            var e = RESPEncoder()
+            e.append(args)
+            XCTAssertEqual(e.buffer, reference(bytes), "round \(round)")
+            e.removeAll()
+            e.append(commands: [args, [.string("PING")]])
+            XCTAssertEqual(e.buffer, reference(bytes) + reference([Array("PING".utf8)]), "round \(round), a pipeline")
+            XCTAssertEqual(e.commandCount, 2)
+            e.removeAll()
+            e.beginCommand(argumentCount: bytes.count)
+            for a in bytes { a.withUnsafeBytes { e.appendArgument($0) } }
+            XCTAssertEqual(e.buffer, reference(bytes), "round \(round), piece by piece")
+        }
+    }
+
     func testEncodedCommandParsesBack() throws {
         let args: [[UInt8]] = [b("MSET"), [0, 1, 2], b("\r\n\r\n"), (0..<1000).map { UInt8($0 % 256) }]
         let v = try parseAll(RESPEncoder.encode(args))
