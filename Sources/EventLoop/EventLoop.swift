@@ -204,24 +204,26 @@ public final class EventLoop {
             }
         }
 
-        var ran = 0
         let capacity = 64
-        var datas = [UInt64](repeating: 0, count: capacity)
-        var masks = [UInt32](repeating: 0, count: capacity)
-        let n = opsh_epoll_wait(epfd, &datas, &masks, Int32(capacity), timeout)
-        // 0: timeout; -1: EINTR (or a bug): no fd events. The arrays are local, so handlers
-        // may call runOnce recursively.
-        if n > 0 {
-            for i in 0..<Int(n) {
-                let data = datas[i], mask = masks[i]
-                if data == kWakeData {
-                    drainWake()
-                    continue
+        // The event buffers are on this call's stack (not two arrays allocated per turn), so
+        // handlers may still call runOnce recursively.
+        var ran = withUnsafeTemporaryAllocation(of: UInt64.self, capacity: capacity) { datas in
+            withUnsafeTemporaryAllocation(of: UInt32.self, capacity: capacity) { masks in
+                let n = opsh_epoll_wait(epfd, datas.baseAddress, masks.baseAddress, Int32(capacity), timeout)
+                // 0: timeout; -1: EINTR (or a bug): no fd events.
+                var ran = 0
+                for i in 0..<max(0, Int(n)) {
+                    let data = datas[i], mask = masks[i]
+                    if data == kWakeData {
+                        drainWake()
+                        continue
+                    }
+                    let fd = Int32(bitPattern: UInt32(truncatingIfNeeded: data))
+                    let gen = UInt32(truncatingIfNeeded: data >> 32)
+                    guard let st = fds[fd], st.generation == gen, st.registered != 0 else { continue }
+                    ran += dispatch(fd: fd, events: Self.events(from: mask), batchStart: batchStart)
                 }
-                let fd = Int32(bitPattern: UInt32(truncatingIfNeeded: data))
-                let gen = UInt32(truncatingIfNeeded: data >> 32)
-                guard let st = fds[fd], st.generation == gen, st.registered != 0 else { continue }
-                ran += dispatch(fd: fd, events: Self.events(from: mask), batchStart: batchStart)
+                return ran
             }
         }
 

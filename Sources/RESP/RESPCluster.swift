@@ -324,9 +324,20 @@ public final class RESPCluster {
         var ask: [Int: String] = [:]
         /// Redirects followed per command (only commands redirected at least once).
         var redirects: [Int: Int] = [:]
-        var pending: [Int]
+        /// The commands to send in the next round; before the first, every command (`firstRound`,
+        /// the list not made: a call sent whole never needs it).
+        var pending: [Int] = []
+        var firstRound = true
         let deadline: Deadline
         var rounds = 0
+        /// The round in flight: its parts not answered yet and what their answers asked for
+        /// (kept here rather than captured by each part's closure: no boxes per call).
+        struct Round {
+            var left = 0
+            var retry = false, refreshAfter = false
+            var failure: RESPError?
+        }
+        var round = Round()
         var lastTrouble: String?
         var refreshedForHoles = false
         var cancellers: [() -> Void] = []
@@ -339,7 +350,6 @@ public final class RESPCluster {
             self.slots = slots
             // only replica reads need it before a failure: spared on the common path
             readOnly = readFrom == .replica ? commands.map(RESPRetryPolicy.isSafeToResend) : []
-            pending = Array(commands.indices)
             self.deadline = deadline
             self.done = done
         }
@@ -433,7 +443,7 @@ public final class RESPCluster {
     /// The one part of a call whose every command goes to the same primary, first round, no ASK:
     /// the caller's commands sent as they are, with no part of their own built.
     private func wholeCallPart(_ c: Call, _ map: RESPSlotMap) -> Part? {
-        guard c.rounds == 0, c.ask.isEmpty, readFrom == .primary, c.pending.count == c.commands.count, !c.slots.isEmpty,
+        guard c.firstRound, c.ask.isEmpty, readFrom == .primary, !c.slots.isEmpty,
               let first = target(slot: c.slots[0], readOnly: false, map: map) else { return nil }
         for slot in c.slots.dropFirst() {
             if let slot {
@@ -450,30 +460,33 @@ public final class RESPCluster {
         var parts: [Part] = []
         var holes: [Int] = []
         if let whole = wholeCallPart(c, map) { parts.append(whole) } else {
-        for i in c.pending {
-            var node: Int, replica = false
-            let askTo = c.ask.isEmpty ? nil : c.ask[i]
-            if let a = askTo {
-                node = map.nodes.firstIndex { $0.address == a } ?? -1
-            } else if let t = target(slot: c.slots[i], readOnly: readFrom == .replica && c.isReadOnly(i), map: map) {
-                (node, replica) = t
-            } else { holes.append(i); continue }
-            var k = 0
-            while k < parts.count && (parts[k].node != node || (node < 0 && parts[k].address != askTo)) { k += 1 }
-            if k == parts.count {
-                let address = node >= 0 ? map.nodes[node].address : askTo!
-                parts.append(Part(node: node, address: address))
-                if replica {
-                    let s = session(for: address)
-                    if s.connection == nil || s.connection!.isBroken || readonlyOn[address] != s.connectCount {
-                        parts[k].commands.append([.string("READONLY")]); parts[k].owners.append(nil)
-                        parts[k].sentReadonly = true
+            let todo = c.firstRound ? Array(c.commands.indices) : c.pending
+            for i in todo {
+                var node: Int, replica = false
+                let askTo = c.ask.isEmpty ? nil : c.ask[i]
+                if let a = askTo {
+                    node = map.nodes.firstIndex { $0.address == a } ?? -1
+                } else if let t = target(slot: c.slots[i], readOnly: readFrom == .replica && c.isReadOnly(i), map: map) {
+                    (node, replica) = t
+                } else { holes.append(i); continue }
+                var k = 0
+                while k < parts.count && (parts[k].node != node || (node < 0 && parts[k].address != askTo)) { k += 1 }
+                if k == parts.count {
+                    let address = node >= 0 ? map.nodes[node].address : askTo!
+                    parts.append(Part(node: node, address: address))
+                    // room for every command at once: a part's lists are not grown step by step
+                    parts[k].commands.reserveCapacity(todo.count + 1); parts[k].owners.reserveCapacity(todo.count + 1)
+                    if replica {
+                        let s = session(for: address)
+                        if s.connection == nil || s.connection!.isBroken || readonlyOn[address] != s.connectCount {
+                            parts[k].commands.append([.string("READONLY")]); parts[k].owners.append(nil)
+                            parts[k].sentReadonly = true
+                        }
                     }
                 }
+                if askTo != nil { parts[k].commands.append([.string("ASKING")]); parts[k].owners.append(nil) }
+                parts[k].commands.append(c.commands[i]); parts[k].owners.append(i)
             }
-            if askTo != nil { parts[k].commands.append([.string("ASKING")]); parts[k].owners.append(nil) }
-            parts[k].commands.append(c.commands[i]); parts[k].owners.append(i)
-        }
         }
         if !holes.isEmpty {
             let missing = RESPSlotMap.describe(map.missingRanges)
@@ -490,25 +503,25 @@ public final class RESPCluster {
             return
         }
         c.pending.removeAll()
+        c.firstRound = false
         c.rounds += 1
         if parts.isEmpty { finish(c, .success(c.result)); return }
-        var left = parts.count
-        var retry = false, refreshAfter = false
-        var failure: RESPError? = nil
+        c.round = Call.Round(left: parts.count)
         for part in parts {
             let l = part.node >= 0 ? link(node: part.node, map) : link(for: part.address)
             let cancel = exchange(l, part.commands, on: loop) { [weak self] r in
                 guard let self, !c.over else { return }
                 let (again, refresh, fail) = self.absorb(c, part.address, part, r, l.session)
-                retry = retry || again; refreshAfter = refreshAfter || refresh
-                if failure == nil { failure = fail }
-                left -= 1
-                if left > 0 { return }
+                c.round.retry = c.round.retry || again
+                c.round.refreshAfter = c.round.refreshAfter || refresh
+                if c.round.failure == nil { c.round.failure = fail }
+                c.round.left -= 1
+                if c.round.left > 0 { return }
                 c.cancellers.removeAll()
-                if let f = failure { self.finish(c, .failure(f)); return }
+                if let f = c.round.failure { self.finish(c, .failure(f)); return }
                 if c.pending.isEmpty { self.finish(c, .success(c.result)); return }
                 c.pending.sort()
-                if retry { self.backoff(c, loop, refreshAfter: refreshAfter); return }
+                if c.round.retry { self.backoff(c, loop, refreshAfter: c.round.refreshAfter); return }
                 self.round(c, loop)
             }
             c.cancellers.append(cancel)

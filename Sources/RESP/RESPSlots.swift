@@ -108,11 +108,15 @@ public enum RESPKeys {
     /// when they are equal ignoring the case of their letters. Nil when empty, longer or not ASCII.
     @inline(__always)
     static func packedName(_ p: UnsafeRawBufferPointer) -> UInt64? {
-        let n = p.count
-        guard n > 0 && n <= 8 else { return nil }
+        guard p.count > 0 && p.count <= 8 else { return nil }
         var raw: UInt64 = 0
         withUnsafeMutableBytes(of: &raw) { $0.copyMemory(from: p) }
-        let v = UInt64(littleEndian: raw)
+        return folded(UInt64(littleEndian: raw), count: p.count)
+    }
+
+    /// `packedName` of the `count` bytes in `v` (first byte lowest, the rest zero).
+    @inline(__always)
+    private static func folded(_ v: UInt64, count n: Int) -> UInt64? {
         guard v & 0x8080_8080_8080_8080 == 0 else { return nil }
         // bit 7 of each byte from "a" to "z": at least "a" (0x61 + 0x1F reaches 0x80) and not
         // beyond "z" (0x7B + 0x05 reaches it); no byte carries into the next, all being below 0x80
