@@ -363,6 +363,7 @@ public final class RESPCluster {
         var slots: [Int?] = []
         slots.reserveCapacity(commands.count)
         for cmd in commands {
+            if let slot = RESPKeys.firstKeySlot(cmd) { slots.append(slot); continue }
             switch RESPKeys.route(cmd) {
             case .anyNode: slots.append(nil)
             case .keys(let k):

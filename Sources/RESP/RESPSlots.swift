@@ -146,6 +146,14 @@ public enum RESPKeys {
         "RPUSH", "SADD", "ZADD", "TYPE", "PEXPIRE", "PTTL", "GETDEL", "SETEX", "HINCRBY", "HDEL", "LRANGE", "XADD",
     ].map { packedName(name: $0) }
 
+    /// The slot of a command whose one key is argument 1 (GET, SET and the other common
+    /// commands of `firstKeyCommands`); nil for every other command, which `route` then routes.
+    /// The common case without a key list made.
+    public static func firstKeySlot(_ cmd: [RESPArgument]) -> Int? {
+        guard cmd.count > 1, let packed = packedName(cmd[0]), firstKeyCommands.contains(packed) else { return nil }
+        return RESPSlots.slot(cmd[1])
+    }
+
     /// The route of `cmd` (its name upper-cased once).
     public static func route(_ cmd: [RESPArgument]) -> Route {
         guard let first = cmd.first else { return .anyNode }

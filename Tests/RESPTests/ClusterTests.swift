@@ -47,6 +47,16 @@ final class SlotTests: XCTestCase {
         XCTAssertEqual(route("hgetall h"), .keys([1]))
         XCTAssertEqual(route("dbsize"), .everyPrimary)
         XCTAssertEqual(route("zunionstore d 2 a b"), .keys([1, 3, 4]))
+        // the common commands' shortcut gives the slot the full routing gives, and only for them
+        for line in ["GET k", "set {t}k v", "HGETALL h", "xadd s * f v", "INCR 42"] {
+            let cmd: [RESPArgument] = line.split(separator: " ").map { .string(String($0)) }
+            guard case .keys(let k) = RESPKeys.route(cmd) else { XCTFail(line); continue }
+            XCTAssertEqual(RESPKeys.firstKeySlot(cmd), try RESPKeys.slot(of: cmd, keys: k), line)
+        }
+        for line in ["GET", "MGET a b", "EVAL s 1 k", "DBSIZE", "PING", "MEMORY USAGE k"] {
+            XCTAssertNil(RESPKeys.firstKeySlot(line.split(separator: " ").map { .string(String($0)) }), line)
+        }
+        XCTAssertEqual(RESPKeys.firstKeySlot([.bytes(Array("get".utf8)), .int(7)]), RESPSlots.slot(Array("7".utf8)))
         XCTAssertEqual(route("MSET a 1 b 2"), .keys([1, 3]))
         XCTAssertEqual(route("EVAL s 2 a b x"), .keys([3, 4]))
         XCTAssertEqual(route("EVAL s 0 x"), .anyNode)
