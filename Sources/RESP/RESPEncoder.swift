@@ -46,17 +46,14 @@ public struct RESPEncoder: Sendable {
         commandCount += 1
     }
 
-    /// `type`, the decimal digits of `n` (not negative) and CRLF, written on the stack and
+    /// `type`, the decimal digits of `n` (not negative) and CRLF, framed on the stack and
     /// appended in one copy: one capacity check instead of one per byte.
     @inline(__always)
     private mutating func appendLine(_ type: UInt8, _ n: Int) {
-        var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0)   // the type, up to 20 digits, CRLF
-        withUnsafeMutableBytes(of: &scratch) { raw in
-            var u = UInt64(n), i = 21
-            raw[22] = 0x0D; raw[23] = 0x0A
-            repeat { raw[i] = UInt8(truncatingIfNeeded: u % 10) &+ 0x30; u /= 10; i -= 1 } while u > 0
-            raw[i] = type
-            buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[i...]))
+        withUnsafeTemporaryAllocation(byteCount: 32, alignment: 8) { raw in   // a type, 20 digits, CRLF
+            var frame = StackFrame(raw)
+            _ = frame.line(type, n)
+            buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[..<frame.count]))
         }
     }
 
@@ -170,6 +167,7 @@ public struct RESPEncoder: Sendable {
         init(_ raw: UnsafeMutableRawBufferPointer) { self.raw = raw }
 
         /// `type`, the decimal digits of `n` (not negative), CRLF.
+        @inline(__always)
         mutating func line(_ type: UInt8, _ n: Int) -> Bool {
             if n < 10 && count + 4 <= raw.count {   // most counts and lengths: one 4-byte store
                 let v = UInt32(type) | UInt32(n + 0x30) << 8 | 0x0A0D_0000
@@ -177,13 +175,24 @@ public struct RESPEncoder: Sendable {
                 count += 4
                 return true
             }
-            // up to eight digits gathered in an integer, the first digit in its lowest byte
-            var digits: UInt64 = 0, width = 0, u = n
-            repeat { digits = digits << 8 | UInt64(u % 10 + 0x30); u /= 10; width += 1 } while u > 0 && width < 8
-            guard u == 0, count + 1 + 8 + 2 <= raw.count else { return false }
+            if n < 100_000_000 && count + 1 + 8 + 2 <= raw.count {
+                // up to eight digits gathered in an integer, the first digit in its lowest byte,
+                // stored at once (the bytes past the last digit are overwritten by CRLF or later)
+                var digits: UInt64 = 0, width = 0, u = n
+                repeat { digits = digits << 8 | UInt64(u % 10 + 0x30); u /= 10; width += 1 } while u > 0
+                raw[count] = type
+                raw.storeBytes(of: UInt64(littleEndian: digits), toByteOffset: count + 1, as: UInt64.self)
+                raw[count + 1 + width] = 0x0D; raw[count + 2 + width] = 0x0A
+                count += width + 3
+                return true
+            }
+            var width = 1, u = n / 10
+            while u > 0 { width += 1; u /= 10 }
+            guard count + width + 3 <= raw.count else { return false }
             raw[count] = type
-            raw.storeBytes(of: UInt64(littleEndian: digits), toByteOffset: count + 1, as: UInt64.self)
-            raw[count + 1 + width] = 0x0D; raw[count + 2 + width] = 0x0A
+            u = n
+            for i in stride(from: count + width, to: count, by: -1) { raw[i] = UInt8(truncatingIfNeeded: u % 10) &+ 0x30; u /= 10 }
+            raw[count + width + 1] = 0x0D; raw[count + width + 2] = 0x0A
             count += width + 3
             return true
         }

@@ -70,6 +70,12 @@ final class EncoderTests: XCTestCase {
             for a in bytes { a.withUnsafeBytes { e.appendArgument($0) } }
             XCTAssertEqual(e.buffer, reference(bytes), "round \(round), piece by piece")
         }
+        // counts of nine digits and more (past the eight gathered in one integer)
+        for count in [99_999_999, 100_000_000, 123_456_789_012, Int.max] {
+            var e = RESPEncoder()
+            e.beginCommand(argumentCount: count)
+            XCTAssertEqual(e.buffer, Array("*\(count)\r\n".utf8))
+        }
     }
 
     func testEncodedCommandParsesBack() throws {
