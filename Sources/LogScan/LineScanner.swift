@@ -114,6 +114,9 @@ final class LineScanner {
     deinit { next.deallocate(); searched.deallocate(); heads.deallocate() }
 
     /// The access lines' heads of a batch (8 KiB: stays in the core's first-level cache).
+    /// A region's matches (line start and end), and the samples taken from them.
+    private var found: [(Int, Int)] = []
+    private var keeping: [(Int, Int, Int)] = []
     private let heads = UnsafeMutablePointer<opsh_access_line>.allocate(capacity: LineScanner.headsKept)
     static let headsKept = 256
 
@@ -227,7 +230,8 @@ final class LineScanner {
         }
         for k in 0..<patterns.count {
             let set = patterns[k]
-            var from = 0, counted = 0, linesBefore = first
+            var from = 0
+            found.removeAll(keepingCapacity: true)
             while true {
                 let m = set.find(p, count, from: from)
                 if m >= count { break }
@@ -235,15 +239,21 @@ final class LineScanner {
                 let lineStart = before < m - from ? from + before + 1 : from
                 let lineEnd = p.distance(to: memchr(p + m, 0x0A, count - m).unsafelyUnwrapped.assumingMemoryBound(to: UInt8.self))
                 piece.setCounts[k] += 1
-                if options.samples > 0 {
-                    linesBefore += opsh_count_byte(p + counted, lineStart - counted, 0x0A)
-                    counted = lineStart
-                    var n = lineEnd - lineStart
-                    if n > 0 && p[lineStart + n - 1] == 0x0D { n -= 1 }
-                    keep(k, p + lineStart, n, line: linesBefore + 1)
-                }
+                if options.samples > 0 { found.append((lineStart, lineEnd)) }
                 from = lineEnd + 1
             }
+            // only the last matches of the region can be among the samples kept: their line
+            // numbers are counted back from the region's end, not from its start
+            var after = 0, counted = count
+            for (lineStart, lineEnd) in found.suffix(options.samples).reversed() {
+                after += opsh_count_byte(p + lineStart, counted - lineStart, 0x0A)
+                counted = lineStart
+                var n = lineEnd - lineStart
+                if n > 0 && p[lineStart + n - 1] == 0x0D { n -= 1 }
+                keeping.append((lineStart, n, first + lines - after + 1))
+            }
+            for (lineStart, n, line) in keeping.reversed() { keep(k, p + lineStart, n, line: line) }
+            keeping.removeAll(keepingCapacity: true)
         }
         piece.lines += lines
     }

@@ -4,15 +4,16 @@ import FileSystem
 import Glibc
 import Synchronization
 
-/// One pass over many log files, on all cores: each file is read once, in fixed-size buffers
-/// (memory does not grow with the file), gzipped files are inflated on the way (recognised by
+/// One pass over many log files, on all cores: each file is read once, a mapped window at a
+/// time (memory does not grow with the file; read in fixed-size buffers when it cannot be
+/// mapped), gzipped files are inflated on the way from reads (recognised by
 /// their magic, whatever their name), and a large plain file is cut at line boundaries into one
 /// piece per thread. Each thread keeps its own totals; they are merged at the end.
 /// A file that cannot be read, and every bad line, is a `Problem` in the report; the scan goes on.
 public enum LogScanner {
-    /// Each read: small enough that the bytes read are still in the core's cache (half of the
-    /// 512 KiB L2 of a core here) when the scanner goes over them, large enough that the read
-    /// calls cost nothing (4,096 for a GiB).
+    /// Each read, and each slice of a mapped window fed at once: small enough that the bytes
+    /// are still in the core's cache (half of the 512 KiB L2 of a core here) when the scanner
+    /// goes over them again, large enough that the calls cost nothing (4,096 for a GiB).
     static let bufferSize = 256 << 10
 
     public static func scan(files: [String], options: ScanOptions) throws(PatternError) -> ScanReport {

@@ -82,7 +82,7 @@ final class FieldTests: XCTestCase {
         XCTAssertGreaterThan(expected.filter { $0.status < 0 }.count, 300, "the text has broken lines")
         XCTAssertGreaterThan(expected.filter { $0.status == 200 }.count, 300, "and good ones")
         defer { opsh_logscan_force_simd(-1) }
-        for level in [2, 1, 0] {
+        for level in (0...Int(opsh_logscan_simd())).reversed() {
             opsh_logscan_force_simd(Int32(level))
             for batch in [1, 3, 256] {
                 var got: [Head] = []
@@ -130,7 +130,7 @@ final class FieldTests: XCTestCase {
         let path = dir.appendingPathComponent("access.log").path
         XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(text)))
         defer { opsh_logscan_force_simd(-1) }
-        for level in [2, 0] {
+        for level in Set([Int(opsh_logscan_simd()), 2, 0]).sorted().reversed() {
             opsh_logscan_force_simd(Int32(level))
             var o = ScanOptions()
             o.format = .access
@@ -141,15 +141,7 @@ final class FieldTests: XCTestCase {
                 let r = try LogScanner.scan(files: [path], options: o)
                 check(r, lines.count, malformed, statuses, clients, "file, level \(level), \(threads) threads")
             }
-            let feeder = try LineFeeder(name: "fed", options: o)
-            var at = 0, step = 1
-            while at < text.count {
-                let end = min(text.count, at + step)
-                feeder.feed(Array(text[at..<end]))
-                at = end
-                step = step * 7 % 5003 + 1
-            }
-            check(feeder.finish(), lines.count, malformed, statuses, clients, "fed, level \(level)")
+            check(try SearchTests.fed(text, name: "fed", options: o, largest: 5003), lines.count, malformed, statuses, clients, "fed, level \(level)")
         }
     }
 

@@ -1,7 +1,8 @@
 /*
  * CLogScan: the log scanner's byte loops that need vector instructions Swift's SIMD types cannot
- * name (a byte mask of a compare, AVX2 chosen at run time). Plain C, no Lua, no allocation: the
- * caller owns every buffer. Used by Sources/LogScan only.
+ * name (a byte mask of a compare, AVX2 or AVX-512 chosen at run time), and the file's mapped
+ * windows (a SIGBUS handler is C's to write). Plain C, no Lua, no allocation: the caller owns
+ * every buffer. Used by Sources/LogScan only.
  */
 #ifndef OPSH_CLOGSCAN_H
 #define OPSH_CLOGSCAN_H
@@ -100,10 +101,11 @@ typedef struct opsh_access_line {
  */
 size_t opsh_access_lines(const uint8_t *p, size_t n, size_t *at, opsh_access_line *out, size_t max);
 
-/* Which vector path runs here: 2 AVX2, 1 SSE2, 0 none (for the benchmark notes). */
+/* Which vector path runs here: 3 AVX-512BW (the literal search; AVX2 for the rest), 2 AVX2,
+   1 SSE2, 0 none (for the benchmark notes). */
 int opsh_logscan_simd(void);
 
-/* Tests only: the vector path to take from now on (2, 1 or 0, at most what the processor has),
+/* Tests only: the vector path to take from now on (3 to 0, at most what the processor has),
    so that each path is held to the same reference; -1 for the processor's best again. */
 void opsh_logscan_force_simd(int level);
 
