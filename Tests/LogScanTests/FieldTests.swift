@@ -80,7 +80,7 @@ final class FieldTests: XCTestCase {
         let lines = FieldTests.referenceLines(text)
         let expected = lines.map(FieldTests.referenceHead)
         XCTAssertGreaterThan(expected.filter { $0.status < 0 }.count, 300, "the text has broken lines")
-        XCTAssertGreaterThan(expected.filter { $0.status == 200 }.count, 300, "and good ones")
+        XCTAssertGreaterThan(expected.filter { $0.status >= 0 }.count, 1000, "and good ones")
         defer { opsh_logscan_force_simd(-1) }
         for level in (0...Int(opsh_logscan_simd())).reversed() {
             opsh_logscan_force_simd(Int32(level))
