@@ -203,6 +203,51 @@ static size_t find_teddy_avx512(const opsh_lits *s, const uint8_t *p, size_t n, 
     return find_teddy_avx2(s, p, n, i);
 }
 
+/* find_teddy_avx512 that also counts the newlines it passes and notes the first NUL: the
+   search and the line count in one pass over the text (each was a pass of its own, and the
+   first waited for memory, §23). Newlines in p[i..result) are added to *lines; *nul (n when
+   none seen yet) becomes the first NUL in p[i..result) if there is one. */
+__attribute__((target("avx512f,avx512bw")))
+static size_t find_lines_avx512(const opsh_lits *s, const uint8_t *p, size_t n, size_t i, size_t *lines, size_t *nul) {
+    const __m512i nib = _mm512_set1_epi8(0x0F), nl = _mm512_set1_epi8('\n'), zero = _mm512_setzero_si512();
+    __m512i lo[3], hi[3];
+    for (int j = 0; j < 3; j++) {
+        lo[j] = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)s->tlo[j]));
+        hi[j] = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)s->thi[j]));
+    }
+    size_t count = 0, z = *nul;
+    while (i + 2 + 64 <= n) {
+        _mm_prefetch((const char *)p + i + PREFETCH_AHEAD, _MM_HINT_T0);
+        __m512i v0 = _mm512_loadu_si512((const void *)(p + i));
+        __m512i r = _mm512_and_si512(_mm512_shuffle_epi8(lo[0], _mm512_and_si512(v0, nib)),
+                                     _mm512_shuffle_epi8(hi[0], _mm512_and_si512(_mm512_srli_epi16(v0, 4), nib)));
+        for (int j = 1; j < 3; j++) {
+            __m512i v = _mm512_loadu_si512((const void *)(p + i + j));
+            __m512i l = _mm512_shuffle_epi8(lo[j], _mm512_and_si512(v, nib));
+            __m512i h = _mm512_shuffle_epi8(hi[j], _mm512_and_si512(_mm512_srli_epi16(v, 4), nib));
+            r = _mm512_and_si512(r, _mm512_and_si512(l, h));
+        }
+        uint64_t cand = (uint64_t)_mm512_test_epi8_mask(r, r), below = ~(uint64_t)0;
+        size_t at = n;
+        if (cand) {
+            at = verify_mask64(s, p, n, i, cand);
+            if (at < n) below = ((uint64_t)1 << (at - i)) - 1;
+        }
+        count += (size_t)__builtin_popcountll((uint64_t)_mm512_cmpeq_epi8_mask(v0, nl) & below);
+        if (z == n) {
+            uint64_t zm = (uint64_t)_mm512_cmpeq_epi8_mask(v0, zero) & below;
+            if (zm) z = i + (size_t)__builtin_ctzll(zm);
+        }
+        if (at < n) { *lines += count; *nul = z; return at; }
+        i += 64;
+    }
+    size_t at = find_teddy_avx2(s, p, n, i);
+    for (; i < at; i++) { count += p[i] == '\n'; if (z == n && p[i] == 0) z = i; }
+    *lines += count;
+    *nul = z;
+    return at;
+}
+
 __attribute__((target("avx2")))
 static size_t count_avx2(const uint8_t *p, size_t n, uint8_t b) {
     const __m256i v = _mm256_set1_epi8((char)b);
@@ -357,6 +402,20 @@ size_t opsh_lits_find(const opsh_lits *s, const uint8_t *p, size_t n, size_t fro
 #else
     return find_scalar(s, p, n, from);
 #endif
+}
+
+size_t opsh_lits_find_lines(const opsh_lits *s, const uint8_t *p, size_t n, size_t from, size_t *lines, size_t *nul) {
+    if (from >= n) return n;
+#if defined(__x86_64__)
+    if (s->count > 0 && simd_level() == 3) return find_lines_avx512(s, p, n, from, lines, nul);
+#endif
+    size_t at = opsh_lits_find(s, p, n, from);
+    *lines += opsh_count_byte(p + from, at - from, '\n');
+    if (*nul == n) {
+        const uint8_t *z = memchr(p + from, 0, at - from);
+        if (z) *nul = (size_t)(z - p);
+    }
+    return at;
 }
 
 size_t opsh_count_byte(const uint8_t *p, size_t n, uint8_t b) {

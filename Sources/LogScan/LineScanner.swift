@@ -220,14 +220,48 @@ final class LineScanner {
     /// match, and the lines are counted, not split.
     private func matchesIn(_ p: UnsafePointer<UInt8>, _ count: Int) {
         let first = piece.lines
-        // the first pass over the text (it waits for memory when the text is mapped): lines
-        // and NULs at once; the searches after it find the text in the core's cache
         var nul = count
-        let lines = opsh_count_lines(p, count, &nul)
+        let lines = patterns.count == 1 ? matchesCounting(p, count, &nul) : matchesOfSets(p, count, &nul)
         if !piece.binaryReported && nul < count {
             piece.binaryReported = true
             piece.problem(name, first + opsh_count_byte(p, nul, 0x0A) + 1, "binary data (NUL bytes) in the text; first seen here")
         }
+        piece.lines += lines
+    }
+
+    /// One set: its search counts the lines it passes and looks for NULs on the way, so the
+    /// text is gone over once (the line of each match is found around it); a match's line
+    /// number is the lines passed so far. Returns the region's lines; `nul`: its first NUL.
+    private func matchesCounting(_ p: UnsafePointer<UInt8>, _ count: Int, _ nul: inout Int) -> Int {
+        let set = patterns[0]
+        let first = piece.lines
+        var from = 0, lines = 0
+        while true {
+            let m = set.findLines(p, count, from: from, lines: &lines, nul: &nul)
+            if m >= count { break }
+            let before = opsh_last_byte(p + from, m - from, 0x0A)
+            let lineStart = before < m - from ? from + before + 1 : from
+            let lineEnd = p.distance(to: memchr(p + m, 0x0A, count - m).unsafelyUnwrapped.assumingMemoryBound(to: UInt8.self))
+            if nul == count, let z = memchr(p + m, 0, lineEnd - m) { nul = p.distance(to: z.assumingMemoryBound(to: UInt8.self)) }
+            piece.setCounts[0] += 1
+            if options.samples > 0 { keeping.append((lineStart, lineEnd, first + lines + 1)) }
+            lines += 1   // the match's own line
+            from = lineEnd + 1
+        }
+        for (lineStart, lineEnd, line) in keeping.suffix(options.samples) {
+            var n = lineEnd - lineStart
+            if n > 0 && p[lineStart + n - 1] == 0x0D { n -= 1 }
+            keep(0, p + lineStart, n, line: line)
+        }
+        keeping.removeAll(keepingCapacity: true)
+        return lines
+    }
+
+    /// Several sets: the lines and NULs counted in a first pass (it waits for memory when the
+    /// text is mapped), then each set's search over the text now in the core's cache.
+    private func matchesOfSets(_ p: UnsafePointer<UInt8>, _ count: Int, _ nul: inout Int) -> Int {
+        let first = piece.lines
+        let lines = opsh_count_lines(p, count, &nul)
         for k in 0..<patterns.count {
             let set = patterns[k]
             var from = 0
@@ -255,7 +289,7 @@ final class LineScanner {
             for (lineStart, n, line) in keeping.reversed() { keep(k, p + lineStart, n, line: line) }
             keeping.removeAll(keepingCapacity: true)
         }
-        piece.lines += lines
+        return lines
     }
 
     /// The last line when it has no newline.

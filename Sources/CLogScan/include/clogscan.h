@@ -48,6 +48,11 @@ int opsh_lits_add(opsh_lits *s, const uint8_t *lit, uint32_t len);
    before p (if any) is taken as a line boundary: p must start at a line's start. */
 size_t opsh_lits_find(const opsh_lits *s, const uint8_t *p, size_t n, size_t from);
 
+/* opsh_lits_find that also adds to *lines the newlines of p[from..result) and, when *nul is n
+   (none seen yet), sets it to the first NUL byte there if there is one: the search and the
+   line count in one pass (fused with AVX-512; two passes elsewhere). */
+size_t opsh_lits_find_lines(const opsh_lits *s, const uint8_t *p, size_t n, size_t from, size_t *lines, size_t *nul);
+
 /* The offset of the last byte b in p[0..n), or n when there is none (memrchr, which Swift's
    Glibc module does not declare). */
 size_t opsh_last_byte(const uint8_t *p, size_t n, uint8_t b);
