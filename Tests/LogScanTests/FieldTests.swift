@@ -153,6 +153,33 @@ final class FieldTests: XCTestCase {
         XCTAssertEqual(r.distinctIPs, clients.count, what)
     }
 
+    /// A plain text's first NUL is named by its line whichever pass meets it: the one set's
+    /// search that counts lines (before a match, inside the matching line after the match, in a
+    /// line without one, in the last line) or the separate count of several sets.
+    func testTheFirstNulIsNamedByItsLineOnEveryPath() throws {
+        var lines: [[UInt8]] = (0..<3000).map { n in Array((n % 7 == 0 ? "id \(n) select x from t" : "id \(n) plain text here").utf8) }
+        lines[2999] = Array("last select".utf8)
+        defer { opsh_logscan_force_simd(-1) }
+        for (line, column) in [(1, 0), (8, 3), (8, 15), (1200, 5), (2999, 2), (3000, 2)] {   // none breaks a match
+            var text = lines
+            text[line - 1][column] = 0
+            let bytes = Array(text.joined(separator: [0x0A])) + [0x0A]
+            for level in (0...Int(opsh_logscan_simd())).reversed() {
+                opsh_logscan_force_simd(Int32(level))
+                for sets in [[PatternSpec(name: "s", words: ["select"])],
+                             [PatternSpec(name: "s", words: ["select"]), PatternSpec(name: "t", words: ["text"])]] {
+                    var o = ScanOptions()
+                    o.patterns = sets
+                    let r = try bytes.withUnsafeBytes { try LogScanner.scan(name: "n", bytes: $0, options: o) }
+                    XCTAssertEqual(r.lines, 3000)
+                    XCTAssertEqual(r.sets[0].count, 430, "line \(line) column \(column) level \(level)")
+                    XCTAssertEqual(r.problems.map(\.description), ["n:\(line): binary data (NUL bytes) in the text; first seen here"],
+                                   "line \(line) column \(column) level \(level) \(sets.count) sets")
+                }
+            }
+        }
+    }
+
     /// A file cut shorter while it is read (by the progress hook, between slices): the lines
     /// before the cut are counted, the cut is named, nothing crashes.
     func testAFileCutShorterWhileItIsMappedIsReported() throws {
