@@ -17,9 +17,12 @@ final class FieldTests: XCTestCase {
     /// Mostly well-formed lines, and lines broken in each way the parse must notice.
     static func randomAccessLog(lines: Int, seed: UInt64) -> [UInt8] {
         var g = Seeded(state: seed)
-        let clients = ["10.0.0.1", "10.0.0.01", "192.168.100.200", "::1", "2001:db8:85a3::8a2e:370:7334", "h", "x-[y]"]
+        let clients = ["10.0.0.1", "10.0.0.01", "192.168.100.200", "::1", "2001:db8:85a3::8a2e:370:7334", "h", "x-[y]",
+                       String(repeating: "c", count: 130)]
         let requests = ["GET /a HTTP/1.1", "POST /b?q=1 HTTP/1.1", "GET /q\\\"x\\\" HTTP/1.0", "GET /end\\\\", "-", "",
-                        "GET /select?id=1 union select", "GET /\\\"", "a [b] c"]
+                        "GET /select?id=1 union select", "GET /\\\"", "a [b] c",
+                        // heads past the first 128 bytes (the AVX-512 walk's window): the long-line path
+                        "GET /" + String(repeating: "a", count: 150) + " HTTP/1.1", "GET /" + String(repeating: "b", count: 120) + "\\\"x\\\" y"]
         let statuses = ["200", "404", "500", "20", "2000", "2x0", "429", "200x"]
         let tails = ["", " 512", " 512 \"-\" \"curl/8\"", " 512 \"ref\" \"agent \\\"q\\\"\" 0.042", " - \"a\"", " \"\"", "\r"]
         var out: [UInt8] = []
