@@ -114,11 +114,11 @@ final class LineScanner {
     deinit { next.deallocate(); searched.deallocate(); heads.deallocate() }
 
     /// The access lines' heads of a batch (8 KiB: stays in the core's first-level cache).
+    private let heads = UnsafeMutablePointer<opsh_access_line>.allocate(capacity: LineScanner.headsKept)
+    static let headsKept = 256
     /// A region's matches (line start and end), and the samples taken from them.
     private var found: [(Int, Int)] = []
     private var keeping: [(Int, Int, Int)] = []
-    private let heads = UnsafeMutablePointer<opsh_access_line>.allocate(capacity: LineScanner.headsKept)
-    static let headsKept = 256
 
     func feed(_ chunk: UnsafeRawBufferPointer) {
         guard let base0 = chunk.baseAddress, chunk.count > 0 else { return }

@@ -137,8 +137,8 @@ public enum LogScanner {
     }
 
     /// The bytes of a file's range read where they lie in the page cache, mapped a window at a
-    /// time, instead of copied by pread: the copy was a third of the CPU time of a word count
-    /// over a cached GiB (BENCHMARKS.md §23). Each window is fed in `bufferSize` slices (each
+    /// time, instead of copied by pread: the copy was a fifth of the three reports' time over a
+    /// cached GiB (BENCHMARKS.md §23). Each window is fed in `bufferSize` slices (each
     /// still in the core's cache when the scanner's second look at it comes) and unmapped
     /// before the next, so the resident set holds one window a thread, not the file.
     /// Before each slice the file's size is checked, so a file cut shorter while it is read is
