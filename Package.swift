@@ -170,7 +170,7 @@ let package = Package(
         .testTarget(name: "QueueTests", dependencies: ["OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "SysTests", dependencies: ["Sys", "OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "TLSTests", dependencies: ["TLS", "OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "LogScanTests", dependencies: ["LogScan", "OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "LogScanTests", dependencies: ["LogScan", "CLogScan", "OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "DockerTests", dependencies: ["Docker", "OpshTestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

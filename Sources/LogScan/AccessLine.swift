@@ -43,6 +43,22 @@ struct AccessLine {
             j = q
             break
         }
+        // status: three digits
+        i = j + 1
+        if i + 4 > n || p[i] != 0x20 { return false }
+        let a = Int(p[i + 1]) &- 48, b = Int(p[i + 2]) &- 48, c = Int(p[i + 3]) &- 48
+        if a < 0 || a > 9 || b < 0 || b > 9 || c < 0 || c > 9 { return false }
+        if i + 4 < n && p[i + 4] != 0x20 { return false }
+        status = a * 100 + b * 10 + c
+        rest(p, n, request: reqStart, end: j, wantPath: wantPath, wantTime: wantTime, timeScale: timeScale)
+        return true
+    }
+
+    /// The fields after the status, from a head found by `parse` or by CLogScan's
+    /// `opsh_access_lines` (the request p[request..<end), its closing quote at `end`): the path
+    /// and the response time, each only when asked.
+    @inline(__always) mutating func rest(_ p: UnsafePointer<UInt8>, _ n: Int, request reqStart: Int, end j: Int,
+                                         wantPath: Bool, wantTime: Bool, timeScale: Double) {
         // the path: the request's second word, without its query
         pathStart = reqStart; pathEnd = reqStart
         var k = reqStart
@@ -53,17 +69,10 @@ struct AccessLine {
             while e < j && p[e] != 0x20 && p[e] != 0x3F { e += 1 }
             pathEnd = e
         }
-        // status: three digits
-        i = j + 1
-        if i + 4 > n || p[i] != 0x20 { return false }
-        let a = Int(p[i + 1]) &- 48, b = Int(p[i + 2]) &- 48, c = Int(p[i + 3]) &- 48
-        if a < 0 || a > 9 || b < 0 || b > 9 || c < 0 || c > 9 { return false }
-        if i + 4 < n && p[i + 4] != 0x20 { return false }
-        status = a * 100 + b * 10 + c
-        i += 4
         // bytes, then optional "referer" "agent" and trailing fields: the response time is the
         // last field when it is a number and something follows the agent
         responseMs = -1
+        let i = j + 5
         if wantTime && i < n {
             // past the referer's and the agent's quotes (memchr: the agent is most of the line)
             var x = i
@@ -71,7 +80,6 @@ struct AccessLine {
             while quotes < 4, let q = find(p, n, from: x, 0x22) { quotes += 1; x = q + 1 }
             if quotes == 4 && x < n { responseMs = AccessLine.trailingNumber(p, n, from: x, scale: timeScale) }
         }
-        return true
     }
 
     /// The index of the first space in p[0..<n), or n: eight bytes at a time while `readable`

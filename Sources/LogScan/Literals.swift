@@ -180,6 +180,16 @@ final class LiteralSet: @unchecked Sendable {
         opsh_lits_find(vector!, p, n, from)
     }
 
+    /// `find` that adds the newlines it passes to `lines` and notes the first NUL in `nul` (n
+    /// when none yet): one pass for the search and the line count.
+    @inline(__always) func findLines(_ p: UnsafePointer<UInt8>, _ n: Int, from: Int, lines: inout Int, nul: inout Int) -> Int {
+        var l = 0, z = nul
+        let m = opsh_lits_find_lines(vector!, p, n, from, &l, &z)
+        lines += l
+        nul = z
+        return m
+    }
+
     @inline(__always) private func shiftAnd(_ table: UnsafeMutablePointer<UInt64>, _ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
         var d: UInt64 = 0
         let firsts = firstBits, lasts = lastBits

@@ -79,6 +79,11 @@ final class CompiledPattern: @unchecked Sendable {
         literals.unsafelyUnwrapped.find(p, n, from: from)
     }
 
+    /// `find` counting the newlines passed into `lines` and the first NUL into `nul`.
+    @inline(__always) func findLines(_ p: UnsafePointer<UInt8>, _ n: Int, from: Int, lines: inout Int, nul: inout Int) -> Int {
+        literals.unsafelyUnwrapped.findLines(p, n, from: from, lines: &lines, nul: &nul)
+    }
+
     @inline(__always) func matches(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
         if let l = literals { return l.matches(p, n) }
         var m = regmatch_t(rm_so: 0, rm_eo: regoff_t(n))

@@ -1,3 +1,4 @@
+import CLogScan
 import Foundation
 import LogScan
 import OpshTestSupport
@@ -34,6 +35,20 @@ final class SearchTests: XCTestCase {
         return out
     }
 
+    /// The report of `text` fed to a `LineFeeder` in pieces of odd sizes up to `largest` bytes
+    /// (lines cut between them anywhere).
+    static func fed(_ text: [UInt8], name: String, options: ScanOptions, largest: Int) throws -> ScanReport {
+        let feeder = try LineFeeder(name: name, options: options)
+        var at = 0, size = 1
+        while at < text.count {
+            let end = min(text.count, at + size)
+            feeder.feed(Array(text[at..<end]))
+            at = end
+            size = size * 7 % largest + 1
+        }
+        return feeder.finish()
+    }
+
     /// The reference: each line (its CR dropped) searched byte by byte.
     static func reference(_ text: [UInt8], words: [String], ignoreCase: Bool, bounded: Bool) -> [Int] {
         func fold(_ b: UInt8) -> UInt8 { ignoreCase && b >= 65 && b <= 90 ? b | 0x20 : b }
@@ -57,8 +72,12 @@ final class SearchTests: XCTestCase {
         return hits
     }
 
+    /// On every vector path the processor has (AVX-512, AVX2, SSE2, scalar).
     func testBufferSearchFindsTheLinesALineByLineSearchFinds() throws {
         let text = SearchTests.randomText(lines: 4000, seed: 14)
+        defer { opsh_logscan_force_simd(-1) }
+        for level in (0...opsh_logscan_simd()).reversed() {
+        opsh_logscan_force_simd(level)
         for (ignoreCase, bounded) in [(false, false), (true, false), (false, true), (true, true)] {
             let want = SearchTests.reference(text, words: SearchTests.words, ignoreCase: ignoreCase, bounded: bounded)
             XCTAssertGreaterThan(want.count, 100)
@@ -68,20 +87,19 @@ final class SearchTests: XCTestCase {
             o.patterns = [PatternSpec(name: "s", words: SearchTests.words, ignoreCase: ignoreCase, wordBounded: bounded)]
             // in one piece, and fed in pieces of odd sizes (lines cut between them)
             let whole = try text.withUnsafeBytes { try LogScanner.scan(name: "t", bytes: $0, options: o) }
-            let feeder = try LineFeeder(name: "t", options: o)
-            var at = 0, size = 1
-            while at < text.count {
-                let end = min(text.count, at + size)
-                feeder.feed(Array(text[at..<end]))
-                at = end
-                size = size * 7 % 1013 + 1
-            }
-            let fed = feeder.finish()
+            let fed = try SearchTests.fed(text, name: "t", options: o, largest: 1013)
             for r in [whole, fed] {
                 XCTAssertEqual(r.lines, 4000)
-                XCTAssertEqual(r.sets[0].count, want.count, "ignoreCase \(ignoreCase) bounded \(bounded)")
-                XCTAssertEqual(r.sets[0].samples.map(\.line), want, "ignoreCase \(ignoreCase) bounded \(bounded)")
+                XCTAssertEqual(r.sets[0].count, want.count, "level \(level) ignoreCase \(ignoreCase) bounded \(bounded)")
+                XCTAssertEqual(r.sets[0].samples.map(\.line), want, "level \(level) ignoreCase \(ignoreCase) bounded \(bounded)")
             }
+            // three samples: the last three lines, their numbers counted back from a read's end
+            var three = o
+            three.samples = 3
+            let last = try text.withUnsafeBytes { try LogScanner.scan(name: "t", bytes: $0, options: three) }
+            XCTAssertEqual(last.sets[0].samples.map(\.line), Array(want.suffix(3)), "level \(level) ignoreCase \(ignoreCase) bounded \(bounded)")
+            let lines = text.split(separator: 0x0A, omittingEmptySubsequences: false)
+            XCTAssertEqual(last.sets[0].samples.map(\.text), want.suffix(3).map { n in Array(lines[n - 1].last == 0x0D ? lines[n - 1].dropLast() : lines[n - 1]) }, "sample text")
             // the same lines when they are access-log lines (the search runs beside the parse)
             var access = o
             access.format = .access
@@ -92,7 +110,8 @@ final class SearchTests: XCTestCase {
             let wantAccess = SearchTests.reference(log, words: SearchTests.words, ignoreCase: ignoreCase, bounded: bounded)
             let ra = try log.withUnsafeBytes { try LogScanner.scan(name: "a", bytes: $0, options: access) }
             XCTAssertEqual(ra.malformed, 0)
-            XCTAssertEqual(ra.sets[0].samples.map(\.line), wantAccess, "access, ignoreCase \(ignoreCase) bounded \(bounded)")
+            XCTAssertEqual(ra.sets[0].samples.map(\.line), wantAccess, "access, level \(level) ignoreCase \(ignoreCase) bounded \(bounded)")
+        }
         }
     }
 

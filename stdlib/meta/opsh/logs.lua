@@ -9,8 +9,9 @@
 ---
 --- Bad input is never an error: malformed lines are counted (`malformed`) and skipped, lines
 --- longer than `max_line` are skipped, binary data, empty files, truncated gzip streams, files
---- that grow or are rotated while read, directories, FIFOs, unreadable or missing files each
---- add a `problems` entry naming the file (and the line), and the rest is reported.
+--- that grow, are cut shorter or are rotated while read, directories, FIFOs, unreadable or
+--- missing files each add a `problems` entry naming the file (and the line), and the rest is
+--- reported.
 ---
 --- The guide's greps as sets:
 ---   sql (security / access log analysis, `grep -E "(union|select|insert|update|delete|drop)"`):
