@@ -63,16 +63,16 @@ let package = Package(
         // A loop, a session, a connection and a cluster client each belong to one thread at a
         // time; the dynamic exclusivity checks on their class properties were about a sixth of a
         // pipelined command's instructions (callgrind; BENCHMARKS.md, "Redis Cluster"). As for
-        // LogScan, the static checks stay.
+        // LogScan: in release builds only (the tests' debug builds keep them); the static checks stay.
         .target(name: "EventLoop", dependencies: ["CDyn"],
-                swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
+                swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         // Module OpshCrypto (Sources/Crypto): swift-crypto, in the agent's package graph, has a target named Crypto.
         .target(name: "OpshCrypto", dependencies: ["CDyn"], path: "Sources/Crypto"),
         .target(name: "FileSystem"),
         .target(name: "YAML", dependencies: ["CDyn"]),
         .target(name: "JSON"),
         .target(name: "RESP", dependencies: ["CDyn", "EventLoop"],
-                swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
+                swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         .target(name: "HTTP", dependencies: ["CDyn", "EventLoop", "OpshCrypto"]),
         .target(name: "Pickle", dependencies: ["JSON"]),
         .target(name: "Qdrant", dependencies: ["JSON"]),
@@ -85,11 +85,12 @@ let package = Package(
         .target(name: "Store", dependencies: ["CDyn"]),
         .target(name: "History", dependencies: ["Store"]),
         // Each scanner object belongs to one thread; the dynamic exclusivity checks on its
-        // class properties were a tenth of the scan's time (perf; BENCHMARKS.md, "Log scanning").
+        // class properties were a tenth of the scan's time (perf; BENCHMARKS.md, "Log scanning");
+        // dropped in release builds only (the tests' debug builds keep them).
         // The scanner's vector loops (a byte mask of a compare, AVX2 chosen at run time) in C.
         .target(name: "CLogScan"),
         .target(name: "LogScan", dependencies: ["Archive", "JSON", "FileSystem", "CLogScan"],
-                swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
+                swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         // Cron expressions, maintenance windows and time zones (TZif), without Foundation.
         .target(name: "Schedule"),
         // The agent's core (docs/agent.md): jobs, the runner, the Redis lock with fencing, the
