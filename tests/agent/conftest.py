@@ -193,3 +193,13 @@ def make_agent(tmp_path, redis):
 @pytest.fixture
 def agent(make_agent):
     return make_agent()
+
+
+def metric(text, name, **labels):
+    """The value of a Prometheus sample (labels must all match)."""
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        if all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return None

@@ -3,15 +3,7 @@ the agent's pools (real traffic: the Redis pool serves the key checks and db-sta
 import re
 import time
 
-
-def metric(text, name, **labels):
-    """The value of a Prometheus sample (labels must all match)."""
-    for line in text.splitlines():
-        if not line.startswith(name + "{") and not line.startswith(name + " "):
-            continue
-        if all(f'{k}="{v}"' in line for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return None
+from conftest import metric
 
 
 def test_db_stats_reads_redis_through_the_pool(agent, users, redis):
