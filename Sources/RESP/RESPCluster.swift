@@ -441,10 +441,10 @@ public final class RESPCluster {
         var callers: [Int] { whole ? Array(commands.indices) : owners.compactMap { $0 } }
     }
 
-    /// The one part of a call whose every command goes to the same primary, first round, no ASK:
+    /// The one part of a call whose every command goes to the same primary in the first round:
     /// the caller's commands sent as they are, with no part of their own built.
     private func wholeCallPart(_ c: Call, _ map: RESPSlotMap) -> Part? {
-        guard c.firstRound, c.ask.isEmpty, readFrom == .primary, !c.slots.isEmpty,
+        guard c.firstRound, readFrom == .primary, !c.slots.isEmpty,   // no ASK before the first round's answers
               let first = target(slot: c.slots[0], readOnly: false, map: map) else { return nil }
         for slot in c.slots.dropFirst() {
             if let slot {
