@@ -64,6 +64,14 @@ int opsh_lits_add(opsh_lits *s, const uint8_t *lit, uint32_t len) {
             if (s->fold && is_letter(b)) s->thi[j][(b & 0xDF) >> 4] |= (uint8_t)(1u << q);
         }
     for (int j = s->twidth; j < 3; j++) { memset(s->tlo[j], 0xFF, 16); memset(s->thi[j], 0xFF, 16); }
+    memset(s->bytes, 0, sizeof s->bytes);
+    for (int q = 0; q < s->count; q++)
+        for (int j = 0; j < s->twidth; j++) {
+            uint8_t b = s->lit[q][j] & 0x7F;
+            s->bytes[j][b] |= (uint8_t)(1u << q);
+            if (s->fold && is_letter(b)) s->bytes[j][b & 0xDF] |= (uint8_t)(1u << q);
+        }
+    for (int j = s->twidth; j < 3; j++) memset(s->bytes[j], 0xFF, 128);
     return 1;
 }
 
@@ -168,8 +176,11 @@ static size_t find_teddy_avx2(const opsh_lits *s, const uint8_t *p, size_t n, si
     return find_sse2(s, p, n, i);
 }
 
-/* The same with 64 positions a step (AVX-512BW: the tables' 16 bytes in each 128-bit lane, a
-   compare straight into a 64-bit mask); the Teddy search was the largest part of the SQL count. */
+/* Teddy with 64 positions a step on AVX-512 VBMI: each prefix byte is looked up whole, in a
+   128-entry table (VPERMI2B over two registers), one instruction where the nibble tables take
+   five; a byte above 0x7F reads its low seven bits' entry, a candidate the verification drops.
+   The nibble form on AVX-512BW did two PSHUFBs a byte on the one port that shuffles 512 bits and
+   ran at half the memory's speed (§24). */
 static inline size_t verify_mask64(const opsh_lits *s, const uint8_t *p, size_t n, size_t i, uint64_t m) {
     while (m) {
         size_t at = i + (size_t)__builtin_ctzll(m);
@@ -179,55 +190,54 @@ static inline size_t verify_mask64(const opsh_lits *s, const uint8_t *p, size_t 
     return n;
 }
 
-__attribute__((target("avx512f,avx512bw")))
-static size_t find_teddy_avx512(const opsh_lits *s, const uint8_t *p, size_t n, size_t i) {
-    const __m512i nib = _mm512_set1_epi8(0x0F);
-    __m512i lo[3], hi[3];
+typedef struct { __m512i lo[3], hi[3]; } byte_tables;
+
+__attribute__((target("avx512f,avx512bw,avx512vbmi")))
+static inline byte_tables load_byte_tables(const opsh_lits *s) {
+    byte_tables t;
     for (int j = 0; j < 3; j++) {
-        lo[j] = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)s->tlo[j]));
-        hi[j] = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)s->thi[j]));
+        t.lo[j] = _mm512_loadu_si512((const void *)s->bytes[j]);
+        t.hi[j] = _mm512_loadu_si512((const void *)(s->bytes[j] + 64));
     }
+    return t;
+}
+
+/* Bit j: a candidate starts at p + j (the 64 bytes at p, p + 1 and p + 2 are read). */
+__attribute__((target("avx512f,avx512bw,avx512vbmi")))
+static inline uint64_t candidates_vbmi(const byte_tables *t, __m512i v0, const uint8_t *p) {
+    __m512i r0 = _mm512_permutex2var_epi8(t->lo[0], v0, t->hi[0]);
+    __m512i r1 = _mm512_permutex2var_epi8(t->lo[1], _mm512_loadu_si512((const void *)(p + 1)), t->hi[1]);
+    __m512i r2 = _mm512_permutex2var_epi8(t->lo[2], _mm512_loadu_si512((const void *)(p + 2)), t->hi[2]);
+    __m512i r = _mm512_ternarylogic_epi64(r0, r1, r2, 0x80);   /* r0 & r1 & r2 */
+    return (uint64_t)_mm512_test_epi8_mask(r, r);
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vbmi")))
+static size_t find_teddy_vbmi(const opsh_lits *s, const uint8_t *p, size_t n, size_t i) {
+    const byte_tables t = load_byte_tables(s);
     while (i + 2 + 64 <= n) {
         _mm_prefetch((const char *)p + i + PREFETCH_AHEAD, _MM_HINT_T0);
-        __m512i r = _mm512_set1_epi8(-1);
-        for (int j = 0; j < 3; j++) {
-            __m512i v = _mm512_loadu_si512((const void *)(p + i + j));
-            __m512i l = _mm512_shuffle_epi8(lo[j], _mm512_and_si512(v, nib));
-            __m512i h = _mm512_shuffle_epi8(hi[j], _mm512_and_si512(_mm512_srli_epi16(v, 4), nib));
-            r = _mm512_and_si512(r, _mm512_and_si512(l, h));
-        }
-        size_t at = verify_mask64(s, p, n, i, (uint64_t)_mm512_test_epi8_mask(r, r));
+        uint64_t cand = candidates_vbmi(&t, _mm512_loadu_si512((const void *)(p + i)), p + i);
+        size_t at = cand ? verify_mask64(s, p, n, i, cand) : n;
         if (at < n) return at;
         i += 64;
     }
     return find_teddy_avx2(s, p, n, i);
 }
 
-/* find_teddy_avx512 that also counts the newlines it passes and notes the first NUL: the
+/* find_teddy_vbmi that also counts the newlines it passes and notes the first NUL: the
    search and the line count in one pass over the text (each was a pass of its own, and the
    first waited for memory, §23). Newlines in p[i..result) are added to *lines; *nul (n when
    none seen yet) becomes the first NUL in p[i..result) if there is one. */
-__attribute__((target("avx512f,avx512bw")))
-static size_t find_lines_avx512(const opsh_lits *s, const uint8_t *p, size_t n, size_t i, size_t *lines, size_t *nul) {
-    const __m512i nib = _mm512_set1_epi8(0x0F), nl = _mm512_set1_epi8('\n'), zero = _mm512_setzero_si512();
-    __m512i lo[3], hi[3];
-    for (int j = 0; j < 3; j++) {
-        lo[j] = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)s->tlo[j]));
-        hi[j] = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)s->thi[j]));
-    }
+__attribute__((target("avx512f,avx512bw,avx512vbmi")))
+static size_t find_lines_vbmi(const opsh_lits *s, const uint8_t *p, size_t n, size_t i, size_t *lines, size_t *nul) {
+    const __m512i nl = _mm512_set1_epi8('\n'), zero = _mm512_setzero_si512();
+    const byte_tables t = load_byte_tables(s);
     size_t count = 0, z = *nul;
     while (i + 2 + 64 <= n) {
         _mm_prefetch((const char *)p + i + PREFETCH_AHEAD, _MM_HINT_T0);
         __m512i v0 = _mm512_loadu_si512((const void *)(p + i));
-        __m512i r = _mm512_and_si512(_mm512_shuffle_epi8(lo[0], _mm512_and_si512(v0, nib)),
-                                     _mm512_shuffle_epi8(hi[0], _mm512_and_si512(_mm512_srli_epi16(v0, 4), nib)));
-        for (int j = 1; j < 3; j++) {
-            __m512i v = _mm512_loadu_si512((const void *)(p + i + j));
-            __m512i l = _mm512_shuffle_epi8(lo[j], _mm512_and_si512(v, nib));
-            __m512i h = _mm512_shuffle_epi8(hi[j], _mm512_and_si512(_mm512_srli_epi16(v, 4), nib));
-            r = _mm512_and_si512(r, _mm512_and_si512(l, h));
-        }
-        uint64_t cand = (uint64_t)_mm512_test_epi8_mask(r, r), below = ~(uint64_t)0;
+        uint64_t cand = candidates_vbmi(&t, v0, p + i), below = ~(uint64_t)0;
         size_t at = n;
         if (cand) {
             at = verify_mask64(s, p, n, i, cand);
@@ -488,6 +498,18 @@ static int simd_level(void) {
     int f = __atomic_load_n(&forced_level, __ATOMIC_RELAXED);
     return f >= 0 && f < l ? f : l;
 }
+
+/* Whether the literal search's AVX-512 form can run (VPERMI2B: Ice Lake, Zen 4 and later). */
+static int has_vbmi(void) {
+    static int vbmi = -1;
+    int v = __atomic_load_n(&vbmi, __ATOMIC_RELAXED);
+    if (v < 0) {
+        __builtin_cpu_init();
+        v = __builtin_cpu_supports("avx512vbmi") ? 1 : 0;
+        __atomic_store_n(&vbmi, v, __ATOMIC_RELAXED);
+    }
+    return v;
+}
 #else
 static int simd_level(void) { return 0; }
 #endif
@@ -496,7 +518,7 @@ size_t opsh_lits_find(const opsh_lits *s, const uint8_t *p, size_t n, size_t fro
     if (s->count == 0 || from >= n) return n;
 #if defined(__x86_64__)
     int level = simd_level();
-    return level == 3 ? find_teddy_avx512(s, p, n, from) : level == 2 ? find_teddy_avx2(s, p, n, from)
+    return level == 3 && has_vbmi() ? find_teddy_vbmi(s, p, n, from) : level >= 2 ? find_teddy_avx2(s, p, n, from)
         : level == 1 ? find_sse2(s, p, n, from) : find_scalar(s, p, n, from);
 #else
     return find_scalar(s, p, n, from);
@@ -506,7 +528,7 @@ size_t opsh_lits_find(const opsh_lits *s, const uint8_t *p, size_t n, size_t fro
 size_t opsh_lits_find_lines(const opsh_lits *s, const uint8_t *p, size_t n, size_t from, size_t *lines, size_t *nul) {
     if (from >= n) return n;
 #if defined(__x86_64__)
-    if (s->count > 0 && simd_level() == 3) return find_lines_avx512(s, p, n, from, lines, nul);
+    if (s->count > 0 && simd_level() == 3 && has_vbmi()) return find_lines_vbmi(s, p, n, from, lines, nul);
 #endif
     size_t at = opsh_lits_find(s, p, n, from);
     *lines += opsh_count_byte(p + from, at - from, '\n');

@@ -34,6 +34,9 @@ typedef struct opsh_lits {
        literal k's byte j has low / high nibble x; `width` prefix bytes (the shortest literal's
        length, at most 3) */
     uint8_t tlo[3][16], thi[3][16];
+    /* the same tables by whole byte for AVX-512 VBMI (one 128-entry lookup per prefix byte:
+       bit k of bytes[j][x & 0x7F] when literal k's byte j is x, both cases' when folded) */
+    uint8_t bytes[3][128];
     int twidth;
 } opsh_lits;
 
@@ -106,8 +109,9 @@ typedef struct opsh_access_line {
  */
 size_t opsh_access_lines(const uint8_t *p, size_t n, size_t *at, opsh_access_line *out, size_t max);
 
-/* Which vector path runs here: 3 AVX-512BW (the literal search; AVX2 for the rest), 2 AVX2,
-   1 SSE2, 0 none (for the benchmark notes). */
+/* Which vector path runs here: 3 AVX-512BW (the access lines' heads; the literal search too
+   when the processor has AVX-512 VBMI, else AVX2's), 2 AVX2, 1 SSE2, 0 none (for the benchmark
+   notes). */
 int opsh_logscan_simd(void);
 
 /* Tests only: the vector path to take from now on (3 to 0, at most what the processor has),
