@@ -179,8 +179,8 @@ static size_t find_teddy_avx2(const opsh_lits *s, const uint8_t *p, size_t n, si
 /* Teddy with 64 positions a step on AVX-512 VBMI: each prefix byte is looked up whole, in a
    128-entry table (VPERMI2B over two registers), one instruction where the nibble tables take
    five; a byte above 0x7F reads its low seven bits' entry, a candidate the verification drops.
-   The nibble form on AVX-512BW did two PSHUFBs a byte on the one port that shuffles 512 bits and
-   ran at half the memory's speed (§24). */
+   The nibble form on AVX-512BW did two PSHUFBs a byte on the one port that shuffles 512 bits:
+   as fast as the memory alone, up to twice as slow with the other core searching too (§24). */
 static inline size_t verify_mask64(const opsh_lits *s, const uint8_t *p, size_t n, size_t i, uint64_t m) {
     while (m) {
         size_t at = i + (size_t)__builtin_ctzll(m);
