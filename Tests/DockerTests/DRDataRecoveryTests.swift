@@ -108,16 +108,19 @@ final class DRDataRecoveryTests: XCTestCase {
     func testAVerificationFailureLeavesTheWritersStopped() throws {
         let s = stack()
         let api = container(project, "api")
-        // writes a new file every 20 ms into the data directory (mounted through its parent, so
-        // it writes into the tree the restore swaps in)
+        // puts its file back into the data directory whenever it is gone (mounted through its
+        // parent, so it writes into the tree the restore swaps in), watching for that without
+        // pause: the restore's swap and the verification's listing are milliseconds apart, and a
+        // writer that wrote a file every 20 ms (a fork of `sleep` between, slower on a loaded
+        // machine) wrote nothing in between in a CI run, which then verified. Until the restore it
+        // writes nothing, so the emergency backup reads a still tree.
         let rogue = container(project, "indexer", mount: "\(s.work)/app",
-                              script: "trap 'exit 0' TERM; i=0; while [ $i -lt 20000 ]; do echo $i > /app/data/indexer.$i; i=$((i+1)); sleep 0.02; done")
-        // the recovery starts only once the rogue writer is writing: `docker run -d` returns when
-        // the container is started, not when its loop has begun, and on a loaded machine a
-        // recovery could otherwise finish before the first write (a run that verified, seen in CI)
+                              script: "trap 'exit 0' TERM; i=0; while :; do if [ ! -e /app/data/indexer.mark ]; then echo $i > /app/data/indexer.$i; echo $i > /app/data/indexer.mark; i=$((i+1)); fi; done")
+        // the recovery starts only once the rogue writer is running: `docker run -d` returns when
+        // the container is started, not when its loop has begun
         let deadline = Date().addingTimeInterval(30)
-        while !FileManager.default.fileExists(atPath: "\(s.work)/app/data/indexer.2") && Date() < deadline { usleep(20_000) }
-        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(s.work)/app/data/indexer.2"), "the rogue writer never wrote")
+        while !FileManager.default.fileExists(atPath: "\(s.work)/app/data/indexer.mark") && Date() < deadline { usleep(20_000) }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(s.work)/app/data/indexer.mark"), "the rogue writer never wrote")
         let r = recover(s.config, ["--writers", "api"])
         XCTAssertEqual(r.status, 2, r.stdout + r.stderr)
         let c = r.checksByName
