@@ -47,14 +47,20 @@ public struct RESPEncoder: Sendable {
     }
 
     /// `type`, the decimal digits of `n` (not negative) and CRLF, framed on the stack and
-    /// appended in one copy: one capacity check instead of one per byte.
+    /// appended in one copy: one capacity check instead of one per byte. A number of nine
+    /// digits or more (a bulk string of 100 MB and up) is written as it always was.
     @inline(__always)
     private mutating func appendLine(_ type: UInt8, _ n: Int) {
-        withUnsafeTemporaryAllocation(byteCount: 32, alignment: 8) { raw in   // a type, 20 digits, CRLF
+        let framed = withUnsafeTemporaryAllocation(byteCount: 16, alignment: 8) { raw -> Bool in   // a type, 8 digits, CRLF
             var frame = StackFrame(raw)
-            _ = frame.line(type, n)
+            guard frame.line(type, n) else { return false }
             buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[..<frame.count]))
+            return true
         }
+        if framed { return }
+        buffer.append(type)
+        RESPNumbers.appendDecimal(Int64(n), to: &buffer)
+        buffer.append(0x0D); buffer.append(0x0A)
     }
 
     @inline(__always)
@@ -166,7 +172,8 @@ public struct RESPEncoder: Sendable {
         var count = 0
         init(_ raw: UnsafeMutableRawBufferPointer) { self.raw = raw }
 
-        /// `type`, the decimal digits of `n` (not negative), CRLF.
+        /// `type`, the decimal digits of `n` (not negative, under 10^8), CRLF; false when it
+        /// does not fit or `n` has more digits (`appendLine` writes those).
         @inline(__always)
         mutating func line(_ type: UInt8, _ n: Int) -> Bool {
             if n < 10 && count + 4 <= raw.count {   // most counts and lengths: one 4-byte store
@@ -186,15 +193,7 @@ public struct RESPEncoder: Sendable {
                 count += width + 3
                 return true
             }
-            var width = 1, u = n / 10
-            while u > 0 { width += 1; u /= 10 }
-            guard count + width + 3 <= raw.count else { return false }
-            raw[count] = type
-            u = n
-            for i in stride(from: count + width, to: count, by: -1) { raw[i] = UInt8(truncatingIfNeeded: u % 10) &+ 0x30; u /= 10 }
-            raw[count + width + 1] = 0x0D; raw[count + width + 2] = 0x0A
-            count += width + 3
-            return true
+            return false
         }
 
         /// A bulk string: its length line, the bytes, CRLF.

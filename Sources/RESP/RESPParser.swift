@@ -226,10 +226,10 @@ public final class RESPParser {
         return out
     }
 
-    /// Returns nil: need more bytes; .some(nil): an aggregate header was pushed (or an attribute
-    /// started); .some(value): a complete scalar.
     private static let ok: [UInt8] = Array("OK".utf8)
 
+    /// Returns nil: need more bytes; .some(nil): an aggregate header was pushed (or an attribute
+    /// started); .some(value): a complete scalar.
     private func parseLine() throws(RESPProtocolError) -> RESPValue?? {
         let avail = end - start
         if avail == 0 { return nil }

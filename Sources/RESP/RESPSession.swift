@@ -457,13 +457,13 @@ public final class RESPSession {
         }
     }
 
-    /// Follows the state a successful reply changes: the transaction, and what a new
-    /// connection must restore. Only names that can matter are upper-cased (no allocation
-    /// for the common commands).
     /// The commands that change what a new connection must restore (`track`), packed.
     private static let trackedNames: [UInt64] = ["MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH", "RESET", "SELECT", "CLIENT", "HELLO", "AUTH"]
         .map { RESPKeys.packedName(name: $0) }
 
+    /// Follows the state a successful reply changes: the transaction, and what a new
+    /// connection must restore. Only names that can matter are upper-cased (no allocation
+    /// for the common commands).
     private func track(_ cmd: [RESPArgument], _ r: RESPValue) {
         // the names below, recognised as packed integers: the common commands (GET, SET) are
         // never turned into a String
